@@ -1,0 +1,161 @@
+//! `exp-add`: add configs, all or nothing, deduplicated by identity.
+
+use crate::error::{Error, Result};
+use crate::grid::{product, Axis};
+use crate::identity::{identity, merged};
+use crate::init::parse_defaults;
+use crate::model::{Config, Params};
+use crate::naming::new_name;
+use crate::store::Store;
+use crate::template::{check_keys, CommandTemplate, Template, BUILTINS};
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+use std::io::BufRead;
+
+/// One requested config and where it came from, for error messages.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub origin: String,
+    pub params: Params,
+}
+
+/// What `exp-add` prints for each requested config.
+#[derive(Debug, Serialize)]
+pub struct Added {
+    pub name: String,
+    pub params: Params,
+    pub added: bool,
+}
+
+/// Parse JSON Lines of params objects; blank lines are skipped.
+pub fn read_json_lines(input: impl BufRead, source: &str) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for (index, line) in input.lines().enumerate() {
+        let number = index + 1;
+        let line = line.map_err(|err| Error::usage(format!("{source}: line {number}: {err}")))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: serde_json::Value = serde_json::from_str(&line)
+            .map_err(|err| Error::usage(format!("{source}: line {number}: {err}")))?;
+        let serde_json::Value::Object(params) = value else {
+            return Err(Error::usage(format!(
+                "{source}: line {number}: expected a JSON object of params"
+            )));
+        };
+        rows.push(Row {
+            origin: format!("{source}: line {number}"),
+            params,
+        });
+    }
+    Ok(rows)
+}
+
+/// Cross each row with every combination of the grid axes (the grid alone
+/// if there are no rows).
+pub fn with_grid(rows: Option<Vec<Row>>, grid: &[String]) -> Result<Vec<Row>> {
+    let axes = grid
+        .iter()
+        .map(|g| Axis::parse(g))
+        .collect::<Result<Vec<_>>>()?;
+    let points = product(&axes);
+    let Some(rows) = rows else {
+        return Ok(points
+            .into_iter()
+            .map(|params| Row {
+                origin: format!("grid point {}", serde_json::Value::Object(params.clone())),
+                params,
+            })
+            .collect());
+    };
+    if axes.is_empty() {
+        return Ok(rows);
+    }
+    let mut crossed = Vec::with_capacity(rows.len() * points.len());
+    for row in rows {
+        for point in &points {
+            let mut params = row.params.clone();
+            for (key, value) in point {
+                if params.insert(key.clone(), value.clone()).is_some() {
+                    return Err(Error::usage(format!(
+                        "{}: key {key:?} is also a --grid key",
+                        row.origin
+                    )));
+                }
+            }
+            crossed.push(Row {
+                origin: row.origin.clone(),
+                params,
+            });
+        }
+    }
+    Ok(crossed)
+}
+
+/// Add `rows` (and `defaults`, `KEY=VALUE`) to the experiment in one atomic
+/// change. Any bad row fails the whole call and changes nothing.
+pub fn add(store: &mut Store, rows: Vec<Row>, defaults: &[String]) -> Result<Vec<Added>> {
+    let lock = store.lock()?;
+    let (mut experiment, _) = store.load(&lock)?;
+    let new_defaults = parse_defaults(&experiment.defaults, defaults)?;
+    let defaults_changed = new_defaults != experiment.defaults;
+    experiment.defaults = new_defaults;
+
+    let command = experiment
+        .command
+        .as_ref()
+        .map(CommandTemplate::parse)
+        .transpose()?;
+    let naming = experiment
+        .naming
+        .as_deref()
+        .map(Template::parse)
+        .transpose()?;
+    let command_keys: Vec<&str> = command
+        .as_ref()
+        .map(CommandTemplate::keys)
+        .unwrap_or_default();
+
+    let mut by_identity: HashMap<String, String> = experiment
+        .configs
+        .iter()
+        .map(|(name, config)| (identity(&experiment.defaults, &config.params), name.clone()))
+        .collect();
+    let mut new_names: HashSet<String> = HashSet::new();
+    let mut results = Vec::with_capacity(rows.len());
+    let mut new_configs = Vec::new();
+    for row in rows {
+        let all = merged(&experiment.defaults, &row.params);
+        check_keys(command_keys.iter().copied(), &all, &BUILTINS)
+            .map_err(|err| err.context(&row.origin))?;
+        if let Some(naming) = &naming {
+            check_keys(naming.keys(), &all, &[]).map_err(|err| err.context(&row.origin))?;
+        }
+        let id = identity(&experiment.defaults, &row.params);
+        if let Some(name) = by_identity.get(&id) {
+            results.push(Added {
+                name: name.clone(),
+                params: all,
+                added: false,
+            });
+            continue;
+        }
+        let name = new_name(naming.as_ref(), &all, &id, |candidate| {
+            experiment.configs.contains_key(candidate) || new_names.contains(candidate)
+        })
+        .map_err(|err| err.context(&row.origin))?;
+        new_names.insert(name.clone());
+        by_identity.insert(id, name.clone());
+        new_configs.push((name.clone(), Config::new(row.params)));
+        results.push(Added {
+            name,
+            params: all,
+            added: true,
+        });
+    }
+    if !new_configs.is_empty() || defaults_changed {
+        experiment.configs.extend(new_configs);
+        store.fold(&lock, &mut experiment)?;
+    }
+    Ok(results)
+}

@@ -1,0 +1,110 @@
+//! The one error type of exp, and the exit-code table every tool shares.
+
+use std::fmt;
+use std::io;
+use std::path::Path;
+
+/// What went wrong, as far as the exit code is concerned (see SPEC.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Usage error or bad input; nothing was changed. Exit 2.
+    Usage,
+    /// Experiment missing, corrupt, of a newer schema, or unreadable. Exit 3.
+    State,
+    /// Another runner is active and `--exclusive` was asked for. Exit 4.
+    Busy,
+    /// `--setup` failed; nothing ran. Exit 5.
+    Setup,
+    /// Writing to a closed pipe: the reader went away, a quiet exit 0.
+    BrokenPipe,
+}
+
+impl Kind {
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Kind::Usage => 2,
+            Kind::State => 3,
+            Kind::Busy => 4,
+            Kind::Setup => 5,
+            Kind::BrokenPipe => 0,
+        }
+    }
+}
+
+/// An error with its kind and a one-line message for people.
+#[derive(Debug)]
+pub struct Error {
+    pub kind: Kind,
+    pub message: String,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn usage(message: impl Into<String>) -> Error {
+        Error {
+            kind: Kind::Usage,
+            message: message.into(),
+        }
+    }
+
+    pub fn state(message: impl Into<String>) -> Error {
+        Error {
+            kind: Kind::State,
+            message: message.into(),
+        }
+    }
+
+    pub fn busy(message: impl Into<String>) -> Error {
+        Error {
+            kind: Kind::Busy,
+            message: message.into(),
+        }
+    }
+
+    pub fn setup(message: impl Into<String>) -> Error {
+        Error {
+            kind: Kind::Setup,
+            message: message.into(),
+        }
+    }
+
+    /// An I/O error on `path`, with what we were doing.
+    pub fn io(doing: &str, path: &Path, err: io::Error) -> Error {
+        if err.kind() == io::ErrorKind::BrokenPipe {
+            return Error {
+                kind: Kind::BrokenPipe,
+                message: String::new(),
+            };
+        }
+        Error::state(format!("{doing} {}: {err}", path.display()))
+    }
+
+    /// Prefix the message with where it happened, e.g. `line 3`.
+    pub fn context(mut self, at: impl fmt::Display) -> Error {
+        self.message = format!("{at}: {}", self.message);
+        self
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Errors writing to stdout: a broken pipe is quiet, anything else is reported.
+impl From<io::Error> for Error {
+    fn from(err: io::Error) -> Error {
+        if err.kind() == io::ErrorKind::BrokenPipe {
+            Error {
+                kind: Kind::BrokenPipe,
+                message: String::new(),
+            }
+        } else {
+            Error::state(format!("write error: {err}"))
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! exp: the library behind the `exp-*` tools. All the logic lives here;
+//! the binaries only parse flags, call in, and print.
+
+pub mod add;
+pub mod duration;
+pub mod error;
+pub mod grid;
+pub mod hash;
+pub mod identity;
+pub mod init;
+pub mod model;
+pub mod naming;
+pub mod report;
+pub mod runners;
+pub mod status;
+pub mod store;
+pub mod template;
+pub mod time;
+pub mod values;
+
+pub use error::{Error, Kind, Result};

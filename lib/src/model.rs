@@ -1,0 +1,160 @@
+//! The experiment model: what `experiment.yaml` holds, a superset of Delphyne's.
+
+use crate::time::Timestamp;
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::fmt;
+use std::str::FromStr;
+
+/// The schema version this build writes; a newer one is refused (exit 3).
+/// Delphyne's files carry none and read as version 0.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A config's parameters: a JSON object, key order as given.
+pub type Params = Map<String, Value>;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Experiment {
+    #[serde(default)]
+    pub schema_version: u32,
+    /// Bumped by every fold; the journal names the epoch it extends.
+    #[serde(default, skip_serializing_if = "is_zero64")]
+    pub journal_epoch: u64,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Command>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub naming: Option<String>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub defaults: Params,
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub env: IndexMap<String, String>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub configs: IndexMap<String, Config>,
+}
+
+/// The command template: an argv run without a shell (a YAML list), or a
+/// `sh -c` string (a YAML string).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Command {
+    Argv(Vec<String>),
+    Shell(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Todo,
+    Running,
+    Done,
+    Failed,
+}
+
+impl Status {
+    pub const ALL: [Status; 4] = [Status::Todo, Status::Running, Status::Done, Status::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Todo => "todo",
+            Status::Running => "running",
+            Status::Done => "done",
+            Status::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Status {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Status, String> {
+        Status::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| format!("unknown status {s:?} (expected todo, running, done or failed)"))
+    }
+}
+
+/// One config: its params as given (defaults are merged when used) and its state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    #[serde(default)]
+    pub params: Params,
+    pub status: Status,
+    #[serde(default)]
+    pub start_time: Option<Timestamp>,
+    #[serde(default)]
+    pub end_time: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interruption_time: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The runner holding this config while it is `running`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner: Option<Claim>,
+}
+
+impl Config {
+    pub fn new(params: Params) -> Config {
+        Config {
+            params,
+            status: Status::Todo,
+            start_time: None,
+            end_time: None,
+            interruption_time: None,
+            attempts: 0,
+            exit_code: None,
+            signal: None,
+            error: None,
+            runner: None,
+        }
+    }
+
+    /// Seconds it ran, or has been running so far; None if it never started.
+    pub fn duration(&self, now: &Timestamp) -> Option<f64> {
+        let start = self.start_time.as_ref()?;
+        match (&self.end_time, self.status) {
+            (Some(end), _) if end >= start => Some(start.seconds_until(end)),
+            (_, Status::Running) => Some(start.seconds_until(now)),
+            _ => None,
+        }
+    }
+}
+
+/// Who runs a config: enough to tell later whether that runner is still alive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claim {
+    pub id: String,
+    pub host: String,
+    pub pid: u32,
+}
+
+fn is_zero64(n: &u64) -> bool {
+    *n == 0
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+fn null_as_empty<'de, D>(deserializer: D) -> Result<IndexMap<String, Config>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Ok(Option::deserialize(deserializer)?.unwrap_or_default())
+}

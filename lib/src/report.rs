@@ -1,0 +1,26 @@
+//! Messages for people, on stderr, prefixed with the program's name.
+
+use std::sync::OnceLock;
+
+/// The name of the running tool, e.g. `exp-run`.
+pub fn program() -> &'static str {
+    static NAME: OnceLock<String> = OnceLock::new();
+    NAME.get_or_init(|| {
+        std::env::args_os()
+            .next()
+            .and_then(|arg0| {
+                std::path::Path::new(&arg0)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+            })
+            .unwrap_or_else(|| "exp".to_string())
+    })
+}
+
+pub fn warn(message: impl std::fmt::Display) {
+    eprintln!("{}: warning: {message}", program());
+}
+
+pub fn note(message: impl std::fmt::Display) {
+    eprintln!("{}: {message}", program());
+}

@@ -1,0 +1,264 @@
+//! Runners and their claims: each `exp-run` registers itself in
+//! `.exp/runners/ID.json` and renews the file's mtime as a heartbeat, so
+//! other processes can tell a live claim from one left by a dead runner.
+
+use crate::error::{Error, Result};
+use crate::model::{Claim, Experiment, Status};
+use crate::store::atomic::write_atomic;
+use crate::store::journal::Event;
+use crate::store::lock::Lock;
+use crate::store::{Cursor, Store};
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::fs;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, SystemTime};
+
+/// How often a runner renews its heartbeat.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The default for `--stale-after`: a heartbeat older than this is dead.
+pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(120);
+
+/// This machine's hostname, as claims record it.
+pub fn hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|name| name.into_string().ok())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunnerInfo {
+    pub id: String,
+    pub host: String,
+    pub pid: u32,
+    pub started: Timestamp,
+}
+
+/// This process registered as a runner; the heartbeat thread runs until drop,
+/// which unregisters it.
+#[derive(Debug)]
+pub struct Registration {
+    pub claim: Claim,
+    path: PathBuf,
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Registration {
+    pub fn register(store: &Store) -> Result<Registration> {
+        let host = hostname();
+        let pid = std::process::id();
+        let id = format!(
+            "{}-{pid}-{}",
+            crate::naming::sanitize(&host),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let info = RunnerInfo {
+            id: id.clone(),
+            host: host.clone(),
+            pid,
+            started: Timestamp::now(),
+        };
+        let path = store.runners_dir().join(format!("{id}.json"));
+        let text = serde_json::to_string(&info).expect("runner info serializes");
+        write_atomic(&path, text.as_bytes())?;
+        let (stop, stopped) = mpsc::channel::<()>();
+        let beat = path.clone();
+        let thread = thread::spawn(move || {
+            while let Err(mpsc::RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(HEARTBEAT_INTERVAL)
+            {
+                if let Ok(file) = fs::File::options().write(true).open(&beat) {
+                    let _ = file.set_modified(SystemTime::now());
+                }
+            }
+        });
+        Ok(Registration {
+            claim: Claim { id, host, pid },
+            path,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Tells live runners from dead ones.
+pub struct Liveness {
+    host: String,
+    stale_after: Duration,
+    dir: PathBuf,
+}
+
+impl Liveness {
+    pub fn new(store: &Store, stale_after: Duration) -> Liveness {
+        Liveness {
+            host: hostname(),
+            stale_after,
+            dir: store.runners_dir(),
+        }
+    }
+
+    /// A runner is alive while its registration exists and, on this host, its
+    /// process exists; on another host, while its heartbeat is fresh.
+    pub fn is_alive(&self, claim: &Claim) -> bool {
+        let Ok(meta) = fs::metadata(self.dir.join(format!("{}.json", claim.id))) else {
+            return false;
+        };
+        if claim.host == self.host {
+            return process_exists(claim.pid);
+        }
+        let age = meta
+            .modified()
+            .ok()
+            .and_then(|m| SystemTime::now().duration_since(m).ok());
+        age.is_none_or(|age| age < self.stale_after)
+    }
+
+    /// The other runners that are alive now.
+    pub fn active_runners(&self, except: Option<&str>) -> Vec<RunnerInfo> {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|entry| fs::read_to_string(entry.ok()?.path()).ok())
+            .filter_map(|text| serde_json::from_str::<RunnerInfo>(&text).ok())
+            .filter(|info| Some(info.id.as_str()) != except)
+            .filter(|info| {
+                self.is_alive(&Claim {
+                    id: info.id.clone(),
+                    host: info.host.clone(),
+                    pid: info.pid,
+                })
+            })
+            .collect()
+    }
+
+    /// Remove registrations of dead runners (housekeeping).
+    pub fn forget_dead(&self) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        for path in entries.filter_map(|e| Some(e.ok()?.path())) {
+            let dead = fs::read_to_string(&path)
+                .ok()
+                .and_then(|text| serde_json::from_str::<RunnerInfo>(&text).ok())
+                .is_some_and(|i| {
+                    !self.is_alive(&Claim {
+                        id: i.id,
+                        host: i.host,
+                        pid: i.pid,
+                    })
+                });
+            if dead {
+                let _ = fs::remove_file(path);
+            }
+        }
+    }
+}
+
+fn process_exists(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) {
+        Ok(()) => true,
+        Err(nix::errno::Errno::ESRCH) => false,
+        Err(_) => true,
+    }
+}
+
+/// Configs `running` under a dead runner's claim (or under none, as a crashed
+/// Delphyne run leaves them).
+pub fn stale_claims(experiment: &Experiment, liveness: &Liveness) -> Vec<String> {
+    experiment
+        .configs
+        .iter()
+        .filter(|(_, c)| c.status == Status::Running)
+        .filter(|(_, c)| {
+            c.runner
+                .as_ref()
+                .is_none_or(|claim| !liveness.is_alive(claim))
+        })
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
+/// Put the stale claims among `names` back to `todo`, keeping their start
+/// time and marking when they were interrupted. Must hold the exclusive lock
+/// and an up-to-date state.
+pub fn recover(
+    store: &mut Store,
+    lock: &Lock,
+    cursor: &Cursor,
+    experiment: &mut Experiment,
+    names: &[String],
+) -> Result<Vec<Event>> {
+    let now = Timestamp::now();
+    let mut events = Vec::new();
+    for name in names {
+        let Some(config) = experiment.configs.get_mut(name) else {
+            continue;
+        };
+        if config.status != Status::Running {
+            continue;
+        }
+        config.status = Status::Todo;
+        config.interruption_time = Some(now);
+        config.runner = None;
+        events.push(Event {
+            name: name.clone(),
+            config: config.clone(),
+        });
+    }
+    if !events.is_empty() {
+        store.append(lock, cursor, &events)?;
+        store.sync()?;
+    }
+    Ok(events)
+}
+
+/// `exp-status` and `exp-run` both recover dead claims before they look:
+/// cheap when there are none (a shared read), one append when there are.
+pub fn load_recovering(store: &mut Store, stale_after: Duration) -> Result<(Experiment, Cursor)> {
+    let liveness = Liveness::new(store, stale_after);
+    let (experiment, cursor) = {
+        let lock = store.lock_shared()?;
+        store.load(&lock)?
+    };
+    if stale_claims(&experiment, &liveness).is_empty() {
+        return Ok((experiment, cursor));
+    }
+    let lock = match store.lock() {
+        Ok(lock) => lock,
+        // A read-only experiment: show it as it is.
+        Err(Error {
+            kind: crate::Kind::State,
+            ..
+        }) => return Ok((experiment, cursor)),
+        Err(err) => return Err(err),
+    };
+    let (mut experiment, cursor) = store.load(&lock)?;
+    let stale = stale_claims(&experiment, &liveness);
+    let recovered = recover(store, &lock, &cursor, &mut experiment, &stale)?;
+    if !recovered.is_empty() {
+        crate::report::warn(format!(
+            "{} config(s) claimed by runners that are gone are back to todo",
+            recovered.len()
+        ));
+    }
+    Ok((experiment, cursor))
+}

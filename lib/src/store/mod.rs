@@ -1,0 +1,247 @@
+//! The experiment directory on disk: `experiment.yaml`, folded from an
+//! append-only journal, under an advisory lock.
+//!
+//! Layout: `experiment.yaml` (the state), `configs/NAME/` (one folder per
+//! config), and `.exp/` (`lock`, `journal.jsonl`, `runners/`). A status
+//! change is one appended journal line, O(1) in the number of configs; a
+//! fold rewrites `experiment.yaml` atomically and starts a new journal.
+
+pub mod atomic;
+pub mod journal;
+pub mod lock;
+
+use crate::error::{Error, Result};
+use crate::model::{Experiment, SCHEMA_VERSION};
+use atomic::{ensure_dir, write_atomic};
+use journal::{apply, Event, Journal};
+use lock::Lock;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+pub const STATE_FILE: &str = "experiment.yaml";
+
+/// An experiment directory.
+#[derive(Debug)]
+pub struct Store {
+    dir: PathBuf,
+    journal: Option<Journal>,
+}
+
+/// Where a process's copy of the state stands relative to the files, so a
+/// later refresh reads only what is new.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    state_file: (u64, u64, i64, i64, u64),
+    epoch: u64,
+    offset: u64,
+}
+
+/// What a refresh found.
+pub enum Refresh {
+    /// New journal events, already applied.
+    Events(Vec<Event>),
+    /// `experiment.yaml` was rewritten (a fold); the state was read anew.
+    Reloaded,
+}
+
+impl Store {
+    /// Open an existing experiment, or fail with exit 3.
+    pub fn open(dir: &Path) -> Result<Store> {
+        let dir = absolute(dir);
+        if !dir.join(STATE_FILE).is_file() {
+            let why = if dir.is_dir() {
+                "no experiment.yaml in it"
+            } else {
+                "no such directory"
+            };
+            return Err(Error::state(format!(
+                "no experiment at {}: {why}",
+                dir.display()
+            )));
+        }
+        Ok(Store { dir, journal: None })
+    }
+
+    /// Create the directory layout and the first `experiment.yaml`.
+    pub fn create(dir: &Path, experiment: &mut Experiment) -> Result<Store> {
+        let dir = absolute(dir);
+        ensure_dir(&dir)?;
+        let mut store = Store { dir, journal: None };
+        store.ensure_layout()?;
+        let lock = store.lock()?;
+        store.write_state(&lock, experiment)?;
+        Ok(store)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn state_path(&self) -> PathBuf {
+        self.dir.join(STATE_FILE)
+    }
+
+    pub fn internal_dir(&self) -> PathBuf {
+        self.dir.join(".exp")
+    }
+
+    pub fn runners_dir(&self) -> PathBuf {
+        self.internal_dir().join("runners")
+    }
+
+    pub fn configs_dir(&self) -> PathBuf {
+        self.dir.join("configs")
+    }
+
+    pub fn config_dir(&self, name: &str) -> PathBuf {
+        self.configs_dir().join(name)
+    }
+
+    fn journal_path(&self) -> PathBuf {
+        self.internal_dir().join("journal.jsonl")
+    }
+
+    fn ensure_layout(&self) -> Result<()> {
+        ensure_dir(&self.internal_dir())?;
+        ensure_dir(&self.runners_dir())?;
+        ensure_dir(&self.configs_dir())
+    }
+
+    /// Take the exclusive lock, for a change.
+    pub fn lock(&self) -> Result<Lock> {
+        ensure_dir(&self.internal_dir())?;
+        Lock::exclusive(&self.internal_dir().join("lock"))
+    }
+
+    /// Take the exclusive lock only if nobody holds it.
+    pub fn try_lock(&self) -> Result<Option<Lock>> {
+        ensure_dir(&self.internal_dir())?;
+        Lock::try_exclusive(&self.internal_dir().join("lock"))
+    }
+
+    /// Take a shared lock, for a consistent read.
+    pub fn lock_shared(&self) -> Result<Lock> {
+        Lock::shared(&self.internal_dir().join("lock"))
+    }
+
+    /// Read `experiment.yaml` and the journal on top of it.
+    pub fn load(&self, _lock: &Lock) -> Result<(Experiment, Cursor)> {
+        let path = self.state_path();
+        let (text, meta) = fs::File::open(&path)
+            .and_then(|mut file| {
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut file, &mut text)?;
+                Ok((text, file.metadata()?))
+            })
+            .map_err(|err| Error::io("cannot read", &path, err))?;
+        let mut experiment: Experiment = serde_yaml::from_str(&text)
+            .map_err(|err| Error::state(format!("{}: corrupt: {err}", path.display())))?;
+        if experiment.schema_version > SCHEMA_VERSION {
+            return Err(Error::state(format!(
+                "{}: schema version {} is newer than this exp understands ({SCHEMA_VERSION}); upgrade exp",
+                path.display(),
+                experiment.schema_version
+            )));
+        }
+        let read = Journal::read(&self.journal_path(), experiment.journal_epoch, 0)?;
+        apply(&mut experiment, read.events);
+        let cursor = Cursor {
+            state_file: file_id(&meta),
+            epoch: experiment.journal_epoch,
+            offset: read.end,
+        };
+        Ok((experiment, cursor))
+    }
+
+    /// Bring `experiment` up to date, reading only new journal lines unless
+    /// the state file was rewritten since `cursor`.
+    pub fn refresh(
+        &self,
+        lock: &Lock,
+        experiment: &mut Experiment,
+        cursor: &mut Cursor,
+    ) -> Result<Refresh> {
+        let path = self.state_path();
+        let meta = fs::metadata(&path).map_err(|err| Error::io("cannot read", &path, err))?;
+        let journal_len = fs::metadata(self.journal_path())
+            .map(|m| m.len())
+            .unwrap_or(0);
+        if file_id(&meta) == cursor.state_file && journal_len >= cursor.offset {
+            let read = Journal::read(&self.journal_path(), cursor.epoch, cursor.offset)?;
+            cursor.offset = read.end;
+            apply(experiment, read.events.clone());
+            return Ok(Refresh::Events(read.events));
+        }
+        (*experiment, *cursor) = self.load(lock)?;
+        Ok(Refresh::Reloaded)
+    }
+
+    /// Record status changes: one appended write, O(1) in the number of configs.
+    pub fn append(&mut self, lock: &Lock, cursor: &Cursor, events: &[Event]) -> Result<()> {
+        debug_assert!(lock.is_exclusive());
+        self.open_journal()?.append(cursor.epoch, events)
+    }
+
+    /// Force appended events to disk (group commit).
+    pub fn sync(&mut self) -> Result<()> {
+        match &mut self.journal {
+            Some(journal) => journal.sync(),
+            None => Ok(()),
+        }
+    }
+
+    /// How long until a group commit is due, if anything is unsynced.
+    pub fn sync_due(&self) -> Option<std::time::Duration> {
+        self.journal.as_ref().and_then(Journal::sync_due)
+    }
+
+    /// Write `experiment` (the whole current state, journal included) as the
+    /// new `experiment.yaml` and start an empty journal. Returns the new cursor.
+    pub fn fold(&mut self, lock: &Lock, experiment: &mut Experiment) -> Result<Cursor> {
+        self.write_state(lock, experiment)?;
+        let meta = fs::metadata(self.state_path())
+            .map_err(|err| Error::io("cannot read", &self.state_path(), err))?;
+        let epoch = experiment.journal_epoch;
+        self.open_journal()?.reset(epoch)?;
+        Ok(Cursor {
+            state_file: file_id(&meta),
+            epoch,
+            offset: fs::metadata(self.journal_path())
+                .map(|m| m.len())
+                .unwrap_or(0),
+        })
+    }
+
+    /// Rewrite `experiment.yaml` atomically, in a new epoch.
+    fn write_state(&mut self, lock: &Lock, experiment: &mut Experiment) -> Result<()> {
+        debug_assert!(lock.is_exclusive());
+        experiment.schema_version = SCHEMA_VERSION;
+        experiment.journal_epoch += 1;
+        let text =
+            serde_yaml::to_string(&*experiment).map_err(|err| Error::state(err.to_string()))?;
+        write_atomic(&self.state_path(), text.as_bytes())
+    }
+
+    fn open_journal(&mut self) -> Result<&mut Journal> {
+        if self.journal.is_none() {
+            self.ensure_layout()?;
+            self.journal = Some(Journal::open(&self.journal_path())?);
+        }
+        Ok(self.journal.as_mut().expect("just opened"))
+    }
+}
+
+fn file_id(meta: &fs::Metadata) -> (u64, u64, i64, i64, u64) {
+    (
+        meta.dev(),
+        meta.ino(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.len(),
+    )
+}
+
+fn absolute(dir: &Path) -> PathBuf {
+    std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())
+}

@@ -1,0 +1,230 @@
+//! Templates: `{key}` placeholders filled from params, `{{` and `}}` for
+//! literal braces. Used for commands, naming and `--env` values.
+
+use crate::error::{Error, Result};
+use crate::model::{Command, Params};
+use crate::values::display_value;
+use std::collections::BTreeMap;
+
+/// Placeholders filled by exp itself rather than by params.
+pub const BUILTINS: [&str; 3] = ["name", "dir", "worker"];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Text(String),
+    Key(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    pieces: Vec<Piece>,
+}
+
+/// Values of the builtin placeholders for one run of one config.
+pub type Builtins = BTreeMap<&'static str, String>;
+
+impl Template {
+    pub fn parse(text: &str) -> Result<Template> {
+        let mut pieces = Vec::new();
+        let mut literal = String::new();
+        let mut chars = text.char_indices().peekable();
+        while let Some((at, c)) = chars.next() {
+            match c {
+                '{' if chars.peek().map(|&(_, c)| c) == Some('{') => {
+                    chars.next();
+                    literal.push('{');
+                }
+                '}' if chars.peek().map(|&(_, c)| c) == Some('}') => {
+                    chars.next();
+                    literal.push('}');
+                }
+                '{' => {
+                    let rest = &text[at + 1..];
+                    let end = rest
+                        .find(['{', '}'])
+                        .filter(|&i| rest[i..].starts_with('}'));
+                    let Some(end) = end else {
+                        return Err(Error::usage(format!(
+                            "template {text:?}: unclosed '{{' at byte {at} (write '{{{{' for a literal brace)"
+                        )));
+                    };
+                    let key = rest[..end].trim();
+                    if key.is_empty() {
+                        return Err(Error::usage(format!(
+                            "template {text:?}: empty placeholder '{{}}'"
+                        )));
+                    }
+                    if !literal.is_empty() {
+                        pieces.push(Piece::Text(std::mem::take(&mut literal)));
+                    }
+                    pieces.push(Piece::Key(key.to_string()));
+                    for _ in 0..=end {
+                        chars.next();
+                    }
+                }
+                '}' => {
+                    return Err(Error::usage(format!(
+                        "template {text:?}: unmatched '}}' at byte {at} (write '}}}}' for a literal brace)"
+                    )));
+                }
+                c => literal.push(c),
+            }
+        }
+        if !literal.is_empty() {
+            pieces.push(Piece::Text(literal));
+        }
+        Ok(Template { pieces })
+    }
+
+    /// The placeholder keys this template uses, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.pieces.iter().filter_map(|piece| match piece {
+            Piece::Key(key) => Some(key.as_str()),
+            Piece::Text(_) => None,
+        })
+    }
+
+    /// Fill in values as they are (argv elements, names, environment values).
+    pub fn render_plain(&self, params: &Params, builtins: &Builtins) -> Result<String> {
+        self.render(params, builtins, |value| value)
+    }
+
+    /// Fill in values shell-quoted, for `sh -c`.
+    pub fn render_shell(&self, params: &Params, builtins: &Builtins) -> Result<String> {
+        self.render(params, builtins, |value| shell_quote(&value))
+    }
+
+    fn render(
+        &self,
+        params: &Params,
+        builtins: &Builtins,
+        quote: impl Fn(String) -> String,
+    ) -> Result<String> {
+        let mut out = String::new();
+        for piece in &self.pieces {
+            match piece {
+                Piece::Text(text) => out.push_str(text),
+                Piece::Key(key) => {
+                    let value = match builtins.get(key.as_str()) {
+                        Some(value) => value.clone(),
+                        None => match params.get(key) {
+                            Some(value) => display_value(value),
+                            None => return Err(Error::usage(format!("missing param {key:?}"))),
+                        },
+                    };
+                    out.push_str(&quote(value));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A parsed command: the argv form or the shell form.
+#[derive(Debug, Clone)]
+pub enum CommandTemplate {
+    Argv(Vec<Template>),
+    Shell(Template),
+}
+
+impl CommandTemplate {
+    pub fn parse(command: &Command) -> Result<CommandTemplate> {
+        Ok(match command {
+            Command::Argv(argv) => CommandTemplate::Argv(
+                argv.iter()
+                    .map(|a| Template::parse(a))
+                    .collect::<Result<_>>()?,
+            ),
+            Command::Shell(line) => CommandTemplate::Shell(Template::parse(line)?),
+        })
+    }
+
+    pub fn keys(&self) -> Vec<&str> {
+        match self {
+            CommandTemplate::Argv(argv) => argv.iter().flat_map(Template::keys).collect(),
+            CommandTemplate::Shell(line) => line.keys().collect(),
+        }
+    }
+
+    /// The program and arguments to execute.
+    pub fn render(&self, params: &Params, builtins: &Builtins) -> Result<Vec<String>> {
+        match self {
+            CommandTemplate::Argv(argv) => argv
+                .iter()
+                .map(|arg| arg.render_plain(params, builtins))
+                .collect(),
+            CommandTemplate::Shell(line) => Ok(vec![
+                "sh".to_string(),
+                "-c".to_string(),
+                line.render_shell(params, builtins)?,
+            ]),
+        }
+    }
+}
+
+/// Check that every key `templates` use is a param or a builtin.
+pub fn check_keys<'a>(
+    keys: impl IntoIterator<Item = &'a str>,
+    params: &Params,
+    allowed_builtins: &[&str],
+) -> Result<()> {
+    for key in keys {
+        if !params.contains_key(key) && !allowed_builtins.contains(&key) {
+            return Err(Error::usage(format!(
+                "missing param {key:?} used by the template"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Quote for POSIX sh: the value arrives as one word, verbatim.
+pub fn shell_quote(value: &str) -> String {
+    if !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-/=:,+@%".contains(&b))
+    {
+        return value.to_string();
+    }
+    format!("'{}'", value.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn params() -> Params {
+        json!({"lr": 0.1, "model": "res net", "evil": "$(touch x); `id` 'q'"})
+            .as_object()
+            .unwrap()
+            .clone()
+    }
+
+    #[test]
+    fn placeholders_and_escapes() {
+        let t = Template::parse("{{lit}} --lr={lr} {model}").unwrap();
+        assert_eq!(t.keys().collect::<Vec<_>>(), ["lr", "model"]);
+        assert_eq!(
+            t.render_plain(&params(), &Builtins::new()).unwrap(),
+            "{lit} --lr=0.1 res net"
+        );
+    }
+
+    #[test]
+    fn malformed_templates_are_refused() {
+        for bad in ["{lr", "lr}", "{}", "{a{b}"] {
+            assert!(Template::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn shell_values_are_quoted() {
+        let t = Template::parse("echo {evil}").unwrap();
+        assert_eq!(
+            t.render_shell(&params(), &Builtins::new()).unwrap(),
+            r#"echo '$(touch x); `id` '\''q'\'''"#
+        );
+    }
+}

@@ -1,0 +1,3 @@
+//! Integration tests: the real binaries on real processes, one temp dir each.
+
+mod util;

@@ -1,0 +1,149 @@
+//! A small harness: each test gets its own directory and runs the built binaries.
+#![allow(dead_code)] // each test module uses a part of the harness
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A fresh temporary directory holding one experiment at `./exp`.
+pub struct Dir {
+    pub tmp: tempfile::TempDir,
+}
+
+impl Dir {
+    pub fn new() -> Dir {
+        Dir {
+            tmp: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// The experiment directory used by default: `TMP/exp`.
+    pub fn exp(&self) -> PathBuf {
+        self.path().join("exp")
+    }
+
+    /// A command for one of the exp binaries, run in the temp dir.
+    pub fn cmd(&self, tool: &str) -> Command {
+        let mut cmd = Command::new(bin(tool));
+        cmd.current_dir(self.path())
+            .env_remove("EXP_DIR")
+            .env("NO_COLOR", "1");
+        cmd
+    }
+
+    /// Run `tool` with `args` on `./exp`, with empty stdin.
+    pub fn run(&self, tool: &str, args: &[&str]) -> Out {
+        let mut cmd = self.cmd(tool);
+        cmd.arg("exp").args(args).stdin(Stdio::null());
+        Out::of(cmd.output().expect("spawn"))
+    }
+
+    /// Run `tool` with `args` on `./exp`, feeding `input` on stdin.
+    pub fn run_stdin(&self, tool: &str, args: &[&str], input: &str) -> Out {
+        use std::io::Write;
+        let mut cmd = self.cmd(tool);
+        cmd.arg("exp")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn");
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_string();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(input.as_bytes());
+        });
+        let output = child.wait_with_output().expect("wait");
+        writer.join().unwrap();
+        Out::of(output)
+    }
+
+    /// `exp-init exp -- ARGV...`, asserting success.
+    pub fn init(&self, options: &[&str], argv: &[&str]) {
+        let mut args: Vec<&str> = options.to_vec();
+        if !argv.is_empty() {
+            args.push("--");
+            args.extend_from_slice(argv);
+        }
+        self.run("exp-init", &args).success();
+    }
+
+    /// `exp-status --json`, parsed.
+    pub fn status(&self) -> Vec<serde_json::Value> {
+        self.run("exp-status", &["--json"]).success().json_lines()
+    }
+
+    pub fn read(&self, relative: &str) -> String {
+        std::fs::read_to_string(self.path().join(relative))
+            .unwrap_or_else(|e| panic!("{relative}: {e}"))
+    }
+}
+
+/// The path of a built binary.
+pub fn bin(tool: &str) -> PathBuf {
+    match tool {
+        "exp-init" => env!("CARGO_BIN_EXE_exp-init").into(),
+        "exp-add" => env!("CARGO_BIN_EXE_exp-add").into(),
+        "exp-run" => env!("CARGO_BIN_EXE_exp-run").into(),
+        "exp-status" => env!("CARGO_BIN_EXE_exp-status").into(),
+        other => panic!("unknown tool {other}"),
+    }
+}
+
+/// A finished process's output.
+#[derive(Debug)]
+pub struct Out {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    pub fn of(output: Output) -> Out {
+        Out {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    pub fn code(&self, expected: i32) -> &Out {
+        assert_eq!(
+            self.code,
+            Some(expected),
+            "expected exit {expected}\n{self:#?}"
+        );
+        self
+    }
+
+    pub fn success(&self) -> &Out {
+        self.code(0)
+    }
+
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.stdout
+            .lines()
+            .map(|line| {
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {line:?}: {e}"))
+            })
+            .collect()
+    }
+}
+
+/// Wait until `condition` holds, checking often; fail after a generous limit.
+pub fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether `jq` is installed (CI installs it; the jq tests need it).
+pub fn jq() -> Command {
+    Command::new("jq")
+}

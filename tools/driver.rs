@@ -1,0 +1,30 @@
+//! The one place that turns a tool's outcome into a message and an exit code.
+
+use exp::report::program;
+use exp::{Kind, Result};
+use std::io::{self, BufWriter, StdoutLock, Write};
+
+/// Run a tool and exit with its code. Only this function exits.
+pub fn main(tool: fn() -> Result<i32>) -> ! {
+    let code = match tool() {
+        Ok(code) => code,
+        Err(err) if err.kind == Kind::BrokenPipe => 0,
+        Err(err) => {
+            eprintln!("{}: {err}", program());
+            err.kind.exit_code()
+        }
+    };
+    std::process::exit(code)
+}
+
+/// Buffered stdout for data; a broken pipe surfaces as a quiet error.
+pub fn stdout() -> BufWriter<StdoutLock<'static>> {
+    BufWriter::new(io::stdout().lock())
+}
+
+/// Write one JSON value as a line.
+pub fn json_line(out: &mut impl Write, value: &impl serde::Serialize) -> Result<()> {
+    serde_json::to_writer(&mut *out, value).map_err(io::Error::from)?;
+    out.write_all(b"\n")?;
+    Ok(())
+}

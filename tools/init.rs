@@ -1,0 +1,74 @@
+//! `exp-init DIR -- CMD...`: create an experiment (idempotent when identical).
+
+use clap::Parser;
+use exp::init::{init, Definition, Outcome};
+use exp::model::Command;
+use exp::report::note;
+use std::path::PathBuf;
+
+/// Create an experiment directory that runs CMD for every config.
+///
+/// The command is an argv template after `--` (run without a shell), or
+/// `--shell 'CMD'` (run with sh -c, every substituted value shell-quoted).
+/// `{key}` is a param's value, `{name}` the config's name, `{dir}` its
+/// folder, `{worker}` the worker slot; `{{` and `}}` are literal braces.
+/// Running it again with the same definition does nothing; a different
+/// definition is refused with exit 2.
+#[derive(Debug, Parser)]
+#[command(name = "exp-init", version)]
+pub struct Args {
+    /// The experiment directory [default: $EXP_DIR, else .]
+    #[arg(
+        env = "EXP_DIR",
+        default_value = ".",
+        hide_default_value = true,
+        hide_env = true
+    )]
+    pub dir: PathBuf,
+    /// A name for the experiment.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// A description for the experiment.
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Name configs from their params, e.g. '{model}-lr{lr}' (default: a UUID).
+    #[arg(long, value_name = "TEMPLATE")]
+    pub naming: Option<String>,
+    /// A shell command template, run with sh -c.
+    #[arg(long, value_name = "CMD", conflicts_with = "command")]
+    pub shell: Option<String>,
+    /// A default param, KEY=VALUE (VALUE is JSON if it parses, else a string). Repeatable.
+    #[arg(long = "default", value_name = "KEY=VALUE")]
+    pub defaults: Vec<String>,
+    /// An environment variable for every command, KEY=VALUE (a template). Repeatable.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// The command template, after `--`.
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+pub fn main() -> exp::Result<i32> {
+    let args = Args::parse();
+    let command = match args.shell {
+        Some(line) => Some(Command::Shell(line)),
+        None if args.command.is_empty() => None,
+        None => Some(Command::Argv(args.command)),
+    };
+    let definition = Definition {
+        name: args.name,
+        description: args.description,
+        naming: args.naming,
+        command,
+        defaults: args.defaults,
+        env: args.env,
+    };
+    match init(&args.dir, &definition)? {
+        Outcome::Created => note(format!("created experiment {}", args.dir.display())),
+        Outcome::AlreadyThere => note(format!(
+            "{} is already this experiment; nothing to do",
+            args.dir.display()
+        )),
+    }
+    Ok(0)
+}

@@ -1,0 +1,8 @@
+//! The `exp-*` command-line tools: each module is one tool's flags (clap)
+//! and the few lines that call the library and print. `driver` turns the
+//! library's errors into the exit-code table of SPEC.md.
+
+pub mod add;
+pub mod driver;
+pub mod init;
+pub mod status;

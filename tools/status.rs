@@ -1,0 +1,109 @@
+//! `exp-status DIR`: an overview for people, or JSON Lines for scripts.
+
+use crate::driver::{json_line, stdout};
+use clap::Parser;
+use exp::model::Status;
+use exp::runners::load_recovering;
+use exp::status::{overview, Counts, Row};
+use exp::store::Store;
+use exp::time::Timestamp;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Show the state of an experiment.
+///
+/// Without options: counts per status, with failed and running configs
+/// listed. `--json`: one line per config with name, status, params,
+/// start_time, end_time, interruption_time, duration, attempts, exit_code,
+/// signal, error, dir, runner. Claims of runners that are gone are put back
+/// to todo first.
+#[derive(Debug, Parser)]
+#[command(name = "exp-status", version)]
+pub struct Args {
+    /// The experiment directory [default: $EXP_DIR, else .]
+    #[arg(
+        env = "EXP_DIR",
+        default_value = ".",
+        hide_default_value = true,
+        hide_env = true
+    )]
+    pub dir: PathBuf,
+    /// One JSON object per config (with --counts, one object of counts).
+    #[arg(long)]
+    pub json: bool,
+    /// Only the number of configs per status.
+    #[arg(long, conflicts_with = "names")]
+    pub counts: bool,
+    /// Only configs with this status (todo, running, done, failed). Repeatable.
+    #[arg(long, value_name = "STATUS")]
+    pub status: Vec<Status>,
+    /// Bare names, one per line (e.g. for exp-run --names -).
+    #[arg(long, conflicts_with = "json")]
+    pub names: bool,
+    /// Exit 0 if every config is done, else 1.
+    #[arg(long)]
+    pub check: bool,
+    /// A heartbeat older than this marks a runner on another host dead.
+    #[arg(long, value_name = "DUR", default_value = "2m", value_parser = parse_duration)]
+    pub stale_after: std::time::Duration,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    exp::duration::parse("--stale-after", text).map_err(|err| err.message)
+}
+
+pub fn main() -> exp::Result<i32> {
+    let args = Args::parse();
+    let mut store = Store::open(&args.dir)?;
+    let (experiment, _) = load_recovering(&mut store, args.stale_after)?;
+    let now = Timestamp::now();
+    let selected = |status: Status| args.status.is_empty() || args.status.contains(&status);
+    let mut out = stdout();
+    if args.counts {
+        let mut counts = Counts::default();
+        experiment
+            .configs
+            .values()
+            .filter(|c| selected(c.status))
+            .for_each(|c| counts.add(c.status));
+        if args.json {
+            json_line(&mut out, &counts)?;
+        } else {
+            let Counts {
+                todo,
+                running,
+                done,
+                failed,
+                total,
+            } = counts;
+            writeln!(
+                out,
+                "todo\t{todo}\nrunning\t{running}\ndone\t{done}\nfailed\t{failed}\ntotal\t{total}"
+            )?;
+        }
+    } else if args.json {
+        for (name, config) in experiment
+            .configs
+            .iter()
+            .filter(|(_, c)| selected(c.status))
+        {
+            json_line(&mut out, &Row::new(&store, &experiment, name, config, &now))?;
+        }
+    } else if args.names {
+        for (name, _) in experiment
+            .configs
+            .iter()
+            .filter(|(_, c)| selected(c.status))
+        {
+            writeln!(out, "{name}")?;
+        }
+    } else if !args.check {
+        out.write_all(overview(&store, &experiment, &now).as_bytes())?;
+    }
+    out.flush()?;
+    let all_done = experiment
+        .configs
+        .values()
+        .all(|c| c.status == Status::Done);
+    Ok(if args.check && !all_done { 1 } else { 0 })
+}
