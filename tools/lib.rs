@@ -5,4 +5,5 @@
 pub mod add;
 pub mod driver;
 pub mod init;
+pub mod run;
 pub mod status;

@@ -58,6 +58,14 @@ pub fn with_grid(rows: Option<Vec<Row>>, grid: &[String]) -> Result<Vec<Row>> {
         .iter()
         .map(|g| Axis::parse(g))
         .collect::<Result<Vec<_>>>()?;
+    for (i, axis) in axes.iter().enumerate() {
+        if axes[..i].iter().any(|earlier| earlier.key == axis.key) {
+            return Err(Error::usage(format!(
+                "--grid {:?}: key {:?} is given by more than one --grid",
+                grid[i], axis.key
+            )));
+        }
+    }
     let points = product(&axes);
     let Some(rows) = rows else {
         return Ok(points
@@ -116,11 +124,20 @@ pub fn add(store: &mut Store, rows: Vec<Row>, defaults: &[String]) -> Result<Vec
         .map(CommandTemplate::keys)
         .unwrap_or_default();
 
-    let mut by_identity: HashMap<String, String> = experiment
-        .configs
-        .iter()
-        .map(|(name, config)| (identity(&experiment.defaults, &config.params), name.clone()))
-        .collect();
+    let mut by_identity: HashMap<String, String> = HashMap::new();
+    for (name, config) in &experiment.configs {
+        let id = identity(&experiment.defaults, &config.params);
+        if let Some(other) = by_identity.insert(id, name.clone()) {
+            // Only a new default can make two existing configs one.
+            if defaults_changed {
+                return Err(Error::usage(format!(
+                    "--default {}: configs {other:?} and {name:?} would become the same config",
+                    defaults.join(" --default ")
+                )));
+            }
+            by_identity.insert(identity(&experiment.defaults, &config.params), other);
+        }
+    }
     let mut new_names: HashSet<String> = HashSet::new();
     let mut results = Vec::with_capacity(rows.len());
     let mut new_configs = Vec::new();

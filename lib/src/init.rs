@@ -30,8 +30,7 @@ pub enum Outcome {
 pub fn init(dir: &Path, definition: &Definition) -> Result<Outcome> {
     let wanted = build(definition)?;
     if dir.join(crate::store::STATE_FILE).exists() {
-        let store = Store::open(dir)?;
-        let (existing, _) = store.load(&store.lock_shared()?)?;
+        let (existing, _) = Store::open(dir)?.read()?;
         return match differences(&existing, &wanted).first() {
             None => Ok(Outcome::AlreadyThere),
             Some(field) => Err(Error::usage(format!(
@@ -97,7 +96,9 @@ pub fn parse_defaults(existing: &Params, entries: &[String]) -> Result<Params> {
                     "--default {entry:?}: {key} is already {old}; a default may be added, never changed"
                 )))
             }
-            _ => {
+            // The same value again (perhaps written `0.0` for `0`) keeps the old text.
+            Some(_) => {}
+            None => {
                 defaults.insert(key.to_string(), value);
             }
         }

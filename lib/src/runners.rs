@@ -235,10 +235,7 @@ pub fn recover(
 /// cheap when there are none (a shared read), one append when there are.
 pub fn load_recovering(store: &mut Store, stale_after: Duration) -> Result<(Experiment, Cursor)> {
     let liveness = Liveness::new(store, stale_after);
-    let (experiment, cursor) = {
-        let lock = store.lock_shared()?;
-        store.load(&lock)?
-    };
+    let (experiment, cursor) = store.read()?;
     if stale_claims(&experiment, &liveness).is_empty() {
         return Ok((experiment, cursor));
     }

@@ -1,1 +1,3 @@
-fn main() {}
+fn main() {
+    exp_tools::driver::main(exp_tools::run::main)
+}

@@ -1,36 +1,37 @@
 //! The experiment's advisory lock (`.exp/lock`): shared for readers,
-//! exclusive for writers, held only for short critical sections.
+//! exclusive for writers, held only for short critical sections. The lock
+//! file is opened once per process and reused, since a runner locks twice
+//! per config.
 
 use crate::error::{Error, Result};
 use crate::store::atomic::no_follow;
 use std::fs::File;
 use std::path::Path;
+use std::sync::Arc;
 
-/// A held lock; released when dropped. `None` inside means we read a
+/// A held lock; released when dropped. Without a file inside, we read a
 /// directory we may not write (e.g. a read-only copy), without a lock.
 #[derive(Debug)]
 pub struct Lock {
-    _file: Option<File>,
+    file: Option<Arc<File>>,
     exclusive: bool,
 }
 
 impl Lock {
-    pub fn exclusive(path: &Path) -> Result<Lock> {
-        let file = open(path).map_err(|err| Error::io("cannot open lock", path, err))?;
+    pub fn exclusive(file: &Arc<File>, path: &Path) -> Result<Lock> {
         file.lock()
             .map_err(|err| Error::io("cannot lock", path, err))?;
         Ok(Lock {
-            _file: Some(file),
+            file: Some(file.clone()),
             exclusive: true,
         })
     }
 
     /// Like `exclusive`, but gives up at once if another process holds it.
-    pub fn try_exclusive(path: &Path) -> Result<Option<Lock>> {
-        let file = open(path).map_err(|err| Error::io("cannot open lock", path, err))?;
+    pub fn try_exclusive(file: &Arc<File>, path: &Path) -> Result<Option<Lock>> {
         match file.try_lock() {
             Ok(()) => Ok(Some(Lock {
-                _file: Some(file),
+                file: Some(file.clone()),
                 exclusive: true,
             })),
             Err(std::fs::TryLockError::WouldBlock) => Ok(None),
@@ -38,22 +39,20 @@ impl Lock {
         }
     }
 
-    pub fn shared(path: &Path) -> Result<Lock> {
-        match open(path) {
-            Ok(file) => {
+    pub fn shared(file: Option<&Arc<File>>, path: &Path) -> Result<Lock> {
+        match file {
+            Some(file) => {
                 file.lock_shared()
                     .map_err(|err| Error::io("cannot lock", path, err))?;
                 Ok(Lock {
-                    _file: Some(file),
+                    file: Some(file.clone()),
                     exclusive: false,
                 })
             }
-            // A directory we cannot write to has no writers to exclude.
-            Err(_) if !path.exists() => Ok(Lock {
-                _file: None,
+            None => Ok(Lock {
+                file: None,
                 exclusive: false,
             }),
-            Err(err) => Err(Error::io("cannot open lock", path, err)),
         }
     }
 
@@ -62,11 +61,30 @@ impl Lock {
     }
 }
 
-fn open(path: &Path) -> std::io::Result<File> {
-    no_follow()
+impl Drop for Lock {
+    fn drop(&mut self) {
+        if let Some(file) = &self.file {
+            let _ = file.unlock();
+        }
+    }
+}
+
+/// Open (creating) the lock file for writing, or read-only in a directory
+/// we may not write to; None when it does not exist and cannot be made.
+pub fn open(path: &Path, write: bool) -> Result<Option<File>> {
+    let read_write = no_follow()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
-        .open(path)
+        .open(path);
+    match read_write {
+        Ok(file) => Ok(Some(file)),
+        Err(err) if write => Err(Error::io("cannot open lock", path, err)),
+        Err(_) => match no_follow().read(true).open(path) {
+            Ok(file) => Ok(Some(file)),
+            Err(_) if !path.exists() => Ok(None),
+            Err(err) => Err(Error::io("cannot open lock", path, err)),
+        },
+    }
 }

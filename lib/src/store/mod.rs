@@ -18,6 +18,7 @@ use lock::Lock;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub const STATE_FILE: &str = "experiment.yaml";
 
@@ -26,6 +27,8 @@ pub const STATE_FILE: &str = "experiment.yaml";
 pub struct Store {
     dir: PathBuf,
     journal: Option<Journal>,
+    lock_file: Option<Arc<fs::File>>,
+    lock_writable: bool,
 }
 
 /// Where a process's copy of the state stands relative to the files, so a
@@ -60,14 +63,24 @@ impl Store {
                 dir.display()
             )));
         }
-        Ok(Store { dir, journal: None })
+        Ok(Store {
+            dir,
+            journal: None,
+            lock_file: None,
+            lock_writable: false,
+        })
     }
 
     /// Create the directory layout and the first `experiment.yaml`.
     pub fn create(dir: &Path, experiment: &mut Experiment) -> Result<Store> {
         let dir = absolute(dir);
         ensure_dir(&dir)?;
-        let mut store = Store { dir, journal: None };
+        let mut store = Store {
+            dir,
+            journal: None,
+            lock_file: None,
+            lock_writable: false,
+        };
         store.ensure_layout()?;
         let lock = store.lock()?;
         store.write_state(&lock, experiment)?;
@@ -108,21 +121,46 @@ impl Store {
         ensure_dir(&self.configs_dir())
     }
 
-    /// Take the exclusive lock, for a change.
-    pub fn lock(&self) -> Result<Lock> {
+    fn lock_path(&self) -> PathBuf {
+        self.internal_dir().join("lock")
+    }
+
+    /// The lock file, opened once for writing.
+    fn lock_file(&mut self) -> Result<Arc<fs::File>> {
+        if let Some(file) = self.lock_file.as_ref().filter(|_| self.lock_writable) {
+            return Ok(file.clone());
+        }
         ensure_dir(&self.internal_dir())?;
-        Lock::exclusive(&self.internal_dir().join("lock"))
+        let file = Arc::new(lock::open(&self.lock_path(), true)?.expect("opened for writing"));
+        self.lock_file = Some(file.clone());
+        self.lock_writable = true;
+        Ok(file)
+    }
+
+    /// Take the exclusive lock, for a change.
+    pub fn lock(&mut self) -> Result<Lock> {
+        let file = self.lock_file()?;
+        Lock::exclusive(&file, &self.lock_path())
     }
 
     /// Take the exclusive lock only if nobody holds it.
-    pub fn try_lock(&self) -> Result<Option<Lock>> {
-        ensure_dir(&self.internal_dir())?;
-        Lock::try_exclusive(&self.internal_dir().join("lock"))
+    pub fn try_lock(&mut self) -> Result<Option<Lock>> {
+        let file = self.lock_file()?;
+        Lock::try_exclusive(&file, &self.lock_path())
     }
 
     /// Take a shared lock, for a consistent read.
-    pub fn lock_shared(&self) -> Result<Lock> {
-        Lock::shared(&self.internal_dir().join("lock"))
+    pub fn lock_shared(&mut self) -> Result<Lock> {
+        if self.lock_file.is_none() {
+            self.lock_file = lock::open(&self.lock_path(), false)?.map(Arc::new);
+        }
+        Lock::shared(self.lock_file.as_ref(), &self.lock_path())
+    }
+
+    /// A consistent read of the whole state, under a shared lock.
+    pub fn read(&mut self) -> Result<(Experiment, Cursor)> {
+        let lock = self.lock_shared()?;
+        self.load(&lock)
     }
 
     /// Read `experiment.yaml` and the journal on top of it.

@@ -1,0 +1,792 @@
+//! `exp-run`: run the todo configs of an experiment through a pool of
+//! worker processes, safely alongside other runners.
+//!
+//! The pool is driven by one channel fed by a signal thread: SIGCHLD makes
+//! the main thread reap every exited command, SIGINT/SIGTERM/SIGHUP stop the
+//! run. The main thread alone spawns (so `PR_SET_PDEATHSIG` ties commands to
+//! it) and blocks on the channel with a timeout set by the nearest deadline:
+//! a freed slot is refilled as soon as the exit is reaped, with no polling. Every status change is one journal
+//! append under the lock, written before the runner moves on.
+
+pub mod feedback;
+pub mod outcome;
+pub mod select;
+pub mod spawn;
+pub mod watchdog;
+
+use crate::error::{Error, Result};
+use crate::identity::merged;
+use crate::model::{Experiment, Status};
+use crate::runners::{recover, stale_claims, Liveness, Registration};
+use crate::store::journal::Event;
+use crate::store::lock::Lock;
+use crate::store::{Cursor, Refresh, Store};
+use crate::template::shell_quote;
+use crate::time::Timestamp;
+use feedback::{Feedback, Progress, Tally};
+use nix::sys::signal::{killpg, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use outcome::{capture_result, died_of_stop_signal, judge, signal_name, Ending};
+use select::Selection;
+use spawn::{CacheMode, ConfigFiles, Launcher};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::io::Write;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::ExitStatus;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+use watchdog::Watchdog;
+
+/// How long a command's death by SIGTERM/SIGINT/SIGHUP waits for the
+/// runner's own stop signal before it counts as a failure.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+/// How long to wait before asking the journal again when nothing was claimable.
+const IDLE_RECHECK: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub jobs: usize,
+    pub retry_failed: bool,
+    pub retries: u32,
+    pub timeout: Option<Duration>,
+    pub kill_after: Duration,
+    /// `--names`: (line, name) pairs.
+    pub names: Option<Vec<(usize, String)>>,
+    pub shard: Option<select::Shard>,
+    pub limit: Option<usize>,
+    pub stop_after: Option<Duration>,
+    pub env: Vec<String>,
+    pub dry_run: bool,
+    pub json: bool,
+    pub progress: Progress,
+    pub quiet: bool,
+    pub exclusive: bool,
+    pub stale_after: Duration,
+    pub cache: CacheMode,
+}
+
+/// Run the experiment in `dir`; returns the exit code (0, 1 or 128+N).
+pub fn run(dir: &Path, options: &Options) -> Result<i32> {
+    let mut store = Store::open(dir)?;
+    let selection = Selection {
+        names: options
+            .names
+            .as_ref()
+            .map(|names| names.iter().map(|(_, n)| n.clone()).collect()),
+        shard: options.shard,
+    };
+    if options.dry_run {
+        return dry_run(&mut store, options, &selection);
+    }
+    let signals = watch_signals()?;
+    let lock = store.lock()?;
+    let (experiment, cursor) = store.load(&lock)?;
+    let launcher = Launcher::new(&store, &experiment, &options.env, options.cache)?;
+    if let Some(names) = &options.names {
+        selection.check(&experiment, names)?;
+    }
+    let liveness = Liveness::new(&store, options.stale_after);
+    if options.exclusive {
+        if let Some(other) = liveness.active_runners(None).first() {
+            return Err(Error::busy(format!(
+                "another runner is active (pid {} on {}); --exclusive",
+                other.pid, other.host
+            )));
+        }
+    }
+    liveness.forget_dead();
+    let registration = Registration::register(&store)?;
+    let watchdog = Watchdog::start()?;
+    let mut pool = Pool::new(
+        store,
+        experiment,
+        cursor,
+        options,
+        launcher,
+        selection,
+        registration,
+        signals,
+        watchdog,
+    );
+    pool.prepare(&lock, &liveness)?;
+    drop(lock);
+    pool.work()?;
+    pool.conclude(&liveness)
+}
+
+/// What the main loop waits for: a signal, SIGCHLD included.
+struct Message(i32);
+
+fn watch_signals() -> Result<(Sender<Message>, Receiver<Message>)> {
+    let (tx, rx) = mpsc::channel();
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+        signal_hook::consts::SIGCHLD,
+    ])
+    .map_err(|err| Error::state(format!("cannot handle signals: {err}")))?;
+    let forward = tx.clone();
+    std::thread::spawn(move || {
+        for signal in signals.forever() {
+            if forward.send(Message(signal)).is_err() {
+                break;
+            }
+        }
+    });
+    Ok((tx, rx))
+}
+
+/// One busy worker slot.
+struct Slot {
+    name: String,
+    attempt: u32,
+    pgid: Pid,
+    started: Instant,
+    deadline: Option<Instant>,
+    kill_at: Option<Instant>,
+    timed_out: bool,
+}
+
+/// An exit by a stop signal, judged once we know whether we are stopping too.
+struct Deferred {
+    worker: usize,
+    name: String,
+    attempt: u32,
+    status: ExitStatus,
+    seconds: f64,
+    until: Instant,
+}
+
+struct Pool<'a> {
+    store: Store,
+    experiment: Experiment,
+    cursor: Cursor,
+    options: &'a Options,
+    launcher: Launcher,
+    selection: Selection,
+    registration: Registration,
+    _tx: Sender<Message>,
+    rx: Receiver<Message>,
+    workers_by_pid: HashMap<Pid, usize>,
+    watchdog: Watchdog,
+    queue: VecDeque<String>,
+    retry_queue: VecDeque<String>,
+    tried: HashSet<String>,
+    run_attempts: HashMap<String, u32>,
+    running: BTreeMap<usize, Slot>,
+    free: BTreeSet<usize>,
+    deferred: Vec<Deferred>,
+    feedback: Feedback,
+    tally: Tally,
+    stop: Option<i32>,
+    started_at: Instant,
+    started_configs: usize,
+    nothing_claimable_at: Option<Instant>,
+}
+
+impl<'a> Pool<'a> {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        store: Store,
+        experiment: Experiment,
+        cursor: Cursor,
+        options: &'a Options,
+        launcher: Launcher,
+        selection: Selection,
+        registration: Registration,
+        (tx, rx): (Sender<Message>, Receiver<Message>),
+        watchdog: Watchdog,
+    ) -> Pool<'a> {
+        let jobs = options.jobs.max(1);
+        Pool {
+            store,
+            experiment,
+            cursor,
+            options,
+            launcher,
+            selection,
+            registration,
+            _tx: tx,
+            rx,
+            workers_by_pid: HashMap::new(),
+            watchdog,
+            queue: VecDeque::new(),
+            retry_queue: VecDeque::new(),
+            tried: HashSet::new(),
+            run_attempts: HashMap::new(),
+            running: BTreeMap::new(),
+            free: (0..jobs).collect(),
+            deferred: Vec::new(),
+            feedback: Feedback::new(options.progress, options.json, options.quiet, jobs),
+            tally: Tally::default(),
+            stop: None,
+            started_at: Instant::now(),
+            started_configs: 0,
+            nothing_claimable_at: None,
+        }
+    }
+
+    /// Under the lock at start: recover dead runners' claims, re-queue failed
+    /// configs for `--retry-failed`, and build the queue.
+    fn prepare(&mut self, lock: &Lock, liveness: &Liveness) -> Result<()> {
+        let stale = stale_claims(&self.experiment, liveness);
+        let recovered = recover(
+            &mut self.store,
+            lock,
+            &self.cursor,
+            &mut self.experiment,
+            &stale,
+        )?;
+        if !recovered.is_empty() {
+            self.feedback.say(&format!(
+                "{} config(s) left running by runners that are gone are back to todo",
+                recovered.len()
+            ));
+        }
+        if self.options.retry_failed {
+            let mut events = Vec::new();
+            for (name, config) in self.experiment.configs.iter_mut() {
+                if config.status == Status::Failed && self.selection.contains(name) {
+                    config.status = Status::Todo;
+                    events.push(Event {
+                        name: name.clone(),
+                        config: config.clone(),
+                    });
+                }
+            }
+            self.store.append(lock, &self.cursor, &events)?;
+        }
+        self.rebuild_queue();
+        Ok(())
+    }
+
+    fn rebuild_queue(&mut self) {
+        self.queue = self
+            .experiment
+            .configs
+            .iter()
+            .filter(|(name, config)| self.claimable(name, config.status))
+            .map(|(name, _)| name.clone())
+            .collect();
+        self.feedback
+            .set_total(self.tally.done + self.tally.failed + self.running.len() + self.queue.len());
+    }
+
+    /// Todo configs in the selection; listed failed ones too, once per run.
+    fn claimable(&self, name: &str, status: Status) -> bool {
+        self.selection.contains(name)
+            && match status {
+                Status::Todo => true,
+                Status::Failed => self.selection.by_name() && !self.tried.contains(name),
+                _ => false,
+            }
+    }
+
+    /// The main loop: launch while slots are free, then wait for the next event.
+    fn work(&mut self) -> Result<()> {
+        loop {
+            if self.stop.is_none() && self.deferred.is_empty() {
+                self.launch()?;
+            }
+            if self.running.is_empty() && self.deferred.is_empty() {
+                if self.stop.is_some() || !self.may_start_more() || !self.recover_others()? {
+                    return Ok(());
+                }
+                continue;
+            }
+            match self.rx.recv_timeout(self.next_wakeup()) {
+                Ok(Message(signal_hook::consts::SIGCHLD)) => self.reap()?,
+                Ok(Message(signal)) => self.signalled(signal)?,
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => unreachable!("the pool holds a sender"),
+            }
+            self.enforce_deadlines()?;
+            if self.store.sync_due().is_some_and(|due| due.is_zero()) {
+                self.store.sync()?;
+            }
+        }
+    }
+
+    fn may_start_more(&self) -> bool {
+        self.options
+            .limit
+            .is_none_or(|limit| self.started_configs < limit)
+            && self
+                .options
+                .stop_after
+                .is_none_or(|limit| self.started_at.elapsed() < limit)
+    }
+
+    fn launch(&mut self) -> Result<()> {
+        if self
+            .nothing_claimable_at
+            .is_some_and(|at| at.elapsed() < IDLE_RECHECK)
+        {
+            return Ok(());
+        }
+        while let Some(&worker) = self.free.first() {
+            if !self.may_start_more() && self.retry_queue.is_empty() {
+                return Ok(());
+            }
+            let Some((name, attempt)) = self.claim()? else {
+                self.nothing_claimable_at = Some(Instant::now());
+                return Ok(());
+            };
+            self.start(worker, name, attempt)?;
+        }
+        Ok(())
+    }
+
+    /// Take the next config under the lock, reading what other processes
+    /// wrote since last time. Retries of this run come first.
+    fn claim(&mut self) -> Result<Option<(String, u32)>> {
+        let lock = self.store.lock()?;
+        match self
+            .store
+            .refresh(&lock, &mut self.experiment, &mut self.cursor)?
+        {
+            Refresh::Events(events) => {
+                for event in events {
+                    if event.config.status == Status::Todo && self.selection.contains(&event.name) {
+                        self.queue.push_back(event.name);
+                    }
+                }
+            }
+            Refresh::Reloaded => self.rebuild_queue(),
+        }
+        loop {
+            let (name, retry) = match self.retry_queue.pop_front() {
+                Some(name) => (name, true),
+                None if !self.may_start_more() => return Ok(None),
+                None => match self.queue.pop_front() {
+                    Some(name) => (name, false),
+                    None => return Ok(None),
+                },
+            };
+            let Some(config) = self.experiment.configs.get(&name) else {
+                continue;
+            };
+            let ok = if retry {
+                config.status == Status::Failed
+            } else {
+                self.claimable(&name, config.status)
+            };
+            if !ok {
+                continue;
+            }
+            let config = self.experiment.configs.get_mut(&name).expect("present");
+            config.status = Status::Running;
+            config.attempts += 1;
+            config.start_time = Some(Timestamp::now());
+            config.end_time = None;
+            config.exit_code = None;
+            config.signal = None;
+            config.error = None;
+            config.runner = Some(self.registration.claim.clone());
+            let attempt = config.attempts;
+            let event = Event {
+                name: name.clone(),
+                config: config.clone(),
+            };
+            self.store.append(&lock, &self.cursor, &[event])?;
+            if self.tried.insert(name.clone()) {
+                self.started_configs += 1;
+            }
+            *self.run_attempts.entry(name.clone()).or_default() += 1;
+            return Ok(Some((name, attempt)));
+        }
+    }
+
+    fn start(&mut self, worker: usize, name: String, attempt: u32) -> Result<()> {
+        let child = match self
+            .launcher
+            .spawn(&self.store, &self.experiment, &name, attempt, worker)
+        {
+            Ok(child) => child,
+            Err(err) => {
+                let ending = Ending::Failed {
+                    exit_code: None,
+                    signal: None,
+                    error: err.message,
+                };
+                return self.record(worker, &name, attempt, ending, 0.0);
+            }
+        };
+        // Reaped by `reap` on SIGCHLD, by pid.
+        let pgid = Pid::from_raw(child.id() as i32);
+        drop(child);
+        self.watchdog.watch(pgid);
+        self.workers_by_pid.insert(pgid, worker);
+        let now = Instant::now();
+        self.free.remove(&worker);
+        self.running.insert(
+            worker,
+            Slot {
+                name: name.clone(),
+                attempt,
+                pgid,
+                started: now,
+                deadline: self.options.timeout.map(|t| now + t),
+                kill_at: None,
+                timed_out: false,
+            },
+        );
+        self.tally.running = self.running.len();
+        self.feedback.started(&name, attempt, worker, self.tally);
+        Ok(())
+    }
+
+    /// Collect every command that has exited (signals coalesce, so loop).
+    fn reap(&mut self) -> Result<()> {
+        loop {
+            let (pid, status) = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) => {
+                    (pid, ExitStatus::from_raw((code & 0xff) << 8))
+                }
+                Ok(WaitStatus::Signaled(pid, signal, core)) => (
+                    pid,
+                    ExitStatus::from_raw(signal as i32 | if core { 0x80 } else { 0 }),
+                ),
+                Ok(WaitStatus::StillAlive) | Err(_) => return Ok(()),
+                Ok(_) => continue,
+            };
+            if let Some(worker) = self.workers_by_pid.remove(&pid) {
+                self.watchdog.forget(pid);
+                self.exited(worker, status)?;
+            }
+        }
+    }
+
+    fn exited(&mut self, worker: usize, status: ExitStatus) -> Result<()> {
+        let Some(slot) = self.running.remove(&worker) else {
+            return Ok(());
+        };
+        self.free.insert(worker);
+        self.tally.running = self.running.len();
+        self.nothing_claimable_at = None;
+        let seconds = slot.started.elapsed().as_secs_f64();
+        let ending = if slot.timed_out {
+            judge(status, self.options.timeout)
+        } else if self.stop.is_some() {
+            if status.success() {
+                Ending::Done
+            } else {
+                Ending::Interrupted
+            }
+        } else if died_of_stop_signal(status) {
+            // Slurm and scancel signal every process of the job: wait a
+            // moment to learn whether we are being stopped too.
+            let until = Instant::now() + STOP_GRACE;
+            self.deferred.push(Deferred {
+                worker,
+                name: slot.name,
+                attempt: slot.attempt,
+                status,
+                seconds,
+                until,
+            });
+            return Ok(());
+        } else {
+            judge(status, None)
+        };
+        self.record(worker, &slot.name, slot.attempt, ending, seconds)
+    }
+
+    /// Write a config's ending to the journal, then tell people.
+    fn record(
+        &mut self,
+        worker: usize,
+        name: &str,
+        attempt: u32,
+        ending: Ending,
+        seconds: f64,
+    ) -> Result<()> {
+        let now = Timestamp::now();
+        let files = ConfigFiles {
+            dir: self.store.config_dir(name),
+        };
+        let config = self
+            .experiment
+            .configs
+            .get_mut(name)
+            .expect("claimed config exists");
+        config.runner = None;
+        match &ending {
+            Ending::Done => {
+                config.status = Status::Done;
+                config.end_time = Some(now);
+                config.exit_code = Some(0);
+                capture_result(&files);
+                self.tally.done += 1;
+            }
+            Ending::Failed {
+                exit_code,
+                signal,
+                error,
+            } => {
+                config.status = Status::Failed;
+                config.end_time = Some(now);
+                config.exit_code = *exit_code;
+                config.signal = signal.clone();
+                config.error = Some(error.clone());
+                self.tally.failed += 1;
+            }
+            Ending::Interrupted => {
+                config.status = Status::Todo;
+                config.end_time = None;
+                config.interruption_time = Some(now);
+                self.tally.interrupted += 1;
+            }
+        }
+        let event = Event {
+            name: name.to_string(),
+            config: config.clone(),
+        };
+        {
+            let lock = self.store.lock()?;
+            self.store.append(&lock, &self.cursor, &[event])?;
+        }
+        self.feedback
+            .ended(name, attempt, worker, &ending, seconds, self.tally);
+        let retries_left =
+            self.run_attempts.get(name).copied().unwrap_or(0) <= self.options.retries;
+        if matches!(ending, Ending::Failed { .. }) && retries_left && self.stop.is_none() {
+            self.tally.failed -= 1;
+            self.retry_queue.push_back(name.to_string());
+        }
+        Ok(())
+    }
+
+    /// The first stop signal stops launching and asks every command to stop;
+    /// a second one kills them at once.
+    fn signalled(&mut self, signal: i32) -> Result<()> {
+        if self.stop.is_some() {
+            self.feedback.say(&format!(
+                "{}: killing {} command(s) now",
+                signal_name(signal),
+                self.running.len()
+            ));
+            self.signal_all(Signal::SIGKILL);
+            return Ok(());
+        }
+        self.stop = Some(signal);
+        self.feedback.say(&format!(
+            "{}: stopping; asking {} running command(s) to stop (SIGTERM, then SIGKILL after {})",
+            signal_name(signal),
+            self.running.len(),
+            humantime::format_duration(self.options.kill_after)
+        ));
+        self.signal_all(Signal::SIGTERM);
+        let kill_at = Instant::now() + self.options.kill_after;
+        for slot in self.running.values_mut() {
+            slot.kill_at = Some(kill_at);
+        }
+        for deferred in std::mem::take(&mut self.deferred) {
+            self.record(
+                deferred.worker,
+                &deferred.name,
+                deferred.attempt,
+                Ending::Interrupted,
+                deferred.seconds,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn signal_all(&self, signal: Signal) {
+        for slot in self.running.values() {
+            let _ = killpg(slot.pgid, signal);
+        }
+    }
+
+    /// Timeouts, kills after `--kill-after`, and deferred judgements.
+    fn enforce_deadlines(&mut self) -> Result<()> {
+        let now = Instant::now();
+        let kill_after = self.options.kill_after;
+        for slot in self.running.values_mut() {
+            if !slot.timed_out && slot.deadline.is_some_and(|d| now >= d) {
+                slot.timed_out = true;
+                slot.kill_at = Some(now + kill_after);
+                let _ = killpg(slot.pgid, Signal::SIGTERM);
+            }
+            if slot.kill_at.is_some_and(|k| now >= k) {
+                slot.kill_at = None;
+                let _ = killpg(slot.pgid, Signal::SIGKILL);
+            }
+        }
+        let (due, waiting): (Vec<Deferred>, Vec<Deferred>) = std::mem::take(&mut self.deferred)
+            .into_iter()
+            .partition(|d| now >= d.until);
+        self.deferred = waiting;
+        for deferred in due {
+            let ending = judge(deferred.status, None);
+            self.record(
+                deferred.worker,
+                &deferred.name,
+                deferred.attempt,
+                ending,
+                deferred.seconds,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn next_wakeup(&self) -> Duration {
+        let now = Instant::now();
+        let slots = self
+            .running
+            .values()
+            .flat_map(|s| [s.deadline.filter(|_| !s.timed_out), s.kill_at])
+            .flatten();
+        let deferred = self.deferred.iter().map(|d| d.until);
+        let mut wait = slots
+            .chain(deferred)
+            .map(|t| t.saturating_duration_since(now))
+            .min()
+            .unwrap_or(IDLE_RECHECK);
+        if let Some(due) = self.store.sync_due() {
+            wait = wait.min(due);
+        }
+        if !self.free.is_empty() && self.stop.is_none() {
+            wait = wait.min(IDLE_RECHECK);
+        }
+        wait
+    }
+
+    /// Nothing is left for us: recover claims of runners that died meanwhile.
+    /// Returns whether that gave us more to do.
+    fn recover_others(&mut self) -> Result<bool> {
+        let liveness = Liveness::new(&self.store, self.options.stale_after);
+        let lock = self.store.lock()?;
+        if let Refresh::Reloaded =
+            self.store
+                .refresh(&lock, &mut self.experiment, &mut self.cursor)?
+        {
+            self.rebuild_queue();
+        }
+        let stale = stale_claims(&self.experiment, &liveness);
+        let recovered = recover(
+            &mut self.store,
+            &lock,
+            &self.cursor,
+            &mut self.experiment,
+            &stale,
+        )?;
+        for event in &recovered {
+            if self.claimable(&event.name, event.config.status) {
+                self.queue.push_back(event.name.clone());
+            }
+        }
+        self.nothing_claimable_at = None;
+        Ok(self.queue.iter().any(|name| {
+            self.experiment
+                .configs
+                .get(name)
+                .is_some_and(|c| self.claimable(name, c.status))
+        }))
+    }
+
+    /// Save, fold when no other runner is active, write the summary when all
+    /// is done, and pick the exit code.
+    fn conclude(mut self, liveness: &Liveness) -> Result<i32> {
+        let elapsed = crate::status::format_seconds(self.started_at.elapsed().as_secs_f64());
+        {
+            let lock = self.store.lock()?;
+            self.store
+                .refresh(&lock, &mut self.experiment, &mut self.cursor)?;
+            let alone = liveness
+                .active_runners(Some(&self.registration.claim.id))
+                .is_empty();
+            if alone {
+                self.cursor = self.store.fold(&lock, &mut self.experiment)?;
+            }
+            self.store.sync()?;
+            if self
+                .experiment
+                .configs
+                .values()
+                .all(|c| c.status == Status::Done)
+                && !self.experiment.configs.is_empty()
+            {
+                if let Err(err) = crate::summary::save(&self.store, &self.experiment) {
+                    self.feedback
+                        .say(&format!("cannot write results_summary.csv: {err}"));
+                }
+            }
+        }
+        let selected = |name: &str| self.selection.contains(name);
+        let failed = self
+            .experiment
+            .configs
+            .iter()
+            .filter(|(n, c)| c.status == Status::Failed && selected(n))
+            .count();
+        let todo = self
+            .experiment
+            .configs
+            .iter()
+            .filter(|(n, c)| c.status == Status::Todo && selected(n))
+            .count();
+        let Tally {
+            done, interrupted, ..
+        } = self.tally;
+        let ran = format!("{done} done, {} failed", self.tally.failed);
+        if let Some(signal) = self.stop {
+            self.feedback.finish(&format!(
+                "interrupted by {}: {interrupted} config(s) back to todo, state saved ({ran} in {elapsed})",
+                signal_name(signal)
+            ));
+            return Ok(128 + signal);
+        }
+        self.feedback.finish(&format!(
+            "{ran} in {elapsed}; {failed} failed and {todo} todo in the selection"
+        ));
+        Ok(if failed > 0 { 1 } else { 0 })
+    }
+}
+
+/// `--dry-run`: print the commands that would run, one per line, changing nothing.
+fn dry_run(store: &mut Store, options: &Options, selection: &Selection) -> Result<i32> {
+    let (experiment, _) = store.read()?;
+    if let Some(names) = &options.names {
+        selection.check(&experiment, names)?;
+    }
+    let launcher = Launcher::new(store, &experiment, &options.env, options.cache)?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let candidates = experiment.configs.iter().filter(|(name, config)| {
+        selection.contains(name)
+            && match config.status {
+                Status::Todo => true,
+                Status::Failed => options.retry_failed || selection.by_name(),
+                _ => false,
+            }
+    });
+    for (name, config) in candidates.take(options.limit.unwrap_or(usize::MAX)) {
+        let files = ConfigFiles {
+            dir: store.config_dir(name),
+        };
+        let argv = launcher.argv(
+            &files,
+            name,
+            &merged(&experiment.defaults, &config.params),
+            0,
+        )?;
+        if options.json {
+            writeln!(out, "{}", serde_json::json!({"name": name, "argv": argv}))?;
+        } else {
+            writeln!(
+                out,
+                "{}",
+                argv.iter()
+                    .map(|a| shell_quote(a))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )?;
+        }
+    }
+    out.flush()?;
+    Ok(0)
+}

@@ -1,0 +1,231 @@
+//! Starting one config's command: its folder and logs, its environment, its
+//! own process group.
+
+use crate::error::{Error, Result};
+use crate::identity::merged;
+use crate::model::{Experiment, Params};
+use crate::store::atomic::{ensure_dir, no_follow};
+use crate::store::Store;
+use crate::template::{Builtins, CommandTemplate, Template};
+use crate::values::display_value;
+use std::fs;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// What `EXP_CACHE_MODE` tells the command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheMode {
+    Record,
+    Replay,
+    Off,
+}
+
+impl CacheMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheMode::Record => "record",
+            CacheMode::Replay => "replay",
+            CacheMode::Off => "off",
+        }
+    }
+}
+
+/// Everything needed to turn a config into a process, parsed once per run.
+#[derive(Debug)]
+pub struct Launcher {
+    command: CommandTemplate,
+    /// The experiment's `env` then `--env`, later entries winning.
+    env: Vec<(String, Template)>,
+    cache: CacheMode,
+    experiment_dir: PathBuf,
+}
+
+/// The paths of one config's folder.
+#[derive(Debug, Clone)]
+pub struct ConfigFiles {
+    pub dir: PathBuf,
+}
+
+impl ConfigFiles {
+    pub fn stdout(&self) -> PathBuf {
+        self.dir.join("stdout.log")
+    }
+    pub fn stderr(&self) -> PathBuf {
+        self.dir.join("stderr.log")
+    }
+    pub fn result(&self) -> PathBuf {
+        self.dir.join("result.json")
+    }
+    pub fn cache(&self) -> PathBuf {
+        self.dir.join("cache")
+    }
+    pub fn status_file(&self) -> PathBuf {
+        self.dir.join("status.txt")
+    }
+}
+
+impl Launcher {
+    pub fn new(
+        store: &Store,
+        experiment: &Experiment,
+        extra_env: &[String],
+        cache: CacheMode,
+    ) -> Result<Launcher> {
+        let command = experiment.command.as_ref().ok_or_else(|| {
+            Error::usage("this experiment has no command; create it with exp-init DIR -- CMD...")
+        })?;
+        let mut env = Vec::new();
+        for (key, value) in &experiment.env {
+            env.push((
+                key.clone(),
+                Template::parse(value).map_err(|e| e.context(format!("env {key}")))?,
+            ));
+        }
+        for entry in extra_env {
+            let (key, value) = crate::values::split_assignment("--env", entry)?;
+            env.push((
+                key.to_string(),
+                Template::parse(value).map_err(|e| e.context(format!("--env {key}")))?,
+            ));
+        }
+        Ok(Launcher {
+            command: CommandTemplate::parse(command)?,
+            env,
+            cache,
+            experiment_dir: store.dir().to_path_buf(),
+        })
+    }
+
+    /// The argv of a config's command, as it would run.
+    pub fn argv(
+        &self,
+        files: &ConfigFiles,
+        name: &str,
+        params: &Params,
+        worker: usize,
+    ) -> Result<Vec<String>> {
+        self.command.render(params, &builtins(files, name, worker))
+    }
+
+    /// Prepare the config's folder and start its command. `attempt` is 1-based.
+    pub fn spawn(
+        &self,
+        store: &Store,
+        experiment: &Experiment,
+        name: &str,
+        attempt: u32,
+        worker: usize,
+    ) -> Result<Child> {
+        let config = &experiment.configs[name];
+        let params = merged(&experiment.defaults, &config.params);
+        let files = ConfigFiles {
+            dir: store.config_dir(name),
+        };
+        let argv = self.argv(&files, name, &params, worker)?;
+        make_dir(&files.dir)?;
+        make_dir(&files.cache())?;
+        if attempt > 1 {
+            keep_earlier_attempt(&files, attempt);
+        }
+        let stdout = create_log(&files.stdout())?;
+        let stderr = create_log(&files.stderr())?;
+
+        let mut command = Command::new(&argv[0]);
+        command
+            .args(&argv[1..])
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .process_group(0);
+        let builtins = builtins(&files, name, worker);
+        for (key, template) in &self.env {
+            command.env(key, template.render_plain(&params, &builtins)?);
+        }
+        command
+            .env("EXP_DIR", &self.experiment_dir)
+            .env("EXP_NAME", name)
+            .env("EXP_CONFIG_DIR", &files.dir)
+            .env(
+                "EXP_PARAMS",
+                serde_json::Value::Object(params.clone()).to_string(),
+            )
+            .env("EXP_RESULT", files.result())
+            .env("EXP_CACHE_DIR", files.cache())
+            .env("EXP_CACHE_MODE", self.cache.as_str())
+            .env("EXP_ATTEMPT", attempt.to_string())
+            .env("EXP_WORKER", worker.to_string())
+            .env("EXP_STATUS_FILE", files.status_file());
+        for (key, value) in &params {
+            if !matches!(
+                value,
+                serde_json::Value::Array(_) | serde_json::Value::Object(_)
+            ) {
+                command.env(param_variable(key), display_value(value));
+            }
+        }
+        command
+            .spawn()
+            .map_err(|err| Error::state(format!("cannot run {:?}: {err}", argv[0])))
+    }
+}
+
+fn builtins(files: &ConfigFiles, name: &str, worker: usize) -> Builtins {
+    Builtins::from([
+        ("name", name.to_string()),
+        ("dir", files.dir.display().to_string()),
+        ("worker", worker.to_string()),
+    ])
+}
+
+/// `EXP_PARAM_<KEY>`: the key upper-cased, other characters as `_`.
+pub fn param_variable(key: &str) -> String {
+    let suffix: String = key
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("EXP_PARAM_{suffix}")
+}
+
+/// Logs and results of earlier attempts are kept: `stdout.log` of attempt N
+/// becomes `stdout.N.log` when attempt N+1 starts (likewise stderr, result).
+fn keep_earlier_attempt(files: &ConfigFiles, attempt: u32) {
+    let previous = attempt.saturating_sub(1).max(1);
+    for (path, stem, ext) in [
+        (files.stdout(), "stdout", "log"),
+        (files.stderr(), "stderr", "log"),
+        (files.result(), "result", "json"),
+    ] {
+        if fs::symlink_metadata(&path).is_ok() {
+            let mut n = previous;
+            while files.dir.join(format!("{stem}.{n}.{ext}")).exists() {
+                n += 1;
+            }
+            let _ = fs::rename(&path, files.dir.join(format!("{stem}.{n}.{ext}")));
+        }
+    }
+}
+
+/// Create a directory; one that exists must be a real directory, not a symlink.
+fn make_dir(path: &Path) -> Result<()> {
+    match fs::create_dir(path) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => ensure_dir(path),
+        Err(err) => Err(Error::io("cannot create", path, err)),
+    }
+}
+
+fn create_log(path: &Path) -> Result<fs::File> {
+    no_follow()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .map_err(|err| Error::io("cannot create", path, err))
+}

@@ -1,0 +1,158 @@
+//! `exp-run DIR`: run the todo configs in a process pool.
+
+use clap::{Parser, ValueEnum};
+use exp::run::feedback::Progress;
+use exp::run::select::{read_names, Shard};
+use exp::run::spawn::CacheMode;
+use exp::run::{run, Options};
+use exp::Error;
+use std::io::BufReader;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Run every todo config of an experiment through a pool of workers.
+///
+/// Any number of runners may share one experiment (cron, Slurm arrays); each
+/// config is claimed under a lock and runs at most once at a time. The first
+/// SIGINT, SIGTERM or SIGHUP stops launching, asks running commands to stop
+/// (SIGTERM, then SIGKILL after --kill-after), puts them back to todo and
+/// exits 128+N; a second one kills at once. Exit 0 when every selected config
+/// is done, 1 when any is failed.
+#[derive(Debug, Parser)]
+#[command(name = "exp-run", version)]
+pub struct Args {
+    /// The experiment directory [default: $EXP_DIR, else .]
+    #[arg(
+        env = "EXP_DIR",
+        default_value = ".",
+        hide_default_value = true,
+        hide_env = true
+    )]
+    pub dir: PathBuf,
+    /// Number of workers; 0 means one per core.
+    #[arg(short = 'j', long = "jobs", value_name = "N", default_value_t = 1)]
+    pub jobs: usize,
+    /// First mark every failed config todo again.
+    #[arg(long)]
+    pub retry_failed: bool,
+    /// Retry a failed config up to N more times in this run.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub retries: u32,
+    /// Kill a config's whole process group after DUR; it is recorded failed.
+    #[arg(long, value_name = "DUR", value_parser = duration("--timeout"))]
+    pub timeout: Option<Duration>,
+    /// After SIGTERM, wait DUR before SIGKILL.
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = duration("--kill-after"))]
+    pub kill_after: Duration,
+    /// Only these configs: bare names or JSON lines with "name"; `-` is stdin.
+    /// Listed failed configs are retried; done ones are skipped.
+    #[arg(long, value_name = "FILE")]
+    pub names: Option<PathBuf>,
+    /// Only configs whose name hashes to I modulo N (64-bit FNV-1a), 0 <= I < N.
+    #[arg(long, value_name = "I/N", value_parser = shard)]
+    pub shard: Option<Shard>,
+    /// Start at most N configs.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Start no new config after DUR (e.g. 3h50m, for Slurm time limits).
+    #[arg(long, value_name = "DUR", value_parser = duration("--stop-after"))]
+    pub stop_after: Option<Duration>,
+    /// An environment variable for every command, KEY=VALUE (a template,
+    /// e.g. CUDA_VISIBLE_DEVICES={worker}). Repeatable.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Print the commands that would run, and run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// JSON Lines events on stdout: start and end of every config.
+    #[arg(long)]
+    pub json: bool,
+    /// Progress bars on a terminal (auto), always, or never.
+    #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
+    pub progress: ProgressArg,
+    /// No closing line (for cron).
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Exit 4 at once if another runner is active.
+    #[arg(long)]
+    pub exclusive: bool,
+    /// Set EXP_CACHE_MODE=off instead of record.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// A heartbeat older than this marks a runner on another host dead.
+    #[arg(long, value_name = "DUR", default_value = "2m", value_parser = duration("--stale-after"))]
+    pub stale_after: Duration,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ProgressArg {
+    Auto,
+    Always,
+    Never,
+}
+
+fn duration(option: &'static str) -> impl Fn(&str) -> Result<Duration, String> + Clone {
+    move |text| exp::duration::parse(option, text).map_err(|err| err.message)
+}
+
+fn shard(text: &str) -> Result<Shard, String> {
+    Shard::parse(text).map_err(|err| err.message)
+}
+
+pub fn main() -> exp::Result<i32> {
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|arg| arg == exp::run::watchdog::WATCHDOG_ARG)
+    {
+        return Ok(exp::run::watchdog::serve());
+    }
+    let args = Args::parse();
+    let names = match &args.names {
+        None => None,
+        Some(path) if path.as_os_str() == "-" => {
+            Some(read_names(std::io::stdin().lock(), "--names -")?)
+        }
+        Some(path) => {
+            let file = std::fs::File::open(path)
+                .map_err(|err| Error::usage(format!("--names {}: {err}", path.display())))?;
+            Some(read_names(
+                BufReader::new(file),
+                &format!("--names {}", path.display()),
+            )?)
+        }
+    };
+    let jobs = match args.jobs {
+        0 => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        n => n,
+    };
+    let options = Options {
+        jobs,
+        retry_failed: args.retry_failed,
+        retries: args.retries,
+        timeout: args.timeout,
+        kill_after: args.kill_after,
+        names,
+        shard: args.shard,
+        limit: args.limit,
+        stop_after: args.stop_after,
+        env: args.env,
+        dry_run: args.dry_run,
+        json: args.json,
+        progress: match args.progress {
+            ProgressArg::Auto => Progress::Auto,
+            ProgressArg::Always => Progress::Always,
+            ProgressArg::Never => Progress::Never,
+        },
+        quiet: args.quiet,
+        exclusive: args.exclusive,
+        stale_after: args.stale_after,
+        cache: if args.no_cache {
+            CacheMode::Off
+        } else {
+            CacheMode::Record
+        },
+    };
+    run(&args.dir, &options)
+}
