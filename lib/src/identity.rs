@@ -4,11 +4,14 @@
 use crate::model::Params;
 use serde_json::{Number, Value};
 
-/// The params a config really runs with: its own, over the experiment's defaults.
+/// The params a config really runs with: its own (in their order), then the
+/// experiment's defaults for keys it lacks.
 pub fn merged(defaults: &Params, params: &Params) -> Params {
-    let mut all = defaults.clone();
-    for (key, value) in params {
-        all.insert(key.clone(), value.clone());
+    let mut all = params.clone();
+    for (key, value) in defaults {
+        if !all.contains_key(key) {
+            all.insert(key.clone(), value.clone());
+        }
     }
     all
 }
