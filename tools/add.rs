@@ -20,12 +20,7 @@ use std::path::PathBuf;
 #[command(name = "exp-add", version)]
 pub struct Args {
     /// The experiment directory [default: $EXP_DIR, else .]
-    #[arg(
-        env = "EXP_DIR",
-        default_value = ".",
-        hide_default_value = true,
-        hide_env = true
-    )]
+    #[arg(env = "EXP_DIR", default_value = ".", hide_default_value = true, hide_env = true)]
     pub dir: PathBuf,
     /// A grid axis KEY=V1,V2,... or KEY=A..B (inclusive integers). Repeatable.
     #[arg(long, value_name = "KEY=VALUES")]
@@ -47,10 +42,7 @@ pub fn main() -> exp::Result<i32> {
         Some(path) => {
             let file = std::fs::File::open(path)
                 .map_err(|err| Error::usage(format!("-f {}: {err}", path.display())))?;
-            Some(read_json_lines(
-                BufReader::new(file),
-                &path.display().to_string(),
-            )?)
+            Some(read_json_lines(BufReader::new(file), &path.display().to_string())?)
         }
         None if !args.grid.is_empty() => None,
         None if !args.defaults.is_empty() && stdin.is_terminal() => Some(Vec::new()),
@@ -64,9 +56,6 @@ pub fn main() -> exp::Result<i32> {
         json_line(&mut out, result)?;
     }
     out.flush()?;
-    note(format!(
-        "{added} config(s) added, {} already present",
-        results.len() - added
-    ));
+    note(format!("{added} config(s) added, {} already present", results.len() - added));
     Ok(0)
 }

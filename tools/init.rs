@@ -18,12 +18,7 @@ use std::path::PathBuf;
 #[command(name = "exp-init", version)]
 pub struct Args {
     /// The experiment directory [default: $EXP_DIR, else .]
-    #[arg(
-        env = "EXP_DIR",
-        default_value = ".",
-        hide_default_value = true,
-        hide_env = true
-    )]
+    #[arg(env = "EXP_DIR", default_value = ".", hide_default_value = true, hide_env = true)]
     pub dir: PathBuf,
     /// A name for the experiment.
     #[arg(long)]
@@ -65,10 +60,9 @@ pub fn main() -> exp::Result<i32> {
     };
     match init(&args.dir, &definition)? {
         Outcome::Created => note(format!("created experiment {}", args.dir.display())),
-        Outcome::AlreadyThere => note(format!(
-            "{} is already this experiment; nothing to do",
-            args.dir.display()
-        )),
+        Outcome::AlreadyThere => {
+            note(format!("{} is already this experiment; nothing to do", args.dir.display()))
+        }
     }
     Ok(0)
 }

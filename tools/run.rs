@@ -22,12 +22,7 @@ use std::time::Duration;
 #[command(name = "exp-run", version)]
 pub struct Args {
     /// The experiment directory [default: $EXP_DIR, else .]
-    #[arg(
-        env = "EXP_DIR",
-        default_value = ".",
-        hide_default_value = true,
-        hide_env = true
-    )]
+    #[arg(env = "EXP_DIR", default_value = ".", hide_default_value = true, hide_env = true)]
     pub dir: PathBuf,
     /// Number of workers; 0 means one per core.
     #[arg(short = 'j', long = "jobs", value_name = "N", default_value_t = 1)]
@@ -100,31 +95,21 @@ fn shard(text: &str) -> Result<Shard, String> {
 }
 
 pub fn main() -> exp::Result<i32> {
-    if std::env::args_os()
-        .nth(1)
-        .is_some_and(|arg| arg == exp::run::watchdog::WATCHDOG_ARG)
-    {
+    if std::env::args_os().nth(1).is_some_and(|arg| arg == exp::run::watchdog::WATCHDOG_ARG) {
         return Ok(exp::run::watchdog::serve());
     }
     let args = Args::parse();
     let names = match &args.names {
         None => None,
-        Some(path) if path.as_os_str() == "-" => {
-            Some(read_names(std::io::stdin().lock(), "--names -")?)
-        }
+        Some(path) if path.as_os_str() == "-" => Some(read_names(std::io::stdin().lock(), "--names -")?),
         Some(path) => {
             let file = std::fs::File::open(path)
                 .map_err(|err| Error::usage(format!("--names {}: {err}", path.display())))?;
-            Some(read_names(
-                BufReader::new(file),
-                &format!("--names {}", path.display()),
-            )?)
+            Some(read_names(BufReader::new(file), &format!("--names {}", path.display()))?)
         }
     };
     let jobs = match args.jobs {
-        0 => std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
+        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         n => n,
     };
     let options = Options {
@@ -148,11 +133,7 @@ pub fn main() -> exp::Result<i32> {
         quiet: args.quiet,
         exclusive: args.exclusive,
         stale_after: args.stale_after,
-        cache: if args.no_cache {
-            CacheMode::Off
-        } else {
-            CacheMode::Record
-        },
+        cache: if args.no_cache { CacheMode::Off } else { CacheMode::Record },
     };
     run(&args.dir, &options)
 }

@@ -21,12 +21,7 @@ use std::path::PathBuf;
 #[command(name = "exp-status", version)]
 pub struct Args {
     /// The experiment directory [default: $EXP_DIR, else .]
-    #[arg(
-        env = "EXP_DIR",
-        default_value = ".",
-        hide_default_value = true,
-        hide_env = true
-    )]
+    #[arg(env = "EXP_DIR", default_value = ".", hide_default_value = true, hide_env = true)]
     pub dir: PathBuf,
     /// One JSON object per config (with --counts, one object of counts).
     #[arg(long)]
@@ -61,49 +56,28 @@ pub fn main() -> exp::Result<i32> {
     let mut out = stdout();
     if args.counts {
         let mut counts = Counts::default();
-        experiment
-            .configs
-            .values()
-            .filter(|c| selected(c.status))
-            .for_each(|c| counts.add(c.status));
+        experiment.configs.values().filter(|c| selected(c.status)).for_each(|c| counts.add(c.status));
         if args.json {
             json_line(&mut out, &counts)?;
         } else {
-            let Counts {
-                todo,
-                running,
-                done,
-                failed,
-                total,
-            } = counts;
+            let Counts { todo, running, done, failed, total } = counts;
             writeln!(
                 out,
                 "todo\t{todo}\nrunning\t{running}\ndone\t{done}\nfailed\t{failed}\ntotal\t{total}"
             )?;
         }
     } else if args.json {
-        for (name, config) in experiment
-            .configs
-            .iter()
-            .filter(|(_, c)| selected(c.status))
-        {
+        for (name, config) in experiment.configs.iter().filter(|(_, c)| selected(c.status)) {
             json_line(&mut out, &Row::new(&store, &experiment, name, config, &now))?;
         }
     } else if args.names {
-        for (name, _) in experiment
-            .configs
-            .iter()
-            .filter(|(_, c)| selected(c.status))
-        {
+        for (name, _) in experiment.configs.iter().filter(|(_, c)| selected(c.status)) {
             writeln!(out, "{name}")?;
         }
     } else if !args.check {
         out.write_all(overview(&store, &experiment, &now).as_bytes())?;
     }
     out.flush()?;
-    let all_done = experiment
-        .configs
-        .values()
-        .all(|c| c.status == Status::Done);
+    let all_done = experiment.configs.values().all(|c| c.status == Status::Done);
     Ok(if args.check && !all_done { 1 } else { 0 })
 }

@@ -39,14 +39,9 @@ pub fn read_json_lines(input: impl BufRead, source: &str) -> Result<Vec<Row>> {
         let value: serde_json::Value = serde_json::from_str(&line)
             .map_err(|err| Error::usage(format!("{source}: line {number}: {err}")))?;
         let serde_json::Value::Object(params) = value else {
-            return Err(Error::usage(format!(
-                "{source}: line {number}: expected a JSON object of params"
-            )));
+            return Err(Error::usage(format!("{source}: line {number}: expected a JSON object of params")));
         };
-        rows.push(Row {
-            origin: format!("{source}: line {number}"),
-            params,
-        });
+        rows.push(Row { origin: format!("{source}: line {number}"), params });
     }
     Ok(rows)
 }
@@ -54,10 +49,7 @@ pub fn read_json_lines(input: impl BufRead, source: &str) -> Result<Vec<Row>> {
 /// Cross each row with every combination of the grid axes (the grid alone
 /// if there are no rows).
 pub fn with_grid(rows: Option<Vec<Row>>, grid: &[String]) -> Result<Vec<Row>> {
-    let axes = grid
-        .iter()
-        .map(|g| Axis::parse(g))
-        .collect::<Result<Vec<_>>>()?;
+    let axes = grid.iter().map(|g| Axis::parse(g)).collect::<Result<Vec<_>>>()?;
     for (i, axis) in axes.iter().enumerate() {
         if axes[..i].iter().any(|earlier| earlier.key == axis.key) {
             return Err(Error::usage(format!(
@@ -85,16 +77,10 @@ pub fn with_grid(rows: Option<Vec<Row>>, grid: &[String]) -> Result<Vec<Row>> {
             let mut params = row.params.clone();
             for (key, value) in point {
                 if params.insert(key.clone(), value.clone()).is_some() {
-                    return Err(Error::usage(format!(
-                        "{}: key {key:?} is also a --grid key",
-                        row.origin
-                    )));
+                    return Err(Error::usage(format!("{}: key {key:?} is also a --grid key", row.origin)));
                 }
             }
-            crossed.push(Row {
-                origin: row.origin.clone(),
-                params,
-            });
+            crossed.push(Row { origin: row.origin.clone(), params });
         }
     }
     Ok(crossed)
@@ -109,20 +95,9 @@ pub fn add(store: &mut Store, rows: Vec<Row>, defaults: &[String]) -> Result<Vec
     let defaults_changed = new_defaults != experiment.defaults;
     experiment.defaults = new_defaults;
 
-    let command = experiment
-        .command
-        .as_ref()
-        .map(CommandTemplate::parse)
-        .transpose()?;
-    let naming = experiment
-        .naming
-        .as_deref()
-        .map(Template::parse)
-        .transpose()?;
-    let command_keys: Vec<&str> = command
-        .as_ref()
-        .map(CommandTemplate::keys)
-        .unwrap_or_default();
+    let command = experiment.command.as_ref().map(CommandTemplate::parse).transpose()?;
+    let naming = experiment.naming.as_deref().map(Template::parse).transpose()?;
+    let command_keys: Vec<&str> = command.as_ref().map(CommandTemplate::keys).unwrap_or_default();
 
     let mut by_identity: HashMap<String, String> = HashMap::new();
     for (name, config) in &experiment.configs {
@@ -143,18 +118,13 @@ pub fn add(store: &mut Store, rows: Vec<Row>, defaults: &[String]) -> Result<Vec
     let mut new_configs = Vec::new();
     for row in rows {
         let all = merged(&experiment.defaults, &row.params);
-        check_keys(command_keys.iter().copied(), &all, &BUILTINS)
-            .map_err(|err| err.context(&row.origin))?;
+        check_keys(command_keys.iter().copied(), &all, &BUILTINS).map_err(|err| err.context(&row.origin))?;
         if let Some(naming) = &naming {
             check_keys(naming.keys(), &all, &[]).map_err(|err| err.context(&row.origin))?;
         }
         let id = identity(&experiment.defaults, &row.params);
         if let Some(name) = by_identity.get(&id) {
-            results.push(Added {
-                name: name.clone(),
-                params: all,
-                added: false,
-            });
+            results.push(Added { name: name.clone(), params: all, added: false });
             continue;
         }
         let name = new_name(naming.as_ref(), &all, &id, |candidate| {
@@ -164,11 +134,7 @@ pub fn add(store: &mut Store, rows: Vec<Row>, defaults: &[String]) -> Result<Vec
         new_names.insert(name.clone());
         by_identity.insert(id, name.clone());
         new_configs.push((name.clone(), Config::new(row.params)));
-        results.push(Added {
-            name,
-            params: all,
-            added: true,
-        });
+        results.push(Added { name, params: all, added: true });
     }
     if !new_configs.is_empty() || defaults_changed {
         experiment.configs.extend(new_configs);

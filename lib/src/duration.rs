@@ -11,9 +11,7 @@ pub fn parse(option: &str, text: &str) -> Result<Duration> {
         }
     }
     humantime::parse_duration(trimmed).map_err(|err| {
-        Error::usage(format!(
-            "{option} {text:?}: not a duration ({err}); try 90, 30s, 10m or 3h50m"
-        ))
+        Error::usage(format!("{option} {text:?}: not a duration ({err}); try 90, 30s, 10m or 3h50m"))
     })
 }
 
@@ -24,10 +22,7 @@ mod tests {
     #[test]
     fn forms() {
         assert_eq!(parse("--t", "90").unwrap(), Duration::from_secs(90));
-        assert_eq!(
-            parse("--t", "3h50m").unwrap(),
-            Duration::from_secs(3 * 3600 + 50 * 60)
-        );
+        assert_eq!(parse("--t", "3h50m").unwrap(), Duration::from_secs(3 * 3600 + 50 * 60));
         assert_eq!(parse("--t", "0.5").unwrap(), Duration::from_millis(500));
         assert!(parse("--t", "soon").is_err());
         assert!(parse("--t", "-3").is_err());

@@ -42,40 +42,25 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn usage(message: impl Into<String>) -> Error {
-        Error {
-            kind: Kind::Usage,
-            message: message.into(),
-        }
+        Error { kind: Kind::Usage, message: message.into() }
     }
 
     pub fn state(message: impl Into<String>) -> Error {
-        Error {
-            kind: Kind::State,
-            message: message.into(),
-        }
+        Error { kind: Kind::State, message: message.into() }
     }
 
     pub fn busy(message: impl Into<String>) -> Error {
-        Error {
-            kind: Kind::Busy,
-            message: message.into(),
-        }
+        Error { kind: Kind::Busy, message: message.into() }
     }
 
     pub fn setup(message: impl Into<String>) -> Error {
-        Error {
-            kind: Kind::Setup,
-            message: message.into(),
-        }
+        Error { kind: Kind::Setup, message: message.into() }
     }
 
     /// An I/O error on `path`, with what we were doing.
     pub fn io(doing: &str, path: &Path, err: io::Error) -> Error {
         if err.kind() == io::ErrorKind::BrokenPipe {
-            return Error {
-                kind: Kind::BrokenPipe,
-                message: String::new(),
-            };
+            return Error { kind: Kind::BrokenPipe, message: String::new() };
         }
         Error::state(format!("{doing} {}: {err}", path.display()))
     }
@@ -99,10 +84,7 @@ impl std::error::Error for Error {}
 impl From<io::Error> for Error {
     fn from(err: io::Error) -> Error {
         if err.kind() == io::ErrorKind::BrokenPipe {
-            Error {
-                kind: Kind::BrokenPipe,
-                message: String::new(),
-            }
+            Error { kind: Kind::BrokenPipe, message: String::new() }
         } else {
             Error::state(format!("write error: {err}"))
         }

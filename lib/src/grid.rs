@@ -24,20 +24,14 @@ impl Axis {
                 if end - start >= 10_000_000 {
                     return Err(bad("range has more than 10 million values"));
                 }
-                return Ok(Axis {
-                    key: key.to_string(),
-                    values: (start..=end).map(Value::from).collect(),
-                });
+                return Ok(Axis { key: key.to_string(), values: (start..=end).map(Value::from).collect() });
             }
         }
         let values: Vec<Value> = split_top_level(spec).into_iter().map(parse_value).collect();
         if spec.trim().is_empty() {
             return Err(bad("no values"));
         }
-        Ok(Axis {
-            key: key.to_string(),
-            values,
-        })
+        Ok(Axis { key: key.to_string(), values })
     }
 }
 
@@ -62,8 +56,7 @@ pub fn product(axes: &[Axis]) -> Vec<Params> {
 /// Split on commas that are not inside brackets, braces or quotes, so
 /// `--grid 'shape=[1,2],[3,4]'` has two values.
 fn split_top_level(spec: &str) -> Vec<&str> {
-    let (mut parts, mut depth, mut quoted, mut escaped, mut start) =
-        (Vec::new(), 0i32, false, false, 0);
+    let (mut parts, mut depth, mut quoted, mut escaped, mut start) = (Vec::new(), 0i32, false, false, 0);
     for (i, c) in spec.char_indices() {
         match c {
             _ if escaped => escaped = false,
@@ -89,18 +82,12 @@ mod tests {
 
     #[test]
     fn lists_ranges_and_json() {
-        assert_eq!(
-            Axis::parse("n=1..3").unwrap().values,
-            [json!(1), json!(2), json!(3)]
-        );
+        assert_eq!(Axis::parse("n=1..3").unwrap().values, [json!(1), json!(2), json!(3)]);
         assert_eq!(
             Axis::parse("v=adam,0.1,[1,2],{\"a\":1}").unwrap().values,
             [json!("adam"), json!(0.1), json!([1, 2]), json!({"a": 1})]
         );
-        assert_eq!(
-            product(&[Axis::parse("a=1,2").unwrap(), Axis::parse("b=x,y").unwrap()]).len(),
-            4
-        );
+        assert_eq!(product(&[Axis::parse("a=1,2").unwrap(), Axis::parse("b=x,y").unwrap()]).len(), 4);
     }
 
     #[test]

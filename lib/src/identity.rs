@@ -19,16 +19,12 @@ pub fn merged(defaults: &Params, params: &Params) -> Params {
 /// The canonical text of merged params: two configs are the same iff these are equal.
 pub fn identity(defaults: &Params, params: &Params) -> String {
     let mut out = String::new();
-    write_object(
-        &mut out,
-        |key| params.get(key).or_else(|| defaults.get(key)),
-        {
-            let mut keys: Vec<&String> = defaults.keys().chain(params.keys()).collect();
-            keys.sort();
-            keys.dedup();
-            keys
-        },
-    );
+    write_object(&mut out, |key| params.get(key).or_else(|| defaults.get(key)), {
+        let mut keys: Vec<&String> = defaults.keys().chain(params.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    });
     out
 }
 
@@ -104,10 +100,7 @@ mod tests {
         let a = identity(&none, &obj(json!({"lr": 1, "b": {"y": 2.0, "x": [1.50]}})));
         let b = identity(&none, &obj(json!({"b": {"x": [1.5], "y": 2}, "lr": 1.0})));
         assert_eq!(a, b);
-        assert_ne!(
-            a,
-            identity(&none, &obj(json!({"lr": "1", "b": {"x": [1.5], "y": 2}})))
-        );
+        assert_ne!(a, identity(&none, &obj(json!({"lr": "1", "b": {"x": [1.5], "y": 2}}))));
     }
 
     #[test]

@@ -57,14 +57,9 @@ fn build(definition: &Definition) -> Result<Experiment> {
     CommandTemplate::parse(&command).map_err(|err| err.context("command"))?;
     if let Some(naming) = &definition.naming {
         let template = Template::parse(naming).map_err(|err| err.context("--naming"))?;
-        let builtin = template
-            .keys()
-            .find(|key| crate::template::BUILTINS.contains(key))
-            .map(str::to_string);
+        let builtin = template.keys().find(|key| crate::template::BUILTINS.contains(key)).map(str::to_string);
         if let Some(key) = builtin {
-            return Err(Error::usage(format!(
-                "--naming {naming:?}: {{{key}}} is not available in names"
-            )));
+            return Err(Error::usage(format!("--naming {naming:?}: {{{key}}} is not available in names")));
         }
     }
     let mut env = IndexMap::new();

@@ -12,13 +12,7 @@ pub const MAX_NAME_LEN: usize = 200;
 pub fn sanitize(raw: &str) -> String {
     let mut name: String = raw
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' })
         .collect();
     if name.starts_with('.') {
         name.replace_range(0..1, "_");

@@ -9,9 +9,7 @@ pub fn program() -> &'static str {
         std::env::args_os()
             .next()
             .and_then(|arg0| {
-                std::path::Path::new(&arg0)
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
+                std::path::Path::new(&arg0).file_name().map(|n| n.to_string_lossy().into_owned())
             })
             .unwrap_or_else(|| "exp".to_string())
     })

@@ -57,32 +57,20 @@ impl Registration {
             crate::naming::sanitize(&host),
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
-        let info = RunnerInfo {
-            id: id.clone(),
-            host: host.clone(),
-            pid,
-            started: Timestamp::now(),
-        };
+        let info = RunnerInfo { id: id.clone(), host: host.clone(), pid, started: Timestamp::now() };
         let path = store.runners_dir().join(format!("{id}.json"));
         let text = serde_json::to_string(&info).expect("runner info serializes");
         write_atomic(&path, text.as_bytes())?;
         let (stop, stopped) = mpsc::channel::<()>();
         let beat = path.clone();
         let thread = thread::spawn(move || {
-            while let Err(mpsc::RecvTimeoutError::Timeout) =
-                stopped.recv_timeout(HEARTBEAT_INTERVAL)
-            {
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(HEARTBEAT_INTERVAL) {
                 if let Ok(file) = fs::File::options().write(true).open(&beat) {
                     let _ = file.set_modified(SystemTime::now());
                 }
             }
         });
-        Ok(Registration {
-            claim: Claim { id, host, pid },
-            path,
-            stop: Some(stop),
-            thread: Some(thread),
-        })
+        Ok(Registration { claim: Claim { id, host, pid }, path, stop: Some(stop), thread: Some(thread) })
     }
 }
 
@@ -105,11 +93,7 @@ pub struct Liveness {
 
 impl Liveness {
     pub fn new(store: &Store, stale_after: Duration) -> Liveness {
-        Liveness {
-            host: hostname(),
-            stale_after,
-            dir: store.runners_dir(),
-        }
+        Liveness { host: hostname(), stale_after, dir: store.runners_dir() }
     }
 
     /// A runner is alive while its registration exists and, on this host, its
@@ -121,10 +105,7 @@ impl Liveness {
         if claim.host == self.host {
             return process_exists(claim.pid);
         }
-        let age = meta
-            .modified()
-            .ok()
-            .and_then(|m| SystemTime::now().duration_since(m).ok());
+        let age = meta.modified().ok().and_then(|m| SystemTime::now().duration_since(m).ok());
         age.is_none_or(|age| age < self.stale_after)
     }
 
@@ -138,11 +119,7 @@ impl Liveness {
             .filter_map(|text| serde_json::from_str::<RunnerInfo>(&text).ok())
             .filter(|info| Some(info.id.as_str()) != except)
             .filter(|info| {
-                self.is_alive(&Claim {
-                    id: info.id.clone(),
-                    host: info.host.clone(),
-                    pid: info.pid,
-                })
+                self.is_alive(&Claim { id: info.id.clone(), host: info.host.clone(), pid: info.pid })
             })
             .collect()
     }
@@ -156,13 +133,7 @@ impl Liveness {
             let dead = fs::read_to_string(&path)
                 .ok()
                 .and_then(|text| serde_json::from_str::<RunnerInfo>(&text).ok())
-                .is_some_and(|i| {
-                    !self.is_alive(&Claim {
-                        id: i.id,
-                        host: i.host,
-                        pid: i.pid,
-                    })
-                });
+                .is_some_and(|i| !self.is_alive(&Claim { id: i.id, host: i.host, pid: i.pid }));
             if dead {
                 let _ = fs::remove_file(path);
             }
@@ -188,11 +159,7 @@ pub fn stale_claims(experiment: &Experiment, liveness: &Liveness) -> Vec<String>
         .configs
         .iter()
         .filter(|(_, c)| c.status == Status::Running)
-        .filter(|(_, c)| {
-            c.runner
-                .as_ref()
-                .is_none_or(|claim| !liveness.is_alive(claim))
-        })
+        .filter(|(_, c)| c.runner.as_ref().is_none_or(|claim| !liveness.is_alive(claim)))
         .map(|(name, _)| name.clone())
         .collect()
 }
@@ -219,10 +186,7 @@ pub fn recover(
         config.status = Status::Todo;
         config.interruption_time = Some(now);
         config.runner = None;
-        events.push(Event {
-            name: name.clone(),
-            config: config.clone(),
-        });
+        events.push(Event { name: name.clone(), config: config.clone() });
     }
     if !events.is_empty() {
         store.append(lock, cursor, &events)?;
@@ -242,10 +206,7 @@ pub fn load_recovering(store: &mut Store, stale_after: Duration) -> Result<(Expe
     let lock = match store.lock() {
         Ok(lock) => lock,
         // A read-only experiment: show it as it is.
-        Err(Error {
-            kind: crate::Kind::State,
-            ..
-        }) => return Ok((experiment, cursor)),
+        Err(Error { kind: crate::Kind::State, .. }) => return Ok((experiment, cursor)),
         Err(err) => return Err(err),
     };
     let (mut experiment, cursor) = store.load(&lock)?;

@@ -112,10 +112,7 @@ pub fn overview(store: &Store, experiment: &Experiment, now: &Timestamp) -> Stri
                     (None, None, Some(signal)) => format!("killed by {signal}"),
                     _ => "failed".to_string(),
                 };
-                sections
-                    .entry(0)
-                    .or_default()
-                    .push(format!("  {name}  {why}"));
+                sections.entry(0).or_default().push(format!("  {name}  {why}"));
             }
             Status::Running => {
                 let elapsed = config.duration(now).map(format_seconds).unwrap_or_default();
@@ -124,10 +121,7 @@ pub fn overview(store: &Store, experiment: &Experiment, now: &Timestamp) -> Stri
                     .as_ref()
                     .map(|c| format!("  on {} pid {}", c.host, c.pid))
                     .unwrap_or_default();
-                sections
-                    .entry(1)
-                    .or_default()
-                    .push(format!("  {name}  {elapsed}{host}"));
+                sections.entry(1).or_default().push(format!("  {name}  {elapsed}{host}"));
             }
             _ => {}
         }

@@ -28,11 +28,7 @@ pub fn flatten(prefix: &str, value: &Value, out: &mut IndexMap<String, Value>) {
     match value {
         Value::Object(map) => {
             for (key, value) in map {
-                let key = if prefix.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{prefix}.{key}")
-                };
+                let key = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
                 flatten(&key, value, out);
             }
         }
@@ -48,15 +44,9 @@ pub fn csv(store: &Store, experiment: &Experiment) -> Result<Vec<u8>> {
     let (mut param_columns, mut result_columns) = (IndexSet::new(), IndexSet::new());
     for (name, config) in &experiment.configs {
         let mut params = IndexMap::new();
-        flatten(
-            "",
-            &Value::Object(merged(&experiment.defaults, &config.params)),
-            &mut params,
-        );
+        flatten("", &Value::Object(merged(&experiment.defaults, &config.params)), &mut params);
         let mut results = IndexMap::new();
-        if let Some(result) = read_result(&ConfigFiles {
-            dir: store.config_dir(name),
-        }) {
+        if let Some(result) = read_result(&ConfigFiles { dir: store.config_dir(name) }) {
             flatten("", &result, &mut results);
         }
         param_columns.extend(params.keys().cloned());
@@ -74,17 +64,13 @@ pub fn csv(store: &Store, experiment: &Experiment) -> Result<Vec<u8>> {
     let header = std::iter::once("name".to_string())
         .chain(param_columns.iter().cloned())
         .chain(result_columns.iter().map(result_header));
-    writer
-        .write_record(header)
-        .map_err(|e| Error::state(e.to_string()))?;
+    writer.write_record(header).map_err(|e| Error::state(e.to_string()))?;
     let cell = |value: Option<&Value>| value.map(display_value).unwrap_or_default();
     for (name, params, results) in rows {
         let record = std::iter::once(name.clone())
             .chain(param_columns.iter().map(|k| cell(params.get(k))))
             .chain(result_columns.iter().map(|k| cell(results.get(k))));
-        writer
-            .write_record(record)
-            .map_err(|e| Error::state(e.to_string()))?;
+        writer.write_record(record).map_err(|e| Error::state(e.to_string()))?;
     }
     writer.into_inner().map_err(|e| Error::state(e.to_string()))
 }

@@ -40,9 +40,7 @@ impl Template {
                 }
                 '{' => {
                     let rest = &text[at + 1..];
-                    let end = rest
-                        .find(['{', '}'])
-                        .filter(|&i| rest[i..].starts_with('}'));
+                    let end = rest.find(['{', '}']).filter(|&i| rest[i..].starts_with('}'));
                     let Some(end) = end else {
                         return Err(Error::usage(format!(
                             "template {text:?}: unclosed '{{' at byte {at} (write '{{{{' for a literal brace)"
@@ -50,9 +48,7 @@ impl Template {
                     };
                     let key = rest[..end].trim();
                     if key.is_empty() {
-                        return Err(Error::usage(format!(
-                            "template {text:?}: empty placeholder '{{}}'"
-                        )));
+                        return Err(Error::usage(format!("template {text:?}: empty placeholder '{{}}'")));
                     }
                     if !literal.is_empty() {
                         pieces.push(Piece::Text(std::mem::take(&mut literal)));
@@ -130,11 +126,9 @@ pub enum CommandTemplate {
 impl CommandTemplate {
     pub fn parse(command: &Command) -> Result<CommandTemplate> {
         Ok(match command {
-            Command::Argv(argv) => CommandTemplate::Argv(
-                argv.iter()
-                    .map(|a| Template::parse(a))
-                    .collect::<Result<_>>()?,
-            ),
+            Command::Argv(argv) => {
+                CommandTemplate::Argv(argv.iter().map(|a| Template::parse(a)).collect::<Result<_>>()?)
+            }
             Command::Shell(line) => CommandTemplate::Shell(Template::parse(line)?),
         })
     }
@@ -149,15 +143,12 @@ impl CommandTemplate {
     /// The program and arguments to execute.
     pub fn render(&self, params: &Params, builtins: &Builtins) -> Result<Vec<String>> {
         match self {
-            CommandTemplate::Argv(argv) => argv
-                .iter()
-                .map(|arg| arg.render_plain(params, builtins))
-                .collect(),
-            CommandTemplate::Shell(line) => Ok(vec![
-                "sh".to_string(),
-                "-c".to_string(),
-                line.render_shell(params, builtins)?,
-            ]),
+            CommandTemplate::Argv(argv) => {
+                argv.iter().map(|arg| arg.render_plain(params, builtins)).collect()
+            }
+            CommandTemplate::Shell(line) => {
+                Ok(vec!["sh".to_string(), "-c".to_string(), line.render_shell(params, builtins)?])
+            }
         }
     }
 }
@@ -170,9 +161,7 @@ pub fn check_keys<'a>(
 ) -> Result<()> {
     for key in keys {
         if !params.contains_key(key) && !allowed_builtins.contains(&key) {
-            return Err(Error::usage(format!(
-                "missing param {key:?} used by the template"
-            )));
+            return Err(Error::usage(format!("missing param {key:?} used by the template")));
         }
     }
     Ok(())
@@ -180,11 +169,7 @@ pub fn check_keys<'a>(
 
 /// Quote for POSIX sh: the value arrives as one word, verbatim.
 pub fn shell_quote(value: &str) -> String {
-    if !value.is_empty()
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-/=:,+@%".contains(&b))
-    {
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/=:,+@%".contains(&b)) {
         return value.to_string();
     }
     format!("'{}'", value.replace('\'', r"'\''"))
@@ -196,20 +181,14 @@ mod tests {
     use serde_json::json;
 
     fn params() -> Params {
-        json!({"lr": 0.1, "model": "res net", "evil": "$(touch x); `id` 'q'"})
-            .as_object()
-            .unwrap()
-            .clone()
+        json!({"lr": 0.1, "model": "res net", "evil": "$(touch x); `id` 'q'"}).as_object().unwrap().clone()
     }
 
     #[test]
     fn placeholders_and_escapes() {
         let t = Template::parse("{{lit}} --lr={lr} {model}").unwrap();
         assert_eq!(t.keys().collect::<Vec<_>>(), ["lr", "model"]);
-        assert_eq!(
-            t.render_plain(&params(), &Builtins::new()).unwrap(),
-            "{lit} --lr=0.1 res net"
-        );
+        assert_eq!(t.render_plain(&params(), &Builtins::new()).unwrap(), "{lit} --lr=0.1 res net");
     }
 
     #[test]

@@ -23,11 +23,7 @@ impl Timestamp {
         if let Ok(t) = DateTime::parse_from_rfc3339(text) {
             return Some(Timestamp(t.with_timezone(&Local)));
         }
-        for format in [
-            "%Y-%m-%d %H:%M:%S%.f",
-            "%Y-%m-%dT%H:%M:%S%.f",
-            "%Y-%m-%d %H:%M:%S%.f%:z",
-        ] {
+        for format in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f%:z"] {
             if let Ok(t) = DateTime::parse_from_str(text, format) {
                 return Some(Timestamp(t.with_timezone(&Local)));
             }
@@ -54,8 +50,7 @@ impl Serialize for Timestamp {
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Timestamp, D::Error> {
         let text = String::deserialize(deserializer)?;
-        Timestamp::parse(&text)
-            .ok_or_else(|| serde::de::Error::custom(format!("invalid timestamp {text:?}")))
+        Timestamp::parse(&text).ok_or_else(|| serde::de::Error::custom(format!("invalid timestamp {text:?}")))
     }
 }
 

@@ -13,9 +13,7 @@ pub fn parse_value(text: &str) -> Value {
 pub fn split_assignment<'a>(option: &str, text: &'a str) -> Result<(&'a str, &'a str)> {
     match text.split_once('=') {
         Some((key, value)) if !key.trim().is_empty() => Ok((key.trim(), value)),
-        _ => Err(Error::usage(format!(
-            "{option} {text:?}: expected KEY=VALUE"
-        ))),
+        _ => Err(Error::usage(format!("{option} {text:?}: expected KEY=VALUE"))),
     }
 }
 

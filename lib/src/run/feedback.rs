@@ -48,22 +48,16 @@ impl Feedback {
     pub fn new(progress: Progress, json: bool, quiet: bool, jobs: usize) -> Feedback {
         let terminal = std::io::stderr().is_terminal();
         let bars = match progress {
-            Progress::Always if !terminal => Some(Bars::new(
-                ProgressDrawTarget::term_like(Box::new(Stderr)),
-                jobs,
-            )),
+            Progress::Always if !terminal => {
+                Some(Bars::new(ProgressDrawTarget::term_like(Box::new(Stderr)), jobs))
+            }
             Progress::Always | Progress::Auto if terminal => {
                 Some(Bars::new(ProgressDrawTarget::stderr(), jobs))
             }
             _ => None,
         };
         let lines = progress == Progress::Auto && !terminal && !quiet;
-        Feedback {
-            json,
-            lines,
-            quiet,
-            bars,
-        }
+        Feedback { json, lines, quiet, bars }
     }
 
     /// More configs are known to be left (e.g. added mid-run).
@@ -96,16 +90,9 @@ impl Feedback {
     ) {
         let (status, exit_code, signal, error) = match ending {
             Ending::Done => ("done", Some(0), None, None),
-            Ending::Failed {
-                exit_code,
-                signal,
-                error,
-            } => (
-                "failed",
-                *exit_code,
-                signal.as_deref(),
-                Some(error.as_str()),
-            ),
+            Ending::Failed { exit_code, signal, error } => {
+                ("failed", *exit_code, signal.as_deref(), Some(error.as_str()))
+            }
             Ending::Interrupted => ("interrupted", None, None, None),
         };
         if self.json {
@@ -157,18 +144,12 @@ impl Bars {
         let multi = MultiProgress::with_draw_target(target);
         let overall = multi.add(ProgressBar::new(0));
         overall.set_style(
-            ProgressStyle::with_template(
-                "{bar:30} {pos}/{len} {msg} [{elapsed_precise}, ETA {eta}]",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
+            ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} [{elapsed_precise}, ETA {eta}]")
+                .expect("valid template")
+                .progress_chars("=> "),
         );
         overall.enable_steady_tick(Duration::from_millis(200));
-        Bars {
-            multi,
-            overall,
-            workers: vec![None; jobs],
-        }
+        Bars { multi, overall, workers: vec![None; jobs] }
     }
 
     fn start(&mut self, worker: usize, name: &str, attempt: u32) {
@@ -178,11 +159,7 @@ impl Bars {
                 .expect("valid template"),
         );
         bar.set_prefix(format!("worker {worker:>2}"));
-        bar.set_message(if attempt > 1 {
-            format!("{name} (attempt {attempt})")
-        } else {
-            name.to_string()
-        });
+        bar.set_message(if attempt > 1 { format!("{name} (attempt {attempt})") } else { name.to_string() });
         bar.enable_steady_tick(Duration::from_millis(200));
         if let Some(old) = self.workers.get_mut(worker).and_then(Option::take) {
             old.finish_and_clear();
@@ -200,12 +177,9 @@ impl Bars {
     }
 
     fn update(&self, tally: Tally) {
+        self.overall.set_position((tally.done + tally.failed) as u64);
         self.overall
-            .set_position((tally.done + tally.failed) as u64);
-        self.overall.set_message(format!(
-            "done {} failed {} running {}",
-            tally.done, tally.failed, tally.running
-        ));
+            .set_message(format!("done {} failed {} running {}", tally.done, tally.failed, tally.running));
     }
 }
 

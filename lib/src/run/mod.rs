@@ -3,8 +3,7 @@
 //!
 //! The pool is driven by one channel fed by a signal thread: SIGCHLD makes
 //! the main thread reap every exited command, SIGINT/SIGTERM/SIGHUP stop the
-//! run. The main thread alone spawns (so `PR_SET_PDEATHSIG` ties commands to
-//! it) and blocks on the channel with a timeout set by the nearest deadline:
+//! run. The main thread spawns every command (and tells the watchdog) and blocks on the channel with a timeout set by the nearest deadline:
 //! a freed slot is refilled as soon as the exit is reaped, with no polling. Every status change is one journal
 //! append under the lock, written before the runner moves on.
 
@@ -71,10 +70,7 @@ pub struct Options {
 pub fn run(dir: &Path, options: &Options) -> Result<i32> {
     let mut store = Store::open(dir)?;
     let selection = Selection {
-        names: options
-            .names
-            .as_ref()
-            .map(|names| names.iter().map(|(_, n)| n.clone()).collect()),
+        names: options.names.as_ref().map(|names| names.iter().map(|(_, n)| n.clone()).collect()),
         shard: options.shard,
     };
     if options.dry_run {
@@ -99,17 +95,8 @@ pub fn run(dir: &Path, options: &Options) -> Result<i32> {
     liveness.forget_dead();
     let registration = Registration::register(&store)?;
     let watchdog = Watchdog::start()?;
-    let mut pool = Pool::new(
-        store,
-        experiment,
-        cursor,
-        options,
-        launcher,
-        selection,
-        registration,
-        signals,
-        watchdog,
-    );
+    let mut pool =
+        Pool::new(store, experiment, cursor, options, launcher, selection, registration, signals, watchdog);
     pool.prepare(&lock, &liveness)?;
     drop(lock);
     pool.work()?;
@@ -233,13 +220,7 @@ impl<'a> Pool<'a> {
     /// configs for `--retry-failed`, and build the queue.
     fn prepare(&mut self, lock: &Lock, liveness: &Liveness) -> Result<()> {
         let stale = stale_claims(&self.experiment, liveness);
-        let recovered = recover(
-            &mut self.store,
-            lock,
-            &self.cursor,
-            &mut self.experiment,
-            &stale,
-        )?;
+        let recovered = recover(&mut self.store, lock, &self.cursor, &mut self.experiment, &stale)?;
         if !recovered.is_empty() {
             self.feedback.say(&format!(
                 "{} config(s) left running by runners that are gone are back to todo",
@@ -251,10 +232,7 @@ impl<'a> Pool<'a> {
             for (name, config) in self.experiment.configs.iter_mut() {
                 if config.status == Status::Failed && self.selection.contains(name) {
                     config.status = Status::Todo;
-                    events.push(Event {
-                        name: name.clone(),
-                        config: config.clone(),
-                    });
+                    events.push(Event { name: name.clone(), config: config.clone() });
                 }
             }
             self.store.append(lock, &self.cursor, &events)?;
@@ -271,8 +249,7 @@ impl<'a> Pool<'a> {
             .filter(|(name, config)| self.claimable(name, config.status))
             .map(|(name, _)| name.clone())
             .collect();
-        self.feedback
-            .set_total(self.tally.done + self.tally.failed + self.running.len() + self.queue.len());
+        self.feedback.set_total(self.tally.done + self.tally.failed + self.running.len() + self.queue.len());
     }
 
     /// Todo configs in the selection; listed failed ones too, once per run.
@@ -311,20 +288,12 @@ impl<'a> Pool<'a> {
     }
 
     fn may_start_more(&self) -> bool {
-        self.options
-            .limit
-            .is_none_or(|limit| self.started_configs < limit)
-            && self
-                .options
-                .stop_after
-                .is_none_or(|limit| self.started_at.elapsed() < limit)
+        self.options.limit.is_none_or(|limit| self.started_configs < limit)
+            && self.options.stop_after.is_none_or(|limit| self.started_at.elapsed() < limit)
     }
 
     fn launch(&mut self) -> Result<()> {
-        if self
-            .nothing_claimable_at
-            .is_some_and(|at| at.elapsed() < IDLE_RECHECK)
-        {
+        if self.nothing_claimable_at.is_some_and(|at| at.elapsed() < IDLE_RECHECK) {
             return Ok(());
         }
         while let Some(&worker) = self.free.first() {
@@ -344,10 +313,7 @@ impl<'a> Pool<'a> {
     /// wrote since last time. Retries of this run come first.
     fn claim(&mut self) -> Result<Option<(String, u32)>> {
         let lock = self.store.lock()?;
-        match self
-            .store
-            .refresh(&lock, &mut self.experiment, &mut self.cursor)?
-        {
+        match self.store.refresh(&lock, &mut self.experiment, &mut self.cursor)? {
             Refresh::Events(events) => {
                 for event in events {
                     if event.config.status == Status::Todo && self.selection.contains(&event.name) {
@@ -369,11 +335,8 @@ impl<'a> Pool<'a> {
             let Some(config) = self.experiment.configs.get(&name) else {
                 continue;
             };
-            let ok = if retry {
-                config.status == Status::Failed
-            } else {
-                self.claimable(&name, config.status)
-            };
+            let ok =
+                if retry { config.status == Status::Failed } else { self.claimable(&name, config.status) };
             if !ok {
                 continue;
             }
@@ -387,10 +350,7 @@ impl<'a> Pool<'a> {
             config.error = None;
             config.runner = Some(self.registration.claim.clone());
             let attempt = config.attempts;
-            let event = Event {
-                name: name.clone(),
-                config: config.clone(),
-            };
+            let event = Event { name: name.clone(), config: config.clone() };
             self.store.append(&lock, &self.cursor, &[event])?;
             if self.tried.insert(name.clone()) {
                 self.started_configs += 1;
@@ -401,17 +361,10 @@ impl<'a> Pool<'a> {
     }
 
     fn start(&mut self, worker: usize, name: String, attempt: u32) -> Result<()> {
-        let child = match self
-            .launcher
-            .spawn(&self.store, &self.experiment, &name, attempt, worker)
-        {
+        let child = match self.launcher.spawn(&self.store, &self.experiment, &name, attempt, worker) {
             Ok(child) => child,
             Err(err) => {
-                let ending = Ending::Failed {
-                    exit_code: None,
-                    signal: None,
-                    error: err.message,
-                };
+                let ending = Ending::Failed { exit_code: None, signal: None, error: err.message };
                 return self.record(worker, &name, attempt, ending, 0.0);
             }
         };
@@ -443,13 +396,10 @@ impl<'a> Pool<'a> {
     fn reap(&mut self) -> Result<()> {
         loop {
             let (pid, status) = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) => {
-                    (pid, ExitStatus::from_raw((code & 0xff) << 8))
+                Ok(WaitStatus::Exited(pid, code)) => (pid, ExitStatus::from_raw((code & 0xff) << 8)),
+                Ok(WaitStatus::Signaled(pid, signal, core)) => {
+                    (pid, ExitStatus::from_raw(signal as i32 | if core { 0x80 } else { 0 }))
                 }
-                Ok(WaitStatus::Signaled(pid, signal, core)) => (
-                    pid,
-                    ExitStatus::from_raw(signal as i32 | if core { 0x80 } else { 0 }),
-                ),
                 Ok(WaitStatus::StillAlive) | Err(_) => return Ok(()),
                 Ok(_) => continue,
             };
@@ -505,14 +455,8 @@ impl<'a> Pool<'a> {
         seconds: f64,
     ) -> Result<()> {
         let now = Timestamp::now();
-        let files = ConfigFiles {
-            dir: self.store.config_dir(name),
-        };
-        let config = self
-            .experiment
-            .configs
-            .get_mut(name)
-            .expect("claimed config exists");
+        let files = ConfigFiles { dir: self.store.config_dir(name) };
+        let config = self.experiment.configs.get_mut(name).expect("claimed config exists");
         config.runner = None;
         match &ending {
             Ending::Done => {
@@ -522,11 +466,7 @@ impl<'a> Pool<'a> {
                 capture_result(&files);
                 self.tally.done += 1;
             }
-            Ending::Failed {
-                exit_code,
-                signal,
-                error,
-            } => {
+            Ending::Failed { exit_code, signal, error } => {
                 config.status = Status::Failed;
                 config.end_time = Some(now);
                 config.exit_code = *exit_code;
@@ -541,18 +481,13 @@ impl<'a> Pool<'a> {
                 self.tally.interrupted += 1;
             }
         }
-        let event = Event {
-            name: name.to_string(),
-            config: config.clone(),
-        };
+        let event = Event { name: name.to_string(), config: config.clone() };
         {
             let lock = self.store.lock()?;
             self.store.append(&lock, &self.cursor, &[event])?;
         }
-        self.feedback
-            .ended(name, attempt, worker, &ending, seconds, self.tally);
-        let retries_left =
-            self.run_attempts.get(name).copied().unwrap_or(0) <= self.options.retries;
+        self.feedback.ended(name, attempt, worker, &ending, seconds, self.tally);
+        let retries_left = self.run_attempts.get(name).copied().unwrap_or(0) <= self.options.retries;
         if matches!(ending, Ending::Failed { .. }) && retries_left && self.stop.is_none() {
             self.tally.failed -= 1;
             self.retry_queue.push_back(name.to_string());
@@ -617,36 +552,23 @@ impl<'a> Pool<'a> {
                 let _ = killpg(slot.pgid, Signal::SIGKILL);
             }
         }
-        let (due, waiting): (Vec<Deferred>, Vec<Deferred>) = std::mem::take(&mut self.deferred)
-            .into_iter()
-            .partition(|d| now >= d.until);
+        let (due, waiting): (Vec<Deferred>, Vec<Deferred>) =
+            std::mem::take(&mut self.deferred).into_iter().partition(|d| now >= d.until);
         self.deferred = waiting;
         for deferred in due {
             let ending = judge(deferred.status, None);
-            self.record(
-                deferred.worker,
-                &deferred.name,
-                deferred.attempt,
-                ending,
-                deferred.seconds,
-            )?;
+            self.record(deferred.worker, &deferred.name, deferred.attempt, ending, deferred.seconds)?;
         }
         Ok(())
     }
 
     fn next_wakeup(&self) -> Duration {
         let now = Instant::now();
-        let slots = self
-            .running
-            .values()
-            .flat_map(|s| [s.deadline.filter(|_| !s.timed_out), s.kill_at])
-            .flatten();
+        let slots =
+            self.running.values().flat_map(|s| [s.deadline.filter(|_| !s.timed_out), s.kill_at]).flatten();
         let deferred = self.deferred.iter().map(|d| d.until);
-        let mut wait = slots
-            .chain(deferred)
-            .map(|t| t.saturating_duration_since(now))
-            .min()
-            .unwrap_or(IDLE_RECHECK);
+        let mut wait =
+            slots.chain(deferred).map(|t| t.saturating_duration_since(now)).min().unwrap_or(IDLE_RECHECK);
         if let Some(due) = self.store.sync_due() {
             wait = wait.min(due);
         }
@@ -661,32 +583,21 @@ impl<'a> Pool<'a> {
     fn recover_others(&mut self) -> Result<bool> {
         let liveness = Liveness::new(&self.store, self.options.stale_after);
         let lock = self.store.lock()?;
-        if let Refresh::Reloaded =
-            self.store
-                .refresh(&lock, &mut self.experiment, &mut self.cursor)?
-        {
+        if let Refresh::Reloaded = self.store.refresh(&lock, &mut self.experiment, &mut self.cursor)? {
             self.rebuild_queue();
         }
         let stale = stale_claims(&self.experiment, &liveness);
-        let recovered = recover(
-            &mut self.store,
-            &lock,
-            &self.cursor,
-            &mut self.experiment,
-            &stale,
-        )?;
+        let recovered = recover(&mut self.store, &lock, &self.cursor, &mut self.experiment, &stale)?;
         for event in &recovered {
             if self.claimable(&event.name, event.config.status) {
                 self.queue.push_back(event.name.clone());
             }
         }
         self.nothing_claimable_at = None;
-        Ok(self.queue.iter().any(|name| {
-            self.experiment
-                .configs
-                .get(name)
-                .is_some_and(|c| self.claimable(name, c.status))
-        }))
+        Ok(self
+            .queue
+            .iter()
+            .any(|name| self.experiment.configs.get(name).is_some_and(|c| self.claimable(name, c.status))))
     }
 
     /// Save, fold when no other runner is active, write the summary when all
@@ -695,44 +606,29 @@ impl<'a> Pool<'a> {
         let elapsed = crate::status::format_seconds(self.started_at.elapsed().as_secs_f64());
         {
             let lock = self.store.lock()?;
-            self.store
-                .refresh(&lock, &mut self.experiment, &mut self.cursor)?;
-            let alone = liveness
-                .active_runners(Some(&self.registration.claim.id))
-                .is_empty();
-            if alone {
+            self.store.refresh(&lock, &mut self.experiment, &mut self.cursor)?;
+            let alone = liveness.active_runners(Some(&self.registration.claim.id)).is_empty();
+            if alone && self.store.has_unfolded_events() {
                 self.cursor = self.store.fold(&lock, &mut self.experiment)?;
             }
             self.store.sync()?;
-            if self
-                .experiment
-                .configs
-                .values()
-                .all(|c| c.status == Status::Done)
-                && !self.experiment.configs.is_empty()
-            {
-                if let Err(err) = crate::summary::save(&self.store, &self.experiment) {
-                    self.feedback
-                        .say(&format!("cannot write results_summary.csv: {err}"));
-                }
+        }
+        // Outside the lock: reading every result may take a while.
+        let all_done = !self.experiment.configs.is_empty()
+            && self.experiment.configs.values().all(|c| c.status == Status::Done);
+        let summary_is_new =
+            self.tally.done > 0 || !self.store.dir().join(crate::summary::SUMMARY_FILE).exists();
+        if all_done && summary_is_new {
+            if let Err(err) = crate::summary::save(&self.store, &self.experiment) {
+                self.feedback.say(&format!("cannot write results_summary.csv: {err}"));
             }
         }
         let selected = |name: &str| self.selection.contains(name);
-        let failed = self
-            .experiment
-            .configs
-            .iter()
-            .filter(|(n, c)| c.status == Status::Failed && selected(n))
-            .count();
-        let todo = self
-            .experiment
-            .configs
-            .iter()
-            .filter(|(n, c)| c.status == Status::Todo && selected(n))
-            .count();
-        let Tally {
-            done, interrupted, ..
-        } = self.tally;
+        let failed =
+            self.experiment.configs.iter().filter(|(n, c)| c.status == Status::Failed && selected(n)).count();
+        let todo =
+            self.experiment.configs.iter().filter(|(n, c)| c.status == Status::Todo && selected(n)).count();
+        let Tally { done, interrupted, .. } = self.tally;
         let ran = format!("{done} done, {} failed", self.tally.failed);
         if let Some(signal) = self.stop {
             self.feedback.finish(&format!(
@@ -741,9 +637,8 @@ impl<'a> Pool<'a> {
             ));
             return Ok(128 + signal);
         }
-        self.feedback.finish(&format!(
-            "{ran} in {elapsed}; {failed} failed and {todo} todo in the selection"
-        ));
+        self.feedback
+            .finish(&format!("{ran} in {elapsed}; {failed} failed and {todo} todo in the selection"));
         Ok(if failed > 0 { 1 } else { 0 })
     }
 }
@@ -765,26 +660,12 @@ fn dry_run(store: &mut Store, options: &Options, selection: &Selection) -> Resul
             }
     });
     for (name, config) in candidates.take(options.limit.unwrap_or(usize::MAX)) {
-        let files = ConfigFiles {
-            dir: store.config_dir(name),
-        };
-        let argv = launcher.argv(
-            &files,
-            name,
-            &merged(&experiment.defaults, &config.params),
-            0,
-        )?;
+        let files = ConfigFiles { dir: store.config_dir(name) };
+        let argv = launcher.argv(&files, name, &merged(&experiment.defaults, &config.params), 0)?;
         if options.json {
             writeln!(out, "{}", serde_json::json!({"name": name, "argv": argv}))?;
         } else {
-            writeln!(
-                out,
-                "{}",
-                argv.iter()
-                    .map(|a| shell_quote(a))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            )?;
+            writeln!(out, "{}", argv.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" "))?;
         }
     }
     out.flush()?;

@@ -28,29 +28,22 @@ pub fn judge(status: ExitStatus, timeout: Option<std::time::Duration>) -> Ending
         return Ending::Failed {
             exit_code: status.code(),
             signal: status.signal().map(signal_name),
-            error: format!(
-                "timeout: killed after {}",
-                humantime::format_duration(limit)
-            ),
+            error: format!("timeout: killed after {}", humantime::format_duration(limit)),
         };
     }
     match (status.code(), status.signal()) {
         (Some(0), _) => Ending::Done,
-        (Some(code), _) => Ending::Failed {
-            exit_code: Some(code),
-            signal: None,
-            error: format!("exit code {code}"),
-        },
+        (Some(code), _) => {
+            Ending::Failed { exit_code: Some(code), signal: None, error: format!("exit code {code}") }
+        }
         (None, Some(signal)) => Ending::Failed {
             exit_code: None,
             signal: Some(signal_name(signal)),
             error: format!("killed by signal {}", signal_name(signal)),
         },
-        (None, None) => Ending::Failed {
-            exit_code: None,
-            signal: None,
-            error: "ended abnormally".to_string(),
-        },
+        (None, None) => {
+            Ending::Failed { exit_code: None, signal: None, error: "ended abnormally".to_string() }
+        }
     }
 }
 
@@ -66,9 +59,7 @@ fn libc_signal(signal: Signal) -> i32 {
 }
 
 pub fn signal_name(signal: i32) -> String {
-    Signal::try_from(signal)
-        .map(|s| s.as_str().to_string())
-        .unwrap_or_else(|_| format!("signal {signal}"))
+    Signal::try_from(signal).map(|s| s.as_str().to_string()).unwrap_or_else(|_| format!("signal {signal}"))
 }
 
 /// The config's result: `result.json` if the command wrote one, else the
@@ -101,14 +92,10 @@ fn last_json_line(path: &std::path::Path) -> Option<serde_json::Value> {
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes).ok()?;
     let text = String::from_utf8_lossy(&bytes);
-    text.lines()
-        .rev()
-        .map(str::trim)
-        .filter(|l| l.starts_with('{'))
-        .find_map(
-            |line| match serde_json::from_str::<serde_json::Value>(line) {
-                Ok(value @ serde_json::Value::Object(_)) => Some(value),
-                _ => None,
-            },
-        )
+    text.lines().rev().map(str::trim).filter(|l| l.starts_with('{')).find_map(|line| {
+        match serde_json::from_str::<serde_json::Value>(line) {
+            Ok(value @ serde_json::Value::Object(_)) => Some(value),
+            _ => None,
+        }
+    })
 }

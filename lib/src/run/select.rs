@@ -16,11 +16,7 @@ pub struct Shard {
 
 impl Shard {
     pub fn parse(text: &str) -> Result<Shard> {
-        let bad = || {
-            Error::usage(format!(
-                "--shard {text:?}: expected I/N with 0 <= I < N, e.g. 0/4"
-            ))
-        };
+        let bad = || Error::usage(format!("--shard {text:?}: expected I/N with 0 <= I < N, e.g. 0/4"));
         let (index, count) = text.split_once('/').ok_or_else(bad)?;
         let (index, count) = (
             index.trim().parse::<u64>().map_err(|_| bad())?,
@@ -58,9 +54,7 @@ impl Selection {
     pub fn check(&self, experiment: &Experiment, lines: &[(usize, String)]) -> Result<()> {
         for (line, name) in lines {
             if !experiment.configs.contains_key(name) {
-                return Err(Error::usage(format!(
-                    "--names: line {line}: no config named {name:?}"
-                )));
+                return Err(Error::usage(format!("--names: line {line}: no config named {name:?}")));
             }
         }
         Ok(())
@@ -85,9 +79,7 @@ pub fn read_names(input: impl BufRead, source: &str) -> Result<Vec<(usize, Strin
             value
                 .get("name")
                 .and_then(|n| n.as_str())
-                .ok_or_else(|| {
-                    Error::usage(format!("{source}: line {number}: no \"name\" string"))
-                })?
+                .ok_or_else(|| Error::usage(format!("{source}: line {number}: no \"name\" string")))?
                 .to_string()
         } else {
             line.to_string()
@@ -103,9 +95,7 @@ mod tests {
 
     #[test]
     fn shards_partition() {
-        let shards: Vec<Shard> = (0..3)
-            .map(|i| Shard::parse(&format!("{i}/3")).unwrap())
-            .collect();
+        let shards: Vec<Shard> = (0..3).map(|i| Shard::parse(&format!("{i}/3")).unwrap()).collect();
         for name in ["a", "b", "c", "resnet-lr0.1"] {
             assert_eq!(shards.iter().filter(|s| s.contains(name)).count(), 1);
         }

@@ -77,10 +77,7 @@ impl Launcher {
         })?;
         let mut env = Vec::new();
         for (key, value) in &experiment.env {
-            env.push((
-                key.clone(),
-                Template::parse(value).map_err(|e| e.context(format!("env {key}")))?,
-            ));
+            env.push((key.clone(), Template::parse(value).map_err(|e| e.context(format!("env {key}")))?));
         }
         for entry in extra_env {
             let (key, value) = crate::values::split_assignment("--env", entry)?;
@@ -119,9 +116,7 @@ impl Launcher {
     ) -> Result<Child> {
         let config = &experiment.configs[name];
         let params = merged(&experiment.defaults, &config.params);
-        let files = ConfigFiles {
-            dir: store.config_dir(name),
-        };
+        let files = ConfigFiles { dir: store.config_dir(name) };
         let argv = self.argv(&files, name, &params, worker)?;
         make_dir(&files.dir)?;
         make_dir(&files.cache())?;
@@ -132,12 +127,7 @@ impl Launcher {
         let stderr = create_log(&files.stderr())?;
 
         let mut command = Command::new(&argv[0]);
-        command
-            .args(&argv[1..])
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .process_group(0);
+        command.args(&argv[1..]).stdin(Stdio::null()).stdout(stdout).stderr(stderr).process_group(0);
         let builtins = builtins(&files, name, worker);
         for (key, template) in &self.env {
             command.env(key, template.render_plain(&params, &builtins)?);
@@ -146,10 +136,7 @@ impl Launcher {
             .env("EXP_DIR", &self.experiment_dir)
             .env("EXP_NAME", name)
             .env("EXP_CONFIG_DIR", &files.dir)
-            .env(
-                "EXP_PARAMS",
-                serde_json::Value::Object(params.clone()).to_string(),
-            )
+            .env("EXP_PARAMS", serde_json::Value::Object(params.clone()).to_string())
             .env("EXP_RESULT", files.result())
             .env("EXP_CACHE_DIR", files.cache())
             .env("EXP_CACHE_MODE", self.cache.as_str())
@@ -157,16 +144,11 @@ impl Launcher {
             .env("EXP_WORKER", worker.to_string())
             .env("EXP_STATUS_FILE", files.status_file());
         for (key, value) in &params {
-            if !matches!(
-                value,
-                serde_json::Value::Array(_) | serde_json::Value::Object(_)
-            ) {
+            if !matches!(value, serde_json::Value::Array(_) | serde_json::Value::Object(_)) {
                 command.env(param_variable(key), display_value(value));
             }
         }
-        command
-            .spawn()
-            .map_err(|err| Error::state(format!("cannot run {:?}: {err}", argv[0])))
+        command.spawn().map_err(|err| Error::state(format!("cannot run {:?}: {err}", argv[0])))
     }
 }
 
@@ -180,16 +162,8 @@ fn builtins(files: &ConfigFiles, name: &str, worker: usize) -> Builtins {
 
 /// `EXP_PARAM_<KEY>`: the key upper-cased, other characters as `_`.
 pub fn param_variable(key: &str) -> String {
-    let suffix: String = key
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let suffix: String =
+        key.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
     format!("EXP_PARAM_{suffix}")
 }
 

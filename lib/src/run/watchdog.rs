@@ -27,8 +27,8 @@ pub struct Watchdog {
 
 impl Watchdog {
     pub fn start() -> Result<Watchdog> {
-        let exe = std::env::current_exe()
-            .map_err(|err| Error::state(format!("cannot find exp-run: {err}")))?;
+        let exe =
+            std::env::current_exe().map_err(|err| Error::state(format!("cannot find exp-run: {err}")))?;
         let mut child = Command::new(exe)
             .arg(WATCHDOG_ARG)
             .stdin(Stdio::piped())
@@ -85,10 +85,7 @@ pub fn serve() -> i32 {
     let mut clean = false;
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
-        match (
-            line.get(..1),
-            line.get(1..).and_then(|pid| pid.parse::<i32>().ok()),
-        ) {
+        match (line.get(..1), line.get(1..).and_then(|pid| pid.parse::<i32>().ok())) {
             (Some("+"), Some(pid)) => {
                 groups.insert(pid);
             }

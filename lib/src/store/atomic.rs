@@ -18,18 +18,11 @@ pub fn no_follow() -> OpenOptions {
 /// never a mix, and a crash leaves one of the two.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
     let result = (|| {
         let _ = fs::remove_file(&tmp);
-        let mut file = no_follow()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&tmp)?;
+        let mut file = no_follow().write(true).create_new(true).mode(0o644).open(&tmp)?;
         file.write_all(contents)?;
         file.sync_all()?;
         fs::rename(&tmp, path)?;
@@ -45,10 +38,7 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
 pub fn ensure_dir(path: &Path) -> Result<()> {
     match fs::symlink_metadata(path) {
         Ok(meta) if meta.is_dir() => Ok(()),
-        Ok(_) => Err(Error::state(format!(
-            "{} exists and is not a directory",
-            path.display()
-        ))),
+        Ok(_) => Err(Error::state(format!("{} exists and is not a directory", path.display()))),
         Err(_) => fs::create_dir_all(path).map_err(|err| Error::io("cannot create", path, err)),
     }
 }

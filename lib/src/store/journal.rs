@@ -55,12 +55,7 @@ impl Journal {
             .create(true)
             .open(path)
             .map_err(|err| Error::io("cannot open", path, err))?;
-        Ok(Journal {
-            path: path.to_path_buf(),
-            file,
-            last_sync: Instant::now(),
-            unsynced: false,
-        })
+        Ok(Journal { path: path.to_path_buf(), file, last_sync: Instant::now(), unsynced: false })
     }
 
     /// Read the events of `epoch` from byte `from` on. Must hold the lock.
@@ -69,10 +64,7 @@ impl Journal {
         let mut file = match File::open(path) {
             Ok(file) => file,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Tail {
-                    events: Vec::new(),
-                    end: 0,
-                })
+                return Ok(Tail { events: Vec::new(), end: 0 })
             }
             Err(err) => return Err(Error::io("cannot read", path, err)),
         };
@@ -85,10 +77,7 @@ impl Journal {
         let mut line_number = 0usize;
         while offset < bytes.len() {
             let Some(len) = bytes[offset..].iter().position(|&b| b == b'\n') else {
-                warn(format!(
-                    "{}: skipping a torn last line (an interrupted write)",
-                    path.display()
-                ));
+                warn(format!("{}: skipping a torn last line (an interrupted write)", path.display()));
                 break;
             };
             let line = &bytes[offset..offset + len];
@@ -97,21 +86,13 @@ impl Journal {
             if from == 0 && line_number == 1 {
                 match serde_json::from_slice::<Header>(line) {
                     Ok(header) if header.epoch == epoch => {}
-                    _ => {
-                        return Ok(Tail {
-                            events: Vec::new(),
-                            end: bytes.len() as u64,
-                        })
-                    }
+                    _ => return Ok(Tail { events: Vec::new(), end: bytes.len() as u64 }),
                 }
             } else {
                 match serde_json::from_slice::<Event>(line) {
                     Ok(event) => events.push(event),
                     Err(_) if last => {
-                        warn(format!(
-                            "{}: skipping a torn last line (an interrupted write)",
-                            path.display()
-                        ));
+                        warn(format!("{}: skipping a torn last line (an interrupted write)", path.display()));
                         break;
                     }
                     Err(err) => {
@@ -125,10 +106,24 @@ impl Journal {
             }
             offset += len + 1;
         }
-        Ok(Tail {
-            events,
-            end: from + offset as u64,
-        })
+        Ok(Tail { events, end: from + offset as u64 })
+    }
+
+    /// Whether anything follows the header line (of any epoch: a stale
+    /// journal is worth a fold too, which clears it).
+    pub fn has_events(path: &Path) -> bool {
+        let Ok(file) = File::open(path) else {
+            return false;
+        };
+        let mut head = [0u8; 64];
+        let Ok(n) = file.read_at(&mut head, 0) else {
+            return false;
+        };
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        match head[..n].iter().position(|&b| b == b'\n') {
+            Some(end) => len > end as u64 + 1,
+            None => len > 0,
+        }
     }
 
     /// Append events in one write. Must hold the exclusive lock. A torn tail
@@ -144,9 +139,7 @@ impl Journal {
             serde_json::to_writer(&mut text, event).map_err(|err| Error::state(err.to_string()))?;
             text.push(b'\n');
         }
-        self.file
-            .write_all(&text)
-            .map_err(|err| Error::io("cannot write", &self.path, err))?;
+        self.file.write_all(&text).map_err(|err| Error::io("cannot write", &self.path, err))?;
         self.unsynced = true;
         if self.last_sync.elapsed() >= SYNC_INTERVAL {
             self.sync()?;
@@ -156,9 +149,7 @@ impl Journal {
 
     /// Start the journal afresh for `epoch` (after a fold). Must hold the exclusive lock.
     pub fn reset(&mut self, epoch: u64) -> Result<()> {
-        self.file
-            .set_len(0)
-            .map_err(|err| Error::io("cannot truncate", &self.path, err))?;
+        self.file.set_len(0).map_err(|err| Error::io("cannot truncate", &self.path, err))?;
         self.append(epoch, &[])?;
         self.sync()
     }
@@ -166,9 +157,7 @@ impl Journal {
     /// Force what was appended to disk.
     pub fn sync(&mut self) -> Result<()> {
         if self.unsynced {
-            self.file
-                .sync_data()
-                .map_err(|err| Error::io("cannot sync", &self.path, err))?;
+            self.file.sync_data().map_err(|err| Error::io("cannot sync", &self.path, err))?;
             self.unsynced = false;
         }
         self.last_sync = Instant::now();
@@ -177,8 +166,7 @@ impl Journal {
 
     /// Whether a group commit is due.
     pub fn sync_due(&self) -> Option<Duration> {
-        self.unsynced
-            .then(|| SYNC_INTERVAL.saturating_sub(self.last_sync.elapsed()))
+        self.unsynced.then(|| SYNC_INTERVAL.saturating_sub(self.last_sync.elapsed()))
     }
 
     /// The journal's length after cutting a torn tail, or 0 if it belongs to
@@ -214,10 +202,7 @@ impl Journal {
             self.file.read_exact_at(piece, start).map_err(io)?;
             if let Some(i) = piece.iter().rposition(|&b| b == b'\n') {
                 let keep = start + i as u64 + 1;
-                warn(format!(
-                    "{}: cut a torn last line (an interrupted write)",
-                    self.path.display()
-                ));
+                warn(format!("{}: cut a torn last line (an interrupted write)", self.path.display()));
                 self.file.set_len(keep).map_err(io)?;
                 return Ok(keep);
             }

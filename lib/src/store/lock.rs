@@ -19,21 +19,14 @@ pub struct Lock {
 
 impl Lock {
     pub fn exclusive(file: &Arc<File>, path: &Path) -> Result<Lock> {
-        file.lock()
-            .map_err(|err| Error::io("cannot lock", path, err))?;
-        Ok(Lock {
-            file: Some(file.clone()),
-            exclusive: true,
-        })
+        file.lock().map_err(|err| Error::io("cannot lock", path, err))?;
+        Ok(Lock { file: Some(file.clone()), exclusive: true })
     }
 
     /// Like `exclusive`, but gives up at once if another process holds it.
     pub fn try_exclusive(file: &Arc<File>, path: &Path) -> Result<Option<Lock>> {
         match file.try_lock() {
-            Ok(()) => Ok(Some(Lock {
-                file: Some(file.clone()),
-                exclusive: true,
-            })),
+            Ok(()) => Ok(Some(Lock { file: Some(file.clone()), exclusive: true })),
             Err(std::fs::TryLockError::WouldBlock) => Ok(None),
             Err(std::fs::TryLockError::Error(err)) => Err(Error::io("cannot lock", path, err)),
         }
@@ -42,17 +35,10 @@ impl Lock {
     pub fn shared(file: Option<&Arc<File>>, path: &Path) -> Result<Lock> {
         match file {
             Some(file) => {
-                file.lock_shared()
-                    .map_err(|err| Error::io("cannot lock", path, err))?;
-                Ok(Lock {
-                    file: Some(file.clone()),
-                    exclusive: false,
-                })
+                file.lock_shared().map_err(|err| Error::io("cannot lock", path, err))?;
+                Ok(Lock { file: Some(file.clone()), exclusive: false })
             }
-            None => Ok(Lock {
-                file: None,
-                exclusive: false,
-            }),
+            None => Ok(Lock { file: None, exclusive: false }),
         }
     }
 
@@ -72,12 +58,7 @@ impl Drop for Lock {
 /// Open (creating) the lock file for writing, or read-only in a directory
 /// we may not write to; None when it does not exist and cannot be made.
 pub fn open(path: &Path, write: bool) -> Result<Option<File>> {
-    let read_write = no_follow()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path);
+    let read_write = no_follow().read(true).write(true).create(true).truncate(false).open(path);
     match read_write {
         Ok(file) => Ok(Some(file)),
         Err(err) if write => Err(Error::io("cannot open lock", path, err)),

@@ -53,34 +53,17 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Store> {
         let dir = absolute(dir);
         if !dir.join(STATE_FILE).is_file() {
-            let why = if dir.is_dir() {
-                "no experiment.yaml in it"
-            } else {
-                "no such directory"
-            };
-            return Err(Error::state(format!(
-                "no experiment at {}: {why}",
-                dir.display()
-            )));
+            let why = if dir.is_dir() { "no experiment.yaml in it" } else { "no such directory" };
+            return Err(Error::state(format!("no experiment at {}: {why}", dir.display())));
         }
-        Ok(Store {
-            dir,
-            journal: None,
-            lock_file: None,
-            lock_writable: false,
-        })
+        Ok(Store { dir, journal: None, lock_file: None, lock_writable: false })
     }
 
     /// Create the directory layout and the first `experiment.yaml`.
     pub fn create(dir: &Path, experiment: &mut Experiment) -> Result<Store> {
         let dir = absolute(dir);
         ensure_dir(&dir)?;
-        let mut store = Store {
-            dir,
-            journal: None,
-            lock_file: None,
-            lock_writable: false,
-        };
+        let mut store = Store { dir, journal: None, lock_file: None, lock_writable: false };
         store.ensure_layout()?;
         let lock = store.lock()?;
         store.write_state(&lock, experiment)?;
@@ -184,27 +167,16 @@ impl Store {
         }
         let read = Journal::read(&self.journal_path(), experiment.journal_epoch, 0)?;
         apply(&mut experiment, read.events);
-        let cursor = Cursor {
-            state_file: file_id(&meta),
-            epoch: experiment.journal_epoch,
-            offset: read.end,
-        };
+        let cursor = Cursor { state_file: file_id(&meta), epoch: experiment.journal_epoch, offset: read.end };
         Ok((experiment, cursor))
     }
 
     /// Bring `experiment` up to date, reading only new journal lines unless
     /// the state file was rewritten since `cursor`.
-    pub fn refresh(
-        &self,
-        lock: &Lock,
-        experiment: &mut Experiment,
-        cursor: &mut Cursor,
-    ) -> Result<Refresh> {
+    pub fn refresh(&self, lock: &Lock, experiment: &mut Experiment, cursor: &mut Cursor) -> Result<Refresh> {
         let path = self.state_path();
         let meta = fs::metadata(&path).map_err(|err| Error::io("cannot read", &path, err))?;
-        let journal_len = fs::metadata(self.journal_path())
-            .map(|m| m.len())
-            .unwrap_or(0);
+        let journal_len = fs::metadata(self.journal_path()).map(|m| m.len()).unwrap_or(0);
         if file_id(&meta) == cursor.state_file && journal_len >= cursor.offset {
             let read = Journal::read(&self.journal_path(), cursor.epoch, cursor.offset)?;
             cursor.offset = read.end;
@@ -229,6 +201,11 @@ impl Store {
         }
     }
 
+    /// Whether the journal holds events that `experiment.yaml` lacks.
+    pub fn has_unfolded_events(&self) -> bool {
+        Journal::has_events(&self.journal_path())
+    }
+
     /// How long until a group commit is due, if anything is unsynced.
     pub fn sync_due(&self) -> Option<std::time::Duration> {
         self.journal.as_ref().and_then(Journal::sync_due)
@@ -245,9 +222,7 @@ impl Store {
         Ok(Cursor {
             state_file: file_id(&meta),
             epoch,
-            offset: fs::metadata(self.journal_path())
-                .map(|m| m.len())
-                .unwrap_or(0),
+            offset: fs::metadata(self.journal_path()).map(|m| m.len()).unwrap_or(0),
         })
     }
 
@@ -256,8 +231,7 @@ impl Store {
         debug_assert!(lock.is_exclusive());
         experiment.schema_version = SCHEMA_VERSION;
         experiment.journal_epoch += 1;
-        let text =
-            serde_yaml::to_string(&*experiment).map_err(|err| Error::state(err.to_string()))?;
+        let text = serde_yaml::to_string(&*experiment).map_err(|err| Error::state(err.to_string()))?;
         write_atomic(&self.state_path(), text.as_bytes())
     }
 
@@ -271,13 +245,7 @@ impl Store {
 }
 
 fn file_id(meta: &fs::Metadata) -> (u64, u64, i64, i64, u64) {
-    (
-        meta.dev(),
-        meta.ino(),
-        meta.mtime(),
-        meta.mtime_nsec(),
-        meta.len(),
-    )
+    (meta.dev(), meta.ino(), meta.mtime(), meta.mtime_nsec(), meta.len())
 }
 
 fn absolute(dir: &Path) -> PathBuf {
