@@ -309,11 +309,11 @@ impl<'a> Pool<'a> {
         Ok(())
     }
 
-    /// Take the next config under the lock, reading what other processes
-    /// wrote since last time. Retries of this run come first.
-    fn claim(&mut self) -> Result<Option<(String, u32)>> {
-        let lock = self.store.lock()?;
-        match self.store.refresh(&lock, &mut self.experiment, &mut self.cursor)? {
+    /// Read what other processes wrote since last time (under the lock),
+    /// queueing configs that became todo. Every append follows one, so it
+    /// is always made in the current journal epoch.
+    fn catch_up(&mut self, lock: &Lock) -> Result<()> {
+        match self.store.refresh(lock, &mut self.experiment, &mut self.cursor)? {
             Refresh::Events(events) => {
                 for event in events {
                     if event.config.status == Status::Todo && self.selection.contains(&event.name) {
@@ -323,6 +323,14 @@ impl<'a> Pool<'a> {
             }
             Refresh::Reloaded => self.rebuild_queue(),
         }
+        Ok(())
+    }
+
+    /// Take the next config under the lock, reading what other processes
+    /// wrote since last time. Retries of this run come first.
+    fn claim(&mut self) -> Result<Option<(String, u32)>> {
+        let lock = self.store.lock()?;
+        self.catch_up(&lock)?;
         loop {
             let (name, retry) = match self.retry_queue.pop_front() {
                 Some(name) => (name, true),
@@ -454,16 +462,19 @@ impl<'a> Pool<'a> {
         ending: Ending,
         seconds: f64,
     ) -> Result<()> {
+        if ending == Ending::Done {
+            capture_result(&ConfigFiles { dir: self.store.config_dir(name) });
+        }
+        let lock = self.store.lock()?;
+        self.catch_up(&lock)?;
         let now = Timestamp::now();
-        let files = ConfigFiles { dir: self.store.config_dir(name) };
-        let config = self.experiment.configs.get_mut(name).expect("claimed config exists");
+        let config = self.experiment.configs.get_mut(name).expect("a claimed config is never removed");
         config.runner = None;
         match &ending {
             Ending::Done => {
                 config.status = Status::Done;
                 config.end_time = Some(now);
                 config.exit_code = Some(0);
-                capture_result(&files);
                 self.tally.done += 1;
             }
             Ending::Failed { exit_code, signal, error } => {
@@ -482,10 +493,8 @@ impl<'a> Pool<'a> {
             }
         }
         let event = Event { name: name.to_string(), config: config.clone() };
-        {
-            let lock = self.store.lock()?;
-            self.store.append(&lock, &self.cursor, &[event])?;
-        }
+        self.store.append(&lock, &self.cursor, &[event])?;
+        drop(lock);
         self.feedback.ended(name, attempt, worker, &ending, seconds, self.tally);
         let retries_left = self.run_attempts.get(name).copied().unwrap_or(0) <= self.options.retries;
         if matches!(ending, Ending::Failed { .. }) && retries_left && self.stop.is_none() {
@@ -583,9 +592,7 @@ impl<'a> Pool<'a> {
     fn recover_others(&mut self) -> Result<bool> {
         let liveness = Liveness::new(&self.store, self.options.stale_after);
         let lock = self.store.lock()?;
-        if let Refresh::Reloaded = self.store.refresh(&lock, &mut self.experiment, &mut self.cursor)? {
-            self.rebuild_queue();
-        }
+        self.catch_up(&lock)?;
         let stale = stale_claims(&self.experiment, &liveness);
         let recovered = recover(&mut self.store, &lock, &self.cursor, &mut self.experiment, &stale)?;
         for event in &recovered {

@@ -126,8 +126,9 @@ impl Journal {
         }
     }
 
-    /// Append events in one write. Must hold the exclusive lock. A torn tail
-    /// left by a crash is cut first, and a stale epoch's journal restarted.
+    /// Append events in one write. Must hold the exclusive lock and have read
+    /// the state in the journal's epoch. A torn tail left by a crash is cut
+    /// first, and an older epoch's journal (already folded) restarted.
     pub fn append(&mut self, epoch: u64, events: &[Event]) -> Result<()> {
         let mut text = Vec::with_capacity(256 * events.len() + 32);
         let len = self.repair(epoch)?;
@@ -181,14 +182,24 @@ impl Journal {
         self.file.read_exact_at(&mut last, len - 1).map_err(io)?;
         let mut head = vec![0u8; len.min(64) as usize];
         self.file.read_exact_at(&mut head, 0).map_err(io)?;
-        let header_ok = head
+        let header = head
             .split(|&b| b == b'\n')
             .next()
-            .and_then(|line| serde_json::from_slice::<Header>(line).ok())
-            .is_some_and(|header| header.epoch == epoch && head.contains(&b'\n'));
-        if !header_ok {
-            self.file.set_len(0).map_err(io)?;
-            return Ok(0);
+            .filter(|_| head.contains(&b'\n'))
+            .and_then(|line| serde_json::from_slice::<Header>(line).ok());
+        match header {
+            Some(header) if header.epoch > epoch => {
+                return Err(Error::state(format!(
+                    "{}: written in a newer epoch than this process read; refusing to append",
+                    self.path.display()
+                )))
+            }
+            Some(header) if header.epoch == epoch => {}
+            // Left by a fold that crashed before restarting the journal: already folded.
+            _ => {
+                self.file.set_len(0).map_err(io)?;
+                return Ok(0);
+            }
         }
         if last[0] == b'\n' {
             return Ok(len);
