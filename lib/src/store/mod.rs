@@ -251,3 +251,75 @@ fn file_id(meta: &fs::Metadata) -> (u64, u64, i64, i64, u64) {
 fn absolute(dir: &Path) -> PathBuf {
     std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Config, Params, Status};
+
+    fn event(name: &str, status: Status) -> Event {
+        Event { name: name.to_string(), config: Config { status, ..Config::new(Params::new()) } }
+    }
+
+    fn store_with(names: &[&str]) -> (tempfile::TempDir, Store) {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut experiment = Experiment::default();
+        for name in names {
+            experiment.configs.insert(name.to_string(), Config::new(Params::new()));
+        }
+        let store = Store::create(&tmp.path().join("exp"), &mut experiment).unwrap();
+        (tmp, store)
+    }
+
+    #[test]
+    fn appended_events_survive_and_fold_into_the_state_file() {
+        let (_tmp, mut store) = store_with(&["a", "b"]);
+        let lock = store.lock().unwrap();
+        let (mut experiment, mut cursor) = store.load(&lock).unwrap();
+        store.append(&lock, &cursor, &[event("a", Status::Done)]).unwrap();
+        assert!(store.has_unfolded_events());
+        let (reloaded, _) = store.load(&lock).unwrap();
+        assert_eq!(reloaded.configs["a"].status, Status::Done);
+
+        store.refresh(&lock, &mut experiment, &mut cursor).unwrap();
+        cursor = store.fold(&lock, &mut experiment).unwrap();
+        assert!(!store.has_unfolded_events());
+        store.append(&lock, &cursor, &[event("b", Status::Failed)]).unwrap();
+        let (after, _) = store.load(&lock).unwrap();
+        assert_eq!(after.configs["a"].status, Status::Done);
+        assert_eq!(after.configs["b"].status, Status::Failed);
+    }
+
+    #[test]
+    fn a_journal_left_by_a_crashed_fold_is_not_replayed() {
+        let (_tmp, mut store) = store_with(&["a"]);
+        let lock = store.lock().unwrap();
+        let (mut experiment, cursor) = store.load(&lock).unwrap();
+        store.append(&lock, &cursor, &[event("a", Status::Failed)]).unwrap();
+        // The fold wrote the new state, then "crashed" before restarting the journal.
+        experiment.configs["a"].status = Status::Todo;
+        store.write_state(&lock, &mut experiment).unwrap();
+        let (after, cursor) = store.load(&lock).unwrap();
+        assert_eq!(after.configs["a"].status, Status::Todo);
+        store.append(&lock, &cursor, &[event("a", Status::Done)]).unwrap();
+        assert_eq!(store.load(&lock).unwrap().0.configs["a"].status, Status::Done);
+    }
+
+    #[test]
+    fn a_torn_last_line_is_skipped_then_cut() {
+        let (_tmp, mut store) = store_with(&["a", "b"]);
+        let lock = store.lock().unwrap();
+        let (_, cursor) = store.load(&lock).unwrap();
+        store.append(&lock, &cursor, &[event("a", Status::Done)]).unwrap();
+        let mut journal = fs::OpenOptions::new().append(true).open(store.journal_path()).unwrap();
+        std::io::Write::write_all(&mut journal, br#"{"name":"b","config":{"sta"#).unwrap();
+        let (experiment, cursor) = store.load(&lock).unwrap();
+        assert_eq!(experiment.configs["a"].status, Status::Done);
+        assert_eq!(experiment.configs["b"].status, Status::Todo);
+        store.append(&lock, &cursor, &[event("b", Status::Done)]).unwrap();
+        let (experiment, _) = store.load(&lock).unwrap();
+        assert_eq!(experiment.configs["b"].status, Status::Done);
+        let text = fs::read_to_string(store.journal_path()).unwrap();
+        assert!(text.lines().all(|line| serde_json::from_str::<serde_json::Value>(line).is_ok()));
+    }
+}
