@@ -14,10 +14,7 @@ fn params(lines: &[Value]) -> Vec<Value> {
 }
 
 fn names(lines: &[Value]) -> Vec<String> {
-    lines
-        .iter()
-        .map(|l| l["name"].as_str().expect("name").to_string())
-        .collect()
+    lines.iter().map(|l| l["name"].as_str().expect("name").to_string()).collect()
 }
 
 /// Add `input` on stdin, asserting success; the JSON lines printed.
@@ -39,10 +36,7 @@ fn one_and_one_point_zero_are_one_config() {
     assert_eq!(second[0]["name"], first[0]["name"]);
     let third = add(&dir, &[], "{\"lr\":1e0}\n{\"lr\":\"1\"}\n");
     assert_eq!(third[0]["added"], false);
-    assert_eq!(
-        third[1]["added"], true,
-        "the string \"1\" is another config"
-    );
+    assert_eq!(third[1]["added"], true, "the string \"1\" is another config");
     assert_eq!(dir.status().len(), 2);
 }
 
@@ -50,24 +44,12 @@ fn one_and_one_point_zero_are_one_config() {
 fn key_order_and_nested_objects_do_not_matter() {
     let dir = Dir::new();
     dir.init(&[], &["echo", "{a}"]);
-    let first = add(
-        &dir,
-        &[],
-        "{\"a\":1,\"b\":{\"x\":[1,2.0],\"y\":{\"p\":true,\"q\":null}}}\n",
-    );
-    let second = add(
-        &dir,
-        &[],
-        "{\"b\":{\"y\":{\"q\":null,\"p\":true},\"x\":[1.0,2]},\"a\":1.0}\n",
-    );
+    let first = add(&dir, &[], "{\"a\":1,\"b\":{\"x\":[1,2.0],\"y\":{\"p\":true,\"q\":null}}}\n");
+    let second = add(&dir, &[], "{\"b\":{\"y\":{\"q\":null,\"p\":true},\"x\":[1.0,2]},\"a\":1.0}\n");
     assert_eq!(second[0]["added"], false);
     assert_eq!(second[0]["name"], first[0]["name"]);
     // Array order does matter.
-    let third = add(
-        &dir,
-        &[],
-        "{\"a\":1,\"b\":{\"x\":[2,1],\"y\":{\"p\":true,\"q\":null}}}\n",
-    );
+    let third = add(&dir, &[], "{\"a\":1,\"b\":{\"x\":[2,1],\"y\":{\"p\":true,\"q\":null}}}\n");
     assert_eq!(third[0]["added"], true);
     // Duplicates within one call are one config too.
     let dup = add(&dir, &[], "{\"a\":5}\n{\"a\":5.0}\n");
@@ -96,8 +78,7 @@ fn a_later_default_makes_old_and_new_configs_identical() {
     assert_eq!(first["params"], json!({"seed": 0, "lr": 1}));
     // Adding the same default again is fine and changes nothing.
     let before = state(&dir);
-    dir.run_stdin("exp-add", &["--default", "seed=0"], "")
-        .success();
+    dir.run_stdin("exp-add", &["--default", "seed=0"], "").success();
     assert_eq!(state(&dir), before);
 }
 
@@ -113,8 +94,7 @@ fn changing_a_default_is_refused_and_changes_nothing() {
     assert!(out.stdout.is_empty());
     assert_eq!(state(&dir), before);
     // Same value written differently is not a change.
-    dir.run_stdin("exp-add", &["--default", "seed=0.0"], "")
-        .success();
+    dir.run_stdin("exp-add", &["--default", "seed=0.0"], "").success();
     assert_eq!(state(&dir), before, "seed=0.0 is seed=0: nothing to write");
 }
 
@@ -129,8 +109,7 @@ fn a_default_that_would_merge_two_existing_configs_is_refused() {
     assert!(out.stderr.contains("seed"), "{out:?}");
     assert_eq!(state(&dir), before);
     // A default that keeps them apart is fine.
-    dir.run_stdin("exp-add", &["--default", "seed=1"], "")
-        .success();
+    dir.run_stdin("exp-add", &["--default", "seed=1"], "").success();
     assert_eq!(dir.status().len(), 2);
 }
 
@@ -145,23 +124,14 @@ fn grid_is_the_cartesian_product_in_order() {
     let lines = out.json_lines();
     assert_eq!(
         params(&lines),
-        [
-            json!({"a":1,"b":"x"}),
-            json!({"a":1,"b":"y"}),
-            json!({"a":2,"b":"x"}),
-            json!({"a":2,"b":"y"}),
-        ]
+        [json!({"a":1,"b":"x"}), json!({"a":1,"b":"y"}), json!({"a":2,"b":"x"}), json!({"a":2,"b":"y"}),]
     );
     assert!(lines.iter().all(|l| l["added"] == true));
     assert!(out.stderr.contains('4'), "a count on stderr: {out:?}");
     assert_eq!(out.stderr.trim().lines().count(), 1, "{out:?}");
     // The same grid again adds nothing.
     let again = dir.run("exp-add", &["--grid", "b=x,y", "--grid", "a=1,2"]);
-    assert!(again
-        .success()
-        .json_lines()
-        .iter()
-        .all(|l| l["added"] == false));
+    assert!(again.success().json_lines().iter().all(|l| l["added"] == false));
     assert_eq!(dir.status().len(), 4);
 }
 
@@ -169,45 +139,22 @@ fn grid_is_the_cartesian_product_in_order() {
 fn grid_ranges_are_inclusive() {
     let dir = Dir::new();
     dir.init(&[], &["echo", "{n}"]);
-    let lines = dir
-        .run("exp-add", &["--grid", "n=1..5"])
-        .success()
-        .json_lines();
-    assert_eq!(
-        params(&lines),
-        (1..=5).map(|n| json!({"n": n})).collect::<Vec<_>>()
-    );
-    let one = dir
-        .run("exp-add", &["--grid", "n=7..7"])
-        .success()
-        .json_lines();
+    let lines = dir.run("exp-add", &["--grid", "n=1..5"]).success().json_lines();
+    assert_eq!(params(&lines), (1..=5).map(|n| json!({"n": n})).collect::<Vec<_>>());
+    let one = dir.run("exp-add", &["--grid", "n=7..7"]).success().json_lines();
     assert_eq!(params(&one), [json!({"n": 7})]);
-    let negative = dir
-        .run("exp-add", &["--grid", "n=-1..1"])
-        .success()
-        .json_lines();
-    assert_eq!(
-        params(&negative),
-        [json!({"n":-1}), json!({"n":0}), json!({"n":1})]
-    );
+    let negative = dir.run("exp-add", &["--grid", "n=-1..1"]).success().json_lines();
+    assert_eq!(params(&negative), [json!({"n":-1}), json!({"n":0}), json!({"n":1})]);
 }
 
 #[test]
 fn grid_values_are_json_where_they_parse() {
     let dir = Dir::new();
     dir.init(&[], &["echo", "{s}"]);
-    let lines = dir
-        .run("exp-add", &["--grid", "s=[1,2],[3,4]"])
-        .success()
-        .json_lines();
+    let lines = dir.run("exp-add", &["--grid", "s=[1,2],[3,4]"]).success().json_lines();
     assert_eq!(params(&lines), [json!({"s":[1,2]}), json!({"s":[3,4]})]);
-    let mixed = dir
-        .run(
-            "exp-add",
-            &["--grid", r#"s=adam,0.1,true,null,{"k":[1,2]},"a,b""#],
-        )
-        .success()
-        .json_lines();
+    let mixed =
+        dir.run("exp-add", &["--grid", r#"s=adam,0.1,true,null,{"k":[1,2]},"a,b""#]).success().json_lines();
     assert_eq!(
         params(&mixed),
         [
@@ -227,14 +174,9 @@ fn file_rows_are_crossed_with_the_grid() {
     dir.init(&[], &["echo", "{model}", "{seed}"]);
     let file = dir.path().join("rows.jsonl");
     std::fs::write(&file, "{\"model\":\"a\"}\n{\"model\":\"b\"}\n").unwrap();
-    let lines = dir
-        .run("exp-add", &["-f", "rows.jsonl", "--grid", "seed=0..2"])
-        .success()
-        .json_lines();
-    let expected: Vec<Value> = ["a", "b"]
-        .iter()
-        .flat_map(|m| (0..=2).map(move |s| json!({"model": m, "seed": s})))
-        .collect();
+    let lines = dir.run("exp-add", &["-f", "rows.jsonl", "--grid", "seed=0..2"]).success().json_lines();
+    let expected: Vec<Value> =
+        ["a", "b"].iter().flat_map(|m| (0..=2).map(move |s| json!({"model": m, "seed": s}))).collect();
     assert_eq!(params(&lines), expected);
     // A row that sets a grid key is refused.
     std::fs::write(&file, "{\"model\":\"c\",\"seed\":9}\n").unwrap();
@@ -267,12 +209,7 @@ fn stdin_file_and_dash_all_read_json_lines() {
     let lines = stdin.json_lines();
     assert_eq!(params(&lines), [json!({"i":1}), json!({"i":2})]);
     for line in &lines {
-        let keys: BTreeSet<&str> = line
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
+        let keys: BTreeSet<&str> = line.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(keys, BTreeSet::from(["name", "params", "added"]));
     }
     assert_eq!(stdin.stderr.trim().lines().count(), 1, "{stdin:?}");
@@ -323,10 +260,7 @@ fn refused(dir: &Dir, args: &[&str], input: &str, needle: &str) {
     let out = dir.run_stdin("exp-add", args, input);
     out.code(2);
     assert!(out.stdout.is_empty(), "{args:?}: {out:?}");
-    assert!(
-        out.stderr.contains(needle),
-        "{args:?}: stderr should name {needle:?}: {out:?}"
-    );
+    assert!(out.stderr.contains(needle), "{args:?}: stderr should name {needle:?}: {out:?}");
     assert_eq!(state(dir), before, "{args:?} changed experiment.yaml");
 }
 
@@ -385,12 +319,7 @@ fn builtins_in_the_command_need_no_param() {
 fn a_config_missing_a_naming_key_is_refused() {
     let dir = Dir::new();
     dir.init(&["--naming", "{model}-{lr}"], &["echo"]);
-    refused(
-        &dir,
-        &[],
-        "{\"model\":\"a\",\"lr\":1}\n{\"model\":\"b\"}\n",
-        "line 2",
-    );
+    refused(&dir, &[], "{\"model\":\"a\",\"lr\":1}\n{\"model\":\"b\"}\n", "line 2");
     let lines = add(&dir, &[], "{\"model\":\"a\",\"lr\":1}\n");
     assert_eq!(names(&lines), ["a-1"]);
 }
@@ -416,21 +345,14 @@ fn assert_safe(name: &str) {
     assert!(!name.is_empty());
     assert!(name.len() <= 200, "{name:?} is {} bytes", name.len());
     assert!(!name.starts_with('.'), "{name:?}");
-    assert!(
-        name.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)),
-        "{name:?}"
-    );
+    assert!(name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)), "{name:?}");
 }
 
 #[test]
 fn uuid_names_by_default() {
     let dir = Dir::new();
     dir.init(&[], &["echo", "{i}"]);
-    let lines = dir
-        .run("exp-add", &["--grid", "i=1..3"])
-        .success()
-        .json_lines();
+    let lines = dir.run("exp-add", &["--grid", "i=1..3"]).success().json_lines();
     let names = names(&lines);
     for name in &names {
         assert_safe(name);
@@ -460,10 +382,7 @@ fn hostile_names_stay_one_safe_component_inside_the_experiment() {
         "$(touch pwned)",
         "-rf",
     ];
-    let input: String = values
-        .iter()
-        .map(|v| json!({ "x": v }).to_string() + "\n")
-        .collect();
+    let input: String = values.iter().map(|v| json!({ "x": v }).to_string() + "\n").collect();
     let lines = add(&dir, &[], &input);
     assert_eq!(lines.len(), values.len());
     let names = names(&lines);
@@ -501,11 +420,7 @@ fn name_clashes_get_distinct_names() {
     );
     let first = names(&lines);
     assert_eq!(first[0], "m");
-    let later = add(
-        &dir,
-        &[],
-        "{\"model\":\"m\",\"lr\":4}\n{\"model\":\"m/\",\"lr\":1}\n",
-    );
+    let later = add(&dir, &[], "{\"model\":\"m\",\"lr\":4}\n{\"model\":\"m/\",\"lr\":1}\n");
     let all: Vec<String> = first.into_iter().chain(names(&later)).collect();
     for name in &all {
         assert_safe(name);
@@ -525,9 +440,7 @@ fn long_names_that_clash_stay_within_200_bytes() {
     let dir = Dir::new();
     dir.init(&["--naming", "{x}"], &["echo", "{i}"]);
     let x = "z".repeat(400);
-    let input: String = (0..3)
-        .map(|i| json!({"x": x, "i": i}).to_string() + "\n")
-        .collect();
+    let input: String = (0..3).map(|i| json!({"x": x, "i": i}).to_string() + "\n").collect();
     let lines = add(&dir, &[], &input);
     let names = names(&lines);
     for name in &names {
@@ -551,21 +464,12 @@ fn twenty_thousand_configs_in_one_call() {
     out.success();
     assert_eq!(out.stdout.lines().count(), 20_000);
     assert!(out.stderr.contains("20000"), "{out:?}");
-    let counts = dir
-        .run("exp-status", &["--counts", "--json"])
-        .success()
-        .json_lines();
-    assert_eq!(
-        counts,
-        [json!({"todo":20000,"running":0,"done":0,"failed":0,"total":20000})]
-    );
+    let counts = dir.run("exp-status", &["--counts", "--json"]).success().json_lines();
+    assert_eq!(counts, [json!({"todo":20000,"running":0,"done":0,"failed":0,"total":20000})]);
     // Adding them again adds nothing and leaves the state as it was.
     let before = state(&dir);
     let again = dir.run("exp-add", &["-f", "big.jsonl"]);
     again.success();
-    assert!(again
-        .stdout
-        .lines()
-        .all(|l| l.ends_with("\"added\":false}")));
+    assert!(again.stdout.lines().all(|l| l.ends_with("\"added\":false}")));
     assert_eq!(state(&dir), before);
 }

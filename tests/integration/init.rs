@@ -16,29 +16,14 @@ fn creates_an_experiment_that_status_reads() {
     assert!(out.stdout.is_empty(), "stdout carries data only: {out:?}");
     assert!(dir.exp().join("experiment.yaml").is_file());
     assert!(dir.status().is_empty());
-    let counts = dir
-        .run("exp-status", &["--counts", "--json"])
-        .success()
-        .json_lines();
-    assert_eq!(
-        counts,
-        [serde_json::json!({"todo":0,"running":0,"done":0,"failed":0,"total":0})]
-    );
+    let counts = dir.run("exp-status", &["--counts", "--json"]).success().json_lines();
+    assert_eq!(counts, [serde_json::json!({"todo":0,"running":0,"done":0,"failed":0,"total":0})]);
 }
 
 #[test]
 fn same_definition_again_is_a_no_op() {
     let dir = Dir::new();
-    let args = [
-        "--name",
-        "n",
-        "--default",
-        "seed=0",
-        "--",
-        "echo",
-        "{lr}",
-        "{seed}",
-    ];
+    let args = ["--name", "n", "--default", "seed=0", "--", "echo", "{lr}", "{seed}"];
     dir.run("exp-init", &args).success();
     let before = state(&dir);
     let out = dir.run("exp-init", &args);
@@ -54,10 +39,7 @@ fn a_different_definition_is_refused() {
     let before = state(&dir);
     let other_command = dir.run("exp-init", &["--name", "n", "--", "echo", "{x}"]);
     other_command.code(2);
-    assert!(
-        other_command.stderr.contains("command"),
-        "{other_command:?}"
-    );
+    assert!(other_command.stderr.contains("command"), "{other_command:?}");
     let other_name = dir.run("exp-init", &["--name", "m", "--", "echo", "{lr}"]);
     other_name.code(2);
     assert!(other_name.stderr.contains("name"), "{other_name:?}");
@@ -69,11 +51,8 @@ fn a_different_definition_is_refused() {
 #[test]
 fn shell_template_is_stored_and_checked() {
     let dir = Dir::new();
-    dir.run("exp-init", &["--shell", "echo {lr} | tee out.txt"])
-        .success();
-    assert!(dir
-        .read("exp/experiment.yaml")
-        .contains("echo {lr} | tee out.txt"));
+    dir.run("exp-init", &["--shell", "echo {lr} | tee out.txt"]).success();
+    assert!(dir.read("exp/experiment.yaml").contains("echo {lr} | tee out.txt"));
     dir.run_stdin("exp-add", &[], "{\"lr\":0.1}\n").success();
     let before = state(&dir);
     let out = dir.run_stdin("exp-add", &[], "{\"x\":1}\n");
@@ -85,8 +64,7 @@ fn shell_template_is_stored_and_checked() {
 #[test]
 fn shell_and_argv_together_are_a_usage_error() {
     let dir = Dir::new();
-    dir.run("exp-init", &["--shell", "echo hi", "--", "echo", "hi"])
-        .code(2);
+    dir.run("exp-init", &["--shell", "echo hi", "--", "echo", "hi"]).code(2);
     assert!(!dir.exp().join("experiment.yaml").exists());
 }
 
@@ -109,14 +87,8 @@ fn bad_definitions_exit_2_and_create_nothing() {
         let dir = Dir::new();
         let out = dir.run("exp-init", args);
         out.code(2);
-        assert!(
-            !out.stderr.trim().is_empty(),
-            "{args:?}: a message: {out:?}"
-        );
-        assert!(
-            !dir.exp().join("experiment.yaml").exists(),
-            "{args:?} created an experiment"
-        );
+        assert!(!out.stderr.trim().is_empty(), "{args:?}: a message: {out:?}");
+        assert!(!dir.exp().join("experiment.yaml").exists(), "{args:?} created an experiment");
     }
 }
 
@@ -201,10 +173,7 @@ fn missing_directory_or_state_file_is_exit_3() {
         out.code(3);
         assert!(out.stderr.contains("no such directory"), "{tool}: {out:?}");
     }
-    assert!(
-        !dir.exp().exists(),
-        "nothing is created for a missing experiment"
-    );
+    assert!(!dir.exp().exists(), "nothing is created for a missing experiment");
     std::fs::create_dir(dir.exp()).unwrap();
     for tool in ["exp-add", "exp-status"] {
         let out = dir.run_stdin(tool, &[], "{\"lr\":1}\n");
@@ -212,10 +181,7 @@ fn missing_directory_or_state_file_is_exit_3() {
         assert!(out.stderr.contains("experiment.yaml"), "{tool}: {out:?}");
     }
     let left: Vec<_> = std::fs::read_dir(dir.exp()).unwrap().collect();
-    assert!(
-        left.is_empty(),
-        "nothing written into a non-experiment: {left:?}"
-    );
+    assert!(left.is_empty(), "nothing written into a non-experiment: {left:?}");
 }
 
 #[test]
@@ -230,12 +196,7 @@ fn exp_dir_is_honoured_without_a_dir_argument() {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
         Out::of(child.wait_with_output().unwrap())
     };
     run("exp-init", &["--", "echo", "{lr}"], "").success();
@@ -251,9 +212,7 @@ fn exp_dir_is_honoured_without_a_dir_argument() {
     other.code(3);
     // Without DIR or EXP_DIR, the current directory is the experiment.
     let mut cmd = dir.cmd("exp-status");
-    cmd.current_dir(dir.exp())
-        .arg("--json")
-        .stdin(Stdio::null());
+    cmd.current_dir(dir.exp()).arg("--json").stdin(Stdio::null());
     let here = Out::of(cmd.output().unwrap());
     here.success();
     assert_eq!(here.json_lines().len(), 2);

@@ -1,6 +1,9 @@
 //! Integration tests: the real binaries on real processes, one temp dir each.
 
 mod add;
+mod concurrency;
 mod init;
+mod interrupt;
+mod run;
 mod status;
 mod util;

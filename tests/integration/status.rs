@@ -56,8 +56,7 @@ fn counts(dir: &Dir, args: &[&str]) -> Value {
 fn json_lines_carry_every_documented_field() {
     let dir = Dir::new();
     dir.init(&["--default", "seed=0"], &["echo", "{lr}"]);
-    dir.run_stdin("exp-add", &[], "{\"lr\":0.1}\n{\"lr\":0.2,\"seed\":1}\n")
-        .success();
+    dir.run_stdin("exp-add", &[], "{\"lr\":0.1}\n{\"lr\":0.2,\"seed\":1}\n").success();
     let rows = dir.status();
     assert_eq!(rows.len(), 2);
     for row in &rows {
@@ -88,27 +87,14 @@ fn json_lines_carry_every_documented_field() {
 fn counts_shape_and_status_filter() {
     let dir = Dir::new();
     experiment_with(&dir, 5);
-    assert_eq!(
-        counts(&dir, &[]),
-        json!({"todo":5,"running":0,"done":0,"failed":0,"total":5})
-    );
+    assert_eq!(counts(&dir, &[]), json!({"todo":5,"running":0,"done":0,"failed":0,"total":5}));
     mark_done(&dir, 2);
     let all = counts(&dir, &[]);
-    assert_eq!(
-        all,
-        json!({"todo":3,"running":0,"done":2,"failed":0,"total":5})
-    );
+    assert_eq!(all, json!({"todo":3,"running":0,"done":2,"failed":0,"total":5}));
     let keys: Vec<&String> = all.as_object().unwrap().keys().collect();
     assert_eq!(keys, ["todo", "running", "done", "failed", "total"]);
-    let text = dir
-        .run("exp-status", &["--counts"])
-        .success()
-        .stdout
-        .clone();
-    assert!(
-        text.contains("done\t2") && text.contains("total\t5"),
-        "{text}"
-    );
+    let text = dir.run("exp-status", &["--counts"]).success().stdout.clone();
+    assert!(text.contains("done\t2") && text.contains("total\t5"), "{text}");
     assert_eq!(
         counts(&dir, &["--status", "done"]),
         json!({"todo":0,"running":0,"done":2,"failed":0,"total":2})
@@ -123,16 +109,10 @@ fn names_filter_by_status() {
     let out = dir.run("exp-status", &["--status", "todo", "--names"]);
     out.success();
     let todo: Vec<&str> = out.stdout.lines().collect();
-    assert_eq!(
-        todo,
-        names[1..].iter().map(String::as_str).collect::<Vec<_>>()
-    );
+    assert_eq!(todo, names[1..].iter().map(String::as_str).collect::<Vec<_>>());
     let done = dir.run("exp-status", &["--status", "done", "--names"]);
     assert_eq!(done.success().stdout, format!("{}\n", names[0]));
-    let both = dir.run(
-        "exp-status",
-        &["--status", "done", "--status", "todo", "--names"],
-    );
+    let both = dir.run("exp-status", &["--status", "done", "--status", "todo", "--names"]);
     assert_eq!(both.success().stdout.lines().count(), 4);
     let failed = dir.run("exp-status", &["--status", "failed", "--names"]);
     assert!(failed.success().stdout.is_empty());
@@ -186,13 +166,7 @@ fn status_does_not_write() {
     let dir = Dir::new();
     experiment_with(&dir, 3);
     let before = state(&dir);
-    for args in [
-        &["--json"][..],
-        &["--counts", "--json"],
-        &["--names"],
-        &["--check"],
-        &[],
-    ] {
+    for args in [&["--json"][..], &["--counts", "--json"], &["--names"], &["--check"], &[]] {
         dir.run("exp-status", args);
     }
     assert_eq!(state(&dir), before);
@@ -207,49 +181,30 @@ fn delphyne_fixture_loads_unchanged() {
     let first = &rows[0];
     assert_eq!(first["name"], "473d263f-c542-45f7-84d2-d8e3ba379d81");
     assert_eq!(first["status"], "done");
-    assert_eq!(
-        first["params"]["bench_name"], "1",
-        "a string, as in the file"
-    );
-    assert_eq!(
-        first["params"]["model_cycle"],
-        json!([["gpt-4.1-nano", 2], ["gpt-4.1-mini", 1]])
-    );
+    assert_eq!(first["params"]["bench_name"], "1", "a string, as in the file");
+    assert_eq!(first["params"]["model_cycle"], json!([["gpt-4.1-nano", 2], ["gpt-4.1-mini", 1]]));
     assert_eq!(first["params"]["temperature"], 1.5);
     assert_eq!(rows[1]["params"]["bench_name"], "7");
     for row in &rows {
         assert_eq!(row["status"], "done");
-        assert!(row["start_time"]
-            .as_str()
-            .unwrap()
-            .starts_with("2025-11-05"));
+        assert!(row["start_time"].as_str().unwrap().starts_with("2025-11-05"));
         assert!(row["end_time"].as_str().unwrap().starts_with("2025-11-05"));
         assert_eq!(row["interruption_time"], Value::Null);
         let duration = row["duration"].as_f64().expect("a duration");
         assert!(duration > 0.0, "{row}");
     }
     let first_duration = first["duration"].as_f64().unwrap();
-    assert!(
-        (first_duration - 18.732235).abs() < 1e-3,
-        "{first_duration}"
-    );
+    assert!((first_duration - 18.732235).abs() < 1e-3, "{first_duration}");
 
     let overview = dir.run("exp-status", &[]);
     overview.success();
     assert!(overview.stdout.contains("2 configs"), "{overview:?}");
     assert!(overview.stdout.contains("2 done"), "{overview:?}");
-    assert_eq!(
-        counts(&dir, &[]),
-        json!({"todo":0,"running":0,"done":2,"failed":0,"total":2})
-    );
+    assert_eq!(counts(&dir, &[]), json!({"todo":0,"running":0,"done":2,"failed":0,"total":2}));
     dir.run("exp-status", &["--check"]).success();
     let names = dir.run("exp-status", &["--names"]);
     assert_eq!(names.success().stdout.lines().count(), 2);
-    assert_eq!(
-        state(&dir),
-        original,
-        "exp-status changed the Delphyne file"
-    );
+    assert_eq!(state(&dir), original, "exp-status changed the Delphyne file");
 }
 
 #[test]
@@ -263,21 +218,12 @@ fn delphyne_fixture_accepts_new_configs() {
          \"max_dollar_budget\":0.1,\"seed\":0}\n{\"bench_name\":\"2\"}\n",
     );
     let lines = out.success().json_lines();
-    assert_eq!(
-        lines[0]["added"], false,
-        "the existing config is recognised"
-    );
+    assert_eq!(lines[0]["added"], false, "the existing config is recognised");
     assert_eq!(lines[0]["name"], "473d263f-c542-45f7-84d2-d8e3ba379d81");
     assert_eq!(lines[1]["added"], true);
-    assert_eq!(
-        counts(&dir, &[]),
-        json!({"todo":1,"running":0,"done":2,"failed":0,"total":3})
-    );
+    assert_eq!(counts(&dir, &[]), json!({"todo":1,"running":0,"done":2,"failed":0,"total":3}));
     let rows = dir.status();
-    assert!(
-        rows[0]["duration"].as_f64().unwrap() > 0.0,
-        "times survive a rewrite"
-    );
+    assert!(rows[0]["duration"].as_f64().unwrap() > 0.0, "times survive a rewrite");
 }
 
 #[test]
@@ -313,10 +259,7 @@ fn composes_with_jq_through_a_pipe() {
     assert!(status.wait().unwrap().success(), "exp-status failed");
     out.success();
     let todo: Vec<&str> = out.stdout.lines().collect();
-    assert_eq!(
-        todo,
-        names[1..].iter().map(String::as_str).collect::<Vec<_>>()
-    );
+    assert_eq!(todo, names[1..].iter().map(String::as_str).collect::<Vec<_>>());
 
     // And back: names from jq fed to exp-add as params.
     let mut back = jq()
@@ -326,11 +269,7 @@ fn composes_with_jq_through_a_pipe() {
         .spawn()
         .unwrap();
     let rows = dir.run("exp-status", &["--json"]).success().stdout.clone();
-    back.stdin
-        .take()
-        .unwrap()
-        .write_all(rows.as_bytes())
-        .unwrap();
+    back.stdin.take().unwrap().write_all(rows.as_bytes()).unwrap();
     let transformed = Out::of(back.wait_with_output().unwrap());
     let added = dir.run_stdin("exp-add", &[], &transformed.success().stdout);
     assert_eq!(added.success().json_lines().len(), 4);

@@ -12,9 +12,7 @@ pub struct Dir {
 
 impl Dir {
     pub fn new() -> Dir {
-        Dir {
-            tmp: tempfile::tempdir().expect("temp dir"),
-        }
+        Dir { tmp: tempfile::tempdir().expect("temp dir") }
     }
 
     pub fn path(&self) -> &Path {
@@ -29,9 +27,7 @@ impl Dir {
     /// A command for one of the exp binaries, run in the temp dir.
     pub fn cmd(&self, tool: &str) -> Command {
         let mut cmd = Command::new(bin(tool));
-        cmd.current_dir(self.path())
-            .env_remove("EXP_DIR")
-            .env("NO_COLOR", "1");
+        cmd.current_dir(self.path()).env_remove("EXP_DIR").env("NO_COLOR", "1");
         cmd
     }
 
@@ -46,11 +42,7 @@ impl Dir {
     pub fn run_stdin(&self, tool: &str, args: &[&str], input: &str) -> Out {
         use std::io::Write;
         let mut cmd = self.cmd(tool);
-        cmd.arg("exp")
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.arg("exp").args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn");
         let mut stdin = child.stdin.take().unwrap();
         let input = input.to_string();
@@ -78,8 +70,7 @@ impl Dir {
     }
 
     pub fn read(&self, relative: &str) -> String {
-        std::fs::read_to_string(self.path().join(relative))
-            .unwrap_or_else(|e| panic!("{relative}: {e}"))
+        std::fs::read_to_string(self.path().join(relative)).unwrap_or_else(|e| panic!("{relative}: {e}"))
     }
 }
 
@@ -112,11 +103,7 @@ impl Out {
     }
 
     pub fn code(&self, expected: i32) -> &Out {
-        assert_eq!(
-            self.code,
-            Some(expected),
-            "expected exit {expected}\n{self:#?}"
-        );
+        assert_eq!(self.code, Some(expected), "expected exit {expected}\n{self:#?}");
         self
     }
 
@@ -127,9 +114,7 @@ impl Out {
     pub fn json_lines(&self) -> Vec<serde_json::Value> {
         self.stdout
             .lines()
-            .map(|line| {
-                serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {line:?}: {e}"))
-            })
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {line:?}: {e}")))
             .collect()
     }
 }

@@ -43,6 +43,8 @@ use watchdog::Watchdog;
 const STOP_GRACE: Duration = Duration::from_secs(2);
 /// How long to wait before asking the journal again when nothing was claimable.
 const IDLE_RECHECK: Duration = Duration::from_secs(1);
+/// How often to check whether a signalled process group has emptied.
+const KILL_PROBE: Duration = Duration::from_millis(50);
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -133,8 +135,14 @@ struct Slot {
     pgid: Pid,
     started: Instant,
     deadline: Option<Instant>,
-    kill_at: Option<Instant>,
     timed_out: bool,
+}
+
+/// A process group sent SIGTERM, to be SIGKILLed at `at` if any of it is
+/// left, whether or not its leader has exited already.
+struct PendingKill {
+    pgid: Pid,
+    at: Instant,
 }
 
 /// An exit by a stop signal, judged once we know whether we are stopping too.
@@ -144,6 +152,7 @@ struct Deferred {
     attempt: u32,
     status: ExitStatus,
     seconds: f64,
+    ended: Timestamp,
     until: Instant,
 }
 
@@ -166,6 +175,7 @@ struct Pool<'a> {
     running: BTreeMap<usize, Slot>,
     free: BTreeSet<usize>,
     deferred: Vec<Deferred>,
+    kills: Vec<PendingKill>,
     feedback: Feedback,
     tally: Tally,
     stop: Option<i32>,
@@ -207,6 +217,7 @@ impl<'a> Pool<'a> {
             running: BTreeMap::new(),
             free: (0..jobs).collect(),
             deferred: Vec::new(),
+            kills: Vec::new(),
             feedback: Feedback::new(options.progress, options.json, options.quiet, jobs),
             tally: Tally::default(),
             stop: None,
@@ -268,7 +279,7 @@ impl<'a> Pool<'a> {
             if self.stop.is_none() && self.deferred.is_empty() {
                 self.launch()?;
             }
-            if self.running.is_empty() && self.deferred.is_empty() {
+            if self.running.is_empty() && self.deferred.is_empty() && self.kills.is_empty() {
                 if self.stop.is_some() || !self.may_start_more() || !self.recover_others()? {
                     return Ok(());
                 }
@@ -372,8 +383,9 @@ impl<'a> Pool<'a> {
         let child = match self.launcher.spawn(&self.store, &self.experiment, &name, attempt, worker) {
             Ok(child) => child,
             Err(err) => {
+                self.feedback.started(&name, attempt, worker, self.tally);
                 let ending = Ending::Failed { exit_code: None, signal: None, error: err.message };
-                return self.record(worker, &name, attempt, ending, 0.0);
+                return self.record(worker, &name, attempt, ending, 0.0, Timestamp::now());
             }
         };
         // Reaped by `reap` on SIGCHLD, by pid.
@@ -391,7 +403,6 @@ impl<'a> Pool<'a> {
                 pgid,
                 started: now,
                 deadline: self.options.timeout.map(|t| now + t),
-                kill_at: None,
                 timed_out: false,
             },
         );
@@ -412,7 +423,10 @@ impl<'a> Pool<'a> {
                 Ok(_) => continue,
             };
             if let Some(worker) = self.workers_by_pid.remove(&pid) {
-                self.watchdog.forget(pid);
+                // A group still to be killed stays under the watchdog's eye.
+                if !self.kills.iter().any(|kill| kill.pgid == pid) {
+                    self.watchdog.forget(pid);
+                }
                 self.exited(worker, status)?;
             }
         }
@@ -438,19 +452,13 @@ impl<'a> Pool<'a> {
             // Slurm and scancel signal every process of the job: wait a
             // moment to learn whether we are being stopped too.
             let until = Instant::now() + STOP_GRACE;
-            self.deferred.push(Deferred {
-                worker,
-                name: slot.name,
-                attempt: slot.attempt,
-                status,
-                seconds,
-                until,
-            });
+            let (name, attempt, ended) = (slot.name, slot.attempt, Timestamp::now());
+            self.deferred.push(Deferred { worker, name, attempt, status, seconds, ended, until });
             return Ok(());
         } else {
             judge(status, None)
         };
-        self.record(worker, &slot.name, slot.attempt, ending, seconds)
+        self.record(worker, &slot.name, slot.attempt, ending, seconds, Timestamp::now())
     }
 
     /// Write a config's ending to the journal, then tell people.
@@ -461,13 +469,13 @@ impl<'a> Pool<'a> {
         attempt: u32,
         ending: Ending,
         seconds: f64,
+        now: Timestamp,
     ) -> Result<()> {
         if ending == Ending::Done {
             capture_result(&ConfigFiles { dir: self.store.config_dir(name) });
         }
         let lock = self.store.lock()?;
         self.catch_up(&lock)?;
-        let now = Timestamp::now();
         let config = self.experiment.configs.get_mut(name).expect("a claimed config is never removed");
         config.runner = None;
         match &ending {
@@ -508,12 +516,10 @@ impl<'a> Pool<'a> {
     /// a second one kills them at once.
     fn signalled(&mut self, signal: i32) -> Result<()> {
         if self.stop.is_some() {
-            self.feedback.say(&format!(
-                "{}: killing {} command(s) now",
-                signal_name(signal),
-                self.running.len()
-            ));
-            self.signal_all(Signal::SIGKILL);
+            self.feedback.say(&format!("{}: killing {} command(s) now", signal_name(signal), self.running.len()));
+            for pgid in self.running.values().map(|slot| slot.pgid).chain(self.kills.iter().map(|k| k.pgid)) {
+                let _ = killpg(pgid, Signal::SIGKILL);
+            }
             return Ok(());
         }
         self.stop = Some(signal);
@@ -523,61 +529,81 @@ impl<'a> Pool<'a> {
             self.running.len(),
             humantime::format_duration(self.options.kill_after)
         ));
-        self.signal_all(Signal::SIGTERM);
-        let kill_at = Instant::now() + self.options.kill_after;
-        for slot in self.running.values_mut() {
-            slot.kill_at = Some(kill_at);
+        let groups: Vec<Pid> = self.running.values().map(|slot| slot.pgid).collect();
+        for pgid in groups {
+            self.terminate(pgid);
         }
         for deferred in std::mem::take(&mut self.deferred) {
-            self.record(
-                deferred.worker,
-                &deferred.name,
-                deferred.attempt,
-                Ending::Interrupted,
-                deferred.seconds,
-            )?;
+            let Deferred { worker, name, attempt, seconds, ended, .. } = deferred;
+            self.record(worker, &name, attempt, Ending::Interrupted, seconds, ended)?;
         }
         Ok(())
     }
 
-    fn signal_all(&self, signal: Signal) {
-        for slot in self.running.values() {
-            let _ = killpg(slot.pgid, signal);
-        }
+    /// SIGTERM a command's process group now, SIGKILL what is left of it later.
+    fn terminate(&mut self, pgid: Pid) {
+        let _ = killpg(pgid, Signal::SIGTERM);
+        self.kills.retain(|kill| kill.pgid != pgid);
+        self.kills.push(PendingKill { pgid, at: Instant::now() + self.options.kill_after });
     }
 
     /// Timeouts, kills after `--kill-after`, and deferred judgements.
     fn enforce_deadlines(&mut self) -> Result<()> {
         let now = Instant::now();
-        let kill_after = self.options.kill_after;
-        for slot in self.running.values_mut() {
-            if !slot.timed_out && slot.deadline.is_some_and(|d| now >= d) {
+        let expired: Vec<Pid> = self
+            .running
+            .values_mut()
+            .filter(|slot| !slot.timed_out && slot.deadline.is_some_and(|d| now >= d))
+            .map(|slot| {
                 slot.timed_out = true;
-                slot.kill_at = Some(now + kill_after);
-                let _ = killpg(slot.pgid, Signal::SIGTERM);
+                slot.pgid
+            })
+            .collect();
+        for pgid in expired {
+            self.terminate(pgid);
+        }
+        let mut done_with = Vec::new();
+        self.kills.retain(|kill| {
+            // Signal 0 probes whether any process of the group is left.
+            let gone = killpg(kill.pgid, None).is_err();
+            if !gone && now >= kill.at {
+                let _ = killpg(kill.pgid, Signal::SIGKILL);
             }
-            if slot.kill_at.is_some_and(|k| now >= k) {
-                slot.kill_at = None;
-                let _ = killpg(slot.pgid, Signal::SIGKILL);
+            let finished = gone || now >= kill.at;
+            if finished {
+                done_with.push(kill.pgid);
+            }
+            !finished
+        });
+        for pgid in done_with {
+            if !self.workers_by_pid.contains_key(&pgid) {
+                self.watchdog.forget(pgid);
             }
         }
         let (due, waiting): (Vec<Deferred>, Vec<Deferred>) =
             std::mem::take(&mut self.deferred).into_iter().partition(|d| now >= d.until);
         self.deferred = waiting;
-        for deferred in due {
-            let ending = judge(deferred.status, None);
-            self.record(deferred.worker, &deferred.name, deferred.attempt, ending, deferred.seconds)?;
+        for Deferred { worker, name, attempt, status, seconds, ended, .. } in due {
+            self.record(worker, &name, attempt, judge(status, None), seconds, ended)?;
         }
         Ok(())
     }
 
     fn next_wakeup(&self) -> Duration {
         let now = Instant::now();
-        let slots =
-            self.running.values().flat_map(|s| [s.deadline.filter(|_| !s.timed_out), s.kill_at]).flatten();
+        let deadlines = self.running.values().filter(|s| !s.timed_out).filter_map(|s| s.deadline);
         let deferred = self.deferred.iter().map(|d| d.until);
-        let mut wait =
-            slots.chain(deferred).map(|t| t.saturating_duration_since(now)).min().unwrap_or(IDLE_RECHECK);
+        let kills = self.kills.iter().map(|k| k.at);
+        let mut wait = deadlines
+            .chain(deferred)
+            .chain(kills)
+            .map(|t| t.saturating_duration_since(now))
+            .min()
+            .unwrap_or(IDLE_RECHECK);
+        if !self.kills.is_empty() {
+            // Group members other than the leader send no SIGCHLD: look again soon.
+            wait = wait.min(KILL_PROBE);
+        }
         if let Some(due) = self.store.sync_due() {
             wait = wait.min(due);
         }

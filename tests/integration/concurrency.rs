@@ -1,0 +1,158 @@
+//! Several runners on one experiment, `--exclusive`, and the other tools
+//! while runners work.
+
+use crate::interrupt::{by_name, run_bounded, runs, touch, with_status, Bg};
+use crate::util::*;
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+/// `n` configs (UUID names) whose command appends its name to `TMP/runs.txt`.
+fn logging_experiment(dir: &Dir, n: usize) -> BTreeSet<String> {
+    dir.init(&["--shell", "echo {name} >> runs.txt"], &[]);
+    let grid = format!("i=1..{n}");
+    run_bounded(dir, "exp-add", &["--grid", &grid])
+        .success()
+        .json_lines()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn runners_share_the_work(runners: usize) {
+    let dir = Dir::new();
+    let names = logging_experiment(&dir, 200);
+    assert_eq!(names.len(), 200);
+    let pool: Vec<Bg> = (0..runners).map(|_| Bg::run(&dir, &["-j2", "--progress", "never"])).collect();
+    for runner in pool {
+        runner.finish().success();
+    }
+    let text = dir.read("runs.txt");
+    assert_eq!(text.lines().count(), 200, "every config started once");
+    let ran: BTreeSet<String> = text.lines().map(str::to_string).collect();
+    assert_eq!(ran, names, "200 unique");
+    let rows = by_name(&dir);
+    assert_eq!(with_status(&rows, "done"), names);
+    let counts = counts(&dir);
+    assert_eq!(counts["done"], 200, "{counts}");
+    assert!(dir.exp().join("results_summary.csv").is_file(), "all done: the summary is written");
+}
+
+#[test]
+fn two_runners_run_each_config_exactly_once() {
+    runners_share_the_work(2);
+}
+
+#[test]
+fn four_runners_run_each_config_exactly_once() {
+    runners_share_the_work(4);
+}
+
+fn counts(dir: &Dir) -> Value {
+    let lines = run_bounded(dir, "exp-status", &["--counts", "--json"]).success().json_lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let counts = lines.into_iter().next().unwrap();
+    let sum: u64 = ["todo", "running", "done", "failed"]
+        .iter()
+        .map(|k| counts[k].as_u64().unwrap_or_else(|| panic!("{k}: {counts}")))
+        .sum();
+    assert_eq!(Some(sum), counts["total"].as_u64(), "{counts}");
+    counts
+}
+
+/// Configs `c0..` whose command logs its name, then waits for `TMP/release`.
+fn gated_experiment(dir: &Dir, n: usize) {
+    let script = r#"echo "$EXP_NAME" >> runs.txt
+while [ ! -e release ]; do sleep 0.02; done"#;
+    dir.init(&["--naming", "c{i}", "--shell", script], &[]);
+    let grid = format!("i=0..{}", n - 1);
+    run_bounded(dir, "exp-add", &["--grid", &grid]).success();
+}
+
+#[test]
+fn exclusive_exits_4_while_another_runner_is_active() {
+    let dir = Dir::new();
+    gated_experiment(&dir, 2);
+    let first = Bg::run(&dir, &["-j1", "--limit", "1", "--progress", "never"]);
+    wait_for("c0 running", || by_name(&dir)["c0"]["status"] == "running");
+    let busy = run_bounded(&dir, "exp-run", &["--exclusive", "--progress", "never"]);
+    busy.code(4);
+    assert!(!busy.stderr.is_empty(), "says why: {busy:?}");
+    assert!(busy.stdout.is_empty(), "{busy:?}");
+    // It started nothing.
+    let rows = by_name(&dir);
+    assert_eq!(rows["c0"]["status"], "running");
+    assert_eq!(rows["c1"]["status"], "todo");
+    assert!(rows["c1"]["start_time"].is_null(), "{rows:#?}");
+    assert_eq!(runs(&dir).keys().cloned().collect::<Vec<_>>(), ["c0"]);
+    // Once the first runner is gone, --exclusive runs.
+    touch(&dir, "release");
+    first.finish().success();
+    run_bounded(&dir, "exp-run", &["--exclusive", "--progress", "never"]).success();
+    let rows = by_name(&dir);
+    assert_eq!(with_status(&rows, "done").len(), 2, "{rows:#?}");
+    assert!(runs(&dir).values().all(|&n| n == 1), "{:?}", runs(&dir));
+}
+
+#[test]
+fn a_config_added_while_a_runner_works_is_run_by_it() {
+    let dir = Dir::new();
+    gated_experiment(&dir, 1);
+    let runner = Bg::run(&dir, &["-j1", "--json", "--progress", "never"]);
+    wait_for("c0 running", || by_name(&dir)["c0"]["status"] == "running");
+    let added = dir.run_stdin("exp-add", &[], "{\"i\":1}\n").success().json_lines();
+    assert_eq!(added[0]["name"], "c1");
+    assert_eq!(added[0]["added"], true);
+    touch(&dir, "release");
+    let out = runner.finish();
+    out.success();
+    let started: BTreeSet<String> = out
+        .json_lines()
+        .iter()
+        .filter(|e| e["event"] == "start")
+        .map(|e| e["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(started, ["c0", "c1"].map(String::from).into(), "the same runner ran the new config: {out:?}");
+    let rows = by_name(&dir);
+    assert_eq!(with_status(&rows, "done").len(), 2, "{rows:#?}");
+    assert!(runs(&dir).values().all(|&n| n == 1), "{:?}", runs(&dir));
+}
+
+#[test]
+fn status_and_add_stay_consistent_while_a_runner_works() {
+    let dir = Dir::new();
+    // c0 waits for TMP/release, so the runner cannot finish before we say;
+    // the others exit at once, so statuses change all the time.
+    let script = r#"echo "$EXP_NAME" >> runs.txt
+if [ "$EXP_PARAM_I" = 0 ]; then while [ ! -e release ]; do sleep 0.02; done; fi"#;
+    dir.init(&["--naming", "c{i}", "--shell", script], &[]);
+    run_bounded(&dir, "exp-add", &["--grid", "i=0..99"]).success();
+    let runner = Bg::run(&dir, &["-j2", "--progress", "never"]);
+    let mut total = 100;
+    let mut seen_running = false;
+    for k in 0..20 {
+        let line = format!("{{\"i\":{}}}\n", 1000 + k);
+        let added = dir.run_stdin("exp-add", &[], &line).success().json_lines();
+        assert_eq!(added[0]["added"], true, "{added:?}");
+        total += 1;
+        let counts = counts(&dir);
+        assert_eq!(counts["total"], total, "{counts}");
+        seen_running |= counts["running"].as_u64().unwrap() > 0;
+        let rows = dir.status();
+        assert_eq!(rows.len() as u64, total);
+    }
+    // Everything but c0 gets done by the one runner, the new configs too.
+    wait_for("all but c0 done", || {
+        let counts = counts(&dir);
+        assert_eq!(counts["total"], total, "{counts}");
+        seen_running |= counts["running"].as_u64().unwrap() > 0;
+        counts["done"] == total - 1
+    });
+    assert!(seen_running, "c0 was seen running");
+    touch(&dir, "release");
+    runner.finish().success();
+    let counts = counts(&dir);
+    assert_eq!(counts["done"], total, "{counts}");
+    let runs = runs(&dir);
+    assert_eq!(runs.len() as u64, total, "{runs:?}");
+    assert!(runs.values().all(|&n| n == 1), "each ran once: {runs:?}");
+}

@@ -1,0 +1,492 @@
+//! `exp-run` under interruption and crashes: real signals to real processes.
+//!
+//! Every wait here polls a condition (a pid file written by the command, the
+//! state seen by `exp-status`, a process vanishing from /proc); nothing sleeps
+//! and hopes.
+
+use crate::util::*;
+use nix::sys::signal::{kill, killpg, Signal};
+use nix::unistd::Pid;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::path::Path;
+use std::process::{Child, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+// ---------- helpers (shared with concurrency.rs) ----------
+
+/// A background `exp-run exp ARGS...` (or another tool), its stdout and
+/// stderr collected as they come. Dropping it unfinished SIGKILLs it (its
+/// watchdog then kills its commands), so a failing test leaves nothing behind.
+pub(crate) struct Bg {
+    child: Option<Child>,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl Bg {
+    pub(crate) fn spawn(dir: &Dir, tool: &str, args: &[&str]) -> Bg {
+        let mut cmd = dir.cmd(tool);
+        cmd.arg("exp").args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn");
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let readers = vec![
+            collect(child.stdout.take().unwrap(), stdout.clone()),
+            collect(child.stderr.take().unwrap(), stderr.clone()),
+        ];
+        Bg { child: Some(child), stdout, stderr, readers }
+    }
+
+    /// `exp-run exp ARGS...` in the background.
+    pub(crate) fn run(dir: &Dir, args: &[&str]) -> Bg {
+        Bg::spawn(dir, "exp-run", args)
+    }
+
+    pub(crate) fn pid(&self) -> Pid {
+        Pid::from_raw(self.child.as_ref().expect("running").id() as i32)
+    }
+
+    pub(crate) fn signal(&self, signal: Signal) {
+        kill(self.pid(), signal).expect("signal the runner");
+    }
+
+    pub(crate) fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Whether it has exited (without reaping it for good: see `finish`).
+    pub(crate) fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.as_mut().expect("running").try_wait().expect("wait")
+    }
+
+    /// Wait for it to exit (failing after a generous minute) and collect its output.
+    pub(crate) fn finish(self) -> Out {
+        self.finish_within(Duration::from_secs(60))
+    }
+
+    /// Wait at most `limit` for it to exit, failing the test otherwise.
+    pub(crate) fn finish_within(mut self, limit: Duration) -> Out {
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = self.exited() {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                let stderr = self.stderr();
+                drop(self);
+                panic!("still running after {limit:?}; stderr so far:\n{stderr}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        self.child = None;
+        for reader in self.readers.drain(..) {
+            reader.join().unwrap();
+        }
+        Out {
+            code: std::os::unix::process::ExitStatusExt::signal(&status).map_or(status.code(), |_| None),
+            stdout: self.stdout.lock().unwrap().clone(),
+            stderr: self.stderr.lock().unwrap().clone(),
+        }
+    }
+}
+
+impl Drop for Bg {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn collect(mut from: impl Read + Send + 'static, into: Arc<Mutex<String>>) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        while let Ok(n) = from.read(&mut buffer) {
+            if n == 0 {
+                break;
+            }
+            into.lock().unwrap().push_str(&String::from_utf8_lossy(&buffer[..n]));
+        }
+    })
+}
+
+/// Run a tool on `./exp` to its end, failing (not hanging) after a minute.
+pub(crate) fn run_bounded(dir: &Dir, tool: &str, args: &[&str]) -> Out {
+    Bg::spawn(dir, tool, args).finish()
+}
+
+/// Whether process `pid` still lives (a zombie is dead: nobody may reap the
+/// orphans of a killed runner in a container).
+pub(crate) fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let (_, rest) = stat.rsplit_once(')')?;
+            rest.trim_start().chars().next()
+        })
+        .is_some_and(|state| state != 'Z' && state != 'X')
+}
+
+/// A pid written to a file by a command, once the file is complete.
+pub(crate) fn read_pid(path: &Path) -> Option<i32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// Each config's `exp-status --json` line, by name.
+pub(crate) fn by_name(dir: &Dir) -> BTreeMap<String, Value> {
+    dir.status().into_iter().map(|row| (row["name"].as_str().unwrap().to_string(), row)).collect()
+}
+
+/// The names of the configs with `status`.
+pub(crate) fn with_status(rows: &BTreeMap<String, Value>, status: &str) -> BTreeSet<String> {
+    rows.iter().filter(|(_, row)| row["status"] == status).map(|(name, _)| name.clone()).collect()
+}
+
+/// How many times each name was appended to `TMP/runs.txt`.
+pub(crate) fn runs(dir: &Dir) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    if let Ok(text) = std::fs::read_to_string(dir.path().join("runs.txt")) {
+        for line in text.lines() {
+            *counts.entry(line.to_string()).or_default() += 1;
+        }
+    }
+    counts
+}
+
+pub(crate) fn touch(dir: &Dir, relative: &str) {
+    std::fs::write(dir.path().join(relative), "").unwrap();
+}
+
+/// Configs `c0..c{n-1}` whose command logs its name to `TMP/runs.txt`; the
+/// first `fast` exit at once, the others (until `TMP/quick` exists) write
+/// their shell's pid to `TMP/pids/NAME.sh` and a child's to `NAME.child`,
+/// then block on that child (`sleep 30`), which dies of SIGTERM.
+fn blocking_experiment(dir: &Dir, n: usize, fast: usize) -> Vec<String> {
+    std::fs::create_dir(dir.path().join("pids")).unwrap();
+    let script = format!(
+        r#"echo "$EXP_NAME" >> runs.txt
+if [ "$EXP_PARAM_I" -lt {fast} ] || [ -e quick ]; then exit 0; fi
+sleep 30 & echo $! > "pids/$EXP_NAME.child"
+echo $$ > "pids/$EXP_NAME.sh"
+wait"#
+    );
+    dir.init(&["--naming", "c{i}", "--shell", &script], &[]);
+    let grid = format!("i=0..{}", n - 1);
+    let names: Vec<String> = run_bounded(dir, "exp-add", &["--grid", &grid])
+        .success()
+        .json_lines()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, (0..n).map(|i| format!("c{i}")).collect::<Vec<_>>());
+    names
+}
+
+/// The configs whose blocking command has started, with (shell, child) pids.
+fn started(dir: &Dir) -> BTreeMap<String, (i32, i32)> {
+    let mut started = BTreeMap::new();
+    for entry in std::fs::read_dir(dir.path().join("pids")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "sh") {
+            if let Some(sh) = read_pid(&path) {
+                let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+                let child = read_pid(&path.with_extension("child")).expect("child pid first");
+                started.insert(name, (sh, child));
+            }
+        }
+    }
+    started
+}
+
+/// Wait until `running` blocking commands have started and `done` configs
+/// are done; returns the started ones.
+fn wait_until_busy(dir: &Dir, running: usize, done: usize) -> BTreeMap<String, (i32, i32)> {
+    wait_for(&format!("{running} running and {done} done"), || {
+        started(dir).len() == running && with_status(&by_name(dir), "done").len() == done
+    });
+    let started = started(dir);
+    let rows = by_name(dir);
+    for name in started.keys() {
+        assert_eq!(rows[name]["status"], "running", "{name}: {rows:#?}");
+    }
+    started
+}
+
+fn wait_gone(started: &BTreeMap<String, (i32, i32)>) {
+    for (name, (sh, child)) in started {
+        wait_for(&format!("{name}'s command (pid {sh}) to die"), || !alive(*sh));
+        wait_for(&format!("{name}'s child (pid {child}) to die"), || !alive(*child));
+    }
+}
+
+/// The interrupted configs are todo with their start and interruption times;
+/// nothing is failed or running; the never-started ones are untouched todo.
+fn assert_interrupted(
+    rows: &BTreeMap<String, Value>,
+    interrupted: &BTreeSet<String>,
+    done: &BTreeSet<String>,
+) {
+    assert!(with_status(rows, "failed").is_empty(), "{rows:#?}");
+    assert!(with_status(rows, "running").is_empty(), "{rows:#?}");
+    assert_eq!(&with_status(rows, "done"), done, "{rows:#?}");
+    for (name, row) in rows {
+        if interrupted.contains(name) {
+            assert_eq!(row["status"], "todo", "{name}: {row:#}");
+            assert!(row["interruption_time"].is_string(), "{name}: {row:#}");
+            assert!(row["start_time"].is_string(), "{name}: {row:#}");
+            assert!(row["end_time"].is_null(), "{name}: {row:#}");
+        } else if !done.contains(name) {
+            assert_eq!(row["status"], "todo", "{name}: {row:#}");
+            assert!(row["start_time"].is_null(), "{name}: {row:#}");
+            assert!(row["interruption_time"].is_null(), "{name}: {row:#}");
+        }
+    }
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|n| n.to_string()).collect()
+}
+
+/// The first stop signal mid-run: 128+N, interrupted configs back to todo,
+/// every command (and its children) gone, and a word about the saved state.
+fn interrupt_mid_run(signal: Signal) -> Dir {
+    let dir = Dir::new();
+    blocking_experiment(&dir, 5, 1);
+    let runner = Bg::run(&dir, &["-j2", "--progress", "never", "--kill-after", "5s"]);
+    let started = wait_until_busy(&dir, 2, 1);
+    assert_eq!(started.keys().cloned().collect::<BTreeSet<_>>(), set(&["c1", "c2"]));
+    runner.signal(signal);
+    let out = runner.finish();
+    out.code(128 + signal as i32);
+    assert!(out.stderr.contains("saved"), "says the state was saved: {out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    wait_gone(&started);
+    assert_interrupted(&by_name(&dir), &set(&["c1", "c2"]), &set(&["c0"]));
+    dir
+}
+
+/// Finish an interrupted experiment: everything done, and only the
+/// interrupted configs ran a second time.
+fn resume(dir: &Dir, interrupted: &[&str]) {
+    touch(dir, "quick");
+    let out = run_bounded(dir, "exp-run", &["-j2", "--progress", "never"]);
+    out.success();
+    let rows = by_name(dir);
+    assert_eq!(with_status(&rows, "done").len(), rows.len(), "{rows:#?}");
+    for (name, count) in runs(dir) {
+        let expected = if interrupted.contains(&name.as_str()) { 2 } else { 1 };
+        assert_eq!(count, expected, "{name} ran {count} time(s): {:?}", runs(dir));
+    }
+    assert_eq!(runs(dir).len(), rows.len());
+}
+
+// ---------- the first stop signal ----------
+
+#[test]
+fn sigint_mid_run_saves_todo_and_a_resume_finishes() {
+    let dir = interrupt_mid_run(Signal::SIGINT);
+    resume(&dir, &["c1", "c2"]);
+}
+
+#[test]
+fn sigterm_mid_run_exits_143_with_configs_todo() {
+    let dir = interrupt_mid_run(Signal::SIGTERM);
+    resume(&dir, &["c1", "c2"]);
+}
+
+#[test]
+fn sighup_mid_run_exits_129_with_configs_todo() {
+    interrupt_mid_run(Signal::SIGHUP);
+}
+
+#[test]
+fn slurm_style_sigterm_to_every_process_is_an_interruption_not_a_failure() {
+    // scancel and Slurm's time limit signal every process of the job: the
+    // commands may die of SIGTERM just before the runner hears its own.
+    let dir = Dir::new();
+    blocking_experiment(&dir, 4, 0);
+    let runner = Bg::run(&dir, &["-j2", "--progress", "never", "--kill-after", "5s"]);
+    let started = wait_until_busy(&dir, 2, 0);
+    for (sh, _) in started.values() {
+        killpg(Pid::from_raw(*sh), Signal::SIGTERM).unwrap();
+    }
+    runner.signal(Signal::SIGTERM);
+    let out = runner.finish();
+    out.code(143);
+    wait_gone(&started);
+    let interrupted: BTreeSet<String> = started.keys().cloned().collect();
+    assert_interrupted(&by_name(&dir), &interrupted, &BTreeSet::new());
+}
+
+// ---------- commands that will not stop ----------
+
+/// One config whose command ignores SIGTERM (and so do its `sleep`s), after
+/// writing its pid to `TMP/pids/c0.sh`.
+fn stubborn_experiment(dir: &Dir) {
+    std::fs::create_dir(dir.path().join("pids")).unwrap();
+    let script = r#"trap "" TERM
+echo "$EXP_NAME" >> runs.txt
+echo $$ > "pids/$EXP_NAME.sh"
+while :; do sleep 0.1; done"#;
+    dir.init(&["--naming", "c{i}", "--shell", script], &[]);
+    run_bounded(dir, "exp-add", &["--grid", "i=0..1"]).success();
+}
+
+fn stubborn_pid(dir: &Dir) -> i32 {
+    let path = dir.path().join("pids/c0.sh");
+    wait_for("the stubborn command to start", || read_pid(&path).is_some());
+    read_pid(&path).unwrap()
+}
+
+#[test]
+fn a_command_ignoring_sigterm_is_killed_after_kill_after() {
+    let dir = Dir::new();
+    stubborn_experiment(&dir);
+    let runner = Bg::run(&dir, &["-j1", "--progress", "never", "--kill-after", "2s"]);
+    let pid = stubborn_pid(&dir);
+    wait_for("c0 running", || by_name(&dir)["c0"]["status"] == "running");
+    let signalled = Instant::now();
+    runner.signal(Signal::SIGINT);
+    let out = runner.finish();
+    let waited = signalled.elapsed();
+    out.code(130);
+    assert!(
+        waited >= Duration::from_millis(1900),
+        "SIGKILL only after --kill-after 2s, not after {waited:?}"
+    );
+    wait_for("the stubborn command to die", || !alive(pid));
+    let rows = by_name(&dir);
+    assert_interrupted(&rows, &set(&["c0"]), &BTreeSet::new());
+    assert_eq!(runs(&dir).len(), 1, "c1 never started");
+}
+
+#[test]
+fn a_second_sigint_kills_at_once() {
+    let dir = Dir::new();
+    stubborn_experiment(&dir);
+    let mut runner = Bg::run(&dir, &["-j1", "--progress", "never", "--kill-after", "60s"]);
+    let pid = stubborn_pid(&dir);
+    wait_for("c0 running", || by_name(&dir)["c0"]["status"] == "running");
+    let before = runner.stderr().len();
+    runner.signal(Signal::SIGINT);
+    // The runner says it is stopping: the first SIGINT was handled.
+    wait_for("the runner to react to the first SIGINT", || runner.stderr().len() > before);
+    assert!(runner.exited().is_none(), "waits for --kill-after 60s");
+    assert!(alive(pid), "the command ignores SIGTERM");
+    let signalled = Instant::now();
+    runner.signal(Signal::SIGINT);
+    let out = runner.finish_within(Duration::from_secs(30));
+    assert!(signalled.elapsed() < Duration::from_secs(30));
+    out.code(130);
+    wait_for("the stubborn command to die", || !alive(pid));
+    assert_interrupted(&by_name(&dir), &set(&["c0"]), &BTreeSet::new());
+}
+
+// ---------- crashes ----------
+
+#[test]
+fn sigkill_of_the_runner_kills_its_commands_and_loses_no_done_config() {
+    let dir = Dir::new();
+    blocking_experiment(&dir, 6, 2);
+    let mut runner = Bg::run(&dir, &["-j2", "--progress", "never"]);
+    let started = wait_until_busy(&dir, 2, 2);
+    let done_before = with_status(&by_name(&dir), "done");
+    assert_eq!(done_before, set(&["c0", "c1"]));
+    runner.signal(Signal::SIGKILL);
+    // Reap it, so its pid is gone as far as the next process can tell.
+    let status = wait_exit(&mut runner);
+    assert!(status.code().is_none(), "killed: {status:?}");
+    drop(runner);
+    // The watchdog kills the dead runner's commands, children included.
+    wait_gone(&started);
+    // exp-status recovers the claims of the dead runner (same host, pid gone).
+    let out = run_bounded(&dir, "exp-status", &["--json"]);
+    out.success();
+    let rows: BTreeMap<String, Value> =
+        out.json_lines().into_iter().map(|row| (row["name"].as_str().unwrap().to_string(), row)).collect();
+    let interrupted: BTreeSet<String> = started.keys().cloned().collect();
+    assert_eq!(interrupted, set(&["c2", "c3"]));
+    assert_interrupted(&rows, &interrupted, &done_before);
+    // A new runner finishes the rest and runs no done config again.
+    resume(&dir, &["c2", "c3"]);
+}
+
+fn wait_exit(runner: &mut Bg) -> ExitStatus {
+    let mut status = None;
+    wait_for("the runner to exit", || {
+        status = runner.exited();
+        status.is_some()
+    });
+    status.unwrap()
+}
+
+#[test]
+fn a_torn_journal_line_is_skipped_with_a_warning() {
+    let dir = Dir::new();
+    blocking_experiment(&dir, 4, 2);
+    let mut runner = Bg::run(&dir, &["-j1", "--progress", "never"]);
+    let started = wait_until_busy(&dir, 1, 2);
+    // SIGKILL, so the runner does not fold its journal at exit.
+    runner.signal(Signal::SIGKILL);
+    wait_exit(&mut runner);
+    drop(runner);
+    wait_gone(&started);
+    let journal = dir.exp().join(".exp/journal.jsonl");
+    let text = std::fs::read_to_string(&journal).unwrap();
+    assert!(text.ends_with('\n'), "{text}");
+    assert!(
+        text.lines().count() > 1 && text.contains("\"c1\""),
+        "the journal holds the run's events: {text}"
+    );
+    // An interrupted write: a truncated event that would mark c3 done.
+    let torn = r#"{"name":"c3","config":{"params":{"i":3},"status":"done","attempts":1"#;
+    std::fs::write(&journal, format!("{text}{torn}")).unwrap();
+
+    let out = run_bounded(&dir, "exp-status", &["--json"]);
+    out.success();
+    assert!(out.stderr.contains("torn"), "warns about the torn line: {out:?}");
+    let rows: BTreeMap<String, Value> =
+        out.json_lines().into_iter().map(|row| (row["name"].as_str().unwrap().to_string(), row)).collect();
+    assert_eq!(rows.len(), 4);
+    assert_interrupted(&rows, &set(&["c2"]), &set(&["c0", "c1"]));
+    assert_eq!(rows["c3"]["status"], "todo");
+
+    resume(&dir, &["c2"]);
+    let after = run_bounded(&dir, "exp-status", &["--json"]);
+    after.success();
+    assert!(!after.stderr.contains("torn"), "{after:?}");
+}
+
+#[test]
+fn a_torn_journal_line_without_claims_to_recover() {
+    // The torn line alone: exp-status has nothing to recover, so it only reads.
+    let dir = Dir::new();
+    blocking_experiment(&dir, 3, 3);
+    let mut runner = Bg::run(&dir, &["-j1", "--progress", "never", "--limit", "2"]);
+    wait_for("c0 and c1 done", || with_status(&by_name(&dir), "done").len() == 2);
+    // It exits cleanly and folds: the journal holds its header alone.
+    let status = wait_exit(&mut runner);
+    assert_eq!(status.code(), Some(0));
+    drop(runner);
+    let journal = dir.exp().join(".exp/journal.jsonl");
+    let text = std::fs::read_to_string(&journal).unwrap_or_default();
+    let torn = r#"{"name":"c2","config":{"params":{"i":2},"stat"#;
+    std::fs::write(&journal, format!("{text}{torn}")).unwrap();
+    let out = run_bounded(&dir, "exp-status", &["--json"]);
+    out.success();
+    assert!(out.stderr.contains("torn"), "{out:?}");
+    let rows = out.json_lines();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[2]["status"], "todo");
+    let out = run_bounded(&dir, "exp-run", &["--progress", "never"]);
+    out.success();
+    let rows = by_name(&dir);
+    assert_eq!(with_status(&rows, "done").len(), 3, "{rows:#?}");
+    assert!(runs(&dir).values().all(|&n| n == 1), "{:?}", runs(&dir));
+}
