@@ -1,6 +1,6 @@
 //! `exp-add DIR`: add configs from a grid or JSON Lines.
 
-use crate::driver::{json_line, stdout};
+use crate::driver::{json_line, stdout, ExperimentDir};
 use clap::Parser;
 use exp::add::{add, read_json_lines, with_grid};
 use exp::report::note;
@@ -19,9 +19,8 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "exp-add", version)]
 pub struct Args {
-    /// The experiment directory [default: $EXP_DIR, else .]
-    #[arg(env = "EXP_DIR", default_value = ".", hide_default_value = true, hide_env = true)]
-    pub dir: PathBuf,
+    #[command(flatten)]
+    pub experiment: ExperimentDir,
     /// A grid axis KEY=V1,V2,... or KEY=A..B (inclusive integers). Repeatable.
     #[arg(long, value_name = "KEY=VALUES")]
     pub grid: Vec<String>,
@@ -35,7 +34,7 @@ pub struct Args {
 
 pub fn main() -> exp::Result<i32> {
     let args = Args::parse();
-    let mut store = Store::open(&args.dir)?;
+    let mut store = Store::open(&args.experiment.dir)?;
     let stdin = std::io::stdin();
     let rows = match &args.file {
         Some(path) if path.as_os_str() == "-" => Some(read_json_lines(stdin.lock(), "stdin")?),

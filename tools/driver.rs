@@ -3,6 +3,21 @@
 use exp::report::program;
 use exp::{Kind, Result};
 use std::io::{self, BufWriter, StdoutLock, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The experiment directory, first positional argument of every tool.
+#[derive(Debug, clap::Args)]
+pub struct ExperimentDir {
+    /// The experiment directory [default: $EXP_DIR, else .]
+    #[arg(env = "EXP_DIR", default_value = ".", hide_default_value = true, hide_env = true)]
+    pub dir: PathBuf,
+}
+
+/// A clap value parser for a duration option (`90`, `30s`, `3h50m`).
+pub fn duration(option: &'static str) -> impl Fn(&str) -> std::result::Result<Duration, String> + Clone {
+    move |text| exp::duration::parse(option, text).map_err(|err| err.message)
+}
 
 /// Run a tool and exit with its code. Only this function exits.
 pub fn main(tool: fn() -> Result<i32>) -> ! {

@@ -1,10 +1,10 @@
 //! `exp-init DIR -- CMD...`: create an experiment (idempotent when identical).
 
+use crate::driver::ExperimentDir;
 use clap::Parser;
 use exp::init::{init, Definition, Outcome};
 use exp::model::Command;
 use exp::report::note;
-use std::path::PathBuf;
 
 /// Create an experiment directory that runs CMD for every config.
 ///
@@ -17,9 +17,8 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "exp-init", version)]
 pub struct Args {
-    /// The experiment directory [default: $EXP_DIR, else .]
-    #[arg(env = "EXP_DIR", default_value = ".", hide_default_value = true, hide_env = true)]
-    pub dir: PathBuf,
+    #[command(flatten)]
+    pub experiment: ExperimentDir,
     /// A name for the experiment.
     #[arg(long)]
     pub name: Option<String>,
@@ -58,10 +57,10 @@ pub fn main() -> exp::Result<i32> {
         defaults: args.defaults,
         env: args.env,
     };
-    match init(&args.dir, &definition)? {
-        Outcome::Created => note(format!("created experiment {}", args.dir.display())),
+    match init(&args.experiment.dir, &definition)? {
+        Outcome::Created => note(format!("created experiment {}", args.experiment.dir.display())),
         Outcome::AlreadyThere => {
-            note(format!("{} is already this experiment; nothing to do", args.dir.display()))
+            note(format!("{} is already this experiment; nothing to do", args.experiment.dir.display()))
         }
     }
     Ok(0)

@@ -1,5 +1,6 @@
 //! `exp-run DIR`: run the todo configs in a process pool.
 
+use crate::driver::{duration, ExperimentDir};
 use clap::{Parser, ValueEnum};
 use exp::run::feedback::Progress;
 use exp::run::select::{read_names, Shard};
@@ -21,9 +22,8 @@ use std::time::Duration;
 #[derive(Debug, Parser)]
 #[command(name = "exp-run", version)]
 pub struct Args {
-    /// The experiment directory [default: $EXP_DIR, else .]
-    #[arg(env = "EXP_DIR", default_value = ".", hide_default_value = true, hide_env = true)]
-    pub dir: PathBuf,
+    #[command(flatten)]
+    pub experiment: ExperimentDir,
     /// Number of workers; 0 means one per core.
     #[arg(short = 'j', long = "jobs", value_name = "N", default_value_t = 1)]
     pub jobs: usize,
@@ -86,10 +86,6 @@ pub enum ProgressArg {
     Never,
 }
 
-fn duration(option: &'static str) -> impl Fn(&str) -> Result<Duration, String> + Clone {
-    move |text| exp::duration::parse(option, text).map_err(|err| err.message)
-}
-
 fn shard(text: &str) -> Result<Shard, String> {
     Shard::parse(text).map_err(|err| err.message)
 }
@@ -135,5 +131,5 @@ pub fn main() -> exp::Result<i32> {
         stale_after: args.stale_after,
         cache: if args.no_cache { CacheMode::Off } else { CacheMode::Record },
     };
-    run(&args.dir, &options)
+    run(&args.experiment.dir, &options)
 }

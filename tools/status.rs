@@ -1,6 +1,6 @@
 //! `exp-status DIR`: an overview for people, or JSON Lines for scripts.
 
-use crate::driver::{json_line, stdout};
+use crate::driver::{duration, json_line, stdout, ExperimentDir};
 use clap::Parser;
 use exp::model::Status;
 use exp::runners::load_recovering;
@@ -8,7 +8,6 @@ use exp::status::{overview, Counts, Row};
 use exp::store::Store;
 use exp::time::Timestamp;
 use std::io::Write;
-use std::path::PathBuf;
 
 /// Show the state of an experiment.
 ///
@@ -20,9 +19,8 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "exp-status", version)]
 pub struct Args {
-    /// The experiment directory [default: $EXP_DIR, else .]
-    #[arg(env = "EXP_DIR", default_value = ".", hide_default_value = true, hide_env = true)]
-    pub dir: PathBuf,
+    #[command(flatten)]
+    pub experiment: ExperimentDir,
     /// One JSON object per config (with --counts, one object of counts).
     #[arg(long)]
     pub json: bool,
@@ -39,17 +37,13 @@ pub struct Args {
     #[arg(long)]
     pub check: bool,
     /// A heartbeat older than this marks a runner on another host dead.
-    #[arg(long, value_name = "DUR", default_value = "2m", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", default_value = "2m", value_parser = duration("--stale-after"))]
     pub stale_after: std::time::Duration,
-}
-
-fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    exp::duration::parse("--stale-after", text).map_err(|err| err.message)
 }
 
 pub fn main() -> exp::Result<i32> {
     let args = Args::parse();
-    let mut store = Store::open(&args.dir)?;
+    let mut store = Store::open(&args.experiment.dir)?;
     let (experiment, _) = load_recovering(&mut store, args.stale_after)?;
     let now = Timestamp::now();
     let selected = |status: Status| args.status.is_empty() || args.status.contains(&status);
