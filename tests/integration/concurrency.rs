@@ -156,3 +156,80 @@ if [ "$EXP_PARAM_I" = 0 ]; then while [ ! -e release ]; do sleep 0.02; done; fi"
     assert_eq!(runs.len() as u64, total, "{runs:?}");
     assert!(runs.values().all(|&n| n == 1), "each ran once: {runs:?}");
 }
+
+#[test]
+fn exclusive_is_not_blocked_by_a_dead_runner() {
+    // A cron line after a crash: the SIGKILLed runner's registration is left
+    // behind, but its pid is gone, so it is not active.
+    let dir = Dir::new();
+    gated_experiment(&dir, 2);
+    let mut first = Bg::run(&dir, &["-j1", "--progress", "never"]);
+    wait_for("c0 running", || by_name(&dir)["c0"]["status"] == "running");
+    first.signal(nix::sys::signal::Signal::SIGKILL);
+    wait_for("the runner to die", || first.exited().is_some());
+    drop(first);
+    touch(&dir, "release");
+    run_bounded(&dir, "exp-run", &["--exclusive", "--progress", "never"]).success();
+    let rows = by_name(&dir);
+    assert_eq!(with_status(&rows, "done").len(), 2, "{rows:#?}");
+    assert_eq!(runs(&dir)["c0"], 2, "c0 was interrupted, then run again");
+    assert_eq!(runs(&dir)["c1"], 1);
+}
+
+/// Make c0 `running` under the claim of a runner on another host, whose
+/// heartbeat is `age` old.
+fn claim_from_another_host(dir: &Dir, age: std::time::Duration) {
+    let internal = dir.exp().join(".exp");
+    let id = "otherhost-4242-abcdef01";
+    let registration = internal.join(format!("runners/{id}.json"));
+    std::fs::create_dir_all(registration.parent().unwrap()).unwrap();
+    let info = serde_json::json!({"id": id, "host": "otherhost", "pid": 4242, "started": "2026-01-01T00:00:00+00:00"});
+    std::fs::write(&registration, info.to_string()).unwrap();
+    let beat = std::time::SystemTime::now() - age;
+    std::fs::File::options().write(true).open(&registration).unwrap().set_modified(beat).unwrap();
+    let event = serde_json::json!({"name": "c0", "config": {
+        "params": {"i": 0}, "status": "running", "start_time": "2026-01-01T00:00:00+00:00",
+        "end_time": null, "attempts": 1,
+        "runner": {"id": id, "host": "otherhost", "pid": 4242}}});
+    let journal = internal.join("journal.jsonl");
+    let mut text = std::fs::read_to_string(&journal).expect("a journal with its header");
+    assert!(text.ends_with('\n'), "{text}");
+    text.push_str(&format!("{event}\n"));
+    std::fs::write(&journal, text).unwrap();
+}
+
+#[test]
+fn a_claim_from_another_host_is_kept_while_its_heartbeat_is_fresh() {
+    let dir = Dir::new();
+    gated_experiment(&dir, 2);
+    claim_from_another_host(&dir, std::time::Duration::from_secs(5));
+    assert_eq!(by_name(&dir)["c0"]["status"], "running");
+    // That runner is active: --exclusive refuses.
+    run_bounded(&dir, "exp-run", &["--exclusive", "--progress", "never"]).code(4);
+    // Another runner leaves c0 alone and runs c1.
+    touch(&dir, "release");
+    run_bounded(&dir, "exp-run", &["--progress", "never"]).success();
+    let rows = by_name(&dir);
+    assert_eq!(rows["c0"]["status"], "running", "{rows:#?}");
+    assert_eq!(rows["c1"]["status"], "done", "{rows:#?}");
+    assert!(!runs(&dir).contains_key("c0"), "{:?}", runs(&dir));
+    // With a shorter --stale-after, that heartbeat is too old: back to todo.
+    let out = run_bounded(&dir, "exp-status", &["--json", "--stale-after", "1s"]);
+    out.success();
+    let c0 = out.json_lines().into_iter().find(|r| r["name"] == "c0").unwrap();
+    assert_eq!(c0["status"], "todo", "{c0:#}");
+    assert!(c0["interruption_time"].is_string(), "{c0:#}");
+}
+
+#[test]
+fn a_claim_from_another_host_with_a_stale_heartbeat_is_recovered() {
+    let dir = Dir::new();
+    gated_experiment(&dir, 2);
+    claim_from_another_host(&dir, std::time::Duration::from_secs(600));
+    touch(&dir, "release");
+    // Older than the default --stale-after (2m): the runner takes c0 back.
+    run_bounded(&dir, "exp-run", &["--exclusive", "--progress", "never"]).success();
+    let rows = by_name(&dir);
+    assert_eq!(with_status(&rows, "done").len(), 2, "{rows:#?}");
+    assert_eq!(runs(&dir)["c0"], 1);
+}

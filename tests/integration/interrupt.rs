@@ -490,3 +490,52 @@ fn a_torn_journal_line_without_claims_to_recover() {
     assert_eq!(with_status(&rows, "done").len(), 3, "{rows:#?}");
     assert!(runs(&dir).values().all(|&n| n == 1), "{:?}", runs(&dir));
 }
+
+// ---------- a runner that stops on an error ----------
+
+/// SIGKILLs a process group when dropped, so a failing test leaves no orphan.
+struct KillGroup(i32);
+
+impl Drop for KillGroup {
+    fn drop(&mut self) {
+        let _ = killpg(Pid::from_raw(self.0), Signal::SIGKILL);
+    }
+}
+
+#[test]
+fn a_runner_that_stops_on_an_error_takes_its_commands_with_it() {
+    let dir = Dir::new();
+    std::fs::create_dir(dir.path().join("pids")).unwrap();
+    let script = r#"echo $$ > "pids/$EXP_NAME.sh"
+while [ ! -e release ]; do sleep 0.02; done"#;
+    dir.init(&["--naming", "c{i}", "--shell", script], &[]);
+    run_bounded(&dir, "exp-add", &["--grid", "i=0..0"]).success();
+    // -j2 with one config: a free slot, so the runner reads the state again
+    // about every second.
+    let runner = Bg::run(&dir, &["-j2", "--progress", "never"]);
+    let pid_file = dir.path().join("pids/c0.sh");
+    wait_for("c0 to start", || read_pid(&pid_file).is_some());
+    let pid = read_pid(&pid_file).unwrap();
+    let _guard = KillGroup(pid);
+    wait_for("c0 running", || by_name(&dir)["c0"]["status"] == "running");
+    // Someone breaks experiment.yaml: the runner stops with exit 3...
+    let state = dir.exp().join("experiment.yaml");
+    let good = std::fs::read(&state).unwrap();
+    std::fs::write(&state, "configs: [[[\n").unwrap();
+    let out = runner.finish();
+    out.code(3);
+    // ...and must not leave c0's command running on its own: once the file
+    // is fixed, c0's claim is recovered as todo and a new runner would run
+    // it a second time, at once.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::fs::write(&state, good).unwrap();
+    let rows = by_name(&dir);
+    assert!(
+        !alive(pid),
+        "c0's command outlived its runner, yet exp-status shows c0 {}",
+        rows["c0"]["status"]
+    );
+}

@@ -101,7 +101,10 @@ pub fn run(dir: &Path, options: &Options) -> Result<i32> {
         Pool::new(store, experiment, cursor, options, launcher, selection, registration, signals, watchdog);
     pool.prepare(&lock, &liveness)?;
     drop(lock);
-    pool.work()?;
+    if let Err(err) = pool.work() {
+        pool.abort(&err);
+        return Err(err);
+    }
     pool.conclude(&liveness)
 }
 
@@ -516,7 +519,11 @@ impl<'a> Pool<'a> {
     /// a second one kills them at once.
     fn signalled(&mut self, signal: i32) -> Result<()> {
         if self.stop.is_some() {
-            self.feedback.say(&format!("{}: killing {} command(s) now", signal_name(signal), self.running.len()));
+            self.feedback.say(&format!(
+                "{}: killing {} command(s) now",
+                signal_name(signal),
+                self.running.len()
+            ));
             for pgid in self.running.values().map(|slot| slot.pgid).chain(self.kills.iter().map(|k| k.pgid)) {
                 let _ = killpg(pgid, Signal::SIGKILL);
             }
@@ -631,6 +638,39 @@ impl<'a> Pool<'a> {
             .queue
             .iter()
             .any(|name| self.experiment.configs.get(name).is_some_and(|c| self.claimable(name, c.status))))
+    }
+
+    /// Leave on an error: kill every running command at once (a recovered
+    /// claim must never run twice at once), and put their configs back to
+    /// todo if the state can still be written.
+    fn abort(&mut self, err: &Error) {
+        self.feedback.say(&format!("{err}; killing {} running command(s)", self.running.len()));
+        for slot in self.running.values() {
+            let _ = killpg(slot.pgid, Signal::SIGKILL);
+        }
+        for (pid, _) in std::mem::take(&mut self.workers_by_pid) {
+            let _ = waitpid(pid, None);
+            self.watchdog.forget(pid);
+        }
+        let now = Timestamp::now();
+        let names: Vec<String> =
+            std::mem::take(&mut self.running).into_values().map(|slot| slot.name).collect();
+        let _ = (|| -> Result<()> {
+            let lock = self.store.lock()?;
+            self.catch_up(&lock)?;
+            let mut events = Vec::new();
+            for name in names {
+                if let Some(config) = self.experiment.configs.get_mut(&name) {
+                    config.status = Status::Todo;
+                    config.runner = None;
+                    config.interruption_time = Some(now);
+                    events.push(Event { name, config: config.clone() });
+                }
+            }
+            self.store.append(&lock, &self.cursor, &events)?;
+            self.store.sync()
+        })();
+        self.feedback.finish("stopped on an error");
     }
 
     /// Save, fold when no other runner is active, write the summary when all

@@ -23,6 +23,8 @@ pub const WATCHDOG_ARG: &str = "--internal-watchdog";
 pub struct Watchdog {
     child: Child,
     pipe: Option<ChildStdin>,
+    /// The groups the watchdog is told of, to know whether a goodbye is safe.
+    watched: HashSet<Pid>,
 }
 
 impl Watchdog {
@@ -36,7 +38,7 @@ impl Watchdog {
             .spawn()
             .map_err(|err| Error::state(format!("cannot start the watchdog: {err}")))?;
         let pipe = child.stdin.take();
-        Ok(Watchdog { child, pipe })
+        Ok(Watchdog { child, pipe, watched: HashSet::new() })
     }
 
     pub fn pid(&self) -> Pid {
@@ -45,11 +47,13 @@ impl Watchdog {
 
     /// A command started in process group `pgid`.
     pub fn watch(&mut self, pgid: Pid) {
+        self.watched.insert(pgid);
         self.send(&format!("+{pgid}\n"));
     }
 
     /// The command of group `pgid` was reaped.
     pub fn forget(&mut self, pgid: Pid) {
+        self.watched.remove(&pgid);
         self.send(&format!("-{pgid}\n"));
     }
 
@@ -64,9 +68,12 @@ impl Watchdog {
 }
 
 impl Drop for Watchdog {
-    /// A clean stop: say goodbye, so nothing is killed, and reap it.
+    /// Say goodbye (so nothing is killed) only if no watched group is left:
+    /// a runner leaving on an error with commands still running takes them along.
     fn drop(&mut self) {
-        self.send("bye\n");
+        if self.watched.is_empty() {
+            self.send("bye\n");
+        }
         drop(self.pipe.take());
         let _ = self.child.wait();
     }
