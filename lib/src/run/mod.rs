@@ -3,9 +3,11 @@
 //!
 //! The pool is driven by one channel fed by a signal thread: SIGCHLD makes
 //! the main thread reap every exited command, SIGINT/SIGTERM/SIGHUP stop the
-//! run. The main thread spawns every command (and tells the watchdog) and blocks on the channel with a timeout set by the nearest deadline:
-//! a freed slot is refilled as soon as the exit is reaped, with no polling. Every status change is one journal
-//! append under the lock, written before the runner moves on.
+//! run. The main thread spawns every command (and tells the watchdog), then
+//! blocks on the channel with a timeout set by the nearest deadline, so a
+//! freed slot is refilled as soon as the exit is reaped, with no polling.
+//! Every status change is one journal append under the lock, written before
+//! the runner moves on.
 
 pub mod feedback;
 pub mod outcome;

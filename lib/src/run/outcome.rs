@@ -51,11 +51,8 @@ pub fn judge(status: ExitStatus, timeout: Option<std::time::Duration>) -> Ending
 /// limit, scancel, a closed terminal): such a death near our own stop is an
 /// interruption, not a failure.
 pub fn died_of_stop_signal(status: ExitStatus) -> bool {
-    matches!(status.signal(), Some(s) if s == libc_signal(Signal::SIGTERM) || s == libc_signal(Signal::SIGINT) || s == libc_signal(Signal::SIGHUP))
-}
-
-fn libc_signal(signal: Signal) -> i32 {
-    signal as i32
+    let stops = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP];
+    status.signal().is_some_and(|signal| stops.iter().any(|&stop| stop as i32 == signal))
 }
 
 pub fn signal_name(signal: i32) -> String {
