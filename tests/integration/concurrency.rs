@@ -164,7 +164,8 @@ fn exclusive_is_not_blocked_by_a_dead_runner() {
     let dir = Dir::new();
     gated_experiment(&dir, 2);
     let mut first = Bg::run(&dir, &["-j1", "--progress", "never"]);
-    wait_for("c0 running", || by_name(&dir)["c0"]["status"] == "running");
+    // The claim is written before the command starts: wait for the command.
+    wait_for("c0's command to start", || runs(&dir).get("c0") == Some(&1));
     first.signal(nix::sys::signal::Signal::SIGKILL);
     wait_for("the runner to die", || first.exited().is_some());
     drop(first);
