@@ -1,6 +1,6 @@
 //! The one place that turns a tool's outcome into a message and an exit code.
 
-use exp::report::program;
+use exp::report::note;
 use exp::{Kind, Result};
 use std::io::{self, BufWriter, StdoutLock, Write};
 use std::path::PathBuf;
@@ -25,7 +25,7 @@ pub fn main(tool: fn() -> Result<i32>) -> ! {
         Ok(code) => code,
         Err(err) if err.kind == Kind::BrokenPipe => 0,
         Err(err) => {
-            eprintln!("{}: {err}", program());
+            note(&err);
             err.kind.exit_code()
         }
     };

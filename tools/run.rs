@@ -26,7 +26,7 @@ pub struct Args {
     pub experiment: ExperimentDir,
     /// Number of workers; 0 means one per core.
     #[arg(short = 'j', long = "jobs", value_name = "N", default_value_t = 1)]
-    pub jobs: usize,
+    pub jobs: u16,
     /// First mark every failed config todo again.
     #[arg(long)]
     pub retry_failed: bool,
@@ -106,7 +106,7 @@ pub fn main() -> exp::Result<i32> {
     };
     let jobs = match args.jobs {
         0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-        n => n,
+        n => usize::from(n),
     };
     let options = Options {
         jobs,

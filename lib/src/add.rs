@@ -97,7 +97,9 @@ pub fn add(store: &mut Store, rows: Vec<Row>, defaults: &[String]) -> Result<Vec
 
     let command = experiment.command.as_ref().map(CommandTemplate::parse).transpose()?;
     let naming = experiment.naming.as_deref().map(Template::parse).transpose()?;
-    let command_keys: Vec<&str> = command.as_ref().map(CommandTemplate::keys).unwrap_or_default();
+    let env = experiment.env.values().map(|value| Template::parse(value)).collect::<Result<Vec<_>>>()?;
+    let mut command_keys: Vec<&str> = command.as_ref().map(CommandTemplate::keys).unwrap_or_default();
+    command_keys.extend(env.iter().flat_map(Template::keys));
 
     let mut by_identity: HashMap<String, String> = HashMap::new();
     for (name, config) in &experiment.configs {

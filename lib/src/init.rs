@@ -31,16 +31,23 @@ pub fn init(dir: &Path, definition: &Definition) -> Result<Outcome> {
     let wanted = build(definition)?;
     if dir.join(crate::store::STATE_FILE).exists() {
         let (existing, _) = Store::open(dir)?.read()?;
-        return match differences(&existing, &wanted).first() {
-            None => Ok(Outcome::AlreadyThere),
-            Some(field) => Err(Error::usage(format!(
-                "{} is already an experiment with a different {field}; use a new directory",
-                dir.display()
-            ))),
-        };
+        return compare(dir, &existing, &wanted);
     }
-    Store::create(dir, &mut wanted.clone())?;
-    Ok(Outcome::Created)
+    match Store::create(dir, &mut wanted.clone())? {
+        None => Ok(Outcome::Created),
+        // Another exp-init got there first (e.g. every task of a Slurm array).
+        Some(existing) => compare(dir, &existing, &wanted),
+    }
+}
+
+fn compare(dir: &Path, existing: &Experiment, wanted: &Experiment) -> Result<Outcome> {
+    match differences(existing, wanted).first() {
+        None => Ok(Outcome::AlreadyThere),
+        Some(field) => Err(Error::usage(format!(
+            "{} is already an experiment with a different {field}; use a new directory",
+            dir.display()
+        ))),
+    }
 }
 
 /// Parse and validate every part of the definition before touching disk.

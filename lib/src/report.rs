@@ -16,9 +16,12 @@ pub fn program() -> &'static str {
 }
 
 pub fn warn(message: impl std::fmt::Display) {
-    eprintln!("{}: warning: {message}", program());
+    note(format_args!("warning: {message}"));
 }
 
+/// One line on stderr. A closed stderr (`2>&1 | head`) must not stop a run,
+/// so write errors are ignored rather than panicking as `eprintln!` would.
 pub fn note(message: impl std::fmt::Display) {
-    eprintln!("{}: {message}", program());
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{}: {message}", program());
 }

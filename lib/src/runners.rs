@@ -36,6 +36,17 @@ pub struct RunnerInfo {
     pub host: String,
     pub pid: u32,
     pub started: Timestamp,
+    /// The process's start time in clock ticks since boot (Linux), so a
+    /// reused pid is not taken for the runner.
+    #[serde(default)]
+    pub start_ticks: Option<u64>,
+}
+
+/// Field 22 of `/proc/PID/stat`, the process's start time since boot.
+fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; fields after it follow ')'.
+    stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()
 }
 
 /// This process registered as a runner; the heartbeat thread runs until drop,
@@ -57,7 +68,9 @@ impl Registration {
             crate::naming::sanitize(&host),
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
-        let info = RunnerInfo { id: id.clone(), host: host.clone(), pid, started: Timestamp::now() };
+        let started = Timestamp::now();
+        let info =
+            RunnerInfo { id: id.clone(), host: host.clone(), pid, started, start_ticks: start_ticks(pid) };
         let path = store.runners_dir().join(format!("{id}.json"));
         let text = serde_json::to_string(&info).expect("runner info serializes");
         write_atomic(&path, text.as_bytes())?;
@@ -65,8 +78,14 @@ impl Registration {
         let beat = path.clone();
         let thread = thread::spawn(move || {
             while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(HEARTBEAT_INTERVAL) {
-                if let Ok(file) = fs::File::options().write(true).open(&beat) {
-                    let _ = file.set_modified(SystemTime::now());
+                match fs::File::options().write(true).open(&beat) {
+                    Ok(file) => {
+                        let _ = file.set_modified(SystemTime::now());
+                    }
+                    // Removed while we were suspended and taken for dead: say we live.
+                    Err(_) => {
+                        let _ = write_atomic(&beat, text.as_bytes());
+                    }
                 }
             }
         });
@@ -97,13 +116,20 @@ impl Liveness {
     }
 
     /// A runner is alive while its registration exists and, on this host, its
-    /// process exists; on another host, while its heartbeat is fresh.
+    /// process exists (the same process, not a reuse of its pid); on another
+    /// host, while its heartbeat is fresh.
     pub fn is_alive(&self, claim: &Claim) -> bool {
-        let Ok(meta) = fs::metadata(self.dir.join(format!("{}.json", claim.id))) else {
+        let path = self.dir.join(format!("{}.json", claim.id));
+        let Ok(meta) = fs::metadata(&path) else {
             return false;
         };
         if claim.host == self.host {
-            return process_exists(claim.pid);
+            let recorded = fs::read_to_string(&path)
+                .ok()
+                .and_then(|text| serde_json::from_str::<RunnerInfo>(&text).ok())
+                .and_then(|info| info.start_ticks);
+            let reused = recorded.is_some_and(|ticks| start_ticks(claim.pid).is_some_and(|now| now != ticks));
+            return process_exists(claim.pid) && !reused;
         }
         let age = meta.modified().ok().and_then(|m| SystemTime::now().duration_since(m).ok());
         age.is_none_or(|age| age < self.stale_after)
@@ -170,7 +196,7 @@ pub fn stale_claims(experiment: &Experiment, liveness: &Liveness) -> Vec<String>
 pub fn recover(
     store: &mut Store,
     lock: &Lock,
-    cursor: &Cursor,
+    cursor: &mut Cursor,
     experiment: &mut Experiment,
     names: &[String],
 ) -> Result<Vec<Event>> {
@@ -209,9 +235,9 @@ pub fn load_recovering(store: &mut Store, stale_after: Duration) -> Result<(Expe
         Err(Error { kind: crate::Kind::State, .. }) => return Ok((experiment, cursor)),
         Err(err) => return Err(err),
     };
-    let (mut experiment, cursor) = store.load(&lock)?;
+    let (mut experiment, mut cursor) = store.load(&lock)?;
     let stale = stale_claims(&experiment, &liveness);
-    let recovered = recover(store, &lock, &cursor, &mut experiment, &stale)?;
+    let recovered = recover(store, &lock, &mut cursor, &mut experiment, &stale)?;
     if !recovered.is_empty() {
         crate::report::warn(format!(
             "{} config(s) claimed by runners that are gone are back to todo",

@@ -54,7 +54,8 @@ impl Template {
                         pieces.push(Piece::Text(std::mem::take(&mut literal)));
                     }
                     pieces.push(Piece::Key(key.to_string()));
-                    for _ in 0..=end {
+                    let after = at + 1 + end + 1;
+                    while chars.peek().is_some_and(|&(i, _)| i < after) {
                         chars.next();
                     }
                 }
@@ -189,6 +190,8 @@ mod tests {
         let t = Template::parse("{{lit}} --lr={lr} {model}").unwrap();
         assert_eq!(t.keys().collect::<Vec<_>>(), ["lr", "model"]);
         assert_eq!(t.render_plain(&params(), &Builtins::new()).unwrap(), "{lit} --lr=0.1 res net");
+        let unicode = Template::parse("{é}-x{lr}").unwrap();
+        assert_eq!(unicode.keys().collect::<Vec<_>>(), ["é", "lr"]);
     }
 
     #[test]

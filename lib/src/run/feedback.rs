@@ -5,7 +5,7 @@
 //! and `{"event":"end","name","attempt","worker","status","exit_code","signal",
 //! "error","duration","time"}`; `status` is `done`, `failed` or `interrupted`.
 
-use crate::report::program;
+use crate::report::note;
 use crate::run::outcome::Ending;
 use crate::status::format_seconds;
 use crate::time::Timestamp;
@@ -108,19 +108,19 @@ impl Feedback {
         if let Some(bars) = &mut self.bars {
             bars.end(worker);
             if status != "done" {
-                bars.multi.suspend(|| eprintln!("{}: {line}", program()));
+                bars.multi.suspend(|| note(line));
             }
             bars.update(tally);
         } else if self.lines {
-            eprintln!("{}: {line}", program());
+            note(line);
         }
     }
 
     /// A message for people that must not be torn by the bars.
     pub fn say(&self, message: &str) {
         match &self.bars {
-            Some(bars) => bars.multi.suspend(|| eprintln!("{}: {message}", program())),
-            None => eprintln!("{}: {message}", program()),
+            Some(bars) => bars.multi.suspend(|| note(message)),
+            None => note(message),
         }
     }
 
@@ -134,7 +134,7 @@ impl Feedback {
             let _ = bars.multi.clear();
         }
         if !self.quiet {
-            eprintln!("{}: {closing}", program());
+            note(closing);
         }
     }
 }

@@ -87,6 +87,7 @@ pub fn run(dir: &Path, options: &Options) -> Result<i32> {
     if let Some(names) = &options.names {
         selection.check(&experiment, names)?;
     }
+    check_templates(&experiment, &launcher, &selection)?;
     let liveness = Liveness::new(&store, options.stale_after);
     if options.exclusive {
         if let Some(other) = liveness.active_runners(None).first() {
@@ -236,7 +237,7 @@ impl<'a> Pool<'a> {
     /// configs for `--retry-failed`, and build the queue.
     fn prepare(&mut self, lock: &Lock, liveness: &Liveness) -> Result<()> {
         let stale = stale_claims(&self.experiment, liveness);
-        let recovered = recover(&mut self.store, lock, &self.cursor, &mut self.experiment, &stale)?;
+        let recovered = recover(&mut self.store, lock, &mut self.cursor, &mut self.experiment, &stale)?;
         if !recovered.is_empty() {
             self.feedback.say(&format!(
                 "{} config(s) left running by runners that are gone are back to todo",
@@ -251,7 +252,7 @@ impl<'a> Pool<'a> {
                     events.push(Event { name: name.clone(), config: config.clone() });
                 }
             }
-            self.store.append(lock, &self.cursor, &events)?;
+            self.store.append(lock, &mut self.cursor, &events)?;
         }
         self.rebuild_queue();
         Ok(())
@@ -281,6 +282,10 @@ impl<'a> Pool<'a> {
     /// The main loop: launch while slots are free, then wait for the next event.
     fn work(&mut self) -> Result<()> {
         loop {
+            // A signal that came before (or while) we were busy wins over launching.
+            while let Ok(message) = self.rx.try_recv() {
+                self.handle(message)?;
+            }
             if self.stop.is_none() && self.deferred.is_empty() {
                 self.launch()?;
             }
@@ -291,8 +296,7 @@ impl<'a> Pool<'a> {
                 continue;
             }
             match self.rx.recv_timeout(self.next_wakeup()) {
-                Ok(Message(signal_hook::consts::SIGCHLD)) => self.reap()?,
-                Ok(Message(signal)) => self.signalled(signal)?,
+                Ok(message) => self.handle(message)?,
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => unreachable!("the pool holds a sender"),
             }
@@ -300,6 +304,13 @@ impl<'a> Pool<'a> {
             if self.store.sync_due().is_some_and(|due| due.is_zero()) {
                 self.store.sync()?;
             }
+        }
+    }
+
+    fn handle(&mut self, Message(signal): Message) -> Result<()> {
+        match signal {
+            signal_hook::consts::SIGCHLD => self.reap(),
+            signal => self.signalled(signal),
         }
     }
 
@@ -375,7 +386,7 @@ impl<'a> Pool<'a> {
             config.runner = Some(self.registration.claim.clone());
             let attempt = config.attempts;
             let event = Event { name: name.clone(), config: config.clone() };
-            self.store.append(&lock, &self.cursor, &[event])?;
+            self.store.append(&lock, &mut self.cursor, &[event])?;
             if self.tried.insert(name.clone()) {
                 self.started_configs += 1;
             }
@@ -481,7 +492,19 @@ impl<'a> Pool<'a> {
         }
         let lock = self.store.lock()?;
         self.catch_up(&lock)?;
-        let config = self.experiment.configs.get_mut(name).expect("a claimed config is never removed");
+        let mine = &self.registration.claim.id;
+        let Some(config) = self
+            .experiment
+            .configs
+            .get_mut(name)
+            .filter(|c| c.runner.as_ref().is_some_and(|r| &r.id == mine))
+        else {
+            // We were taken for dead (e.g. suspended past --stale-after) and
+            // the config was recovered by someone else: theirs is the record.
+            self.feedback
+                .say(&format!("{name} was recovered by another runner meanwhile; not recording this run"));
+            return Ok(());
+        };
         config.runner = None;
         match &ending {
             Ending::Done => {
@@ -506,7 +529,7 @@ impl<'a> Pool<'a> {
             }
         }
         let event = Event { name: name.to_string(), config: config.clone() };
-        self.store.append(&lock, &self.cursor, &[event])?;
+        self.store.append(&lock, &mut self.cursor, &[event])?;
         drop(lock);
         self.feedback.ended(name, attempt, worker, &ending, seconds, self.tally);
         let retries_left = self.run_attempts.get(name).copied().unwrap_or(0) <= self.options.retries;
@@ -629,7 +652,7 @@ impl<'a> Pool<'a> {
         let lock = self.store.lock()?;
         self.catch_up(&lock)?;
         let stale = stale_claims(&self.experiment, &liveness);
-        let recovered = recover(&mut self.store, &lock, &self.cursor, &mut self.experiment, &stale)?;
+        let recovered = recover(&mut self.store, &lock, &mut self.cursor, &mut self.experiment, &stale)?;
         for event in &recovered {
             if self.claimable(&event.name, event.config.status) {
                 self.queue.push_back(event.name.clone());
@@ -654,23 +677,14 @@ impl<'a> Pool<'a> {
             let _ = waitpid(pid, None);
             self.watchdog.forget(pid);
         }
-        let now = Timestamp::now();
         let names: Vec<String> =
             std::mem::take(&mut self.running).into_values().map(|slot| slot.name).collect();
+        // Best effort: the error may be that the state cannot be written.
         let _ = (|| -> Result<()> {
             let lock = self.store.lock()?;
             self.catch_up(&lock)?;
-            let mut events = Vec::new();
-            for name in names {
-                if let Some(config) = self.experiment.configs.get_mut(&name) {
-                    config.status = Status::Todo;
-                    config.runner = None;
-                    config.interruption_time = Some(now);
-                    events.push(Event { name, config: config.clone() });
-                }
-            }
-            self.store.append(&lock, &self.cursor, &events)?;
-            self.store.sync()
+            recover(&mut self.store, &lock, &mut self.cursor, &mut self.experiment, &names)?;
+            Ok(())
         })();
         self.feedback.finish("stopped on an error");
     }
@@ -716,6 +730,17 @@ impl<'a> Pool<'a> {
             .finish(&format!("{ran} in {elapsed}; {failed} failed and {todo} todo in the selection"));
         Ok(if failed > 0 { 1 } else { 0 })
     }
+}
+
+/// Bad templates are bad input (exit 2, nothing changed), not a failure of
+/// every config: check them against every config the run may start.
+fn check_templates(experiment: &Experiment, launcher: &Launcher, selection: &Selection) -> Result<()> {
+    for (name, config) in &experiment.configs {
+        if selection.contains(name) && matches!(config.status, Status::Todo | Status::Failed) {
+            launcher.check(name, &merged(&experiment.defaults, &config.params))?;
+        }
+    }
+    Ok(())
 }
 
 /// `--dry-run`: print the commands that would run, one per line, changing nothing.

@@ -6,7 +6,7 @@ use crate::identity::merged;
 use crate::model::{Experiment, Params};
 use crate::store::atomic::{ensure_dir, no_follow};
 use crate::store::Store;
-use crate::template::{Builtins, CommandTemplate, Template};
+use crate::template::{check_keys, Builtins, CommandTemplate, Template, BUILTINS};
 use crate::values::display_value;
 use std::fs;
 use std::os::unix::process::CommandExt;
@@ -92,6 +92,17 @@ impl Launcher {
             cache,
             experiment_dir: store.dir().to_path_buf(),
         })
+    }
+
+    /// Refuse a config that lacks a param the command or an `--env` template uses.
+    pub fn check(&self, name: &str, params: &Params) -> Result<()> {
+        let context = |what: &str| format!("config {name}: {what}");
+        check_keys(self.command.keys(), params, &BUILTINS).map_err(|e| e.context(context("command")))?;
+        for (key, template) in &self.env {
+            check_keys(template.keys(), params, &BUILTINS)
+                .map_err(|e| e.context(context(&format!("env {key}"))))?;
+        }
+        Ok(())
     }
 
     /// The argv of a config's command, as it would run.

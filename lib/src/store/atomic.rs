@@ -19,9 +19,9 @@ pub fn no_follow() -> OpenOptions {
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+    // Unique across processes and hosts sharing the directory.
+    let tmp = dir.join(format!(".{name}.tmp.{}", uuid::Uuid::new_v4().simple()));
     let result = (|| {
-        let _ = fs::remove_file(&tmp);
         let mut file = no_follow().write(true).create_new(true).mode(0o644).open(&tmp)?;
         file.write_all(contents)?;
         file.sync_all()?;

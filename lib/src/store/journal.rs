@@ -86,7 +86,8 @@ impl Journal {
             if from == 0 && line_number == 1 {
                 match serde_json::from_slice::<Header>(line) {
                     Ok(header) if header.epoch == epoch => {}
-                    _ => return Ok(Tail { events: Vec::new(), end: bytes.len() as u64 }),
+                    // Already folded; the next writer restarts it, so read it from 0 again.
+                    _ => return Ok(Tail { events: Vec::new(), end: 0 }),
                 }
             } else {
                 match serde_json::from_slice::<Event>(line) {
@@ -129,7 +130,8 @@ impl Journal {
     /// Append events in one write. Must hold the exclusive lock and have read
     /// the state in the journal's epoch. A torn tail left by a crash is cut
     /// first, and an older epoch's journal (already folded) restarted.
-    pub fn append(&mut self, epoch: u64, events: &[Event]) -> Result<()> {
+    /// Returns where the written bytes start and end.
+    pub fn append(&mut self, epoch: u64, events: &[Event]) -> Result<(u64, u64)> {
         let mut text = Vec::with_capacity(256 * events.len() + 32);
         let len = self.repair(epoch)?;
         if len == 0 {
@@ -145,7 +147,7 @@ impl Journal {
         if self.last_sync.elapsed() >= SYNC_INTERVAL {
             self.sync()?;
         }
-        Ok(())
+        Ok((len, len + text.len() as u64))
     }
 
     /// Start the journal afresh for `epoch` (after a fold). Must hold the exclusive lock.

@@ -55,16 +55,25 @@ impl Drop for Lock {
     }
 }
 
-/// Open (creating) the lock file for writing, or read-only in a directory
-/// we may not write to; None when it does not exist and cannot be made.
-pub fn open(path: &Path, write: bool) -> Result<Option<File>> {
+/// How the lock file could be opened.
+pub enum Opened {
+    ReadWrite(File),
+    /// In a directory we may not write to: enough for a shared lock.
+    ReadOnly(File),
+    /// It does not exist and cannot be made: read without a lock.
+    Absent,
+}
+
+/// Open (creating) the lock file for writing, or read-only when `write` is
+/// not required and we may not write.
+pub fn open(path: &Path, write: bool) -> Result<Opened> {
     let read_write = no_follow().read(true).write(true).create(true).truncate(false).open(path);
     match read_write {
-        Ok(file) => Ok(Some(file)),
+        Ok(file) => Ok(Opened::ReadWrite(file)),
         Err(err) if write => Err(Error::io("cannot open lock", path, err)),
         Err(_) => match no_follow().read(true).open(path) {
-            Ok(file) => Ok(Some(file)),
-            Err(_) if !path.exists() => Ok(None),
+            Ok(file) => Ok(Opened::ReadOnly(file)),
+            Err(_) if !path.exists() => Ok(Opened::Absent),
             Err(err) => Err(Error::io("cannot open lock", path, err)),
         },
     }

@@ -59,15 +59,24 @@ impl Store {
         Ok(Store { dir, journal: None, lock_file: None, lock_writable: false })
     }
 
-    /// Create the directory layout and the first `experiment.yaml`.
-    pub fn create(dir: &Path, experiment: &mut Experiment) -> Result<Store> {
+    /// Create the directory layout, the first `experiment.yaml` and a fresh
+    /// journal, unless another process created the experiment first: then
+    /// its state is returned, read under the same lock.
+    pub fn create(dir: &Path, experiment: &mut Experiment) -> Result<Option<Experiment>> {
         let dir = absolute(dir);
-        ensure_dir(&dir)?;
+        // DIR itself may be a symlink to a directory; nothing inside it may.
+        if !dir.is_dir() {
+            fs::create_dir_all(&dir).map_err(|err| Error::io("cannot create", &dir, err))?;
+        }
         let mut store = Store { dir, journal: None, lock_file: None, lock_writable: false };
         store.ensure_layout()?;
         let lock = store.lock()?;
+        if store.state_path().exists() {
+            return Ok(Some(store.load(&lock)?.0));
+        }
         store.write_state(&lock, experiment)?;
-        Ok(store)
+        store.open_journal()?.reset(experiment.journal_epoch)?;
+        Ok(None)
     }
 
     pub fn dir(&self) -> &Path {
@@ -114,7 +123,10 @@ impl Store {
             return Ok(file.clone());
         }
         ensure_dir(&self.internal_dir())?;
-        let file = Arc::new(lock::open(&self.lock_path(), true)?.expect("opened for writing"));
+        let lock::Opened::ReadWrite(file) = lock::open(&self.lock_path(), true)? else {
+            unreachable!("open for writing fails rather than falling back")
+        };
+        let file = Arc::new(file);
         self.lock_file = Some(file.clone());
         self.lock_writable = true;
         Ok(file)
@@ -135,7 +147,11 @@ impl Store {
     /// Take a shared lock, for a consistent read.
     pub fn lock_shared(&mut self) -> Result<Lock> {
         if self.lock_file.is_none() {
-            self.lock_file = lock::open(&self.lock_path(), false)?.map(Arc::new);
+            (self.lock_file, self.lock_writable) = match lock::open(&self.lock_path(), false)? {
+                lock::Opened::ReadWrite(file) => (Some(Arc::new(file)), true),
+                lock::Opened::ReadOnly(file) => (Some(Arc::new(file)), false),
+                lock::Opened::Absent => (None, false),
+            };
         }
         Lock::shared(self.lock_file.as_ref(), &self.lock_path())
     }
@@ -167,6 +183,7 @@ impl Store {
         }
         let read = Journal::read(&self.journal_path(), experiment.journal_epoch, 0)?;
         apply(&mut experiment, read.events);
+        check_names(&path, &experiment)?;
         let cursor = Cursor { state_file: file_id(&meta), epoch: experiment.journal_epoch, offset: read.end };
         Ok((experiment, cursor))
     }
@@ -180,6 +197,9 @@ impl Store {
         if file_id(&meta) == cursor.state_file && journal_len >= cursor.offset {
             let read = Journal::read(&self.journal_path(), cursor.epoch, cursor.offset)?;
             cursor.offset = read.end;
+            if let Some(event) = read.events.iter().find(|e| !crate::naming::is_safe(&e.name)) {
+                return Err(unsafe_name(&self.journal_path(), &event.name));
+            }
             apply(experiment, read.events.clone());
             return Ok(Refresh::Events(read.events));
         }
@@ -187,10 +207,15 @@ impl Store {
         Ok(Refresh::Reloaded)
     }
 
-    /// Record status changes: one appended write, O(1) in the number of configs.
-    pub fn append(&mut self, lock: &Lock, cursor: &Cursor, events: &[Event]) -> Result<()> {
+    /// Record status changes: one appended write, O(1) in the number of
+    /// configs. A caught-up cursor moves past our own lines.
+    pub fn append(&mut self, lock: &Lock, cursor: &mut Cursor, events: &[Event]) -> Result<()> {
         debug_assert!(lock.is_exclusive());
-        self.open_journal()?.append(cursor.epoch, events)
+        let (start, end) = self.open_journal()?.append(cursor.epoch, events)?;
+        if start == cursor.offset {
+            cursor.offset = end;
+        }
+        Ok(())
     }
 
     /// Force appended events to disk (group commit).
@@ -244,6 +269,19 @@ impl Store {
     }
 }
 
+/// Names become folder names: one written by hand or by another tool must
+/// still be a single safe path component.
+fn check_names(path: &Path, experiment: &Experiment) -> Result<()> {
+    match experiment.configs.keys().find(|name| !crate::naming::is_safe(name)) {
+        Some(name) => Err(unsafe_name(path, name)),
+        None => Ok(()),
+    }
+}
+
+fn unsafe_name(path: &Path, name: &str) -> Error {
+    Error::state(format!("{}: config name {name:?} is not a safe folder name", path.display()))
+}
+
 fn file_id(meta: &fs::Metadata) -> (u64, u64, i64, i64, u64) {
     (meta.dev(), meta.ino(), meta.mtime(), meta.mtime_nsec(), meta.len())
 }
@@ -267,7 +305,8 @@ mod tests {
         for name in names {
             experiment.configs.insert(name.to_string(), Config::new(Params::new()));
         }
-        let store = Store::create(&tmp.path().join("exp"), &mut experiment).unwrap();
+        assert!(Store::create(&tmp.path().join("exp"), &mut experiment).unwrap().is_none());
+        let store = Store::open(&tmp.path().join("exp")).unwrap();
         (tmp, store)
     }
 
@@ -276,7 +315,9 @@ mod tests {
         let (_tmp, mut store) = store_with(&["a", "b"]);
         let lock = store.lock().unwrap();
         let (mut experiment, mut cursor) = store.load(&lock).unwrap();
-        store.append(&lock, &cursor, &[event("a", Status::Done)]).unwrap();
+        // A writer applies its own events in memory; its cursor moves past them.
+        experiment.configs["a"].status = Status::Done;
+        store.append(&lock, &mut cursor, &[event("a", Status::Done)]).unwrap();
         assert!(store.has_unfolded_events());
         let (reloaded, _) = store.load(&lock).unwrap();
         assert_eq!(reloaded.configs["a"].status, Status::Done);
@@ -284,7 +325,7 @@ mod tests {
         store.refresh(&lock, &mut experiment, &mut cursor).unwrap();
         cursor = store.fold(&lock, &mut experiment).unwrap();
         assert!(!store.has_unfolded_events());
-        store.append(&lock, &cursor, &[event("b", Status::Failed)]).unwrap();
+        store.append(&lock, &mut cursor, &[event("b", Status::Failed)]).unwrap();
         let (after, _) = store.load(&lock).unwrap();
         assert_eq!(after.configs["a"].status, Status::Done);
         assert_eq!(after.configs["b"].status, Status::Failed);
@@ -294,14 +335,14 @@ mod tests {
     fn a_journal_left_by_a_crashed_fold_is_not_replayed() {
         let (_tmp, mut store) = store_with(&["a"]);
         let lock = store.lock().unwrap();
-        let (mut experiment, cursor) = store.load(&lock).unwrap();
-        store.append(&lock, &cursor, &[event("a", Status::Failed)]).unwrap();
+        let (mut experiment, mut cursor) = store.load(&lock).unwrap();
+        store.append(&lock, &mut cursor, &[event("a", Status::Failed)]).unwrap();
         // The fold wrote the new state, then "crashed" before restarting the journal.
         experiment.configs["a"].status = Status::Todo;
         store.write_state(&lock, &mut experiment).unwrap();
-        let (after, cursor) = store.load(&lock).unwrap();
+        let (after, mut cursor) = store.load(&lock).unwrap();
         assert_eq!(after.configs["a"].status, Status::Todo);
-        store.append(&lock, &cursor, &[event("a", Status::Done)]).unwrap();
+        store.append(&lock, &mut cursor, &[event("a", Status::Done)]).unwrap();
         assert_eq!(store.load(&lock).unwrap().0.configs["a"].status, Status::Done);
     }
 
@@ -309,14 +350,14 @@ mod tests {
     fn a_torn_last_line_is_skipped_then_cut() {
         let (_tmp, mut store) = store_with(&["a", "b"]);
         let lock = store.lock().unwrap();
-        let (_, cursor) = store.load(&lock).unwrap();
-        store.append(&lock, &cursor, &[event("a", Status::Done)]).unwrap();
+        let (_, mut cursor) = store.load(&lock).unwrap();
+        store.append(&lock, &mut cursor, &[event("a", Status::Done)]).unwrap();
         let mut journal = fs::OpenOptions::new().append(true).open(store.journal_path()).unwrap();
         std::io::Write::write_all(&mut journal, br#"{"name":"b","config":{"sta"#).unwrap();
-        let (experiment, cursor) = store.load(&lock).unwrap();
+        let (experiment, mut cursor) = store.load(&lock).unwrap();
         assert_eq!(experiment.configs["a"].status, Status::Done);
         assert_eq!(experiment.configs["b"].status, Status::Todo);
-        store.append(&lock, &cursor, &[event("b", Status::Done)]).unwrap();
+        store.append(&lock, &mut cursor, &[event("b", Status::Done)]).unwrap();
         let (experiment, _) = store.load(&lock).unwrap();
         assert_eq!(experiment.configs["b"].status, Status::Done);
         let text = fs::read_to_string(store.journal_path()).unwrap();
