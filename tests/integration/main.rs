@@ -4,6 +4,7 @@ mod add;
 mod concurrency;
 mod init;
 mod interrupt;
+mod robustness;
 mod run;
 mod status;
 mod util;

@@ -363,4 +363,31 @@ mod tests {
         let text = fs::read_to_string(store.journal_path()).unwrap();
         assert!(text.lines().all(|line| serde_json::from_str::<serde_json::Value>(line).is_ok()));
     }
+
+    #[test]
+    fn a_reader_of_a_stale_journal_follows_the_restarted_one() {
+        let (tmp, mut reader) = store_with(&["a", "b"]);
+        let journal = reader.journal_path();
+        // A journal of an older epoch, long enough that a wrong offset would
+        // land inside a later line.
+        let stale = format!("{{\"epoch\":0}}\n{}\n", r#"{"name":"b","config":{"status":"done"}}"#.repeat(3));
+        fs::write(&journal, stale).unwrap();
+        let lock = reader.lock_shared().unwrap();
+        let (mut experiment, mut cursor) = reader.load(&lock).unwrap();
+        drop(lock);
+        assert_eq!(experiment.configs["b"].status, Status::Todo);
+
+        let mut writer = Store::open(&tmp.path().join("exp")).unwrap();
+        let lock = writer.lock().unwrap();
+        let (_, mut writer_cursor) = writer.load(&lock).unwrap();
+        for status in [Status::Running, Status::Failed, Status::Todo, Status::Done] {
+            writer.append(&lock, &mut writer_cursor, &[event("a", status)]).unwrap();
+        }
+        drop(lock);
+
+        let lock = reader.lock_shared().unwrap();
+        reader.refresh(&lock, &mut experiment, &mut cursor).unwrap();
+        assert_eq!(experiment.configs["a"].status, Status::Done);
+        assert_eq!(experiment.configs["b"].status, Status::Todo);
+    }
 }
