@@ -492,19 +492,14 @@ impl<'a> Pool<'a> {
         }
         let lock = self.store.lock()?;
         self.catch_up(&lock)?;
-        let mine = &self.registration.claim.id;
-        let Some(config) = self
-            .experiment
-            .configs
-            .get_mut(name)
-            .filter(|c| c.runner.as_ref().is_some_and(|r| &r.id == mine))
-        else {
+        if !self.holds(name) {
             // We were taken for dead (e.g. suspended past --stale-after) and
             // the config was recovered by someone else: theirs is the record.
             self.feedback
                 .say(&format!("{name} was recovered by another runner meanwhile; not recording this run"));
             return Ok(());
-        };
+        }
+        let config = self.experiment.configs.get_mut(name).expect("a held config exists");
         config.runner = None;
         match &ending {
             Ending::Done => {
@@ -538,6 +533,13 @@ impl<'a> Pool<'a> {
             self.retry_queue.push_back(name.to_string());
         }
         Ok(())
+    }
+
+    /// Whether this runner's claim is still on the config (in the state as
+    /// last caught up).
+    fn holds(&self, name: &str) -> bool {
+        let claim = self.experiment.configs.get(name).and_then(|config| config.runner.as_ref());
+        claim.is_some_and(|claim| claim.id == self.registration.claim.id)
     }
 
     /// The first stop signal stops launching and asks every command to stop;
@@ -683,6 +685,7 @@ impl<'a> Pool<'a> {
         let _ = (|| -> Result<()> {
             let lock = self.store.lock()?;
             self.catch_up(&lock)?;
+            let names: Vec<String> = names.into_iter().filter(|name| self.holds(name)).collect();
             recover(&mut self.store, &lock, &mut self.cursor, &mut self.experiment, &names)?;
             Ok(())
         })();
