@@ -9,6 +9,7 @@ use crate::naming::new_name;
 use crate::store::Store;
 use crate::template::{check_keys, CommandTemplate, Template, BUILTINS};
 use serde::Serialize;
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::io::BufRead;
 
@@ -103,16 +104,20 @@ pub fn add(store: &mut Store, rows: Vec<Row>, defaults: &[String]) -> Result<Vec
 
     let mut by_identity: HashMap<String, String> = HashMap::new();
     for (name, config) in &experiment.configs {
-        let id = identity(&experiment.defaults, &config.params);
-        if let Some(other) = by_identity.insert(id, name.clone()) {
+        match by_identity.entry(identity(&experiment.defaults, &config.params)) {
+            Entry::Vacant(slot) => {
+                slot.insert(name.clone());
+            }
             // Only a new default can make two existing configs one.
-            if defaults_changed {
+            Entry::Occupied(first) if defaults_changed => {
                 return Err(Error::usage(format!(
-                    "--default {}: configs {other:?} and {name:?} would become the same config",
-                    defaults.join(" --default ")
+                    "--default {}: configs {:?} and {name:?} would become the same config",
+                    defaults.join(" --default "),
+                    first.get()
                 )));
             }
-            by_identity.insert(identity(&experiment.defaults, &config.params), other);
+            // An older file may hold duplicates: the first name stands for both.
+            Entry::Occupied(_) => {}
         }
     }
     let mut new_names: HashSet<String> = HashSet::new();

@@ -42,6 +42,12 @@ pub struct RunnerInfo {
     pub start_ticks: Option<u64>,
 }
 
+impl RunnerInfo {
+    pub fn claim(&self) -> Claim {
+        Claim { id: self.id.clone(), host: self.host.clone(), pid: self.pid }
+    }
+}
+
 /// Field 22 of `/proc/PID/stat`, the process's start time since boot.
 fn start_ticks(pid: u32) -> Option<u64> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -137,33 +143,34 @@ impl Liveness {
 
     /// The other runners that are alive now.
     pub fn active_runners(&self, except: Option<&str>) -> Vec<RunnerInfo> {
-        let Ok(entries) = fs::read_dir(&self.dir) else {
-            return Vec::new();
-        };
-        entries
-            .filter_map(|entry| fs::read_to_string(entry.ok()?.path()).ok())
-            .filter_map(|text| serde_json::from_str::<RunnerInfo>(&text).ok())
-            .filter(|info| Some(info.id.as_str()) != except)
-            .filter(|info| {
-                self.is_alive(&Claim { id: info.id.clone(), host: info.host.clone(), pid: info.pid })
-            })
+        self.registrations()
+            .into_iter()
+            .map(|(_, info)| info)
+            .filter(|info| Some(info.id.as_str()) != except && self.is_alive(&info.claim()))
             .collect()
     }
 
     /// Remove registrations of dead runners (housekeeping).
     pub fn forget_dead(&self) {
-        let Ok(entries) = fs::read_dir(&self.dir) else {
-            return;
-        };
-        for path in entries.filter_map(|e| Some(e.ok()?.path())) {
-            let dead = fs::read_to_string(&path)
-                .ok()
-                .and_then(|text| serde_json::from_str::<RunnerInfo>(&text).ok())
-                .is_some_and(|i| !self.is_alive(&Claim { id: i.id, host: i.host, pid: i.pid }));
-            if dead {
+        for (path, info) in self.registrations() {
+            if !self.is_alive(&info.claim()) {
                 let _ = fs::remove_file(path);
             }
         }
+    }
+
+    /// Every readable registration file, with its path.
+    fn registrations(&self) -> Vec<(PathBuf, RunnerInfo)> {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|entry| {
+                let path = entry.ok()?.path();
+                let info = serde_json::from_str::<RunnerInfo>(&fs::read_to_string(&path).ok()?).ok()?;
+                Some((path, info))
+            })
+            .collect()
     }
 }
 
@@ -221,8 +228,9 @@ pub fn recover(
     Ok(events)
 }
 
-/// `exp-status` and `exp-run` both recover dead claims before they look:
-/// cheap when there are none (a shared read), one append when there are.
+/// `exp-status` recovers dead claims before it looks (as `exp-run` does
+/// when it starts): cheap when there are none (a shared read), one append
+/// when there are.
 pub fn load_recovering(store: &mut Store, stale_after: Duration) -> Result<(Experiment, Cursor)> {
     let liveness = Liveness::new(store, stale_after);
     let (experiment, cursor) = store.read()?;

@@ -271,12 +271,7 @@ impl<'a> Pool<'a> {
 
     /// Todo configs in the selection; listed failed ones too, once per run.
     fn claimable(&self, name: &str, status: Status) -> bool {
-        self.selection.contains(name)
-            && match status {
-                Status::Todo => true,
-                Status::Failed => self.selection.by_name() && !self.tried.contains(name),
-                _ => false,
-            }
+        self.selection.wants(name, status, self.selection.by_name() && !self.tried.contains(name))
     }
 
     /// The main loop: launch while slots are free, then wait for the next event.
@@ -739,7 +734,7 @@ impl<'a> Pool<'a> {
 /// every config: check them against every config the run may start.
 fn check_templates(experiment: &Experiment, launcher: &Launcher, selection: &Selection) -> Result<()> {
     for (name, config) in &experiment.configs {
-        if selection.contains(name) && matches!(config.status, Status::Todo | Status::Failed) {
+        if selection.wants(name, config.status, true) {
             launcher.check(name, &merged(&experiment.defaults, &config.params))?;
         }
     }
@@ -754,14 +749,9 @@ fn dry_run(store: &mut Store, options: &Options, selection: &Selection) -> Resul
     }
     let launcher = Launcher::new(store, &experiment, &options.env, options.cache)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let candidates = experiment.configs.iter().filter(|(name, config)| {
-        selection.contains(name)
-            && match config.status {
-                Status::Todo => true,
-                Status::Failed => options.retry_failed || selection.by_name(),
-                _ => false,
-            }
-    });
+    let failed_too = options.retry_failed || selection.by_name();
+    let candidates =
+        experiment.configs.iter().filter(|(name, config)| selection.wants(name, config.status, failed_too));
     for (name, config) in candidates.take(options.limit.unwrap_or(usize::MAX)) {
         let files = ConfigFiles { dir: store.config_dir(name) };
         let argv = launcher.argv(&files, name, &merged(&experiment.defaults, &config.params), 0)?;

@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::hash::fnv1a;
-use crate::model::Experiment;
+use crate::model::{Experiment, Status};
 use std::collections::HashSet;
 use std::io::BufRead;
 
@@ -43,6 +43,17 @@ impl Selection {
     pub fn contains(&self, name: &str) -> bool {
         self.names.as_ref().is_none_or(|names| names.contains(name))
             && self.shard.is_none_or(|s| s.contains(name))
+    }
+
+    /// Whether a config in the selection is to run: todo ones, and failed
+    /// ones when `failed_too`.
+    pub fn wants(&self, name: &str, status: Status, failed_too: bool) -> bool {
+        self.contains(name)
+            && match status {
+                Status::Todo => true,
+                Status::Failed => failed_too,
+                Status::Running | Status::Done => false,
+            }
     }
 
     /// Whether names were listed, so listed failed configs are retried.

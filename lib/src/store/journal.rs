@@ -116,14 +116,10 @@ impl Journal {
         let Ok(file) = File::open(path) else {
             return false;
         };
-        let mut head = [0u8; 64];
-        let Ok(n) = file.read_at(&mut head, 0) else {
-            return false;
-        };
         let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-        match head[..n].iter().position(|&b| b == b'\n') {
-            Some(end) => len > end as u64 + 1,
-            None => len > 0,
+        match read_header(&file) {
+            Ok(Some((_, header_len))) => len > header_len,
+            _ => len > 0,
         }
     }
 
@@ -182,14 +178,7 @@ impl Journal {
         }
         let mut last = [0u8];
         self.file.read_exact_at(&mut last, len - 1).map_err(io)?;
-        let mut head = vec![0u8; len.min(64) as usize];
-        self.file.read_exact_at(&mut head, 0).map_err(io)?;
-        let header = head
-            .split(|&b| b == b'\n')
-            .next()
-            .filter(|_| head.contains(&b'\n'))
-            .and_then(|line| serde_json::from_slice::<Header>(line).ok());
-        match header {
+        match read_header(&self.file).map_err(io)?.map(|(header, _)| header) {
             Some(header) if header.epoch > epoch => {
                 return Err(Error::state(format!(
                     "{}: written in a newer epoch than this process read; refusing to append",
@@ -224,6 +213,17 @@ impl Journal {
         self.file.set_len(0).map_err(io)?;
         Ok(0)
     }
+}
+
+/// The whole header line at the start of a journal, and its length with
+/// the newline; None when the first line is torn or not a header.
+fn read_header(file: &File) -> std::io::Result<Option<(Header, u64)>> {
+    let mut head = [0u8; 64];
+    let n = file.read_at(&mut head, 0)?;
+    let Some(end) = head[..n].iter().position(|&b| b == b'\n') else {
+        return Ok(None);
+    };
+    Ok(serde_json::from_slice::<Header>(&head[..end]).ok().map(|header| (header, end as u64 + 1)))
 }
 
 /// Apply events in journal order; the last event for a name wins.

@@ -23,15 +23,6 @@ impl Lock {
         Ok(Lock { file: Some(file.clone()), exclusive: true })
     }
 
-    /// Like `exclusive`, but gives up at once if another process holds it.
-    pub fn try_exclusive(file: &Arc<File>, path: &Path) -> Result<Option<Lock>> {
-        match file.try_lock() {
-            Ok(()) => Ok(Some(Lock { file: Some(file.clone()), exclusive: true })),
-            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-            Err(std::fs::TryLockError::Error(err)) => Err(Error::io("cannot lock", path, err)),
-        }
-    }
-
     pub fn shared(file: Option<&Arc<File>>, path: &Path) -> Result<Lock> {
         match file {
             Some(file) => {

@@ -138,12 +138,6 @@ impl Store {
         Lock::exclusive(&file, &self.lock_path())
     }
 
-    /// Take the exclusive lock only if nobody holds it.
-    pub fn try_lock(&mut self) -> Result<Option<Lock>> {
-        let file = self.lock_file()?;
-        Lock::try_exclusive(&file, &self.lock_path())
-    }
-
     /// Take a shared lock, for a consistent read.
     pub fn lock_shared(&mut self) -> Result<Lock> {
         if self.lock_file.is_none() {
