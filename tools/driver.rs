@@ -2,8 +2,8 @@
 
 use exp::report::note;
 use exp::{Kind, Result};
-use std::io::{self, BufWriter, StdoutLock, Write};
-use std::path::PathBuf;
+use std::io::{self, BufRead, BufReader, BufWriter, StdoutLock, Write};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The experiment directory, first positional argument of every tool.
@@ -42,4 +42,19 @@ pub fn json_line(out: &mut impl Write, value: &impl serde::Serialize) -> Result<
     serde_json::to_writer(&mut *out, value).map_err(io::Error::from)?;
     out.write_all(b"\n")?;
     Ok(())
+}
+
+/// Read a list given to `option` as a FILE, or stdin for `-`; a file that
+/// cannot be opened is bad usage (exit 2).
+pub fn read_list<T>(
+    path: &Path,
+    option: &str,
+    parse: impl FnOnce(&mut dyn BufRead, &str) -> Result<T>,
+) -> Result<T> {
+    if path.as_os_str() == "-" {
+        return parse(&mut io::stdin().lock(), &format!("{option} -"));
+    }
+    let file = std::fs::File::open(path)
+        .map_err(|err| exp::Error::usage(format!("{option} {}: {err}", path.display())))?;
+    parse(&mut BufReader::new(file), &format!("{option} {}", path.display()))
 }

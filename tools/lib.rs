@@ -3,7 +3,10 @@
 //! library's errors into the exit-code table of SPEC.md.
 
 pub mod add;
+pub mod clean;
 pub mod driver;
 pub mod init;
 pub mod run;
+pub mod snapshot;
 pub mod status;
+pub mod summary;

@@ -1,13 +1,12 @@
 //! `exp-run DIR`: run the todo configs in a process pool.
 
-use crate::driver::{duration, ExperimentDir};
+use crate::driver::{duration, read_list, ExperimentDir};
 use clap::{Parser, ValueEnum};
 use exp::run::feedback::Progress;
-use exp::run::select::{read_names, Shard};
+use exp::run::replay::Replay;
 use exp::run::spawn::CacheMode;
 use exp::run::{run, Options};
-use exp::Error;
-use std::io::BufReader;
+use exp::select::{read_names, Shard};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -74,6 +73,22 @@ pub struct Args {
     /// Set EXP_CACHE_MODE=off instead of record.
     #[arg(long)]
     pub no_cache: bool,
+    /// Run CMD (sh -c) once before the pool; its KEY=VALUE stdout lines are
+    /// added to every config's environment. If it fails, nothing runs (exit 5).
+    #[arg(long, value_name = "CMD")]
+    pub setup: Option<String>,
+    /// On a terminal, Enter lists the running configs and takes a snapshot.
+    #[arg(long)]
+    pub interactive: bool,
+    /// Run config NAME again in the foreground (inherited stdio,
+    /// EXP_CACHE_MODE=replay), changing no state; exit with its exit code.
+    /// Repeatable.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["replay_all", "dry_run", "interactive"])]
+    pub replay: Vec<String>,
+    /// Replay every config that ran (done or failed) in order, going on past
+    /// failures; exit 1 if any replay failed.
+    #[arg(long, conflicts_with_all = ["dry_run", "interactive"])]
+    pub replay_all: bool,
     /// A heartbeat older than this marks a runner on another host dead.
     #[arg(long, value_name = "DUR", default_value = "2m", value_parser = duration("--stale-after"))]
     pub stale_after: Duration,
@@ -96,13 +111,8 @@ pub fn main() -> exp::Result<i32> {
     }
     let args = Args::parse();
     let names = match &args.names {
+        Some(path) => Some(read_list(path, "--names", |input, source| read_names(input, source))?),
         None => None,
-        Some(path) if path.as_os_str() == "-" => Some(read_names(std::io::stdin().lock(), "--names -")?),
-        Some(path) => {
-            let file = std::fs::File::open(path)
-                .map_err(|err| Error::usage(format!("--names {}: {err}", path.display())))?;
-            Some(read_names(BufReader::new(file), &format!("--names {}", path.display()))?)
-        }
     };
     let jobs = match args.jobs {
         0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
@@ -130,6 +140,13 @@ pub fn main() -> exp::Result<i32> {
         exclusive: args.exclusive,
         stale_after: args.stale_after,
         cache: if args.no_cache { CacheMode::Off } else { CacheMode::Record },
+        setup: args.setup,
+        interactive: args.interactive,
+        replay: match (args.replay_all, args.replay.is_empty()) {
+            (true, _) => Some(Replay::All),
+            (false, false) => Some(Replay::Names(args.replay)),
+            (false, true) => None,
+        },
     };
     run(&args.experiment.dir, &options)
 }

@@ -6,6 +6,7 @@ use exp::model::Status;
 use exp::runners::load_recovering;
 use exp::status::{overview, Counts, Row};
 use exp::store::Store;
+use exp::summary::result_of;
 use exp::time::Timestamp;
 use std::io::Write;
 
@@ -30,6 +31,9 @@ pub struct Args {
     /// Only configs with this status (todo, running, done, failed). Repeatable.
     #[arg(long, value_name = "STATUS")]
     pub status: Vec<Status>,
+    /// With --json: add each config's result object (null when it has none).
+    #[arg(long, requires = "json")]
+    pub results: bool,
     /// Bare names, one per line (e.g. for exp-run --names -).
     #[arg(long, conflicts_with = "json")]
     pub names: bool,
@@ -62,7 +66,11 @@ pub fn main() -> exp::Result<i32> {
         }
     } else if args.json {
         for (name, config) in experiment.configs.iter().filter(|(_, c)| selected(c.status)) {
-            json_line(&mut out, &Row::new(&store, &experiment, name, config, &now))?;
+            let mut row = Row::new(&store, &experiment, name, config, &now);
+            if args.results {
+                row.result = Some(result_of(&store, name, config).unwrap_or_default());
+            }
+            json_line(&mut out, &row)?;
         }
     } else if args.names {
         for (name, _) in experiment.configs.iter().filter(|(_, c)| selected(c.status)) {

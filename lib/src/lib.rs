@@ -2,6 +2,7 @@
 //! the binaries only parse flags, call in, and print.
 
 pub mod add;
+pub mod clean;
 pub mod duration;
 pub mod error;
 pub mod grid;
@@ -10,9 +11,12 @@ pub mod identity;
 pub mod init;
 pub mod model;
 pub mod naming;
+pub mod process;
 pub mod report;
 pub mod run;
 pub mod runners;
+pub mod select;
+pub mod snapshot;
 pub mod status;
 pub mod store;
 pub mod summary;

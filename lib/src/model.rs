@@ -142,6 +142,9 @@ pub struct Claim {
     pub id: String,
     pub host: String,
     pub pid: u32,
+    /// The runner's worker slot running it (`EXP_WORKER`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<usize>,
 }
 
 fn is_zero64(n: &u64) -> bool {

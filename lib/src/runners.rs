@@ -4,6 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::model::{Claim, Experiment, Status};
+use crate::process;
 use crate::store::atomic::write_atomic;
 use crate::store::journal::Event;
 use crate::store::lock::Lock;
@@ -44,15 +45,8 @@ pub struct RunnerInfo {
 
 impl RunnerInfo {
     pub fn claim(&self) -> Claim {
-        Claim { id: self.id.clone(), host: self.host.clone(), pid: self.pid }
+        Claim { id: self.id.clone(), host: self.host.clone(), pid: self.pid, worker: None }
     }
-}
-
-/// Field 22 of `/proc/PID/stat`, the process's start time since boot.
-fn start_ticks(pid: u32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may hold spaces; fields after it follow ')'.
-    stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()
 }
 
 /// This process registered as a runner; the heartbeat thread runs until drop,
@@ -75,8 +69,13 @@ impl Registration {
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
         let started = Timestamp::now();
-        let info =
-            RunnerInfo { id: id.clone(), host: host.clone(), pid, started, start_ticks: start_ticks(pid) };
+        let info = RunnerInfo {
+            id: id.clone(),
+            host: host.clone(),
+            pid,
+            started,
+            start_ticks: process::start_ticks(pid),
+        };
         let path = store.runners_dir().join(format!("{id}.json"));
         let text = serde_json::to_string(&info).expect("runner info serializes");
         write_atomic(&path, text.as_bytes())?;
@@ -95,7 +94,12 @@ impl Registration {
                 }
             }
         });
-        Ok(Registration { claim: Claim { id, host, pid }, path, stop: Some(stop), thread: Some(thread) })
+        Ok(Registration {
+            claim: Claim { id, host, pid, worker: None },
+            path,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
     }
 }
 
@@ -134,8 +138,9 @@ impl Liveness {
                 .ok()
                 .and_then(|text| serde_json::from_str::<RunnerInfo>(&text).ok())
                 .and_then(|info| info.start_ticks);
-            let reused = recorded.is_some_and(|ticks| start_ticks(claim.pid).is_some_and(|now| now != ticks));
-            return process_exists(claim.pid) && !reused;
+            let reused =
+                recorded.is_some_and(|ticks| process::start_ticks(claim.pid).is_some_and(|now| now != ticks));
+            return process::exists(claim.pid) && !reused;
         }
         let age = meta.modified().ok().and_then(|m| SystemTime::now().duration_since(m).ok());
         age.is_none_or(|age| age < self.stale_after)
@@ -171,17 +176,6 @@ impl Liveness {
                 Some((path, info))
             })
             .collect()
-    }
-}
-
-fn process_exists(pid: u32) -> bool {
-    let Ok(pid) = i32::try_from(pid) else {
-        return false;
-    };
-    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) {
-        Ok(()) => true,
-        Err(nix::errno::Errno::ESRCH) => false,
-        Err(_) => true,
     }
 }
 

@@ -3,10 +3,12 @@
 //! `--json` lines have the fields of [`Row`]: `name`, `status`, `params`
 //! (merged over the defaults), `start_time`, `end_time`, `interruption_time`,
 //! `duration` (seconds), `attempts`, `exit_code`, `signal`, `error`, `dir`
-//! and `runner`; null where unknown.
+//! and `runner`; null where unknown. With `--results`, also `result`: the
+//! config's result object, null when it has none.
 
 use crate::identity::merged;
 use crate::model::{Claim, Config, Experiment, Params, Status};
+use crate::report::format_seconds;
 use crate::store::Store;
 use crate::time::Timestamp;
 use serde::Serialize;
@@ -28,6 +30,9 @@ pub struct Row<'a> {
     pub error: Option<&'a str>,
     pub dir: Option<String>,
     pub runner: Option<&'a Claim>,
+    /// `--results`: Some(null) when the config has no result.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
 }
 
 impl<'a> Row<'a> {
@@ -53,6 +58,7 @@ impl<'a> Row<'a> {
             error: config.error.as_deref(),
             dir: dir.is_dir().then(|| dir.display().to_string()),
             runner: config.runner.as_ref(),
+            result: None,
         }
     }
 }
@@ -133,14 +139,4 @@ pub fn overview(store: &Store, experiment: &Experiment, now: &Timestamp) -> Stri
         }
     }
     out
-}
-
-/// `3.2s`, `4m05s`, `2h03m`.
-pub fn format_seconds(seconds: f64) -> String {
-    let whole = seconds.max(0.0) as u64;
-    match whole {
-        0..60 => format!("{seconds:.1}s"),
-        60..3600 => format!("{}m{:02}s", whole / 60, whole % 60),
-        _ => format!("{}h{:02}m", whole / 3600, whole % 3600 / 60),
-    }
 }

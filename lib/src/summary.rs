@@ -1,81 +1,267 @@
-//! `results_summary.csv`: one row per config, `name`, then every param, then
-//! every result field (nested objects flattened with dots, arrays as JSON
-//! text; a result field that clashes with a param is prefixed `result.`).
+//! `exp-summary` and `results_summary.csv`: one row per config.
+//!
+//! Columns: `name`, then every param, then every result field, each in the
+//! order first seen; then `status` (with `--ignore-missing`) and `duration`
+//! in seconds (with `--timing`). Nested objects are flattened with dots;
+//! arrays (and empty objects) are written as JSON text. A key that holds a
+//! dot or a quote, or is empty, is written JSON-quoted (`"a.b"`), so `{"a.b":1}`
+//! and `{"a":{"b":2}}` get two columns. A param column that clashes with a
+//! fixed column is prefixed `param.`, a result column that clashes with an
+//! earlier one `result.`; nothing is ever overwritten and no header is blank.
+//!
+//! `--json` lines: `{"name","params","result"}` (params merged over the
+//! defaults, result null when there is none), plus `status` and `duration`
+//! with the same flags.
 
 use crate::error::{Error, Result};
 use crate::identity::merged;
-use crate::model::Experiment;
-use crate::run::spawn::ConfigFiles;
+use crate::model::{Config, Experiment, Status};
 use crate::store::atomic::write_atomic;
 use crate::store::Store;
+use crate::time::Timestamp;
 use crate::values::display_value;
-use indexmap::{IndexMap, IndexSet};
-use serde_json::Value;
+use indexmap::IndexMap;
+use serde_json::{json, Map, Value};
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::Path;
 
 pub const SUMMARY_FILE: &str = "results_summary.csv";
 
-/// The result a config left: `result.json`, else Delphyne's `result.yaml`.
-pub fn read_result(files: &ConfigFiles) -> Option<Value> {
-    if let Ok(text) = std::fs::read_to_string(files.result()) {
-        return serde_json::from_str(&text).ok();
-    }
-    let text = std::fs::read_to_string(files.dir.join("result.yaml")).ok()?;
-    serde_yaml::from_str(&text).ok()
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Summarise configs that are not done too, with a `status` column.
+    pub ignore_missing: bool,
+    /// Add a `duration` column (seconds).
+    pub timing: bool,
 }
 
-/// Flatten nested objects into dotted keys; arrays stay whole.
-pub fn flatten(prefix: &str, value: &Value, out: &mut IndexMap<String, Value>) {
+/// The configs that are not done, which a summary without
+/// `--ignore-missing` refuses.
+pub fn not_done(experiment: &Experiment) -> Vec<(&str, Status)> {
+    experiment
+        .configs
+        .iter()
+        .filter(|(_, config)| config.status != Status::Done)
+        .map(|(name, config)| (name.as_str(), config.status))
+        .collect()
+}
+
+/// The result a config left, if it has ended (a todo or running config's
+/// folder may hold a result of an earlier run, which is not its own).
+pub fn result_of(store: &Store, name: &str, config: &Config) -> Option<Value> {
+    match config.status {
+        Status::Done | Status::Failed => store.config_files(name).read_result(),
+        Status::Todo | Status::Running => None,
+    }
+}
+
+/// One config's row before it is laid out in columns.
+struct Row<'a> {
+    name: &'a str,
+    config: &'a Config,
+    params: Vec<(String, Value)>,
+    result: Vec<(String, Value)>,
+}
+
+/// Write the summary as CSV.
+pub fn write_csv(store: &Store, experiment: &Experiment, options: Options, out: impl Write) -> Result<()> {
+    let now = Timestamp::now();
+    let rows: Vec<Row> = experiment
+        .configs
+        .iter()
+        .map(|(name, config)| {
+            let mut params = Vec::new();
+            flatten("", &Value::Object(merged(&experiment.defaults, &config.params)), &mut params);
+            let mut result = Vec::new();
+            if let Some(value) = result_of(store, name, config) {
+                flatten("", &value, &mut result);
+            }
+            Row { name, config, params, result }
+        })
+        .collect();
+
+    let mut columns = Columns::default();
+    columns.reserve("name");
+    if options.ignore_missing {
+        columns.reserve("status");
+    }
+    if options.timing {
+        columns.reserve("duration");
+    }
+    let mut param_index: IndexMap<&str, usize> = IndexMap::new();
+    for key in rows.iter().flat_map(|row| row.params.iter().map(|(key, _)| key.as_str())) {
+        if !param_index.contains_key(key) {
+            param_index.insert(key, columns.add(key, "param"));
+        }
+    }
+    let mut result_index: IndexMap<&str, usize> = IndexMap::new();
+    for key in rows.iter().flat_map(|row| row.result.iter().map(|(key, _)| key.as_str())) {
+        if !result_index.contains_key(key) {
+            result_index.insert(key, columns.add(key, "result"));
+        }
+    }
+
+    let mut writer = csv::Writer::from_writer(out);
+    let csv_error = |err: csv::Error| match err.into_kind() {
+        csv::ErrorKind::Io(err) => Error::from(err),
+        other => Error::state(format!("cannot write CSV: {other:?}")),
+    };
+    let mut header = vec!["name".to_string()];
+    header.extend(param_index.values().chain(result_index.values()).map(|&i| columns.headers[i].clone()));
+    if options.ignore_missing {
+        header.push("status".to_string());
+    }
+    if options.timing {
+        header.push("duration".to_string());
+    }
+    writer.write_record(&header).map_err(csv_error)?;
+    let width = param_index.len() + result_index.len();
+    for row in &rows {
+        let mut record = vec![String::new(); width];
+        for (key, value) in &row.params {
+            record[param_index.get_index_of(key.as_str()).expect("indexed")] = display_value(value);
+        }
+        for (key, value) in &row.result {
+            record[param_index.len() + result_index.get_index_of(key.as_str()).expect("indexed")] =
+                display_value(value);
+        }
+        let mut fields = vec![row.name.to_string()];
+        fields.append(&mut record);
+        if options.ignore_missing {
+            fields.push(row.config.status.to_string());
+        }
+        if options.timing {
+            fields.push(row.config.duration(&now).map(|d| Value::from(d).to_string()).unwrap_or_default());
+        }
+        writer.write_record(&fields).map_err(csv_error)?;
+    }
+    writer.flush()?;
+    Ok(())
+}
+
+/// Write the summary as JSON Lines, one config at a time.
+pub fn write_json(
+    store: &Store,
+    experiment: &Experiment,
+    options: Options,
+    mut out: impl Write,
+) -> Result<()> {
+    let now = Timestamp::now();
+    for (name, config) in &experiment.configs {
+        let mut line = Map::new();
+        line.insert("name".into(), json!(name));
+        line.insert("params".into(), Value::Object(merged(&experiment.defaults, &config.params)));
+        line.insert("result".into(), result_of(store, name, config).unwrap_or(Value::Null));
+        if options.ignore_missing {
+            line.insert("status".into(), json!(config.status));
+        }
+        if options.timing {
+            line.insert("duration".into(), json!(config.duration(&now)));
+        }
+        serde_json::to_writer(&mut out, &line).map_err(std::io::Error::from)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Write the summary as CSV to `path`, atomically.
+pub fn save_to(path: &Path, store: &Store, experiment: &Experiment, options: Options) -> Result<()> {
+    let mut bytes = Vec::new();
+    write_csv(store, experiment, options, &mut bytes)?;
+    write_atomic(path, &bytes)
+}
+
+/// Write `results_summary.csv` in the experiment, atomically.
+pub fn save(store: &Store, experiment: &Experiment) -> Result<()> {
+    save_to(&store.dir().join(SUMMARY_FILE), store, experiment, Options::default())
+}
+
+/// Unique, never blank column headers, in the order they are added.
+#[derive(Default)]
+struct Columns {
+    headers: Vec<String>,
+    taken: HashSet<String>,
+}
+
+impl Columns {
+    /// A fixed column, taken before any param or result.
+    fn reserve(&mut self, header: &str) {
+        self.taken.insert(header.to_string());
+    }
+
+    /// A column for `key`; on a clash, `SECTION.key`, then a number.
+    fn add(&mut self, key: &str, section: &str) -> usize {
+        let mut header = key.to_string();
+        if self.taken.contains(&header) {
+            header = format!("{section}.{key}");
+        }
+        let base = header.clone();
+        let mut n = 2;
+        while self.taken.contains(&header) {
+            header = format!("{base}~{n}");
+            n += 1;
+        }
+        self.taken.insert(header.clone());
+        self.headers.push(header);
+        self.headers.len() - 1
+    }
+}
+
+/// Flatten nested objects into dotted keys; arrays and empty objects stay
+/// whole (written as JSON text).
+pub fn flatten(prefix: &str, value: &Value, out: &mut Vec<(String, Value)>) {
     match value {
-        Value::Object(map) => {
+        Value::Object(map) if !map.is_empty() || prefix.is_empty() => {
             for (key, value) in map {
-                let key = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+                let segment = segment(key);
+                let key = if prefix.is_empty() { segment } else { format!("{prefix}.{segment}") };
                 flatten(&key, value, out);
             }
         }
-        other => {
-            out.insert(prefix.to_string(), other.clone());
-        }
+        other => out.push((prefix.to_string(), other.clone())),
     }
 }
 
-/// The CSV text of every config.
-pub fn csv(store: &Store, experiment: &Experiment) -> Result<Vec<u8>> {
-    let mut rows = Vec::with_capacity(experiment.configs.len());
-    let (mut param_columns, mut result_columns) = (IndexSet::new(), IndexSet::new());
-    for (name, config) in &experiment.configs {
-        let mut params = IndexMap::new();
-        flatten("", &Value::Object(merged(&experiment.defaults, &config.params)), &mut params);
-        let mut results = IndexMap::new();
-        if let Some(result) = read_result(&ConfigFiles { dir: store.config_dir(name) }) {
-            flatten("", &result, &mut results);
-        }
-        param_columns.extend(params.keys().cloned());
-        result_columns.extend(results.keys().cloned());
-        rows.push((name, params, results));
+/// A key as one segment of a dotted column name: JSON-quoted when it could
+/// be mistaken for several segments or for nothing.
+fn segment(key: &str) -> String {
+    if key.is_empty() || key.contains(['.', '"']) || key.chars().any(char::is_control) {
+        Value::String(key.to_string()).to_string()
+    } else {
+        key.to_string()
     }
-    let result_header = |key: &String| {
-        if param_columns.contains(key) || key == "name" {
-            format!("result.{key}")
-        } else {
-            key.clone()
-        }
-    };
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    let header = std::iter::once("name".to_string())
-        .chain(param_columns.iter().cloned())
-        .chain(result_columns.iter().map(result_header));
-    writer.write_record(header).map_err(|e| Error::state(e.to_string()))?;
-    let cell = |value: Option<&Value>| value.map(display_value).unwrap_or_default();
-    for (name, params, results) in rows {
-        let record = std::iter::once(name.clone())
-            .chain(param_columns.iter().map(|k| cell(params.get(k))))
-            .chain(result_columns.iter().map(|k| cell(results.get(k))));
-        writer.write_record(record).map_err(|e| Error::state(e.to_string()))?;
-    }
-    writer.into_inner().map_err(|e| Error::state(e.to_string()))
 }
 
-/// Write `results_summary.csv` atomically.
-pub fn save(store: &Store, experiment: &Experiment) -> Result<()> {
-    write_atomic(&store.dir().join(SUMMARY_FILE), &csv(store, experiment)?)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flat(value: Value) -> Vec<String> {
+        let mut out = Vec::new();
+        flatten("", &value, &mut out);
+        out.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
+    }
+
+    #[test]
+    fn flattened_keys_never_collide() {
+        assert_eq!(flat(json!({"a.b": 1, "a": {"b": 2}})), [r#""a.b"=1"#, "a.b=2"]);
+        assert_eq!(
+            flat(json!({"": 1, "x": {}, "y": [1, {"z": 2}]})),
+            [r#"""=1"#, "x={}", r#"y=[1,{"z":2}]"#]
+        );
+    }
+
+    #[test]
+    fn clashing_columns_are_prefixed_then_numbered() {
+        let mut columns = Columns::default();
+        columns.reserve("name");
+        assert_eq!(columns.add("lr", "param"), 0);
+        columns.add("name", "param");
+        columns.add("lr", "result");
+        columns.add("result.lr", "param");
+        columns.add("lr", "result");
+        assert_eq!(columns.headers, ["lr", "param.name", "result.lr", "param.result.lr", "result.lr~2"]);
+    }
 }

@@ -8,8 +8,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 
 fn fixture() -> PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures/delphyne-abduction-experiment.yaml")
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/delphyne-abduction-experiment.yaml")
 }
 
 /// An experiment with the Delphyne fixture as its state.

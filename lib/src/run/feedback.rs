@@ -5,9 +5,9 @@
 //! and `{"event":"end","name","attempt","worker","status","exit_code","signal",
 //! "error","duration","time"}`; `status` is `done`, `failed` or `interrupted`.
 
+use crate::report::format_seconds;
 use crate::report::note;
 use crate::run::outcome::Ending;
-use crate::status::format_seconds;
 use crate::time::Timestamp;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 use serde_json::json;

@@ -10,15 +10,18 @@
 //! the runner moves on.
 
 pub mod feedback;
+pub mod interactive;
 pub mod outcome;
-pub mod select;
+pub mod replay;
+pub mod setup;
 pub mod spawn;
 pub mod watchdog;
 
 use crate::error::{Error, Result};
 use crate::identity::merged;
-use crate::model::{Experiment, Status};
+use crate::model::{Claim, Experiment, Status};
 use crate::runners::{recover, stale_claims, Liveness, Registration};
+use crate::select::Selection;
 use crate::store::journal::Event;
 use crate::store::lock::Lock;
 use crate::store::{Cursor, Refresh, Store};
@@ -29,8 +32,8 @@ use nix::sys::signal::{killpg, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use outcome::{capture_result, died_of_stop_signal, judge, signal_name, Ending};
-use select::Selection;
-use spawn::{CacheMode, ConfigFiles, Launcher};
+use replay::Replay;
+use spawn::{CacheMode, Launcher};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
@@ -57,7 +60,7 @@ pub struct Options {
     pub kill_after: Duration,
     /// `--names`: (line, name) pairs.
     pub names: Option<Vec<(usize, String)>>,
-    pub shard: Option<select::Shard>,
+    pub shard: Option<crate::select::Shard>,
     pub limit: Option<usize>,
     pub stop_after: Option<Duration>,
     pub env: Vec<String>,
@@ -68,6 +71,12 @@ pub struct Options {
     pub exclusive: bool,
     pub stale_after: Duration,
     pub cache: CacheMode,
+    /// `--setup CMD`: run once before the pool.
+    pub setup: Option<String>,
+    /// `--interactive`: Enter lists the running configs and takes a snapshot.
+    pub interactive: bool,
+    /// `--replay NAME` or `--replay-all`: run in the foreground, change nothing.
+    pub replay: Option<Replay>,
 }
 
 /// Run the experiment in `dir`; returns the exit code (0, 1 or 128+N).
@@ -80,14 +89,28 @@ pub fn run(dir: &Path, options: &Options) -> Result<i32> {
     if options.dry_run {
         return dry_run(&mut store, options, &selection);
     }
+    let setup_env = match &options.setup {
+        // Checked first, so a bad template never costs a setup.
+        Some(command) => {
+            let (experiment, _) = store.read()?;
+            let launcher = Launcher::new(&store, &experiment, &options.env, options.cache)?;
+            check_request(&experiment, &launcher, options, &selection)?;
+            setup::run_setup(command, launcher.workdir(), store.dir())?
+        }
+        None => Vec::new(),
+    };
+    if let Some(which) = &options.replay {
+        let (experiment, _) = store.read()?;
+        let mut launcher = Launcher::new(&store, &experiment, &options.env, CacheMode::Replay)?;
+        launcher.set_setup_env(setup_env);
+        return replay::replay(&mut store, &launcher, which, &selection);
+    }
     let signals = watch_signals()?;
     let lock = store.lock()?;
     let (experiment, cursor) = store.load(&lock)?;
-    let launcher = Launcher::new(&store, &experiment, &options.env, options.cache)?;
-    if let Some(names) = &options.names {
-        selection.check(&experiment, names)?;
-    }
-    check_templates(&experiment, &launcher, &selection)?;
+    let mut launcher = Launcher::new(&store, &experiment, &options.env, options.cache)?;
+    launcher.set_setup_env(setup_env);
+    check_request(&experiment, &launcher, options, &selection)?;
     let liveness = Liveness::new(&store, options.stale_after);
     if options.exclusive {
         if let Some(other) = liveness.active_runners(None).first() {
@@ -100,6 +123,16 @@ pub fn run(dir: &Path, options: &Options) -> Result<i32> {
     liveness.forget_dead();
     let registration = Registration::register(&store)?;
     let watchdog = Watchdog::start()?;
+    let listening = match options.interactive {
+        true => {
+            let listening = interactive::listen(signals.0.clone(), || Message::Enter);
+            if listening.is_none() {
+                crate::report::warn("--interactive needs stdin to be a terminal; ignored");
+            }
+            listening
+        }
+        false => None,
+    };
     let mut pool =
         Pool::new(store, experiment, cursor, options, launcher, selection, registration, signals, watchdog);
     pool.prepare(&lock, &liveness)?;
@@ -108,11 +141,31 @@ pub fn run(dir: &Path, options: &Options) -> Result<i32> {
         pool.abort(&err);
         return Err(err);
     }
+    drop(listening);
     pool.conclude(&liveness)
 }
 
-/// What the main loop waits for: a signal, SIGCHLD included.
-struct Message(i32);
+/// Refuse what a run could not do, before anything changes: names the
+/// experiment lacks, configs a template cannot be filled for.
+fn check_request(
+    experiment: &Experiment,
+    launcher: &Launcher,
+    options: &Options,
+    selection: &Selection,
+) -> Result<()> {
+    if let Some(names) = &options.names {
+        crate::select::check_names(experiment, names)?;
+    }
+    check_templates(experiment, launcher, selection)
+}
+
+/// What the main loop waits for.
+enum Message {
+    /// A signal, SIGCHLD included.
+    Signal(i32),
+    /// Enter was pressed (`--interactive`).
+    Enter,
+}
 
 fn watch_signals() -> Result<(Sender<Message>, Receiver<Message>)> {
     let (tx, rx) = mpsc::channel();
@@ -126,7 +179,7 @@ fn watch_signals() -> Result<(Sender<Message>, Receiver<Message>)> {
     let forward = tx.clone();
     std::thread::spawn(move || {
         for signal in signals.forever() {
-            if forward.send(Message(signal)).is_err() {
+            if forward.send(Message::Signal(signal)).is_err() {
                 break;
             }
         }
@@ -248,7 +301,7 @@ impl<'a> Pool<'a> {
             let mut events = Vec::new();
             for (name, config) in self.experiment.configs.iter_mut() {
                 if config.status == Status::Failed && self.selection.contains(name) {
-                    config.status = Status::Todo;
+                    crate::clean::reset_config(config);
                     events.push(Event { name: name.clone(), config: config.clone() });
                 }
             }
@@ -302,11 +355,33 @@ impl<'a> Pool<'a> {
         }
     }
 
-    fn handle(&mut self, Message(signal): Message) -> Result<()> {
-        match signal {
-            signal_hook::consts::SIGCHLD => self.reap(),
-            signal => self.signalled(signal),
+    fn handle(&mut self, message: Message) -> Result<()> {
+        match message {
+            Message::Signal(signal_hook::consts::SIGCHLD) => self.reap(),
+            Message::Signal(signal) => self.signalled(signal),
+            Message::Enter => {
+                self.show_running();
+                Ok(())
+            }
         }
+    }
+
+    /// `--interactive`: list the running configs and take a snapshot.
+    fn show_running(&mut self) {
+        let mut lines = vec![format!("{} config(s) running here:", self.running.len())];
+        for (worker, slot) in &self.running {
+            let elapsed = crate::report::format_seconds(slot.started.elapsed().as_secs_f64());
+            lines.push(format!(
+                "  worker {worker:>2}  {elapsed:>7}  {} (attempt {})",
+                slot.name, slot.attempt
+            ));
+        }
+        let options = crate::snapshot::Options { signal: None, wait: Duration::ZERO };
+        match crate::snapshot::take(&mut self.store, &options) {
+            Ok(snapshot) => lines.push(format!("snapshot: {}", snapshot.dir.display())),
+            Err(err) => lines.push(format!("no snapshot: {err}")),
+        }
+        self.feedback.say(&lines.join("\n"));
     }
 
     fn may_start_more(&self) -> bool {
@@ -322,7 +397,7 @@ impl<'a> Pool<'a> {
             if !self.may_start_more() && self.retry_queue.is_empty() {
                 return Ok(());
             }
-            let Some((name, attempt)) = self.claim()? else {
+            let Some((name, attempt)) = self.claim(worker)? else {
                 self.nothing_claimable_at = Some(Instant::now());
                 return Ok(());
             };
@@ -350,7 +425,7 @@ impl<'a> Pool<'a> {
 
     /// Take the next config under the lock, reading what other processes
     /// wrote since last time. Retries of this run come first.
-    fn claim(&mut self) -> Result<Option<(String, u32)>> {
+    fn claim(&mut self, worker: usize) -> Result<Option<(String, u32)>> {
         let lock = self.store.lock()?;
         self.catch_up(&lock)?;
         loop {
@@ -378,7 +453,7 @@ impl<'a> Pool<'a> {
             config.exit_code = None;
             config.signal = None;
             config.error = None;
-            config.runner = Some(self.registration.claim.clone());
+            config.runner = Some(Claim { worker: Some(worker), ..self.registration.claim.clone() });
             let attempt = config.attempts;
             let event = Event { name: name.clone(), config: config.clone() };
             self.store.append(&lock, &mut self.cursor, &[event])?;
@@ -482,8 +557,8 @@ impl<'a> Pool<'a> {
         seconds: f64,
         now: Timestamp,
     ) -> Result<()> {
-        if ending == Ending::Done {
-            capture_result(&ConfigFiles { dir: self.store.config_dir(name) });
+        if ending != Ending::Interrupted {
+            capture_result(&self.store.config_files(name));
         }
         let lock = self.store.lock()?;
         self.catch_up(&lock)?;
@@ -690,7 +765,7 @@ impl<'a> Pool<'a> {
     /// Save, fold when no other runner is active, write the summary when all
     /// is done, and pick the exit code.
     fn conclude(mut self, liveness: &Liveness) -> Result<i32> {
-        let elapsed = crate::status::format_seconds(self.started_at.elapsed().as_secs_f64());
+        let elapsed = crate::report::format_seconds(self.started_at.elapsed().as_secs_f64());
         {
             let lock = self.store.lock()?;
             self.store.refresh(&lock, &mut self.experiment, &mut self.cursor)?;
@@ -744,16 +819,14 @@ fn check_templates(experiment: &Experiment, launcher: &Launcher, selection: &Sel
 /// `--dry-run`: print the commands that would run, one per line, changing nothing.
 fn dry_run(store: &mut Store, options: &Options, selection: &Selection) -> Result<i32> {
     let (experiment, _) = store.read()?;
-    if let Some(names) = &options.names {
-        selection.check(&experiment, names)?;
-    }
     let launcher = Launcher::new(store, &experiment, &options.env, options.cache)?;
+    check_request(&experiment, &launcher, options, selection)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let failed_too = options.retry_failed || selection.by_name();
     let candidates =
         experiment.configs.iter().filter(|(name, config)| selection.wants(name, config.status, failed_too));
     for (name, config) in candidates.take(options.limit.unwrap_or(usize::MAX)) {
-        let files = ConfigFiles { dir: store.config_dir(name) };
+        let files = store.config_files(name);
         let argv = launcher.argv(&files, name, &merged(&experiment.defaults, &config.params), 0)?;
         if options.json {
             writeln!(out, "{}", serde_json::json!({"name": name, "argv": argv}))?;

@@ -1,12 +1,11 @@
 //! How a command ended, and the result it left.
 
 use crate::report::warn;
-use crate::run::spawn::ConfigFiles;
 use crate::store::atomic::write_atomic;
+use crate::store::config_files::{read_tail, ConfigFiles};
 use nix::sys::signal::Signal;
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
 use std::process::ExitStatus;
 
 /// How one run of a config ended.
@@ -59,40 +58,42 @@ pub fn signal_name(signal: i32) -> String {
     Signal::try_from(signal).map(|s| s.as_str().to_string()).unwrap_or_else(|_| format!("signal {signal}"))
 }
 
-/// The config's result: `result.json` if the command wrote one, else the
-/// last stdout line that is a JSON object (then saved as `result.json`).
+/// The config's result: `result.json` (or Delphyne's `result.yaml`) if the
+/// command wrote one, else the last stdout line that is a JSON object (then
+/// saved as `result.json`).
 pub fn capture_result(files: &ConfigFiles) -> Option<serde_json::Value> {
-    let path = files.result();
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        return match serde_json::from_str::<serde_json::Value>(&text) {
-            Ok(value @ serde_json::Value::Object(_)) => Some(value),
-            _ => {
-                warn(format!("{}: not a JSON object; ignored", path.display()));
-                None
-            }
-        };
+    let written = |path: &Path| std::fs::symlink_metadata(path).is_ok();
+    if written(&files.result()) || written(&files.result_yaml()) {
+        return files.read_result();
     }
     let value = last_json_line(&files.stdout())?;
-    if let Err(err) = write_atomic(&path, format!("{value}\n").as_bytes()) {
+    if let Err(err) = write_atomic(&files.result(), format!("{value}\n").as_bytes()) {
         warn(err);
     }
     Some(value)
 }
 
-/// Read at most the last MiB of `path` and find the last line that parses
-/// as a JSON object.
-fn last_json_line(path: &std::path::Path) -> Option<serde_json::Value> {
-    const TAIL: u64 = 1 << 20;
-    let mut file = File::open(path).ok()?;
-    let len = file.metadata().ok()?.len();
-    file.seek(SeekFrom::Start(len.saturating_sub(TAIL))).ok()?;
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes).ok()?;
-    let text = String::from_utf8_lossy(&bytes);
-    text.lines().rev().map(str::trim).filter(|l| l.starts_with('{')).find_map(|line| {
+/// How much of the end of stdout is searched for a result line.
+pub const RESULT_TAIL: u64 = 16 << 20;
+
+/// The last line in the last [`RESULT_TAIL`] bytes of `path` that parses as
+/// a JSON object; a warning names the limit when stdout is longer and holds
+/// none.
+fn last_json_line(path: &Path) -> Option<serde_json::Value> {
+    let text = read_tail(path, RESULT_TAIL)?;
+    let found = text.lines().rev().map(str::trim).filter(|l| l.starts_with('{')).find_map(|line| {
         match serde_json::from_str::<serde_json::Value>(line) {
             Ok(value @ serde_json::Value::Object(_)) => Some(value),
             _ => None,
         }
-    })
+    });
+    let longer = std::fs::metadata(path).is_ok_and(|meta| meta.len() > RESULT_TAIL);
+    if found.is_none() && longer {
+        warn(format!(
+            "{}: no JSON object line in its last {} MiB, the most searched for a result; write $EXP_RESULT instead",
+            path.display(),
+            RESULT_TAIL >> 20
+        ));
+    }
+    found
 }

@@ -5,6 +5,7 @@ use crate::error::{Error, Result};
 use crate::identity::merged;
 use crate::model::{Experiment, Params};
 use crate::store::atomic::{ensure_dir, no_follow};
+use crate::store::config_files::ConfigFiles;
 use crate::store::Store;
 use crate::template::{check_keys, Builtins, CommandTemplate, Template, BUILTINS};
 use crate::values::display_value;
@@ -39,30 +40,9 @@ pub struct Launcher {
     env: Vec<(String, Template)>,
     cache: CacheMode,
     experiment_dir: PathBuf,
-}
-
-/// The paths of one config's folder.
-#[derive(Debug, Clone)]
-pub struct ConfigFiles {
-    pub dir: PathBuf,
-}
-
-impl ConfigFiles {
-    pub fn stdout(&self) -> PathBuf {
-        self.dir.join("stdout.log")
-    }
-    pub fn stderr(&self) -> PathBuf {
-        self.dir.join("stderr.log")
-    }
-    pub fn result(&self) -> PathBuf {
-        self.dir.join("result.json")
-    }
-    pub fn cache(&self) -> PathBuf {
-        self.dir.join("cache")
-    }
-    pub fn status_file(&self) -> PathBuf {
-        self.dir.join("status.txt")
-    }
+    /// Where commands run: exp-run's working directory.
+    workdir: PathBuf,
+    setup_env: Vec<(String, String)>,
 }
 
 impl Launcher {
@@ -91,6 +71,9 @@ impl Launcher {
             env,
             cache,
             experiment_dir: store.dir().to_path_buf(),
+            workdir: std::env::current_dir()
+                .map_err(|err| Error::state(format!("cannot read the working directory: {err}")))?,
+            setup_env: Vec::new(),
         })
     }
 
@@ -116,7 +99,8 @@ impl Launcher {
         self.command.render(params, &builtins(files, name, worker))
     }
 
-    /// Prepare the config's folder and start its command. `attempt` is 1-based.
+    /// Prepare the config's folder and start its command in its own process
+    /// group, its output captured in the folder. `attempt` is 1-based.
     pub fn spawn(
         &self,
         store: &Store,
@@ -125,21 +109,40 @@ impl Launcher {
         attempt: u32,
         worker: usize,
     ) -> Result<Child> {
-        let config = &experiment.configs[name];
-        let params = merged(&experiment.defaults, &config.params);
-        let files = ConfigFiles { dir: store.config_dir(name) };
-        let argv = self.argv(&files, name, &params, worker)?;
+        let files = store.config_files(name);
         make_dir(&files.dir)?;
         make_dir(&files.cache())?;
         if attempt > 1 {
             keep_earlier_attempt(&files, attempt);
         }
+        let (mut command, program) = self.command(experiment, &files, name, attempt, worker)?;
         let stdout = create_log(&files.stdout())?;
         let stderr = create_log(&files.stderr())?;
+        command
+            .env("EXP_RESULT", files.result())
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .process_group(0);
+        command.spawn().map_err(|err| Error::state(format!("cannot run {program:?}: {err}")))
+    }
 
+    /// The command of a config with its whole environment, stdio and
+    /// `EXP_RESULT` left to the caller. Returns the program's name too.
+    pub fn command(
+        &self,
+        experiment: &Experiment,
+        files: &ConfigFiles,
+        name: &str,
+        attempt: u32,
+        worker: usize,
+    ) -> Result<(Command, String)> {
+        let params = merged(&experiment.defaults, &experiment.configs[name].params);
+        let argv = self.argv(files, name, &params, worker)?;
         let mut command = Command::new(&argv[0]);
-        command.args(&argv[1..]).stdin(Stdio::null()).stdout(stdout).stderr(stderr).process_group(0);
-        let builtins = builtins(&files, name, worker);
+        command.args(&argv[1..]).current_dir(&self.workdir);
+        command.envs(self.setup_env.iter().map(|(k, v)| (k, v)));
+        let builtins = builtins(files, name, worker);
         for (key, template) in &self.env {
             command.env(key, template.render_plain(&params, &builtins)?);
         }
@@ -148,7 +151,6 @@ impl Launcher {
             .env("EXP_NAME", name)
             .env("EXP_CONFIG_DIR", &files.dir)
             .env("EXP_PARAMS", serde_json::Value::Object(params.clone()).to_string())
-            .env("EXP_RESULT", files.result())
             .env("EXP_CACHE_DIR", files.cache())
             .env("EXP_CACHE_MODE", self.cache.as_str())
             .env("EXP_ATTEMPT", attempt.to_string())
@@ -159,7 +161,18 @@ impl Launcher {
                 command.env(param_variable(key), display_value(value));
             }
         }
-        command.spawn().map_err(|err| Error::state(format!("cannot run {:?}: {err}", argv[0])))
+        Ok((command, argv[0].clone()))
+    }
+
+    /// Where commands run.
+    pub fn workdir(&self) -> &Path {
+        &self.workdir
+    }
+
+    /// Values printed by `--setup`, given to every command (the experiment's
+    /// env and `--env` win over them).
+    pub fn set_setup_env(&mut self, env: Vec<(String, String)>) {
+        self.setup_env = env;
     }
 }
 
@@ -182,17 +195,13 @@ pub fn param_variable(key: &str) -> String {
 /// becomes `stdout.N.log` when attempt N+1 starts (likewise stderr, result).
 fn keep_earlier_attempt(files: &ConfigFiles, attempt: u32) {
     let previous = attempt.saturating_sub(1).max(1);
-    for (path, stem, ext) in [
-        (files.stdout(), "stdout", "log"),
-        (files.stderr(), "stderr", "log"),
-        (files.result(), "result", "json"),
-    ] {
+    for path in [files.stdout(), files.stderr(), files.result()] {
         if fs::symlink_metadata(&path).is_ok() {
             let mut n = previous;
-            while files.dir.join(format!("{stem}.{n}.{ext}")).exists() {
+            while fs::symlink_metadata(files.of_attempt(&path, n)).is_ok() {
                 n += 1;
             }
-            let _ = fs::rename(&path, files.dir.join(format!("{stem}.{n}.{ext}")));
+            let _ = fs::rename(&path, files.of_attempt(&path, n));
         }
     }
 }

@@ -7,12 +7,14 @@
 //! fold rewrites `experiment.yaml` atomically and starts a new journal.
 
 pub mod atomic;
+pub mod config_files;
 pub mod journal;
 pub mod lock;
 
 use crate::error::{Error, Result};
 use crate::model::{Experiment, SCHEMA_VERSION};
 use atomic::{ensure_dir, write_atomic};
+use config_files::ConfigFiles;
 use journal::{apply, Event, Journal};
 use lock::Lock;
 use std::fs;
@@ -101,6 +103,10 @@ impl Store {
 
     pub fn config_dir(&self, name: &str) -> PathBuf {
         self.configs_dir().join(name)
+    }
+
+    pub fn config_files(&self, name: &str) -> ConfigFiles {
+        ConfigFiles { dir: self.config_dir(name) }
     }
 
     fn journal_path(&self) -> PathBuf {
@@ -252,6 +258,19 @@ impl Store {
         experiment.journal_epoch += 1;
         let text = serde_yaml::to_string(&*experiment).map_err(|err| Error::state(err.to_string()))?;
         write_atomic(&self.state_path(), text.as_bytes())
+    }
+
+    /// Remove temporary files left by rewrites of the state that were
+    /// interrupted: every rewrite happens under the exclusive lock, so with
+    /// it held, any such file is stale.
+    pub fn remove_stale_temp_files(&self, lock: &Lock) {
+        debug_assert!(lock.is_exclusive());
+        let prefix = format!(".{STATE_FILE}.tmp.");
+        for entry in fs::read_dir(&self.dir).into_iter().flatten().flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
     }
 
     fn open_journal(&mut self) -> Result<&mut Journal> {

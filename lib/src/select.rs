@@ -1,4 +1,5 @@
-//! Which configs a runner takes: `--names`, `--shard I/N`.
+//! Choosing configs by name (`--names`, of exp-run and exp-clean) and by
+//! hash (`--shard I/N`).
 
 use crate::error::{Error, Result};
 use crate::hash::fnv1a;
@@ -60,16 +61,16 @@ impl Selection {
     pub fn by_name(&self) -> bool {
         self.names.is_some()
     }
+}
 
-    /// Refuse listed names the experiment does not have.
-    pub fn check(&self, experiment: &Experiment, lines: &[(usize, String)]) -> Result<()> {
-        for (line, name) in lines {
-            if !experiment.configs.contains_key(name) {
-                return Err(Error::usage(format!("--names: line {line}: no config named {name:?}")));
-            }
+/// Refuse listed names the experiment does not have.
+pub fn check_names(experiment: &Experiment, lines: &[(usize, String)]) -> Result<()> {
+    for (line, name) in lines {
+        if !experiment.configs.contains_key(name) {
+            return Err(Error::usage(format!("--names: line {line}: no config named {name:?}")));
         }
-        Ok(())
     }
+    Ok(())
 }
 
 /// Read `--names`: bare names, or JSON lines with a `name` field (so

@@ -1,0 +1,224 @@
+//! `exp-clean`: remove configs no longer wanted, put configs back to todo,
+//! and housekeeping; safe while runners work.
+//!
+//! Every change is made under the experiment's lock on an up-to-date state,
+//! after dead runners' claims are recovered, so a running config is never
+//! touched (it is reported as skipped) and no runner's event is lost; a
+//! runner that later finds a config gone never brings it back. Folders of
+//! removed configs stay on disk unless `--purge`.
+//!
+//! Printed lines: `{"name","action","status","params","purged"}`, where
+//! `action` is `remove` or `reset`, `status` the config's status before,
+//! and `purged` (removals only) whether its folder was deleted.
+
+use crate::add::Row;
+use crate::error::{Error, Result};
+use crate::identity::{identity, merged};
+use crate::model::{Config, Experiment, Params, Status};
+use crate::runners::{recover, stale_claims, Liveness};
+use crate::store::journal::Event;
+use crate::store::Store;
+use serde::Serialize;
+use std::collections::HashSet;
+use std::time::Duration;
+
+/// What to clean.
+#[derive(Debug, Default)]
+pub struct Request {
+    /// `--keep`: params of the configs to keep; every other one is removed.
+    pub keep: Option<Vec<Row>>,
+    /// `--names`: (line, name) pairs, removed (or reset with `reset`).
+    pub names: Option<Vec<(usize, String)>>,
+    /// `--reset`: the listed configs go back to todo instead of being removed.
+    pub reset: bool,
+    /// `--reset-failed`: every failed config goes back to todo.
+    pub reset_failed: bool,
+    pub dry_run: bool,
+    pub purge: bool,
+    pub stale_after: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Remove,
+    Reset,
+}
+
+/// One config changed (or, in a dry run, to be changed).
+#[derive(Debug, Serialize)]
+pub struct Change {
+    pub name: String,
+    pub action: Action,
+    pub status: Status,
+    pub params: Params,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub purged: Option<bool>,
+}
+
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub changes: Vec<Change>,
+    /// Running configs that the request named or implied, left alone.
+    pub skipped_running: Vec<String>,
+    /// Claims of dead runners put back to todo first.
+    pub recovered: usize,
+}
+
+impl Request {
+    /// Nothing but housekeeping was asked for.
+    pub fn is_housekeeping(&self) -> bool {
+        self.keep.is_none() && self.names.is_none() && !self.reset_failed
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.reset && self.names.is_none() {
+            return Err(Error::usage("--reset needs --names: the configs to put back to todo"));
+        }
+        if self.keep.is_some() && self.names.is_some() {
+            return Err(Error::usage("--keep and --names: give one list of configs"));
+        }
+        if self.purge && self.keep.is_none() && (self.names.is_none() || self.reset) {
+            return Err(Error::usage(
+                "--purge deletes the folders of removed configs: use it with --keep or --names",
+            ));
+        }
+        Ok(())
+    }
+}
+
+pub fn clean(store: &mut Store, request: &Request) -> Result<Outcome> {
+    request.check()?;
+    let liveness = Liveness::new(store, request.stale_after);
+    let lock = store.lock()?;
+    let (mut experiment, mut cursor) = store.load(&lock)?;
+    if let Some(names) = &request.names {
+        crate::select::check_names(&experiment, names)?;
+    }
+    let mut outcome = Outcome::default();
+    if !request.dry_run {
+        let stale = stale_claims(&experiment, &liveness);
+        outcome.recovered = recover(store, &lock, &mut cursor, &mut experiment, &stale)?.len();
+    }
+
+    if request.is_housekeeping() {
+        if !request.dry_run {
+            housekeeping(store, &lock, &liveness, &mut experiment)?;
+        }
+        return Ok(outcome);
+    }
+    let (remove, reset) = plan(&experiment, request);
+    for name in remove.iter().chain(&reset) {
+        let config = &experiment.configs[name];
+        if config.status == Status::Running {
+            outcome.skipped_running.push(name.clone());
+            continue;
+        }
+        let action = if reset.contains(name) { Action::Reset } else { Action::Remove };
+        outcome.changes.push(Change {
+            name: name.clone(),
+            action,
+            status: config.status,
+            params: merged(&experiment.defaults, &config.params),
+            purged: (action == Action::Remove).then_some(false),
+        });
+    }
+    if request.dry_run || outcome.changes.is_empty() {
+        return Ok(outcome);
+    }
+
+    let mut events = Vec::new();
+    let mut removed = false;
+    for change in &outcome.changes {
+        match change.action {
+            Action::Reset => {
+                let config = experiment.configs.get_mut(&change.name).expect("planned from the state");
+                reset_config(config);
+                events.push(Event { name: change.name.clone(), config: config.clone() });
+            }
+            Action::Remove => {
+                experiment.configs.shift_remove(&change.name);
+                removed = true;
+            }
+        }
+    }
+    if removed {
+        // One rewrite records every change (resets included) atomically.
+        store.fold(&lock, &mut experiment)?;
+    } else {
+        store.append(&lock, &mut cursor, &events)?;
+        store.sync()?;
+    }
+    drop(lock);
+    if request.purge {
+        for change in outcome.changes.iter_mut().filter(|c| c.action == Action::Remove) {
+            change.purged = Some(purge(store, &change.name)?);
+        }
+    }
+    Ok(outcome)
+}
+
+/// The configs to remove and to reset, in the experiment's order.
+fn plan(experiment: &Experiment, request: &Request) -> (Vec<String>, Vec<String>) {
+    let listed: Option<HashSet<&str>> =
+        request.names.as_ref().map(|names| names.iter().map(|(_, n)| n.as_str()).collect());
+    let kept: Option<HashSet<String>> = request
+        .keep
+        .as_ref()
+        .map(|rows| rows.iter().map(|row| identity(&experiment.defaults, &row.params)).collect());
+    let (mut remove, mut reset) = (Vec::new(), Vec::new());
+    for (name, config) in &experiment.configs {
+        let is_listed = listed.as_ref().is_some_and(|l| l.contains(name.as_str()));
+        let unkept =
+            kept.as_ref().is_some_and(|k| !k.contains(&identity(&experiment.defaults, &config.params)));
+        if (is_listed && !request.reset) || unkept {
+            remove.push(name.clone());
+        } else if (is_listed && request.reset) || (request.reset_failed && config.status == Status::Failed) {
+            reset.push(name.clone());
+        }
+    }
+    (remove, reset)
+}
+
+/// Back to todo: the run's ending is forgotten, its attempts are kept (so
+/// the logs of earlier attempts keep their numbers).
+pub fn reset_config(config: &mut Config) {
+    config.status = Status::Todo;
+    config.end_time = None;
+    config.exit_code = None;
+    config.signal = None;
+    config.error = None;
+    config.runner = None;
+}
+
+/// Delete a removed config's folder; a symlink in its place is removed, not followed.
+fn purge(store: &Store, name: &str) -> Result<bool> {
+    let dir = store.config_dir(name);
+    match std::fs::symlink_metadata(&dir) {
+        Err(_) => Ok(false),
+        Ok(meta) if meta.is_dir() => {
+            std::fs::remove_dir_all(&dir).map_err(|err| Error::io("cannot delete", &dir, err))?;
+            Ok(true)
+        }
+        Ok(_) => {
+            std::fs::remove_file(&dir).map_err(|err| Error::io("cannot delete", &dir, err))?;
+            Ok(true)
+        }
+    }
+}
+
+/// With nothing else asked: fold the journal, forget dead runners, and
+/// remove temporary files left by interrupted rewrites of the state.
+fn housekeeping(
+    store: &mut Store,
+    lock: &crate::store::lock::Lock,
+    liveness: &Liveness,
+    experiment: &mut Experiment,
+) -> Result<()> {
+    if store.has_unfolded_events() {
+        store.fold(lock, experiment)?;
+    }
+    liveness.forget_dead();
+    store.remove_stale_temp_files(lock);
+    Ok(())
+}

@@ -1,0 +1,56 @@
+//! What Linux's `/proc` tells about other processes: whether one exists,
+//! when it started (so a reused pid is not taken for it), and which
+//! commands a runner is running.
+
+use std::collections::HashMap;
+use std::fs;
+
+/// Whether process `pid` exists (a zombie counts: it is not reaped yet).
+pub fn exists(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) {
+        Ok(()) => true,
+        Err(nix::errno::Errno::ESRCH) => false,
+        Err(_) => true,
+    }
+}
+
+/// The fields of `/proc/PID/stat` after the command name (which may hold
+/// spaces and parentheses), starting with field 3, the state.
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Some(stat.rsplit_once(')')?.1.split_whitespace().map(str::to_string).collect())
+}
+
+/// Field 22 of `/proc/PID/stat`, the process's start time since boot.
+pub fn start_ticks(pid: u32) -> Option<u64> {
+    stat_fields(pid)?.get(19)?.parse().ok()
+}
+
+/// The commands a runner on this host is running, by config name: its
+/// children that lead their own process group (as every command does) and
+/// carry `EXP_NAME` in their environment.
+pub fn commands_of(runner_pid: u32) -> HashMap<String, u32> {
+    let mut commands = HashMap::new();
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return commands;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Some(fields) = stat_fields(pid) else { continue };
+        let (ppid, pgrp) = (fields.get(1).and_then(|f| f.parse::<u32>().ok()), fields.get(2));
+        if ppid != Some(runner_pid) || pgrp.and_then(|f| f.parse::<u32>().ok()) != Some(pid) {
+            continue;
+        }
+        let Ok(environ) = fs::read(format!("/proc/{pid}/environ")) else { continue };
+        let name = environ.split(|&b| b == 0).find_map(|entry| entry.strip_prefix(b"EXP_NAME="));
+        if let Some(name) = name.and_then(|n| std::str::from_utf8(n).ok()) {
+            commands.insert(name.to_string(), pid);
+        }
+    }
+    commands
+}

@@ -1,0 +1,116 @@
+//! `exp-run --replay NAME` and `--replay-all`: run configs again in the
+//! foreground, with inherited stdio and `EXP_CACHE_MODE=replay`, leaving
+//! the experiment's state untouched.
+//!
+//! A replayed command runs in exp-run's own process group, so a terminal's
+//! Ctrl-C (and its stdin, for a debugger) reaches it directly; signals sent
+//! to exp-run by another process are passed on. Its result goes to
+//! `result.replay.json`, beside the recorded `result.json`.
+
+use crate::error::{Error, Result};
+use crate::model::Status;
+use crate::report::note;
+use crate::run::spawn::Launcher;
+use crate::select::Selection;
+use crate::store::Store;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::exfiltrator::WithOrigin;
+use signal_hook::iterator::SignalsInfo;
+use std::os::unix::process::ExitStatusExt;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
+
+/// Which configs to replay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replay {
+    /// `--replay NAME`, in the order given; the exit code is the command's.
+    Names(Vec<String>),
+    /// `--replay-all`: every selected config that ran (done or failed), in
+    /// order, going on past failures; exit 1 if any replay failed.
+    All,
+}
+
+/// Replay; returns the exit code.
+pub fn replay(store: &mut Store, launcher: &Launcher, which: &Replay, selection: &Selection) -> Result<i32> {
+    let (experiment, _) = store.read()?;
+    let names: Vec<&String> = match which {
+        Replay::Names(names) => {
+            if let Some(unknown) = names.iter().find(|n| !experiment.configs.contains_key(*n)) {
+                return Err(Error::usage(format!("--replay: no config named {unknown:?}")));
+            }
+            names.iter().collect()
+        }
+        Replay::All => experiment
+            .configs
+            .iter()
+            .filter(|(name, c)| selection.contains(name) && matches!(c.status, Status::Done | Status::Failed))
+            .map(|(name, _)| name)
+            .collect(),
+    };
+    let forward = Forwarder::start()?;
+    let (mut last_code, mut failed) = (0, 0);
+    for name in &names {
+        if let Some(signal) = forward.stopped() {
+            note(format!("stopped by signal {signal} before replaying {name}"));
+            return Ok(128 + signal);
+        }
+        let config = &experiment.configs[*name];
+        let attempt = config.attempts.max(1);
+        note(format!("replaying {name} (attempt {attempt}, {})", config.status));
+        let files = store.config_files(name);
+        let (mut command, program) = launcher.command(&experiment, &files, name, attempt, 0)?;
+        command.env("EXP_RESULT", files.replay_result());
+        let mut child =
+            command.spawn().map_err(|err| Error::state(format!("cannot run {program:?}: {err}")))?;
+        forward.child.store(child.id() as i32, Ordering::SeqCst);
+        let status =
+            child.wait().map_err(|err| Error::state(format!("cannot wait for {program:?}: {err}")))?;
+        forward.child.store(0, Ordering::SeqCst);
+        last_code = status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+        if last_code != 0 {
+            failed += 1;
+            note(format!("replay of {name} failed (exit code {last_code})"));
+        }
+    }
+    if let Some(signal) = forward.stopped() {
+        return Ok(128 + signal);
+    }
+    Ok(match which {
+        Replay::Names(_) => last_code,
+        Replay::All => {
+            note(format!("replayed {} config(s), {failed} failed", names.len()));
+            i32::from(failed > 0)
+        }
+    })
+}
+
+/// Passes stop signals sent by other processes on to the running command
+/// (a terminal's Ctrl-C reaches it by itself) and remembers that one came.
+struct Forwarder {
+    child: Arc<AtomicI32>,
+    stop: Arc<AtomicI32>,
+}
+
+impl Forwarder {
+    fn start() -> Result<Forwarder> {
+        let mut signals = SignalsInfo::<WithOrigin>::new([SIGINT, SIGTERM, SIGHUP])
+            .map_err(|err| Error::state(format!("cannot handle signals: {err}")))?;
+        let (child, stop) = (Arc::new(AtomicI32::new(0)), Arc::new(AtomicI32::new(0)));
+        let (to, stopped) = (child.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for origin in signals.forever() {
+                stopped.store(origin.signal, Ordering::SeqCst);
+                let pid = to.load(Ordering::SeqCst);
+                if pid > 0 && origin.process.is_some() {
+                    let signal = nix::sys::signal::Signal::try_from(origin.signal).ok();
+                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
+                }
+            }
+        });
+        Ok(Forwarder { child, stop })
+    }
+
+    fn stopped(&self) -> Option<i32> {
+        Some(self.stop.load(Ordering::SeqCst)).filter(|&signal| signal != 0)
+    }
+}

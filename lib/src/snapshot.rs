@@ -1,0 +1,280 @@
+//! `exp-snapshot`: what the running configs are doing, written to
+//! `snapshots/STAMP/` without changing the state.
+//!
+//! `index.md` lists each running config with how long it has run, its
+//! worker, host and runner; `NAME.status.txt` holds what its command wrote
+//! to `$EXP_STATUS_FILE` and the tails of its stdout and stderr, and
+//! `NAME.result.json` its result if it has one. With a signal, each command
+//! on this host is signalled first (its own process only, so it must trap
+//! the signal) and its status file is awaited up to a deadline.
+//!
+//! `--json` lines: `{"name","duration","worker","host","runner","pid",
+//! "signalled","status_updated","note","snapshot"}`, null where unknown.
+
+use crate::error::{Error, Result};
+use crate::model::{Config, Experiment, Status};
+use crate::report::format_seconds;
+use crate::runners::{hostname, Liveness};
+use crate::store::atomic::{ensure_dir, no_follow};
+use crate::store::config_files::{last_lines, read_regular, read_tail, MAX_RESULT_BYTES};
+use crate::store::Store;
+use crate::time::Timestamp;
+use nix::sys::signal::kill;
+pub use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How many lines of each log a snapshot keeps.
+const LOG_LINES: usize = 20;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub signal: Option<Signal>,
+    /// How long to wait for signalled commands' status files.
+    pub wait: Duration,
+}
+
+/// One running config, as the snapshot saw it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    pub name: String,
+    pub duration: Option<f64>,
+    pub worker: Option<usize>,
+    pub host: Option<String>,
+    pub runner: Option<String>,
+    /// The command's process, when found on this host.
+    pub pid: Option<u32>,
+    pub signalled: bool,
+    /// Whether the status file changed after the signal.
+    pub status_updated: bool,
+    /// Why it was not signalled, or what else a reader should know.
+    pub note: Option<String>,
+    /// The snapshot folder.
+    pub snapshot: PathBuf,
+}
+
+#[derive(Debug)]
+pub struct Snapshot {
+    pub dir: PathBuf,
+    pub entries: Vec<Entry>,
+}
+
+/// Parse `USR1`, `SIGUSR1` or `10`.
+pub fn parse_signal(text: &str) -> Result<Signal> {
+    let upper = text.trim().to_ascii_uppercase();
+    let parsed = match upper.parse::<i32>() {
+        Ok(number) => Signal::try_from(number).ok(),
+        Err(_) => {
+            let name = if upper.starts_with("SIG") { upper.clone() } else { format!("SIG{upper}") };
+            name.parse::<Signal>().ok()
+        }
+    };
+    parsed.ok_or_else(|| Error::usage(format!("--signal {text:?}: not a signal; try USR1, USR2 or HUP")))
+}
+
+/// Take a snapshot of every running config.
+pub fn take(store: &mut Store, options: &Options) -> Result<Snapshot> {
+    let (experiment, _) = store.read()?;
+    take_of(store, &experiment, options)
+}
+
+/// Take a snapshot of the running configs of `experiment` (as already read).
+pub fn take_of(store: &Store, experiment: &Experiment, options: &Options) -> Result<Snapshot> {
+    let now = Timestamp::now();
+    let liveness = Liveness::new(store, crate::runners::DEFAULT_STALE_AFTER);
+    let here = hostname();
+    let running: Vec<(&String, &Config)> =
+        experiment.configs.iter().filter(|(_, c)| c.status == Status::Running).collect();
+
+    // The commands of each live runner on this host, found once per runner.
+    let mut commands: HashMap<u32, HashMap<String, u32>> = HashMap::new();
+    let dir = make_folder(store, &now)?;
+    let mut entries = Vec::with_capacity(running.len());
+    for (name, config) in &running {
+        let claim = config.runner.as_ref();
+        let mut entry = Entry {
+            name: name.to_string(),
+            duration: config.duration(&now),
+            worker: claim.and_then(|c| c.worker),
+            host: claim.map(|c| c.host.clone()),
+            runner: claim.map(|c| c.id.clone()),
+            pid: None,
+            signalled: false,
+            status_updated: false,
+            note: None,
+            snapshot: dir.clone(),
+        };
+        match claim {
+            None => entry.note = Some("no runner recorded".into()),
+            Some(claim) if claim.host != here => {
+                entry.note = Some(format!("runs on host {}; not signalled", claim.host))
+            }
+            Some(claim) if !liveness.is_alive(claim) => entry.note = Some("its runner is gone".into()),
+            Some(claim) => {
+                entry.pid = commands
+                    .entry(claim.pid)
+                    .or_insert_with(|| crate::process::commands_of(claim.pid))
+                    .get(*name)
+                    .copied();
+                if entry.pid.is_none() {
+                    entry.note = Some("its command was not found (starting or ending)".into());
+                }
+            }
+        }
+        entries.push(entry);
+    }
+
+    if let Some(signal) = options.signal {
+        signal_and_wait(store, &mut entries, signal, options.wait);
+    }
+    for entry in &entries {
+        write_config(store, &dir, entry, &experiment.configs[&entry.name], options.signal)?;
+    }
+    write_new(&dir.join("index.md"), index(experiment, &entries, &now, options.signal).as_bytes())?;
+    Ok(Snapshot { dir, entries })
+}
+
+/// Signal every command found, then wait until each status file changed
+/// or the time is up.
+fn signal_and_wait(store: &Store, entries: &mut [Entry], signal: Signal, wait: Duration) {
+    let stamp =
+        |path: &Path| std::fs::symlink_metadata(path).ok().map(|m| (m.mtime(), m.mtime_nsec(), m.len()));
+    let mut before = HashMap::new();
+    for entry in entries.iter_mut() {
+        let Some(pid) = entry.pid else { continue };
+        let status_file = store.config_files(&entry.name).status_file();
+        before.insert(entry.name.clone(), stamp(&status_file));
+        match kill(Pid::from_raw(pid as i32), signal) {
+            Ok(()) => entry.signalled = true,
+            Err(err) => entry.note = Some(format!("could not be signalled: {err}")),
+        }
+    }
+    let deadline = Instant::now() + wait;
+    loop {
+        for entry in entries.iter_mut().filter(|e| e.signalled && !e.status_updated) {
+            let now = stamp(&store.config_files(&entry.name).status_file());
+            entry.status_updated = now.is_some() && Some(&now) != before.get(&entry.name);
+        }
+        let waiting = entries.iter().any(|e| e.signalled && !e.status_updated);
+        if !waiting || Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `snapshots/STAMP/`, a new folder (a suffix keeps two snapshots of the
+/// same instant apart).
+fn make_folder(store: &Store, now: &Timestamp) -> Result<PathBuf> {
+    let parent = store.dir().join("snapshots");
+    ensure_dir(&parent)?;
+    let stamp = now.0.format("%Y-%m-%dT%H-%M-%S%.3f").to_string();
+    for n in 1.. {
+        let dir = if n == 1 { parent.join(&stamp) } else { parent.join(format!("{stamp}-{n}")) };
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(err) => return Err(Error::io("cannot create", &dir, err)),
+        }
+    }
+    unreachable!("some suffix is free")
+}
+
+/// A new file in the snapshot folder; never through a symlink.
+fn write_new(path: &Path, contents: &[u8]) -> Result<()> {
+    no_follow()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .and_then(|mut file| file.write_all(contents))
+        .map_err(|err| Error::io("cannot write", path, err))
+}
+
+fn write_config(
+    store: &Store,
+    dir: &Path,
+    entry: &Entry,
+    config: &Config,
+    signal: Option<Signal>,
+) -> Result<()> {
+    let files = store.config_files(&entry.name);
+    let mut text = String::new();
+    let _ = writeln!(text, "config: {}", entry.name);
+    let since = config.start_time.map(|t| format!(" (since {t})")).unwrap_or_default();
+    let _ =
+        writeln!(text, "running for: {}{since}", entry.duration.map(format_seconds).unwrap_or("?".into()));
+    let _ = writeln!(text, "{}", where_it_runs(entry));
+    match (signal, entry.signalled) {
+        (Some(signal), true) => {
+            let answer =
+                if entry.status_updated { "status file written" } else { "status file not written in time" };
+            let _ = writeln!(text, "signal: {} sent; {answer}", signal.as_str());
+        }
+        (Some(_), false) => {
+            let _ = writeln!(text, "signal: not sent ({})", entry.note.as_deref().unwrap_or("unknown"));
+        }
+        (None, _) => {}
+    }
+    let status = read_tail(&files.status_file(), 64 * 1024);
+    let _ = writeln!(text, "\n== status file ({}) ==", files.status_file().display());
+    text.push_str(status.as_deref().unwrap_or("(none)\n"));
+    for (label, path) in [("stdout", files.stdout()), ("stderr", files.stderr())] {
+        let _ = writeln!(text, "\n== {label} (last {LOG_LINES} lines of {}) ==", path.display());
+        for line in last_lines(&path, LOG_LINES).unwrap_or_default() {
+            let _ = writeln!(text, "{line}");
+        }
+    }
+    write_new(&dir.join(format!("{}.status.txt", entry.name)), text.as_bytes())?;
+    if let Some(result) = read_regular(&files.result(), MAX_RESULT_BYTES) {
+        write_new(&dir.join(format!("{}.result.json", entry.name)), &result)?;
+    }
+    Ok(())
+}
+
+fn where_it_runs(entry: &Entry) -> String {
+    let or_unknown = |value: Option<String>| value.unwrap_or_else(|| "?".into());
+    format!(
+        "worker: {}, host: {}, runner: {}, command pid: {}",
+        or_unknown(entry.worker.map(|w| w.to_string())),
+        or_unknown(entry.host.clone()),
+        or_unknown(entry.runner.clone()),
+        or_unknown(entry.pid.map(|p| p.to_string())),
+    )
+}
+
+fn index(experiment: &Experiment, entries: &[Entry], now: &Timestamp, signal: Option<Signal>) -> String {
+    let mut out = String::new();
+    let title = experiment.name.as_deref().unwrap_or("experiment");
+    let _ = writeln!(out, "# Snapshot of {title} at {now}\n");
+    if entries.is_empty() {
+        let _ = writeln!(out, "No config is running.");
+        return out;
+    }
+    let _ = writeln!(out, "{} config(s) running.\n", entries.len());
+    let _ = writeln!(out, "| config | running for | worker | host | runner | signal |");
+    let _ = writeln!(out, "|---|---|---|---|---|---|");
+    for entry in entries {
+        let signalled = match (signal, entry.signalled, entry.status_updated) {
+            (None, ..) => entry.note.clone().unwrap_or_default(),
+            (Some(s), true, true) => format!("{}: status written", s.as_str()),
+            (Some(s), true, false) => format!("{}: no status in time", s.as_str()),
+            (Some(_), false, _) => format!("not signalled: {}", entry.note.as_deref().unwrap_or("?")),
+        };
+        let _ = writeln!(
+            out,
+            "| [{name}]({name}.status.txt) | {} | {} | {} | {} | {signalled} |",
+            entry.duration.map(format_seconds).unwrap_or_default(),
+            entry.worker.map(|w| w.to_string()).unwrap_or_default(),
+            entry.host.as_deref().unwrap_or(""),
+            entry.runner.as_deref().unwrap_or(""),
+            name = entry.name,
+        );
+    }
+    out
+}

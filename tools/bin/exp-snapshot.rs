@@ -1,0 +1,3 @@
+fn main() {
+    exp_tools::driver::main(exp_tools::snapshot::main)
+}

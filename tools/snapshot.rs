@@ -1,0 +1,53 @@
+//! `exp-snapshot DIR`: dump what the running configs are doing.
+
+use crate::driver::{duration, json_line, stdout, ExperimentDir};
+use clap::Parser;
+use exp::snapshot::{parse_signal, take, Options, Signal};
+use exp::store::Store;
+use std::io::Write;
+use std::time::Duration;
+
+/// Write a snapshot of the running configs to DIR/snapshots/STAMP/.
+///
+/// index.md lists each running config (how long it has run, its worker,
+/// host and runner); NAME.status.txt holds what the command wrote to
+/// $EXP_STATUS_FILE and the tails of its stdout and stderr; NAME.result.json
+/// its result, if any. Nothing is signalled unless --signal is given, and
+/// then only each command's own process on this host: a command must trap
+/// the signal (SIGUSR1's default action kills it). The state is never
+/// changed. Prints the snapshot folder as the last line of stdout.
+#[derive(Debug, Parser)]
+#[command(name = "exp-snapshot", version)]
+pub struct Args {
+    #[command(flatten)]
+    pub experiment: ExperimentDir,
+    /// Send SIG (e.g. USR1) to each running command first.
+    #[arg(long, value_name = "SIG", value_parser = signal)]
+    pub signal: Option<Signal>,
+    /// With --signal, wait up to DUR for the commands' status files.
+    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = duration("--wait"))]
+    pub wait: Duration,
+    /// One JSON line per running config instead of the folder's path.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn signal(text: &str) -> Result<Signal, String> {
+    parse_signal(text).map_err(|err| err.message)
+}
+
+pub fn main() -> exp::Result<i32> {
+    let args = Args::parse();
+    let mut store = Store::open(&args.experiment.dir)?;
+    let snapshot = take(&mut store, &Options { signal: args.signal, wait: args.wait })?;
+    let mut out = stdout();
+    if args.json {
+        for entry in &snapshot.entries {
+            json_line(&mut out, entry)?;
+        }
+    } else {
+        writeln!(out, "{}", snapshot.dir.display())?;
+    }
+    out.flush()?;
+    Ok(0)
+}

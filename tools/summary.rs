@@ -1,0 +1,78 @@
+//! `exp-summary DIR`: one CSV row (or JSON line) per config, params and results.
+
+use crate::driver::{stdout, ExperimentDir};
+use clap::Parser;
+use exp::report::note;
+use exp::store::Store;
+use exp::summary::{not_done, save_to, write_csv, write_json, Options, SUMMARY_FILE};
+use std::path::PathBuf;
+
+/// Summarise an experiment: one row per config, its params and its result.
+///
+/// Columns: name, every param, every result field (nested objects
+/// flattened with dots, arrays as JSON text; a result field that clashes
+/// with a param is prefixed `result.`), then status (--ignore-missing) and
+/// duration in seconds (--timing). Without --ignore-missing, a config that
+/// is not done is an error: exit 1, naming the configs, nothing written.
+#[derive(Debug, Parser)]
+#[command(name = "exp-summary", version)]
+pub struct Args {
+    #[command(flatten)]
+    pub experiment: ExperimentDir,
+    /// Summarise configs that are not done too, with a status column.
+    #[arg(long)]
+    pub ignore_missing: bool,
+    /// Add a duration column, in seconds.
+    #[arg(long)]
+    pub timing: bool,
+    /// JSON Lines instead of CSV: {"name","params","result"} (unflattened).
+    #[arg(long, conflicts_with = "save")]
+    pub json: bool,
+    /// Write results_summary.csv in the experiment (atomically) instead of stdout.
+    #[arg(long, conflicts_with = "output")]
+    pub save: bool,
+    /// Write to FILE (atomically) instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+pub fn main() -> exp::Result<i32> {
+    let args = Args::parse();
+    let mut store = Store::open(&args.experiment.dir)?;
+    let (experiment, _) = store.read()?;
+    let options = Options { ignore_missing: args.ignore_missing, timing: args.timing };
+    let missing = not_done(&experiment);
+    if !options.ignore_missing && !missing.is_empty() {
+        let mut listed: Vec<String> =
+            missing.iter().take(10).map(|(name, status)| format!("{name} ({status})")).collect();
+        if missing.len() > 10 {
+            listed.push(format!("and {} more", missing.len() - 10));
+        }
+        note(format!(
+            "{} config(s) not done: {}; --ignore-missing summarises them anyway",
+            missing.len(),
+            listed.join(", ")
+        ));
+        return Ok(1);
+    }
+    let target = match (&args.output, args.save) {
+        (Some(path), _) => Some(path.clone()),
+        (None, true) => Some(store.dir().join(SUMMARY_FILE)),
+        (None, false) => None,
+    };
+    match target {
+        Some(path) if args.json => {
+            let mut bytes = Vec::new();
+            write_json(&store, &experiment, options, &mut bytes)?;
+            exp::store::atomic::write_atomic(&path, &bytes)?;
+            note(format!("wrote {}", path.display()));
+        }
+        Some(path) => {
+            save_to(&path, &store, &experiment, options)?;
+            note(format!("wrote {}", path.display()));
+        }
+        None if args.json => write_json(&store, &experiment, options, stdout())?,
+        None => write_csv(&store, &experiment, options, stdout())?,
+    }
+    Ok(0)
+}
