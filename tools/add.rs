@@ -2,7 +2,7 @@
 
 use crate::driver::{json_line, stdout, ExperimentDir};
 use clap::Parser;
-use exp::add::{add, read_json_lines, with_grid};
+use exp::add::{add, read_json_lines, stdin_is_pipe, with_grid};
 use exp::report::note;
 use exp::store::Store;
 use exp::Error;
@@ -43,7 +43,12 @@ pub fn main() -> exp::Result<i32> {
                 .map_err(|err| Error::usage(format!("-f {}: {err}", path.display())))?;
             Some(read_json_lines(BufReader::new(file), &path.display().to_string())?)
         }
-        None if !args.grid.is_empty() => None,
+        None if !args.grid.is_empty() => {
+            if stdin_is_pipe() {
+                note("stdin is a pipe, but only --grid was given: its lines are ignored (-f - crosses them with the grid)");
+            }
+            None
+        }
         None if !args.defaults.is_empty() && stdin.is_terminal() => Some(Vec::new()),
         None => Some(read_json_lines(stdin.lock(), "stdin")?),
     };

@@ -58,3 +58,8 @@ pub fn read_list<T>(
         .map_err(|err| exp::Error::usage(format!("{option} {}: {err}", path.display())))?;
     parse(&mut BufReader::new(file), &format!("{option} {}", path.display()))
 }
+
+/// The terminal's width in columns (stdout's, else 100).
+pub fn terminal_width() -> usize {
+    console::Term::stdout().size_checked().map_or(100, |(_, columns)| usize::from(columns))
+}

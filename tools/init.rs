@@ -10,10 +10,14 @@ use exp::report::note;
 ///
 /// The command is an argv template after `--` (run without a shell), or
 /// `--shell 'CMD'` (run with sh -c, every substituted value shell-quoted).
-/// `{key}` is a param's value, `{name}` the config's name, `{dir}` its
-/// folder, `{worker}` the worker slot; `{{` and `}}` are literal braces.
-/// Running it again with the same definition does nothing; a different
-/// definition is refused with exit 2.
+/// `{key}` is a param's value (`{a.b}` reaches into a nested param),
+/// `{name}` the config's name, `{dir}` its folder, `{worker}` the worker
+/// slot (`{worker%N}` modulo N); `{{` and `}}` are literal braces. Commands
+/// run in the directory exp-init ran in (or --workdir). Running it again
+/// with the same definition does nothing; a different definition is refused
+/// with exit 2, unless --update replaces the command, env, description or
+/// workdir (keeping every config and its status; exit 4 while a runner is
+/// active).
 #[derive(Debug, Parser)]
 #[command(name = "exp-init", version)]
 pub struct Args {
@@ -37,6 +41,13 @@ pub struct Args {
     /// An environment variable for every command, KEY=VALUE (a template). Repeatable.
     #[arg(long, value_name = "KEY=VALUE")]
     pub env: Vec<String>,
+    /// Where commands run [default: the current directory].
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<std::path::PathBuf>,
+    /// Replace the command, env, description or workdir of an existing
+    /// experiment, keeping its configs and their statuses.
+    #[arg(long)]
+    pub update: bool,
     /// The command template, after `--`.
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
@@ -56,11 +67,22 @@ pub fn main() -> exp::Result<i32> {
         command,
         defaults: args.defaults,
         env: args.env,
+        workdir: args.workdir,
+        update: args.update,
     };
+    let dir = args.experiment.dir.display();
     match init(&args.experiment.dir, &definition)? {
-        Outcome::Created => note(format!("created experiment {}", args.experiment.dir.display())),
-        Outcome::AlreadyThere => {
-            note(format!("{} is already this experiment; nothing to do", args.experiment.dir.display()))
+        Outcome::Created => note(format!("created experiment {dir}")),
+        Outcome::AlreadyThere => note(format!("{dir} is already this experiment; nothing to do")),
+        Outcome::Updated { changed, .. } if changed.is_empty() => note(format!("{dir}: nothing to update")),
+        Outcome::Updated { changed, done_under_old_command } => {
+            note(format!("{dir}: updated {}; every config and its status kept", changed.join(", ")));
+            if done_under_old_command > 0 {
+                note(format!(
+                    "{done_under_old_command} done config(s) ran under the old command; to run them again: \
+                     exp-status {dir} --status done --names | exp-clean {dir} --names - --reset"
+                ));
+            }
         }
     }
     Ok(0)

@@ -73,6 +73,10 @@ pub struct Args {
     /// Set EXP_CACHE_MODE=off instead of record.
     #[arg(long)]
     pub no_cache: bool,
+    /// Launch nothing more once N configs failed in this run (running ones
+    /// finish); exit 1. A brake for a broken command on a cluster.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_failures: Option<u64>,
     /// Run CMD (sh -c) once before the pool; its KEY=VALUE stdout lines are
     /// added to every config's environment. If it fails, nothing runs (exit 5).
     #[arg(long, value_name = "CMD")]
@@ -140,6 +144,7 @@ pub fn main() -> exp::Result<i32> {
         exclusive: args.exclusive,
         stale_after: args.stale_after,
         cache: if args.no_cache { CacheMode::Off } else { CacheMode::Record },
+        max_failures: args.max_failures.map(|n| n as usize),
         setup: args.setup,
         interactive: args.interactive,
         replay: match (args.replay_all, args.replay.is_empty()) {

@@ -1,19 +1,20 @@
 //! `exp-status DIR`: an overview for people, or JSON Lines for scripts.
 
+use crate::driver::terminal_width;
 use crate::driver::{duration, json_line, stdout, ExperimentDir};
 use clap::Parser;
 use exp::model::Status;
 use exp::runners::load_recovering;
-use exp::status::{overview, Counts, Row};
+use exp::status::{overview, table, Counts, Row};
 use exp::store::Store;
 use exp::summary::result_of;
 use exp::time::Timestamp;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 /// Show the state of an experiment.
 ///
-/// Without options: counts per status, with failed and running configs
-/// listed. `--json`: one line per config with name, status, params,
+/// Without options: counts per status, with failed configs (and why) and
+/// running ones listed; with --status, a table of those configs. `--json`: one line per config with name, status, params,
 /// start_time, end_time, interruption_time, duration, attempts, exit_code,
 /// signal, error, dir, runner. Claims of runners that are gone are put back
 /// to todo first.
@@ -40,6 +41,15 @@ pub struct Args {
     /// Exit 0 if every config is done, else 1.
     #[arg(long)]
     pub check: bool,
+    /// Print config NAME's stdout and stderr logs, each headed.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["json", "counts", "names", "check"])]
+    pub log: Option<String>,
+    /// With --log: follow a running config's logs until it ends.
+    #[arg(long, requires = "log")]
+    pub follow: bool,
+    /// With --log: the logs of attempt N (1 is the first) instead of the latest.
+    #[arg(long, value_name = "N", requires = "log")]
+    pub attempt: Option<u32>,
     /// A heartbeat older than this marks a runner on another host dead.
     #[arg(long, value_name = "DUR", default_value = "2m", value_parser = duration("--stale-after"))]
     pub stale_after: std::time::Duration,
@@ -48,6 +58,10 @@ pub struct Args {
 pub fn main() -> exp::Result<i32> {
     let args = Args::parse();
     let mut store = Store::open(&args.experiment.dir)?;
+    if let Some(name) = &args.log {
+        exp::logs::print(&mut store, name, args.attempt, args.follow, &mut stdout())?;
+        return Ok(0);
+    }
     let (experiment, _) = load_recovering(&mut store, args.stale_after)?;
     let now = Timestamp::now();
     let selected = |status: Status| args.status.is_empty() || args.status.contains(&status);
@@ -76,6 +90,9 @@ pub fn main() -> exp::Result<i32> {
         for (name, _) in experiment.configs.iter().filter(|(_, c)| selected(c.status)) {
             writeln!(out, "{name}")?;
         }
+    } else if !args.status.is_empty() {
+        let width = std::io::stdout().is_terminal().then(terminal_width);
+        out.write_all(table(&experiment, &args.status, &now, width).as_bytes())?;
     } else if !args.check {
         out.write_all(overview(&store, &experiment, &now).as_bytes())?;
     }

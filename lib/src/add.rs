@@ -7,7 +7,7 @@ use crate::init::parse_defaults;
 use crate::model::{Config, Params};
 use crate::naming::new_name;
 use crate::store::Store;
-use crate::template::{check_keys, CommandTemplate, Template, BUILTINS};
+use crate::template::{check_keys, is_builtin, reads_param, CommandTemplate, Template, BUILTINS};
 use serde::Serialize;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
@@ -143,9 +143,40 @@ pub fn add(store: &mut Store, rows: Vec<Row>, defaults: &[String]) -> Result<Vec
         new_configs.push((name.clone(), Config::new(row.params)));
         results.push(Added { name, params: all, added: true });
     }
+    warn_unused_keys(&command_keys, &results);
     if !new_configs.is_empty() || defaults_changed {
         experiment.configs.extend(new_configs);
         store.fold(&lock, &mut experiment)?;
     }
     Ok(results)
+}
+
+/// A key that the command's templates never read is often a typo
+/// (`dropuot=0.1`): say so once per key, unless the templates read no param
+/// at all (the command then reads `EXP_PARAMS` itself).
+fn warn_unused_keys(template_keys: &[&str], added: &[Added]) {
+    let reads_params: Vec<&str> =
+        template_keys.iter().copied().filter(|k| !is_builtin(k, &BUILTINS)).collect();
+    if reads_params.is_empty() {
+        return;
+    }
+    let mut warned = HashSet::new();
+    for key in added.iter().flat_map(|a| a.params.keys()) {
+        if !reads_params.iter().any(|used| reads_param(used, key)) && warned.insert(key.as_str()) {
+            crate::report::warn(format!(
+                "key {key:?} is not used by the command template (it still reaches the command in EXP_PARAMS and {})",
+                crate::run::spawn::param_variable(key)
+            ));
+        }
+    }
+}
+
+/// Whether stdin is a pipe, whose lines `--grid` alone would ignore.
+pub fn stdin_is_pipe() -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::FileTypeExt;
+    let Ok(fd) = std::io::stdin().as_fd().try_clone_to_owned() else {
+        return false;
+    };
+    std::fs::File::from(fd).metadata().is_ok_and(|meta| meta.file_type().is_fifo())
 }

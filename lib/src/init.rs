@@ -1,13 +1,17 @@
-//! `exp-init`: create an experiment, or confirm an identical one exists.
+//! `exp-init`: create an experiment, confirm an identical one exists, or
+//! (`--update`) replace the command, env, description or workdir of an
+//! existing one while keeping its configs.
 
 use crate::error::{Error, Result};
-use crate::identity::canonical;
-use crate::model::{Command, Experiment, Params};
+use crate::identity::{canonical, merged};
+use crate::model::{Command, Experiment, Params, Status};
+use crate::report::warn;
+use crate::runners::{Liveness, DEFAULT_STALE_AFTER};
 use crate::store::Store;
-use crate::template::{CommandTemplate, Template};
+use crate::template::{check_keys, is_builtin, CommandTemplate, Template, BUILTINS};
 use crate::values::{parse_value, split_assignment};
 use indexmap::IndexMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The definition of an experiment, as `exp-init` is given it.
 #[derive(Debug, Clone, Default)]
@@ -20,15 +24,29 @@ pub struct Definition {
     pub defaults: Vec<String>,
     /// `KEY=VALUE` strings.
     pub env: Vec<String>,
+    /// `--workdir`; the current directory when not given.
+    pub workdir: Option<PathBuf>,
+    /// `--update`: change an existing experiment.
+    pub update: bool,
 }
 
 pub enum Outcome {
     Created,
     AlreadyThere,
+    /// `--update`: what changed, and how many done configs ran under the
+    /// command that was replaced.
+    Updated {
+        changed: Vec<&'static str>,
+        done_under_old_command: usize,
+    },
 }
 
 pub fn init(dir: &Path, definition: &Definition) -> Result<Outcome> {
     let wanted = build(definition)?;
+    warn_if_program_missing(&wanted);
+    if definition.update {
+        return update(dir, definition, wanted);
+    }
     if dir.join(crate::store::STATE_FILE).exists() {
         let (existing, _) = Store::open(dir)?.read()?;
         return compare(dir, &existing, &wanted);
@@ -41,30 +59,104 @@ pub fn init(dir: &Path, definition: &Definition) -> Result<Outcome> {
 }
 
 fn compare(dir: &Path, existing: &Experiment, wanted: &Experiment) -> Result<Outcome> {
-    match differences(existing, wanted).first() {
-        None => Ok(Outcome::AlreadyThere),
-        Some(field) => Err(Error::usage(format!(
-            "{} is already an experiment with a different {field}; use a new directory",
-            dir.display()
-        ))),
+    let fields = differences(existing, wanted);
+    let Some(field) = fields.first() else {
+        return Ok(Outcome::AlreadyThere);
+    };
+    let updatable = fields.iter().all(|f| UPDATABLE.contains(f));
+    let hint =
+        if updatable { "; --update replaces it and keeps the configs" } else { "; use a new directory" };
+    Err(Error::usage(format!("{} is already an experiment with a different {field}{hint}", dir.display())))
+}
+
+/// What `--update` may replace: nothing that makes a config's identity or name.
+const UPDATABLE: [&str; 5] = ["--name", "--description", "command", "--env", "--workdir"];
+
+/// Replace what the definition gives of the updatable fields, under the
+/// lock, with no runner active; every config must fit the new templates.
+fn update(dir: &Path, definition: &Definition, wanted: Experiment) -> Result<Outcome> {
+    let mut store = Store::open(dir)?;
+    let liveness = Liveness::new(&store, DEFAULT_STALE_AFTER);
+    let lock = store.lock()?;
+    if let Some(other) = liveness.active_runners(None).first() {
+        return Err(Error::busy(format!(
+            "a runner is active (pid {} on {}); stop it before --update",
+            other.pid, other.host
+        )));
     }
+    let (mut experiment, _) = store.load(&lock)?;
+    let fixed = differences(&experiment, &wanted).into_iter().find(|field| match *field {
+        "--naming" => definition.naming.is_some(),
+        "--default" => !definition.defaults.is_empty(),
+        _ => false,
+    });
+    if let Some(field) = fixed {
+        return Err(Error::usage(format!(
+            "--update cannot change {field}: configs' names and identities come from it; use a new directory"
+        )));
+    }
+    let mut changed = Vec::new();
+    let mut done_under_old_command = 0;
+    if definition.command.is_some() && wanted.command != experiment.command {
+        done_under_old_command = experiment.configs.values().filter(|c| c.status == Status::Done).count();
+        experiment.command = wanted.command;
+        changed.push("command");
+    }
+    if !definition.env.is_empty() && wanted.env != experiment.env {
+        experiment.env = wanted.env;
+        changed.push("--env");
+    }
+    if definition.description.is_some() && wanted.description != experiment.description {
+        experiment.description = wanted.description;
+        changed.push("--description");
+    }
+    if definition.name.is_some() && wanted.name != experiment.name {
+        experiment.name = wanted.name;
+        changed.push("--name");
+    }
+    if definition.workdir.is_some() && wanted.workdir != experiment.workdir {
+        experiment.workdir = wanted.workdir;
+        changed.push("--workdir");
+    }
+    check_configs_fit(&experiment)?;
+    if !changed.is_empty() {
+        store.fold(&lock, &mut experiment)?;
+    }
+    Ok(Outcome::Updated { changed, done_under_old_command })
+}
+
+/// Every config must have the params the new command and env templates use.
+fn check_configs_fit(experiment: &Experiment) -> Result<()> {
+    let command = experiment.command.as_ref().map(CommandTemplate::parse).transpose()?;
+    let env = experiment.env.values().map(|v| Template::parse(v)).collect::<Result<Vec<_>>>()?;
+    let mut keys: Vec<&str> = command.as_ref().map(CommandTemplate::keys).unwrap_or_default();
+    keys.extend(env.iter().flat_map(Template::keys));
+    for (name, config) in &experiment.configs {
+        check_keys(keys.iter().copied(), &merged(&experiment.defaults, &config.params), &BUILTINS)
+            .map_err(|err| err.context(format!("config {name}")))?;
+    }
+    Ok(())
 }
 
 /// Parse and validate every part of the definition before touching disk.
 fn build(definition: &Definition) -> Result<Experiment> {
-    let command = definition
-        .command
-        .clone()
-        .ok_or_else(|| Error::usage("no command: give one after `--`, or --shell 'CMD'"))?;
-    if matches!(&command, Command::Argv(argv) if argv.is_empty())
-        || matches!(&command, Command::Shell(line) if line.trim().is_empty())
-    {
-        return Err(Error::usage("the command is empty"));
+    let command = match &definition.command {
+        Some(command) => Some(command.clone()),
+        // --update may leave the command as it is.
+        None if definition.update => None,
+        None => return Err(Error::usage("no command: give one after `--`, or --shell 'CMD'")),
+    };
+    if let Some(command) = &command {
+        if matches!(command, Command::Argv(argv) if argv.is_empty())
+            || matches!(command, Command::Shell(line) if line.trim().is_empty())
+        {
+            return Err(Error::usage("the command is empty"));
+        }
+        CommandTemplate::parse(command).map_err(|err| err.context("command"))?;
     }
-    CommandTemplate::parse(&command).map_err(|err| err.context("command"))?;
     if let Some(naming) = &definition.naming {
         let template = Template::parse(naming).map_err(|err| err.context("--naming"))?;
-        let builtin = template.keys().find(|key| crate::template::BUILTINS.contains(key)).map(str::to_string);
+        let builtin = template.keys().find(|key| is_builtin(key, &BUILTINS)).map(str::to_string);
         if let Some(key) = builtin {
             return Err(Error::usage(format!("--naming {naming:?}: {{{key}}} is not available in names")));
         }
@@ -75,13 +167,22 @@ fn build(definition: &Definition) -> Result<Experiment> {
         Template::parse(value).map_err(|err| err.context(format!("--env {key}")))?;
         env.insert(key.to_string(), value.to_string());
     }
+    let workdir = match &definition.workdir {
+        Some(dir) => std::path::absolute(dir)
+            .ok()
+            .filter(|dir| dir.is_dir())
+            .ok_or_else(|| Error::usage(format!("--workdir {}: not a directory", dir.display())))?,
+        None => std::env::current_dir()
+            .map_err(|err| Error::usage(format!("cannot read the working directory: {err}")))?,
+    };
     Ok(Experiment {
         name: definition.name.clone(),
         description: definition.description.clone(),
-        command: Some(command),
+        command,
         naming: definition.naming.clone(),
         defaults: parse_defaults(&Params::new(), &definition.defaults)?,
         env,
+        workdir: Some(workdir),
         ..Experiment::default()
     })
 }
@@ -127,6 +228,10 @@ fn differences(existing: &Experiment, wanted: &Experiment) -> Vec<&'static str> 
     if existing.env != wanted.env {
         fields.push("--env");
     }
+    // An experiment made before workdirs existed runs where exp-run runs.
+    if existing.workdir.is_some() && existing.workdir != wanted.workdir {
+        fields.push("--workdir");
+    }
     let defaults_agree = wanted
         .defaults
         .iter()
@@ -135,4 +240,49 @@ fn differences(existing: &Experiment, wanted: &Experiment) -> Vec<&'static str> 
         fields.push("--default");
     }
     fields
+}
+
+/// Shell words that are not programs on PATH.
+const SHELL_WORDS: [&str; 24] = [
+    "cd", "export", "exec", "for", "if", "while", "until", "case", "set", "trap", "test", "[", "echo",
+    "printf", "true", "false", ":", ".", "source", "eval", "read", "{", "(", "!",
+];
+
+/// A typo in the program (`pyhton3`) would fail every config: warn now.
+fn warn_if_program_missing(experiment: &Experiment) {
+    let program = match &experiment.command {
+        Some(Command::Argv(argv)) => argv.first().cloned(),
+        Some(Command::Shell(line)) => {
+            line.split_whitespace().find(|word| !word.contains('=')).map(str::to_string)
+        }
+        None => None,
+    };
+    let Some(program) =
+        program.filter(|p| !p.contains(['{', '$', '`', '"', '\'']) && !SHELL_WORDS.contains(&p.as_str()))
+    else {
+        return;
+    };
+    let workdir = experiment.workdir.clone().unwrap_or_default();
+    if !program_exists(&program, &workdir) {
+        warn(format!(
+            "program {program:?} is not found {}; every config would fail",
+            if program.contains('/') {
+                format!("under {}", workdir.display())
+            } else {
+                "on PATH".to_string()
+            }
+        ));
+    }
+}
+
+fn program_exists(program: &str, workdir: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let runnable =
+        |path: &Path| path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    if program.contains('/') {
+        return runnable(&workdir.join(program));
+    }
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| runnable(&workdir.join(dir).join(program)))
+    })
 }

@@ -9,6 +9,7 @@ pub mod grid;
 pub mod hash;
 pub mod identity;
 pub mod init;
+pub mod logs;
 pub mod model;
 pub mod naming;
 pub mod process;

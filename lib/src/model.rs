@@ -33,6 +33,11 @@ pub struct Experiment {
     pub defaults: Params,
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub env: IndexMap<String, String>,
+    /// Where commands run: the directory `exp-init` ran in, or its
+    /// `--workdir`. Older experiments have none: commands run where
+    /// `exp-run` runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<std::path::PathBuf>,
     #[serde(default, deserialize_with = "null_as_empty")]
     pub configs: IndexMap<String, Config>,
 }

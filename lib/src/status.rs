@@ -12,7 +12,6 @@ use crate::report::format_seconds;
 use crate::store::Store;
 use crate::time::Timestamp;
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
 #[derive(Debug, Serialize)]
@@ -97,7 +96,8 @@ impl Counts {
     }
 }
 
-/// The human overview: counts, then the failed and running configs.
+/// The human overview: counts, then the failed configs with why (aligned),
+/// then the running ones.
 pub fn overview(store: &Store, experiment: &Experiment, now: &Timestamp) -> String {
     let counts = Counts::of(experiment);
     let mut out = String::new();
@@ -108,35 +108,100 @@ pub fn overview(store: &Store, experiment: &Experiment, now: &Timestamp) -> Stri
         "  {} configs: {} done, {} failed, {} running, {} todo",
         counts.total, counts.done, counts.failed, counts.running, counts.todo
     );
-    let mut sections: BTreeMap<u8, Vec<String>> = BTreeMap::new();
+    let mut failed = Vec::new();
+    let mut running = Vec::new();
     for (name, config) in &experiment.configs {
         match config.status {
-            Status::Failed => {
-                let why = match (&config.error, config.exit_code, &config.signal) {
-                    (Some(error), _, _) => error.clone(),
-                    (None, Some(code), _) => format!("exit {code}"),
-                    (None, None, Some(signal)) => format!("killed by {signal}"),
-                    _ => "failed".to_string(),
-                };
-                sections.entry(0).or_default().push(format!("  {name}  {why}"));
-            }
+            Status::Failed => failed.push((name.as_str(), why_failed(config))),
             Status::Running => {
                 let elapsed = config.duration(now).map(format_seconds).unwrap_or_default();
                 let host = config
                     .runner
                     .as_ref()
-                    .map(|c| format!("  on {} pid {}", c.host, c.pid))
+                    .map(|c| format!("on {} pid {}", c.host, c.pid))
                     .unwrap_or_default();
-                sections.entry(1).or_default().push(format!("  {name}  {elapsed}{host}"));
+                running.push((name.as_str(), format!("{elapsed:>7}  {host}")));
             }
             _ => {}
         }
     }
-    for (section, lines) in sections {
-        let _ = writeln!(out, "{}:", if section == 0 { "failed" } else { "running" });
-        for line in lines {
-            let _ = writeln!(out, "{line}");
+    for (title, lines) in [("failed", failed), ("running", running)] {
+        if lines.is_empty() {
+            continue;
+        }
+        let width = lines.iter().map(|(name, _)| name.chars().count()).max().unwrap_or(0);
+        let _ = writeln!(out, "{title}:");
+        for (name, detail) in lines {
+            let _ = writeln!(out, "  {name:<width$}  {detail}");
         }
     }
     out
+}
+
+/// What a failed config's record says of its failure.
+pub fn why_failed(config: &Config) -> String {
+    match (&config.error, config.exit_code, &config.signal) {
+        (Some(error), _, _) => error.clone(),
+        (None, Some(code), _) => format!("exit code {code}"),
+        (None, None, Some(signal)) => format!("killed by {signal}"),
+        _ => "failed".to_string(),
+    }
+}
+
+/// `--status S` for people: the configs with those statuses, one aligned
+/// row each (name, status, duration, attempts, params); each row is cut to
+/// `width` characters when given (a terminal's width).
+pub fn table(experiment: &Experiment, statuses: &[Status], now: &Timestamp, width: Option<usize>) -> String {
+    let rows: Vec<[String; 5]> = experiment
+        .configs
+        .iter()
+        .filter(|(_, config)| statuses.contains(&config.status))
+        .map(|(name, config)| {
+            [
+                name.clone(),
+                config.status.to_string(),
+                config.duration(now).map(format_seconds).unwrap_or_else(|| "-".into()),
+                config.attempts.to_string(),
+                serde_json::Value::Object(merged(&experiment.defaults, &config.params)).to_string(),
+            ]
+        })
+        .collect();
+    let header = ["NAME", "STATUS", "DURATION", "ATTEMPTS", "PARAMS"].map(str::to_string);
+    let mut widths = [0usize; 4];
+    for row in std::iter::once(&header).chain(&rows) {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in std::iter::once(&header).chain(&rows) {
+        let line = format!(
+            "{:<w0$}  {:<w1$}  {:>w2$}  {:>w3$}  {}",
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2],
+            w3 = widths[3]
+        );
+        let _ = writeln!(out, "{}", cut(&line, width));
+    }
+    if rows.is_empty() {
+        let names: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+        let _ = writeln!(out, "(no {} config)", names.join(" or "));
+    }
+    out
+}
+
+/// `line` cut to `width` characters, with an ellipsis where it was cut.
+fn cut(line: &str, width: Option<usize>) -> String {
+    match width {
+        Some(width) if line.chars().count() > width && width > 1 => {
+            line.chars().take(width - 1).collect::<String>() + "…"
+        }
+        _ => line.to_string(),
+    }
 }

@@ -1,5 +1,9 @@
 //! Templates: `{key}` placeholders filled from params, `{{` and `}}` for
 //! literal braces. Used for commands, naming and `--env` values.
+//!
+//! `{a.b}` reaches into a nested param (a param whose own name is `a.b`
+//! wins); `{name}`, `{dir}` and `{worker}` are filled by exp, and
+//! `{worker%N}` is the worker slot modulo N.
 
 use crate::error::{Error, Result};
 use crate::model::{Command, Params};
@@ -49,6 +53,13 @@ impl Template {
                     let key = rest[..end].trim();
                     if key.is_empty() {
                         return Err(Error::usage(format!("template {text:?}: empty placeholder '{{}}'")));
+                    }
+                    if let Some(modulo) = key.strip_prefix("worker%") {
+                        if !modulo.parse::<u64>().is_ok_and(|n| n > 0) {
+                            return Err(Error::usage(format!(
+                                "template {text:?}: {{{key}}}: expected {{worker%N}} with N a positive integer"
+                            )));
+                        }
                     }
                     if !literal.is_empty() {
                         pieces.push(Piece::Text(std::mem::take(&mut literal)));
@@ -102,9 +113,9 @@ impl Template {
             match piece {
                 Piece::Text(text) => out.push_str(text),
                 Piece::Key(key) => {
-                    let value = match builtins.get(key.as_str()) {
-                        Some(value) => value.clone(),
-                        None => match params.get(key) {
+                    let value = match builtin(builtins, key) {
+                        Some(value) => value,
+                        None => match lookup(params, key) {
                             Some(value) => display_value(value),
                             None => return Err(Error::usage(format!("missing param {key:?}"))),
                         },
@@ -154,6 +165,45 @@ impl CommandTemplate {
     }
 }
 
+/// The value of a builtin placeholder, `{worker%N}` included.
+fn builtin(builtins: &Builtins, key: &str) -> Option<String> {
+    if let Some(value) = builtins.get(key) {
+        return Some(value.clone());
+    }
+    let modulo: u64 = key.strip_prefix("worker%")?.parse().ok()?;
+    let worker: u64 = builtins.get("worker")?.parse().ok()?;
+    Some((worker % modulo).to_string())
+}
+
+/// Whether `key` names a builtin among `allowed`.
+pub fn is_builtin(key: &str, allowed: &[&str]) -> bool {
+    allowed.contains(&key) || (key.starts_with("worker%") && allowed.contains(&"worker"))
+}
+
+/// A param by its key, or by a dotted path into nested objects (and array
+/// indices); a param whose own name holds the dots wins.
+pub fn lookup<'a>(params: &'a Params, key: &str) -> Option<&'a serde_json::Value> {
+    if let Some(value) = params.get(key) {
+        return Some(value);
+    }
+    let (first, rest) = key.split_once('.')?;
+    let mut value = params.get(first)?;
+    for part in rest.split('.') {
+        value = match value {
+            serde_json::Value::Object(map) => map.get(part)?,
+            serde_json::Value::Array(items) => items.get(part.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(value)
+}
+
+/// Whether a template key reads the top-level param `param` (itself, or
+/// something nested in it).
+pub fn reads_param(key: &str, param: &str) -> bool {
+    key == param || key.strip_prefix(param).is_some_and(|rest| rest.starts_with('.'))
+}
+
 /// Check that every key `templates` use is a param or a builtin.
 pub fn check_keys<'a>(
     keys: impl IntoIterator<Item = &'a str>,
@@ -161,7 +211,7 @@ pub fn check_keys<'a>(
     allowed_builtins: &[&str],
 ) -> Result<()> {
     for key in keys {
-        if !params.contains_key(key) && !allowed_builtins.contains(&key) {
+        if lookup(params, key).is_none() && !is_builtin(key, allowed_builtins) {
             return Err(Error::usage(format!("missing param {key:?} used by the template")));
         }
     }
@@ -195,8 +245,20 @@ mod tests {
     }
 
     #[test]
+    fn nested_keys_and_worker_modulo() {
+        let params = json!({"model": {"depth": 3, "dims": [8, 16]}, "a.b": 1}).as_object().unwrap().clone();
+        let builtins = Builtins::from([("worker", "5".to_string())]);
+        let t = Template::parse("{model.depth}/{model.dims.1}/{a.b}/{worker%4}/{worker}").unwrap();
+        assert_eq!(t.render_plain(&params, &builtins).unwrap(), "3/16/1/1/5");
+        assert!(check_keys(["model.width"], &params, &BUILTINS).is_err());
+        assert!(check_keys(["model.depth", "worker%2"], &params, &BUILTINS).is_ok());
+        assert!(check_keys(["worker%2"], &params, &[]).is_err());
+        assert!(reads_param("model.depth", "model") && !reads_param("models", "model"));
+    }
+
+    #[test]
     fn malformed_templates_are_refused() {
-        for bad in ["{lr", "lr}", "{}", "{a{b}"] {
+        for bad in ["{lr", "lr}", "{}", "{a{b}", "{worker%0}", "{worker%x}"] {
             assert!(Template::parse(bad).is_err(), "{bad}");
         }
     }

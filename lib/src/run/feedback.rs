@@ -116,6 +116,13 @@ impl Feedback {
         }
     }
 
+    /// A failed config will run again in this run (`--retries`).
+    pub fn retrying(&self, name: &str, attempt: u32, of: u32) {
+        if self.lines || self.bars.is_some() {
+            self.say(&format!("retrying {name}, attempt {attempt}/{of}"));
+        }
+    }
+
     /// A message for people that must not be torn by the bars.
     pub fn say(&self, message: &str) {
         match &self.bars {

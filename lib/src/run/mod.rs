@@ -17,11 +17,12 @@ pub mod setup;
 pub mod spawn;
 pub mod watchdog;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::identity::merged;
 use crate::model::{Claim, Experiment, Status};
 use crate::runners::{recover, stale_claims, Liveness, Registration};
 use crate::select::Selection;
+use crate::status::Counts;
 use crate::store::journal::Event;
 use crate::store::lock::Lock;
 use crate::store::{Cursor, Refresh, Store};
@@ -31,7 +32,7 @@ use feedback::{Feedback, Progress, Tally};
 use nix::sys::signal::{killpg, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-use outcome::{capture_result, died_of_stop_signal, judge, signal_name, Ending};
+use outcome::{capture_result, died_of_stop_signal, ended_with_result, judge, signal_name, Ending};
 use replay::Replay;
 use spawn::{CacheMode, Launcher};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
@@ -71,6 +72,8 @@ pub struct Options {
     pub exclusive: bool,
     pub stale_after: Duration,
     pub cache: CacheMode,
+    /// `--max-failures N`: launch nothing more once N configs failed in this run.
+    pub max_failures: Option<usize>,
     /// `--setup CMD`: run once before the pool.
     pub setup: Option<String>,
     /// `--interactive`: Enter lists the running configs and takes a snapshot.
@@ -114,6 +117,10 @@ pub fn run(dir: &Path, options: &Options) -> Result<i32> {
     let liveness = Liveness::new(&store, options.stale_after);
     if options.exclusive {
         if let Some(other) = liveness.active_runners(None).first() {
+            if options.quiet {
+                // For cron: the exit code says it alone.
+                return Ok(Kind::Busy.exit_code());
+            }
             return Err(Error::busy(format!(
                 "another runner is active (pid {} on {}); --exclusive",
                 other.pid, other.host
@@ -307,8 +314,26 @@ impl<'a> Pool<'a> {
             }
             self.store.append(lock, &mut self.cursor, &events)?;
         }
+        self.say_skipped_names();
         self.rebuild_queue();
         Ok(())
+    }
+
+    /// `--names`: listed configs that will not run, and why.
+    fn say_skipped_names(&self) {
+        let Some(names) = &self.selection.names else { return };
+        let mut skipped = Counts::default();
+        for config in names.iter().filter_map(|name| self.experiment.configs.get(name)) {
+            if matches!(config.status, Status::Done | Status::Running) {
+                skipped.add(config.status);
+            }
+        }
+        if skipped.total > 0 {
+            self.feedback.say(&format!(
+                "{} listed config(s) skipped: {} done, {} running (exp-clean --reset --names FILE puts done ones back to todo)",
+                skipped.total, skipped.done, skipped.running
+            ));
+        }
     }
 
     fn rebuild_queue(&mut self) {
@@ -384,8 +409,14 @@ impl<'a> Pool<'a> {
         self.feedback.say(&lines.join("\n"));
     }
 
+    /// `--max-failures` reached: nothing more is launched, retries included.
+    fn braked(&self) -> bool {
+        self.options.max_failures.is_some_and(|max| self.tally.failed >= max)
+    }
+
     fn may_start_more(&self) -> bool {
-        self.options.limit.is_none_or(|limit| self.started_configs < limit)
+        !self.braked()
+            && self.options.limit.is_none_or(|limit| self.started_configs < limit)
             && self.options.stop_after.is_none_or(|limit| self.started_at.elapsed() < limit)
     }
 
@@ -394,7 +425,7 @@ impl<'a> Pool<'a> {
             return Ok(());
         }
         while let Some(&worker) = self.free.first() {
-            if !self.may_start_more() && self.retry_queue.is_empty() {
+            if self.braked() || (!self.may_start_more() && self.retry_queue.is_empty()) {
                 return Ok(());
             }
             let Some((name, attempt)) = self.claim(worker)? else {
@@ -526,14 +557,15 @@ impl<'a> Pool<'a> {
         self.tally.running = self.running.len();
         self.nothing_claimable_at = None;
         let seconds = slot.started.elapsed().as_secs_f64();
+        let files = self.store.config_files(&slot.name);
         let ending = if slot.timed_out {
             judge(status, self.options.timeout)
         } else if self.stop.is_some() {
-            if status.success() {
-                Ending::Done
-            } else {
-                Ending::Interrupted
-            }
+            // Asked to stop, a command that saves a checkpoint and exits 0
+            // has not finished: done only with exit 0 and a result.
+            let finished = status.success() && capture_result(&files).is_some();
+            let ending = if finished { Ending::Done } else { Ending::Interrupted };
+            return self.record(worker, &slot.name, slot.attempt, ending, seconds, Timestamp::now());
         } else if died_of_stop_signal(status) {
             // Slurm and scancel signal every process of the job: wait a
             // moment to learn whether we are being stopped too.
@@ -544,6 +576,7 @@ impl<'a> Pool<'a> {
         } else {
             judge(status, None)
         };
+        let ending = ended_with_result(&files, ending);
         self.record(worker, &slot.name, slot.attempt, ending, seconds, Timestamp::now())
     }
 
@@ -557,9 +590,6 @@ impl<'a> Pool<'a> {
         seconds: f64,
         now: Timestamp,
     ) -> Result<()> {
-        if ending != Ending::Interrupted {
-            capture_result(&self.store.config_files(name));
-        }
         let lock = self.store.lock()?;
         self.catch_up(&lock)?;
         if !self.holds(name) {
@@ -601,6 +631,17 @@ impl<'a> Pool<'a> {
         if matches!(ending, Ending::Failed { .. }) && retries_left && self.stop.is_none() {
             self.tally.failed -= 1;
             self.retry_queue.push_back(name.to_string());
+            let tries = self.run_attempts.get(name).copied().unwrap_or(0);
+            self.feedback.retrying(name, tries + 1, self.options.retries + 1);
+        } else if matches!(ending, Ending::Failed { .. })
+            && self.braked()
+            && self.tally.failed == self.options.max_failures.unwrap_or(0)
+        {
+            self.feedback.say(&format!(
+                "{} config(s) failed: --max-failures reached, launching nothing more ({} still running)",
+                self.tally.failed,
+                self.running.len()
+            ));
         }
         Ok(())
     }
@@ -688,7 +729,8 @@ impl<'a> Pool<'a> {
             std::mem::take(&mut self.deferred).into_iter().partition(|d| now >= d.until);
         self.deferred = waiting;
         for Deferred { worker, name, attempt, status, seconds, ended, .. } in due {
-            self.record(worker, &name, attempt, judge(status, None), seconds, ended)?;
+            let ending = ended_with_result(&self.store.config_files(&name), judge(status, None));
+            self.record(worker, &name, attempt, ending, seconds, ended)?;
         }
         Ok(())
     }
@@ -799,9 +841,11 @@ impl<'a> Pool<'a> {
             ));
             return Ok(128 + signal);
         }
+        let brake = if self.braked() { "; stopped early by --max-failures" } else { "" };
         self.feedback
-            .finish(&format!("{ran} in {elapsed}; {failed} failed and {todo} todo in the selection"));
-        Ok(if failed > 0 { 1 } else { 0 })
+            .finish(&format!("{ran} in {elapsed}{brake}; {failed} failed and {todo} todo in the selection"));
+        // Failures of earlier runs or of other runners are exp-status --check's business.
+        Ok(i32::from(self.tally.failed > 0))
     }
 }
 

@@ -46,6 +46,40 @@ pub fn judge(status: ExitStatus, timeout: Option<std::time::Duration>) -> Ending
     }
 }
 
+/// Capture the result of a config that ended (interrupted ones leave none),
+/// and give a failure's error the last line its command wrote on stderr.
+pub fn ended_with_result(files: &ConfigFiles, ending: Ending) -> Ending {
+    match ending {
+        Ending::Interrupted => ending,
+        Ending::Done => {
+            capture_result(files);
+            ending
+        }
+        Ending::Failed { exit_code, signal, error } => {
+            capture_result(files);
+            let error = match last_stderr_line(files) {
+                Some(line) => format!("{error}: {line}"),
+                None => error,
+            };
+            Ending::Failed { exit_code, signal, error }
+        }
+    }
+}
+
+/// The longest stderr line kept in a failure's error, in characters.
+const MAX_ERROR_LINE: usize = 200;
+
+/// The last non-empty line of the config's stderr, trimmed.
+fn last_stderr_line(files: &ConfigFiles) -> Option<String> {
+    let text = read_tail(&files.stderr(), 16 * 1024)?;
+    let line = text.lines().map(str::trim).rfind(|line| !line.is_empty())?;
+    let mut line: String = line.chars().filter(|c| !c.is_control()).collect();
+    if line.chars().count() > MAX_ERROR_LINE {
+        line = line.chars().take(MAX_ERROR_LINE).collect::<String>() + "…";
+    }
+    Some(line)
+}
+
 /// Whether a command died of a signal that stops whole jobs (Slurm's time
 /// limit, scancel, a closed terminal): such a death near our own stop is an
 /// interruption, not a failure.

@@ -10,7 +10,7 @@
 use crate::error::{Error, Result};
 use crate::model::Status;
 use crate::report::note;
-use crate::run::spawn::Launcher;
+use crate::run::spawn::{Invocation, Launcher};
 use crate::select::Selection;
 use crate::store::Store;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -58,7 +58,8 @@ pub fn replay(store: &mut Store, launcher: &Launcher, which: &Replay, selection:
         let attempt = config.attempts.max(1);
         note(format!("replaying {name} (attempt {attempt}, {})", config.status));
         let files = store.config_files(name);
-        let (mut command, program) = launcher.command(&experiment, &files, name, attempt, 0)?;
+        let Invocation { mut command, argv, .. } = launcher.command(&experiment, &files, name, attempt, 0)?;
+        let program = &argv[0];
         command.env("EXP_RESULT", files.replay_result());
         let mut child =
             command.spawn().map_err(|err| Error::state(format!("cannot run {program:?}: {err}")))?;

@@ -40,7 +40,7 @@ pub struct Launcher {
     env: Vec<(String, Template)>,
     cache: CacheMode,
     experiment_dir: PathBuf,
-    /// Where commands run: exp-run's working directory.
+    /// Where commands run: the experiment's workdir, else exp-run's own.
     workdir: PathBuf,
     setup_env: Vec<(String, String)>,
 }
@@ -66,13 +66,22 @@ impl Launcher {
                 Template::parse(value).map_err(|e| e.context(format!("--env {key}")))?,
             ));
         }
+        if let Some(dir) = experiment.workdir.as_ref().filter(|dir| !dir.is_dir()) {
+            return Err(Error::usage(format!(
+                "the experiment's workdir {} is not a directory; exp-init --update --workdir DIR moves it",
+                dir.display()
+            )));
+        }
         Ok(Launcher {
             command: CommandTemplate::parse(command)?,
             env,
             cache,
             experiment_dir: store.dir().to_path_buf(),
-            workdir: std::env::current_dir()
-                .map_err(|err| Error::state(format!("cannot read the working directory: {err}")))?,
+            workdir: match &experiment.workdir {
+                Some(dir) => dir.clone(),
+                None => std::env::current_dir()
+                    .map_err(|err| Error::state(format!("cannot read the working directory: {err}")))?,
+            },
             setup_env: Vec::new(),
         })
     }
@@ -115,7 +124,11 @@ impl Launcher {
         if attempt > 1 {
             keep_earlier_attempt(&files, attempt);
         }
-        let (mut command, program) = self.command(experiment, &files, name, attempt, worker)?;
+        let Invocation { mut command, argv, params } =
+            self.command(experiment, &files, name, attempt, worker)?;
+        // The folder tells its own story, even if the command never starts.
+        write_file(&files.params(), &json_text(&serde_json::Value::Object(params)))?;
+        write_file(&files.command(), &json_text(&serde_json::json!(argv)))?;
         let stdout = create_log(&files.stdout())?;
         let stderr = create_log(&files.stderr())?;
         command
@@ -124,11 +137,11 @@ impl Launcher {
             .stdout(stdout)
             .stderr(stderr)
             .process_group(0);
-        command.spawn().map_err(|err| Error::state(format!("cannot run {program:?}: {err}")))
+        command.spawn().map_err(|err| Error::state(format!("cannot run {:?}: {err}", argv[0])))
     }
 
-    /// The command of a config with its whole environment, stdio and
-    /// `EXP_RESULT` left to the caller. Returns the program's name too.
+    /// The command of a config with its whole environment; stdio and
+    /// `EXP_RESULT` are left to the caller.
     pub fn command(
         &self,
         experiment: &Experiment,
@@ -136,7 +149,7 @@ impl Launcher {
         name: &str,
         attempt: u32,
         worker: usize,
-    ) -> Result<(Command, String)> {
+    ) -> Result<Invocation> {
         let params = merged(&experiment.defaults, &experiment.configs[name].params);
         let argv = self.argv(files, name, &params, worker)?;
         let mut command = Command::new(&argv[0]);
@@ -161,7 +174,7 @@ impl Launcher {
                 command.env(param_variable(key), display_value(value));
             }
         }
-        Ok((command, argv[0].clone()))
+        Ok(Invocation { command, argv, params })
     }
 
     /// Where commands run.
@@ -174,6 +187,21 @@ impl Launcher {
     pub fn set_setup_env(&mut self, env: Vec<(String, String)>) {
         self.setup_env = env;
     }
+}
+
+/// A config's command, ready to start, with what it was made from.
+pub struct Invocation {
+    pub command: Command,
+    /// The argv after substitution.
+    pub argv: Vec<String>,
+    /// The params merged over the defaults.
+    pub params: Params,
+}
+
+fn json_text(value: &serde_json::Value) -> Vec<u8> {
+    let mut text = serde_json::to_vec_pretty(value).expect("JSON values serialize");
+    text.push(b'\n');
+    text
 }
 
 fn builtins(files: &ConfigFiles, name: &str, worker: usize) -> Builtins {
@@ -213,6 +241,11 @@ fn make_dir(path: &Path) -> Result<()> {
         Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => ensure_dir(path),
         Err(err) => Err(Error::io("cannot create", path, err)),
     }
+}
+
+fn write_file(path: &Path, contents: &[u8]) -> Result<()> {
+    use std::io::Write;
+    create_log(path)?.write_all(contents).map_err(|err| Error::io("cannot write", path, err))
 }
 
 fn create_log(path: &Path) -> Result<fs::File> {
