@@ -1,10 +1,14 @@
 //! Integration tests: the real binaries on real processes, one temp dir each.
 
 mod add;
+mod clean;
 mod concurrency;
 mod init;
 mod interrupt;
+mod replay;
 mod robustness;
 mod run;
+mod snapshot;
 mod status;
+mod summary;
 mod util;

@@ -81,6 +81,9 @@ pub fn bin(tool: &str) -> PathBuf {
         "exp-add" => env!("CARGO_BIN_EXE_exp-add").into(),
         "exp-run" => env!("CARGO_BIN_EXE_exp-run").into(),
         "exp-status" => env!("CARGO_BIN_EXE_exp-status").into(),
+        "exp-summary" => env!("CARGO_BIN_EXE_exp-summary").into(),
+        "exp-snapshot" => env!("CARGO_BIN_EXE_exp-snapshot").into(),
+        "exp-clean" => env!("CARGO_BIN_EXE_exp-clean").into(),
         other => panic!("unknown tool {other}"),
     }
 }

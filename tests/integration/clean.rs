@@ -1,0 +1,418 @@
+//! `exp-clean` from the user's side: `--keep` (identity by value), `--names`
+//! (bare or JSON lines, unknown names), `--purge`, `--reset-failed`,
+//! `--reset`, `--dry-run`, running configs left alone, a clean racing a
+//! runner, housekeeping and usage errors.
+
+use crate::interrupt::{by_name, read_pid, touch, Bg};
+use crate::util::*;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Configs `c0..c{n-1}` (param `i`) running the shell template `script`.
+fn experiment(dir: &Dir, n: usize, script: &str) {
+    dir.init(&["--naming", "c{i}", "--shell", script], &[]);
+    let grid = format!("i=0..{}", n - 1);
+    assert_eq!(dir.run("exp-add", &["--grid", &grid]).success().json_lines().len(), n);
+}
+
+/// The bytes of the state: `experiment.yaml` and the journal.
+fn state(dir: &Dir) -> (Vec<u8>, Vec<u8>) {
+    let read = |relative: &str| std::fs::read(dir.exp().join(relative)).unwrap_or_default();
+    (read("experiment.yaml"), read(".exp/journal.jsonl"))
+}
+
+fn names(dir: &Dir) -> Vec<String> {
+    dir.status().iter().map(|row| row["name"].as_str().unwrap().to_string()).collect()
+}
+
+fn statuses(dir: &Dir) -> BTreeMap<String, String> {
+    by_name(dir).into_iter().map(|(name, row)| (name, row["status"].as_str().unwrap().to_string())).collect()
+}
+
+fn config_dir_exists(dir: &Dir, name: &str) -> bool {
+    dir.exp().join("configs").join(name).is_dir()
+}
+
+/// How many times each name was appended to `TMP/runs.txt`.
+fn runs(dir: &Dir) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for line in std::fs::read_to_string(dir.path().join("runs.txt")).unwrap_or_default().lines() {
+        *counts.entry(line.to_string()).or_default() += 1;
+    }
+    counts
+}
+
+fn changed(out: &Out) -> Vec<(String, String, String)> {
+    out.json_lines()
+        .iter()
+        .map(|line| {
+            let field =
+                |key: &str| line[key].as_str().unwrap_or_else(|| panic!("{key} in {line}")).to_string();
+            (field("name"), field("action"), field("status"))
+        })
+        .collect()
+}
+
+fn triple(name: &str, action: &str, status: &str) -> (String, String, String) {
+    (name.to_string(), action.to_string(), status.to_string())
+}
+
+/// Six configs `{a}-{b}` over a=1,2,3 and b=x,y with a default seed=0, all
+/// run once (each has a folder); the ones with a=3 fail.
+fn six(dir: &Dir) {
+    dir.init(
+        &["--naming", "{a}-{b}"],
+        &["sh", "-c", r#"echo "$0" >> runs.txt; test "$1" != 3"#, "{name}", "{a}"],
+    );
+    dir.run("exp-add", &["--default", "seed=0", "--grid", "a=1,2,3", "--grid", "b=x,y"]).success();
+    dir.run("exp-run", &["-j2"]).code(1);
+    assert_eq!(names(dir), ["1-x", "1-y", "2-x", "2-y", "3-x", "3-y"]);
+}
+
+// ---------- removing ----------
+
+#[test]
+fn keep_removes_every_config_whose_identity_is_not_listed() {
+    let dir = Dir::new();
+    six(&dir);
+    // Key order, 1.0 for 1 and an explicit default do not matter.
+    let keep = "{\"b\": \"x\", \"a\": 1.0, \"seed\": 0}\n{\"a\": 2, \"b\": \"y\"}\n{\"seed\": 0.0, \"b\": \"x\", \"a\": 3}\n";
+    let out = dir.run_stdin("exp-clean", &["--keep", "-"], keep);
+    out.success();
+    let lines = out.json_lines();
+    assert_eq!(
+        lines,
+        [
+            json!({"name": "1-y", "action": "remove", "status": "done", "params": {"a": 1, "b": "y", "seed": 0}, "purged": false}),
+            json!({"name": "2-x", "action": "remove", "status": "done", "params": {"a": 2, "b": "x", "seed": 0}, "purged": false}),
+            json!({"name": "3-y", "action": "remove", "status": "failed", "params": {"a": 3, "b": "y", "seed": 0}, "purged": false}),
+        ]
+    );
+    assert_eq!(names(&dir), ["1-x", "2-y", "3-x"]);
+    for name in ["1-x", "1-y", "2-x", "2-y", "3-x", "3-y"] {
+        assert!(config_dir_exists(&dir, name), "{name}'s folder stays without --purge");
+    }
+
+    // From a file too; a second clean with the same list changes nothing.
+    std::fs::write(dir.path().join("keep.jsonl"), keep).unwrap();
+    let before = state(&dir);
+    let out = dir.run("exp-clean", &["--keep", "keep.jsonl"]);
+    out.success();
+    assert!(out.stdout.is_empty(), "{out:?}");
+    assert_eq!(names(&dir), ["1-x", "2-y", "3-x"]);
+    assert_eq!(state(&dir), before);
+
+    // A removed config does not come back with a run.
+    dir.run("exp-run", &[]).code(1);
+    assert_eq!(names(&dir), ["1-x", "2-y", "3-x"]);
+}
+
+#[test]
+fn purge_deletes_the_folders_of_removed_configs() {
+    let dir = Dir::new();
+    six(&dir);
+    let keep = "{\"a\": 1, \"b\": \"x\"}\n{\"a\": 2, \"b\": \"x\"}\n{\"a\": 2, \"b\": \"y\"}\n{\"a\": 3, \"b\": \"x\"}\n";
+    let out = dir.run_stdin("exp-clean", &["--keep", "-", "--purge"], keep);
+    out.success();
+    let lines = out.json_lines();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    for line in &lines {
+        assert_eq!(line["action"], "remove");
+        assert_eq!(line["purged"], true, "{line}");
+    }
+    assert_eq!(names(&dir), ["1-x", "2-x", "2-y", "3-x"]);
+    assert!(!config_dir_exists(&dir, "1-y") && !config_dir_exists(&dir, "3-y"));
+    assert!(["1-x", "2-x", "2-y", "3-x"].iter().all(|name| config_dir_exists(&dir, name)));
+
+    let out = dir.run_stdin("exp-clean", &["--names", "-", "--purge"], "2-x\n");
+    out.success();
+    assert_eq!(out.json_lines()[0]["purged"], true);
+    assert!(!config_dir_exists(&dir, "2-x"));
+    assert_eq!(names(&dir), ["1-x", "2-y", "3-x"]);
+}
+
+#[test]
+fn names_removes_the_listed_configs_bare_or_piped_from_exp_status() {
+    let dir = Dir::new();
+    six(&dir);
+    let failed = dir.run("exp-status", &["--json", "--status", "failed"]).success().stdout.clone();
+    let out = dir.run_stdin("exp-clean", &["--names", "-"], &failed);
+    out.success();
+    assert_eq!(changed(&out), [triple("3-x", "remove", "failed"), triple("3-y", "remove", "failed")]);
+    assert_eq!(names(&dir), ["1-x", "1-y", "2-x", "2-y"]);
+
+    std::fs::write(dir.path().join("names.txt"), "2-y\n\n1-x\n").unwrap();
+    let out = dir.run("exp-clean", &["--names", "names.txt"]);
+    out.success();
+    assert_eq!(changed(&out), [triple("1-x", "remove", "done"), triple("2-y", "remove", "done")]);
+    assert_eq!(names(&dir), ["1-y", "2-x"]);
+    assert!(config_dir_exists(&dir, "1-x"), "the folder stays without --purge");
+}
+
+#[test]
+fn an_unknown_name_is_exit_2_and_changes_nothing() {
+    let dir = Dir::new();
+    six(&dir);
+    let before = state(&dir);
+    for args in [&["--names", "-"][..], &["--names", "-", "--reset"], &["--names", "-", "--purge"]] {
+        let out = dir.run_stdin("exp-clean", args, "1-x\nnope\n");
+        out.code(2);
+        assert!(out.stdout.is_empty(), "{out:?}");
+        assert!(out.stderr.contains("nope"), "names the unknown config: {out:?}");
+        assert_eq!(state(&dir), before, "{args:?}");
+    }
+    assert_eq!(names(&dir).len(), 6);
+    assert!(config_dir_exists(&dir, "1-x"));
+}
+
+// ---------- resetting ----------
+
+#[test]
+fn reset_failed_puts_failed_configs_back_and_a_run_reruns_exactly_those() {
+    let dir = Dir::new();
+    // c2 and c4 fail until TMP/fixed exists.
+    experiment(
+        &dir,
+        5,
+        r#"echo "$EXP_NAME" >> runs.txt; [ -e fixed ] || [ "$EXP_PARAM_I" != 2 -a "$EXP_PARAM_I" != 4 ]"#,
+    );
+    dir.run("exp-run", &["-j2"]).code(1);
+    let out = dir.run("exp-clean", &["--reset-failed"]);
+    out.success();
+    assert_eq!(changed(&out), [triple("c2", "reset", "failed"), triple("c4", "reset", "failed")]);
+    assert!(out.json_lines().iter().all(|line| line.get("purged").is_none()), "{out:?}");
+    let expected: BTreeMap<String, String> =
+        [("c0", "done"), ("c1", "done"), ("c2", "todo"), ("c3", "done"), ("c4", "todo")]
+            .iter()
+            .map(|(n, s)| (n.to_string(), s.to_string()))
+            .collect();
+    assert_eq!(statuses(&dir), expected);
+
+    touch(&dir, "fixed");
+    dir.run("exp-run", &["-j2"]).success();
+    assert!(statuses(&dir).values().all(|s| s == "done"));
+    let expected: BTreeMap<String, usize> = [("c0", 1), ("c1", 1), ("c2", 2), ("c3", 1), ("c4", 2)]
+        .iter()
+        .map(|(n, c)| (n.to_string(), *c))
+        .collect();
+    assert_eq!(runs(&dir), expected);
+}
+
+#[test]
+fn reset_puts_listed_configs_back_even_done_ones_and_the_rerun_keeps_earlier_logs() {
+    let dir = Dir::new();
+    experiment(&dir, 3, r#"echo "$EXP_NAME" >> runs.txt; echo "attempt $EXP_ATTEMPT""#);
+    dir.run("exp-run", &[]).success();
+    let out = dir.run_stdin("exp-clean", &["--names", "-", "--reset"], "c1\n");
+    out.success();
+    assert_eq!(
+        out.json_lines(),
+        [json!({"name": "c1", "action": "reset", "status": "done", "params": {"i": 1}})]
+    );
+    assert_eq!(statuses(&dir)["c1"], "todo");
+    assert!(config_dir_exists(&dir, "c1"));
+
+    dir.run("exp-run", &[]).success();
+    let rows = by_name(&dir);
+    assert_eq!(rows["c1"]["status"], "done");
+    assert_eq!(rows["c1"]["attempts"], 2, "{}", rows["c1"]);
+    assert_eq!(rows["c0"]["attempts"], 1);
+    assert_eq!(dir.read("exp/configs/c1/stdout.log"), "attempt 2\n");
+    assert_eq!(dir.read("exp/configs/c1/stdout.1.log"), "attempt 1\n");
+    let expected: BTreeMap<String, usize> =
+        [("c0", 1), ("c1", 2), ("c2", 1)].iter().map(|(n, c)| (n.to_string(), *c)).collect();
+    assert_eq!(runs(&dir), expected);
+}
+
+// ---------- dry runs ----------
+
+#[test]
+fn dry_run_prints_what_it_would_change_and_changes_nothing() {
+    let dir = Dir::new();
+    six(&dir);
+    let before = state(&dir);
+    let keep = "{\"a\": 1, \"b\": \"x\"}\n{\"a\": 3, \"b\": \"x\"}\n";
+
+    let out = dir.run_stdin("exp-clean", &["--keep", "-", "--purge", "--dry-run"], keep);
+    out.success();
+    let would = changed(&out);
+    assert_eq!(
+        would,
+        [
+            triple("1-y", "remove", "done"),
+            triple("2-x", "remove", "done"),
+            triple("2-y", "remove", "done"),
+            triple("3-y", "remove", "failed")
+        ]
+    );
+    let out = dir.run("exp-clean", &["--reset-failed", "--dry-run"]);
+    out.success();
+    assert_eq!(changed(&out), [triple("3-x", "reset", "failed"), triple("3-y", "reset", "failed")]);
+    let out = dir.run_stdin("exp-clean", &["--names", "-", "--reset", "--dry-run"], "1-x\n");
+    out.success();
+    assert_eq!(changed(&out), [triple("1-x", "reset", "done")]);
+
+    assert_eq!(state(&dir), before, "nothing changed");
+    assert_eq!(names(&dir).len(), 6);
+    assert!(["1-x", "1-y", "2-x", "2-y", "3-x", "3-y"].iter().all(|n| config_dir_exists(&dir, n)));
+
+    // The real thing does what the dry run said.
+    let out = dir.run_stdin("exp-clean", &["--keep", "-", "--purge"], keep);
+    out.success();
+    assert_eq!(changed(&out), would);
+    assert_eq!(names(&dir), ["1-x", "3-x"]);
+}
+
+// ---------- running configs and runners ----------
+
+#[test]
+fn a_running_config_is_never_touched() {
+    let dir = Dir::new();
+    std::fs::create_dir(dir.path().join("pids")).unwrap();
+    experiment(&dir, 2, r#"echo $$ > "pids/$EXP_NAME"; while [ ! -e release ]; do sleep 0.05; done"#);
+    let runner = Bg::run(&dir, &["-j1", "--progress", "never"]);
+    let pid_file = dir.path().join("pids/c0");
+    wait_for("c0 to start", || read_pid(&pid_file).is_some());
+    wait_for("c0 running", || by_name(&dir)["c0"]["status"] == "running");
+    let before = state(&dir);
+
+    for (args, input) in [
+        (&["--names", "-"][..], "c0\n"),
+        (&["--names", "-", "--purge"], "c0\n"),
+        (&["--names", "-", "--reset"], "{\"name\": \"c0\"}\n"),
+        (&["--keep", "-"], "{\"i\": 1}\n"),
+    ] {
+        let out = dir.run_stdin("exp-clean", args, input);
+        out.success();
+        assert!(out.stdout.is_empty(), "{args:?}: nothing changed: {out:?}");
+        assert!(out.stderr.contains("skipped") && out.stderr.contains("c0"), "{args:?}: says so: {out:?}");
+        assert_eq!(state(&dir), before, "{args:?}");
+    }
+    let out = dir.run("exp-clean", &["--reset-failed"]);
+    out.success();
+    assert!(out.stdout.is_empty(), "{out:?}");
+    assert_eq!(by_name(&dir)["c0"]["status"], "running");
+    assert!(config_dir_exists(&dir, "c0"));
+
+    touch(&dir, "release");
+    runner.finish().success();
+    assert_eq!(statuses(&dir).values().collect::<Vec<_>>(), ["done", "done"]);
+}
+
+#[test]
+fn a_clean_during_a_run_loses_nothing() {
+    let dir = Dir::new();
+    std::fs::create_dir(dir.path().join("marks")).unwrap();
+    // Every command waits for TMP/go; those with i % 5 == 3 fail on their
+    // first run; each appends "NAME ok" or "NAME fail" to runs.txt.
+    let script = r#"while [ ! -e go ]; do sleep 0.02; done
+if [ $((EXP_PARAM_I % 5)) -eq 3 ] && mkdir "marks/$EXP_NAME" 2>/dev/null; then echo "$EXP_NAME fail" >> runs.txt; exit 1; fi
+sleep 0.02
+echo "$EXP_NAME ok" >> runs.txt"#;
+    let n = 40;
+    experiment(&dir, n, script);
+    let all: Vec<String> = (0..n).map(|i| format!("c{i}")).collect();
+
+    let mut runner = Bg::run(&dir, &["-j2", "--progress", "never"]);
+    // Removed config -> its status when removed.
+    let mut removed: BTreeMap<String, String> = BTreeMap::new();
+    let mut released = false;
+    loop {
+        let exited = runner.exited().is_some();
+        let rows = by_name(&dir);
+        // Remove a few of the odd-numbered configs not run yet; keep the rest.
+        let doomed: BTreeSet<&String> = rows
+            .iter()
+            .filter(|(_, row)| row["status"] == "todo" && row["params"]["i"].as_u64().unwrap() % 2 == 1)
+            .map(|(name, _)| name)
+            .take(3)
+            .collect();
+        let keep: String = rows
+            .iter()
+            .filter(|(name, _)| !doomed.contains(name))
+            .map(|(_, row)| format!("{}\n", row["params"]))
+            .collect();
+        let out = dir.run_stdin("exp-clean", &["--keep", "-"], &keep);
+        out.success();
+        for line in out.json_lines() {
+            assert_eq!(line["action"], "remove", "{line}");
+            let name = line["name"].as_str().unwrap().to_string();
+            assert!(doomed.contains(&name), "only a doomed config is removed: {line}");
+            assert!(removed.insert(name, line["status"].as_str().unwrap().to_string()).is_none(), "{line}");
+        }
+        let out = dir.run("exp-clean", &["--reset-failed"]);
+        out.success();
+        assert!(out.json_lines().iter().all(|line| line["action"] == "reset" && line["status"] == "failed"));
+        if !released {
+            // The first clean ran while the first commands were held back.
+            assert!(!removed.is_empty(), "something was removed before anything ran");
+            touch(&dir, "go");
+            released = true;
+        }
+        if exited {
+            break;
+        }
+    }
+    let out = runner.finish();
+    assert!(matches!(out.code, Some(0 | 1)), "{out:?}");
+    // Finish what the loop left failed or todo.
+    dir.run("exp-clean", &["--reset-failed"]).success();
+    dir.run("exp-run", &["-j2"]).success();
+
+    let kept: Vec<&String> = all.iter().filter(|name| !removed.contains_key(*name)).collect();
+    let rows = by_name(&dir);
+    assert_eq!(rows.len(), kept.len(), "{rows:?}");
+    for name in &kept {
+        assert_eq!(rows.get(*name).map(|row| &row["status"]), Some(&Value::from("done")), "{name}: {rows:?}");
+    }
+    for name in removed.keys() {
+        assert!(!rows.contains_key(name), "{name} came back");
+    }
+    let lines = runs(&dir);
+    let count = |name: &str, what: &str| lines.get(&format!("{name} {what}")).copied().unwrap_or(0);
+    for name in &all {
+        assert!(count(name, "ok") <= 1, "{name} ran twice: {lines:?}");
+        assert!(count(name, "fail") <= 1, "{name} failed twice: {lines:?}");
+    }
+    for name in &kept {
+        assert_eq!(count(name, "ok"), 1, "{name}: {lines:?}");
+    }
+    for (name, status) in &removed {
+        if status == "todo" {
+            assert_eq!(count(name, "ok"), 0, "{name} ran after its removal: {lines:?}");
+        }
+    }
+}
+
+// ---------- housekeeping and usage ----------
+
+#[test]
+fn with_no_option_it_does_housekeeping_and_exits_0() {
+    let dir = Dir::new();
+    six(&dir);
+    let before = dir.run("exp-status", &["--json"]).success().stdout.clone();
+    let out = dir.run("exp-clean", &[]);
+    out.success();
+    assert!(out.stdout.is_empty(), "{out:?}");
+    assert_eq!(dir.run("exp-status", &["--json"]).success().stdout, before);
+}
+
+#[test]
+fn reset_without_names_and_purge_without_a_removal_are_usage_errors() {
+    let dir = Dir::new();
+    six(&dir);
+    let before = state(&dir);
+    for (args, input) in [
+        (&["--reset"][..], ""),
+        (&["--reset", "--reset-failed"], ""),
+        (&["--purge"], ""),
+        (&["--purge", "--reset-failed"], ""),
+        (&["--names", "-", "--reset", "--purge"], "3-x\n"),
+    ] {
+        let out = dir.run_stdin("exp-clean", args, input);
+        out.code(2);
+        assert!(out.stdout.is_empty(), "{args:?}: {out:?}");
+        assert_eq!(state(&dir), before, "{args:?}");
+    }
+    assert_eq!(names(&dir).len(), 6);
+}
