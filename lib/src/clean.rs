@@ -150,12 +150,36 @@ pub fn clean(store: &mut Store, request: &Request) -> Result<Outcome> {
         store.sync()?;
     }
     drop(lock);
+    refresh_summary(store, &experiment);
     if request.purge {
         for change in outcome.changes.iter_mut().filter(|c| c.action == Action::Remove) {
             change.purged = Some(purge(store, &change.name)?);
         }
     }
     Ok(outcome)
+}
+
+/// A `results_summary.csv` left by an earlier run no longer tells the truth:
+/// write it anew if every config is still done, else remove it (the next
+/// complete run, or `exp-summary --save`, writes it again).
+fn refresh_summary(store: &Store, experiment: &Experiment) {
+    let path = store.dir().join(crate::summary::SUMMARY_FILE);
+    if std::fs::symlink_metadata(&path).is_err() {
+        return;
+    }
+    let all_done =
+        !experiment.configs.is_empty() && experiment.configs.values().all(|c| c.status == Status::Done);
+    let outcome = if all_done {
+        crate::summary::save(store, experiment).map(|()| "rewritten")
+    } else {
+        std::fs::remove_file(&path)
+            .map(|()| "removed: not every config is done")
+            .map_err(|err| Error::io("cannot remove", &path, err))
+    };
+    match outcome {
+        Ok(what) => crate::report::note(format!("{}: {what}", crate::summary::SUMMARY_FILE)),
+        Err(err) => crate::report::warn(format!("{} is out of date: {err}", crate::summary::SUMMARY_FILE)),
+    }
 }
 
 /// The configs to remove and to reset, in the experiment's order.

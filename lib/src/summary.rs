@@ -6,8 +6,9 @@
 //! arrays (and empty objects) are written as JSON text. A key that holds a
 //! dot or a quote, or is empty, is written JSON-quoted (`"a.b"`), so `{"a.b":1}`
 //! and `{"a":{"b":2}}` get two columns. A param column that clashes with a
-//! fixed column is prefixed `param.`, a result column that clashes with an
-//! earlier one `result.`; nothing is ever overwritten and no header is blank.
+//! fixed column (`name`, `status`, `duration`, whatever the flags) is
+//! prefixed `param.`, a result column that clashes with an earlier one
+//! `result.`; nothing is ever overwritten and no header is blank.
 //!
 //! `--json` lines: `{"name","params","result"}` (params merged over the
 //! defaults, result null when there is none), plus `status` and `duration`
@@ -81,13 +82,11 @@ pub fn write_csv(store: &Store, experiment: &Experiment, options: Options, out: 
         })
         .collect();
 
+    // The fixed columns are reserved whatever the flags, so a config's
+    // columns are named the same with and without them.
     let mut columns = Columns::default();
-    columns.reserve("name");
-    if options.ignore_missing {
-        columns.reserve("status");
-    }
-    if options.timing {
-        columns.reserve("duration");
+    for fixed in ["name", "status", "duration"] {
+        columns.reserve(fixed);
     }
     let mut param_index: IndexMap<&str, usize> = IndexMap::new();
     for key in rows.iter().flat_map(|row| row.params.iter().map(|(key, _)| key.as_str())) {

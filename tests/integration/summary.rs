@@ -250,8 +250,6 @@ fn save_writes_results_summary_csv_and_output_writes_the_file() {
 }
 
 #[test]
-#[ignore = "BUG: -o with a bare file name (no directory part) writes the file, then fails with exit 3: \
-            write_atomic fsyncs Path::parent() == \"\" instead of \".\""]
 fn output_to_a_bare_file_name_writes_it_in_the_working_directory() {
     let dir = Dir::new();
     experiment(&dir, &[], &[json!({"i": 0})]);
@@ -351,9 +349,6 @@ fn status_results_carry_each_result_and_select_with_jq() {
 }
 
 #[test]
-#[ignore = "BUG: exp-run rewrites results_summary.csv only when it finished a config (or the file is missing): \
-            after exp-clean removes a config, a later exp-run with everything done keeps the old file, \
-            which still lists the removed config"]
 fn after_a_clean_the_summary_left_by_exp_run_matches_exp_summary() {
     let dir = Dir::new();
     experiment(&dir, &[], &[json!({"i": 0}), json!({"i": 1}), json!({"i": 2})]);

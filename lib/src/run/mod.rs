@@ -98,7 +98,14 @@ pub fn run(dir: &Path, options: &Options) -> Result<i32> {
             let (experiment, _) = store.read()?;
             let launcher = Launcher::new(&store, &experiment, &options.env, options.cache)?;
             check_request(&experiment, &launcher, options, &selection)?;
-            setup::run_setup(command, launcher.workdir(), store.dir())?
+            let failed_too = options.retry_failed || selection.by_name();
+            let anything = experiment.configs.iter().any(|(n, c)| selection.wants(n, c.status, failed_too));
+            if anything || options.replay.is_some() {
+                setup::run_setup(command, launcher.workdir(), store.dir())?
+            } else {
+                crate::report::note("nothing to run: --setup skipped");
+                Vec::new()
+            }
         }
         None => Vec::new(),
     };

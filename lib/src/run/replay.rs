@@ -27,6 +27,7 @@ pub enum Replay {
     Names(Vec<String>),
     /// `--replay-all`: every selected config that ran (done or failed), in
     /// order, going on past failures; exit 1 if any replay failed.
+    /// (`--replay NAME` refuses a config that never ran.)
     All,
 }
 
@@ -37,6 +38,11 @@ pub fn replay(store: &mut Store, launcher: &Launcher, which: &Replay, selection:
         Replay::Names(names) => {
             if let Some(unknown) = names.iter().find(|n| !experiment.configs.contains_key(*n)) {
                 return Err(Error::usage(format!("--replay: no config named {unknown:?}")));
+            }
+            if let Some(never) = names.iter().find(|n| experiment.configs[*n].attempts == 0) {
+                return Err(Error::usage(format!(
+                    "--replay: {never} has never run: there is nothing to replay"
+                )));
             }
             names.iter().collect()
         }

@@ -17,7 +17,8 @@ pub fn no_follow() -> OpenOptions {
 /// Replace `path` with `contents` so that readers see the old or the new file,
 /// never a mix, and a crash leaves one of the two.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+    // A bare file name's parent is "", the current directory.
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
     // Unique across processes and hosts sharing the directory.
     let tmp = dir.join(format!(".{name}.tmp.{}", uuid::Uuid::new_v4().simple()));
