@@ -2,6 +2,7 @@
 
 mod add;
 mod concurrency;
+mod firsthour;
 mod init;
 mod interrupt;
 mod robustness;
