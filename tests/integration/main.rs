@@ -3,6 +3,7 @@
 mod add;
 mod clean;
 mod concurrency;
+mod firsthour;
 mod init;
 mod interrupt;
 mod replay;
