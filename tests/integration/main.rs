@@ -6,5 +6,6 @@ mod init;
 mod interrupt;
 mod robustness;
 mod run;
+mod slurm;
 mod status;
 mod util;
