@@ -9,6 +9,7 @@ mod interrupt;
 mod replay;
 mod robustness;
 mod run;
+mod slurm;
 mod snapshot;
 mod status;
 mod summary;
