@@ -2,7 +2,7 @@
 
 use crate::driver::{json_line, stdout, ExperimentDir};
 use clap::Parser;
-use exp::add::{add, read_json_lines, stdin_is_pipe, with_grid};
+use exp::add::{add, read_json_lines, stdin_has_lines, with_grid};
 use exp::report::note;
 use exp::store::Store;
 use exp::Error;
@@ -44,8 +44,8 @@ pub fn main() -> exp::Result<i32> {
             Some(read_json_lines(BufReader::new(file), &path.display().to_string())?)
         }
         None if !args.grid.is_empty() => {
-            if stdin_is_pipe() {
-                note("stdin is a pipe, but only --grid was given: its lines are ignored (-f - crosses them with the grid)");
+            if stdin_has_lines() {
+                note("stdin is a pipe or a file, but only --grid was given: its lines are ignored (-f - crosses them with the grid)");
             }
             None
         }

@@ -171,12 +171,12 @@ fn warn_unused_keys(template_keys: &[&str], added: &[Added]) {
     }
 }
 
-/// Whether stdin is a pipe, whose lines `--grid` alone would ignore.
-pub fn stdin_is_pipe() -> bool {
+/// Whether stdin is a pipe or a file, whose lines `--grid` alone would ignore.
+pub fn stdin_has_lines() -> bool {
     use std::os::fd::AsFd;
     use std::os::unix::fs::FileTypeExt;
     let Ok(fd) = std::io::stdin().as_fd().try_clone_to_owned() else {
         return false;
     };
-    std::fs::File::from(fd).metadata().is_ok_and(|meta| meta.file_type().is_fifo())
+    std::fs::File::from(fd).metadata().is_ok_and(|meta| meta.file_type().is_fifo() || meta.is_file())
 }

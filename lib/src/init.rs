@@ -43,24 +43,33 @@ pub enum Outcome {
 
 pub fn init(dir: &Path, definition: &Definition) -> Result<Outcome> {
     let wanted = build(definition)?;
-    warn_if_program_missing(&wanted);
     if definition.update {
         return update(dir, definition, wanted);
     }
+    let given = definition.workdir.is_some();
     if dir.join(crate::store::STATE_FILE).exists() {
         let (existing, _) = Store::open(dir)?.read()?;
-        return compare(dir, &existing, &wanted);
+        return compare(dir, &existing, &wanted, given);
     }
     match Store::create(dir, &mut wanted.clone())? {
-        None => Ok(Outcome::Created),
+        None => {
+            warn_if_program_missing(&wanted);
+            Ok(Outcome::Created)
+        }
         // Another exp-init got there first (e.g. every task of a Slurm array).
-        Some(existing) => compare(dir, &existing, &wanted),
+        Some(existing) => compare(dir, &existing, &wanted, given),
     }
 }
 
-fn compare(dir: &Path, existing: &Experiment, wanted: &Experiment) -> Result<Outcome> {
-    let fields = differences(existing, wanted);
+/// The same definition again is a no-op. Run from another directory
+/// without `--workdir`, it is still the same experiment, whose commands
+/// run in its own workdir.
+fn compare(dir: &Path, existing: &Experiment, wanted: &Experiment, workdir_given: bool) -> Result<Outcome> {
+    let fields = differences(existing, wanted, workdir_given);
     let Some(field) = fields.first() else {
+        if let Some(workdir) = existing.workdir.as_ref().filter(|w| Some(*w) != wanted.workdir.as_ref()) {
+            crate::report::note(format!("its commands run in {}", workdir.display()));
+        }
         return Ok(Outcome::AlreadyThere);
     };
     let updatable = fields.iter().all(|f| UPDATABLE.contains(f));
@@ -85,7 +94,7 @@ fn update(dir: &Path, definition: &Definition, wanted: Experiment) -> Result<Out
         )));
     }
     let (mut experiment, _) = store.load(&lock)?;
-    let fixed = differences(&experiment, &wanted).into_iter().find(|field| match *field {
+    let fixed = differences(&experiment, &wanted, true).into_iter().find(|field| match *field {
         "--naming" => definition.naming.is_some(),
         "--default" => !definition.defaults.is_empty(),
         _ => false,
@@ -119,6 +128,7 @@ fn update(dir: &Path, definition: &Definition, wanted: Experiment) -> Result<Out
         changed.push("--workdir");
     }
     check_configs_fit(&experiment)?;
+    warn_if_program_missing(&experiment);
     if !changed.is_empty() {
         store.fold(&lock, &mut experiment)?;
     }
@@ -211,7 +221,7 @@ pub fn parse_defaults(existing: &Params, entries: &[String]) -> Result<Params> {
 
 /// Which parts of the definition differ. Defaults added later by `exp-add`
 /// are allowed: the wanted defaults need only agree with the existing ones.
-fn differences(existing: &Experiment, wanted: &Experiment) -> Vec<&'static str> {
+fn differences(existing: &Experiment, wanted: &Experiment, workdir_given: bool) -> Vec<&'static str> {
     let mut fields = Vec::new();
     if existing.name != wanted.name {
         fields.push("--name");
@@ -229,7 +239,7 @@ fn differences(existing: &Experiment, wanted: &Experiment) -> Vec<&'static str> 
         fields.push("--env");
     }
     // An experiment made before workdirs existed runs where exp-run runs.
-    if existing.workdir.is_some() && existing.workdir != wanted.workdir {
+    if workdir_given && existing.workdir.is_some() && existing.workdir != wanted.workdir {
         fields.push("--workdir");
     }
     let defaults_agree = wanted

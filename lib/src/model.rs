@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 /// The schema version this build writes; a newer one is refused (exit 3).
 /// Delphyne's files carry none and read as version 0.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// A config's parameters: a JSON object, key order as given.
 pub type Params = Map<String, Value>;
@@ -18,6 +18,11 @@ pub type Params = Map<String, Value>;
 pub struct Experiment {
     #[serde(default)]
     pub schema_version: u32,
+    /// A unique id, also in the journal's header, so a journal is never
+    /// applied to another experiment. Delphyne's files have none until the
+    /// first rewrite.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     /// Bumped by every fold; the journal names the epoch it extends.
     #[serde(default, skip_serializing_if = "is_zero64")]
     pub journal_epoch: u64,
@@ -38,8 +43,12 @@ pub struct Experiment {
     /// `exp-run` runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workdir: Option<std::path::PathBuf>,
-    #[serde(default, deserialize_with = "null_as_empty")]
+    #[serde(default, deserialize_with = "unique_configs")]
     pub configs: IndexMap<String, Config>,
+    /// Keys this exp does not know (a user's or another tool's notes),
+    /// kept as they are through every rewrite.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// The command template: an argv run without a shell (a YAML list), or a
@@ -92,9 +101,9 @@ impl FromStr for Status {
 /// One config: its params as given (defaults are merged when used) and its state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Config {
+    pub status: Status,
     #[serde(default)]
     pub params: Params,
-    pub status: Status,
     #[serde(default)]
     pub start_time: Option<Timestamp>,
     #[serde(default)]
@@ -112,6 +121,9 @@ pub struct Config {
     /// The runner holding this config while it is `running`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runner: Option<Claim>,
+    /// Keys this exp does not know, kept through every rewrite.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 impl Config {
@@ -127,6 +139,7 @@ impl Config {
             signal: None,
             error: None,
             runner: None,
+            extra: Map::new(),
         }
     }
 
@@ -160,9 +173,34 @@ fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
-fn null_as_empty<'de, D>(deserializer: D) -> Result<IndexMap<String, Config>, D::Error>
+/// `configs:` as a map, null read as empty; a name given twice (a
+/// hand-edited file) is an error, never one config silently dropped.
+fn unique_configs<'de, D>(deserializer: D) -> Result<IndexMap<String, Config>, D::Error>
 where
     D: serde::Deserializer<'de>,
 {
-    Ok(Option::deserialize(deserializer)?.unwrap_or_default())
+    struct Unique;
+    impl<'de> serde::de::Visitor<'de> for Unique {
+        type Value = IndexMap<String, Config>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a map of configs")
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(IndexMap::new())
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(IndexMap::new())
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut configs = IndexMap::new();
+            while let Some((name, config)) = map.next_entry::<String, Config>()? {
+                if configs.contains_key(&name) {
+                    return Err(serde::de::Error::custom(format!("config {name:?} is given twice")));
+                }
+                configs.insert(name, config);
+            }
+            Ok(configs)
+        }
+    }
+    deserializer.deserialize_any(Unique)
 }

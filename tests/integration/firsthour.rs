@@ -233,7 +233,6 @@ fn init_update_with_a_param_some_config_lacks_exits_2_naming_the_config() {
 }
 
 #[test]
-#[ignore = "BUG: exp-init --update looks for a relative program under its own cwd, not the experiment's workdir"]
 fn init_update_from_elsewhere_looks_for_the_program_where_commands_run() {
     let dir = Dir::new();
     let project = dir.path().join("project");

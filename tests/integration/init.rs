@@ -155,8 +155,9 @@ fn a_newer_schema_is_exit_3() {
     let dir = Dir::new();
     dir.init(&[], &["echo", "{lr}"]);
     let text = dir.read("exp/experiment.yaml");
-    assert!(text.contains("schema_version: 1"), "{text}");
-    let newer = text.replace("schema_version: 1", "schema_version: 99");
+    let (first, rest) = text.split_once('\n').unwrap();
+    assert!(first.starts_with("schema_version: "), "{text}");
+    let newer = format!("schema_version: 99\n{rest}");
     std::fs::write(dir.exp().join("experiment.yaml"), &newer).unwrap();
     for (tool, out) in every_tool(&dir) {
         out.code(3);

@@ -35,12 +35,10 @@ fn experiment_with(dir: &Dir, n: usize) -> Vec<String> {
         .collect()
 }
 
-/// Mark configs done by editing experiment.yaml, as exp-run would have.
+/// Run the first `how_many` todo configs (their `echo` succeeds): done.
 fn mark_done(dir: &Dir, how_many: usize) {
-    let path = dir.exp().join("experiment.yaml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let text = text.replacen("status: todo", "status: done", how_many);
-    std::fs::write(&path, text).unwrap();
+    let limit = how_many.to_string();
+    dir.run("exp-run", &["--limit", &limit, "--progress", "never", "-q"]).success();
 }
 
 fn counts(dir: &Dir, args: &[&str]) -> Value {

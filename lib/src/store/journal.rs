@@ -23,9 +23,19 @@ pub struct Event {
     pub config: Config,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct Header {
-    epoch: u64,
+/// The state a journal extends: the experiment's id and the epoch of its
+/// `experiment.yaml`. The journal's first line says which.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owner {
+    pub epoch: u64,
+    #[serde(default)]
+    pub experiment: Option<String>,
+}
+
+impl Owner {
+    pub fn of(experiment: &Experiment) -> Owner {
+        Owner { epoch: experiment.journal_epoch, experiment: experiment.id.clone() }
+    }
 }
 
 /// How often buffered journal writes are forced to disk (group commit).
@@ -43,8 +53,19 @@ pub struct Journal {
 /// What a read of the journal found.
 pub struct Tail {
     pub events: Vec<Event>,
-    /// Offset after the last whole line read.
+    /// Offset after the last whole, valid line read.
     pub end: u64,
+}
+
+/// What the journal's first line says about it.
+enum Head {
+    /// No whole first line: empty, or a header torn by a crash (nothing
+    /// can follow a torn line).
+    None,
+    /// It extends the state: events follow the header, which ends here.
+    Current(u64),
+    /// Left by a fold that crashed before restarting it: already folded.
+    Folded,
 }
 
 impl Journal {
@@ -55,59 +76,63 @@ impl Journal {
             .create(true)
             .open(path)
             .map_err(|err| Error::io("cannot open", path, err))?;
+        if !file.metadata().map_err(|err| Error::io("cannot open", path, err))?.is_file() {
+            return Err(Error::state(format!("{} is not a regular file", path.display())));
+        }
         Ok(Journal { path: path.to_path_buf(), file, last_sync: Instant::now(), unsynced: false })
     }
 
-    /// Read the events of `epoch` from byte `from` on. Must hold the lock.
-    /// A journal of another epoch (left by an interrupted fold) holds nothing.
-    pub fn read(path: &Path, epoch: u64, from: u64) -> Result<Tail> {
-        let mut file = match File::open(path) {
+    /// Read the events that extend `owner`'s state from byte `from` on
+    /// (`from` 0 checks the header). Must hold the lock. An invalid last
+    /// line is skipped with a warning (the next writer cuts it); an invalid
+    /// line before the last one, or a header that is not valid or names
+    /// another experiment or a later epoch, is exit 3.
+    pub fn read(path: &Path, owner: &Owner, from: u64) -> Result<Tail> {
+        let mut file = match no_follow().read(true).open(path) {
             Ok(file) => file,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(Tail { events: Vec::new(), end: 0 })
             }
             Err(err) => return Err(Error::io("cannot read", path, err)),
         };
+        let start = if from == 0 {
+            match head(&file, path, owner)? {
+                Head::None | Head::Folded => return Ok(Tail { events: Vec::new(), end: 0 }),
+                Head::Current(end) => end,
+            }
+        } else {
+            from
+        };
         let mut bytes = Vec::new();
-        file.seek(SeekFrom::Start(from))
+        file.seek(SeekFrom::Start(start))
             .and_then(|_| file.read_to_end(&mut bytes))
             .map_err(|err| Error::io("cannot read", path, err))?;
         let mut events = Vec::new();
         let mut offset = 0usize;
-        let mut line_number = 0usize;
         while offset < bytes.len() {
             let Some(len) = bytes[offset..].iter().position(|&b| b == b'\n') else {
                 warn(format!("{}: skipping a torn last line (an interrupted write)", path.display()));
                 break;
             };
             let line = &bytes[offset..offset + len];
-            line_number += 1;
             let last = offset + len + 1 == bytes.len();
-            if from == 0 && line_number == 1 {
-                match serde_json::from_slice::<Header>(line) {
-                    Ok(header) if header.epoch == epoch => {}
-                    // Already folded; the next writer restarts it, so read it from 0 again.
-                    _ => return Ok(Tail { events: Vec::new(), end: 0 }),
+            match serde_json::from_slice::<Event>(line) {
+                Ok(event) => events.push(event),
+                Err(_) if last => {
+                    warn(format!("{}: skipping an invalid last line", path.display()));
+                    break;
                 }
-            } else {
-                match serde_json::from_slice::<Event>(line) {
-                    Ok(event) => events.push(event),
-                    Err(_) if last => {
-                        warn(format!("{}: skipping a torn last line (an interrupted write)", path.display()));
-                        break;
-                    }
-                    Err(err) => {
-                        return Err(Error::state(format!(
-                            "{}: byte {}: corrupt journal line: {err}",
-                            path.display(),
-                            from as usize + offset
-                        )))
-                    }
+                Err(err) => {
+                    return Err(Error::state(format!(
+                        "{}: byte {}: corrupt journal line: {err}",
+                        path.display(),
+                        start as usize + offset
+                    )))
                 }
             }
             offset += len + 1;
         }
-        Ok(Tail { events, end: from + offset as u64 })
+        Ok(Tail { events, end: start + offset as u64 })
     }
 
     /// Whether anything follows the header line (of any epoch: a stale
@@ -117,22 +142,40 @@ impl Journal {
             return false;
         };
         let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-        match read_header(&file) {
-            Ok(Some((_, header_len))) => len > header_len,
+        match first_line(&file) {
+            Ok(Some(line)) => len > line.len() as u64 + 1,
             _ => len > 0,
         }
     }
 
-    /// Append events in one write. Must hold the exclusive lock and have read
-    /// the state in the journal's epoch. A torn tail left by a crash is cut
-    /// first, and an older epoch's journal (already folded) restarted.
-    /// Returns where the written bytes start and end.
-    pub fn append(&mut self, epoch: u64, events: &[Event]) -> Result<(u64, u64)> {
-        let mut text = Vec::with_capacity(256 * events.len() + 32);
-        let len = self.repair(epoch)?;
-        if len == 0 {
-            serde_json::to_writer(&mut text, &Header { epoch }).expect("header serializes");
-            text.push(b'\n');
+    /// Append events in one write. Must hold the exclusive lock and have
+    /// read the journal up to `valid_end` (its last valid line): anything
+    /// after it, a torn or invalid line left by a crash or by hand, is cut
+    /// first; a journal already folded is restarted. Returns where the
+    /// written bytes start and end.
+    pub fn append(&mut self, owner: &Owner, valid_end: u64, events: &[Event]) -> Result<(u64, u64)> {
+        let io = |err| Error::io("cannot append to", &self.path, err);
+        let mut len = self.file.metadata().map_err(io)?.len();
+        let mut text = Vec::with_capacity(256 * events.len() + 64);
+        match head(&self.file, &self.path, owner)? {
+            Head::Current(_) if len < valid_end => {
+                return Err(Error::state(format!(
+                    "{}: shorter than when it was read; refusing to append",
+                    self.path.display()
+                )))
+            }
+            Head::Current(_) if len > valid_end => {
+                warn(format!("{}: cut an invalid or torn last line", self.path.display()));
+                self.file.set_len(valid_end).map_err(io)?;
+                len = valid_end;
+            }
+            Head::Current(_) => {}
+            Head::None | Head::Folded => {
+                self.file.set_len(0).map_err(io)?;
+                len = 0;
+                serde_json::to_writer(&mut text, owner).expect("header serializes");
+                text.push(b'\n');
+            }
         }
         for event in events {
             serde_json::to_writer(&mut text, event).map_err(|err| Error::state(err.to_string()))?;
@@ -146,10 +189,13 @@ impl Journal {
         Ok((len, len + text.len() as u64))
     }
 
-    /// Start the journal afresh for `epoch` (after a fold). Must hold the exclusive lock.
-    pub fn reset(&mut self, epoch: u64) -> Result<()> {
+    /// Start the journal afresh for `owner` (after a fold). Must hold the exclusive lock.
+    pub fn reset(&mut self, owner: &Owner) -> Result<()> {
+        let mut header = serde_json::to_vec(owner).expect("header serializes");
+        header.push(b'\n');
         self.file.set_len(0).map_err(|err| Error::io("cannot truncate", &self.path, err))?;
-        self.append(epoch, &[])?;
+        self.file.write_all(&header).map_err(|err| Error::io("cannot write", &self.path, err))?;
+        self.unsynced = true;
         self.sync()
     }
 
@@ -167,63 +213,50 @@ impl Journal {
     pub fn sync_due(&self) -> Option<Duration> {
         self.unsynced.then(|| SYNC_INTERVAL.saturating_sub(self.last_sync.elapsed()))
     }
+}
 
-    /// The journal's length after cutting a torn tail, or 0 if it belongs to
-    /// another epoch (and was emptied).
-    fn repair(&mut self, epoch: u64) -> Result<u64> {
-        let io = |err| Error::io("cannot repair", &self.path, err);
-        let len = self.file.metadata().map_err(io)?.len();
-        if len == 0 {
-            return Ok(0);
-        }
-        let mut last = [0u8];
-        self.file.read_exact_at(&mut last, len - 1).map_err(io)?;
-        match read_header(&self.file).map_err(io)?.map(|(header, _)| header) {
-            Some(header) if header.epoch > epoch => {
-                return Err(Error::state(format!(
-                    "{}: written in a newer epoch than this process read; refusing to append",
-                    self.path.display()
-                )))
-            }
-            Some(header) if header.epoch == epoch => {}
-            // Left by a fold that crashed before restarting the journal: already folded.
-            _ => {
-                self.file.set_len(0).map_err(io)?;
-                return Ok(0);
-            }
-        }
-        if last[0] == b'\n' {
-            return Ok(len);
-        }
-        // Cut back to the end of the last whole line.
-        let mut end = len;
-        let mut chunk = vec![0u8; 4096];
-        while end > 0 {
-            let start = end.saturating_sub(chunk.len() as u64);
-            let piece = &mut chunk[..(end - start) as usize];
-            self.file.read_exact_at(piece, start).map_err(io)?;
-            if let Some(i) = piece.iter().rposition(|&b| b == b'\n') {
-                let keep = start + i as u64 + 1;
-                warn(format!("{}: cut a torn last line (an interrupted write)", self.path.display()));
-                self.file.set_len(keep).map_err(io)?;
-                return Ok(keep);
-            }
-            end = start;
-        }
-        self.file.set_len(0).map_err(io)?;
-        Ok(0)
+/// Judge the journal's header against the state it should extend. Only a
+/// valid header of this experiment and an earlier epoch means "folded";
+/// anything else but the current owner is exit 3, and the file is kept.
+fn head(file: &File, path: &Path, owner: &Owner) -> Result<Head> {
+    let line = first_line(file).map_err(|err| Error::io("cannot read", path, err))?;
+    let Some(line) = line else {
+        return Ok(Head::None);
+    };
+    let header: Owner = serde_json::from_slice(&line).map_err(|err| {
+        Error::state(format!("{}: corrupt header ({err}); the journal is kept as it is", path.display()))
+    })?;
+    if header.experiment != owner.experiment {
+        return Err(Error::state(format!(
+            "{}: belongs to another experiment ({}), not to this one ({})",
+            path.display(),
+            header.experiment.as_deref().unwrap_or("no id"),
+            owner.experiment.as_deref().unwrap_or("no id")
+        )));
+    }
+    match header.epoch.cmp(&owner.epoch) {
+        std::cmp::Ordering::Equal => Ok(Head::Current(line.len() as u64 + 1)),
+        std::cmp::Ordering::Less => Ok(Head::Folded),
+        std::cmp::Ordering::Greater => Err(Error::state(format!(
+            "{}: extends epoch {} of experiment.yaml, which is at epoch {} (was experiment.yaml restored from a copy?)",
+            path.display(),
+            header.epoch,
+            owner.epoch
+        ))),
     }
 }
 
-/// The whole header line at the start of a journal, and its length with
-/// the newline; None when the first line is torn or not a header.
-fn read_header(file: &File) -> std::io::Result<Option<(Header, u64)>> {
-    let mut head = [0u8; 64];
+/// The journal's whole first line, without its newline; None when the
+/// file is shorter than a header and holds no whole line (a torn header).
+fn first_line(file: &File) -> std::io::Result<Option<Vec<u8>>> {
+    let mut head = [0u8; 512];
     let n = file.read_at(&mut head, 0)?;
-    let Some(end) = head[..n].iter().position(|&b| b == b'\n') else {
-        return Ok(None);
-    };
-    Ok(serde_json::from_slice::<Header>(&head[..end]).ok().map(|header| (header, end as u64 + 1)))
+    match head[..n].iter().position(|&b| b == b'\n') {
+        Some(end) => Ok(Some(head[..end].to_vec())),
+        None if n < head.len() => Ok(None),
+        // Far longer than any header, with no line end: not a journal.
+        None => Ok(Some(head.to_vec())),
+    }
 }
 
 /// Apply events in journal order; the last event for a name wins.

@@ -10,12 +10,14 @@ pub mod atomic;
 pub mod config_files;
 pub mod journal;
 pub mod lock;
+pub mod state_file;
 
 use crate::error::{Error, Result};
 use crate::model::{Experiment, SCHEMA_VERSION};
+use crate::report::warn;
 use atomic::{ensure_dir, write_atomic};
 use config_files::ConfigFiles;
-use journal::{apply, Event, Journal};
+use journal::{apply, Event, Journal, Owner};
 use lock::Lock;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -38,7 +40,8 @@ pub struct Store {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor {
     state_file: (u64, u64, i64, i64, u64),
-    epoch: u64,
+    owner: Owner,
+    /// Just after the last journal line read and found valid.
     offset: u64,
 }
 
@@ -77,7 +80,7 @@ impl Store {
             return Ok(Some(store.load(&lock)?.0));
         }
         store.write_state(&lock, experiment)?;
-        store.open_journal()?.reset(experiment.journal_epoch)?;
+        store.open_journal()?.reset(&Owner::of(experiment))?;
         Ok(None)
     }
 
@@ -172,19 +175,13 @@ impl Store {
                 Ok((text, file.metadata()?))
             })
             .map_err(|err| Error::io("cannot read", &path, err))?;
-        let mut experiment: Experiment = serde_yaml::from_str(&text)
-            .map_err(|err| Error::state(format!("{}: corrupt: {err}", path.display())))?;
-        if experiment.schema_version > SCHEMA_VERSION {
-            return Err(Error::state(format!(
-                "{}: schema version {} is newer than this exp understands ({SCHEMA_VERSION}); upgrade exp",
-                path.display(),
-                experiment.schema_version
-            )));
-        }
-        let read = Journal::read(&self.journal_path(), experiment.journal_epoch, 0)?;
-        apply(&mut experiment, read.events);
+        let mut experiment = state_file::parse(&text, &path)?;
         check_names(&path, &experiment)?;
-        let cursor = Cursor { state_file: file_id(&meta), epoch: experiment.journal_epoch, offset: read.end };
+        let owner = Owner::of(&experiment);
+        let read = Journal::read(&self.journal_path(), &owner, 0)?;
+        check_event_names(&self.journal_path(), &read.events)?;
+        apply(&mut experiment, read.events);
+        let cursor = Cursor { state_file: file_id(&meta), owner, offset: read.end };
         Ok((experiment, cursor))
     }
 
@@ -195,11 +192,9 @@ impl Store {
         let meta = fs::metadata(&path).map_err(|err| Error::io("cannot read", &path, err))?;
         let journal_len = fs::metadata(self.journal_path()).map(|m| m.len()).unwrap_or(0);
         if file_id(&meta) == cursor.state_file && journal_len >= cursor.offset {
-            let read = Journal::read(&self.journal_path(), cursor.epoch, cursor.offset)?;
+            let read = Journal::read(&self.journal_path(), &cursor.owner, cursor.offset)?;
             cursor.offset = read.end;
-            if let Some(event) = read.events.iter().find(|e| !crate::naming::is_safe(&e.name)) {
-                return Err(unsafe_name(&self.journal_path(), &event.name));
-            }
+            check_event_names(&self.journal_path(), &read.events)?;
             apply(experiment, read.events.clone());
             return Ok(Refresh::Events(read.events));
         }
@@ -211,7 +206,7 @@ impl Store {
     /// configs. A caught-up cursor moves past our own lines.
     pub fn append(&mut self, lock: &Lock, cursor: &mut Cursor, events: &[Event]) -> Result<()> {
         debug_assert!(lock.is_exclusive());
-        let (start, end) = self.open_journal()?.append(cursor.epoch, events)?;
+        let (start, end) = self.open_journal()?.append(&cursor.owner, cursor.offset, events)?;
         if start == cursor.offset {
             cursor.offset = end;
         }
@@ -238,26 +233,35 @@ impl Store {
 
     /// Write `experiment` (the whole current state, journal included) as the
     /// new `experiment.yaml` and start an empty journal. Returns the new cursor.
+    ///
+    /// What the fold needs is checked first (the journal must open for
+    /// writing), so a failure changes nothing. Once the new state is in
+    /// place the change is made; a journal that cannot be restarted then is
+    /// only a warning (its older epoch marks it as folded).
     pub fn fold(&mut self, lock: &Lock, experiment: &mut Experiment) -> Result<Cursor> {
+        self.open_journal()?;
         self.write_state(lock, experiment)?;
         let meta = fs::metadata(self.state_path())
             .map_err(|err| Error::io("cannot read", &self.state_path(), err))?;
-        let epoch = experiment.journal_epoch;
-        self.open_journal()?.reset(epoch)?;
+        let owner = Owner::of(experiment);
+        if let Err(err) = self.open_journal()?.reset(&owner) {
+            warn(format!("{} was written; the journal it replaces could not be cleared: {err}", STATE_FILE));
+        }
         Ok(Cursor {
             state_file: file_id(&meta),
-            epoch,
+            owner,
             offset: fs::metadata(self.journal_path()).map(|m| m.len()).unwrap_or(0),
         })
     }
 
-    /// Rewrite `experiment.yaml` atomically, in a new epoch.
+    /// Rewrite `experiment.yaml` atomically, in a new epoch; an experiment
+    /// without an id (Delphyne's) gets one.
     fn write_state(&mut self, lock: &Lock, experiment: &mut Experiment) -> Result<()> {
         debug_assert!(lock.is_exclusive());
         experiment.schema_version = SCHEMA_VERSION;
         experiment.journal_epoch += 1;
-        let text = serde_yaml::to_string(&*experiment).map_err(|err| Error::state(err.to_string()))?;
-        write_atomic(&self.state_path(), text.as_bytes())
+        experiment.id.get_or_insert_with(|| uuid::Uuid::new_v4().simple().to_string());
+        write_atomic(&self.state_path(), &state_file::render(experiment)?)
     }
 
     /// Remove temporary files left by rewrites of the state that were
@@ -287,6 +291,13 @@ impl Store {
 fn check_names(path: &Path, experiment: &Experiment) -> Result<()> {
     match experiment.configs.keys().find(|name| !crate::naming::is_safe(name)) {
         Some(name) => Err(unsafe_name(path, name)),
+        None => Ok(()),
+    }
+}
+
+fn check_event_names(path: &Path, events: &[Event]) -> Result<()> {
+    match events.iter().find(|e| !crate::naming::is_safe(&e.name)) {
+        Some(event) => Err(unsafe_name(path, &event.name)),
         None => Ok(()),
     }
 }
@@ -383,7 +394,11 @@ mod tests {
         let journal = reader.journal_path();
         // A journal of an older epoch, long enough that a wrong offset would
         // land inside a later line.
-        let stale = format!("{{\"epoch\":0}}\n{}\n", r#"{"name":"b","config":{"status":"done"}}"#.repeat(3));
+        let id = reader.read().unwrap().0.id.unwrap();
+        let stale = format!(
+            "{{\"epoch\":0,\"experiment\":\"{id}\"}}\n{}\n",
+            r#"{"name":"b","config":{"status":"done"}}"#.repeat(3)
+        );
         fs::write(&journal, stale).unwrap();
         let lock = reader.lock_shared().unwrap();
         let (mut experiment, mut cursor) = reader.load(&lock).unwrap();

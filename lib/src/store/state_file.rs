@@ -1,0 +1,264 @@
+//! `experiment.yaml` as exp writes it and reads it back.
+//!
+//! exp writes every value as JSON, which is also YAML, one top-level key
+//! per line and one config per line, and ends the file with a line that
+//! counts the configs:
+//!
+//! ```text
+//! schema_version: 2
+//! id: "0c6f…"
+//! journal_epoch: 3
+//! name: "sweep"
+//! command: ["python3","train.py","--lr","{lr}"]
+//! configs:
+//!   "mlp-lr0.1": {"status":"done","params":{"lr":0.1},"start_time":"…",…}
+//! # end of experiment.yaml: 1 configs
+//! ```
+//!
+//! So Python's `yaml.safe_load` reads it, `grep failed experiment.yaml`
+//! finds the failed configs, and exp reads it a line at a time with a JSON
+//! parser. A file without the end line is accepted only in the shapes
+//! written before it existed (Delphyne's, and this project's schema 1), read
+//! as YAML; a file of this schema whose end line is missing or miscounts
+//! was cut short or lost lines, and is refused.
+
+use crate::error::{Error, Result};
+use crate::model::{Config, Experiment, SCHEMA_VERSION};
+use indexmap::IndexMap;
+use serde_json::Value;
+use std::io::Write;
+use std::path::Path;
+
+const END_PREFIX: &str = "# end of experiment.yaml: ";
+const END_SUFFIX: &str = " configs";
+
+/// The whole file for `experiment`.
+pub fn render(experiment: &Experiment) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(256 + 200 * experiment.configs.len());
+    let _ = writeln!(out, "schema_version: {SCHEMA_VERSION}");
+    if let Some(id) = &experiment.id {
+        let _ = writeln!(out, "id: {}", json(id));
+    }
+    let _ = writeln!(out, "journal_epoch: {}", experiment.journal_epoch);
+    let _ = writeln!(out, "name: {}", json(&experiment.name));
+    let _ = writeln!(out, "description: {}", json(&experiment.description));
+    if let Some(command) = &experiment.command {
+        let _ = writeln!(out, "command: {}", json(command));
+    }
+    if let Some(naming) = &experiment.naming {
+        let _ = writeln!(out, "naming: {}", json(naming));
+    }
+    if let Some(workdir) = &experiment.workdir {
+        let _ = writeln!(out, "workdir: {}", json(workdir));
+    }
+    if !experiment.defaults.is_empty() {
+        let _ = writeln!(out, "defaults: {}", json(&experiment.defaults));
+    }
+    if !experiment.env.is_empty() {
+        let _ = writeln!(out, "env: {}", json(&experiment.env));
+    }
+    for (key, value) in &experiment.extra {
+        let _ = writeln!(out, "{}: {}", json(key), json(value));
+    }
+    if experiment.configs.is_empty() {
+        out.extend_from_slice(b"configs: {}\n");
+    } else {
+        out.extend_from_slice(b"configs:\n");
+    }
+    for (name, config) in &experiment.configs {
+        out.extend_from_slice(b"  ");
+        serde_json::to_writer(&mut out, name).map_err(json_error)?;
+        out.extend_from_slice(b": ");
+        serde_json::to_writer(&mut out, config).map_err(json_error)?;
+        out.push(b'\n');
+    }
+    let _ = writeln!(out, "{END_PREFIX}{}{END_SUFFIX}", experiment.configs.len());
+    Ok(out)
+}
+
+fn json_error(err: serde_json::Error) -> Error {
+    Error::state(format!("cannot write the state: {err}"))
+}
+
+/// A value as one line of JSON.
+fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).expect("state values serialize")
+}
+
+/// Read the file's text. `path` is for messages.
+pub fn parse(text: &str, path: &Path) -> Result<Experiment> {
+    let corrupt = |why: String| Error::state(format!("{}: corrupt: {why}", path.display()));
+    let version = schema_version(text);
+    if version.is_some_and(|v| v > SCHEMA_VERSION) {
+        return Err(Error::state(format!(
+            "{}: schema version {} is newer than this exp understands ({SCHEMA_VERSION}); upgrade exp",
+            path.display(),
+            version.unwrap_or_default()
+        )));
+    }
+    // Files of this schema say how many configs they hold; older ones do not.
+    let expected = match version {
+        Some(v) if v >= 2 => Some(end_count(text).ok_or_else(|| {
+            corrupt(format!(
+                "no end line ({END_PREFIX}N{END_SUFFIX}): the file was cut short, or rewritten by \
+                 another tool; if it is whole, add that line with its number of configs"
+            ))
+        })?),
+        _ => None,
+    };
+    if text.trim().is_empty() {
+        return Err(corrupt("the file is empty".into()));
+    }
+    // exp's own layout is read a line at a time; anything else (Delphyne's
+    // files, or ours reformatted by a YAML tool) as YAML.
+    let by_lines = if expected.is_some() { parse_lines(text) } else { None };
+    let experiment = match by_lines {
+        Some(Ok(experiment)) => experiment,
+        other => serde_yaml::from_str::<Experiment>(text).map_err(|yaml| match other {
+            Some(Err(err)) => corrupt(err.message),
+            _ => corrupt(yaml.to_string()),
+        })?,
+    };
+    if let Some(expected) = expected {
+        if experiment.configs.len() != expected {
+            return Err(corrupt(format!(
+                "it holds {} configs but its end line says {expected}: lines were lost or added by hand",
+                experiment.configs.len()
+            )));
+        }
+    }
+    Ok(experiment)
+}
+
+/// The `schema_version` the file's first line declares, if any.
+fn schema_version(text: &str) -> Option<u32> {
+    let first = text.lines().next()?;
+    first.strip_prefix("schema_version:")?.trim().parse().ok()
+}
+
+/// The count on the end line, which must be the last line of the file.
+fn end_count(text: &str) -> Option<usize> {
+    let body = text.strip_suffix('\n')?;
+    let last = body.rsplit('\n').next()?;
+    last.strip_prefix(END_PREFIX)?.strip_suffix(END_SUFFIX)?.parse().ok()
+}
+
+/// The file in the layout exp writes, a line at a time; None when it is in
+/// another layout (Delphyne's, or reformatted by a YAML tool), which is then
+/// read as YAML.
+fn parse_lines(text: &str) -> Option<Result<Experiment>> {
+    let mut top = serde_json::Map::new();
+    let mut lines = text.lines().enumerate();
+    loop {
+        let (_, line) = lines.next()?;
+        let (key, value) = split_key(line)?;
+        if key == "configs" {
+            match value {
+                "" => break,
+                "{}" => return finish(top, IndexMap::new()),
+                _ => return None,
+            }
+        }
+        top.insert(key, serde_json::from_str(value).ok()?);
+    }
+    let mut configs = IndexMap::new();
+    for (index, line) in lines {
+        if line.starts_with(END_PREFIX) {
+            break;
+        }
+        let (name, config) = split_key(line.strip_prefix("  ")?)?;
+        let at = |why: String| Some(Err(Error::state(format!("line {}: config {name:?}: {why}", index + 1))));
+        let config: Config = match serde_json::from_str(config) {
+            Ok(config) => config,
+            Err(err) => return at(err.to_string()),
+        };
+        if configs.contains_key(&name) {
+            return at("given twice".into());
+        }
+        configs.insert(name, config);
+    }
+    finish(top, configs)
+}
+
+fn finish(
+    top: serde_json::Map<String, Value>,
+    configs: IndexMap<String, Config>,
+) -> Option<Result<Experiment>> {
+    let experiment = serde_json::from_value::<Experiment>(Value::Object(top));
+    Some(experiment.map(|e| Experiment { configs, ..e }).map_err(|err| Error::state(err.to_string())))
+}
+
+/// `key: value` with the key bare or JSON-quoted; the value is the rest.
+fn split_key(line: &str) -> Option<(String, &str)> {
+    let (key, rest) = if line.starts_with('"') {
+        let mut keys = serde_json::Deserializer::from_str(line).into_iter::<String>();
+        let key = keys.next()?.ok()?;
+        (key, &line[keys.byte_offset()..])
+    } else {
+        let colon = line.find(':')?;
+        (line[..colon].to_string(), &line[colon..])
+    };
+    let value = rest.strip_prefix(':')?;
+    if !value.is_empty() && !value.starts_with(' ') {
+        return None;
+    }
+    Some((key, value.trim()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Command, Params, Status};
+
+    fn sample() -> Experiment {
+        let mut experiment = Experiment {
+            id: Some("abc".into()),
+            journal_epoch: 4,
+            name: Some("s: \"quoted\"\nline".into()),
+            command: Some(Command::Argv(vec!["echo".into(), "{lr}".into()])),
+            ..Experiment::default()
+        };
+        experiment.extra.insert("notes".into(), serde_json::json!({"by": "hand"}));
+        for (i, status) in [Status::Done, Status::Todo].into_iter().enumerate() {
+            let mut config =
+                Config::new(serde_json::json!({"lr": i, "s": "ünï"}).as_object().cloned().unwrap());
+            config.status = status;
+            config.extra.insert("tag".into(), serde_json::json!(i));
+            experiment.configs.insert(format!("c{i}"), config);
+        }
+        experiment
+    }
+
+    #[test]
+    fn round_trips_and_reads_as_yaml_too() {
+        let experiment = sample();
+        let text = String::from_utf8(render(&experiment).unwrap()).unwrap();
+        let mut back = parse(&text, Path::new("x")).unwrap();
+        back.schema_version = experiment.schema_version;
+        assert_eq!(back, experiment);
+        let yaml: Experiment = serde_yaml::from_str(&text).unwrap();
+        assert_eq!(yaml.configs, experiment.configs);
+        assert_eq!(yaml.extra, experiment.extra);
+    }
+
+    #[test]
+    fn every_prefix_is_refused() {
+        let text = String::from_utf8(render(&sample()).unwrap()).unwrap();
+        for end in 0..text.len() {
+            if text.is_char_boundary(end) {
+                assert!(parse(&text[..end], Path::new("x")).is_err(), "prefix of {end} bytes loaded");
+            }
+        }
+    }
+
+    #[test]
+    fn a_lost_config_line_is_refused() {
+        let text = String::from_utf8(render(&sample()).unwrap()).unwrap();
+        let lost = text.replace("  \"c1\"", "# \"c1\"");
+        assert!(parse(&lost, Path::new("x")).is_err());
+        let empty = Experiment { configs: Default::default(), ..sample() };
+        let text = String::from_utf8(render(&empty).unwrap()).unwrap();
+        assert_eq!(parse(&text, Path::new("x")).unwrap().configs.len(), 0);
+        let _ = Params::new();
+    }
+}
