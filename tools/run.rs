@@ -110,8 +110,9 @@ fn shard(text: &str) -> Result<Shard, String> {
 }
 
 pub fn main() -> exp::Result<i32> {
-    if std::env::args_os().nth(1).is_some_and(|arg| arg == exp::run::watchdog::WATCHDOG_ARG) {
-        return Ok(exp::run::watchdog::serve());
+    let mut args = std::env::args();
+    if args.nth(1).is_some_and(|arg| arg == exp::run::watchdog::WATCHDOG_ARG) {
+        return Ok(exp::run::watchdog::serve(&args.next().unwrap_or_default()));
     }
     let args = Args::parse();
     let names = match &args.names {

@@ -37,7 +37,7 @@ pub fn read_json_lines(input: impl BufRead, source: &str) -> Result<Vec<Row>> {
         if line.trim().is_empty() {
             continue;
         }
-        let value: serde_json::Value = serde_json::from_str(&line)
+        let value = crate::values::parse_strict(&line)
             .map_err(|err| Error::usage(format!("{source}: line {number}: {err}")))?;
         let serde_json::Value::Object(params) = value else {
             return Err(Error::usage(format!("{source}: line {number}: expected a JSON object of params")));

@@ -152,8 +152,13 @@ pub fn clean(store: &mut Store, request: &Request) -> Result<Outcome> {
     drop(lock);
     refresh_summary(store, &experiment);
     if request.purge {
+        // The removal is recorded already; a folder that cannot be deleted
+        // is said, and left.
         for change in outcome.changes.iter_mut().filter(|c| c.action == Action::Remove) {
-            change.purged = Some(purge(store, &change.name)?);
+            change.purged = Some(purge(store, &change.name).unwrap_or_else(|err| {
+                crate::report::warn(format!("{} was removed from the experiment, but {err}", change.name));
+                false
+            }));
         }
     }
     Ok(outcome)

@@ -30,7 +30,8 @@ impl Axis {
         if parts.iter().any(|part| looks_like_range(part)) {
             return Err(bad("a range cannot be one value of a list; give it alone, e.g. 1..5"));
         }
-        Ok(Axis { key: key.to_string(), values: parts.into_iter().map(parse_value).collect() })
+        let values = parts.into_iter().map(parse_value).collect::<Result<Vec<_>, String>>();
+        Ok(Axis { key: key.to_string(), values: values.map_err(|why| bad(&why))? })
     }
 }
 

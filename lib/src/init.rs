@@ -202,7 +202,7 @@ pub fn parse_defaults(existing: &Params, entries: &[String]) -> Result<Params> {
     let mut defaults = existing.clone();
     for entry in entries {
         let (key, text) = split_assignment("--default", entry)?;
-        let value = parse_value(text);
+        let value = parse_value(text).map_err(|why| Error::usage(format!("--default {entry:?}: {why}")))?;
         match defaults.get(key) {
             Some(old) if canonical(old) != canonical(&value) => {
                 return Err(Error::usage(format!(

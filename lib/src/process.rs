@@ -54,3 +54,34 @@ pub fn commands_of(runner_pid: u32) -> HashMap<String, u32> {
     }
     commands
 }
+
+/// Unblock signals this process handles: a blocked mask is inherited across
+/// exec, and a runner started with SIGTERM blocked would never stop.
+pub fn unblock_signals(signals: &[i32]) {
+    use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+    let mut set = SigSet::empty();
+    for signal in signals.iter().filter_map(|&s| Signal::try_from(s).ok()) {
+        set.add(signal);
+    }
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None);
+}
+
+/// Processes (other than this one) whose environment holds `KEY=VALUE`,
+/// with their process groups.
+pub fn with_env(key: &str, value: &str) -> Vec<(u32, u32)> {
+    let wanted = format!("{key}={value}").into_bytes();
+    let me = std::process::id();
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| pid != me)
+        .filter(|pid| {
+            fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|&b| b == 0).any(|e| e == wanted))
+        })
+        .filter_map(|pid| Some((pid, stat_fields(pid)?.get(2)?.parse().ok()?)))
+        .collect()
+}

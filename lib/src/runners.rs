@@ -83,7 +83,7 @@ impl Registration {
         let beat = path.clone();
         let thread = thread::spawn(move || {
             while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(HEARTBEAT_INTERVAL) {
-                match fs::File::options().write(true).open(&beat) {
+                match crate::store::atomic::no_follow().write(true).open(&beat) {
                     Ok(file) => {
                         let _ = file.set_modified(SystemTime::now());
                     }
@@ -231,20 +231,29 @@ pub fn load_recovering(store: &mut Store, stale_after: Duration) -> Result<(Expe
     if stale_claims(&experiment, &liveness).is_empty() {
         return Ok((experiment, cursor));
     }
-    let lock = match store.lock() {
-        Ok(lock) => lock,
-        // A read-only experiment: show it as it is.
-        Err(Error { kind: crate::Kind::State, .. }) => return Ok((experiment, cursor)),
-        Err(err) => return Err(err),
-    };
-    let (mut experiment, mut cursor) = store.load(&lock)?;
-    let stale = stale_claims(&experiment, &liveness);
-    let recovered = recover(store, &lock, &mut cursor, &mut experiment, &stale)?;
-    if !recovered.is_empty() {
-        crate::report::warn(format!(
-            "{} config(s) claimed by runners that are gone are back to todo",
-            recovered.len()
-        ));
+    let recovering = (|| {
+        let lock = store.lock()?;
+        let (mut experiment, mut cursor) = store.load(&lock)?;
+        let stale = stale_claims(&experiment, &liveness);
+        let recovered = recover(store, &lock, &mut cursor, &mut experiment, &stale)?;
+        Ok::<_, Error>((experiment, cursor, recovered.len()))
+    })();
+    match recovering {
+        Ok((experiment, cursor, recovered)) => {
+            if recovered > 0 {
+                crate::report::warn(format!(
+                    "{recovered} config(s) claimed by runners that are gone are back to todo"
+                ));
+            }
+            Ok((experiment, cursor))
+        }
+        // A read-only experiment, or a full disk: show it as it is.
+        Err(err) if err.kind == crate::Kind::State => {
+            crate::report::warn(format!(
+                "claims of runners that are gone could not be put back to todo ({err}); shown as they are"
+            ));
+            Ok((experiment, cursor))
+        }
+        Err(err) => Err(err),
     }
-    Ok((experiment, cursor))
 }

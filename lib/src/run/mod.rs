@@ -136,7 +136,8 @@ pub fn run(dir: &Path, options: &Options) -> Result<i32> {
     }
     liveness.forget_dead();
     let registration = Registration::register(&store)?;
-    let watchdog = Watchdog::start()?;
+    launcher.set_runner(&registration.claim.id);
+    let watchdog = Watchdog::start(&registration.claim.id)?;
     let listening = match options.interactive {
         true => {
             let listening = interactive::listen(signals.0.clone(), || Message::Enter);
@@ -183,13 +184,15 @@ enum Message {
 
 fn watch_signals() -> Result<(Sender<Message>, Receiver<Message>)> {
     let (tx, rx) = mpsc::channel();
-    let mut signals = signal_hook::iterator::Signals::new([
+    let watched = [
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGHUP,
         signal_hook::consts::SIGCHLD,
-    ])
-    .map_err(|err| Error::state(format!("cannot handle signals: {err}")))?;
+    ];
+    crate::process::unblock_signals(&watched);
+    let mut signals = signal_hook::iterator::Signals::new(watched)
+        .map_err(|err| Error::state(format!("cannot handle signals: {err}")))?;
     let forward = tx.clone();
     std::thread::spawn(move || {
         for signal in signals.forever() {
@@ -819,10 +822,17 @@ impl<'a> Pool<'a> {
             let lock = self.store.lock()?;
             self.store.refresh(&lock, &mut self.experiment, &mut self.cursor)?;
             let alone = liveness.active_runners(Some(&self.registration.claim.id)).is_empty();
-            if alone && self.store.has_unfolded_events() {
-                self.cursor = self.store.fold(&lock, &mut self.experiment)?;
-            }
             self.store.sync()?;
+            if alone && self.store.has_unfolded_events() {
+                // Every ending is in the journal already: a fold that fails
+                // (a read-only folder, a full disk) loses nothing.
+                match self.store.fold(&lock, &mut self.experiment) {
+                    Ok(cursor) => self.cursor = cursor,
+                    Err(err) => self.feedback.say(&format!(
+                        "warning: every result is recorded in the journal, but it could not be folded into experiment.yaml ({err}); the next exp-add or exp-clean will"
+                    )),
+                }
+            }
         }
         // Outside the lock: reading every result may take a while.
         let all_done = !self.experiment.configs.is_empty()

@@ -100,6 +100,7 @@ struct Forwarder {
 
 impl Forwarder {
     fn start() -> Result<Forwarder> {
+        crate::process::unblock_signals(&[SIGINT, SIGTERM, SIGHUP]);
         let mut signals = SignalsInfo::<WithOrigin>::new([SIGINT, SIGTERM, SIGHUP])
             .map_err(|err| Error::state(format!("cannot handle signals: {err}")))?;
         let (child, stop) = (Arc::new(AtomicI32::new(0)), Arc::new(AtomicI32::new(0)));

@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::identity::merged;
 use crate::model::{Experiment, Params};
-use crate::store::atomic::{ensure_dir, no_follow};
+use crate::store::atomic::{ensure_dir, no_follow, regular};
 use crate::store::config_files::ConfigFiles;
 use crate::store::Store;
 use crate::template::{check_keys, Builtins, CommandTemplate, Template, BUILTINS};
@@ -43,6 +43,8 @@ pub struct Launcher {
     /// Where commands run: the experiment's workdir, else exp-run's own.
     workdir: PathBuf,
     setup_env: Vec<(String, String)>,
+    /// The runner's id, given to commands as `EXP_RUNNER`.
+    runner: Option<String>,
 }
 
 impl Launcher {
@@ -83,6 +85,7 @@ impl Launcher {
                     .map_err(|err| Error::state(format!("cannot read the working directory: {err}")))?,
             },
             setup_env: Vec::new(),
+            runner: None,
         })
     }
 
@@ -155,6 +158,9 @@ impl Launcher {
         let mut command = Command::new(&argv[0]);
         command.args(&argv[1..]).current_dir(&self.workdir);
         command.envs(self.setup_env.iter().map(|(k, v)| (k, v)));
+        if let Some(runner) = &self.runner {
+            command.env(crate::run::watchdog::RUNNER_VAR, runner);
+        }
         let builtins = builtins(files, name, worker);
         for (key, template) in &self.env {
             command.env(key, template.render_plain(&params, &builtins)?);
@@ -175,6 +181,12 @@ impl Launcher {
             }
         }
         Ok(Invocation { command, argv, params })
+    }
+
+    /// Commands are run by runner `id`: they get it as `EXP_RUNNER`, so its
+    /// watchdog can find them (and their children) if it dies.
+    pub fn set_runner(&mut self, id: &str) {
+        self.runner = Some(id.to_string());
     }
 
     /// Where commands run.
@@ -249,10 +261,11 @@ fn write_file(path: &Path, contents: &[u8]) -> Result<()> {
 }
 
 fn create_log(path: &Path) -> Result<fs::File> {
-    no_follow()
+    let file = no_follow()
         .write(true)
         .create(true)
         .truncate(true)
         .open(path)
-        .map_err(|err| Error::io("cannot create", path, err))
+        .map_err(|err| Error::io("cannot create", path, err))?;
+    regular(file, path)
 }

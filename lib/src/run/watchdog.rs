@@ -8,6 +8,13 @@
 //! still listed. Unlike `PR_SET_PDEATHSIG`, this reaches a command's own
 //! children too, and it lets the runner start commands with `posix_spawn`
 //! rather than `fork`, which keeps the pool as fast as `xargs -P`.
+//!
+//! Every command also carries `EXP_RUNNER` (its runner's id) in its
+//! environment, and so do its children unless they scrub it. On a runner's
+//! death the watchdog kills every process carrying it too, looking a few
+//! times: that reaches descendants that left the command's process group
+//! (`setsid`), and a command started in the instant before the runner could
+//! name its group to the watchdog.
 
 use crate::error::{Error, Result};
 use crate::report::warn;
@@ -17,8 +24,15 @@ use std::collections::HashSet;
 use std::io::{BufRead, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
 
-/// The argument that starts `exp-run` as a watchdog.
+/// The argument that starts `exp-run` as a watchdog (followed by the runner's id).
 pub const WATCHDOG_ARG: &str = "--internal-watchdog";
+
+/// The environment variable naming a command's runner.
+pub const RUNNER_VAR: &str = "EXP_RUNNER";
+
+/// How many times, and how far apart, a dead runner's processes are looked for.
+const SWEEPS: u32 = 5;
+const SWEEP_PAUSE: std::time::Duration = std::time::Duration::from_millis(40);
 
 pub struct Watchdog {
     child: Child,
@@ -28,11 +42,12 @@ pub struct Watchdog {
 }
 
 impl Watchdog {
-    pub fn start() -> Result<Watchdog> {
+    pub fn start(runner_id: &str) -> Result<Watchdog> {
         let exe =
             std::env::current_exe().map_err(|err| Error::state(format!("cannot find exp-run: {err}")))?;
         let mut child = Command::new(exe)
             .arg(WATCHDOG_ARG)
+            .arg(runner_id)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
@@ -81,7 +96,7 @@ impl Drop for Watchdog {
 
 /// The watchdog's life: follow the list of groups until the pipe closes,
 /// then kill what is left unless the runner said goodbye.
-pub fn serve() -> i32 {
+pub fn serve(runner_id: &str) -> i32 {
     for stop in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
         // SAFETY: setting a signal to SIG_IGN installs no handler code.
         unsafe {
@@ -106,6 +121,15 @@ pub fn serve() -> i32 {
     if !clean {
         for pid in groups {
             let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        for sweep in 0..SWEEPS {
+            if sweep > 0 {
+                std::thread::sleep(SWEEP_PAUSE);
+            }
+            for (pid, pgid) in crate::process::with_env(RUNNER_VAR, runner_id) {
+                let _ = killpg(Pid::from_raw(pgid as i32), Signal::SIGKILL);
+                let _ = nix::sys::signal::kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+            }
         }
     }
     0

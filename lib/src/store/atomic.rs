@@ -4,14 +4,33 @@
 use crate::error::{Error, Result};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-/// Open options that refuse to follow a symlink at the last component.
+/// Open options that refuse to follow a symlink at the last component, and
+/// never block on opening (a FIFO planted in place of a file): check what
+/// was opened with [`regular`].
 pub fn no_follow() -> OpenOptions {
     let mut options = OpenOptions::new();
-    options.custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC);
+    options.custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC | nix::libc::O_NONBLOCK);
     options
+}
+
+/// Keep `file` only if it is a regular file, then make it blocking again
+/// (commands inherit log files as their stdout and stderr).
+pub fn regular(file: File, path: &Path) -> Result<File> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let meta = file.metadata().map_err(|err| Error::io("cannot open", path, err))?;
+    if !meta.is_file() {
+        return Err(Error::state(format!("{} is not a regular file", path.display())));
+    }
+    let flags = fcntl(file.as_raw_fd(), FcntlArg::F_GETFL)
+        .map_err(|err| Error::io("cannot open", path, err.into()))?;
+    let blocking = OFlag::from_bits_truncate(flags) & !OFlag::O_NONBLOCK;
+    fcntl(file.as_raw_fd(), FcntlArg::F_SETFL(blocking))
+        .map_err(|err| Error::io("cannot open", path, err.into()))?;
+    Ok(file)
 }
 
 /// Replace `path` with `contents` so that readers see the old or the new file,

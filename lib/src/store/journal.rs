@@ -8,7 +8,7 @@
 use crate::error::{Error, Result};
 use crate::model::{Config, Experiment};
 use crate::report::warn;
-use crate::store::atomic::no_follow;
+use crate::store::atomic::{no_follow, regular};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -76,9 +76,7 @@ impl Journal {
             .create(true)
             .open(path)
             .map_err(|err| Error::io("cannot open", path, err))?;
-        if !file.metadata().map_err(|err| Error::io("cannot open", path, err))?.is_file() {
-            return Err(Error::state(format!("{} is not a regular file", path.display())));
-        }
+        let file = regular(file, path)?;
         Ok(Journal { path: path.to_path_buf(), file, last_sync: Instant::now(), unsynced: false })
     }
 
@@ -89,7 +87,7 @@ impl Journal {
     /// another experiment or a later epoch, is exit 3.
     pub fn read(path: &Path, owner: &Owner, from: u64) -> Result<Tail> {
         let mut file = match no_follow().read(true).open(path) {
-            Ok(file) => file,
+            Ok(file) => regular(file, path)?,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(Tail { events: Vec::new(), end: 0 })
             }

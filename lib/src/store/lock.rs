@@ -4,7 +4,7 @@
 //! per config.
 
 use crate::error::{Error, Result};
-use crate::store::atomic::no_follow;
+use crate::store::atomic::{no_follow, regular};
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
@@ -60,10 +60,10 @@ pub enum Opened {
 pub fn open(path: &Path, write: bool) -> Result<Opened> {
     let read_write = no_follow().read(true).write(true).create(true).truncate(false).open(path);
     match read_write {
-        Ok(file) => Ok(Opened::ReadWrite(file)),
+        Ok(file) => Ok(Opened::ReadWrite(regular(file, path)?)),
         Err(err) if write => Err(Error::io("cannot open lock", path, err)),
         Err(_) => match no_follow().read(true).open(path) {
-            Ok(file) => Ok(Opened::ReadOnly(file)),
+            Ok(file) => Ok(Opened::ReadOnly(regular(file, path)?)),
             Err(_) if !path.exists() => Ok(Opened::Absent),
             Err(err) => Err(Error::io("cannot open lock", path, err)),
         },

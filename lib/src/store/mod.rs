@@ -61,7 +61,19 @@ impl Store {
             let why = if dir.is_dir() { "no experiment.yaml in it" } else { "no such directory" };
             return Err(Error::state(format!("no experiment at {}: {why}", dir.display())));
         }
-        Ok(Store { dir, journal: None, lock_file: None, lock_writable: false })
+        let store = Store { dir, journal: None, lock_file: None, lock_writable: false };
+        // Nothing inside DIR is followed if it is a symlink, folders included.
+        for inside in
+            [store.internal_dir(), store.runners_dir(), store.configs_dir(), store.dir.join("snapshots")]
+        {
+            if fs::symlink_metadata(&inside).is_ok_and(|meta| !meta.is_dir()) {
+                return Err(Error::state(format!(
+                    "{} is not a directory (a symlink?); exp never follows one inside an experiment",
+                    inside.display()
+                )));
+            }
+        }
+        Ok(store)
     }
 
     /// Create the directory layout, the first `experiment.yaml` and a fresh
