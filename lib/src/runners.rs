@@ -11,6 +11,7 @@ use crate::store::lock::Lock;
 use crate::store::{Cursor, Store};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::fs;
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -180,13 +181,24 @@ impl Liveness {
 }
 
 /// Configs `running` under a dead runner's claim (or under none, as a crashed
-/// Delphyne run leaves them).
+/// Delphyne run leaves them). On this host, a claim stays until no process
+/// of its runner is left either (`EXP_RUNNER` in their environment): its
+/// watchdog may still be killing them, or, if the watchdog died too, they
+/// still run, and the config must not start twice at once.
 pub fn stale_claims(experiment: &Experiment, liveness: &Liveness) -> Vec<String> {
+    let mut leftovers: HashMap<&str, bool> = HashMap::new();
     experiment
         .configs
         .iter()
         .filter(|(_, c)| c.status == Status::Running)
-        .filter(|(_, c)| c.runner.as_ref().is_none_or(|claim| !liveness.is_alive(claim)))
+        .filter(|(_, c)| match c.runner.as_ref() {
+            None => true,
+            Some(claim) if liveness.is_alive(claim) => false,
+            Some(claim) if claim.host != liveness.host => true,
+            Some(claim) => !*leftovers.entry(claim.id.as_str()).or_insert_with(|| {
+                !process::with_env(crate::run::watchdog::RUNNER_VAR, &claim.id).is_empty()
+            }),
+        })
         .map(|(name, _)| name.clone())
         .collect()
 }

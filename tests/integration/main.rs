@@ -11,6 +11,7 @@ mod robustness;
 mod run;
 mod slurm;
 mod snapshot;
+mod soak;
 mod status;
 mod summary;
 mod util;
