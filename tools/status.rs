@@ -68,7 +68,7 @@ pub fn main() -> exp::Result<i32> {
     let mut out = stdout();
     if args.counts {
         let mut counts = Counts::default();
-        experiment.configs.values().filter(|c| selected(c.status)).for_each(|c| counts.add(c.status));
+        experiment.configs.values().map(|e| e.status()).filter(|&s| selected(s)).for_each(|s| counts.add(s));
         if args.json {
             json_line(&mut out, &counts)?;
         } else {
@@ -79,24 +79,25 @@ pub fn main() -> exp::Result<i32> {
             )?;
         }
     } else if args.json {
-        for (name, config) in experiment.configs.iter().filter(|(_, c)| selected(c.status)) {
-            let mut row = Row::new(&store, &experiment, name, config, &now);
+        for (name, entry) in experiment.configs.iter().filter(|(_, e)| selected(e.status())) {
+            let config = entry.read()?;
+            let mut row = Row::new(&store, &experiment, name, &config, &now);
             if args.results {
-                row.result = Some(result_of(&store, name, config).unwrap_or_default());
+                row.result = Some(result_of(&store, name, config.status).unwrap_or_default());
             }
             json_line(&mut out, &row)?;
         }
     } else if args.names {
-        for (name, _) in experiment.configs.iter().filter(|(_, c)| selected(c.status)) {
+        for (name, _) in experiment.configs.iter().filter(|(_, e)| selected(e.status())) {
             writeln!(out, "{name}")?;
         }
     } else if !args.status.is_empty() {
         let width = std::io::stdout().is_terminal().then(terminal_width);
-        out.write_all(table(&experiment, &args.status, &now, width).as_bytes())?;
+        out.write_all(table(&experiment, &args.status, &now, width)?.as_bytes())?;
     } else if !args.check {
-        out.write_all(overview(&store, &experiment, &now).as_bytes())?;
+        out.write_all(overview(&store, &experiment, &now)?.as_bytes())?;
     }
     out.flush()?;
-    let all_done = experiment.configs.values().all(|c| c.status == Status::Done);
+    let all_done = experiment.configs.values().all(|e| e.status() == Status::Done);
     Ok(if args.check && !all_done { 1 } else { 0 })
 }

@@ -6,6 +6,7 @@ use crate::identity::{identity, merged};
 use crate::init::parse_defaults;
 use crate::model::{Config, Params};
 use crate::naming::new_name;
+use crate::store::journal::Event;
 use crate::store::Store;
 use crate::template::{check_keys, is_builtin, reads_param, CommandTemplate, Template, BUILTINS};
 use serde::Serialize;
@@ -91,7 +92,7 @@ pub fn with_grid(rows: Option<Vec<Row>>, grid: &[String]) -> Result<Vec<Row>> {
 /// change. Any bad row fails the whole call and changes nothing.
 pub fn add(store: &mut Store, rows: Vec<Row>, defaults: &[String]) -> Result<Vec<Added>> {
     let lock = store.lock()?;
-    let (mut experiment, _) = store.load(&lock)?;
+    let (mut experiment, mut cursor) = store.load(&lock)?;
     let new_defaults = parse_defaults(&experiment.defaults, defaults)?;
     let defaults_changed = new_defaults != experiment.defaults;
     experiment.defaults = new_defaults;
@@ -103,8 +104,8 @@ pub fn add(store: &mut Store, rows: Vec<Row>, defaults: &[String]) -> Result<Vec
     command_keys.extend(env.iter().flat_map(Template::keys));
 
     let mut by_identity: HashMap<String, String> = HashMap::new();
-    for (name, config) in &experiment.configs {
-        match by_identity.entry(identity(&experiment.defaults, &config.params)) {
+    for (name, entry) in &experiment.configs {
+        match by_identity.entry(identity(&experiment.defaults, &entry.read()?.params)) {
             Entry::Vacant(slot) => {
                 slot.insert(name.clone());
             }
@@ -144,9 +145,16 @@ pub fn add(store: &mut Store, rows: Vec<Row>, defaults: &[String]) -> Result<Vec
         results.push(Added { name, params: all, added: true });
     }
     warn_unused_keys(&command_keys, &results);
-    if !new_configs.is_empty() || defaults_changed {
-        experiment.configs.extend(new_configs);
+    // New defaults live in the state file's header; new configs go to the
+    // journal, unless folding them in is due.
+    let events: Vec<Event> = new_configs.into_iter().map(|(name, config)| Event { name, config }).collect();
+    let size = 200 * events.len() as u64;
+    if defaults_changed || store.fold_due(&cursor, size) {
+        crate::store::journal::apply(&mut experiment, events);
         store.fold(&lock, &mut experiment)?;
+    } else if !events.is_empty() {
+        store.append(&lock, &mut cursor, &events)?;
+        store.sync()?;
     }
     Ok(results)
 }

@@ -97,7 +97,7 @@ pub fn clean(store: &mut Store, request: &Request) -> Result<Outcome> {
     }
     let mut outcome = Outcome::default();
     if !request.dry_run {
-        let stale = stale_claims(&experiment, &liveness);
+        let stale = stale_claims(&experiment, &liveness)?;
         outcome.recovered = recover(store, &lock, &mut cursor, &mut experiment, &stale)?.len();
     }
 
@@ -107,9 +107,9 @@ pub fn clean(store: &mut Store, request: &Request) -> Result<Outcome> {
         }
         return Ok(outcome);
     }
-    let (remove, reset) = plan(&experiment, request);
+    let (remove, reset) = plan(&experiment, request)?;
     for name in remove.iter().chain(&reset) {
-        let config = &experiment.configs[name];
+        let config = experiment.configs[name].read()?;
         if config.status == Status::Running {
             outcome.skipped_running.push(name.clone());
             continue;
@@ -132,7 +132,8 @@ pub fn clean(store: &mut Store, request: &Request) -> Result<Outcome> {
     for change in &outcome.changes {
         match change.action {
             Action::Reset => {
-                let config = experiment.configs.get_mut(&change.name).expect("planned from the state");
+                let config =
+                    experiment.configs.get_mut(&change.name).expect("planned from the state").get_mut()?;
                 reset_config(config);
                 events.push(Event { name: change.name.clone(), config: config.clone() });
             }
@@ -173,7 +174,7 @@ fn refresh_summary(store: &Store, experiment: &Experiment) {
         return;
     }
     let all_done =
-        !experiment.configs.is_empty() && experiment.configs.values().all(|c| c.status == Status::Done);
+        !experiment.configs.is_empty() && experiment.configs.values().all(|c| c.status() == Status::Done);
     let outcome = if all_done {
         crate::summary::save(store, experiment).map(|()| "rewritten")
     } else {
@@ -188,7 +189,7 @@ fn refresh_summary(store: &Store, experiment: &Experiment) {
 }
 
 /// The configs to remove and to reset, in the experiment's order.
-fn plan(experiment: &Experiment, request: &Request) -> (Vec<String>, Vec<String>) {
+fn plan(experiment: &Experiment, request: &Request) -> Result<(Vec<String>, Vec<String>)> {
     let listed: Option<HashSet<&str>> =
         request.names.as_ref().map(|names| names.iter().map(|(_, n)| n.as_str()).collect());
     let kept: Option<HashSet<String>> = request
@@ -196,17 +197,19 @@ fn plan(experiment: &Experiment, request: &Request) -> (Vec<String>, Vec<String>
         .as_ref()
         .map(|rows| rows.iter().map(|row| identity(&experiment.defaults, &row.params)).collect());
     let (mut remove, mut reset) = (Vec::new(), Vec::new());
-    for (name, config) in &experiment.configs {
+    for (name, entry) in &experiment.configs {
         let is_listed = listed.as_ref().is_some_and(|l| l.contains(name.as_str()));
-        let unkept =
-            kept.as_ref().is_some_and(|k| !k.contains(&identity(&experiment.defaults, &config.params)));
+        let unkept = match &kept {
+            Some(kept) => !kept.contains(&identity(&experiment.defaults, &entry.read()?.params)),
+            None => false,
+        };
         if (is_listed && !request.reset) || unkept {
             remove.push(name.clone());
-        } else if (is_listed && request.reset) || (request.reset_failed && config.status == Status::Failed) {
+        } else if (is_listed && request.reset) || (request.reset_failed && entry.status() == Status::Failed) {
             reset.push(name.clone());
         }
     }
-    (remove, reset)
+    Ok((remove, reset))
 }
 
 /// Back to todo: the run's ending is forgotten, its attempts are kept (so

@@ -107,7 +107,7 @@ fn update(dir: &Path, definition: &Definition, wanted: Experiment) -> Result<Out
     let mut changed = Vec::new();
     let mut done_under_old_command = 0;
     if definition.command.is_some() && wanted.command != experiment.command {
-        done_under_old_command = experiment.configs.values().filter(|c| c.status == Status::Done).count();
+        done_under_old_command = experiment.configs.values().filter(|c| c.status() == Status::Done).count();
         experiment.command = wanted.command;
         changed.push("command");
     }
@@ -142,7 +142,7 @@ fn check_configs_fit(experiment: &Experiment) -> Result<()> {
     let mut keys: Vec<&str> = command.as_ref().map(CommandTemplate::keys).unwrap_or_default();
     keys.extend(env.iter().flat_map(Template::keys));
     for (name, config) in &experiment.configs {
-        check_keys(keys.iter().copied(), &merged(&experiment.defaults, &config.params), &BUILTINS)
+        check_keys(keys.iter().copied(), &merged(&experiment.defaults, &config.read()?.params), &BUILTINS)
             .map_err(|err| err.context(format!("config {name}")))?;
     }
     Ok(())

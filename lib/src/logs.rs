@@ -26,7 +26,9 @@ pub fn print(
     let config = experiment
         .configs
         .get(name)
-        .ok_or_else(|| Error::usage(format!("--log: no config named {name:?}")))?;
+        .ok_or_else(|| Error::usage(format!("--log: no config named {name:?}")))?
+        .read()?
+        .into_owned();
     let latest = config.attempts;
     let attempt = attempt.unwrap_or(latest);
     if attempt == 0 || attempt > latest.max(1) {
@@ -57,8 +59,10 @@ pub fn print(
         let lock = store.lock_shared()?;
         store.refresh(&lock, &mut experiment, &mut cursor)?;
         drop(lock);
-        let still =
-            experiment.configs.get(name).is_some_and(|c| c.status == Status::Running && c.attempts == latest);
+        let still = match experiment.configs.get(name) {
+            Some(entry) => entry.status() == Status::Running && entry.read()?.attempts == latest,
+            None => false,
+        };
         for (i, log) in logs.iter_mut().enumerate() {
             if log.has_new() {
                 if i != last_shown {

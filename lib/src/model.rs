@@ -1,9 +1,12 @@
 //! The experiment model: what `experiment.yaml` holds, a superset of Delphyne's.
 
+use crate::error::{Error, Result as ExpResult};
 use crate::time::Timestamp;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::fmt;
 use std::str::FromStr;
 
@@ -14,37 +17,37 @@ pub const SCHEMA_VERSION: u32 = 2;
 /// A config's parameters: a JSON object, key order as given.
 pub type Params = Map<String, Value>;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct Experiment {
     #[serde(default)]
     pub schema_version: u32,
     /// A unique id, also in the journal's header, so a journal is never
     /// applied to another experiment. Delphyne's files have none until the
     /// first rewrite.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub id: Option<String>,
     /// Bumped by every fold; the journal names the epoch it extends.
-    #[serde(default, skip_serializing_if = "is_zero64")]
+    #[serde(default)]
     pub journal_epoch: u64,
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub command: Option<Command>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub naming: Option<String>,
-    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    #[serde(default)]
     pub defaults: Params,
-    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    #[serde(default)]
     pub env: IndexMap<String, String>,
     /// Where commands run: the directory `exp-init` ran in, or its
     /// `--workdir`. Older experiments have none: commands run where
     /// `exp-run` runs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub workdir: Option<std::path::PathBuf>,
     #[serde(default, deserialize_with = "unique_configs")]
-    pub configs: IndexMap<String, Config>,
+    pub configs: IndexMap<String, Entry>,
     /// Keys this exp does not know (a user's or another tool's notes),
     /// kept as they are through every rewrite.
     #[serde(flatten)]
@@ -165,23 +168,19 @@ pub struct Claim {
     pub worker: Option<usize>,
 }
 
-fn is_zero64(n: &u64) -> bool {
-    *n == 0
-}
-
 fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
 /// `configs:` as a map, null read as empty; a name given twice (a
 /// hand-edited file) is an error, never one config silently dropped.
-fn unique_configs<'de, D>(deserializer: D) -> Result<IndexMap<String, Config>, D::Error>
+fn unique_configs<'de, D>(deserializer: D) -> Result<IndexMap<String, Entry>, D::Error>
 where
     D: serde::Deserializer<'de>,
 {
     struct Unique;
     impl<'de> serde::de::Visitor<'de> for Unique {
-        type Value = IndexMap<String, Config>;
+        type Value = IndexMap<String, Entry>;
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
             f.write_str("a map of configs")
         }
@@ -197,10 +196,114 @@ where
                 if configs.contains_key(&name) {
                     return Err(serde::de::Error::custom(format!("config {name:?} is given twice")));
                 }
-                configs.insert(name, config);
+                configs.insert(name, Entry::new(config));
             }
             Ok(configs)
         }
     }
     deserializer.deserialize_any(Unique)
+}
+
+/// One config as the state holds it: parsed, or still the JSON text it was
+/// read as, parsed on first use. Opening an experiment of a million configs
+/// then costs a scan of their lines, not a parse of every field of each.
+pub struct Entry {
+    /// The status, as scanned from the text (while it is not parsed).
+    status: Status,
+    text: Option<Box<str>>,
+    parsed: OnceCell<Box<Config>>,
+}
+
+impl Entry {
+    pub fn new(config: Config) -> Entry {
+        let status = config.status;
+        Entry { status, text: None, parsed: OnceCell::from(Box::new(config)) }
+    }
+
+    /// A config known by its status and its JSON text, parsed when needed.
+    pub fn from_text(status: Status, text: Box<str>) -> Entry {
+        Entry { status, text: Some(text), parsed: OnceCell::new() }
+    }
+
+    pub fn status(&self) -> Status {
+        self.parsed.get().map_or(self.status, |config| config.status)
+    }
+
+    /// The whole config, parsed once and kept.
+    pub fn get(&self) -> ExpResult<&Config> {
+        if let Some(config) = self.parsed.get() {
+            return Ok(config);
+        }
+        let config = self.parse()?;
+        Ok(self.parsed.get_or_init(|| Box::new(config)))
+    }
+
+    /// The whole config, to change it (its text is dropped).
+    pub fn get_mut(&mut self) -> ExpResult<&mut Config> {
+        self.get()?;
+        self.text = None;
+        Ok(self.parsed.get_mut().expect("just parsed"))
+    }
+
+    /// The whole config without keeping it parsed (for one pass over many).
+    pub fn read(&self) -> ExpResult<Cow<'_, Config>> {
+        match self.parsed.get() {
+            Some(config) => Ok(Cow::Borrowed(config)),
+            None => self.parse().map(Cow::Owned),
+        }
+    }
+
+    /// The JSON text it was read as, if it is unchanged since.
+    pub fn text(&self) -> Option<&str> {
+        self.text.as_deref()
+    }
+
+    pub fn into_config(self) -> ExpResult<Config> {
+        match self.parsed.into_inner() {
+            Some(config) => Ok(*config),
+            None => Entry { parsed: OnceCell::new(), ..self }.parse(),
+        }
+    }
+
+    fn parse(&self) -> ExpResult<Config> {
+        let text = self.text.as_deref().unwrap_or("null");
+        let config: Config = serde_json::from_str(text)
+            .map_err(|err| Error::state(format!("experiment.yaml: a config's line is corrupt: {err}")))?;
+        if config.status != self.status {
+            return Err(Error::state(
+                "experiment.yaml: a config's line is corrupt: its status reads two ways",
+            ));
+        }
+        Ok(config)
+    }
+}
+
+impl Clone for Entry {
+    fn clone(&self) -> Entry {
+        Entry { status: self.status, text: self.text.clone(), parsed: self.parsed.clone() }
+    }
+}
+
+impl fmt::Debug for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.parsed.get(), &self.text) {
+            (Some(config), _) => config.fmt(f),
+            (None, text) => write!(f, "Entry({:?}, {text:?})", self.status),
+        }
+    }
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Entry) -> bool {
+        match (self.read(), other.read()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => self.text == other.text,
+        }
+    }
+}
+
+impl From<Config> for Entry {
+    fn from(config: Config) -> Entry {
+        Entry::new(config)
+    }
 }

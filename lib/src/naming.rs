@@ -25,7 +25,10 @@ pub fn sanitize(raw: &str) -> String {
 }
 
 pub fn is_safe(name: &str) -> bool {
-    sanitize(name) == name
+    !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && !name.starts_with('.')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// A fresh name for `params`: from the template if there is one, else a UUID.

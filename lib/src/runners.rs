@@ -185,22 +185,23 @@ impl Liveness {
 /// of its runner is left either (`EXP_RUNNER` in their environment): its
 /// watchdog may still be killing them, or, if the watchdog died too, they
 /// still run, and the config must not start twice at once.
-pub fn stale_claims(experiment: &Experiment, liveness: &Liveness) -> Vec<String> {
-    let mut leftovers: HashMap<&str, bool> = HashMap::new();
-    experiment
-        .configs
-        .iter()
-        .filter(|(_, c)| c.status == Status::Running)
-        .filter(|(_, c)| match c.runner.as_ref() {
+pub fn stale_claims(experiment: &Experiment, liveness: &Liveness) -> Result<Vec<String>> {
+    let mut leftovers: HashMap<String, bool> = HashMap::new();
+    let mut stale = Vec::new();
+    for (name, entry) in experiment.configs.iter().filter(|(_, e)| e.status() == Status::Running) {
+        let dead = match entry.get()?.runner.as_ref() {
             None => true,
             Some(claim) if liveness.is_alive(claim) => false,
             Some(claim) if claim.host != liveness.host => true,
-            Some(claim) => !*leftovers.entry(claim.id.as_str()).or_insert_with(|| {
+            Some(claim) => !*leftovers.entry(claim.id.clone()).or_insert_with(|| {
                 !process::with_env(crate::run::watchdog::RUNNER_VAR, &claim.id).is_empty()
             }),
-        })
-        .map(|(name, _)| name.clone())
-        .collect()
+        };
+        if dead {
+            stale.push(name.clone());
+        }
+    }
+    Ok(stale)
 }
 
 /// Put the stale claims among `names` back to `todo`, keeping their start
@@ -216,12 +217,13 @@ pub fn recover(
     let now = Timestamp::now();
     let mut events = Vec::new();
     for name in names {
-        let Some(config) = experiment.configs.get_mut(name) else {
+        let Some(entry) = experiment.configs.get_mut(name) else {
             continue;
         };
-        if config.status != Status::Running {
+        if entry.status() != Status::Running {
             continue;
         }
+        let config = entry.get_mut()?;
         config.status = Status::Todo;
         config.interruption_time = Some(now);
         config.runner = None;
@@ -240,13 +242,13 @@ pub fn recover(
 pub fn load_recovering(store: &mut Store, stale_after: Duration) -> Result<(Experiment, Cursor)> {
     let liveness = Liveness::new(store, stale_after);
     let (experiment, cursor) = store.read()?;
-    if stale_claims(&experiment, &liveness).is_empty() {
+    if stale_claims(&experiment, &liveness)?.is_empty() {
         return Ok((experiment, cursor));
     }
     let recovering = (|| {
         let lock = store.lock()?;
         let (mut experiment, mut cursor) = store.load(&lock)?;
-        let stale = stale_claims(&experiment, &liveness);
+        let stale = stale_claims(&experiment, &liveness)?;
         let recovered = recover(store, &lock, &mut cursor, &mut experiment, &stale)?;
         Ok::<_, Error>((experiment, cursor, recovered.len()))
     })();

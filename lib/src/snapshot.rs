@@ -89,8 +89,10 @@ pub fn take_of(store: &Store, experiment: &Experiment, options: &Options) -> Res
     let now = Timestamp::now();
     let liveness = Liveness::new(store, crate::runners::DEFAULT_STALE_AFTER);
     let here = hostname();
-    let running: Vec<(&String, &Config)> =
-        experiment.configs.iter().filter(|(_, c)| c.status == Status::Running).collect();
+    let mut running: Vec<(&String, &Config)> = Vec::new();
+    for (name, entry) in experiment.configs.iter().filter(|(_, e)| e.status() == Status::Running) {
+        running.push((name, entry.get()?));
+    }
 
     // The commands of each live runner on this host, found once per runner.
     let mut commands: HashMap<u32, HashMap<String, u32>> = HashMap::new();
@@ -134,7 +136,7 @@ pub fn take_of(store: &Store, experiment: &Experiment, options: &Options) -> Res
         signal_and_wait(store, &mut entries, signal, options.wait);
     }
     for entry in &entries {
-        write_config(store, &dir, entry, &experiment.configs[&entry.name], options.signal)?;
+        write_config(store, &dir, entry, experiment.configs[&entry.name].get()?, options.signal)?;
     }
     write_new(&dir.join("index.md"), index(experiment, &entries, &now, options.signal).as_bytes())?;
     Ok(Snapshot { dir, entries })

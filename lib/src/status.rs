@@ -6,6 +6,7 @@
 //! and `runner`; null where unknown. With `--results`, also `result`: the
 //! config's result object, null when it has none.
 
+use crate::error::Result;
 use crate::identity::merged;
 use crate::model::{Claim, Config, Experiment, Params, Status};
 use crate::report::format_seconds;
@@ -55,7 +56,8 @@ impl<'a> Row<'a> {
             exit_code: config.exit_code,
             signal: config.signal.as_deref(),
             error: config.error.as_deref(),
-            dir: dir.is_dir().then(|| dir.display().to_string()),
+            // A config's folder is made when it first starts.
+            dir: (config.attempts > 0).then(|| dir.display().to_string()),
             runner: config.runner.as_ref(),
             result: None,
         }
@@ -75,8 +77,8 @@ pub struct Counts {
 impl Counts {
     pub fn of(experiment: &Experiment) -> Counts {
         let mut counts = Counts::default();
-        for config in experiment.configs.values() {
-            counts.add(config.status);
+        for entry in experiment.configs.values() {
+            counts.add(entry.status());
         }
         counts
     }
@@ -98,7 +100,7 @@ impl Counts {
 
 /// The human overview: counts, then the failed configs with why (aligned),
 /// then the running ones.
-pub fn overview(store: &Store, experiment: &Experiment, now: &Timestamp) -> String {
+pub fn overview(store: &Store, experiment: &Experiment, now: &Timestamp) -> Result<String> {
     let counts = Counts::of(experiment);
     let mut out = String::new();
     let title = experiment.name.as_deref().unwrap_or("experiment");
@@ -110,9 +112,13 @@ pub fn overview(store: &Store, experiment: &Experiment, now: &Timestamp) -> Stri
     );
     let mut failed = Vec::new();
     let mut running = Vec::new();
-    for (name, config) in &experiment.configs {
+    for (name, entry) in &experiment.configs {
+        if !matches!(entry.status(), Status::Failed | Status::Running) {
+            continue;
+        }
+        let config = entry.read()?;
         match config.status {
-            Status::Failed => failed.push((name.as_str(), why_failed(config))),
+            Status::Failed => failed.push((name.as_str(), why_failed(&config))),
             Status::Running => {
                 let elapsed = config.duration(now).map(format_seconds).unwrap_or_default();
                 let host = config
@@ -135,7 +141,7 @@ pub fn overview(store: &Store, experiment: &Experiment, now: &Timestamp) -> Stri
             let _ = writeln!(out, "  {name:<width$}  {detail}");
         }
     }
-    out
+    Ok(out)
 }
 
 /// What a failed config's record says of its failure.
@@ -151,21 +157,23 @@ pub fn why_failed(config: &Config) -> String {
 /// `--status S` for people: the configs with those statuses, one aligned
 /// row each (name, status, duration, attempts, params); each row is cut to
 /// `width` characters when given (a terminal's width).
-pub fn table(experiment: &Experiment, statuses: &[Status], now: &Timestamp, width: Option<usize>) -> String {
-    let rows: Vec<[String; 5]> = experiment
-        .configs
-        .iter()
-        .filter(|(_, config)| statuses.contains(&config.status))
-        .map(|(name, config)| {
-            [
-                name.clone(),
-                config.status.to_string(),
-                config.duration(now).map(format_seconds).unwrap_or_else(|| "-".into()),
-                config.attempts.to_string(),
-                serde_json::Value::Object(merged(&experiment.defaults, &config.params)).to_string(),
-            ]
-        })
-        .collect();
+pub fn table(
+    experiment: &Experiment,
+    statuses: &[Status],
+    now: &Timestamp,
+    width: Option<usize>,
+) -> Result<String> {
+    let mut rows: Vec<[String; 5]> = Vec::new();
+    for (name, entry) in experiment.configs.iter().filter(|(_, e)| statuses.contains(&e.status())) {
+        let config = entry.read()?;
+        rows.push([
+            name.clone(),
+            config.status.to_string(),
+            config.duration(now).map(format_seconds).unwrap_or_else(|| "-".into()),
+            config.attempts.to_string(),
+            serde_json::Value::Object(merged(&experiment.defaults, &config.params)).to_string(),
+        ]);
+    }
     let header = ["NAME", "STATUS", "DURATION", "ATTEMPTS", "PARAMS"].map(str::to_string);
     let mut widths = [0usize; 4];
     for row in std::iter::once(&header).chain(&rows) {
@@ -193,7 +201,7 @@ pub fn table(experiment: &Experiment, statuses: &[Status], now: &Timestamp, widt
         let names: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
         let _ = writeln!(out, "(no {} config)", names.join(" or "));
     }
-    out
+    Ok(out)
 }
 
 /// `line` cut to `width` characters, with an ellipsis where it was cut.

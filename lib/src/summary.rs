@@ -16,7 +16,7 @@
 
 use crate::error::{Error, Result};
 use crate::identity::merged;
-use crate::model::{Config, Experiment, Status};
+use crate::model::{Experiment, Status};
 use crate::store::atomic::write_atomic;
 use crate::store::Store;
 use crate::time::Timestamp;
@@ -43,15 +43,15 @@ pub fn not_done(experiment: &Experiment) -> Vec<(&str, Status)> {
     experiment
         .configs
         .iter()
-        .filter(|(_, config)| config.status != Status::Done)
-        .map(|(name, config)| (name.as_str(), config.status))
+        .filter(|(_, entry)| entry.status() != Status::Done)
+        .map(|(name, entry)| (name.as_str(), entry.status()))
         .collect()
 }
 
 /// The result a config left, if it has ended (a todo or running config's
 /// folder may hold a result of an earlier run, which is not its own).
-pub fn result_of(store: &Store, name: &str, config: &Config) -> Option<Value> {
-    match config.status {
+pub fn result_of(store: &Store, name: &str, status: Status) -> Option<Value> {
+    match status {
         Status::Done | Status::Failed => store.config_files(name).read_result(),
         Status::Todo | Status::Running => None,
     }
@@ -60,7 +60,8 @@ pub fn result_of(store: &Store, name: &str, config: &Config) -> Option<Value> {
 /// One config's row before it is laid out in columns.
 struct Row<'a> {
     name: &'a str,
-    config: &'a Config,
+    status: Status,
+    duration: Option<f64>,
     params: Vec<(String, Value)>,
     result: Vec<(String, Value)>,
 }
@@ -68,19 +69,17 @@ struct Row<'a> {
 /// Write the summary as CSV.
 pub fn write_csv(store: &Store, experiment: &Experiment, options: Options, out: impl Write) -> Result<()> {
     let now = Timestamp::now();
-    let rows: Vec<Row> = experiment
-        .configs
-        .iter()
-        .map(|(name, config)| {
-            let mut params = Vec::new();
-            flatten("", &Value::Object(merged(&experiment.defaults, &config.params)), &mut params);
-            let mut result = Vec::new();
-            if let Some(value) = result_of(store, name, config) {
-                flatten("", &value, &mut result);
-            }
-            Row { name, config, params, result }
-        })
-        .collect();
+    let mut rows: Vec<Row> = Vec::with_capacity(experiment.configs.len());
+    for (name, entry) in &experiment.configs {
+        let config = entry.read()?;
+        let mut params = Vec::new();
+        flatten("", &Value::Object(merged(&experiment.defaults, &config.params)), &mut params);
+        let mut result = Vec::new();
+        if let Some(value) = result_of(store, name, config.status) {
+            flatten("", &value, &mut result);
+        }
+        rows.push(Row { name, status: config.status, duration: config.duration(&now), params, result });
+    }
 
     // The fixed columns are reserved whatever the flags, so a config's
     // columns are named the same with and without them.
@@ -128,10 +127,10 @@ pub fn write_csv(store: &Store, experiment: &Experiment, options: Options, out: 
         let mut fields = vec![row.name.to_string()];
         fields.append(&mut record);
         if options.ignore_missing {
-            fields.push(row.config.status.to_string());
+            fields.push(row.status.to_string());
         }
         if options.timing {
-            fields.push(row.config.duration(&now).map(|d| Value::from(d).to_string()).unwrap_or_default());
+            fields.push(row.duration.map(|d| Value::from(d).to_string()).unwrap_or_default());
         }
         writer.write_record(&fields).map_err(csv_error)?;
     }
@@ -147,11 +146,12 @@ pub fn write_json(
     mut out: impl Write,
 ) -> Result<()> {
     let now = Timestamp::now();
-    for (name, config) in &experiment.configs {
+    for (name, entry) in &experiment.configs {
+        let config = entry.read()?;
         let mut line = Map::new();
         line.insert("name".into(), json!(name));
         line.insert("params".into(), Value::Object(merged(&experiment.defaults, &config.params)));
-        line.insert("result".into(), result_of(store, name, config).unwrap_or(Value::Null));
+        line.insert("result".into(), result_of(store, name, config.status).unwrap_or(Value::Null));
         if options.ignore_missing {
             line.insert("status".into(), json!(config.status));
         }

@@ -99,7 +99,7 @@ pub fn run(dir: &Path, options: &Options) -> Result<i32> {
             let launcher = Launcher::new(&store, &experiment, &options.env, options.cache)?;
             check_request(&experiment, &launcher, options, &selection)?;
             let failed_too = options.retry_failed || selection.by_name();
-            let anything = experiment.configs.iter().any(|(n, c)| selection.wants(n, c.status, failed_too));
+            let anything = experiment.configs.iter().any(|(n, e)| selection.wants(n, e.status(), failed_too));
             if anything || options.replay.is_some() {
                 setup::run_setup(command, launcher.workdir(), store.dir())?
             } else {
@@ -306,7 +306,7 @@ impl<'a> Pool<'a> {
     /// Under the lock at start: recover dead runners' claims, re-queue failed
     /// configs for `--retry-failed`, and build the queue.
     fn prepare(&mut self, lock: &Lock, liveness: &Liveness) -> Result<()> {
-        let stale = stale_claims(&self.experiment, liveness);
+        let stale = stale_claims(&self.experiment, liveness)?;
         let recovered = recover(&mut self.store, lock, &mut self.cursor, &mut self.experiment, &stale)?;
         if !recovered.is_empty() {
             self.feedback.say(&format!(
@@ -316,8 +316,9 @@ impl<'a> Pool<'a> {
         }
         if self.options.retry_failed {
             let mut events = Vec::new();
-            for (name, config) in self.experiment.configs.iter_mut() {
-                if config.status == Status::Failed && self.selection.contains(name) {
+            for (name, entry) in self.experiment.configs.iter_mut() {
+                if entry.status() == Status::Failed && self.selection.contains(name) {
+                    let config = entry.get_mut()?;
                     crate::clean::reset_config(config);
                     events.push(Event { name: name.clone(), config: config.clone() });
                 }
@@ -333,9 +334,9 @@ impl<'a> Pool<'a> {
     fn say_skipped_names(&self) {
         let Some(names) = &self.selection.names else { return };
         let mut skipped = Counts::default();
-        for config in names.iter().filter_map(|name| self.experiment.configs.get(name)) {
-            if matches!(config.status, Status::Done | Status::Running) {
-                skipped.add(config.status);
+        for entry in names.iter().filter_map(|name| self.experiment.configs.get(name)) {
+            if matches!(entry.status(), Status::Done | Status::Running) {
+                skipped.add(entry.status());
             }
         }
         if skipped.total > 0 {
@@ -351,7 +352,7 @@ impl<'a> Pool<'a> {
             .experiment
             .configs
             .iter()
-            .filter(|(name, config)| self.claimable(name, config.status))
+            .filter(|(name, entry)| self.claimable(name, entry.status()))
             .map(|(name, _)| name.clone())
             .collect();
         self.feedback.set_total(self.tally.done + self.tally.failed + self.running.len() + self.queue.len());
@@ -478,15 +479,15 @@ impl<'a> Pool<'a> {
                     None => return Ok(None),
                 },
             };
-            let Some(config) = self.experiment.configs.get(&name) else {
+            let Some(entry) = self.experiment.configs.get(&name) else {
                 continue;
             };
             let ok =
-                if retry { config.status == Status::Failed } else { self.claimable(&name, config.status) };
+                if retry { entry.status() == Status::Failed } else { self.claimable(&name, entry.status()) };
             if !ok {
                 continue;
             }
-            let config = self.experiment.configs.get_mut(&name).expect("present");
+            let config = self.experiment.configs.get_mut(&name).expect("present").get_mut()?;
             config.status = Status::Running;
             config.attempts += 1;
             config.start_time = Some(Timestamp::now());
@@ -609,7 +610,7 @@ impl<'a> Pool<'a> {
                 .say(&format!("{name} was recovered by another runner meanwhile; not recording this run"));
             return Ok(());
         }
-        let config = self.experiment.configs.get_mut(name).expect("a held config exists");
+        let config = self.experiment.configs.get_mut(name).expect("a held config exists").get_mut()?;
         config.runner = None;
         match &ending {
             Ending::Done => {
@@ -635,6 +636,16 @@ impl<'a> Pool<'a> {
         }
         let event = Event { name: name.to_string(), config: config.clone() };
         self.store.append(&lock, &mut self.cursor, &[event])?;
+        if self.store.journal_outgrew_state(&self.cursor, 0) {
+            // A checkpoint: the journal of a long run on a big experiment
+            // stays a fraction of its state. Every ending is in the journal
+            // already, so a fold that fails loses nothing.
+            self.store.sync()?;
+            match self.store.fold(&lock, &mut self.experiment) {
+                Ok(cursor) => self.cursor = cursor,
+                Err(err) => self.feedback.say(&format!("warning: could not fold the journal: {err}")),
+            }
+        }
         drop(lock);
         self.feedback.ended(name, attempt, worker, &ending, seconds, self.tally);
         let retries_left = self.run_attempts.get(name).copied().unwrap_or(0) <= self.options.retries;
@@ -659,7 +670,10 @@ impl<'a> Pool<'a> {
     /// Whether this runner's claim is still on the config (in the state as
     /// last caught up).
     fn holds(&self, name: &str) -> bool {
-        let claim = self.experiment.configs.get(name).and_then(|config| config.runner.as_ref());
+        let Some(entry) = self.experiment.configs.get(name).filter(|e| e.status() == Status::Running) else {
+            return false;
+        };
+        let claim = entry.get().ok().and_then(|config| config.runner.as_ref());
         claim.is_some_and(|claim| claim.id == self.registration.claim.id)
     }
 
@@ -775,7 +789,7 @@ impl<'a> Pool<'a> {
         let liveness = Liveness::new(&self.store, self.options.stale_after);
         let lock = self.store.lock()?;
         self.catch_up(&lock)?;
-        let stale = stale_claims(&self.experiment, &liveness);
+        let stale = stale_claims(&self.experiment, &liveness)?;
         let recovered = recover(&mut self.store, &lock, &mut self.cursor, &mut self.experiment, &stale)?;
         for event in &recovered {
             if self.claimable(&event.name, event.config.status) {
@@ -786,7 +800,7 @@ impl<'a> Pool<'a> {
         Ok(self
             .queue
             .iter()
-            .any(|name| self.experiment.configs.get(name).is_some_and(|c| self.claimable(name, c.status))))
+            .any(|name| self.experiment.configs.get(name).is_some_and(|e| self.claimable(name, e.status()))))
     }
 
     /// Leave on an error: kill every running command at once (a recovered
@@ -823,7 +837,7 @@ impl<'a> Pool<'a> {
             self.store.refresh(&lock, &mut self.experiment, &mut self.cursor)?;
             let alone = liveness.active_runners(Some(&self.registration.claim.id)).is_empty();
             self.store.sync()?;
-            if alone && self.store.has_unfolded_events() {
+            if alone && self.store.fold_due(&self.cursor, 0) {
                 // Every ending is in the journal already: a fold that fails
                 // (a read-only folder, a full disk) loses nothing.
                 match self.store.fold(&lock, &mut self.experiment) {
@@ -836,7 +850,7 @@ impl<'a> Pool<'a> {
         }
         // Outside the lock: reading every result may take a while.
         let all_done = !self.experiment.configs.is_empty()
-            && self.experiment.configs.values().all(|c| c.status == Status::Done);
+            && self.experiment.configs.values().all(|e| e.status() == Status::Done);
         let summary_is_new =
             self.tally.done > 0 || !self.store.dir().join(crate::summary::SUMMARY_FILE).exists();
         if all_done && summary_is_new {
@@ -845,10 +859,14 @@ impl<'a> Pool<'a> {
             }
         }
         let selected = |name: &str| self.selection.contains(name);
-        let failed =
-            self.experiment.configs.iter().filter(|(n, c)| c.status == Status::Failed && selected(n)).count();
+        let failed = self
+            .experiment
+            .configs
+            .iter()
+            .filter(|(n, e)| e.status() == Status::Failed && selected(n))
+            .count();
         let todo =
-            self.experiment.configs.iter().filter(|(n, c)| c.status == Status::Todo && selected(n)).count();
+            self.experiment.configs.iter().filter(|(n, e)| e.status() == Status::Todo && selected(n)).count();
         let Tally { done, interrupted, .. } = self.tally;
         let ran = format!("{done} done, {} failed", self.tally.failed);
         if let Some(signal) = self.stop {
@@ -867,11 +885,15 @@ impl<'a> Pool<'a> {
 }
 
 /// Bad templates are bad input (exit 2, nothing changed), not a failure of
-/// every config: check them against every config the run may start.
+/// every config: check them against every config the run may start. exp-add
+/// checked the experiment's own templates; this run's `--env` is new.
 fn check_templates(experiment: &Experiment, launcher: &Launcher, selection: &Selection) -> Result<()> {
-    for (name, config) in &experiment.configs {
-        if selection.wants(name, config.status, true) {
-            launcher.check(name, &merged(&experiment.defaults, &config.params))?;
+    if !launcher.reads_run_params() {
+        return Ok(());
+    }
+    for (name, entry) in &experiment.configs {
+        if selection.wants(name, entry.status(), true) {
+            launcher.check(name, &merged(&experiment.defaults, &entry.read()?.params))?;
         }
     }
     Ok(())
@@ -885,10 +907,10 @@ fn dry_run(store: &mut Store, options: &Options, selection: &Selection) -> Resul
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let failed_too = options.retry_failed || selection.by_name();
     let candidates =
-        experiment.configs.iter().filter(|(name, config)| selection.wants(name, config.status, failed_too));
-    for (name, config) in candidates.take(options.limit.unwrap_or(usize::MAX)) {
+        experiment.configs.iter().filter(|(name, entry)| selection.wants(name, entry.status(), failed_too));
+    for (name, entry) in candidates.take(options.limit.unwrap_or(usize::MAX)) {
         let files = store.config_files(name);
-        let argv = launcher.argv(&files, name, &merged(&experiment.defaults, &config.params), 0)?;
+        let argv = launcher.argv(&files, name, &merged(&experiment.defaults, &entry.read()?.params), 0)?;
         if options.json {
             writeln!(out, "{}", serde_json::json!({"name": name, "argv": argv}))?;
         } else {

@@ -39,7 +39,9 @@ pub fn replay(store: &mut Store, launcher: &Launcher, which: &Replay, selection:
             if let Some(unknown) = names.iter().find(|n| !experiment.configs.contains_key(*n)) {
                 return Err(Error::usage(format!("--replay: no config named {unknown:?}")));
             }
-            if let Some(never) = names.iter().find(|n| experiment.configs[*n].attempts == 0) {
+            if let Some(never) =
+                names.iter().find(|n| experiment.configs[*n].read().is_ok_and(|c| c.attempts == 0))
+            {
                 return Err(Error::usage(format!(
                     "--replay: {never} has never run: there is nothing to replay"
                 )));
@@ -49,7 +51,9 @@ pub fn replay(store: &mut Store, launcher: &Launcher, which: &Replay, selection:
         Replay::All => experiment
             .configs
             .iter()
-            .filter(|(name, c)| selection.contains(name) && matches!(c.status, Status::Done | Status::Failed))
+            .filter(|(name, e)| {
+                selection.contains(name) && matches!(e.status(), Status::Done | Status::Failed)
+            })
             .map(|(name, _)| name)
             .collect(),
     };
@@ -60,7 +64,7 @@ pub fn replay(store: &mut Store, launcher: &Launcher, which: &Replay, selection:
             note(format!("stopped by signal {signal} before replaying {name}"));
             return Ok(128 + signal);
         }
-        let config = &experiment.configs[*name];
+        let config = experiment.configs[*name].read()?;
         let attempt = config.attempts.max(1);
         note(format!("replaying {name} (attempt {attempt}, {})", config.status));
         let files = store.config_files(name);

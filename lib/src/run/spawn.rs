@@ -7,7 +7,7 @@ use crate::model::{Experiment, Params};
 use crate::store::atomic::{ensure_dir, no_follow, regular};
 use crate::store::config_files::ConfigFiles;
 use crate::store::Store;
-use crate::template::{check_keys, Builtins, CommandTemplate, Template, BUILTINS};
+use crate::template::{check_keys, is_builtin, Builtins, CommandTemplate, Template, BUILTINS};
 use crate::values::display_value;
 use std::fs;
 use std::os::unix::process::CommandExt;
@@ -45,6 +45,7 @@ pub struct Launcher {
     setup_env: Vec<(String, String)>,
     /// The runner's id, given to commands as `EXP_RUNNER`.
     runner: Option<String>,
+    run_reads_params: bool,
 }
 
 impl Launcher {
@@ -61,12 +62,12 @@ impl Launcher {
         for (key, value) in &experiment.env {
             env.push((key.clone(), Template::parse(value).map_err(|e| e.context(format!("env {key}")))?));
         }
+        let mut run_reads_params = false;
         for entry in extra_env {
             let (key, value) = crate::values::split_assignment("--env", entry)?;
-            env.push((
-                key.to_string(),
-                Template::parse(value).map_err(|e| e.context(format!("--env {key}")))?,
-            ));
+            let template = Template::parse(value).map_err(|e| e.context(format!("--env {key}")))?;
+            run_reads_params |= template.keys().any(|k| !is_builtin(k, &BUILTINS));
+            env.push((key.to_string(), template));
         }
         if let Some(dir) = experiment.workdir.as_ref().filter(|dir| !dir.is_dir()) {
             return Err(Error::usage(format!(
@@ -86,7 +87,14 @@ impl Launcher {
             },
             setup_env: Vec::new(),
             runner: None,
+            run_reads_params,
         })
+    }
+
+    /// Whether this run's `--env` templates read params, which exp-add could
+    /// not check (it checked the command and the experiment's env).
+    pub fn reads_run_params(&self) -> bool {
+        self.run_reads_params
     }
 
     /// Refuse a config that lacks a param the command or an `--env` template uses.
@@ -153,7 +161,7 @@ impl Launcher {
         attempt: u32,
         worker: usize,
     ) -> Result<Invocation> {
-        let params = merged(&experiment.defaults, &experiment.configs[name].params);
+        let params = merged(&experiment.defaults, &experiment.configs[name].read()?.params);
         let argv = self.argv(files, name, &params, worker)?;
         let mut command = Command::new(&argv[0]);
         command.args(&argv[1..]).current_dir(&self.workdir);

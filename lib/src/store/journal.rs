@@ -6,7 +6,7 @@
 //! behind by a crash mid-fold is recognised as already folded and ignored.
 
 use crate::error::{Error, Result};
-use crate::model::{Config, Experiment};
+use crate::model::{Config, Entry, Experiment};
 use crate::report::warn;
 use crate::store::atomic::{no_follow, regular};
 use serde::{Deserialize, Serialize};
@@ -260,6 +260,6 @@ fn first_line(file: &File) -> std::io::Result<Option<Vec<u8>>> {
 /// Apply events in journal order; the last event for a name wins.
 pub fn apply(experiment: &mut Experiment, events: Vec<Event>) {
     for event in events {
-        experiment.configs.insert(event.name, event.config);
+        experiment.configs.insert(event.name, Entry::new(event.config));
     }
 }

@@ -238,6 +238,24 @@ impl Store {
         Journal::has_events(&self.journal_path())
     }
 
+    /// Whether folding the journal into `experiment.yaml` is worth its cost
+    /// now (after `extra` more bytes of events): always for a small state,
+    /// which stays current for people who read it; for a big one, once the
+    /// journal has grown to a fraction of it, like a database checkpoint, so
+    /// a status change or an added config never costs a rewrite of it all.
+    pub fn fold_due(&self, cursor: &Cursor, extra: u64) -> bool {
+        const SMALL_STATE: u64 = 1 << 20;
+        let unfolded = extra > 0 || self.has_unfolded_events();
+        unfolded && (cursor.state_file.4 < SMALL_STATE || self.journal_outgrew_state(cursor, extra))
+    }
+
+    /// Whether the journal (with `extra` more bytes) has outgrown an eighth
+    /// of the state file: a fold is due even in the middle of a run.
+    pub fn journal_outgrew_state(&self, cursor: &Cursor, extra: u64) -> bool {
+        const FOLD_RATIO: u64 = 8;
+        (cursor.offset + extra) * FOLD_RATIO > cursor.state_file.4.max(1 << 20)
+    }
+
     /// How long until a group commit is due, if anything is unsynced.
     pub fn sync_due(&self) -> Option<std::time::Duration> {
         self.journal.as_ref().and_then(Journal::sync_due)
@@ -339,7 +357,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let mut experiment = Experiment::default();
         for name in names {
-            experiment.configs.insert(name.to_string(), Config::new(Params::new()));
+            experiment.configs.insert(name.to_string(), Config::new(Params::new()).into());
         }
         assert!(Store::create(&tmp.path().join("exp"), &mut experiment).unwrap().is_none());
         let store = Store::open(&tmp.path().join("exp")).unwrap();
@@ -352,19 +370,19 @@ mod tests {
         let lock = store.lock().unwrap();
         let (mut experiment, mut cursor) = store.load(&lock).unwrap();
         // A writer applies its own events in memory; its cursor moves past them.
-        experiment.configs["a"].status = Status::Done;
+        experiment.configs.get_mut("a").unwrap().get_mut().unwrap().status = Status::Done;
         store.append(&lock, &mut cursor, &[event("a", Status::Done)]).unwrap();
         assert!(store.has_unfolded_events());
         let (reloaded, _) = store.load(&lock).unwrap();
-        assert_eq!(reloaded.configs["a"].status, Status::Done);
+        assert_eq!(reloaded.configs["a"].status(), Status::Done);
 
         store.refresh(&lock, &mut experiment, &mut cursor).unwrap();
         cursor = store.fold(&lock, &mut experiment).unwrap();
         assert!(!store.has_unfolded_events());
         store.append(&lock, &mut cursor, &[event("b", Status::Failed)]).unwrap();
         let (after, _) = store.load(&lock).unwrap();
-        assert_eq!(after.configs["a"].status, Status::Done);
-        assert_eq!(after.configs["b"].status, Status::Failed);
+        assert_eq!(after.configs["a"].status(), Status::Done);
+        assert_eq!(after.configs["b"].status(), Status::Failed);
     }
 
     #[test]
@@ -374,12 +392,12 @@ mod tests {
         let (mut experiment, mut cursor) = store.load(&lock).unwrap();
         store.append(&lock, &mut cursor, &[event("a", Status::Failed)]).unwrap();
         // The fold wrote the new state, then "crashed" before restarting the journal.
-        experiment.configs["a"].status = Status::Todo;
+        experiment.configs.get_mut("a").unwrap().get_mut().unwrap().status = Status::Todo;
         store.write_state(&lock, &mut experiment).unwrap();
         let (after, mut cursor) = store.load(&lock).unwrap();
-        assert_eq!(after.configs["a"].status, Status::Todo);
+        assert_eq!(after.configs["a"].status(), Status::Todo);
         store.append(&lock, &mut cursor, &[event("a", Status::Done)]).unwrap();
-        assert_eq!(store.load(&lock).unwrap().0.configs["a"].status, Status::Done);
+        assert_eq!(store.load(&lock).unwrap().0.configs["a"].status(), Status::Done);
     }
 
     #[test]
@@ -391,11 +409,11 @@ mod tests {
         let mut journal = fs::OpenOptions::new().append(true).open(store.journal_path()).unwrap();
         std::io::Write::write_all(&mut journal, br#"{"name":"b","config":{"sta"#).unwrap();
         let (experiment, mut cursor) = store.load(&lock).unwrap();
-        assert_eq!(experiment.configs["a"].status, Status::Done);
-        assert_eq!(experiment.configs["b"].status, Status::Todo);
+        assert_eq!(experiment.configs["a"].status(), Status::Done);
+        assert_eq!(experiment.configs["b"].status(), Status::Todo);
         store.append(&lock, &mut cursor, &[event("b", Status::Done)]).unwrap();
         let (experiment, _) = store.load(&lock).unwrap();
-        assert_eq!(experiment.configs["b"].status, Status::Done);
+        assert_eq!(experiment.configs["b"].status(), Status::Done);
         let text = fs::read_to_string(store.journal_path()).unwrap();
         assert!(text.lines().all(|line| serde_json::from_str::<serde_json::Value>(line).is_ok()));
     }
@@ -415,7 +433,7 @@ mod tests {
         let lock = reader.lock_shared().unwrap();
         let (mut experiment, mut cursor) = reader.load(&lock).unwrap();
         drop(lock);
-        assert_eq!(experiment.configs["b"].status, Status::Todo);
+        assert_eq!(experiment.configs["b"].status(), Status::Todo);
 
         let mut writer = Store::open(&tmp.path().join("exp")).unwrap();
         let lock = writer.lock().unwrap();
@@ -427,7 +445,7 @@ mod tests {
 
         let lock = reader.lock_shared().unwrap();
         reader.refresh(&lock, &mut experiment, &mut cursor).unwrap();
-        assert_eq!(experiment.configs["a"].status, Status::Done);
-        assert_eq!(experiment.configs["b"].status, Status::Todo);
+        assert_eq!(experiment.configs["a"].status(), Status::Done);
+        assert_eq!(experiment.configs["b"].status(), Status::Todo);
     }
 }

@@ -23,7 +23,7 @@
 //! was cut short or lost lines, and is refused.
 
 use crate::error::{Error, Result};
-use crate::model::{Config, Experiment, SCHEMA_VERSION};
+use crate::model::{Config, Entry, Experiment, Status, SCHEMA_VERSION};
 use indexmap::IndexMap;
 use serde_json::Value;
 use std::io::Write;
@@ -65,11 +65,15 @@ pub fn render(experiment: &Experiment) -> Result<Vec<u8>> {
     } else {
         out.extend_from_slice(b"configs:\n");
     }
-    for (name, config) in &experiment.configs {
+    for (name, entry) in &experiment.configs {
         out.extend_from_slice(b"  ");
         serde_json::to_writer(&mut out, name).map_err(json_error)?;
         out.extend_from_slice(b": ");
-        serde_json::to_writer(&mut out, config).map_err(json_error)?;
+        // A config unchanged since it was read is written back as it was.
+        match entry.text() {
+            Some(text) => out.extend_from_slice(text.as_bytes()),
+            None => serde_json::to_writer(&mut out, entry.get()?).map_err(json_error)?,
+        }
         out.push(b'\n');
     }
     let _ = writeln!(out, "{END_PREFIX}{}{END_SUFFIX}", experiment.configs.len());
@@ -166,23 +170,44 @@ fn parse_lines(text: &str) -> Option<Result<Experiment>> {
         if line.starts_with(END_PREFIX) {
             break;
         }
-        let (name, config) = split_key(line.strip_prefix("  ")?)?;
-        let at = |why: String| Some(Err(Error::state(format!("line {}: config {name:?}: {why}", index + 1))));
-        let config: Config = match serde_json::from_str(config) {
-            Ok(config) => config,
-            Err(err) => return at(err.to_string()),
+        let (name, entry) = match scan_config(line) {
+            Some((name, status, text)) => (name.to_string(), Entry::from_text(status, text.into())),
+            None => {
+                let (name, config) = split_key(line.strip_prefix("  ")?)?;
+                match serde_json::from_str::<Config>(config) {
+                    Ok(config) => (name, Entry::new(config)),
+                    Err(err) => return at(index, &name, &err.to_string()),
+                }
+            }
         };
         if configs.contains_key(&name) {
-            return at("given twice".into());
+            return at(index, &name, "given twice");
         }
-        configs.insert(name, config);
+        configs.insert(name, entry);
     }
     finish(top, configs)
 }
 
+fn at(index: usize, name: &str, why: &str) -> Option<Result<Experiment>> {
+    Some(Err(Error::state(format!("line {}: config {name:?}: {why}", index + 1))))
+}
+
+/// A config line as exp writes it, `  "NAME": {"status":"S",...}`, read
+/// without parsing it: its name, its status and its JSON text.
+fn scan_config(line: &str) -> Option<(&str, Status, &str)> {
+    let rest = line.strip_prefix("  \"")?;
+    let quote = rest.find('"')?;
+    let name = &rest[..quote];
+    let text = rest[quote + 1..].strip_prefix(": ")?;
+    let after = text.strip_prefix("{\"status\":\"")?;
+    let status = after[..after.find('"')?].parse().ok()?;
+    let plain = !name.contains('\\') && text.ends_with('}');
+    plain.then_some((name, status, text))
+}
+
 fn finish(
     top: serde_json::Map<String, Value>,
-    configs: IndexMap<String, Config>,
+    configs: IndexMap<String, Entry>,
 ) -> Option<Result<Experiment>> {
     let experiment = serde_json::from_value::<Experiment>(Value::Object(top));
     Some(experiment.map(|e| Experiment { configs, ..e }).map_err(|err| Error::state(err.to_string())))
@@ -224,7 +249,7 @@ mod tests {
                 Config::new(serde_json::json!({"lr": i, "s": "ünï"}).as_object().cloned().unwrap());
             config.status = status;
             config.extra.insert("tag".into(), serde_json::json!(i));
-            experiment.configs.insert(format!("c{i}"), config);
+            experiment.configs.insert(format!("c{i}"), config.into());
         }
         experiment
     }
