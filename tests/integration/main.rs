@@ -3,6 +3,7 @@
 mod add;
 mod clean;
 mod concurrency;
+mod defects;
 mod firsthour;
 mod init;
 mod interrupt;
