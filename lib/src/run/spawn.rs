@@ -269,11 +269,12 @@ fn write_file(path: &Path, contents: &[u8]) -> Result<()> {
 }
 
 fn create_log(path: &Path) -> Result<fs::File> {
-    let file = no_follow()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)
-        .map_err(|err| Error::io("cannot create", path, err))?;
+    let file = no_follow().write(true).create(true).truncate(true).open(path).map_err(|err| {
+        // A FIFO with no reader refuses a writer that will not wait.
+        match err.raw_os_error() {
+            Some(nix::libc::ENXIO) => Error::state(format!("{} is not a regular file", path.display())),
+            _ => Error::io("cannot create", path, err),
+        }
+    })?;
     regular(file, path)
 }
