@@ -4,7 +4,7 @@ use crate::driver::terminal_width;
 use crate::driver::{duration, json_line, stdout, ExperimentDir};
 use clap::Parser;
 use exp::model::Status;
-use exp::runners::load_recovering;
+use exp::runners::{census_recovering, counts_recovering};
 use exp::status::{overview, table, Counts, Row};
 use exp::store::Store;
 use exp::summary::result_of;
@@ -62,13 +62,18 @@ pub fn main() -> exp::Result<i32> {
         exp::logs::print(&mut store, name, args.attempt, args.follow, &mut stdout())?;
         return Ok(0);
     }
-    let (experiment, _) = load_recovering(&mut store, args.stale_after)?;
-    let now = Timestamp::now();
     let selected = |status: Status| args.status.is_empty() || args.status.contains(&status);
     let mut out = stdout();
-    if args.counts {
+    if args.counts || (args.check && args.status.is_empty() && !args.json && !args.names) {
+        let all = counts_recovering(&mut store, args.stale_after)?;
         let mut counts = Counts::default();
-        experiment.configs.values().map(|e| e.status()).filter(|&s| selected(s)).for_each(|s| counts.add(s));
+        for status in Status::ALL.into_iter().filter(|&s| selected(s)) {
+            *counts.get_mut(status) = all.get(status);
+            counts.total += all.get(status);
+        }
+        if !args.counts {
+            return Ok(i32::from(all.done != all.total));
+        }
         if args.json {
             json_line(&mut out, &counts)?;
         } else {
@@ -78,26 +83,31 @@ pub fn main() -> exp::Result<i32> {
                 "todo\t{todo}\nrunning\t{running}\ndone\t{done}\nfailed\t{failed}\ntotal\t{total}"
             )?;
         }
-    } else if args.json {
-        for (name, entry) in experiment.configs.iter().filter(|(_, e)| selected(e.status())) {
+        out.flush()?;
+        return Ok(i32::from(args.check && all.done != all.total));
+    }
+    let census = census_recovering(&mut store, args.stale_after)?;
+    let now = Timestamp::now();
+    if args.json {
+        for (name, entry) in census.configs.iter().filter(|(_, e)| selected(e.status())) {
             let config = entry.read()?;
-            let mut row = Row::new(&store, &experiment, name, &config, &now);
+            let mut row = Row::new(&store, &census.experiment.defaults, name, &config, &now);
             if args.results {
                 row.result = Some(result_of(&store, name, config.status).unwrap_or_default());
             }
             json_line(&mut out, &row)?;
         }
     } else if args.names {
-        for (name, _) in experiment.configs.iter().filter(|(_, e)| selected(e.status())) {
+        for (name, _) in census.configs.iter().filter(|(_, e)| selected(e.status())) {
             writeln!(out, "{name}")?;
         }
     } else if !args.status.is_empty() {
         let width = std::io::stdout().is_terminal().then(terminal_width);
-        out.write_all(table(&experiment, &args.status, &now, width)?.as_bytes())?;
+        out.write_all(table(&census, &args.status, &now, width)?.as_bytes())?;
     } else if !args.check {
-        out.write_all(overview(&store, &experiment, &now)?.as_bytes())?;
+        out.write_all(overview(&store, &census, &now)?.as_bytes())?;
     }
     out.flush()?;
-    let all_done = experiment.configs.values().all(|e| e.status() == Status::Done);
-    Ok(if args.check && !all_done { 1 } else { 0 })
+    let all_done = census.configs.iter().all(|(_, e)| e.status() == Status::Done);
+    Ok(i32::from(args.check && !all_done))
 }

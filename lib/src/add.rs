@@ -2,12 +2,16 @@
 
 use crate::error::{Error, Result};
 use crate::grid::{product, Axis};
+use crate::hash::PrehashedState;
 use crate::identity::{identity, merged};
 use crate::init::parse_defaults;
+use crate::model::Experiment;
 use crate::model::{Config, Params};
 use crate::naming::new_name;
+use crate::store::index::{identity_hash, name_hash};
 use crate::store::journal::Event;
-use crate::store::Store;
+use crate::store::lock::Lock;
+use crate::store::{Indexed, Store};
 use crate::template::{check_keys, is_builtin, reads_param, CommandTemplate, Template, BUILTINS};
 use serde::Serialize;
 use std::collections::hash_map::Entry;
@@ -92,16 +96,64 @@ pub fn with_grid(rows: Option<Vec<Row>>, grid: &[String]) -> Result<Vec<Row>> {
 /// change. Any bad row fails the whole call and changes nothing.
 pub fn add(store: &mut Store, rows: Vec<Row>, defaults: &[String]) -> Result<Vec<Added>> {
     let lock = store.lock()?;
-    let (mut experiment, mut cursor) = store.load(&lock)?;
+    if defaults.is_empty() {
+        if let Some(indexed) = store.indexed(&lock)? {
+            if let Some(added) = add_indexed(store, &lock, indexed, &rows)? {
+                return Ok(added);
+            }
+        }
+    }
+    add_loaded(store, &lock, rows, defaults)
+}
+
+/// What a new config must fit: the keys the command and env templates read,
+/// and the naming template.
+struct Templates {
+    keys: Vec<String>,
+    naming: Option<Template>,
+}
+
+impl Templates {
+    fn of(experiment: &Experiment) -> Result<Templates> {
+        let command = experiment.command.as_ref().map(CommandTemplate::parse).transpose()?;
+        let naming = experiment.naming.as_deref().map(Template::parse).transpose()?;
+        let env = experiment.env.values().map(|value| Template::parse(value)).collect::<Result<Vec<_>>>()?;
+        let mut keys: Vec<String> = command
+            .as_ref()
+            .map(CommandTemplate::keys)
+            .unwrap_or_default()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        keys.extend(env.iter().flat_map(Template::keys).map(str::to_string));
+        Ok(Templates { keys, naming })
+    }
+
+    /// A row's params over the defaults, if they fill every template.
+    fn fill(&self, defaults: &Params, row: &Row) -> Result<Params> {
+        let all = merged(defaults, &row.params);
+        check_keys(self.keys.iter().map(String::as_str), &all, &BUILTINS)
+            .map_err(|err| err.context(&row.origin))?;
+        if let Some(naming) = &self.naming {
+            check_keys(naming.keys(), &all, &[]).map_err(|err| err.context(&row.origin))?;
+        }
+        Ok(all)
+    }
+
+    /// A name for a new config that `taken` does not hold.
+    fn name(&self, all: &Params, identity: &str, row: &Row, taken: impl Fn(&str) -> bool) -> Result<String> {
+        new_name(self.naming.as_ref(), all, identity, taken).map_err(|err| err.context(&row.origin))
+    }
+}
+
+/// Add with the whole experiment loaded: when there is no index, when a new
+/// default changes identities, or when a fold is due anyway.
+fn add_loaded(store: &mut Store, lock: &Lock, rows: Vec<Row>, defaults: &[String]) -> Result<Vec<Added>> {
+    let (mut experiment, mut cursor) = store.load(lock)?;
     let new_defaults = parse_defaults(&experiment.defaults, defaults)?;
     let defaults_changed = new_defaults != experiment.defaults;
     experiment.defaults = new_defaults;
-
-    let command = experiment.command.as_ref().map(CommandTemplate::parse).transpose()?;
-    let naming = experiment.naming.as_deref().map(Template::parse).transpose()?;
-    let env = experiment.env.values().map(|value| Template::parse(value)).collect::<Result<Vec<_>>>()?;
-    let mut command_keys: Vec<&str> = command.as_ref().map(CommandTemplate::keys).unwrap_or_default();
-    command_keys.extend(env.iter().flat_map(Template::keys));
+    let templates = Templates::of(&experiment)?;
 
     let mut by_identity: HashMap<String, String> = HashMap::new();
     for (name, entry) in &experiment.configs {
@@ -123,48 +175,80 @@ pub fn add(store: &mut Store, rows: Vec<Row>, defaults: &[String]) -> Result<Vec
     }
     let mut new_names: HashSet<String> = HashSet::new();
     let mut results = Vec::with_capacity(rows.len());
-    let mut new_configs = Vec::new();
+    let mut events = Vec::new();
     for row in rows {
-        let all = merged(&experiment.defaults, &row.params);
-        check_keys(command_keys.iter().copied(), &all, &BUILTINS).map_err(|err| err.context(&row.origin))?;
-        if let Some(naming) = &naming {
-            check_keys(naming.keys(), &all, &[]).map_err(|err| err.context(&row.origin))?;
-        }
+        let all = templates.fill(&experiment.defaults, &row)?;
         let id = identity(&experiment.defaults, &row.params);
         if let Some(name) = by_identity.get(&id) {
             results.push(Added { name: name.clone(), params: all, added: false });
             continue;
         }
-        let name = new_name(naming.as_ref(), &all, &id, |candidate| {
+        let name = templates.name(&all, &id, &row, |candidate| {
             experiment.configs.contains_key(candidate) || new_names.contains(candidate)
-        })
-        .map_err(|err| err.context(&row.origin))?;
+        })?;
         new_names.insert(name.clone());
         by_identity.insert(id, name.clone());
-        new_configs.push((name.clone(), Config::new(row.params)));
+        events.push(Event { name: name.clone(), config: Config::new(row.params) });
         results.push(Added { name, params: all, added: true });
     }
-    warn_unused_keys(&command_keys, &results);
+    warn_unused_keys(&templates.keys, &results);
     // New defaults live in the state file's header; new configs go to the
     // journal, unless folding them in is due.
-    let events: Vec<Event> = new_configs.into_iter().map(|(name, config)| Event { name, config }).collect();
-    let size = 200 * events.len() as u64;
-    if defaults_changed || store.fold_due(&cursor, size) {
+    if defaults_changed || store.fold_due(&cursor, 200 * events.len() as u64) {
         crate::store::journal::apply(&mut experiment, events);
-        store.fold(&lock, &mut experiment)?;
+        store.fold(lock, &mut experiment)?;
     } else if !events.is_empty() {
-        store.append(&lock, &mut cursor, &events)?;
+        store.append(lock, &mut cursor, &events)?;
         store.sync()?;
     }
     Ok(results)
 }
 
+/// Add to a big experiment from its index and journal, appending the new
+/// configs to the journal, without reading the state file's configs. None
+/// when that will not do: a row is already there (its name is in the state
+/// file), or a fold is due.
+fn add_indexed(store: &mut Store, lock: &Lock, indexed: Indexed, rows: &[Row]) -> Result<Option<Vec<Added>>> {
+    let Indexed { experiment, index, events, mut cursor } = indexed;
+    if store.fold_due(&cursor, 200 * rows.len() as u64) {
+        return Ok(None);
+    }
+    let templates = Templates::of(&experiment)?;
+    let defaults = &experiment.defaults;
+    let mut names: HashSet<u128, PrehashedState> = index.records.iter().map(|r| r.name).collect();
+    let mut identities: HashSet<u128, PrehashedState> = index.records.iter().map(|r| r.identity).collect();
+    for event in &events {
+        if names.insert(name_hash(&event.name)) {
+            identities.insert(identity_hash(defaults, &event.config.params));
+        }
+    }
+    let mut results = Vec::with_capacity(rows.len());
+    let mut added = Vec::new();
+    for row in rows {
+        let all = templates.fill(defaults, row)?;
+        let id = identity(defaults, &row.params);
+        if !identities.insert(crate::hash::fnv1a_128(id.as_bytes())) {
+            return Ok(None);
+        }
+        let name = templates.name(&all, &id, row, |candidate| names.contains(&name_hash(candidate)))?;
+        names.insert(name_hash(&name));
+        added.push(Event { name: name.clone(), config: Config::new(row.params.clone()) });
+        results.push(Added { name, params: all, added: true });
+    }
+    warn_unused_keys(&templates.keys, &results);
+    if !added.is_empty() {
+        store.append(lock, &mut cursor, &added)?;
+        store.sync()?;
+    }
+    Ok(Some(results))
+}
+
 /// A key that the command's templates never read is often a typo
 /// (`dropuot=0.1`): say so once per key, unless the templates read no param
 /// at all (the command then reads `EXP_PARAMS` itself).
-fn warn_unused_keys(template_keys: &[&str], added: &[Added]) {
+fn warn_unused_keys(template_keys: &[String], added: &[Added]) {
     let reads_params: Vec<&str> =
-        template_keys.iter().copied().filter(|k| !is_builtin(k, &BUILTINS)).collect();
+        template_keys.iter().map(String::as_str).filter(|k| !is_builtin(k, &BUILTINS)).collect();
     if reads_params.is_empty() {
         return;
     }

@@ -97,7 +97,7 @@ pub fn clean(store: &mut Store, request: &Request) -> Result<Outcome> {
     }
     let mut outcome = Outcome::default();
     if !request.dry_run {
-        let stale = stale_claims(&experiment, &liveness)?;
+        let stale = stale_claims(&experiment.configs, &liveness)?;
         outcome.recovered = recover(store, &lock, &mut cursor, &mut experiment, &stale)?.len();
     }
 

@@ -1,5 +1,7 @@
-//! The stable hash behind `--shard` and name suffixes: 64-bit FNV-1a.
-//! It is part of the contract (shards must agree across versions and hosts).
+//! Stable hashes: 64-bit FNV-1a behind `--shard` and name suffixes (part of
+//! the contract: shards must agree across versions and hosts), and 128-bit
+//! FNV-1a for the index's names and identities (wide enough that two
+//! configs never meet by chance).
 
 pub fn fnv1a(bytes: &[u8]) -> u64 {
     bytes
@@ -7,11 +9,38 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
         .fold(0xcbf2_9ce4_8422_2325, |hash, &b| (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
+pub fn fnv1a_128(bytes: &[u8]) -> u128 {
+    bytes.iter().fold(0x6c62_272e_07bb_0142_62b8_2175_6295_c58d, |hash, &b| {
+        (hash ^ u128::from(b)).wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013b)
+    })
+}
+
+/// A hasher for keys that are hashes already (the index's names and
+/// identities): their own low bits, with no hashing again.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Prehashed(u64);
+
+impl std::hash::Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = bytes.iter().fold(self.0, |hash, &b| (hash ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    }
+    fn write_u128(&mut self, n: u128) {
+        self.0 = n as u64;
+    }
+}
+
+/// Sets and maps keyed by hashes.
+pub type PrehashedState = std::hash::BuildHasherDefault<Prehashed>;
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn known_vectors() {
         assert_eq!(super::fnv1a(b""), 0xcbf29ce484222325);
         assert_eq!(super::fnv1a(b"a"), 0xaf63dc4c8601ec8c);
+        assert_eq!(super::fnv1a_128(b"a"), 0xd228cb696f1a8caf78912b704e4a8964);
     }
 }

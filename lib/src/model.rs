@@ -210,8 +210,26 @@ where
 pub struct Entry {
     /// The status, as scanned from the text (while it is not parsed).
     status: Status,
-    text: Option<Box<str>>,
+    text: Option<Text>,
     parsed: OnceCell<Box<Config>>,
+}
+
+/// A config's JSON text: a range of one shared copy of the state file, so a
+/// million configs cost one buffer rather than a million small ones.
+#[derive(Clone)]
+pub struct Text {
+    buffer: std::sync::Arc<String>,
+    range: std::ops::Range<usize>,
+}
+
+impl Text {
+    pub fn new(buffer: std::sync::Arc<String>, range: std::ops::Range<usize>) -> Text {
+        Text { buffer, range }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.buffer[self.range.clone()]
+    }
 }
 
 impl Entry {
@@ -221,7 +239,7 @@ impl Entry {
     }
 
     /// A config known by its status and its JSON text, parsed when needed.
-    pub fn from_text(status: Status, text: Box<str>) -> Entry {
+    pub fn from_text(status: Status, text: Text) -> Entry {
         Entry { status, text: Some(text), parsed: OnceCell::new() }
     }
 
@@ -255,7 +273,7 @@ impl Entry {
 
     /// The JSON text it was read as, if it is unchanged since.
     pub fn text(&self) -> Option<&str> {
-        self.text.as_deref()
+        self.text.as_ref().map(Text::as_str)
     }
 
     pub fn into_config(self) -> ExpResult<Config> {
@@ -266,7 +284,7 @@ impl Entry {
     }
 
     fn parse(&self) -> ExpResult<Config> {
-        let text = self.text.as_deref().unwrap_or("null");
+        let text = self.text().unwrap_or("null");
         let config: Config = serde_json::from_str(text)
             .map_err(|err| Error::state(format!("experiment.yaml: a config's line is corrupt: {err}")))?;
         if config.status != self.status {
@@ -288,7 +306,7 @@ impl fmt::Debug for Entry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.parsed.get(), &self.text) {
             (Some(config), _) => config.fmt(f),
-            (None, text) => write!(f, "Entry({:?}, {text:?})", self.status),
+            (None, _) => write!(f, "Entry({:?}, {:?})", self.status, self.text()),
         }
     }
 }
@@ -297,7 +315,7 @@ impl PartialEq for Entry {
     fn eq(&self, other: &Entry) -> bool {
         match (self.read(), other.read()) {
             (Ok(a), Ok(b)) => a == b,
-            _ => self.text == other.text,
+            _ => self.text() == other.text(),
         }
     }
 }

@@ -3,15 +3,15 @@
 //! other processes can tell a live claim from one left by a dead runner.
 
 use crate::error::{Error, Result};
-use crate::model::{Claim, Experiment, Status};
+use crate::model::{Claim, Entry, Experiment, Status};
 use crate::process;
 use crate::store::atomic::write_atomic;
+use crate::store::census::Census;
 use crate::store::journal::Event;
 use crate::store::lock::Lock;
 use crate::store::{Cursor, Store};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::fs;
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -119,11 +119,13 @@ pub struct Liveness {
     host: String,
     stale_after: Duration,
     dir: PathBuf,
+    /// Whether processes of a dead runner are left on this host, by runner.
+    leftovers: std::cell::RefCell<std::collections::HashMap<String, bool>>,
 }
 
 impl Liveness {
     pub fn new(store: &Store, stale_after: Duration) -> Liveness {
-        Liveness { host: hostname(), stale_after, dir: store.runners_dir() }
+        Liveness { host: hostname(), stale_after, dir: store.runners_dir(), leftovers: Default::default() }
     }
 
     /// A runner is alive while its registration exists and, on this host, its
@@ -145,6 +147,19 @@ impl Liveness {
         }
         let age = meta.modified().ok().and_then(|m| SystemTime::now().duration_since(m).ok());
         age.is_none_or(|age| age < self.stale_after)
+    }
+
+    /// Whether a claim of a running config is left by a dead runner (or by
+    /// none), with no process of that runner left on this host.
+    pub fn is_stale(&self, claim: Option<&Claim>) -> bool {
+        match claim {
+            None => true,
+            Some(claim) if self.is_alive(claim) => false,
+            Some(claim) if claim.host != self.host => true,
+            Some(claim) => !*self.leftovers.borrow_mut().entry(claim.id.clone()).or_insert_with(|| {
+                !process::with_env(crate::run::watchdog::RUNNER_VAR, &claim.id).is_empty()
+            }),
+        }
     }
 
     /// The other runners that are alive now.
@@ -185,19 +200,13 @@ impl Liveness {
 /// of its runner is left either (`EXP_RUNNER` in their environment): its
 /// watchdog may still be killing them, or, if the watchdog died too, they
 /// still run, and the config must not start twice at once.
-pub fn stale_claims(experiment: &Experiment, liveness: &Liveness) -> Result<Vec<String>> {
-    let mut leftovers: HashMap<String, bool> = HashMap::new();
+pub fn stale_claims<'a>(
+    configs: impl IntoIterator<Item = (&'a String, &'a Entry)>,
+    liveness: &Liveness,
+) -> Result<Vec<String>> {
     let mut stale = Vec::new();
-    for (name, entry) in experiment.configs.iter().filter(|(_, e)| e.status() == Status::Running) {
-        let dead = match entry.get()?.runner.as_ref() {
-            None => true,
-            Some(claim) if liveness.is_alive(claim) => false,
-            Some(claim) if claim.host != liveness.host => true,
-            Some(claim) => !*leftovers.entry(claim.id.clone()).or_insert_with(|| {
-                !process::with_env(crate::run::watchdog::RUNNER_VAR, &claim.id).is_empty()
-            }),
-        };
-        if dead {
+    for (name, entry) in configs.into_iter().filter(|(_, e)| e.status() == Status::Running) {
+        if liveness.is_stale(entry.get()?.runner.as_ref()) {
             stale.push(name.clone());
         }
     }
@@ -237,37 +246,58 @@ pub fn recover(
 }
 
 /// `exp-status` recovers dead claims before it looks (as `exp-run` does
-/// when it starts): cheap when there are none (a shared read), one append
-/// when there are.
-pub fn load_recovering(store: &mut Store, stale_after: Duration) -> Result<(Experiment, Cursor)> {
+/// when it starts): cheap when there are none (a shared read of every
+/// config's status), one append when there are.
+pub fn census_recovering(store: &mut Store, stale_after: Duration) -> Result<Census> {
     let liveness = Liveness::new(store, stale_after);
-    let (experiment, cursor) = store.read()?;
-    if stale_claims(&experiment, &liveness)?.is_empty() {
-        return Ok((experiment, cursor));
+    let census = {
+        let lock = store.lock_shared()?;
+        store.census(&lock)?
+    };
+    if stale_claims(census.configs.iter().map(|(n, e)| (n, e)), &liveness)?.is_empty() {
+        return Ok(census);
     }
     let recovering = (|| {
         let lock = store.lock()?;
         let (mut experiment, mut cursor) = store.load(&lock)?;
-        let stale = stale_claims(&experiment, &liveness)?;
+        let stale = stale_claims(&experiment.configs, &liveness)?;
         let recovered = recover(store, &lock, &mut cursor, &mut experiment, &stale)?;
-        Ok::<_, Error>((experiment, cursor, recovered.len()))
+        Ok::<_, Error>((experiment, recovered.len()))
     })();
     match recovering {
-        Ok((experiment, cursor, recovered)) => {
+        Ok((experiment, recovered)) => {
             if recovered > 0 {
                 crate::report::warn(format!(
                     "{recovered} config(s) claimed by runners that are gone are back to todo"
                 ));
             }
-            Ok((experiment, cursor))
+            Ok(Census::from(experiment))
         }
         // A read-only experiment, or a full disk: show it as it is.
         Err(err) if err.kind == crate::Kind::State => {
             crate::report::warn(format!(
                 "claims of runners that are gone could not be put back to todo ({err}); shown as they are"
             ));
-            Ok((experiment, cursor))
+            Ok(census)
         }
         Err(err) => Err(err),
     }
+}
+
+/// The number of configs per status, for `exp-status --counts` and
+/// `--check`: from the index and the journal when there is an index (no
+/// config line read), and with dead runners' claims recovered first.
+pub fn counts_recovering(store: &mut Store, stale_after: Duration) -> Result<crate::status::Counts> {
+    let liveness = Liveness::new(store, stale_after);
+    let indexed = {
+        let lock = store.lock_shared()?;
+        store.indexed(&lock)?
+    };
+    if let Some(indexed) = indexed {
+        let (counts, running) = crate::store::census::count_indexed(&indexed);
+        if !running.iter().any(|(_, claim)| liveness.is_stale(Some(claim))) {
+            return Ok(counts);
+        }
+    }
+    Ok(census_recovering(store, stale_after)?.counts())
 }

@@ -8,8 +8,9 @@
 
 use crate::error::Result;
 use crate::identity::merged;
-use crate::model::{Claim, Config, Experiment, Params, Status};
+use crate::model::{Claim, Config, Params, Status};
 use crate::report::format_seconds;
+use crate::store::census::Census;
 use crate::store::Store;
 use crate::time::Timestamp;
 use serde::Serialize;
@@ -38,7 +39,7 @@ pub struct Row<'a> {
 impl<'a> Row<'a> {
     pub fn new(
         store: &Store,
-        experiment: &Experiment,
+        defaults: &Params,
         name: &'a str,
         config: &'a Config,
         now: &Timestamp,
@@ -47,7 +48,7 @@ impl<'a> Row<'a> {
         Row {
             name,
             status: config.status,
-            params: merged(&experiment.defaults, &config.params),
+            params: merged(defaults, &config.params),
             start_time: config.start_time,
             end_time: config.end_time,
             interruption_time: config.interruption_time,
@@ -75,17 +76,18 @@ pub struct Counts {
 }
 
 impl Counts {
-    pub fn of(experiment: &Experiment) -> Counts {
-        let mut counts = Counts::default();
-        for entry in experiment.configs.values() {
-            counts.add(entry.status());
-        }
-        counts
-    }
-
     pub fn add(&mut self, status: Status) {
         *self.get_mut(status) += 1;
         self.total += 1;
+    }
+
+    pub fn get(&self, status: Status) -> usize {
+        match status {
+            Status::Todo => self.todo,
+            Status::Running => self.running,
+            Status::Done => self.done,
+            Status::Failed => self.failed,
+        }
     }
 
     pub fn get_mut(&mut self, status: Status) -> &mut usize {
@@ -100,8 +102,9 @@ impl Counts {
 
 /// The human overview: counts, then the failed configs with why (aligned),
 /// then the running ones.
-pub fn overview(store: &Store, experiment: &Experiment, now: &Timestamp) -> Result<String> {
-    let counts = Counts::of(experiment);
+pub fn overview(store: &Store, census: &Census, now: &Timestamp) -> Result<String> {
+    let counts = census.counts();
+    let experiment = &census.experiment;
     let mut out = String::new();
     let title = experiment.name.as_deref().unwrap_or("experiment");
     let _ = writeln!(out, "{title} at {}", store.dir().display());
@@ -112,7 +115,7 @@ pub fn overview(store: &Store, experiment: &Experiment, now: &Timestamp) -> Resu
     );
     let mut failed = Vec::new();
     let mut running = Vec::new();
-    for (name, entry) in &experiment.configs {
+    for (name, entry) in &census.configs {
         if !matches!(entry.status(), Status::Failed | Status::Running) {
             continue;
         }
@@ -157,21 +160,16 @@ pub fn why_failed(config: &Config) -> String {
 /// `--status S` for people: the configs with those statuses, one aligned
 /// row each (name, status, duration, attempts, params); each row is cut to
 /// `width` characters when given (a terminal's width).
-pub fn table(
-    experiment: &Experiment,
-    statuses: &[Status],
-    now: &Timestamp,
-    width: Option<usize>,
-) -> Result<String> {
+pub fn table(census: &Census, statuses: &[Status], now: &Timestamp, width: Option<usize>) -> Result<String> {
     let mut rows: Vec<[String; 5]> = Vec::new();
-    for (name, entry) in experiment.configs.iter().filter(|(_, e)| statuses.contains(&e.status())) {
+    for (name, entry) in census.configs.iter().filter(|(_, e)| statuses.contains(&e.status())) {
         let config = entry.read()?;
         rows.push([
             name.clone(),
             config.status.to_string(),
             config.duration(now).map(format_seconds).unwrap_or_else(|| "-".into()),
             config.attempts.to_string(),
-            serde_json::Value::Object(merged(&experiment.defaults, &config.params)).to_string(),
+            serde_json::Value::Object(merged(&census.experiment.defaults, &config.params)).to_string(),
         ]);
     }
     let header = ["NAME", "STATUS", "DURATION", "ATTEMPTS", "PARAMS"].map(str::to_string);

@@ -10,6 +10,7 @@ mod interrupt;
 mod replay;
 mod robustness;
 mod run;
+mod scale;
 mod slurm;
 mod snapshot;
 mod soak;

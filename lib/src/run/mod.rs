@@ -306,7 +306,7 @@ impl<'a> Pool<'a> {
     /// Under the lock at start: recover dead runners' claims, re-queue failed
     /// configs for `--retry-failed`, and build the queue.
     fn prepare(&mut self, lock: &Lock, liveness: &Liveness) -> Result<()> {
-        let stale = stale_claims(&self.experiment, liveness)?;
+        let stale = stale_claims(&self.experiment.configs, liveness)?;
         let recovered = recover(&mut self.store, lock, &mut self.cursor, &mut self.experiment, &stale)?;
         if !recovered.is_empty() {
             self.feedback.say(&format!(
@@ -789,7 +789,7 @@ impl<'a> Pool<'a> {
         let liveness = Liveness::new(&self.store, self.options.stale_after);
         let lock = self.store.lock()?;
         self.catch_up(&lock)?;
-        let stale = stale_claims(&self.experiment, &liveness)?;
+        let stale = stale_claims(&self.experiment.configs, &liveness)?;
         let recovered = recover(&mut self.store, &lock, &mut self.cursor, &mut self.experiment, &stale)?;
         for event in &recovered {
             if self.claimable(&event.name, event.config.status) {

@@ -7,7 +7,9 @@
 //! fold rewrites `experiment.yaml` atomically and starts a new journal.
 
 pub mod atomic;
+pub mod census;
 pub mod config_files;
+pub mod index;
 pub mod journal;
 pub mod lock;
 pub mod state_file;
@@ -15,12 +17,13 @@ pub mod state_file;
 use crate::error::{Error, Result};
 use crate::model::{Experiment, SCHEMA_VERSION};
 use crate::report::warn;
-use atomic::{ensure_dir, write_atomic};
+use atomic::{ensure_dir, no_follow, write_atomic};
+use census::Census;
 use config_files::ConfigFiles;
+use index::{Index, StateId};
 use journal::{apply, Event, Journal, Owner};
 use lock::Lock;
 use std::fs;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -39,10 +42,20 @@ pub struct Store {
 /// later refresh reads only what is new.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor {
-    state_file: (u64, u64, i64, i64, u64),
+    state_file: StateId,
     owner: Owner,
     /// Just after the last journal line read and found valid.
     offset: u64,
+}
+
+/// The state of a big experiment as its index tells it: the experiment
+/// without its configs, every config's hashes and status as of the last
+/// fold, and the journal's events since.
+pub struct Indexed {
+    pub experiment: Experiment,
+    pub index: Index,
+    pub events: Vec<Event>,
+    pub cursor: Cursor,
 }
 
 /// What a refresh found.
@@ -128,6 +141,10 @@ impl Store {
         self.internal_dir().join("journal.jsonl")
     }
 
+    fn index_path(&self) -> PathBuf {
+        self.internal_dir().join("index")
+    }
+
     fn ensure_layout(&self) -> Result<()> {
         ensure_dir(&self.internal_dir())?;
         ensure_dir(&self.runners_dir())?;
@@ -179,22 +196,47 @@ impl Store {
 
     /// Read `experiment.yaml` and the journal on top of it.
     pub fn load(&self, _lock: &Lock) -> Result<(Experiment, Cursor)> {
+        let (parsed, events, cursor) = self.read_files()?;
         let path = self.state_path();
-        let (text, meta) = fs::File::open(&path)
-            .and_then(|mut file| {
+        let mut experiment = parsed
+            .into_experiment()
+            .map_err(|err| Error::state(format!("{}: corrupt: {err}", path.display())))?;
+        apply(&mut experiment, events);
+        Ok((experiment, cursor))
+    }
+
+    /// Every config's name and status in order, the journal applied, without
+    /// building a map of them: what counting them needs, for a fraction of
+    /// the cost of [`Store::load`]. Must hold the lock.
+    pub fn census(&self, _lock: &Lock) -> Result<Census> {
+        let (parsed, events, _) = self.read_files()?;
+        Census::new(parsed, events, &self.state_path())
+    }
+
+    /// The state file (its names checked) and the journal's events on top of it.
+    fn read_files(&self) -> Result<(state_file::Parsed, Vec<Event>, Cursor)> {
+        let path = self.state_path();
+        let (text, meta) = no_follow()
+            .read(true)
+            .open(&path)
+            .and_then(|file| {
+                let mut file =
+                    atomic::regular(file, &path).map_err(|err| std::io::Error::other(err.message))?;
                 let mut text = String::new();
                 std::io::Read::read_to_string(&mut file, &mut text)?;
                 Ok((text, file.metadata()?))
             })
             .map_err(|err| Error::io("cannot read", &path, err))?;
-        let mut experiment = state_file::parse(&text, &path)?;
-        check_names(&path, &experiment)?;
-        let owner = Owner::of(&experiment);
+        let parsed = state_file::parse(std::sync::Arc::new(text), &path)?;
+        if parsed.checked_names.is_none() {
+            if let Some((name, _)) = parsed.configs.iter().find(|(name, _)| !crate::naming::is_safe(name)) {
+                return Err(unsafe_name(&path, name));
+            }
+        }
+        let owner = Owner::of(&parsed.experiment);
         let read = Journal::read(&self.journal_path(), &owner, 0)?;
         check_event_names(&self.journal_path(), &read.events)?;
-        apply(&mut experiment, read.events);
-        let cursor = Cursor { state_file: file_id(&meta), owner, offset: read.end };
-        Ok((experiment, cursor))
+        Ok((parsed, read.events, Cursor { state_file: StateId::of(&meta), owner, offset: read.end }))
     }
 
     /// Bring `experiment` up to date, reading only new journal lines unless
@@ -203,7 +245,7 @@ impl Store {
         let path = self.state_path();
         let meta = fs::metadata(&path).map_err(|err| Error::io("cannot read", &path, err))?;
         let journal_len = fs::metadata(self.journal_path()).map(|m| m.len()).unwrap_or(0);
-        if file_id(&meta) == cursor.state_file && journal_len >= cursor.offset {
+        if StateId::of(&meta) == cursor.state_file && journal_len >= cursor.offset {
             let read = Journal::read(&self.journal_path(), &cursor.owner, cursor.offset)?;
             cursor.offset = read.end;
             check_event_names(&self.journal_path(), &read.events)?;
@@ -246,14 +288,14 @@ impl Store {
     pub fn fold_due(&self, cursor: &Cursor, extra: u64) -> bool {
         const SMALL_STATE: u64 = 1 << 20;
         let unfolded = extra > 0 || self.has_unfolded_events();
-        unfolded && (cursor.state_file.4 < SMALL_STATE || self.journal_outgrew_state(cursor, extra))
+        unfolded && (cursor.state_file.len < SMALL_STATE || self.journal_outgrew_state(cursor, extra))
     }
 
     /// Whether the journal (with `extra` more bytes) has outgrown an eighth
     /// of the state file: a fold is due even in the middle of a run.
     pub fn journal_outgrew_state(&self, cursor: &Cursor, extra: u64) -> bool {
         const FOLD_RATIO: u64 = 8;
-        (cursor.offset + extra) * FOLD_RATIO > cursor.state_file.4.max(1 << 20)
+        (cursor.offset + extra) * FOLD_RATIO > cursor.state_file.len.max(1 << 20)
     }
 
     /// How long until a group commit is due, if anything is unsynced.
@@ -270,6 +312,7 @@ impl Store {
     /// only a warning (its older epoch marks it as folded).
     pub fn fold(&mut self, lock: &Lock, experiment: &mut Experiment) -> Result<Cursor> {
         self.open_journal()?;
+        let earlier = self.state_id().ok().and_then(|state| self.read_index(&state));
         self.write_state(lock, experiment)?;
         let meta = fs::metadata(self.state_path())
             .map_err(|err| Error::io("cannot read", &self.state_path(), err))?;
@@ -277,8 +320,14 @@ impl Store {
         if let Err(err) = self.open_journal()?.reset(&owner) {
             warn(format!("{} was written; the journal it replaces could not be cleared: {err}", STATE_FILE));
         }
+        // Derived data: if it cannot be written, the next reader rebuilds it.
+        let index = Index::build(experiment, StateId::of(&meta), earlier.as_ref())
+            .and_then(|index| index.write(&self.index_path()));
+        if let Err(err) = index {
+            warn(format!("the index of {STATE_FILE} could not be written ({err}); it will be rebuilt"));
+        }
         Ok(Cursor {
-            state_file: file_id(&meta),
+            state_file: StateId::of(&meta),
             owner,
             offset: fs::metadata(self.journal_path()).map(|m| m.len()).unwrap_or(0),
         })
@@ -292,6 +341,37 @@ impl Store {
         experiment.journal_epoch += 1;
         experiment.id.get_or_insert_with(|| uuid::Uuid::new_v4().simple().to_string());
         write_atomic(&self.state_path(), &state_file::render(experiment)?)
+    }
+
+    fn state_id(&self) -> Result<StateId> {
+        let path = self.state_path();
+        fs::metadata(&path).map(|meta| StateId::of(&meta)).map_err(|err| Error::io("cannot read", &path, err))
+    }
+
+    /// The index, if it was built from the state file as it is now.
+    fn read_index(&self, state: &StateId) -> Option<Index> {
+        Index::read(&self.index_path()).filter(|index| index.built_from(state))
+    }
+
+    /// The state as the index and the journal tell it, without reading the
+    /// configs of the state file: None when there is no index for the state
+    /// file as it is (it is then read whole, and the next fold writes one).
+    pub fn indexed(&self, _lock: &Lock) -> Result<Option<Indexed>> {
+        let state = self.state_id()?;
+        let Some(index) = self.read_index(&state) else {
+            return Ok(None);
+        };
+        let Some(experiment) = state_file::read_header(&self.state_path())? else {
+            return Ok(None);
+        };
+        if !index.describes(&experiment, &state) {
+            return Ok(None);
+        }
+        let owner = Owner::of(&experiment);
+        let read = Journal::read(&self.journal_path(), &owner, 0)?;
+        check_event_names(&self.journal_path(), &read.events)?;
+        let cursor = Cursor { state_file: state, owner, offset: read.end };
+        Ok(Some(Indexed { experiment, index, events: read.events, cursor }))
     }
 
     /// Remove temporary files left by rewrites of the state that were
@@ -316,15 +396,6 @@ impl Store {
     }
 }
 
-/// Names become folder names: one written by hand or by another tool must
-/// still be a single safe path component.
-fn check_names(path: &Path, experiment: &Experiment) -> Result<()> {
-    match experiment.configs.keys().find(|name| !crate::naming::is_safe(name)) {
-        Some(name) => Err(unsafe_name(path, name)),
-        None => Ok(()),
-    }
-}
-
 fn check_event_names(path: &Path, events: &[Event]) -> Result<()> {
     match events.iter().find(|e| !crate::naming::is_safe(&e.name)) {
         Some(event) => Err(unsafe_name(path, &event.name)),
@@ -334,10 +405,6 @@ fn check_event_names(path: &Path, events: &[Event]) -> Result<()> {
 
 fn unsafe_name(path: &Path, name: &str) -> Error {
     Error::state(format!("{}: config name {name:?} is not a safe folder name", path.display()))
-}
-
-fn file_id(meta: &fs::Metadata) -> (u64, u64, i64, i64, u64) {
-    (meta.dev(), meta.ino(), meta.mtime(), meta.mtime_nsec(), meta.len())
 }
 
 fn absolute(dir: &Path) -> PathBuf {

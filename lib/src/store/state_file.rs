@@ -23,8 +23,7 @@
 //! was cut short or lost lines, and is refused.
 
 use crate::error::{Error, Result};
-use crate::model::{Config, Entry, Experiment, Status, SCHEMA_VERSION};
-use indexmap::IndexMap;
+use crate::model::{Config, Entry, Experiment, Status, Text, SCHEMA_VERSION};
 use serde_json::Value;
 use std::io::Write;
 use std::path::Path;
@@ -89,8 +88,37 @@ fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
     serde_json::to_string(value).expect("state values serialize")
 }
 
+/// A state file read: the experiment without its configs, and its configs
+/// in order, not yet in a map (a caller that only counts needs none).
+pub struct Parsed {
+    pub experiment: Experiment,
+    pub configs: Vec<(String, Entry)>,
+    /// Each config's name hashed (64-bit FNV-1a), and every name known to
+    /// be a safe folder name, when read a line at a time.
+    pub checked_names: Option<Vec<u64>>,
+}
+
+impl Parsed {
+    /// The whole experiment, its configs in a map; a name given twice (a
+    /// hand-edited file) is an error, never a config silently dropped.
+    pub fn into_experiment(self) -> Result<Experiment> {
+        let Parsed { mut experiment, configs, .. } = self;
+        experiment.configs.reserve(configs.len());
+        for (name, entry) in configs {
+            let (position, earlier) = experiment.configs.insert_full(name, entry);
+            if earlier.is_some() {
+                let name = experiment.configs.get_index(position).map(|(n, _)| n.as_str()).unwrap_or("");
+                return Err(Error::state(format!("config {name:?} is given twice")));
+            }
+        }
+        Ok(experiment)
+    }
+}
+
 /// Read the file's text. `path` is for messages.
-pub fn parse(text: &str, path: &Path) -> Result<Experiment> {
+pub fn parse(text: std::sync::Arc<String>, path: &Path) -> Result<Parsed> {
+    let shared = text.clone();
+    let text = text.as_str();
     let corrupt = |why: String| Error::state(format!("{}: corrupt: {why}", path.display()));
     let version = schema_version(text);
     if version.is_some_and(|v| v > SCHEMA_VERSION) {
@@ -115,23 +143,57 @@ pub fn parse(text: &str, path: &Path) -> Result<Experiment> {
     }
     // exp's own layout is read a line at a time; anything else (Delphyne's
     // files, or ours reformatted by a YAML tool) as YAML.
-    let by_lines = if expected.is_some() { parse_lines(text) } else { None };
-    let experiment = match by_lines {
-        Some(Ok(experiment)) => experiment,
-        other => serde_yaml::from_str::<Experiment>(text).map_err(|yaml| match other {
-            Some(Err(err)) => corrupt(err.message),
-            _ => corrupt(yaml.to_string()),
-        })?,
+    let by_lines = if expected.is_some() { parse_lines(&shared) } else { None };
+    let parsed = match by_lines {
+        Some(Ok(parsed)) => parsed,
+        other => {
+            let mut experiment = serde_yaml::from_str::<Experiment>(text).map_err(|yaml| match other {
+                Some(Err(err)) => corrupt(err.message),
+                _ => corrupt(yaml.to_string()),
+            })?;
+            let configs = std::mem::take(&mut experiment.configs).into_iter().collect();
+            Parsed { experiment, configs, checked_names: None }
+        }
     };
     if let Some(expected) = expected {
-        if experiment.configs.len() != expected {
+        if parsed.configs.len() != expected {
             return Err(corrupt(format!(
                 "it holds {} configs but its end line says {expected}: lines were lost or added by hand",
-                experiment.configs.len()
+                parsed.configs.len()
             )));
         }
     }
-    Ok(experiment)
+    Ok(parsed)
+}
+
+/// The experiment without its configs, read from the lines before them:
+/// enough beside an index. None when the file is not in exp's own layout
+/// of this schema (it is then read whole, which says what is wrong).
+pub fn read_header(path: &Path) -> Result<Option<Experiment>> {
+    use std::io::BufRead;
+    let file = crate::store::atomic::no_follow()
+        .read(true)
+        .open(path)
+        .map_err(|err| Error::io("cannot read", path, err))
+        .and_then(|file| crate::store::atomic::regular(file, path))?;
+    let mut top = serde_json::Map::new();
+    for (number, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|err| Error::io("cannot read", path, err))?;
+        if number == 0 && schema_version(&line) != Some(SCHEMA_VERSION) {
+            return Ok(None);
+        }
+        let Some((key, value)) = split_key(&line) else {
+            return Ok(None);
+        };
+        if key == "configs" {
+            return Ok(serde_json::from_value(Value::Object(top)).ok());
+        }
+        match serde_json::from_str(value) {
+            Ok(value) => top.insert(key, value),
+            Err(_) => return Ok(None),
+        };
+    }
+    Ok(None)
 }
 
 /// The `schema_version` the file's first line declares, if any.
@@ -150,7 +212,8 @@ fn end_count(text: &str) -> Option<usize> {
 /// The file in the layout exp writes, a line at a time; None when it is in
 /// another layout (Delphyne's, or reformatted by a YAML tool), which is then
 /// read as YAML.
-fn parse_lines(text: &str) -> Option<Result<Experiment>> {
+fn parse_lines(shared: &std::sync::Arc<String>) -> Option<Result<Parsed>> {
+    let text = shared.as_str();
     let mut top = serde_json::Map::new();
     let mut lines = text.lines().enumerate();
     loop {
@@ -159,19 +222,28 @@ fn parse_lines(text: &str) -> Option<Result<Experiment>> {
         if key == "configs" {
             match value {
                 "" => break,
-                "{}" => return finish(top, IndexMap::new()),
+                "{}" => return finish(top, Vec::new(), Some(Vec::new())),
                 _ => return None,
             }
         }
         top.insert(key, serde_json::from_str(value).ok()?);
     }
-    let mut configs = IndexMap::new();
+    let mut configs = Vec::with_capacity(end_count(text).unwrap_or(0));
+    let mut hashes = Vec::with_capacity(configs.capacity());
+    let base = text.as_ptr() as usize;
     for (index, line) in lines {
         if line.starts_with(END_PREFIX) {
             break;
         }
         let (name, entry) = match scan_config(line) {
-            Some((name, status, text)) => (name.to_string(), Entry::from_text(status, text.into())),
+            Some((name, status, config)) => {
+                // The entry keeps its place in one shared copy of the file.
+                let start = config.as_ptr() as usize - base;
+                (
+                    name.to_string(),
+                    Entry::from_text(status, Text::new(shared.clone(), start..start + config.len())),
+                )
+            }
             None => {
                 let (name, config) = split_key(line.strip_prefix("  ")?)?;
                 match serde_json::from_str::<Config>(config) {
@@ -180,15 +252,17 @@ fn parse_lines(text: &str) -> Option<Result<Experiment>> {
                 }
             }
         };
-        if configs.contains_key(&name) {
-            return at(index, &name, "given twice");
+        // Checked here, while the line is at hand, rather than in a later pass.
+        if !crate::naming::is_safe(&name) {
+            return at(index, &name, "not a safe folder name");
         }
-        configs.insert(name, entry);
+        hashes.push(crate::hash::fnv1a(name.as_bytes()));
+        configs.push((name, entry));
     }
-    finish(top, configs)
+    finish(top, configs, Some(hashes))
 }
 
-fn at(index: usize, name: &str, why: &str) -> Option<Result<Experiment>> {
+fn at(index: usize, name: &str, why: &str) -> Option<Result<Parsed>> {
     Some(Err(Error::state(format!("line {}: config {name:?}: {why}", index + 1))))
 }
 
@@ -196,21 +270,23 @@ fn at(index: usize, name: &str, why: &str) -> Option<Result<Experiment>> {
 /// without parsing it: its name, its status and its JSON text.
 fn scan_config(line: &str) -> Option<(&str, Status, &str)> {
     let rest = line.strip_prefix("  \"")?;
-    let quote = rest.find('"')?;
+    let quote = rest.bytes().position(|b| b == b'"')?;
     let name = &rest[..quote];
     let text = rest[quote + 1..].strip_prefix(": ")?;
     let after = text.strip_prefix("{\"status\":\"")?;
-    let status = after[..after.find('"')?].parse().ok()?;
+    let status = after[..after.bytes().position(|b| b == b'"')?].parse().ok()?;
     let plain = !name.contains('\\') && text.ends_with('}');
     plain.then_some((name, status, text))
 }
 
 fn finish(
     top: serde_json::Map<String, Value>,
-    configs: IndexMap<String, Entry>,
-) -> Option<Result<Experiment>> {
+    configs: Vec<(String, Entry)>,
+    checked_names: Option<Vec<u64>>,
+) -> Option<Result<Parsed>> {
     let experiment = serde_json::from_value::<Experiment>(Value::Object(top));
-    Some(experiment.map(|e| Experiment { configs, ..e }).map_err(|err| Error::state(err.to_string())))
+    let parsed = experiment.map(|experiment| Parsed { experiment, configs, checked_names });
+    Some(parsed.map_err(|err| Error::state(err.to_string())))
 }
 
 /// `key: value` with the key bare or JSON-quoted; the value is the rest.
@@ -258,7 +334,7 @@ mod tests {
     fn round_trips_and_reads_as_yaml_too() {
         let experiment = sample();
         let text = String::from_utf8(render(&experiment).unwrap()).unwrap();
-        let mut back = parse(&text, Path::new("x")).unwrap();
+        let mut back = parse(text.clone().into(), Path::new("x")).unwrap().into_experiment().unwrap();
         back.schema_version = experiment.schema_version;
         assert_eq!(back, experiment);
         let yaml: Experiment = serde_yaml::from_str(&text).unwrap();
@@ -271,7 +347,10 @@ mod tests {
         let text = String::from_utf8(render(&sample()).unwrap()).unwrap();
         for end in 0..text.len() {
             if text.is_char_boundary(end) {
-                assert!(parse(&text[..end], Path::new("x")).is_err(), "prefix of {end} bytes loaded");
+                assert!(
+                    parse(std::sync::Arc::new(text[..end].to_string()), Path::new("x")).is_err(),
+                    "prefix of {end} bytes loaded"
+                );
             }
         }
     }
@@ -280,10 +359,10 @@ mod tests {
     fn a_lost_config_line_is_refused() {
         let text = String::from_utf8(render(&sample()).unwrap()).unwrap();
         let lost = text.replace("  \"c1\"", "# \"c1\"");
-        assert!(parse(&lost, Path::new("x")).is_err());
+        assert!(parse(std::sync::Arc::new(lost), Path::new("x")).is_err());
         let empty = Experiment { configs: Default::default(), ..sample() };
         let text = String::from_utf8(render(&empty).unwrap()).unwrap();
-        assert_eq!(parse(&text, Path::new("x")).unwrap().configs.len(), 0);
+        assert_eq!(parse(text.clone().into(), Path::new("x")).unwrap().configs.len(), 0);
         let _ = Params::new();
     }
 }

@@ -1,0 +1,114 @@
+//! Every config's name and status in order, the journal applied, without a
+//! map of them: counting a million configs, listing their names or adding
+//! one more then costs a scan of the state file, not a hash map of it.
+
+use crate::error::{Error, Result};
+use crate::hash::fnv1a;
+use crate::model::{Claim, Config, Entry, Experiment, Status};
+use crate::status::Counts;
+use crate::store::index::name_hash;
+use crate::store::journal::Event;
+use crate::store::state_file::Parsed;
+use crate::store::Indexed;
+use indexmap::IndexMap;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+/// The experiment (without its map of configs) and its configs in order.
+pub struct Census {
+    pub experiment: Experiment,
+    pub configs: Vec<(String, Entry)>,
+}
+
+impl Census {
+    pub fn new(parsed: Parsed, events: Vec<Event>, path: &Path) -> Result<Census> {
+        let Parsed { experiment, mut configs, checked_names } = parsed;
+        check_unique(&configs, checked_names, path)?;
+        // The latest event of each name; those of names the state lacks are
+        // configs added since, in the order they came.
+        let mut latest: IndexMap<String, Option<Config>> = IndexMap::new();
+        for event in events {
+            latest.insert(event.name, Some(event.config));
+        }
+        if !latest.is_empty() {
+            for (name, entry) in &mut configs {
+                if let Some(config) = latest.get_mut(name).and_then(Option::take) {
+                    *entry = Entry::new(config);
+                }
+            }
+            configs.extend(latest.into_iter().filter_map(|(name, c)| Some((name, Entry::new(c?)))));
+        }
+        Ok(Census { experiment, configs })
+    }
+
+    pub fn counts(&self) -> Counts {
+        let mut counts = Counts::default();
+        for (_, entry) in &self.configs {
+            counts.add(entry.status());
+        }
+        counts
+    }
+}
+
+/// A name given twice (a hand-edited file) is an error: checked by hashes
+/// of the names, and exactly should two hashes meet.
+fn check_unique(configs: &[(String, Entry)], hashes: Option<Vec<u64>>, path: &Path) -> Result<()> {
+    // Sorted hashes: cheaper than a hash set over a million names.
+    let mut hashes =
+        hashes.unwrap_or_else(|| configs.iter().map(|(name, _)| fnv1a(name.as_bytes())).collect());
+    hashes.sort_unstable();
+    if hashes.windows(2).all(|pair| pair[0] != pair[1]) {
+        return Ok(());
+    }
+    let mut names = std::collections::HashSet::with_capacity(configs.len());
+    match configs.iter().find(|(name, _)| !names.insert(name.as_str())) {
+        Some((name, _)) => {
+            Err(Error::state(format!("{}: corrupt: config {name:?} is given twice", path.display())))
+        }
+        None => Ok(()),
+    }
+}
+
+impl From<Experiment> for Census {
+    fn from(mut experiment: Experiment) -> Census {
+        let configs = std::mem::take(&mut experiment.configs).into_iter().collect();
+        Census { experiment, configs }
+    }
+}
+
+/// Counts by status and the running configs with their claims, from the
+/// index and the journal: no config line of the state file is read.
+pub fn count_indexed(indexed: &Indexed) -> (Counts, Vec<(String, Claim)>) {
+    let mut latest: HashMap<u128, &Event> = HashMap::with_capacity(indexed.events.len());
+    for event in &indexed.events {
+        latest.insert(name_hash(&event.name), event);
+    }
+    let mut counts = Counts::default();
+    for record in &indexed.index.records {
+        counts.add(latest.get(&record.name).map_or(record.status, |event| event.config.status));
+    }
+    // Configs added since the fold are in the journal only.
+    let indexed_names: HashSet<u128> = if latest.is_empty() {
+        HashSet::new()
+    } else {
+        indexed.index.records.iter().map(|r| r.name).filter(|name| latest.contains_key(name)).collect()
+    };
+    for (hash, event) in &latest {
+        if !indexed_names.contains(hash) {
+            counts.add(event.config.status);
+        }
+    }
+    let mut running: Vec<(String, Claim)> = indexed
+        .index
+        .running()
+        .iter()
+        .filter(|(name, _)| !latest.contains_key(&name_hash(name)))
+        .cloned()
+        .collect();
+    for event in latest.values().filter(|e| e.config.status == Status::Running) {
+        if let Some(claim) = &event.config.runner {
+            running.push((event.name.clone(), claim.clone()));
+        }
+    }
+    (counts, running)
+}
