@@ -1,12 +1,12 @@
 //! `exp-add DIR`: add configs from a grid or JSON Lines.
 
-use crate::driver::{json_line, stdout, ExperimentDir};
+use crate::driver::{stdout, ExperimentDir};
 use clap::Parser;
-use exp::add::{add, read_json_lines, stdin_has_lines, with_grid};
+use exp::add::{add, rows, stdin_has_lines};
 use exp::report::note;
 use exp::store::Store;
 use exp::Error;
-use std::io::{BufReader, IsTerminal, Write};
+use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::path::PathBuf;
 
 /// Add configs to an experiment, all or nothing.
@@ -36,12 +36,12 @@ pub fn main() -> exp::Result<i32> {
     let args = Args::parse();
     let mut store = Store::open(&args.experiment.dir)?;
     let stdin = std::io::stdin();
-    let rows = match &args.file {
-        Some(path) if path.as_os_str() == "-" => Some(read_json_lines(stdin.lock(), "stdin")?),
+    let input: Option<(Box<dyn BufRead>, String)> = match &args.file {
+        Some(path) if path.as_os_str() == "-" => Some((Box::new(stdin.lock()), "stdin".into())),
         Some(path) => {
             let file = std::fs::File::open(path)
                 .map_err(|err| Error::usage(format!("-f {}: {err}", path.display())))?;
-            Some(read_json_lines(BufReader::new(file), &path.display().to_string())?)
+            Some((Box::new(BufReader::new(file)), path.display().to_string()))
         }
         None if !args.grid.is_empty() => {
             if stdin_has_lines() {
@@ -49,17 +49,16 @@ pub fn main() -> exp::Result<i32> {
             }
             None
         }
-        None if !args.defaults.is_empty() && stdin.is_terminal() => Some(Vec::new()),
-        None => Some(read_json_lines(stdin.lock(), "stdin")?),
+        None if !args.defaults.is_empty() && stdin.is_terminal() => {
+            Some((Box::new(std::io::empty()), "".into()))
+        }
+        None => Some((Box::new(stdin.lock()), "stdin".into())),
     };
-    let rows = with_grid(rows, &args.grid)?;
-    let results = add(&mut store, rows, &args.defaults)?;
-    let added = results.iter().filter(|r| r.added).count();
+    let rows = rows(input, &args.grid)?;
+    let report = add(&mut store, rows, &args.defaults)?;
     let mut out = stdout();
-    for result in &results {
-        json_line(&mut out, result)?;
-    }
+    out.write_all(&report.lines)?;
     out.flush()?;
-    note(format!("{added} config(s) added, {} already present", results.len() - added));
+    note(format!("{} config(s) added, {} already present", report.added, report.present));
     Ok(0)
 }

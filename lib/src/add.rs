@@ -2,59 +2,116 @@
 
 use crate::error::{Error, Result};
 use crate::grid::{product, Axis};
+use crate::hash::fnv1a_128;
 use crate::hash::PrehashedState;
 use crate::identity::{identity, merged};
 use crate::init::parse_defaults;
-use crate::model::Experiment;
-use crate::model::{Config, Params};
+use crate::model::{Config, Entry as ModelEntry, Experiment, Params, Status, Text};
 use crate::naming::new_name;
 use crate::store::index::{identity_hash, name_hash};
 use crate::store::journal::Event;
 use crate::store::lock::Lock;
-use crate::store::{Indexed, Store};
+use crate::store::{Cursor, Indexed, Store};
 use crate::template::{check_keys, is_builtin, reads_param, CommandTemplate, Template, BUILTINS};
 use serde::Serialize;
-use std::collections::hash_map::Entry;
+use std::collections::hash_map::Entry as MapEntry;
 use std::collections::{HashMap, HashSet};
 use std::io::BufRead;
+use std::rc::Rc;
 
 /// One requested config and where it came from, for error messages.
 #[derive(Debug, Clone)]
 pub struct Row {
-    pub origin: String,
+    pub origin: Origin,
     pub params: Params,
 }
 
-/// What `exp-add` prints for each requested config.
-#[derive(Debug, Serialize)]
-pub struct Added {
-    pub name: String,
-    pub params: Params,
-    pub added: bool,
+/// Where a row came from.
+#[derive(Debug, Clone)]
+pub enum Origin {
+    /// A line of a JSON Lines input (`-f FILE`, stdin).
+    Line { source: Rc<str>, number: usize },
+    /// A point of `--grid` alone.
+    Grid,
 }
 
-/// Parse JSON Lines of params objects; blank lines are skipped.
-pub fn read_json_lines(input: impl BufRead, source: &str) -> Result<Vec<Row>> {
-    let mut rows = Vec::new();
-    for (index, line) in input.lines().enumerate() {
-        let number = index + 1;
-        let line = line.map_err(|err| Error::usage(format!("{source}: line {number}: {err}")))?;
-        if line.trim().is_empty() {
-            continue;
+impl Row {
+    /// Where it came from, as an error message says it: `FILE: line 3`.
+    pub fn origin(&self) -> String {
+        match &self.origin {
+            Origin::Line { source, number } => format!("{source}: line {number}"),
+            Origin::Grid => format!("grid point {}", serde_json::Value::Object(self.params.clone())),
         }
-        let value = crate::values::parse_strict(&line)
-            .map_err(|err| Error::usage(format!("{source}: line {number}: {err}")))?;
-        let serde_json::Value::Object(params) = value else {
-            return Err(Error::usage(format!("{source}: line {number}: expected a JSON object of params")));
-        };
-        rows.push(Row { origin: format!("{source}: line {number}"), params });
     }
-    Ok(rows)
 }
 
-/// Cross each row with every combination of the grid axes (the grid alone
-/// if there are no rows).
-pub fn with_grid(rows: Option<Vec<Row>>, grid: &[String]) -> Result<Vec<Row>> {
+/// What `exp-add` did: one JSON line `{"name","params","added"}` per
+/// requested config, ready to print once the change is made.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub lines: Vec<u8>,
+    pub added: usize,
+    pub present: usize,
+    /// The param keys of the requested configs, for the unused-key warning.
+    keys: HashSet<String>,
+}
+
+impl Report {
+    fn line(&mut self, name: &str, params: &Params, added: bool) {
+        #[derive(Serialize)]
+        struct Line<'a> {
+            name: &'a str,
+            params: &'a Params,
+            added: bool,
+        }
+        serde_json::to_writer(&mut self.lines, &Line { name, params, added }).expect("a line serializes");
+        self.lines.push(b'\n');
+        for key in params.keys() {
+            if !self.keys.contains(key) {
+                self.keys.insert(key.clone());
+            }
+        }
+        if added {
+            self.added += 1;
+        } else {
+            self.present += 1;
+        }
+    }
+}
+
+/// The rows of JSON Lines input, parsed one at a time; blank lines are skipped.
+pub fn json_lines<'a>(input: impl BufRead + 'a, source: &str) -> impl Iterator<Item = Result<Row>> + 'a {
+    let source: Rc<str> = source.into();
+    input.lines().enumerate().filter_map(move |(index, line)| {
+        let number = index + 1;
+        let at = |why: String| Error::usage(format!("{source}: line {number}: {why}"));
+        let line = match line {
+            Ok(line) if line.trim().is_empty() => return None,
+            Ok(line) => line,
+            Err(err) => return Some(Err(at(err.to_string()))),
+        };
+        Some(match crate::values::parse_strict(&line) {
+            Ok(serde_json::Value::Object(params)) => {
+                Ok(Row { origin: Origin::Line { source: source.clone(), number }, params })
+            }
+            Ok(_) => Err(at("expected a JSON object of params".into())),
+            Err(why) => Err(at(why)),
+        })
+    })
+}
+
+/// Every row of JSON Lines input.
+pub fn read_json_lines(input: impl BufRead, source: &str) -> Result<Vec<Row>> {
+    json_lines(input, source).collect()
+}
+
+/// The rows to add: each line of `input` crossed with every combination of
+/// the grid axes, or the grid alone without input. Produced one at a time,
+/// so a million rows are never all held at once.
+pub fn rows<'a>(
+    input: Option<(Box<dyn BufRead + 'a>, String)>,
+    grid: &[String],
+) -> Result<Box<dyn Iterator<Item = Result<Row>> + 'a>> {
     let axes = grid.iter().map(|g| Axis::parse(g)).collect::<Result<Vec<_>>>()?;
     for (i, axis) in axes.iter().enumerate() {
         if axes[..i].iter().any(|earlier| earlier.key == axis.key) {
@@ -65,45 +122,216 @@ pub fn with_grid(rows: Option<Vec<Row>>, grid: &[String]) -> Result<Vec<Row>> {
         }
     }
     let points = product(&axes);
-    let Some(rows) = rows else {
-        return Ok(points
-            .into_iter()
-            .map(|params| Row {
-                origin: format!("grid point {}", serde_json::Value::Object(params.clone())),
-                params,
-            })
-            .collect());
+    let Some((input, source)) = input else {
+        return Ok(Box::new(points.into_iter().map(|params| Ok(Row { origin: Origin::Grid, params }))));
     };
+    let lines = json_lines(input, &source);
     if axes.is_empty() {
-        return Ok(rows);
+        return Ok(Box::new(lines));
     }
-    let mut crossed = Vec::with_capacity(rows.len() * points.len());
-    for row in rows {
-        for point in &points {
+    Ok(Box::new(lines.flat_map(move |row| -> Vec<Result<Row>> {
+        let row = match row {
+            Ok(row) => row,
+            Err(err) => return vec![Err(err)],
+        };
+        let crossed = points.iter().map(|point| {
             let mut params = row.params.clone();
             for (key, value) in point {
                 if params.insert(key.clone(), value.clone()).is_some() {
-                    return Err(Error::usage(format!("{}: key {key:?} is also a --grid key", row.origin)));
+                    return Err(Error::usage(format!("{}: key {key:?} is also a --grid key", row.origin())));
                 }
             }
-            crossed.push(Row { origin: row.origin.clone(), params });
-        }
-    }
-    Ok(crossed)
+            Ok(Row { origin: row.origin.clone(), params })
+        });
+        crossed.collect()
+    })))
 }
 
 /// Add `rows` (and `defaults`, `KEY=VALUE`) to the experiment in one atomic
 /// change. Any bad row fails the whole call and changes nothing.
-pub fn add(store: &mut Store, rows: Vec<Row>, defaults: &[String]) -> Result<Vec<Added>> {
+pub fn add(
+    store: &mut Store,
+    rows: impl Iterator<Item = Result<Row>>,
+    defaults: &[String],
+) -> Result<Report> {
     let lock = store.lock()?;
-    if defaults.is_empty() {
-        if let Some(indexed) = store.indexed(&lock)? {
-            if let Some(added) = add_indexed(store, &lock, indexed, &rows)? {
-                return Ok(added);
+    let indexed = if defaults.is_empty() { store.indexed(&lock)? } else { None };
+    let (mut base, mut known, defaults_changed) = match indexed {
+        Some(indexed) => {
+            let known = Known::of_index(&indexed);
+            (Base::Indexed { indexed: Box::new(indexed), names: None }, known, false)
+        }
+        None => {
+            let (mut experiment, cursor) = store.load(&lock)?;
+            let new_defaults = parse_defaults(&experiment.defaults, defaults)?;
+            let changed = new_defaults != experiment.defaults;
+            experiment.defaults = new_defaults;
+            let known = Known::of_experiment(&experiment, changed.then_some(defaults))?;
+            (Base::Loaded { experiment: Box::new(experiment), cursor }, known, changed)
+        }
+    };
+    let header = base.experiment();
+    let templates = Templates::of(header)?;
+    let defaults = header.defaults.clone();
+
+    let mut new = NewConfigs::default();
+    let mut report = Report::default();
+    for row in rows {
+        let row = row?;
+        let all = templates.fill(&defaults, &row)?;
+        let id = identity(&defaults, &row.params);
+        let hash = fnv1a_128(id.as_bytes());
+        if let Some(&place) = known.identities.get(&hash) {
+            report.line(&base.name_of(store, &lock, place, &new)?, &all, false);
+            continue;
+        }
+        let name =
+            templates.name(&all, &id, &row, |candidate| known.names.contains(&name_hash(candidate)))?;
+        report.line(&name, &all, true);
+        known.names.insert(name_hash(&name));
+        known.identities.insert(hash, Place::New(new.configs.len()));
+        known.by_name.push((name_hash(&name), hash));
+        new.push(name, &Config::new(row.params))?;
+    }
+    templates.warn_unused(&report);
+
+    // New defaults live in the state file's header; new configs go to the
+    // journal, unless folding them in is due.
+    let cursor = base.cursor().clone();
+    if defaults_changed || store.fold_due(&cursor, new.text.len() as u64) {
+        let mut experiment = match base {
+            Base::Loaded { experiment, .. } => *experiment,
+            Base::Indexed { .. } => store.load(&lock)?.0,
+        };
+        experiment.configs.extend(new.into_entries()?);
+        let known: HashMap<u128, u128, PrehashedState> = known.by_name.into_iter().collect();
+        store.fold_knowing(&lock, &mut experiment, &known)?;
+    } else if !new.configs.is_empty() {
+        let mut cursor = cursor;
+        store.append(&lock, &mut cursor, &new.events()?)?;
+        store.sync()?;
+    }
+    Ok(report)
+}
+
+/// Where the config of an identity is.
+#[derive(Debug, Clone, Copy)]
+enum Place {
+    /// The n-th config of the state (and, loaded, of the journal after it).
+    Existing(usize),
+    /// The n-th event of the journal (configs added since the last fold).
+    Event(usize),
+    /// The n-th config this call adds.
+    New(usize),
+}
+
+/// The identities and names of every config, as 128-bit hashes.
+struct Known {
+    identities: HashMap<u128, Place, PrehashedState>,
+    names: HashSet<u128, PrehashedState>,
+    /// Name and identity of each config whose identity was computed here,
+    /// so a fold need not compute it again for the index.
+    by_name: Vec<(u128, u128)>,
+}
+
+impl Known {
+    fn of_index(indexed: &Indexed) -> Known {
+        let records = &indexed.index.records;
+        let mut known = Known {
+            identities: HashMap::with_capacity_and_hasher(records.len(), Default::default()),
+            names: records.iter().map(|r| r.name).collect(),
+            by_name: Vec::new(),
+        };
+        for (position, record) in records.iter().enumerate() {
+            known.identities.entry(record.identity).or_insert(Place::Existing(position));
+        }
+        let defaults = &indexed.experiment.defaults;
+        for (position, event) in indexed.events.iter().enumerate() {
+            if known.names.insert(name_hash(&event.name)) {
+                let identity = identity_hash(defaults, &event.config.params);
+                known.identities.entry(identity).or_insert(Place::Event(position));
             }
         }
+        known
     }
-    add_loaded(store, &lock, rows, defaults)
+
+    /// From the whole experiment; with `new_defaults`, two configs that the
+    /// new defaults make one are refused.
+    fn of_experiment(experiment: &Experiment, new_defaults: Option<&[String]>) -> Result<Known> {
+        let count = experiment.configs.len();
+        let mut known = Known {
+            identities: HashMap::with_capacity_and_hasher(count, Default::default()),
+            names: experiment.configs.keys().map(|name| name_hash(name)).collect(),
+            by_name: Vec::with_capacity(count),
+        };
+        for (position, (name, entry)) in experiment.configs.iter().enumerate() {
+            let identity = identity_hash(&experiment.defaults, &entry.read()?.params);
+            known.by_name.push((name_hash(name), identity));
+            match known.identities.entry(identity) {
+                MapEntry::Vacant(slot) => {
+                    slot.insert(Place::Existing(position));
+                }
+                // Only a new default can make two existing configs one.
+                MapEntry::Occupied(first) => {
+                    if let (Some(defaults), Place::Existing(first)) = (new_defaults, *first.get()) {
+                        let first = experiment.configs.get_index(first).map_or("", |(n, _)| n.as_str());
+                        return Err(Error::usage(format!(
+                            "--default {}: configs {first:?} and {name:?} would become the same config",
+                            defaults.join(" --default "),
+                        )));
+                    }
+                    // An older file may hold duplicates: the first name stands for both.
+                }
+            }
+        }
+        Ok(known)
+    }
+}
+
+/// What the new configs are added to.
+enum Base {
+    /// The whole experiment: a small one, one without an index, or new defaults.
+    Loaded { experiment: Box<Experiment>, cursor: Cursor },
+    /// A big one as its index tells it; the names of its configs are read
+    /// from the state file only if a row turns out to be there already.
+    Indexed { indexed: Box<Indexed>, names: Option<Vec<String>> },
+}
+
+impl Base {
+    fn experiment(&self) -> &Experiment {
+        match self {
+            Base::Loaded { experiment, .. } => experiment,
+            Base::Indexed { indexed, .. } => &indexed.experiment,
+        }
+    }
+
+    fn cursor(&self) -> &Cursor {
+        match self {
+            Base::Loaded { cursor, .. } => cursor,
+            Base::Indexed { indexed, .. } => &indexed.cursor,
+        }
+    }
+
+    /// The name of the config at `place`.
+    fn name_of(&mut self, store: &Store, lock: &Lock, place: Place, new: &NewConfigs) -> Result<String> {
+        Ok(match (self, place) {
+            (_, Place::New(n)) => new.configs[n].0.clone(),
+            (Base::Loaded { experiment, .. }, Place::Existing(n)) => {
+                experiment.configs.get_index(n).map(|(name, _)| name.clone()).unwrap_or_default()
+            }
+            (Base::Indexed { indexed, .. }, Place::Event(n)) => indexed.events[n].name.clone(),
+            (Base::Indexed { names, .. }, Place::Existing(n)) => {
+                if names.is_none() {
+                    let census = store.census(lock)?;
+                    *names = Some(census.configs.into_iter().map(|(name, _)| name).collect());
+                }
+                names.as_ref().and_then(|names| names.get(n)).cloned().unwrap_or_default()
+            }
+            (Base::Loaded { .. }, Place::Event(_)) => {
+                unreachable!("a loaded experiment has its events applied")
+            }
+        })
+    }
 }
 
 /// What a new config must fit: the keys the command and env templates read,
@@ -118,13 +346,8 @@ impl Templates {
         let command = experiment.command.as_ref().map(CommandTemplate::parse).transpose()?;
         let naming = experiment.naming.as_deref().map(Template::parse).transpose()?;
         let env = experiment.env.values().map(|value| Template::parse(value)).collect::<Result<Vec<_>>>()?;
-        let mut keys: Vec<String> = command
-            .as_ref()
-            .map(CommandTemplate::keys)
-            .unwrap_or_default()
-            .into_iter()
-            .map(str::to_string)
-            .collect();
+        let command_keys = command.as_ref().map(CommandTemplate::keys).unwrap_or_default();
+        let mut keys: Vec<String> = command_keys.into_iter().map(str::to_string).collect();
         keys.extend(env.iter().flat_map(Template::keys).map(str::to_string));
         Ok(Templates { keys, naming })
     }
@@ -133,133 +356,72 @@ impl Templates {
     fn fill(&self, defaults: &Params, row: &Row) -> Result<Params> {
         let all = merged(defaults, &row.params);
         check_keys(self.keys.iter().map(String::as_str), &all, &BUILTINS)
-            .map_err(|err| err.context(&row.origin))?;
+            .map_err(|err| err.context(row.origin()))?;
         if let Some(naming) = &self.naming {
-            check_keys(naming.keys(), &all, &[]).map_err(|err| err.context(&row.origin))?;
+            check_keys(naming.keys(), &all, &[]).map_err(|err| err.context(row.origin()))?;
         }
         Ok(all)
     }
 
     /// A name for a new config that `taken` does not hold.
     fn name(&self, all: &Params, identity: &str, row: &Row, taken: impl Fn(&str) -> bool) -> Result<String> {
-        new_name(self.naming.as_ref(), all, identity, taken).map_err(|err| err.context(&row.origin))
+        new_name(self.naming.as_ref(), all, identity, taken).map_err(|err| err.context(row.origin()))
     }
-}
 
-/// Add with the whole experiment loaded: when there is no index, when a new
-/// default changes identities, or when a fold is due anyway.
-fn add_loaded(store: &mut Store, lock: &Lock, rows: Vec<Row>, defaults: &[String]) -> Result<Vec<Added>> {
-    let (mut experiment, mut cursor) = store.load(lock)?;
-    let new_defaults = parse_defaults(&experiment.defaults, defaults)?;
-    let defaults_changed = new_defaults != experiment.defaults;
-    experiment.defaults = new_defaults;
-    let templates = Templates::of(&experiment)?;
-
-    let mut by_identity: HashMap<String, String> = HashMap::new();
-    for (name, entry) in &experiment.configs {
-        match by_identity.entry(identity(&experiment.defaults, &entry.read()?.params)) {
-            Entry::Vacant(slot) => {
-                slot.insert(name.clone());
-            }
-            // Only a new default can make two existing configs one.
-            Entry::Occupied(first) if defaults_changed => {
-                return Err(Error::usage(format!(
-                    "--default {}: configs {:?} and {name:?} would become the same config",
-                    defaults.join(" --default "),
-                    first.get()
-                )));
-            }
-            // An older file may hold duplicates: the first name stands for both.
-            Entry::Occupied(_) => {}
+    /// A key that the templates never read is often a typo (`dropuot=0.1`):
+    /// say so once per key, unless they read no param at all (the command
+    /// then reads `EXP_PARAMS` itself).
+    fn warn_unused(&self, report: &Report) {
+        let reads: Vec<&str> =
+            self.keys.iter().map(String::as_str).filter(|k| !is_builtin(k, &BUILTINS)).collect();
+        if reads.is_empty() {
+            return;
         }
-    }
-    let mut new_names: HashSet<String> = HashSet::new();
-    let mut results = Vec::with_capacity(rows.len());
-    let mut events = Vec::new();
-    for row in rows {
-        let all = templates.fill(&experiment.defaults, &row)?;
-        let id = identity(&experiment.defaults, &row.params);
-        if let Some(name) = by_identity.get(&id) {
-            results.push(Added { name: name.clone(), params: all, added: false });
-            continue;
-        }
-        let name = templates.name(&all, &id, &row, |candidate| {
-            experiment.configs.contains_key(candidate) || new_names.contains(candidate)
-        })?;
-        new_names.insert(name.clone());
-        by_identity.insert(id, name.clone());
-        events.push(Event { name: name.clone(), config: Config::new(row.params) });
-        results.push(Added { name, params: all, added: true });
-    }
-    warn_unused_keys(&templates.keys, &results);
-    // New defaults live in the state file's header; new configs go to the
-    // journal, unless folding them in is due.
-    if defaults_changed || store.fold_due(&cursor, 200 * events.len() as u64) {
-        crate::store::journal::apply(&mut experiment, events);
-        store.fold(lock, &mut experiment)?;
-    } else if !events.is_empty() {
-        store.append(lock, &mut cursor, &events)?;
-        store.sync()?;
-    }
-    Ok(results)
-}
-
-/// Add to a big experiment from its index and journal, appending the new
-/// configs to the journal, without reading the state file's configs. None
-/// when that will not do: a row is already there (its name is in the state
-/// file), or a fold is due.
-fn add_indexed(store: &mut Store, lock: &Lock, indexed: Indexed, rows: &[Row]) -> Result<Option<Vec<Added>>> {
-    let Indexed { experiment, index, events, mut cursor } = indexed;
-    if store.fold_due(&cursor, 200 * rows.len() as u64) {
-        return Ok(None);
-    }
-    let templates = Templates::of(&experiment)?;
-    let defaults = &experiment.defaults;
-    let mut names: HashSet<u128, PrehashedState> = index.records.iter().map(|r| r.name).collect();
-    let mut identities: HashSet<u128, PrehashedState> = index.records.iter().map(|r| r.identity).collect();
-    for event in &events {
-        if names.insert(name_hash(&event.name)) {
-            identities.insert(identity_hash(defaults, &event.config.params));
-        }
-    }
-    let mut results = Vec::with_capacity(rows.len());
-    let mut added = Vec::new();
-    for row in rows {
-        let all = templates.fill(defaults, row)?;
-        let id = identity(defaults, &row.params);
-        if !identities.insert(crate::hash::fnv1a_128(id.as_bytes())) {
-            return Ok(None);
-        }
-        let name = templates.name(&all, &id, row, |candidate| names.contains(&name_hash(candidate)))?;
-        names.insert(name_hash(&name));
-        added.push(Event { name: name.clone(), config: Config::new(row.params.clone()) });
-        results.push(Added { name, params: all, added: true });
-    }
-    warn_unused_keys(&templates.keys, &results);
-    if !added.is_empty() {
-        store.append(lock, &mut cursor, &added)?;
-        store.sync()?;
-    }
-    Ok(Some(results))
-}
-
-/// A key that the command's templates never read is often a typo
-/// (`dropuot=0.1`): say so once per key, unless the templates read no param
-/// at all (the command then reads `EXP_PARAMS` itself).
-fn warn_unused_keys(template_keys: &[String], added: &[Added]) {
-    let reads_params: Vec<&str> =
-        template_keys.iter().map(String::as_str).filter(|k| !is_builtin(k, &BUILTINS)).collect();
-    if reads_params.is_empty() {
-        return;
-    }
-    let mut warned = HashSet::new();
-    for key in added.iter().flat_map(|a| a.params.keys()) {
-        if !reads_params.iter().any(|used| reads_param(used, key)) && warned.insert(key.as_str()) {
+        let mut unused: Vec<&String> =
+            report.keys.iter().filter(|key| !reads.iter().any(|used| reads_param(used, key))).collect();
+        unused.sort();
+        for key in unused {
             crate::report::warn(format!(
                 "key {key:?} is not used by the command template (it still reaches the command in EXP_PARAMS and {})",
                 crate::run::spawn::param_variable(key)
             ));
         }
+    }
+}
+
+/// New configs as their JSON text, one buffer for all: a million of them
+/// cost their text, not a million parsed maps.
+#[derive(Default)]
+struct NewConfigs {
+    text: Vec<u8>,
+    configs: Vec<(String, std::ops::Range<usize>)>,
+}
+
+impl NewConfigs {
+    fn push(&mut self, name: String, config: &Config) -> Result<()> {
+        let start = self.text.len();
+        serde_json::to_writer(&mut self.text, config).map_err(|err| Error::state(err.to_string()))?;
+        self.configs.push((name, start..self.text.len()));
+        Ok(())
+    }
+
+    /// The new configs as journal events.
+    fn events(&self) -> Result<Vec<Event>> {
+        let event = |(name, range): &(String, std::ops::Range<usize>)| {
+            let config =
+                serde_json::from_slice(&self.text[range.clone()]).map_err(|e| Error::state(e.to_string()))?;
+            Ok(Event { name: name.clone(), config })
+        };
+        self.configs.iter().map(event).collect()
+    }
+
+    /// The new configs as entries of the experiment.
+    fn into_entries(self) -> Result<impl Iterator<Item = (String, ModelEntry)>> {
+        // serde_json writes UTF-8.
+        let text =
+            std::sync::Arc::new(String::from_utf8(self.text).map_err(|e| Error::state(e.to_string()))?);
+        let entry = move |range| ModelEntry::from_text(Status::Todo, Text::new(text.clone(), range));
+        Ok(self.configs.into_iter().map(move |(name, range)| (name, entry(range))))
     }
 }
 

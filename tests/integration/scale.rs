@@ -36,8 +36,10 @@ fn adding_to_a_big_experiment_keeps_every_config_once() {
     assert_eq!(one[0]["added"], true);
     expected.push(one[0]["name"].as_str().unwrap().to_string());
     let pad = "x".repeat(300);
-    let again =
-        dir.run_stdin("exp-add", &["-f", "-"], &format!("{{\"i\":7,\"pad\":\"{pad}\"}}\n")).success().json_lines();
+    let again = dir
+        .run_stdin("exp-add", &["-f", "-"], &format!("{{\"i\":7,\"pad\":\"{pad}\"}}\n"))
+        .success()
+        .json_lines();
     assert_eq!((again[0]["name"].as_str(), &again[0]["added"]), (Some("c7"), &Value::Bool(false)));
     let clash =
         dir.run_stdin("exp-add", &["-f", "-"], "{\"i\":7,\"pad\":\"other\"}\n").success().json_lines();

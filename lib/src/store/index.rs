@@ -11,7 +11,7 @@
 //! anything: deleting it costs one rebuild.
 
 use crate::error::{Error, Result};
-use crate::hash::fnv1a_128;
+use crate::hash::{fnv1a_128, PrehashedState};
 use crate::identity::{canonical, identity};
 use crate::model::{Claim, Experiment, Params, Status};
 use crate::store::atomic::{no_follow, regular, write_atomic};
@@ -90,19 +90,25 @@ fn status_byte(status: Status) -> u8 {
 
 impl Index {
     /// The index of `experiment` as written to a state file of `state`.
-    /// Identities are taken from `earlier` (an index of the same configs'
-    /// params and defaults) where it knows the name, else computed.
-    pub fn build(experiment: &Experiment, state: StateId, earlier: Option<&Index>) -> Result<Index> {
+    /// Identities are taken from `known` (by name) or from `earlier` (an
+    /// index of the same configs' params and defaults), else computed.
+    pub fn build(
+        experiment: &Experiment,
+        state: StateId,
+        earlier: Option<&Index>,
+        known: &HashMap<u128, u128, PrehashedState>,
+    ) -> Result<Index> {
         let defaults = defaults_key(&experiment.defaults);
-        let known: HashMap<u128, u128> = match earlier.filter(|e| e.header.defaults == defaults) {
-            Some(earlier) => earlier.records.iter().map(|r| (r.name, r.identity)).collect(),
-            None => HashMap::new(),
-        };
+        let earlier: HashMap<u128, u128, PrehashedState> =
+            match earlier.filter(|e| e.header.defaults == defaults) {
+                Some(earlier) => earlier.records.iter().map(|r| (r.name, r.identity)).collect(),
+                None => HashMap::default(),
+            };
         let mut records = Vec::with_capacity(experiment.configs.len());
         let mut running = Vec::new();
         for (name, entry) in &experiment.configs {
             let hash = name_hash(name);
-            let identity = match known.get(&hash) {
+            let identity = match known.get(&hash).or_else(|| earlier.get(&hash)) {
                 Some(&identity) => identity,
                 None => identity_hash(&experiment.defaults, &entry.read()?.params),
             };

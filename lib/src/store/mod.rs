@@ -15,6 +15,7 @@ pub mod lock;
 pub mod state_file;
 
 use crate::error::{Error, Result};
+use crate::hash::PrehashedState;
 use crate::model::{Experiment, SCHEMA_VERSION};
 use crate::report::warn;
 use atomic::{ensure_dir, no_follow, write_atomic};
@@ -23,6 +24,7 @@ use config_files::ConfigFiles;
 use index::{Index, StateId};
 use journal::{apply, Event, Journal, Owner};
 use lock::Lock;
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -311,6 +313,17 @@ impl Store {
     /// place the change is made; a journal that cannot be restarted then is
     /// only a warning (its older epoch marks it as folded).
     pub fn fold(&mut self, lock: &Lock, experiment: &mut Experiment) -> Result<Cursor> {
+        self.fold_knowing(lock, experiment, &HashMap::default())
+    }
+
+    /// [`Store::fold`], given the identities (by name, as 128-bit hashes) of
+    /// configs whose identity the caller computed already, for the index.
+    pub fn fold_knowing(
+        &mut self,
+        lock: &Lock,
+        experiment: &mut Experiment,
+        known: &HashMap<u128, u128, PrehashedState>,
+    ) -> Result<Cursor> {
         self.open_journal()?;
         let earlier = self.state_id().ok().and_then(|state| self.read_index(&state));
         self.write_state(lock, experiment)?;
@@ -321,7 +334,7 @@ impl Store {
             warn(format!("{} was written; the journal it replaces could not be cleared: {err}", STATE_FILE));
         }
         // Derived data: if it cannot be written, the next reader rebuilds it.
-        let index = Index::build(experiment, StateId::of(&meta), earlier.as_ref())
+        let index = Index::build(experiment, StateId::of(&meta), earlier.as_ref(), known)
             .and_then(|index| index.write(&self.index_path()));
         if let Err(err) = index {
             warn(format!("the index of {STATE_FILE} could not be written ({err}); it will be rebuilt"));
