@@ -26,7 +26,9 @@ pub fn print(
     let config = experiment
         .configs
         .get(name)
-        .ok_or_else(|| Error::usage(format!("--log: no config named {name:?}")))?
+        .ok_or_else(|| {
+            Error::usage(format!("--log: no config named {name:?} (exp-status --names lists them)"))
+        })?
         .read()?
         .into_owned();
     let latest = config.attempts;

@@ -67,7 +67,9 @@ impl Selection {
 pub fn check_names(experiment: &Experiment, lines: &[(usize, String)]) -> Result<()> {
     for (line, name) in lines {
         if !experiment.configs.contains_key(name) {
-            return Err(Error::usage(format!("--names: line {line}: no config named {name:?}")));
+            return Err(Error::usage(format!(
+                "--names: line {line}: no config named {name:?} (exp-status --names lists them)"
+            )));
         }
     }
     Ok(())

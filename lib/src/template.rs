@@ -54,6 +54,14 @@ impl Template {
                     if key.is_empty() {
                         return Err(Error::usage(format!("template {text:?}: empty placeholder '{{}}'")));
                     }
+                    if !is_param_name(key) {
+                        let placeholder = &text[at..at + 1 + end + 1];
+                        let literal = placeholder.replace('{', "{{").replace('}', "}}");
+                        return Err(Error::usage(format!(
+                            "template {text:?}: {placeholder:?} is not a param name; for literal braces write \
+                             {{{{ and }}}}, e.g. {literal}"
+                        )));
+                    }
                     if let Some(modulo) = key.strip_prefix("worker%") {
                         if !modulo.parse::<u64>().is_ok_and(|n| n > 0) {
                             return Err(Error::usage(format!(
@@ -165,6 +173,12 @@ impl CommandTemplate {
     }
 }
 
+/// Whether `key` can name a param in a placeholder: no spaces and none of
+/// the characters of shell syntax, so `{ echo hi; }` is caught as a mistake.
+fn is_param_name(key: &str) -> bool {
+    !key.chars().any(|c| c.is_whitespace() || c.is_control() || ";&|<>(){}$'\"`\\!*?[]#~=".contains(c))
+}
+
 /// The value of a builtin placeholder, `{worker%N}` included.
 fn builtin(builtins: &Builtins, key: &str) -> Option<String> {
     if let Some(value) = builtins.get(key) {
@@ -212,7 +226,11 @@ pub fn check_keys<'a>(
 ) -> Result<()> {
     for key in keys {
         if lookup(params, key).is_none() && !is_builtin(key, allowed_builtins) {
-            return Err(Error::usage(format!("missing param {key:?} used by the template")));
+            let root = key.split('.').next().unwrap_or(key);
+            return Err(Error::usage(format!(
+                "missing param {key:?} used by the template; give it to every config, or a default \
+                 (exp-add --default {root}=VALUE)"
+            )));
         }
     }
     Ok(())
@@ -258,7 +276,8 @@ mod tests {
 
     #[test]
     fn malformed_templates_are_refused() {
-        for bad in ["{lr", "lr}", "{}", "{a{b}", "{worker%0}", "{worker%x}"] {
+        for bad in ["{lr", "lr}", "{}", "{a{b}", "{worker%0}", "{worker%x}", "test 1 || { echo hi; }", "{$x}"]
+        {
             assert!(Template::parse(bad).is_err(), "{bad}");
         }
     }

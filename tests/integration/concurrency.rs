@@ -93,6 +93,29 @@ fn exclusive_exits_4_while_another_runner_is_active() {
     assert!(runs(&dir).values().all(|&n| n == 1), "{:?}", runs(&dir));
 }
 
+/// The README's cron line, fired twice with the first still at work: the
+/// second leaves at once with exit 4 (saying why), the first finishes
+/// everything, each config once.
+#[test]
+fn the_cron_line_fired_twice_overlapping_runs_each_config_once() {
+    let dir = Dir::new();
+    gated_experiment(&dir, 3);
+    let cron = ["--exclusive", "--progress", "never"];
+    let first = Bg::run(&dir, &cron);
+    wait_for("c0 running", || by_name(&dir)["c0"]["status"] == "running");
+    let second = run_bounded(&dir, "exp-run", &cron);
+    second.code(4);
+    assert!(second.stderr.contains("another runner is active"), "{second:?}");
+    touch(&dir, "release");
+    first.finish().success();
+    assert_eq!(with_status(&by_name(&dir), "done").len(), 3);
+    assert!(runs(&dir).values().all(|&n| n == 1), "{:?}", runs(&dir));
+    // The next tick finds nothing to do, quietly.
+    let idle = run_bounded(&dir, "exp-run", &["--exclusive", "--progress", "never", "-q"]);
+    idle.success();
+    assert!(idle.stderr.is_empty() && idle.stdout.is_empty(), "{idle:?}");
+}
+
 #[test]
 fn a_config_added_while_a_runner_works_is_run_by_it() {
     let dir = Dir::new();

@@ -129,7 +129,7 @@ pub fn run(dir: &Path, options: &Options) -> Result<i32> {
                 return Ok(Kind::Busy.exit_code());
             }
             return Err(Error::busy(format!(
-                "another runner is active (pid {} on {}); --exclusive",
+                "another runner is active (pid {} on {}); --exclusive leaves it alone (drop it to share the work)",
                 other.pid, other.host
             )));
         }

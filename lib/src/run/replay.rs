@@ -37,7 +37,9 @@ pub fn replay(store: &mut Store, launcher: &Launcher, which: &Replay, selection:
     let names: Vec<&String> = match which {
         Replay::Names(names) => {
             if let Some(unknown) = names.iter().find(|n| !experiment.configs.contains_key(*n)) {
-                return Err(Error::usage(format!("--replay: no config named {unknown:?}")));
+                return Err(Error::usage(format!(
+                    "--replay: no config named {unknown:?} (exp-status --names lists them)"
+                )));
             }
             if let Some(never) =
                 names.iter().find(|n| experiment.configs[*n].read().is_ok_and(|c| c.attempts == 0))

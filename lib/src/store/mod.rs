@@ -74,7 +74,11 @@ impl Store {
         let dir = absolute(dir);
         if !dir.join(STATE_FILE).is_file() {
             let why = if dir.is_dir() { "no experiment.yaml in it" } else { "no such directory" };
-            return Err(Error::state(format!("no experiment at {}: {why}", dir.display())));
+            return Err(Error::state(format!(
+                "no experiment at {}: {why}; create one with exp-init {} -- CMD...",
+                dir.display(),
+                dir.display()
+            )));
         }
         let store = Store { dir, journal: None, lock_file: None, lock_writable: false };
         // Nothing inside DIR is followed if it is a symlink, folders included.

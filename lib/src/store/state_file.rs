@@ -119,7 +119,12 @@ impl Parsed {
 pub fn parse(text: std::sync::Arc<String>, path: &Path) -> Result<Parsed> {
     let shared = text.clone();
     let text = text.as_str();
-    let corrupt = |why: String| Error::state(format!("{}: corrupt: {why}", path.display()));
+    let corrupt = |why: String| {
+        Error::state(format!(
+            "{}: corrupt: {why}; nothing was changed (restore it from a copy, or fix the line named)",
+            path.display()
+        ))
+    };
     let version = schema_version(text);
     if version.is_some_and(|v| v > SCHEMA_VERSION) {
         return Err(Error::state(format!(
