@@ -3,7 +3,8 @@
 //! while they work, `exp-status --json` polled throughout. Seeded, so a
 //! failure replays (`EXP_SOAK_SEED`).
 //!
-//! Invariants: the state always loads and parses; at the end every config
+//! The state is big enough that exp keeps changes in the journal and folds
+//! them in only now and then. Invariants: the state always loads and parses; at the end every config
 //! is done, none ran concurrently with itself (each command holds a lock
 //! on its config while it runs and records any overlap), none was run to
 //! its end twice beyond what the kills can explain, and every done config
@@ -87,8 +88,15 @@ fn counted(dir: &Dir, file: &str) -> BTreeMap<String, usize> {
     counts
 }
 
+/// Padding in every config, so the state passes the size past which exp
+/// stops rewriting it on every change: added configs and endings then wait
+/// in the journal, folds come mid-run, counts come from the index.
+const PAD: usize = 1200;
+
 fn add(dir: &Dir, from: u64, to: u64, rng: &mut Rng) -> BTreeSet<String> {
-    let lines: String = (from..to).map(|i| format!("{{\"i\":{i},\"nap\":{}}}\n", rng.below(5))).collect();
+    let pad = "p".repeat(PAD);
+    let lines: String =
+        (from..to).map(|i| format!("{{\"i\":{i},\"nap\":{},\"pad\":\"{pad}\"}}\n", rng.below(5))).collect();
     dir.run_stdin("exp-add", &["-f", "-"], &lines)
         .success()
         .json_lines()
