@@ -4,6 +4,7 @@ mod add;
 mod clean;
 mod concurrency;
 mod firsthour;
+mod hostile;
 mod init;
 mod interrupt;
 mod replay;
