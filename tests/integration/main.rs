@@ -5,6 +5,7 @@ mod clean;
 mod concurrency;
 mod defects;
 mod firsthour;
+mod hostile;
 mod init;
 mod interrupt;
 mod replay;
