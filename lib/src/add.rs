@@ -400,7 +400,7 @@ struct NewConfigs {
 impl NewConfigs {
     fn push(&mut self, name: String, config: &Config) -> Result<()> {
         let start = self.text.len();
-        serde_json::to_writer(&mut self.text, config).map_err(|err| Error::state(err.to_string()))?;
+        crate::store::state_file::write_json(&mut self.text, config)?;
         self.configs.push((name, start..self.text.len()));
         Ok(())
     }

@@ -11,6 +11,9 @@ pub enum Kind {
     Usage,
     /// Experiment missing, corrupt, of a newer schema, or unreadable. Exit 3.
     State,
+    /// The disk is full, over quota or read-only: nothing can be written.
+    /// Exit 3, as for the state; a runner stops rather than fail configs.
+    Storage,
     /// Another runner is active and `--exclusive` was asked for. Exit 4.
     Busy,
     /// `--setup` failed; nothing ran. Exit 5.
@@ -23,7 +26,7 @@ impl Kind {
     pub fn exit_code(self) -> i32 {
         match self {
             Kind::Usage => 2,
-            Kind::State => 3,
+            Kind::State | Kind::Storage => 3,
             Kind::Busy => 4,
             Kind::Setup => 5,
             Kind::BrokenPipe => 0,
@@ -62,7 +65,10 @@ impl Error {
         if err.kind() == io::ErrorKind::BrokenPipe {
             return Error { kind: Kind::BrokenPipe, message: String::new() };
         }
-        Error::state(format!("{doing} {}: {err}", path.display()))
+        let message = format!("{doing} {}: {err}", path.display());
+        let storage =
+            matches!(err.raw_os_error(), Some(nix::libc::ENOSPC | nix::libc::EDQUOT | nix::libc::EROFS));
+        Error { kind: if storage { Kind::Storage } else { Kind::State }, message }
     }
 
     /// Prefix the message with where it happened, e.g. `line 3`.

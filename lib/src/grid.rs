@@ -76,7 +76,8 @@ fn range(spec: &str) -> Result<Vec<Value>, String> {
     if start > end {
         return Err("range start is greater than its end".into());
     }
-    if (end - start) / step >= MAX_RANGE {
+    let count = end.checked_sub(start).map(|span| span / step);
+    if count.is_none_or(|count| count >= MAX_RANGE) {
         return Err("range has more than 10 million values".into());
     }
     let values = (0..=(end - start) / step).map(|k| start + k * step);

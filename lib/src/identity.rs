@@ -72,14 +72,16 @@ fn write_canonical(out: &mut String, value: &Value) {
     }
 }
 
-/// Integral floats print as integers, so `1.0`, `1` and `1e0` agree.
+/// Integral floats print as integers, so `1.0`, `1` and `1e0` agree, and
+/// `1e16` is `10000000000000000` (integers beyond 64 bits are refused).
 fn canonical_number(n: &Number) -> String {
     if n.is_i64() || n.is_u64() {
         return n.to_string();
     }
     let f = n.as_f64().unwrap_or(f64::NAN);
-    if f.fract() == 0.0 && f.abs() < 9.0e15 {
-        format!("{}", f as i64)
+    // Exactly an integer, and one that an i64 or a u64 could hold.
+    if f.fract() == 0.0 && (i64::MIN as f64..u64::MAX as f64).contains(&f) {
+        format!("{}", f as i128)
     } else {
         n.to_string()
     }

@@ -5,7 +5,7 @@
 //! smallest failing input in its message; `cargo test -p exp-core
 //! properties -- --ignored` runs those.
 
-use crate::add::{add, Added, Row};
+use crate::add::{add, Origin, Row};
 use crate::grid::Axis;
 use crate::identity::{canonical, identity, merged};
 use crate::model::{Claim, Command, Config, Experiment, Params, Status, SCHEMA_VERSION};
@@ -183,8 +183,10 @@ fn config() -> impl Strategy<Value = Config> {
         )
 }
 
+/// A config name as exp makes them (a safe folder name): a state file with
+/// any other is refused (exit 3).
 fn config_name() -> impl Strategy<Value = String> {
-    prop_oneof!["c[0-9]{1,3}", text()]
+    prop_oneof!["c[0-9]{1,3}", "[A-Za-z0-9_-][A-Za-z0-9._-]{0,40}"]
 }
 
 /// An experiment of a few configs, with hostile text everywhere.
@@ -213,7 +215,7 @@ fn experiment() -> impl Strategy<Value = Experiment> {
                     defaults,
                     env: env.into_iter().collect(),
                     workdir: None,
-                    configs: configs.into_iter().collect(),
+                    configs: configs.into_iter().map(|(name, config)| (name, config.into())).collect(),
                     extra: extra.into_iter().map(|(k, v)| (k, Value::String(v))).collect(),
                 }
             },
@@ -295,23 +297,37 @@ impl Drop for Quiet {
 /// A new experiment at `TMP/exp` holding `configs`.
 fn new_store(configs: Vec<(String, Config)>) -> (tempfile::TempDir, Store) {
     let tmp = tempfile::tempdir().expect("temp dir");
-    let mut experiment = Experiment { configs: configs.into_iter().collect(), ..Experiment::default() };
+    let configs = configs.into_iter().map(|(name, config)| (name, config.into())).collect();
+    let mut experiment = Experiment { configs, ..Experiment::default() };
     assert!(Store::create(&tmp.path().join("exp"), &mut experiment).expect("create").is_none());
     let store = Store::open(&tmp.path().join("exp")).expect("open");
     (tmp, store)
 }
 
+/// One line `exp-add` prints.
+#[derive(serde::Deserialize)]
+struct Added {
+    name: String,
+    params: Params,
+    added: bool,
+}
+
 /// `exp-add` of `rows`, each given as JSON text, through the strict parser.
 fn add_text(store: &mut Store, rows: &[String]) -> Vec<Added> {
-    let rows = rows
-        .iter()
-        .enumerate()
-        .map(|(i, text)| Row {
-            origin: format!("line {}", i + 1),
+    let source: std::rc::Rc<str> = "props".into();
+    let rows = rows.iter().enumerate().map(|(i, text)| {
+        Ok(Row {
+            origin: Origin::Line { source: source.clone(), number: i + 1 },
             params: object(parse_strict(text).unwrap_or_else(|err| panic!("{text}: {err}"))),
         })
-        .collect();
-    add(store, rows, &[]).expect("add")
+    });
+    let report = add(store, rows, &[]).expect("add");
+    report
+        .lines
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect()
 }
 
 fn one(key: &str, value: Value) -> Params {
@@ -416,11 +432,6 @@ proptest! {
     /// BUG: numbers are compared by value only for integral floats that
     /// serde_json parses exactly and whose magnitude is below 9e15.
     #[test]
-    #[ignore = "BUG: an integer and its float spelling are two configs, and two integers can be one: \
-                {\"a\":9000000000000000} vs {\"a\":9000000000000000.0}, {\"a\":10000000000000000} vs \
-                {\"a\":1e16} (canonical_number prints integral floats as integers only below 9e15); \
-                {\"a\":8999999999999999.0} parses as 8999999999999998 (serde_json without \
-                float_roundtrip), so it is one config with {\"a\":8999999999999998}"]
     fn integral_floats_are_their_integer(
         n in prop_oneof![
             select(vec![9_000_000_000_000_000i64, 8_999_999_999_999_999, 1 << 53, 10_000_000_000_000_000]),
@@ -559,11 +570,6 @@ proptest! {
 
     /// A range too long to expand is refused, however far apart its bounds.
     #[test]
-    #[ignore = "BUG: grid::range computes end - start in i128 unchecked: \
-                --grid 'x=-10000000000000000000..10000000000000000000:0.0000000000000000001' \
-                panics (attempt to subtract with overflow, exit 101) in a debug build and, in \
-                release, wraps to an empty axis: exp-add exits 0 having added nothing (the \
-                whole grid product is empty)"]
     fn grid_ranges_at_the_limits_of_i128(
         a in "[1-9][0-9]{17,19}(\\.[0-9]{17,19})?",
         b in "[1-9][0-9]{17,19}(\\.[0-9]{17,19})?",
@@ -589,7 +595,10 @@ fn cuts(len: usize, text: &[u8], random: &[Index]) -> Vec<usize> {
 
 fn parse_bytes(bytes: &[u8]) -> Option<Experiment> {
     let text = std::str::from_utf8(bytes).ok()?;
-    state_file::parse(text, Path::new("experiment.yaml")).ok()
+    state_file::parse(std::sync::Arc::new(text.to_string()), Path::new("experiment.yaml"))
+        .ok()?
+        .into_experiment()
+        .ok()
 }
 
 proptest! {
@@ -638,9 +647,6 @@ proptest! {
     /// The module's promise: "Python's yaml.safe_load reads it", and exp's
     /// own YAML fallback too.
     #[test]
-    #[ignore = "BUG: experiment.yaml is not YAML when a string holds a character YAML forbids or \
-                reads as a line break: serde_json writes DEL, C1 controls, U+2028, U+FEFF raw; \
-                minimal: a param {\"s\":\"\\u{7f}\"} (serde_yaml: control characters are not allowed)"]
     fn state_files_read_as_yaml_too(experiment in experiment()) {
         let bytes = state_file::render(&experiment).unwrap();
         let text = String::from_utf8(bytes).unwrap();
@@ -678,9 +684,9 @@ proptest! {
             states.push(experiment.configs.clone());
             for (which, status, attempts, error) in changes {
                 let name = names[which.index(names.len())].clone();
-                let config = Config { status, attempts, error, ..experiment.configs[&name].clone() };
+                let config = Config { status, attempts, error, ..experiment.configs[&name].get().unwrap().clone() };
                 store.append(&lock, &mut cursor, &[Event { name: name.clone(), config: config.clone() }]).unwrap();
-                experiment.configs.insert(name, config);
+                experiment.configs.insert(name, config.into());
                 states.push(experiment.configs.clone());
             }
         }
@@ -740,7 +746,7 @@ proptest! {
         let added = add_text(&mut store, &texts);
         let (experiment, _) = store.read().unwrap();
         for ((given, _), added) in rows.iter().zip(&added) {
-            let stored = &experiment.configs[&added.name].params;
+            let stored = &experiment.configs[&added.name].get().unwrap().params;
             if added.added {
                 prop_assert_eq!(stored, given);
                 prop_assert_eq!(Value::Object(stored.clone()).to_string(), Value::Object(given.clone()).to_string());
@@ -753,27 +759,19 @@ proptest! {
         for again in add_text(&mut store, &texts) {
             prop_assert!(!again.added, "{} added twice", again.name);
         }
-        prop_assert_eq!(&store.read().unwrap().0.configs[&added[0].name].params, &rows[0].0);
+        let experiment = store.read().unwrap().0;
+        prop_assert_eq!(&experiment.configs[&added[0].name].get().unwrap().params, &rows[0].0);
     }
 
     #[test]
-    #[ignore = "BUG: a float param does not keep the value given: serde_json is built without \
-                float_roundtrip, so {\"x\":0.11004983596837925} (the shortest text of that double) \
-                is stored and passed to the command as 0.11004983596837924 (about 1 in 10 random \
-                doubles in [0,1) are off by one ulp), and the integral -3606265763664290.0 as \
-                -3606265763664289.5 (serde_json writes it with 17 digits)"]
     fn float_params_keep_the_value_given(x in any::<f64>().prop_filter("finite", |x| x.is_finite())) {
         let (_tmp, mut store) = new_store(Vec::new());
         let added = add_text(&mut store, &[format!(r#"{{"x":{}}}"#, Value::from(x))]);
-        let stored = store.read().unwrap().0.configs[&added[0].name].params["x"].as_f64().unwrap();
+        let stored = store.read().unwrap().0.configs[&added[0].name].get().unwrap().params["x"].as_f64().unwrap();
         prop_assert_eq!(stored.to_bits(), x.to_bits(), "{:e} read back as {:e}", x, stored);
     }
 
     #[test]
-    #[ignore = "BUG: a float param drifts by one ulp at every fold and the same line is then added \
-                again as a new config: {\"x\":6.934698245112694e276} added, then {\"x\":1} (a fold), \
-                then the first line again: added:true, a second config; after more folds several \
-                configs share one identity (serde_json without float_roundtrip)"]
     fn float_params_are_stable_across_folds(
         rows in prop::collection::vec(params_with(any::<f64>().boxed()), 1..4),
         other in params(),
@@ -785,7 +783,7 @@ proptest! {
         add_text(&mut store, &[Value::Object(other).to_string()]);
         let (experiment, _) = store.read().unwrap();
         for (added, params) in first.iter().zip(&accepted).filter(|(added, _)| added.added) {
-            prop_assert_eq!(&experiment.configs[&added.name].params, params);
+            prop_assert_eq!(&experiment.configs[&added.name].get().unwrap().params, params);
         }
         for again in add_text(&mut store, &texts) {
             prop_assert!(!again.added, "{} added twice", again.name);

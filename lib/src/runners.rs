@@ -77,6 +77,8 @@ impl Registration {
             started,
             start_ticks: process::start_ticks(pid),
         };
+        // Made again if it went (an experiment kept in git loses empty folders).
+        crate::store::atomic::ensure_dir(&store.runners_dir())?;
         let path = store.runners_dir().join(format!("{id}.json"));
         let text = serde_json::to_string(&info).expect("runner info serializes");
         write_atomic(&path, text.as_bytes())?;
@@ -274,7 +276,7 @@ pub fn census_recovering(store: &mut Store, stale_after: Duration) -> Result<Cen
             Ok(Census::from(experiment))
         }
         // A read-only experiment, or a full disk: show it as it is.
-        Err(err) if err.kind == crate::Kind::State => {
+        Err(err) if matches!(err.kind, crate::Kind::State | crate::Kind::Storage) => {
             crate::report::warn(format!(
                 "claims of runners that are gone could not be put back to todo ({err}); shown as they are"
             ));

@@ -510,6 +510,14 @@ impl<'a> Pool<'a> {
     fn start(&mut self, worker: usize, name: String, attempt: u32) -> Result<()> {
         let child = match self.launcher.spawn(&self.store, &self.experiment, &name, attempt, worker) {
             Ok(child) => child,
+            // A full or read-only disk is no fault of the config: the run
+            // stops, the config back to todo, rather than fail them all.
+            Err(err) if err.kind == Kind::Storage => {
+                let _ = self.record(worker, &name, attempt, Ending::Interrupted, 0.0, Timestamp::now());
+                return Err(
+                    err.context(format!("cannot prepare {name}'s folder; stopping, nothing more is started"))
+                );
+            }
             Err(err) => {
                 self.feedback.started(&name, attempt, worker, self.tally);
                 let ending = Ending::Failed { exit_code: None, signal: None, error: err.message };

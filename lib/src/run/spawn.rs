@@ -130,11 +130,12 @@ impl Launcher {
         worker: usize,
     ) -> Result<Child> {
         let files = store.config_files(name);
-        make_dir(&files.dir)?;
-        make_dir(&files.cache())?;
-        if attempt > 1 {
+        // A folder left by an earlier attempt, or by an earlier config of
+        // this name (removed, its folder kept), keeps its files aside.
+        if !make_dir(&files.dir)? {
             keep_earlier_attempt(&files, attempt);
         }
+        make_dir(&files.cache())?;
         let Invocation { mut command, argv, params } =
             self.command(experiment, &files, name, attempt, worker)?;
         // The folder tells its own story, even if the command never starts.
@@ -240,7 +241,9 @@ pub fn param_variable(key: &str) -> String {
 }
 
 /// Logs and results of earlier attempts are kept: `stdout.log` of attempt N
-/// becomes `stdout.N.log` when attempt N+1 starts (likewise stderr, result).
+/// becomes `stdout.N.log` when attempt N+1 starts (likewise stderr, result);
+/// files left by a config of the same name that was removed are kept with
+/// the first free number.
 fn keep_earlier_attempt(files: &ConfigFiles, attempt: u32) {
     let previous = attempt.saturating_sub(1).max(1);
     for path in [files.stdout(), files.stderr(), files.result()] {
@@ -254,11 +257,12 @@ fn keep_earlier_attempt(files: &ConfigFiles, attempt: u32) {
     }
 }
 
-/// Create a directory; one that exists must be a real directory, not a symlink.
-fn make_dir(path: &Path) -> Result<()> {
+/// Create a directory; one that exists must be a real directory, not a
+/// symlink. Whether it was made (rather than found).
+fn make_dir(path: &Path) -> Result<bool> {
     match fs::create_dir(path) {
-        Ok(()) => Ok(()),
-        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => ensure_dir(path),
+        Ok(()) => Ok(true),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => ensure_dir(path).map(|()| false),
         Err(err) => Err(Error::io("cannot create", path, err)),
     }
 }

@@ -71,7 +71,7 @@ pub fn render(experiment: &Experiment) -> Result<Vec<u8>> {
         // A config unchanged since it was read is written back as it was.
         match entry.text() {
             Some(text) => out.extend_from_slice(text.as_bytes()),
-            None => serde_json::to_writer(&mut out, entry.get()?).map_err(json_error)?,
+            None => write_json(&mut out, entry.get()?)?,
         }
         out.push(b'\n');
     }
@@ -83,9 +83,41 @@ fn json_error(err: serde_json::Error) -> Error {
     Error::state(format!("cannot write the state: {err}"))
 }
 
-/// A value as one line of JSON.
+/// A value as one line of JSON that is YAML too.
 fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
-    serde_json::to_string(value).expect("state values serialize")
+    let mut out = Vec::new();
+    write_json(&mut out, value).expect("state values serialize");
+    String::from_utf8(out).expect("JSON is UTF-8")
+}
+
+/// Write a value as one line of JSON that is also YAML: the characters
+/// YAML forbids in a document or reads as line breaks (DEL, the C1
+/// controls and NEL, U+2028, U+2029, U+FEFF, U+FFFE, U+FFFF), which JSON
+/// may carry raw, are written as `\u` escapes.
+pub fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<()> {
+    let mut serializer = serde_json::Serializer::with_formatter(out, YamlSafe);
+    value.serialize(&mut serializer).map_err(json_error)
+}
+
+struct YamlSafe;
+
+impl serde_json::ser::Formatter for YamlSafe {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let unsafe_for_yaml = |c: char| {
+            matches!(c, '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}')
+        };
+        let mut start = 0;
+        for (at, c) in fragment.char_indices().filter(|&(_, c)| unsafe_for_yaml(c)) {
+            writer.write_all(&fragment.as_bytes()[start..at])?;
+            write!(writer, "\\u{:04x}", c as u32)?;
+            start = at + c.len_utf8();
+        }
+        writer.write_all(&fragment.as_bytes()[start..])
+    }
 }
 
 /// A state file read: the experiment without its configs, and its configs
