@@ -1,7 +1,8 @@
 #!/bin/sh
-# Build exp and run a real sweep end to end: init, add a grid, run it in a
-# pool of 2 workers, inspect it, and read the results. Safe to run again:
-# each run starts a fresh experiment under target/quickstart.
+# Build exp and run a real sweep end to end: a toy trainer (examples/train.py)
+# over model x learning rate x seed, two workers, then what exp-status, jq
+# and exp-summary tell about it. Safe to run again: each run starts a fresh
+# experiment under target/quickstart. Needs python3 and jq.
 set -eu
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
@@ -10,15 +11,16 @@ EXP_DIR="$PWD/target/quickstart/sweep"
 export EXP_DIR
 rm -rf "$EXP_DIR"
 
-exp-init --name quickstart --description "lr x model x seed on a toy trainer" \
+exp-init --name quickstart --description "model x lr x seed on a toy trainer" \
     --naming '{model}-lr{lr}-s{seed}' --default seed=0 \
-    -- "$PWD/examples/train.sh" '{model}' '{lr}' '{seed}'
-exp-add --grid model=mlp,cnn --grid lr=0.1,0.3 --grid seed=0..1 > /dev/null
+    -- python3 examples/train.py --model '{model}' --lr '{lr}' --seed '{seed}'
+exp-add --grid model=mlp,cnn --grid lr=0.1..0.3:0.1 --grid seed=0..1 > /dev/null
 exp-run -j 2
+echo
 exp-status
 echo
-echo "the cnn configs, from exp-status --json through jq:"
-exp-status --json | jq -r 'select(.params.model == "cnn") | "\(.name)\t\(.status)\t\(.duration)s"'
+echo "the three best configs by loss, from exp-status --json --results through jq:"
+exp-status --json --results | jq -r 'select(.result.loss != null) | "\(.result.loss)\t\(.name)"' | sort -n | head -3
 echo
-echo "results_summary.csv, best loss first:"
-sort -t, -k5,5n "$EXP_DIR/results_summary.csv"
+echo "exp-summary --timing (also in $EXP_DIR/results_summary.csv):"
+exp-summary --timing

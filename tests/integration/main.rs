@@ -4,6 +4,7 @@ mod add;
 mod clean;
 mod concurrency;
 mod defects;
+mod examples;
 mod firsthour;
 mod hostile;
 mod init;

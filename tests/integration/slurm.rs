@@ -343,3 +343,38 @@ fn sorted(names: &[String]) -> Vec<String> {
     names.sort();
     names
 }
+
+/// The README's batch script, `examples/slurm-array.sbatch`, submitted as a
+/// user would (its directives overridden to fit a one-node test cluster):
+/// its tasks finish the experiment, each config once.
+#[test]
+fn the_example_batch_script_finishes_a_sweep() {
+    let Some(slurm) = slurm() else { return };
+    let dir = Dir::new();
+    let names = experiment(&dir, 12, r#"echo "$EXP_NAME $SLURM_ARRAY_TASK_ID" >> log.txt; sleep 0.1"#);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/slurm-array.sbatch");
+    let bins = bin("exp-run").parent().unwrap().to_path_buf();
+    let path = std::env::join_paths(
+        std::iter::once(bins).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+    )
+    .unwrap();
+    let out = Out::of(
+        slurm
+            .cmd("sbatch")
+            .args(["--parsable", "--array=0-1", "--cpus-per-task=1", "--time=5"])
+            .arg(format!("--chdir={}", dir.path().display()))
+            .arg(format!("--output={}/slurm-%A_%a.out", dir.path().display()))
+            .arg("--export=ALL")
+            .env("EXP_DIR", dir.exp())
+            .env("PATH", path)
+            .arg(&script)
+            .output()
+            .expect("spawn sbatch"),
+    );
+    out.success();
+    let job = Job { slurm: &slurm, id: out.stdout.trim().split(';').next().unwrap().to_string() };
+    job.wait_gone();
+    let rows = by_name(&dir);
+    assert_eq!(with_status(&rows, "done").len(), names.len(), "{rows:#?}");
+    assert!(ran_by(&dir).values().all(|tasks| tasks.len() == 1), "{:?}", ran_by(&dir));
+}
