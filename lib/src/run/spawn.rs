@@ -149,7 +149,13 @@ impl Launcher {
             .stdout(stdout)
             .stderr(stderr)
             .process_group(0);
-        command.spawn().map_err(|err| Error::state(format!("cannot run {:?}: {err}", argv[0])))
+        command.spawn().map_err(|err| {
+            let hint = match err.kind() {
+                std::io::ErrorKind::NotFound => "; exp-init --update -- CMD... fixes the command",
+                _ => "",
+            };
+            Error::state(format!("cannot run {:?}: {err}{hint}", argv[0]))
+        })
     }
 
     /// The command of a config with its whole environment; stdio and
