@@ -5,10 +5,6 @@ use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-fn state(dir: &Dir) -> Vec<u8> {
-    std::fs::read(dir.exp().join("experiment.yaml")).expect("experiment.yaml")
-}
-
 fn params(lines: &[Value]) -> Vec<Value> {
     lines.iter().map(|l| l["params"].clone()).collect()
 }
@@ -77,9 +73,9 @@ fn a_later_default_makes_old_and_new_configs_identical() {
     let first = rows.iter().find(|r| r["name"] == old[0]["name"]).unwrap();
     assert_eq!(first["params"], json!({"seed": 0, "lr": 1}));
     // Adding the same default again is fine and changes nothing.
-    let before = state(&dir);
+    let before = dir.state_file();
     dir.run_stdin("exp-add", &["--default", "seed=0"], "").success();
-    assert_eq!(state(&dir), before);
+    assert_eq!(dir.state_file(), before);
 }
 
 #[test]
@@ -87,15 +83,15 @@ fn changing_a_default_is_refused_and_changes_nothing() {
     let dir = Dir::new();
     dir.init(&["--default", "seed=0"], &["echo", "{lr}", "{seed}"]);
     add(&dir, &[], "{\"lr\":1}\n");
-    let before = state(&dir);
+    let before = dir.state_file();
     let out = dir.run_stdin("exp-add", &["--default", "seed=1"], "{\"lr\":2}\n");
     out.code(2);
     assert!(out.stderr.contains("seed"), "{out:?}");
     assert!(out.stdout.is_empty());
-    assert_eq!(state(&dir), before);
+    assert_eq!(dir.state_file(), before);
     // Same value written differently is not a change.
     dir.run_stdin("exp-add", &["--default", "seed=0.0"], "").success();
-    assert_eq!(state(&dir), before, "seed=0.0 is seed=0: nothing to write");
+    assert_eq!(dir.state_file(), before, "seed=0.0 is seed=0: nothing to write");
 }
 
 #[test]
@@ -103,11 +99,11 @@ fn a_default_that_would_merge_two_existing_configs_is_refused() {
     let dir = Dir::new();
     dir.init(&[], &["echo", "{lr}"]);
     add(&dir, &[], "{\"lr\":1}\n{\"lr\":1,\"seed\":0}\n");
-    let before = state(&dir);
+    let before = dir.state_file();
     let out = dir.run_stdin("exp-add", &["--default", "seed=0"], "");
     out.code(2);
     assert!(out.stderr.contains("seed"), "{out:?}");
-    assert_eq!(state(&dir), before);
+    assert_eq!(dir.state_file(), before);
     // A default that keeps them apart is fine.
     dir.run_stdin("exp-add", &["--default", "seed=1"], "").success();
     assert_eq!(dir.status().len(), 2);
@@ -180,22 +176,22 @@ fn file_rows_are_crossed_with_the_grid() {
     assert_eq!(params(&lines), expected);
     // A row that sets a grid key is refused.
     std::fs::write(&file, "{\"model\":\"c\",\"seed\":9}\n").unwrap();
-    let before = state(&dir);
+    let before = dir.state_file();
     let out = dir.run("exp-add", &["-f", "rows.jsonl", "--grid", "seed=0..2"]);
     out.code(2);
     assert!(out.stderr.contains("seed"), "{out:?}");
-    assert_eq!(state(&dir), before);
+    assert_eq!(dir.state_file(), before);
 }
 
 #[test]
 fn a_key_given_twice_in_grids_is_refused() {
     let dir = Dir::new();
     dir.init(&[], &["echo", "{a}"]);
-    let before = state(&dir);
+    let before = dir.state_file();
     let out = dir.run("exp-add", &["--grid", "a=1", "--grid", "a=2"]);
     out.code(2);
     assert!(out.stderr.contains("\"a\""), "{out:?}");
-    assert_eq!(state(&dir), before);
+    assert_eq!(dir.state_file(), before);
 }
 
 // ---------- input sources ----------
@@ -233,22 +229,22 @@ fn stdin_file_and_dash_all_read_json_lines() {
 fn empty_input_adds_nothing() {
     let dir = Dir::new();
     dir.init(&[], &["echo", "{i}"]);
-    let before = state(&dir);
+    let before = dir.state_file();
     let out = dir.run_stdin("exp-add", &[], "\n\n");
     out.success();
     assert!(out.stdout.is_empty());
-    assert_eq!(state(&dir), before);
+    assert_eq!(dir.state_file(), before);
 }
 
 #[test]
 fn a_missing_file_is_exit_2() {
     let dir = Dir::new();
     dir.init(&[], &["echo", "{i}"]);
-    let before = state(&dir);
+    let before = dir.state_file();
     let out = dir.run("exp-add", &["-f", "nope.jsonl"]);
     out.code(2);
     assert!(out.stderr.contains("nope.jsonl"), "{out:?}");
-    assert_eq!(state(&dir), before);
+    assert_eq!(dir.state_file(), before);
 }
 
 // ---------- bad input ----------
@@ -256,12 +252,12 @@ fn a_missing_file_is_exit_2() {
 /// Each bad call exits 2, says `needle` on stderr, prints nothing on stdout,
 /// and leaves experiment.yaml byte-identical.
 fn refused(dir: &Dir, args: &[&str], input: &str, needle: &str) {
-    let before = state(dir);
+    let before = dir.state_file();
     let out = dir.run_stdin("exp-add", args, input);
     out.code(2);
     assert!(out.stdout.is_empty(), "{args:?}: {out:?}");
     assert!(out.stderr.contains(needle), "{args:?}: stderr should name {needle:?}: {out:?}");
-    assert_eq!(state(dir), before, "{args:?} changed experiment.yaml");
+    assert_eq!(dir.state_file(), before, "{args:?} changed experiment.yaml");
 }
 
 #[test]
@@ -467,9 +463,9 @@ fn twenty_thousand_configs_in_one_call() {
     let counts = dir.run("exp-status", &["--counts", "--json"]).success().json_lines();
     assert_eq!(counts, [json!({"todo":20000,"running":0,"done":0,"failed":0,"total":20000})]);
     // Adding them again adds nothing and leaves the state as it was.
-    let before = state(&dir);
+    let before = dir.state_file();
     let again = dir.run("exp-add", &["-f", "big.jsonl"]);
     again.success();
     assert!(again.stdout.lines().all(|l| l.ends_with("\"added\":false}")));
-    assert_eq!(state(&dir), before);
+    assert_eq!(dir.state_file(), before);
 }

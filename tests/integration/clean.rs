@@ -8,19 +8,6 @@ use crate::util::*;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Configs `c0..c{n-1}` (param `i`) running the shell template `script`.
-fn experiment(dir: &Dir, n: usize, script: &str) {
-    dir.init(&["--naming", "c{i}", "--shell", script], &[]);
-    let grid = format!("i=0..{}", n - 1);
-    assert_eq!(dir.run("exp-add", &["--grid", &grid]).success().json_lines().len(), n);
-}
-
-/// The bytes of the state: `experiment.yaml` and the journal.
-fn state(dir: &Dir) -> (Vec<u8>, Vec<u8>) {
-    let read = |relative: &str| std::fs::read(dir.exp().join(relative)).unwrap_or_default();
-    (read("experiment.yaml"), read(".exp/journal.jsonl"))
-}
-
 fn names(dir: &Dir) -> Vec<String> {
     dir.status().iter().map(|row| row["name"].as_str().unwrap().to_string()).collect()
 }
@@ -95,12 +82,12 @@ fn keep_removes_every_config_whose_identity_is_not_listed() {
 
     // From a file too; a second clean with the same list changes nothing.
     std::fs::write(dir.path().join("keep.jsonl"), keep).unwrap();
-    let before = state(&dir);
+    let before = dir.state();
     let out = dir.run("exp-clean", &["--keep", "keep.jsonl"]);
     out.success();
     assert!(out.stdout.is_empty(), "{out:?}");
     assert_eq!(names(&dir), ["1-x", "2-y", "3-x"]);
-    assert_eq!(state(&dir), before);
+    assert_eq!(dir.state(), before);
 
     // A removed config does not come back with a run (which runs nothing:
     // the failed config failed in an earlier run, so exit 0).
@@ -154,13 +141,13 @@ fn names_removes_the_listed_configs_bare_or_piped_from_exp_status() {
 fn an_unknown_name_is_exit_2_and_changes_nothing() {
     let dir = Dir::new();
     six(&dir);
-    let before = state(&dir);
+    let before = dir.state();
     for args in [&["--names", "-"][..], &["--names", "-", "--reset"], &["--names", "-", "--purge"]] {
         let out = dir.run_stdin("exp-clean", args, "1-x\nnope\n");
         out.code(2);
         assert!(out.stdout.is_empty(), "{out:?}");
         assert!(out.stderr.contains("nope"), "names the unknown config: {out:?}");
-        assert_eq!(state(&dir), before, "{args:?}");
+        assert_eq!(dir.state(), before, "{args:?}");
     }
     assert_eq!(names(&dir).len(), 6);
     assert!(config_dir_exists(&dir, "1-x"));
@@ -172,7 +159,7 @@ fn an_unknown_name_is_exit_2_and_changes_nothing() {
 fn reset_failed_puts_failed_configs_back_and_a_run_reruns_exactly_those() {
     let dir = Dir::new();
     // c2 and c4 fail until TMP/fixed exists.
-    experiment(
+    shell_experiment(
         &dir,
         5,
         r#"echo "$EXP_NAME" >> runs.txt; [ -e fixed ] || [ "$EXP_PARAM_I" != 2 -a "$EXP_PARAM_I" != 4 ]"#,
@@ -202,7 +189,7 @@ fn reset_failed_puts_failed_configs_back_and_a_run_reruns_exactly_those() {
 #[test]
 fn reset_puts_listed_configs_back_even_done_ones_and_the_rerun_keeps_earlier_logs() {
     let dir = Dir::new();
-    experiment(&dir, 3, r#"echo "$EXP_NAME" >> runs.txt; echo "attempt $EXP_ATTEMPT""#);
+    shell_experiment(&dir, 3, r#"echo "$EXP_NAME" >> runs.txt; echo "attempt $EXP_ATTEMPT""#);
     dir.run("exp-run", &[]).success();
     let out = dir.run_stdin("exp-clean", &["--names", "-", "--reset"], "c1\n");
     out.success();
@@ -231,7 +218,7 @@ fn reset_puts_listed_configs_back_even_done_ones_and_the_rerun_keeps_earlier_log
 fn dry_run_prints_what_it_would_change_and_changes_nothing() {
     let dir = Dir::new();
     six(&dir);
-    let before = state(&dir);
+    let before = dir.state();
     let keep = "{\"a\": 1, \"b\": \"x\"}\n{\"a\": 3, \"b\": \"x\"}\n";
 
     let out = dir.run_stdin("exp-clean", &["--keep", "-", "--purge", "--dry-run"], keep);
@@ -253,7 +240,7 @@ fn dry_run_prints_what_it_would_change_and_changes_nothing() {
     out.success();
     assert_eq!(changed(&out), [triple("1-x", "reset", "done")]);
 
-    assert_eq!(state(&dir), before, "nothing changed");
+    assert_eq!(dir.state(), before, "nothing changed");
     assert_eq!(names(&dir).len(), 6);
     assert!(["1-x", "1-y", "2-x", "2-y", "3-x", "3-y"].iter().all(|n| config_dir_exists(&dir, n)));
 
@@ -270,12 +257,12 @@ fn dry_run_prints_what_it_would_change_and_changes_nothing() {
 fn a_running_config_is_never_touched() {
     let dir = Dir::new();
     std::fs::create_dir(dir.path().join("pids")).unwrap();
-    experiment(&dir, 2, r#"echo $$ > "pids/$EXP_NAME"; while [ ! -e release ]; do sleep 0.05; done"#);
+    shell_experiment(&dir, 2, r#"echo $$ > "pids/$EXP_NAME"; while [ ! -e release ]; do sleep 0.05; done"#);
     let runner = Bg::run(&dir, &["-j1", "--progress", "never"]);
     let pid_file = dir.path().join("pids/c0");
     wait_for("c0 to start", || read_pid(&pid_file).is_some());
     wait_for("c0 running", || by_name(&dir)["c0"]["status"] == "running");
-    let before = state(&dir);
+    let before = dir.state();
 
     for (args, input) in [
         (&["--names", "-"][..], "c0\n"),
@@ -287,7 +274,7 @@ fn a_running_config_is_never_touched() {
         out.success();
         assert!(out.stdout.is_empty(), "{args:?}: nothing changed: {out:?}");
         assert!(out.stderr.contains("skipped") && out.stderr.contains("c0"), "{args:?}: says so: {out:?}");
-        assert_eq!(state(&dir), before, "{args:?}");
+        assert_eq!(dir.state(), before, "{args:?}");
     }
     let out = dir.run("exp-clean", &["--reset-failed"]);
     out.success();
@@ -311,7 +298,7 @@ if [ $((EXP_PARAM_I % 5)) -eq 3 ] && mkdir "marks/$EXP_NAME" 2>/dev/null; then e
 sleep 0.02
 echo "$EXP_NAME ok" >> runs.txt"#;
     let n = 40;
-    experiment(&dir, n, script);
+    shell_experiment(&dir, n, script);
     let all: Vec<String> = (0..n).map(|i| format!("c{i}")).collect();
 
     let mut runner = Bg::run(&dir, &["-j2", "--progress", "never"]);
@@ -402,7 +389,7 @@ fn with_no_option_it_does_housekeeping_and_exits_0() {
 fn reset_without_names_and_purge_without_a_removal_are_usage_errors() {
     let dir = Dir::new();
     six(&dir);
-    let before = state(&dir);
+    let before = dir.state();
     for (args, input) in [
         (&["--reset"][..], ""),
         (&["--reset", "--reset-failed"], ""),
@@ -413,7 +400,7 @@ fn reset_without_names_and_purge_without_a_removal_are_usage_errors() {
         let out = dir.run_stdin("exp-clean", args, input);
         out.code(2);
         assert!(out.stdout.is_empty(), "{args:?}: {out:?}");
-        assert_eq!(state(&dir), before, "{args:?}");
+        assert_eq!(dir.state(), before, "{args:?}");
     }
     assert_eq!(names(&dir).len(), 6);
 }

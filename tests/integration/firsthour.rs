@@ -16,11 +16,6 @@ use std::process::{Command, Stdio};
 
 // ---------- helpers ----------
 
-/// The bytes of the experiment's state file.
-fn state(dir: &Dir) -> Vec<u8> {
-    std::fs::read(dir.exp().join("experiment.yaml")).expect("experiment.yaml")
-}
-
 /// The bytes of the journal, if any.
 fn journal(dir: &Dir) -> Option<Vec<u8>> {
     std::fs::read(dir.exp().join(".exp/journal.jsonl")).ok()
@@ -132,12 +127,12 @@ fn init_with_a_misspelled_program_warns_and_still_creates_the_experiment() {
 fn fixing_the_typo_by_running_init_again_is_refused_with_a_hint_to_update() {
     let dir = Dir::new();
     dir.init(&[], &["pyhton3", "train.py"]);
-    let before = state(&dir);
+    let before = dir.state_file();
     let out = dir.run("exp-init", &["--", "python3", "train.py"]);
     out.code(2);
     assert!(out.stderr.contains("command"), "{out:?}");
     assert!(out.stderr.contains("--update"), "says how to fix it: {out:?}");
-    assert_eq!(state(&dir), before, "nothing changed");
+    assert_eq!(dir.state_file(), before, "nothing changed");
 }
 
 #[test]
@@ -196,11 +191,11 @@ fn init_update_while_a_runner_is_active_exits_4_and_changes_nothing() {
     let dir = Dir::new();
     gated_experiment(&dir);
     let runner = gated_runner(&dir);
-    let (state_before, journal_before) = (state(&dir), journal(&dir));
+    let (state_before, journal_before) = (dir.state_file(), journal(&dir));
     let out = dir.run("exp-init", &["--update", "--shell", "echo fixed"]);
     out.code(4);
     assert!(out.stderr.contains("runner is active"), "{out:?}");
-    assert_eq!(state(&dir), state_before, "experiment.yaml untouched");
+    assert_eq!(dir.state_file(), state_before, "experiment.yaml untouched");
     assert_eq!(journal(&dir), journal_before, "journal untouched");
     release(&dir, runner);
     assert!(!dir.read("exp/experiment.yaml").contains("echo fixed"), "the old command stays");
@@ -211,11 +206,11 @@ fn init_update_cannot_change_the_naming() {
     let dir = Dir::new();
     dir.init(&["--naming", "c{i}"], &["echo", "{i}"]);
     dir.run("exp-add", &["--grid", "i=0..1"]).success();
-    let before = state(&dir);
+    let before = dir.state_file();
     let out = dir.run("exp-init", &["--update", "--naming", "run{i}", "--", "echo", "{i}", "again"]);
     out.code(2);
     assert!(out.stderr.contains("--naming"), "{out:?}");
-    assert_eq!(state(&dir), before, "nothing changed");
+    assert_eq!(dir.state_file(), before, "nothing changed");
 }
 
 #[test]
@@ -223,13 +218,13 @@ fn init_update_with_a_param_some_config_lacks_exits_2_naming_the_config() {
     let dir = Dir::new();
     dir.init(&["--naming", "c{i}"], &["echo", "{i}"]);
     dir.run_stdin("exp-add", &[], "{\"i\":0,\"lr\":0.1}\n{\"i\":1}\n").success();
-    let before = state(&dir);
+    let before = dir.state_file();
     let out = dir.run("exp-init", &["--update", "--", "echo", "{i}", "--lr", "{lr}"]);
     out.code(2);
     assert!(out.stderr.contains("config c1"), "names the config: {out:?}");
     assert!(out.stderr.contains("\"lr\""), "names the param: {out:?}");
     assert!(!out.stderr.contains("config c0"), "{out:?}");
-    assert_eq!(state(&dir), before, "nothing changed");
+    assert_eq!(dir.state_file(), before, "nothing changed");
 }
 
 #[test]
@@ -343,7 +338,7 @@ fn malformed_grids_exit_2_naming_the_argument_and_change_nothing() {
     let dir = Dir::new();
     recording(&dir, "lr");
     dir.run("exp-add", &["--grid", "lr=1"]).success();
-    let before = state(&dir);
+    let before = dir.state_file();
     for (grid, why) in
         [("lr=0.1..0.5", "needs a step"), ("n=1..5:0", "greater than 0"), ("i=1,,2", "empty value")]
     {
@@ -352,7 +347,7 @@ fn malformed_grids_exit_2_naming_the_argument_and_change_nothing() {
         assert!(out.stdout.is_empty(), "{grid}: {out:?}");
         assert!(out.stderr.contains(grid), "{grid}: names the argument: {out:?}");
         assert!(out.stderr.contains(why), "{grid}: says why: {out:?}");
-        assert_eq!(state(&dir), before, "{grid}: the state file is unchanged");
+        assert_eq!(dir.state_file(), before, "{grid}: the state file is unchanged");
         assert_eq!(dir.status().len(), 1, "{grid}");
     }
 }

@@ -170,14 +170,6 @@ fn one_config(dir: &Dir) {
     dir.run("exp-add", &["--grid", "a=1"]).success();
 }
 
-/// The experiment's state files, to tell that nothing changed.
-fn state(dir: &Dir) -> (Vec<u8>, Vec<u8>) {
-    (
-        fs::read(dir.exp().join("experiment.yaml")).unwrap(),
-        fs::read(dir.exp().join(".exp/journal.jsonl")).unwrap_or_default(),
-    )
-}
-
 type Run = (&'static str, &'static [&'static str], &'static [i32]);
 
 // ---------- FIFOs and symlinks planted where exp writes ----------
@@ -203,7 +195,7 @@ fn planted_in_the_experiments_own_files_and_folders() {
             let dir = Dir::new();
             let canary = Canary::new(&dir);
             one_config(&dir);
-            let before = state(&dir);
+            let before = dir.state();
             let path = dir.exp().join(at);
             plant(&path, how, &canary);
             for (tool, args, codes) in *runs {
@@ -469,7 +461,7 @@ fn invalid_utf8_params_are_refused_and_change_nothing() {
     let dir = Dir::new();
     dir.init(&["--naming", "c{a}"], &["true"]);
     dir.run("exp-add", &["--grid", "a=1"]).success();
-    let before = state(&dir);
+    let before = dir.state();
     for (i, input) in [
         &b"{\"a\":\"\xff\"}\n"[..],
         b"{\"\xff\":1}\n",
@@ -487,14 +479,14 @@ fn invalid_utf8_params_are_refused_and_change_nothing() {
         assert!(by_file.stderr.contains("UTF-8"), "{by_file:#?}");
         let by_stdin = Proc::tool(&dir, "exp-add", &[], &file).finish();
         assert_eq!(by_stdin.code, Some(2), "{input:?}: {by_stdin:#?}");
-        assert_eq!(state(&dir), before, "{input:?}");
+        assert_eq!(dir.state(), before, "{input:?}");
     }
     let mut grid = Command::new(bin("exp-add"));
     grid.arg("exp")
         .arg("--grid")
         .arg(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"a=\xff"));
     assert_eq!(Proc::spawn(&dir, "grid", grid, Stdio::null()).finish().code, Some(2));
-    assert_eq!(state(&dir), before);
+    assert_eq!(dir.state(), before);
     assert_eq!(dir.status().len(), 1);
 }
 
@@ -588,10 +580,10 @@ fn a_full_disk() {
     dir.run("exp-add", &["--grid", "a=1..3"]).success();
     let filler = dir.exp().join("filler");
     fill(&filler);
-    let before = state(&dir);
+    let before = dir.state();
     let out = ends(&dir, "full", "exp-add", &["--grid", "a=4..6"], &[3]);
     assert!(out.stderr.contains("No space left"), "{out:#?}");
-    assert_eq!(state(&dir), before);
+    assert_eq!(dir.state(), before);
     assert_eq!(dir.status().len(), 3);
     ends(&dir, "full", "exp-run", &[], &[0, 1, 3]);
     assert_eq!(dir.status().len(), 3);
@@ -650,7 +642,7 @@ fn a_read_only_directory() {
     dir.run("exp-add", &["--grid", "a=4"]).success();
     for recursive in [false, true] {
         let case = if recursive { "chattr -R +i" } else { "chattr +i" };
-        let before = state(&dir);
+        let before = dir.state();
         let Some(guard) = Immutable::set(&dir.exp(), recursive) else {
             eprintln!("note: chattr +i failed (filesystem or capability); skipping the read-only test");
             return;
@@ -659,10 +651,10 @@ fn a_read_only_directory() {
         assert_eq!(dir.status().len(), 4, "{case}");
         ends(&dir, case, "exp-summary", &["--ignore-missing"], &[0]);
         ends(&dir, case, "exp-add", &["--grid", "a=5"], &[3]);
-        assert_eq!(state(&dir), before, "{case}");
+        assert_eq!(dir.state(), before, "{case}");
         if recursive {
             ends(&dir, case, "exp-run", &[], &[3]);
-            assert_eq!(state(&dir), before, "{case}");
+            assert_eq!(dir.state(), before, "{case}");
         }
         drop(guard);
     }

@@ -4,10 +4,6 @@
 use crate::util::*;
 use std::process::Stdio;
 
-fn state(dir: &Dir) -> Vec<u8> {
-    std::fs::read(dir.exp().join("experiment.yaml")).expect("experiment.yaml")
-}
-
 #[test]
 fn creates_an_experiment_that_status_reads() {
     let dir = Dir::new();
@@ -25,18 +21,18 @@ fn same_definition_again_is_a_no_op() {
     let dir = Dir::new();
     let args = ["--name", "n", "--default", "seed=0", "--", "echo", "{lr}", "{seed}"];
     dir.run("exp-init", &args).success();
-    let before = state(&dir);
+    let before = dir.state_file();
     let out = dir.run("exp-init", &args);
     out.success();
     assert!(out.stdout.is_empty());
-    assert_eq!(state(&dir), before, "an identical exp-init changes nothing");
+    assert_eq!(dir.state_file(), before, "an identical exp-init changes nothing");
 }
 
 #[test]
 fn a_different_definition_is_refused() {
     let dir = Dir::new();
     dir.init(&["--name", "n"], &["echo", "{lr}"]);
-    let before = state(&dir);
+    let before = dir.state_file();
     let other_command = dir.run("exp-init", &["--name", "n", "--", "echo", "{x}"]);
     other_command.code(2);
     assert!(other_command.stderr.contains("command"), "{other_command:?}");
@@ -45,7 +41,7 @@ fn a_different_definition_is_refused() {
     assert!(other_name.stderr.contains("name"), "{other_name:?}");
     let shell = dir.run("exp-init", &["--name", "n", "--shell", "echo {lr}"]);
     shell.code(2);
-    assert_eq!(state(&dir), before);
+    assert_eq!(dir.state_file(), before);
 }
 
 #[test]
@@ -54,11 +50,11 @@ fn shell_template_is_stored_and_checked() {
     dir.run("exp-init", &["--shell", "echo {lr} | tee out.txt"]).success();
     assert!(dir.read("exp/experiment.yaml").contains("echo {lr} | tee out.txt"));
     dir.run_stdin("exp-add", &[], "{\"lr\":0.1}\n").success();
-    let before = state(&dir);
+    let before = dir.state_file();
     let out = dir.run_stdin("exp-add", &[], "{\"x\":1}\n");
     out.code(2);
     assert!(out.stderr.contains("lr"), "{out:?}");
-    assert_eq!(state(&dir), before);
+    assert_eq!(dir.state_file(), before);
 }
 
 #[test]
@@ -140,13 +136,13 @@ fn corrupt_state_is_exit_3_and_never_overwritten() {
             out.code(3);
             assert!(out.stdout.is_empty(), "{tool}: {out:?}");
             assert!(out.stderr.contains("experiment.yaml"), "{tool}: {out:?}");
-            assert_eq!(state(&dir), garbage, "{tool} rewrote a corrupt file");
+            assert_eq!(dir.state_file(), garbage, "{tool} rewrote a corrupt file");
         }
         for args in [&["--counts", "--json"][..], &["--check"], &["--names"], &[]] {
             dir.run("exp-status", args).code(3);
         }
         dir.run("exp-add", &["--grid", "lr=1,2"]).code(3);
-        assert_eq!(state(&dir), garbage);
+        assert_eq!(dir.state_file(), garbage);
     }
 }
 
@@ -162,7 +158,7 @@ fn a_newer_schema_is_exit_3() {
     for (tool, out) in every_tool(&dir) {
         out.code(3);
         assert!(out.stderr.contains("99"), "{tool}: {out:?}");
-        assert_eq!(state(&dir), newer.as_bytes(), "{tool}");
+        assert_eq!(dir.state_file(), newer.as_bytes(), "{tool}");
     }
 }
 

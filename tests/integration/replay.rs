@@ -7,19 +7,6 @@ use crate::interrupt::by_name;
 use crate::util::*;
 use std::collections::BTreeMap;
 
-/// Configs `c0..c{n-1}` (param `i`) running the shell template `script`.
-fn experiment(dir: &Dir, n: usize, script: &str) {
-    dir.init(&["--naming", "c{i}", "--shell", script], &[]);
-    let grid = format!("i=0..{}", n - 1);
-    assert_eq!(dir.run("exp-add", &["--grid", &grid]).success().json_lines().len(), n);
-}
-
-/// The bytes of the state: `experiment.yaml` and the journal.
-fn state(dir: &Dir) -> (Vec<u8>, Vec<u8>) {
-    let read = |relative: &str| std::fs::read(dir.exp().join(relative)).unwrap_or_default();
-    (read("experiment.yaml"), read(".exp/journal.jsonl"))
-}
-
 /// `KEY=VALUE` words of a config's stdout.log.
 fn words(dir: &Dir, name: &str) -> BTreeMap<String, String> {
     dir.read(&format!("exp/configs/{name}/stdout.log"))
@@ -42,7 +29,11 @@ fn log(dir: &Dir) -> Vec<String> {
 #[test]
 fn a_run_records_with_each_configs_own_cache_dir_and_no_cache_turns_it_off() {
     let dir = Dir::new();
-    experiment(&dir, 2, r#"echo "mode=$EXP_CACHE_MODE cache=$EXP_CACHE_DIR"; test -d "$EXP_CACHE_DIR""#);
+    shell_experiment(
+        &dir,
+        2,
+        r#"echo "mode=$EXP_CACHE_MODE cache=$EXP_CACHE_DIR"; test -d "$EXP_CACHE_DIR""#,
+    );
     dir.run("exp-run", &["-j2"]).success();
     for name in ["c0", "c1"] {
         let seen = words(&dir, name);
@@ -70,9 +61,9 @@ test "$EXP_PARAM_I" != 1 || exit 3"#;
 #[test]
 fn replay_runs_a_config_in_the_foreground_reads_its_cache_and_changes_nothing() {
     let dir = Dir::new();
-    experiment(&dir, 3, RECORDING);
+    shell_experiment(&dir, 3, RECORDING);
     dir.run("exp-run", &["-j2"]).code(1);
-    let before = state(&dir);
+    let before = dir.state();
     let recorded = dir.read("exp/configs/c0/stdout.log");
     let rows = dir.run("exp-status", &["--json"]).success().stdout.clone();
 
@@ -83,7 +74,7 @@ fn replay_runs_a_config_in_the_foreground_reads_its_cache_and_changes_nothing() 
     assert!(!out.stdout.contains("c1") && !out.stdout.contains("c2"), "{out:?}");
     assert!(out.stderr.contains("to stderr"), "{out:?}");
 
-    assert_eq!(state(&dir), before, "experiment.yaml and the journal are untouched");
+    assert_eq!(dir.state(), before, "experiment.yaml and the journal are untouched");
     assert_eq!(dir.read("exp/configs/c0/stdout.log"), recorded, "the recorded log stays");
     assert_eq!(dir.run("exp-status", &["--json"]).success().stdout, rows);
     assert_eq!(log(&dir).last().unwrap(), "c0 replay");
@@ -92,33 +83,33 @@ fn replay_runs_a_config_in_the_foreground_reads_its_cache_and_changes_nothing() 
 #[test]
 fn replay_exits_with_the_commands_exit_code() {
     let dir = Dir::new();
-    experiment(&dir, 3, RECORDING);
+    shell_experiment(&dir, 3, RECORDING);
     dir.run("exp-run", &["-j2"]).code(1);
     assert_eq!(by_name(&dir)["c1"]["status"], "failed");
-    let before = state(&dir);
+    let before = dir.state();
     let out = dir.run("exp-run", &["--replay", "c1"]);
     out.code(3);
     assert!(out.stdout.contains("mode=replay name=c1"), "{out:?}");
     dir.run("exp-run", &["--replay", "c2"]).success();
-    assert_eq!(state(&dir), before);
+    assert_eq!(dir.state(), before);
     assert_eq!(by_name(&dir)["c1"]["status"], "failed");
 }
 
 #[test]
 fn replay_all_replays_every_config_that_ran_in_order_going_on_past_failures() {
     let dir = Dir::new();
-    experiment(&dir, 3, RECORDING);
+    shell_experiment(&dir, 3, RECORDING);
     dir.run("exp-run", &["-j2"]).code(1);
     dir.run("exp-add", &["--grid", "i=3"]).success();
     let ran = log(&dir).len();
-    let before = state(&dir);
+    let before = dir.state();
 
     let out = dir.run("exp-run", &["--replay-all"]);
     out.code(1);
     assert_eq!(log(&dir)[ran..], ["c0 replay", "c1 replay", "c2 replay"], "c3 never ran: not replayed");
     let replayed: Vec<&str> = out.stdout.lines().filter(|l| l.starts_with("mode=")).collect();
     assert_eq!(replayed, ["mode=replay name=c0", "mode=replay name=c1", "mode=replay name=c2"]);
-    assert_eq!(state(&dir), before);
+    assert_eq!(dir.state(), before);
     assert_eq!(by_name(&dir)["c3"]["status"], "todo");
 
     // Without the failing config, every replay succeeds: exit 0.
@@ -131,10 +122,10 @@ fn replay_all_replays_every_config_that_ran_in_order_going_on_past_failures() {
 #[test]
 fn an_unknown_replay_name_is_exit_2() {
     let dir = Dir::new();
-    experiment(&dir, 2, RECORDING);
+    shell_experiment(&dir, 2, RECORDING);
     dir.run("exp-run", &["--limit", "1"]).success();
     let ran = log(&dir).len();
-    let before = state(&dir);
+    let before = dir.state();
     let out = dir.run("exp-run", &["--replay", "nope"]);
     out.code(2);
     assert!(out.stderr.contains("nope"), "{out:?}");
@@ -142,7 +133,7 @@ fn an_unknown_replay_name_is_exit_2() {
     let out = dir.run("exp-run", &["--replay", "c0", "--replay", "nope"]);
     out.code(2);
     assert_eq!(log(&dir).len(), ran, "nothing replayed");
-    assert_eq!(state(&dir), before);
+    assert_eq!(dir.state(), before);
 }
 
 // ---------- setup ----------
@@ -150,7 +141,7 @@ fn an_unknown_replay_name_is_exit_2() {
 #[test]
 fn setup_values_and_the_worker_slot_reach_every_command() {
     let dir = Dir::new();
-    experiment(&dir, 6, r#"echo "X=$X Y=$Y worker={worker} W=$W EXP_WORKER=$EXP_WORKER""#);
+    shell_experiment(&dir, 6, r#"echo "X=$X Y=$Y worker={worker} W=$W EXP_WORKER=$EXP_WORKER""#);
     let out = dir.run("exp-run", &["-j2", "--setup", "echo X=1; echo Y=two", "--env", "W={worker}"]);
     out.success();
     for i in 0..6 {
@@ -168,8 +159,8 @@ fn setup_values_and_the_worker_slot_reach_every_command() {
 #[test]
 fn a_failing_setup_runs_nothing_and_exits_5() {
     let dir = Dir::new();
-    experiment(&dir, 3, r#"echo "$EXP_NAME" >> log.txt"#);
-    let before = state(&dir);
+    shell_experiment(&dir, 3, r#"echo "$EXP_NAME" >> log.txt"#);
+    let before = dir.state();
     let out = dir.run("exp-run", &["-j2", "--setup", "echo 'setup broke here' >&2; exit 3"]);
     out.code(5);
     assert!(out.stderr.contains("setup broke here"), "the setup's stderr is shown: {out:?}");
@@ -179,5 +170,5 @@ fn a_failing_setup_runs_nothing_and_exits_5() {
     for name in rows.keys() {
         assert!(!dir.exp().join("configs").join(name).exists(), "{name} has no folder");
     }
-    assert_eq!(state(&dir), before);
+    assert_eq!(dir.state(), before);
 }

@@ -8,7 +8,7 @@
 //!
 //! Every wait polls files or `squeue` and is bounded; nothing sleeps and hopes.
 
-use crate::interrupt::{alive, by_name, read_pid, run_bounded, with_status};
+use crate::interrupt::{alive, by_name, read_pid, with_status};
 use crate::util::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -176,13 +176,6 @@ fn exp_run(dir: &Dir, args: &str) -> String {
     format!("{} {} {args}", quote(&bin("exp-run")), quote(&dir.exp()))
 }
 
-/// Configs `c0..c{n-1}` running `script` (a shell template).
-fn experiment(dir: &Dir, n: usize, script: &str) -> Vec<String> {
-    dir.init(&["--naming", "c{i}", "--shell", script], &[]);
-    run_bounded(dir, "exp-add", &["--grid", &format!("i=0..{}", n - 1)]).success();
-    (0..n).map(|i| format!("c{i}")).collect()
-}
-
 /// The `NAME TASK` lines the commands appended to `TMP/log.txt`, by name.
 fn ran_by(dir: &Dir) -> BTreeMap<String, Vec<String>> {
     let mut ran: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -216,7 +209,7 @@ fn array_tasks_share_one_experiment_and_run_each_config_once() {
     let dir = Dir::new();
     // Each command waits for `go` (bounded), so the test can see two tasks
     // at work before letting them race through the rest.
-    let names = experiment(
+    let names = shell_experiment(
         &dir,
         30,
         r#"echo "$EXP_NAME $SLURM_ARRAY_TASK_ID" >> log.txt
@@ -256,7 +249,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 fn array_tasks_shard_the_experiment_by_the_names_hash() {
     let Some(slurm) = slurm() else { return };
     let dir = Dir::new();
-    let names = experiment(&dir, 30, r#"echo "$EXP_NAME $SLURM_ARRAY_TASK_ID" >> log.txt"#);
+    let names = shell_experiment(&dir, 30, r#"echo "$EXP_NAME $SLURM_ARRAY_TASK_ID" >> log.txt"#);
     let run =
         exp_run(&dir, r#"--shard "$SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT" -j 1 --progress never"#);
     let job = slurm.sbatch(&dir, "shard", "0-2", &format!("{run}\n{RECORD_EXIT}"));
@@ -282,7 +275,7 @@ fn scancel_mid_run_leaves_configs_todo_and_a_later_job_finishes_them() {
     std::fs::create_dir(dir.path().join("pids")).unwrap();
     // c0 finishes at once; the others block (until `quick` exists), having
     // written their shell's pid.
-    let names = experiment(
+    let names = shell_experiment(
         &dir,
         6,
         r#"echo "$EXP_NAME" >> log.txt
@@ -351,7 +344,7 @@ fn sorted(names: &[String]) -> Vec<String> {
 fn the_example_batch_script_finishes_a_sweep() {
     let Some(slurm) = slurm() else { return };
     let dir = Dir::new();
-    let names = experiment(&dir, 12, r#"echo "$EXP_NAME $SLURM_ARRAY_TASK_ID" >> log.txt; sleep 0.1"#);
+    let names = shell_experiment(&dir, 12, r#"echo "$EXP_NAME $SLURM_ARRAY_TASK_ID" >> log.txt; sleep 0.1"#);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/slurm-array.sbatch");
     let bins = bin("exp-run").parent().unwrap().to_path_buf();
     let path = std::env::join_paths(

@@ -46,12 +46,6 @@ fn hostname() -> String {
     nix::unistd::gethostname().unwrap().to_string_lossy().into_owned()
 }
 
-/// The bytes of the state: `experiment.yaml` and the journal.
-fn state(dir: &Dir) -> (Vec<u8>, Vec<u8>) {
-    let read = |relative: &str| std::fs::read(dir.exp().join(relative)).unwrap_or_default();
-    (read("experiment.yaml"), read(".exp/journal.jsonl"))
-}
-
 /// The folder `exp-snapshot` printed (its only stdout line).
 fn folder(dir: &Dir, out: &Out) -> PathBuf {
     let lines: Vec<&str> = out.stdout.lines().collect();
@@ -87,7 +81,7 @@ fn a_snapshot_lists_the_running_configs_with_their_logs_and_changes_nothing() {
     blocking(&dir, 3, r#"echo "out of $EXP_NAME"; echo "err of $EXP_NAME" >&2"#);
     let runner = Bg::run(&dir, &["-j2", "--progress", "never"]);
     wait_running(&dir, &["c0", "c1"]);
-    let before = state(&dir);
+    let before = dir.state();
 
     let out = dir.run("exp-snapshot", &[]);
     out.success();
@@ -112,7 +106,7 @@ fn a_snapshot_lists_the_running_configs_with_their_logs_and_changes_nothing() {
     // As a listed config (a runner's id may hold the letters "c2").
     assert!(!index.contains("[c2]"), "c2 is not running:\n{index}");
 
-    assert_eq!(state(&dir), before, "experiment.yaml and the journal are untouched");
+    assert_eq!(dir.state(), before, "experiment.yaml and the journal are untouched");
     release(&dir, runner);
     assert!(by_name(&dir).values().all(|row| row["status"] == "done"));
 }
@@ -123,7 +117,7 @@ fn signal_usr1_puts_what_the_command_writes_to_its_status_file_in_the_snapshot()
     blocking(&dir, 1, r#"trap 'echo "step $i" > "$EXP_STATUS_FILE"' USR1"#);
     let runner = Bg::run(&dir, &["--progress", "never"]);
     let pid = wait_running(&dir, &["c0"])[0];
-    let before = state(&dir);
+    let before = dir.state();
 
     let out = dir.run("exp-snapshot", &["--signal", "USR1", "--wait", "10s"]);
     out.success();
@@ -139,7 +133,7 @@ fn signal_usr1_puts_what_the_command_writes_to_its_status_file_in_the_snapshot()
     // The command trapped the signal and goes on.
     assert!(alive(pid), "c0's command was killed by the signal");
     assert_eq!(by_name(&dir)["c0"]["status"], "running");
-    assert_eq!(state(&dir), before);
+    assert_eq!(dir.state(), before);
     release(&dir, runner);
     assert_eq!(by_name(&dir)["c0"]["status"], "done", "not killed, not failed");
 }
@@ -150,7 +144,7 @@ fn json_gives_one_line_per_running_config() {
     blocking(&dir, 3, "");
     let runner = Bg::run(&dir, &["-j2", "--progress", "never"]);
     let pids = wait_running(&dir, &["c0", "c1"]);
-    let before = state(&dir);
+    let before = dir.state();
 
     let lines = dir.run("exp-snapshot", &["--json"]).success().json_lines();
     assert_eq!(lines.len(), 2, "{lines:?}");
@@ -166,7 +160,7 @@ fn json_gives_one_line_per_running_config() {
         assert_eq!(dir.path().join(line["snapshot"].as_str().unwrap()), snapshot, "{line}");
         assert!(snapshot.join(format!("{name}.status.txt")).is_file());
     }
-    assert_eq!(state(&dir), before);
+    assert_eq!(dir.state(), before);
     release(&dir, runner);
 }
 
@@ -175,7 +169,7 @@ fn with_nothing_running_there_are_no_lines_and_the_index_says_so() {
     let dir = Dir::new();
     dir.init(&["--naming", "c{i}"], &["true"]);
     dir.run("exp-add", &["--grid", "i=0..1"]).success();
-    let before = state(&dir);
+    let before = dir.state();
 
     let out = dir.run("exp-snapshot", &["--json"]);
     out.success();
@@ -191,7 +185,7 @@ fn with_nothing_running_there_are_no_lines_and_the_index_says_so() {
     let snapshot = folder(&dir, &out);
     assert_ne!(snapshot, folders[0], "a new folder each time");
     assert!(read(&snapshot.join("index.md")).contains("No config is running"));
-    assert_eq!(state(&dir), before);
+    assert_eq!(dir.state(), before);
 }
 
 #[test]

@@ -19,10 +19,6 @@ fn delphyne() -> Dir {
     dir
 }
 
-fn state(dir: &Dir) -> Vec<u8> {
-    std::fs::read(dir.exp().join("experiment.yaml")).expect("experiment.yaml")
-}
-
 /// `n` todo configs `{"i": 0..n}`, returning their names in order.
 fn experiment_with(dir: &Dir, n: usize) -> Vec<String> {
     dir.init(&[], &["echo", "{i}"]);
@@ -162,11 +158,11 @@ fn human_overview_summarises() {
 fn status_does_not_write() {
     let dir = Dir::new();
     experiment_with(&dir, 3);
-    let before = state(&dir);
+    let before = dir.state_file();
     for args in [&["--json"][..], &["--counts", "--json"], &["--names"], &["--check"], &[]] {
         dir.run("exp-status", args);
     }
-    assert_eq!(state(&dir), before);
+    assert_eq!(dir.state_file(), before);
 }
 
 #[test]
@@ -201,7 +197,7 @@ fn delphyne_fixture_loads_unchanged() {
     dir.run("exp-status", &["--check"]).success();
     let names = dir.run("exp-status", &["--names"]);
     assert_eq!(names.success().stdout.lines().count(), 2);
-    assert_eq!(state(&dir), original, "exp-status changed the Delphyne file");
+    assert_eq!(dir.state_file(), original, "exp-status changed the Delphyne file");
 }
 
 #[test]
@@ -238,22 +234,7 @@ fn composes_with_jq_through_a_pipe() {
     let dir = Dir::new();
     let names = experiment_with(&dir, 4);
     mark_done(&dir, 1);
-    let mut status = dir.cmd("exp-status");
-    let mut status = status
-        .args(["exp", "--json"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn exp-status");
-    let filter = jq()
-        .args(["-r", r#"select(.status=="todo") | .name"#])
-        .stdin(status.stdout.take().expect("piped"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn jq");
-    let out = Out::of(filter.wait_with_output().unwrap());
-    assert!(status.wait().unwrap().success(), "exp-status failed");
+    let out = through_jq(&dir, "exp-status", &["--json"], &["-r", r#"select(.status=="todo") | .name"#]);
     out.success();
     let todo: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(todo, names[1..].iter().map(String::as_str).collect::<Vec<_>>());

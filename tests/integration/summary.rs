@@ -321,22 +321,8 @@ fn status_results_carry_each_result_and_select_with_jq() {
     if jq().arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err() {
         eprintln!("note: jq is not installed; skipping the jq half of status_results_carry_each_result");
     } else {
-        let mut status = dir.cmd("exp-status");
-        let mut status = status
-            .args(["exp", "--json", "--results"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn exp-status");
-        let filter = jq()
-            .args(["-c", "select(.result.loss < 0.3) | .name"])
-            .stdin(status.stdout.take().expect("piped"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn jq");
-        let out = Out::of(filter.wait_with_output().unwrap());
-        assert!(status.wait().unwrap().success(), "exp-status failed");
+        let filter = ["-c", "select(.result.loss < 0.3) | .name"];
+        let out = through_jq(&dir, "exp-status", &["--json", "--results"], &filter);
         out.success();
         assert_eq!(out.stdout, "\"c0\"\n\"c2\"\n");
     }

@@ -69,9 +69,47 @@ impl Dir {
         self.run("exp-status", &["--json"]).success().json_lines()
     }
 
+    /// The bytes of `experiment.yaml`.
+    pub fn state_file(&self) -> Vec<u8> {
+        std::fs::read(self.exp().join("experiment.yaml")).expect("experiment.yaml")
+    }
+
+    /// The bytes of the state: `experiment.yaml`, and the journal (empty
+    /// when there is none), to check that something changed nothing.
+    pub fn state(&self) -> (Vec<u8>, Vec<u8>) {
+        let journal = std::fs::read(self.exp().join(".exp/journal.jsonl")).unwrap_or_default();
+        (self.state_file(), journal)
+    }
+
     pub fn read(&self, relative: &str) -> String {
         std::fs::read_to_string(self.path().join(relative)).unwrap_or_else(|e| panic!("{relative}: {e}"))
     }
+}
+
+/// Configs `c0..c{n-1}` (param `i`) running the shell template `script`;
+/// their names.
+pub fn shell_experiment(dir: &Dir, n: usize, script: &str) -> Vec<String> {
+    dir.init(&["--naming", "c{i}", "--shell", script], &[]);
+    let grid = format!("i=0..{}", n - 1);
+    assert_eq!(dir.run("exp-add", &["--grid", &grid]).success().json_lines().len(), n);
+    (0..n).map(|i| format!("c{i}")).collect()
+}
+
+/// `TOOL exp ARGS | jq FILTER...`: jq's output (the tool must succeed).
+pub fn through_jq(dir: &Dir, tool: &str, args: &[&str], filter: &[&str]) -> Out {
+    let mut producer = dir.cmd(tool);
+    let mut producer =
+        producer.arg("exp").args(args).stdin(Stdio::null()).stdout(Stdio::piped()).spawn().expect("spawn");
+    let jq = jq()
+        .args(filter)
+        .stdin(producer.stdout.take().expect("piped"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn jq");
+    let out = Out::of(jq.wait_with_output().unwrap());
+    assert!(producer.wait().unwrap().success(), "{tool} failed");
+    out
 }
 
 /// The path of a built binary.
