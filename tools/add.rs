@@ -9,6 +9,22 @@ use exp::Error;
 use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::path::PathBuf;
 
+/// The examples that end `exp-add --help` and fill EXAMPLES in its man page.
+pub const EXAMPLES: &[crate::help::Example] = &[
+    crate::help::Example {
+        about: "Add the cartesian product of two grids (6 configs)",
+        command: "exp-add runs/lr --grid model=mlp,cnn --grid lr=0.001,0.01,0.1",
+    },
+    crate::help::Example {
+        about: "Every params line of models.jsonl with five seeds",
+        command: "exp-add runs/lr -f models.jsonl --grid seed=0..4",
+    },
+    crate::help::Example {
+        about: "Copy the done configs of one experiment into another",
+        command: "exp-status runs/lr --json --status done | jq -c .params | exp-add runs/lr2",
+    },
+];
+
 /// Add configs to an experiment, all or nothing.
 ///
 /// Configs come from `--grid` (the cartesian product of all grids), from
@@ -17,6 +33,7 @@ use std::path::PathBuf;
 /// exists (same params over the defaults; 1 and 1.0 are equal) is not added
 /// again. Prints one JSON line per config: {"name","params","added"}.
 #[derive(Debug, Parser)]
+#[command(after_help = crate::help::short("exp-add", EXAMPLES), after_long_help = crate::help::long("exp-add", EXAMPLES))]
 #[command(name = "exp-add", version)]
 pub struct Args {
     #[command(flatten)]

@@ -10,6 +10,25 @@ use exp::store::Store;
 use std::io::Write;
 use std::path::PathBuf;
 
+/// The examples that end `exp-clean --help` and fill EXAMPLES in its man page.
+pub const EXAMPLES: &[crate::help::Example] = &[
+    crate::help::Example {
+        about: "Put every failed config back to todo, then run them",
+        command: "exp-clean runs/lr --reset-failed && exp-run runs/lr",
+    },
+    crate::help::Example {
+        about: "Reset only the failed configs whose error mentions CUDA",
+        command: r#"exp-status runs/lr --json --status failed |
+    jq -c 'select(.error | test("CUDA"))' |
+    exp-clean runs/lr --names - --reset"#,
+    },
+    crate::help::Example {
+        about: "See what keeping only the configs with lr < 0.1 would remove",
+        command: "exp-status runs/lr --json | jq -c 'select(.params.lr < 0.1) | .params' |\n    \
+                  exp-clean runs/lr --keep - --dry-run",
+    },
+];
+
 /// Remove configs no longer wanted, or put configs back to todo.
 ///
 /// Never touches a running config (it says which it skipped); safe while
@@ -19,6 +38,7 @@ use std::path::PathBuf;
 /// any option: housekeeping (recover dead runners' claims, fold the
 /// journal, forget dead runners).
 #[derive(Debug, Parser)]
+#[command(after_help = crate::help::short("exp-clean", EXAMPLES), after_long_help = crate::help::long("exp-clean", EXAMPLES))]
 #[command(name = "exp-clean", version)]
 pub struct Args {
     #[command(flatten)]

@@ -6,6 +6,25 @@ use exp::init::{init, Definition, Outcome};
 use exp::model::Command;
 use exp::report::note;
 
+/// The examples that end `exp-init --help` and fill EXAMPLES in its man page.
+pub const EXAMPLES: &[crate::help::Example] = &[
+    crate::help::Example {
+        about: "Create a sweep whose configs are named from their params (argv, no shell)",
+        command: "exp-init runs/lr --naming '{model}-lr{lr}' --default seed=0 \\\n    \
+                  -- python3 train.py --model {model} --lr {lr} --seed {seed}",
+    },
+    crate::help::Example {
+        about: "A shell template (every value shell-quoted), each worker on its own GPU",
+        command: "exp-init runs/gpu --shell 'zcat data.gz | python3 train.py --lr {lr}' \\\n    \
+                  --env CUDA_VISIBLE_DEVICES='{worker%4}'",
+    },
+    crate::help::Example {
+        about: "Change the command later, keeping every config and its status",
+        command: "exp-init runs/lr --update \\\n    \
+                  -- python3 train2.py --model {model} --lr {lr} --seed {seed}",
+    },
+];
+
 /// Create an experiment directory that runs CMD for every config.
 ///
 /// The command is an argv template after `--` (run without a shell), or
@@ -19,6 +38,7 @@ use exp::report::note;
 /// workdir (keeping every config and its status; exit 4 while a runner is
 /// active).
 #[derive(Debug, Parser)]
+#[command(after_help = crate::help::short("exp-init", EXAMPLES), after_long_help = crate::help::long("exp-init", EXAMPLES))]
 #[command(name = "exp-init", version)]
 pub struct Args {
     #[command(flatten)]

@@ -5,6 +5,7 @@
 pub mod add;
 pub mod clean;
 pub mod driver;
+pub mod help;
 pub mod init;
 pub mod run;
 pub mod snapshot;

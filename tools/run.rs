@@ -10,15 +10,32 @@ use exp::select::{read_names, Shard};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The examples that end `exp-run --help` and fill EXAMPLES in its man page.
+pub const EXAMPLES: &[crate::help::Example] = &[
+    crate::help::Example {
+        about: "In a Slurm array: the tasks share the work; none starts a config after 3h50m",
+        command: r#"exp-run "$DIR" -j "$SLURM_CPUS_PER_TASK" --stop-after 3h50m"#,
+    },
+    crate::help::Example {
+        about: "A crontab line: run what is todo, or leave at once if a runner is at work",
+        command: "*/5 * * * * exp-run /data/sweep --exclusive --progress never -q",
+    },
+    crate::help::Example {
+        about: "Run the failed configs again",
+        command: "exp-status runs/lr --status failed --names | exp-run runs/lr --names -",
+    },
+];
+
 /// Run every todo config of an experiment through a pool of workers.
 ///
 /// Any number of runners may share one experiment (cron, Slurm arrays); each
 /// config is claimed under a lock and runs at most once at a time. The first
 /// SIGINT, SIGTERM or SIGHUP stops launching, asks running commands to stop
 /// (SIGTERM, then SIGKILL after --kill-after), puts them back to todo and
-/// exits 128+N; a second one kills at once. Exit 0 when every selected config
-/// is done, 1 when any is failed.
+/// exits 128+N; a second one kills at once. Exit 0 when no config this run
+/// ran failed, 1 when one did (exp-status --check asks whether all are done).
 #[derive(Debug, Parser)]
+#[command(after_help = crate::help::short("exp-run", EXAMPLES), after_long_help = crate::help::long("exp-run", EXAMPLES))]
 #[command(name = "exp-run", version)]
 pub struct Args {
     #[command(flatten)]

@@ -7,6 +7,19 @@ use exp::store::Store;
 use std::io::Write;
 use std::time::Duration;
 
+/// The examples that end `exp-snapshot --help` and fill EXAMPLES in its man page.
+pub const EXAMPLES: &[crate::help::Example] = &[
+    crate::help::Example {
+        about: "What is running, for how long, and where",
+        command: r#"cat "$(exp-snapshot runs/lr)/index.md""#,
+    },
+    crate::help::Example {
+        about: "Signal every command; list those that did not write $EXP_STATUS_FILE",
+        command: "exp-snapshot runs/lr --signal USR1 --wait 10s --json |\n    \
+                  jq -r 'select(.status_updated | not) | .name'",
+    },
+];
+
 /// Write a snapshot of the running configs to DIR/snapshots/STAMP/.
 ///
 /// index.md lists each running config (how long it has run, its worker,
@@ -17,6 +30,7 @@ use std::time::Duration;
 /// the signal (SIGUSR1's default action kills it). The state is never
 /// changed. Prints the snapshot folder as the last line of stdout.
 #[derive(Debug, Parser)]
+#[command(after_help = crate::help::short("exp-snapshot", EXAMPLES), after_long_help = crate::help::long("exp-snapshot", EXAMPLES))]
 #[command(name = "exp-snapshot", version)]
 pub struct Args {
     #[command(flatten)]

@@ -11,6 +11,23 @@ use exp::summary::result_of;
 use exp::time::Timestamp;
 use std::io::{IsTerminal, Write};
 
+/// The examples that end `exp-status --help` and fill EXAMPLES in its man page.
+pub const EXAMPLES: &[crate::help::Example] = &[
+    crate::help::Example {
+        about: "The failed configs, and why",
+        command: r#"exp-status runs/lr --json --status failed | jq -r '"\(.name)\t\(.error)"'"#,
+    },
+    crate::help::Example {
+        about: "The best config by loss (configs without a result left out)",
+        command: "exp-status runs/lr --json --results |\n    \
+                  jq -s -c 'map(select(.result.loss != null)) | min_by(.result.loss)'",
+    },
+    crate::help::Example {
+        about: "Follow a running config's stdout and stderr until it ends",
+        command: "exp-status runs/lr --log mlp-lr0.01 --follow",
+    },
+];
+
 /// Show the state of an experiment.
 ///
 /// Without options: counts per status, with failed configs (and why) and
@@ -19,6 +36,7 @@ use std::io::{IsTerminal, Write};
 /// signal, error, dir, runner. Claims of runners that are gone are put back
 /// to todo first.
 #[derive(Debug, Parser)]
+#[command(after_help = crate::help::short("exp-status", EXAMPLES), after_long_help = crate::help::long("exp-status", EXAMPLES))]
 #[command(name = "exp-status", version)]
 pub struct Args {
     #[command(flatten)]

@@ -7,6 +7,23 @@ use exp::store::Store;
 use exp::summary::{not_done, save_to, write_csv, write_json, Options, SUMMARY_FILE};
 use std::path::PathBuf;
 
+/// The examples that end `exp-summary --help` and fill EXAMPLES in its man page.
+pub const EXAMPLES: &[crate::help::Example] = &[
+    crate::help::Example {
+        about: "Write results_summary.csv into the experiment",
+        command: "exp-summary runs/lr --save",
+    },
+    crate::help::Example {
+        about: "A partial summary while configs still run, with status and duration columns",
+        command: "exp-summary runs/lr --ignore-missing --timing -o partial.csv",
+    },
+    crate::help::Example {
+        about: "A table of name, lr and loss, best first",
+        command: "exp-summary runs/lr --json |\n    \
+                  jq -r '[.name, .params.lr, .result.loss] | @tsv' | sort -k3 -g",
+    },
+];
+
 /// Summarise an experiment: one row per config, its params and its result.
 ///
 /// Columns: name, every param, every result field (nested objects
@@ -15,6 +32,7 @@ use std::path::PathBuf;
 /// duration in seconds (--timing). Without --ignore-missing, a config that
 /// is not done is an error: exit 1, naming the configs, nothing written.
 #[derive(Debug, Parser)]
+#[command(after_help = crate::help::short("exp-summary", EXAMPLES), after_long_help = crate::help::long("exp-summary", EXAMPLES))]
 #[command(name = "exp-summary", version)]
 pub struct Args {
     #[command(flatten)]

@@ -8,6 +8,7 @@ mod examples;
 mod firsthour;
 mod hostile;
 mod init;
+mod install;
 mod interrupt;
 mod replay;
 mod robustness;

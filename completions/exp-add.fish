@@ -1,0 +1,5 @@
+complete -c exp-add -l grid -d 'A grid axis KEY=V1,V2,... or KEY=A..B (inclusive integers). Repeatable' -r
+complete -c exp-add -s f -l file -d 'JSON Lines of params, one object per line; `-` is stdin' -r -F
+complete -c exp-add -l default -d 'Add a default param KEY=VALUE (never change one). Repeatable' -r
+complete -c exp-add -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c exp-add -s V -l version -d 'Print version'

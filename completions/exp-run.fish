@@ -1,0 +1,55 @@
+# Config names after --replay: from `exp-status DIR --names`, where DIR is
+# the experiment on the command line (its first operand), else $EXP_DIR,
+# else the current directory. Added by `cargo xtask gen` to clap's script.
+function __exp_run_config_names
+    set -l takes_value '--jobs' '-j' '--retries' '--timeout' '--kill-after' '--names' '--shard' '--limit' '--stop-after' '--env' '--progress' '--max-failures' '--setup' '--replay' '--stale-after'
+    set -l dir .
+    set -q EXP_DIR[1]; and test -n "$EXP_DIR"; and set dir $EXP_DIR
+    set -l skip 0
+    for word in (commandline -opc)[2..-1]
+        if test $skip = 1
+            set skip 0
+            continue
+        end
+        switch $word
+            case --
+                break
+            case '--*=*'
+            case '-*'
+                contains -- $word $takes_value; and set skip 1
+            case '*'
+                set dir $word
+                break
+        end
+    end
+    for name in (exp-status $dir --names 2>/dev/null)
+        printf '%s\tconfig\n' $name
+    end
+end
+
+complete -c exp-run -s j -l jobs -d 'Number of workers; 0 means one per core' -r
+complete -c exp-run -l retries -d 'Retry a failed config up to N more times in this run' -r
+complete -c exp-run -l timeout -d 'Kill a config\'s whole process group after DUR; it is recorded failed' -r
+complete -c exp-run -l kill-after -d 'After SIGTERM, wait DUR before SIGKILL' -r
+complete -c exp-run -l names -d 'Only these configs: bare names or JSON lines with "name"; `-` is stdin. Listed failed configs are retried; done ones are skipped' -r -F
+complete -c exp-run -l shard -d 'Only configs whose name hashes to I modulo N (64-bit FNV-1a), 0 <= I < N' -r
+complete -c exp-run -l limit -d 'Start at most N configs' -r
+complete -c exp-run -l stop-after -d 'Start no new config after DUR (e.g. 3h50m, for Slurm time limits)' -r
+complete -c exp-run -l env -d 'An environment variable for every command, KEY=VALUE (a template, e.g. CUDA_VISIBLE_DEVICES={worker}). Repeatable' -r
+complete -c exp-run -l progress -d 'Progress bars on a terminal (auto), always, or never' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c exp-run -l max-failures -d 'Launch nothing more once N configs failed in this run (running ones finish); exit 1. A brake for a broken command on a cluster' -r
+complete -c exp-run -l setup -d 'Run CMD (sh -c) once before the pool; its KEY=VALUE stdout lines are added to every config\'s environment. If it fails, nothing runs (exit 5)' -r
+complete -c exp-run -l replay -d 'Run config NAME again in the foreground (inherited stdio, EXP_CACHE_MODE=replay), changing no state; exit with its exit code. Repeatable' -r -f -a '(__exp_run_config_names)'
+complete -c exp-run -l stale-after -d 'A heartbeat older than this marks a runner on another host dead' -r
+complete -c exp-run -l retry-failed -d 'First mark every failed config todo again'
+complete -c exp-run -l dry-run -d 'Print the commands that would run, and run nothing'
+complete -c exp-run -l json -d 'JSON Lines events on stdout: start and end of every config'
+complete -c exp-run -s q -l quiet -d 'No closing line (for cron)'
+complete -c exp-run -l exclusive -d 'Exit 4 at once if another runner is active'
+complete -c exp-run -l no-cache -d 'Set EXP_CACHE_MODE=off instead of record'
+complete -c exp-run -l interactive -d 'On a terminal, Enter lists the running configs and takes a snapshot'
+complete -c exp-run -l replay-all -d 'Replay every config that ran (done or failed) in order, going on past failures; exit 1 if any replay failed'
+complete -c exp-run -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c exp-run -s V -l version -d 'Print version'

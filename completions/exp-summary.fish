@@ -1,0 +1,7 @@
+complete -c exp-summary -s o -l output -d 'Write to FILE (atomically) instead of stdout' -r -F
+complete -c exp-summary -l ignore-missing -d 'Summarise configs that are not done too, with a status column'
+complete -c exp-summary -l timing -d 'Add a duration column, in seconds'
+complete -c exp-summary -l json -d 'JSON Lines instead of CSV: {"name","params","result"} (unflattened)'
+complete -c exp-summary -l save -d 'Write results_summary.csv in the experiment (atomically) instead of stdout'
+complete -c exp-summary -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c exp-summary -s V -l version -d 'Print version'

@@ -1,0 +1,99 @@
+//! `install.sh`: the tools, their man pages and completions land under
+//! PREFIX where man, bash-completion, zsh and fish look for them.
+
+use std::path::Path;
+use std::process::Command;
+
+#[test]
+fn install_sh_puts_everything_under_prefix() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bindir = Path::new(env!("CARGO_BIN_EXE_exp-run")).parent().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let prefix = tmp.path().join("prefix");
+    let out = Command::new("sh")
+        .arg(root.join("install.sh"))
+        .arg("--no-build")
+        .env("PREFIX", &prefix)
+        .env("BINDIR", bindir)
+        .env_remove("DESTDIR")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "install.sh: {}", String::from_utf8_lossy(&out.stderr));
+
+    let tools = ["exp-init", "exp-add", "exp-run", "exp-status", "exp-snapshot", "exp-summary", "exp-clean"];
+    for tool in tools {
+        for path in [
+            format!("bin/{tool}"),
+            format!("share/man/man1/{tool}.1"),
+            format!("share/bash-completion/completions/{tool}"),
+            format!("share/zsh/site-functions/_{tool}"),
+            format!("share/fish/vendor_completions.d/{tool}.fish"),
+        ] {
+            assert!(prefix.join(&path).is_file(), "{path} not installed");
+        }
+        let version = Command::new(prefix.join("bin").join(tool)).arg("--version").output().unwrap();
+        assert!(version.status.success(), "{tool} --version");
+    }
+    assert!(prefix.join("share/man/man7/exp.7").is_file());
+    // The committed files, as they are.
+    let installed = std::fs::read(prefix.join("share/man/man1/exp-run.1")).unwrap();
+    assert_eq!(installed, std::fs::read(root.join("man/exp-run.1")).unwrap());
+
+    if Command::new("man").arg("--version").output().is_err() {
+        eprintln!("note: installed man pages not rendered: man is not installed (apt-get install man-db)");
+    } else {
+        for (section, page, expected) in
+            [("1", "exp-run", "--stop-after"), ("7", "exp", "THE EXPERIMENT DIRECTORY")]
+        {
+            let man = Command::new("man")
+                .arg("-M")
+                .arg(prefix.join("share/man"))
+                .args([section, page])
+                .env("MANPAGER", "cat")
+                .env("MANWIDTH", "80")
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&man.stdout);
+            assert!(man.status.success() && text.contains(expected), "man {section} {page}: {text}");
+        }
+    }
+
+    // bash: sourcing the installed file registers the completion.
+    let bash = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source '{}' && complete -p exp-run",
+            prefix.join("share/bash-completion/completions/exp-run").display()
+        ))
+        .output();
+    if let Ok(bash) = bash {
+        let spec = String::from_utf8_lossy(&bash.stdout);
+        assert!(spec.contains("exp-run"), "complete -p exp-run: {spec}");
+    }
+
+    // Again: it replaces what it installed.
+    let again = Command::new("sh")
+        .arg(root.join("install.sh"))
+        .arg("--no-build")
+        .env("PREFIX", &prefix)
+        .env("BINDIR", bindir)
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "install.sh again: {}", String::from_utf8_lossy(&again.stderr));
+}
+
+#[test]
+fn install_sh_without_built_binaries_says_so() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new("sh")
+        .arg(root.join("install.sh"))
+        .arg("--no-build")
+        .env("PREFIX", tmp.path().join("prefix"))
+        .env("BINDIR", tmp.path().join("nothing"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not built"));
+    assert!(!tmp.path().join("prefix").exists(), "nothing is installed");
+}

@@ -1,0 +1,168 @@
+//! The text every tool's help ends with, in one place: its examples (each
+//! tool keeps its own `EXAMPLES` beside its `Args`), where results and logs
+//! go, and the exit codes. `cargo xtask gen` renders the same constants into
+//! the man pages, so `--help`, `man exp-run` and `man 7 exp` never disagree.
+
+use clap::builder::StyledStr;
+use std::fmt::Write as _;
+
+/// One example of a tool's use: what it does, and the line to type.
+#[derive(Debug, Clone, Copy)]
+pub struct Example {
+    /// What it does, one short sentence.
+    pub about: &'static str,
+    /// The command line (or pipeline, or crontab line), as typed.
+    pub command: &'static str,
+}
+
+/// Where a config's result comes from, and where its logs go.
+pub const RESULTS_AND_LOGS: &str = "A config's result is the JSON object its command writes to \
+    $EXP_RESULT, else the last line of its stdout that is a JSON object; it is kept as \
+    DIR/configs/NAME/result.json. The command's stdout and stderr go to \
+    DIR/configs/NAME/stdout.log and stderr.log (those of an earlier attempt N to stdout.N.log and \
+    stderr.N.log); exp-status DIR --log NAME prints them.";
+
+/// The exit codes every tool shares: (code, meaning).
+pub const EXIT_CODES: &[(&str, &str)] = &[
+    ("0", "success"),
+    (
+        "1",
+        "a config this run ran failed (exp-run); --check not satisfied (exp-status); \
+         configs not done (exp-summary without --ignore-missing)",
+    ),
+    ("2", "bad usage or input: nothing was changed"),
+    ("3", "the experiment is missing, corrupt or of a newer schema, or the disk is full or read-only"),
+    ("4", "busy: another runner is active (exp-run --exclusive, exp-init --update)"),
+    ("5", "exp-run --setup failed: nothing ran"),
+    ("128+N", "interrupted by signal N (exp-run: the configs it was running are back to todo)"),
+];
+
+/// Read by every tool: (variable, meaning).
+pub const TOOL_ENVIRONMENT: &[(&str, &str)] = &[
+    ("EXP_DIR", "The experiment directory when DIR is not given (else the current directory)."),
+    ("NO_COLOR", "When set, nothing people read is coloured (data on stdout never is)."),
+];
+
+/// What exp-run gives every command: (variable, meaning).
+pub const COMMAND_ENVIRONMENT: &[(&str, &str)] = &[
+    ("EXP_NAME", "The config's name."),
+    ("EXP_CONFIG_DIR", "The config's folder, DIR/configs/NAME."),
+    ("EXP_PARAMS", "All the config's params, merged over the defaults, as one JSON object."),
+    (
+        "EXP_PARAM_<KEY>",
+        "Each param whose value is not an array or object: strings as they are, other values as \
+         JSON text. KEY is the param's name upper-cased, every character other than A-Z and 0-9 \
+         made _ (lr: EXP_PARAM_LR, batch-size: EXP_PARAM_BATCH_SIZE).",
+    ),
+    (
+        "EXP_RESULT",
+        "Where to write the result, a JSON object: DIR/configs/NAME/result.json \
+         (result.replay.json in a replay).",
+    ),
+    ("EXP_CACHE_DIR", "DIR/configs/NAME/cache/, the config's own cache (see EXP_CACHE_MODE)."),
+    (
+        "EXP_CACHE_MODE",
+        "record (compute slow or random calls and store them in EXP_CACHE_DIR, keyed by their \
+         inputs), replay (read them from the cache only; a miss is an error) or off (exp-run \
+         --no-cache).",
+    ),
+    ("EXP_ATTEMPT", "The attempt number, 1 for the first run of the config."),
+    ("EXP_WORKER", "The worker slot running it, 0 to N-1 with -j N (also {worker} in templates)."),
+    (
+        "EXP_STATUS_FILE",
+        "DIR/configs/NAME/status.txt: where to write a line or two about progress when the \
+         command catches the signal of exp-snapshot --signal.",
+    ),
+    ("EXP_DIR", "The experiment directory, so exp tools the command calls find it."),
+    (
+        "EXP_RUNNER",
+        "The runner's id. Leave it in the environment of the command's children: a watchdog \
+         finds them by it and kills them if the runner dies.",
+    ),
+];
+
+/// The end of `-h`: the examples, then one line each on results, logs and
+/// exit codes.
+pub fn short(tool: &str, examples: &[Example]) -> StyledStr {
+    let mut text = heading("Examples:");
+    text.push('\n');
+    for example in examples {
+        let _ = writeln!(text, "{}", indent(example.command));
+    }
+    let _ = write!(
+        text,
+        "\n{}$EXP_RESULT, else the last JSON-object line of stdout.\n\
+         {}DIR/configs/NAME/stdout.log and stderr.log.\n\
+         {}0 ok, 1 failed (or --check), 2 bad usage (nothing changed),\n         \
+         3 experiment or disk, 4 busy, 5 --setup, 128+N signal N.\n\
+         More with --help, in man {tool} and man 7 exp.",
+        label("Results:"),
+        label("Logs:"),
+        label("Exit:"),
+    );
+    StyledStr::from(text)
+}
+
+/// The end of `--help`: the examples with what each does, where results and
+/// logs go, and the exit codes.
+pub fn long(tool: &str, examples: &[Example]) -> StyledStr {
+    let mut text = heading("Examples:");
+    text.push('\n');
+    for (i, example) in examples.iter().enumerate() {
+        let gap = if i == 0 { "" } else { "\n" };
+        let _ = writeln!(text, "{gap}  # {}\n{}", example.about, indent(example.command));
+    }
+    let _ = writeln!(text, "\n{}", heading("Results and logs:"));
+    text.push_str(&wrap(RESULTS_AND_LOGS, "  ", "  "));
+    let _ = writeln!(text, "\n{}", heading("Exit status:"));
+    for (code, meaning) in EXIT_CODES {
+        text.push_str(&wrap(meaning, &format!("  {code:<6} "), &" ".repeat(9)));
+    }
+    let _ = write!(text, "\n{}man {tool}; man 7 exp (files, formats, guarantees).", heading("See also: "));
+    StyledStr::from(text)
+}
+
+/// The width help text is wrapped to, so it reads on an 80-column terminal
+/// (clap wraps it again on a narrower one).
+const WIDTH: usize = 79;
+
+/// `text` filled to [`WIDTH`] columns, its first line after `first`, the
+/// others after `rest`; ends with a newline.
+fn wrap(text: &str, first: &str, rest: &str) -> String {
+    let (mut out, mut line) = (String::new(), first.to_string());
+    let mut empty = true;
+    for word in text.split_whitespace() {
+        if !empty && line.chars().count() + 1 + word.chars().count() > WIDTH {
+            out.push_str(line.trim_end());
+            out.push('\n');
+            line = rest.to_string();
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        line.push_str(word);
+        empty = false;
+    }
+    out.push_str(&line);
+    out.push('\n');
+    out
+}
+
+/// A heading in clap's own style for headings (bold and underlined where
+/// colour is on; clap strips the codes where it is off).
+fn heading(text: &str) -> String {
+    let style = clap::builder::styling::Styles::default().get_header().to_owned();
+    format!("{style}{text}{style:#}")
+}
+
+/// A label padded to a column, for the one-line entries of `-h` (plain:
+/// clap wraps a styled label and its text apart).
+fn label(text: &str) -> String {
+    format!("{text:<9}")
+}
+
+/// A command, each of its lines indented by two spaces.
+fn indent(command: &str) -> String {
+    command.lines().map(|line| format!("  {line}")).collect::<Vec<_>>().join("\n")
+}
