@@ -1,7 +1,7 @@
 //! What `cargo xtask gen` writes: the man pages (`man/`) and the shell
 //! completions (`completions/`) of the seven tools, made from their clap
 //! definitions and from the shared help text of `tools/help.rs`, plus
-//! `man/exp.7`, rendered from the hand-written `doc/exp.7.in`.
+//! `man/exp.7`, rendered from the hand-written `xtask/exp.7.in`.
 //!
 //! Everything is rendered in memory ([`generate`]) and only then written
 //! ([`write`]), so the staleness test can compare what would be written
@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 pub const OUTPUT_DIRS: [&str; 2] = ["man", "completions"];
 
 /// The hand-written source of `man/exp.7`, relative to the workspace root.
-pub const EXP7_SOURCE: &str = "doc/exp.7.in";
+pub const EXP7_SOURCE: &str = "xtask/exp.7.in";
 
 /// One tool: its clap command and its examples.
 pub struct Tool {
@@ -223,7 +223,7 @@ fn see_also(this: Option<&str>, tools: &[Tool]) -> String {
     out
 }
 
-/// The hand-written roff of `doc/exp.7.in` as man(7) wants it: its `.\"`
+/// The hand-written roff of `xtask/exp.7.in` as man(7) wants it: its `.\"`
 /// comment lines left out, and `-`, `'`, `` ` ``, `^` and `~` escaped so
 /// they print as typed; every escape written in the source (`\fB`, `\e`,
 /// `\(em`) is kept as it is.

@@ -20,7 +20,7 @@ fn committed_man_pages_and_completions_are_up_to_date() {
     assert!(
         stale.is_empty(),
         "these generated files differ from what the clap definitions, tools/help.rs and \
-         doc/exp.7.in make now: {}\nrun `cargo xtask gen` and commit man/ and completions/",
+         xtask/exp.7.in make now: {}\nrun `cargo xtask gen` and commit man/ and completions/",
         stale.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
     );
 }
