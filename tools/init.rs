@@ -1,6 +1,6 @@
 //! `exp-init DIR -- CMD...`: create an experiment (idempotent when identical).
 
-use crate::driver::ExperimentDir;
+use crate::driver::{Display, ExperimentDir};
 use clap::Parser;
 use exp::init::{init, Definition, Outcome};
 use exp::model::Command;
@@ -23,6 +23,8 @@ use exp::report::note;
 pub struct Args {
     #[command(flatten)]
     pub experiment: ExperimentDir,
+    #[command(flatten)]
+    pub display: Display,
     /// A name for the experiment.
     #[arg(long)]
     pub name: Option<String>,
@@ -54,7 +56,7 @@ pub struct Args {
 }
 
 pub fn main() -> exp::Result<i32> {
-    let args = Args::parse();
+    let args = crate::driver::parse::<Args>();
     let command = match args.shell {
         Some(line) => Some(Command::Shell(line)),
         None if args.command.is_empty() => None,

@@ -16,4 +16,5 @@ mod snapshot;
 mod soak;
 mod status;
 mod summary;
+mod terminal;
 mod util;
