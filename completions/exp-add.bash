@@ -23,12 +23,16 @@ _exp__add() {
 
     case "${cmd}" in
         exp__add)
-            opts="-f -h -V --grid --file --default --help --version"
+            opts="-f -h -V --color --grid --file --default --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 --grid)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

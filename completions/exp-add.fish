@@ -1,3 +1,6 @@
+complete -c exp-add -l color -d 'Colour what people read: auto (on a terminal, unless NO_COLOR is set), always, or never. Data (JSON, CSV, names) is never coloured' -r -f -a "auto\t''
+always\t''
+never\t''"
 complete -c exp-add -l grid -d 'A grid axis KEY=V1,V2,... or KEY=A..B (inclusive integers). Repeatable' -r
 complete -c exp-add -s f -l file -d 'JSON Lines of params, one object per line; `-` is stdin' -r -F
 complete -c exp-add -l default -d 'Add a default param KEY=VALUE (never change one). Repeatable' -r

@@ -23,12 +23,16 @@ _exp__clean() {
 
     case "${cmd}" in
         exp__clean)
-            opts="-h -V --keep --names --reset --reset-failed --dry-run --purge --stale-after --help --version"
+            opts="-h -V --color --keep --names --reset --reset-failed --dry-run --purge --stale-after --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 --keep)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

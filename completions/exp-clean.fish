@@ -1,3 +1,6 @@
+complete -c exp-clean -l color -d 'Colour what people read: auto (on a terminal, unless NO_COLOR is set), always, or never. Data (JSON, CSV, names) is never coloured' -r -f -a "auto\t''
+always\t''
+never\t''"
 complete -c exp-clean -l keep -d 'Keep only these configs: JSON Lines of params (`-` is stdin); remove the rest' -r -F
 complete -c exp-clean -l names -d 'Remove these configs: bare names or JSON lines with "name" (`-` is stdin)' -r -F
 complete -c exp-clean -l stale-after -d 'A heartbeat older than this marks a runner on another host dead' -r

@@ -23,12 +23,16 @@ _exp__init() {
 
     case "${cmd}" in
         exp__init)
-            opts="-h -V --name --description --naming --shell --default --env --workdir --update --help --version"
+            opts="-h -V --color --name --description --naming --shell --default --env --workdir --update --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 --name)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -85,7 +89,7 @@ _exp__init_config_names() {
     fi
     case "$prev" in
         --name)
-            local takes_value=" --name --description --naming --shell --default --env --workdir " dir="${EXP_DIR:-.}" word skip="" i
+            local takes_value=" --color --name --description --naming --shell --default --env --workdir " dir="${EXP_DIR:-.}" word skip="" i
             for (( i = 1; i < COMP_CWORD; i++ )); do
                 word="${COMP_WORDS[i]}"
                 if [[ -n $skip ]]; then

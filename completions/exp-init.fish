@@ -2,7 +2,7 @@
 # the experiment on the command line (its first operand), else $EXP_DIR,
 # else the current directory. Added by `cargo xtask gen` to clap's script.
 function __exp_init_config_names
-    set -l takes_value '--name' '--description' '--naming' '--shell' '--default' '--env' '--workdir'
+    set -l takes_value '--color' '--name' '--description' '--naming' '--shell' '--default' '--env' '--workdir'
     set -l dir .
     set -q EXP_DIR[1]; and test -n "$EXP_DIR"; and set dir $EXP_DIR
     set -l skip 0
@@ -27,6 +27,9 @@ function __exp_init_config_names
     end
 end
 
+complete -c exp-init -l color -d 'Colour what people read: auto (on a terminal, unless NO_COLOR is set), always, or never. Data (JSON, CSV, names) is never coloured' -r -f -a "auto\t''
+always\t''
+never\t''"
 complete -c exp-init -l name -d 'A name for the experiment' -r -f -a '(__exp_init_config_names)'
 complete -c exp-init -l description -d 'A description for the experiment' -r
 complete -c exp-init -l naming -d 'Name configs from their params, e.g. \'{model}-lr{lr}\' (default: a UUID)' -r

@@ -23,12 +23,16 @@ _exp__run() {
 
     case "${cmd}" in
         exp__run)
-            opts="-j -q -h -V --jobs --retry-failed --retries --timeout --kill-after --names --shard --limit --stop-after --env --dry-run --json --progress --quiet --exclusive --no-cache --max-failures --setup --interactive --replay --replay-all --stale-after --help --version"
+            opts="-j -q -h -V --color --jobs --retry-failed --retries --timeout --kill-after --names --shard --limit --stop-after --env --dry-run --json --progress --status-every --quiet --exclusive --no-cache --max-failures --setup --interactive --replay --replay-all --stale-after --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 --jobs)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -71,6 +75,10 @@ _exp__run() {
                     ;;
                 --progress)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --status-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --max-failures)
@@ -117,7 +125,7 @@ _exp__run_config_names() {
     fi
     case "$prev" in
         --replay)
-            local takes_value=" --jobs -j --retries --timeout --kill-after --names --shard --limit --stop-after --env --progress --max-failures --setup --replay --stale-after " dir="${EXP_DIR:-.}" word skip="" i
+            local takes_value=" --color --jobs -j --retries --timeout --kill-after --names --shard --limit --stop-after --env --progress --status-every --max-failures --setup --replay --stale-after " dir="${EXP_DIR:-.}" word skip="" i
             for (( i = 1; i < COMP_CWORD; i++ )); do
                 word="${COMP_WORDS[i]}"
                 if [[ -n $skip ]]; then

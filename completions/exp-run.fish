@@ -2,7 +2,7 @@
 # the experiment on the command line (its first operand), else $EXP_DIR,
 # else the current directory. Added by `cargo xtask gen` to clap's script.
 function __exp_run_config_names
-    set -l takes_value '--jobs' '-j' '--retries' '--timeout' '--kill-after' '--names' '--shard' '--limit' '--stop-after' '--env' '--progress' '--max-failures' '--setup' '--replay' '--stale-after'
+    set -l takes_value '--color' '--jobs' '-j' '--retries' '--timeout' '--kill-after' '--names' '--shard' '--limit' '--stop-after' '--env' '--progress' '--status-every' '--max-failures' '--setup' '--replay' '--stale-after'
     set -l dir .
     set -q EXP_DIR[1]; and test -n "$EXP_DIR"; and set dir $EXP_DIR
     set -l skip 0
@@ -27,6 +27,9 @@ function __exp_run_config_names
     end
 end
 
+complete -c exp-run -l color -d 'Colour what people read: auto (on a terminal, unless NO_COLOR is set), always, or never. Data (JSON, CSV, names) is never coloured' -r -f -a "auto\t''
+always\t''
+never\t''"
 complete -c exp-run -s j -l jobs -d 'Number of workers; 0 means one per core' -r
 complete -c exp-run -l retries -d 'Retry a failed config up to N more times in this run' -r
 complete -c exp-run -l timeout -d 'Kill a config\'s whole process group after DUR; it is recorded failed' -r
@@ -39,6 +42,7 @@ complete -c exp-run -l env -d 'An environment variable for every command, KEY=VA
 complete -c exp-run -l progress -d 'Progress bars on a terminal (auto), always, or never' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c exp-run -l status-every -d 'Off a terminal, print a line every DUR naming the configs still running, so a log is never silent for long; 0 or off: never' -r
 complete -c exp-run -l max-failures -d 'Launch nothing more once N configs failed in this run (running ones finish); exit 1. A brake for a broken command on a cluster' -r
 complete -c exp-run -l setup -d 'Run CMD (sh -c) once before the pool; its KEY=VALUE stdout lines are added to every config\'s environment. If it fails, nothing runs (exit 5)' -r
 complete -c exp-run -l replay -d 'Run config NAME again in the foreground (inherited stdio, EXP_CACHE_MODE=replay), changing no state; exit with its exit code. Repeatable' -r -f -a '(__exp_run_config_names)'

@@ -23,12 +23,16 @@ _exp__snapshot() {
 
     case "${cmd}" in
         exp__snapshot)
-            opts="-h -V --signal --wait --json --help --version"
+            opts="-h -V --color --signal --wait --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 --signal)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -23,12 +23,16 @@ _exp__status() {
 
     case "${cmd}" in
         exp__status)
-            opts="-h -V --json --counts --status --results --names --check --log --follow --attempt --stale-after --help --version"
+            opts="-h -V --color --json --counts --status --results --names --check --log --follow --attempt --stale-after --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 --status)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -73,7 +77,7 @@ _exp__status_config_names() {
     fi
     case "$prev" in
         --log)
-            local takes_value=" --status --log --attempt --stale-after " dir="${EXP_DIR:-.}" word skip="" i
+            local takes_value=" --color --status --log --attempt --stale-after " dir="${EXP_DIR:-.}" word skip="" i
             for (( i = 1; i < COMP_CWORD; i++ )); do
                 word="${COMP_WORDS[i]}"
                 if [[ -n $skip ]]; then

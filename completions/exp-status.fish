@@ -2,7 +2,7 @@
 # the experiment on the command line (its first operand), else $EXP_DIR,
 # else the current directory. Added by `cargo xtask gen` to clap's script.
 function __exp_status_config_names
-    set -l takes_value '--status' '--log' '--attempt' '--stale-after'
+    set -l takes_value '--color' '--status' '--log' '--attempt' '--stale-after'
     set -l dir .
     set -q EXP_DIR[1]; and test -n "$EXP_DIR"; and set dir $EXP_DIR
     set -l skip 0
@@ -27,6 +27,9 @@ function __exp_status_config_names
     end
 end
 
+complete -c exp-status -l color -d 'Colour what people read: auto (on a terminal, unless NO_COLOR is set), always, or never. Data (JSON, CSV, names) is never coloured' -r -f -a "auto\t''
+always\t''
+never\t''"
 complete -c exp-status -l status -d 'Only configs with this status (todo, running, done, failed). Repeatable' -r
 complete -c exp-status -l log -d 'Print config NAME\'s stdout and stderr logs, each headed' -r -f -a '(__exp_status_config_names)'
 complete -c exp-status -l attempt -d 'With --log: the logs of attempt N (1 is the first) instead of the latest' -r

@@ -23,12 +23,16 @@ _exp__summary() {
 
     case "${cmd}" in
         exp__summary)
-            opts="-o -h -V --ignore-missing --timing --json --save --output --help --version"
+            opts="-o -h -V --color --ignore-missing --timing --json --save --output --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 --output)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -1,3 +1,6 @@
+complete -c exp-summary -l color -d 'Colour what people read: auto (on a terminal, unless NO_COLOR is set), always, or never. Data (JSON, CSV, names) is never coloured' -r -f -a "auto\t''
+always\t''
+never\t''"
 complete -c exp-summary -s o -l output -d 'Write to FILE (atomically) instead of stdout' -r -F
 complete -c exp-summary -l ignore-missing -d 'Summarise configs that are not done too, with a status column'
 complete -c exp-summary -l timing -d 'Add a duration column, in seconds'

@@ -1,10 +1,11 @@
 //! `exp-add DIR`: add configs from a grid or JSON Lines.
 
-use crate::driver::{stdout, ExperimentDir};
+use crate::driver::{stdout, Display, ExperimentDir};
 use clap::Parser;
 use exp::add::{add, rows, stdin_has_lines};
 use exp::report::note;
 use exp::store::Store;
+use exp::ticker::Ticker;
 use exp::Error;
 use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::path::PathBuf;
@@ -38,6 +39,8 @@ pub const EXAMPLES: &[crate::help::Example] = &[
 pub struct Args {
     #[command(flatten)]
     pub experiment: ExperimentDir,
+    #[command(flatten)]
+    pub display: Display,
     /// A grid axis KEY=V1,V2,... or KEY=A..B (inclusive integers). Repeatable.
     #[arg(long, value_name = "KEY=VALUES")]
     pub grid: Vec<String>,
@@ -50,7 +53,7 @@ pub struct Args {
 }
 
 pub fn main() -> exp::Result<i32> {
-    let args = Args::parse();
+    let args = crate::driver::parse::<Args>();
     let mut store = Store::open(&args.experiment.dir)?;
     let stdin = std::io::stdin();
     let input: Option<(Box<dyn BufRead>, String)> = match &args.file {
@@ -72,7 +75,9 @@ pub fn main() -> exp::Result<i32> {
         None => Some((Box::new(stdin.lock()), "stdin".into())),
     };
     let rows = rows(input, &args.grid)?;
-    let report = add(&mut store, rows, &args.defaults)?;
+    let mut ticker = Ticker::new("rows read", None);
+    let report = add(&mut store, ticker.count(rows), &args.defaults)?;
+    drop(ticker);
     let mut out = stdout();
     out.write_all(&report.lines)?;
     out.flush()?;

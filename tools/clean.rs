@@ -1,6 +1,6 @@
 //! `exp-clean DIR`: remove configs no longer wanted, reset configs, housekeeping.
 
-use crate::driver::{duration, json_line, read_list, stdout, ExperimentDir};
+use crate::driver::{duration, json_line, read_list, stdout, Display, ExperimentDir};
 use clap::Parser;
 use exp::add::read_json_lines;
 use exp::clean::{clean, Action, Request};
@@ -43,6 +43,8 @@ pub const EXAMPLES: &[crate::help::Example] = &[
 pub struct Args {
     #[command(flatten)]
     pub experiment: ExperimentDir,
+    #[command(flatten)]
+    pub display: Display,
     /// Keep only these configs: JSON Lines of params (`-` is stdin); remove the rest.
     #[arg(long, value_name = "FILE", conflicts_with = "names")]
     pub keep: Option<PathBuf>,
@@ -67,7 +69,7 @@ pub struct Args {
 }
 
 pub fn main() -> exp::Result<i32> {
-    let args = Args::parse();
+    let args = crate::driver::parse::<Args>();
     let mut store = Store::open(&args.experiment.dir)?;
     let keep = match &args.keep {
         Some(path) => Some(read_list(path, "--keep", |input, source| read_json_lines(input, source))?),

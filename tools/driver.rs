@@ -1,5 +1,7 @@
-//! The one place that turns a tool's outcome into a message and an exit code.
+//! The one place that turns a tool's outcome into a message and an exit
+//! code, and that applies the flags every tool shares (`--color`).
 
+use clap::FromArgMatches;
 use exp::report::note;
 use exp::{Kind, Result};
 use std::io::{self, BufRead, BufReader, BufWriter, StdoutLock, Write};
@@ -12,6 +14,36 @@ pub struct ExperimentDir {
     /// The experiment directory [default: $EXP_DIR, else .]
     #[arg(env = "EXP_DIR", default_value = ".", hide_default_value = true, hide_env = true)]
     pub dir: PathBuf,
+}
+
+/// How output looks to people, shared by every tool.
+#[derive(Debug, clap::Args)]
+pub struct Display {
+    /// Colour what people read: auto (on a terminal, unless NO_COLOR is
+    /// set), always, or never. Data (JSON, CSV, names) is never coloured.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = Color::Auto)]
+    pub color: Color,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Parse a tool's flags (`Args` flattens [`Display`]) and apply the shared
+/// ones: the one place where `--color` takes effect, before anything is printed.
+pub fn parse<A: clap::Parser>() -> A {
+    let mut matches = A::command().get_matches();
+    let display = Display::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
+    exp::color::apply(match display.color {
+        Color::Auto => exp::color::Choice::Auto,
+        Color::Always => exp::color::Choice::Always,
+        Color::Never => exp::color::Choice::Never,
+    });
+    A::from_arg_matches_mut(&mut matches).unwrap_or_else(|err| err.format(&mut A::command()).exit())
 }
 
 /// A clap value parser for a duration option (`90`, `30s`, `3h50m`).

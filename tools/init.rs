@@ -1,6 +1,6 @@
 //! `exp-init DIR -- CMD...`: create an experiment (idempotent when identical).
 
-use crate::driver::ExperimentDir;
+use crate::driver::{Display, ExperimentDir};
 use clap::Parser;
 use exp::init::{init, Definition, Outcome};
 use exp::model::Command;
@@ -43,6 +43,8 @@ pub const EXAMPLES: &[crate::help::Example] = &[
 pub struct Args {
     #[command(flatten)]
     pub experiment: ExperimentDir,
+    #[command(flatten)]
+    pub display: Display,
     /// A name for the experiment.
     #[arg(long)]
     pub name: Option<String>,
@@ -74,7 +76,7 @@ pub struct Args {
 }
 
 pub fn main() -> exp::Result<i32> {
-    let args = Args::parse();
+    let args = crate::driver::parse::<Args>();
     let command = match args.shell {
         Some(line) => Some(Command::Shell(line)),
         None if args.command.is_empty() => None,

@@ -1,6 +1,6 @@
 //! `exp-run DIR`: run the todo configs in a process pool.
 
-use crate::driver::{duration, read_list, ExperimentDir};
+use crate::driver::{duration, read_list, Display, ExperimentDir};
 use clap::{Parser, ValueEnum};
 use exp::run::feedback::Progress;
 use exp::run::replay::Replay;
@@ -40,6 +40,8 @@ pub const EXAMPLES: &[crate::help::Example] = &[
 pub struct Args {
     #[command(flatten)]
     pub experiment: ExperimentDir,
+    #[command(flatten)]
+    pub display: Display,
     /// Number of workers; 0 means one per core.
     #[arg(short = 'j', long = "jobs", value_name = "N", default_value_t = 1)]
     pub jobs: u16,
@@ -81,6 +83,10 @@ pub struct Args {
     /// Progress bars on a terminal (auto), always, or never.
     #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
     pub progress: ProgressArg,
+    /// Off a terminal, print a line every DUR naming the configs still
+    /// running, so a log is never silent for long; 0 or off: never.
+    #[arg(long, value_name = "DUR", default_value = "5m", value_parser = status_every)]
+    pub status_every: Duration,
     /// No closing line (for cron).
     #[arg(short, long)]
     pub quiet: bool,
@@ -122,6 +128,14 @@ pub enum ProgressArg {
     Never,
 }
 
+/// A duration, or `off` (as 0).
+fn status_every(text: &str) -> Result<Duration, String> {
+    match text.trim() {
+        "off" => Ok(Duration::ZERO),
+        _ => duration("--status-every")(text),
+    }
+}
+
 fn shard(text: &str) -> Result<Shard, String> {
     Shard::parse(text).map_err(|err| err.message)
 }
@@ -131,7 +145,7 @@ pub fn main() -> exp::Result<i32> {
     if args.nth(1).is_some_and(|arg| arg == exp::run::watchdog::WATCHDOG_ARG) {
         return Ok(exp::run::watchdog::serve(&args.next().unwrap_or_default()));
     }
-    let args = Args::parse();
+    let args = crate::driver::parse::<Args>();
     let names = match &args.names {
         Some(path) => Some(read_list(path, "--names", |input, source| read_names(input, source))?),
         None => None,
@@ -170,6 +184,7 @@ pub fn main() -> exp::Result<i32> {
             (false, false) => Some(Replay::Names(args.replay)),
             (false, true) => None,
         },
+        status_every: Some(args.status_every).filter(|every| !every.is_zero()),
     };
     run(&args.experiment.dir, &options)
 }

@@ -1,6 +1,6 @@
 //! `exp-snapshot DIR`: dump what the running configs are doing.
 
-use crate::driver::{duration, json_line, stdout, ExperimentDir};
+use crate::driver::{duration, json_line, stdout, Display, ExperimentDir};
 use clap::Parser;
 use exp::snapshot::{parse_signal, take, Options, Signal};
 use exp::store::Store;
@@ -35,6 +35,8 @@ pub const EXAMPLES: &[crate::help::Example] = &[
 pub struct Args {
     #[command(flatten)]
     pub experiment: ExperimentDir,
+    #[command(flatten)]
+    pub display: Display,
     /// Send SIG (e.g. USR1) to each running command first.
     #[arg(long, value_name = "SIG", value_parser = signal)]
     pub signal: Option<Signal>,
@@ -51,7 +53,7 @@ fn signal(text: &str) -> Result<Signal, String> {
 }
 
 pub fn main() -> exp::Result<i32> {
-    let args = Args::parse();
+    let args = crate::driver::parse::<Args>();
     let mut store = Store::open(&args.experiment.dir)?;
     let snapshot = take(&mut store, &Options { signal: args.signal, wait: args.wait })?;
     let mut out = stdout();

@@ -1,7 +1,7 @@
 //! `exp-status DIR`: an overview for people, or JSON Lines for scripts.
 
 use crate::driver::terminal_width;
-use crate::driver::{duration, json_line, stdout, ExperimentDir};
+use crate::driver::{duration, json_line, stdout, Display, ExperimentDir};
 use clap::Parser;
 use exp::model::Status;
 use exp::runners::{census_recovering, counts_recovering};
@@ -41,6 +41,8 @@ pub const EXAMPLES: &[crate::help::Example] = &[
 pub struct Args {
     #[command(flatten)]
     pub experiment: ExperimentDir,
+    #[command(flatten)]
+    pub display: Display,
     /// One JSON object per config (with --counts, one object of counts).
     #[arg(long)]
     pub json: bool,
@@ -74,7 +76,7 @@ pub struct Args {
 }
 
 pub fn main() -> exp::Result<i32> {
-    let args = Args::parse();
+    let args = crate::driver::parse::<Args>();
     let mut store = Store::open(&args.experiment.dir)?;
     if let Some(name) = &args.log {
         exp::logs::print(&mut store, name, args.attempt, args.follow, &mut stdout())?;

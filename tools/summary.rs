@@ -1,10 +1,12 @@
 //! `exp-summary DIR`: one CSV row (or JSON line) per config, params and results.
 
-use crate::driver::{stdout, ExperimentDir};
+use crate::driver::{stdout, Display, ExperimentDir};
 use clap::Parser;
 use exp::report::note;
 use exp::store::Store;
 use exp::summary::{not_done, save_to, write_csv, write_json, Options, SUMMARY_FILE};
+use exp::ticker::Ticker;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 /// The examples that end `exp-summary --help` and fill EXAMPLES in its man page.
@@ -37,6 +39,8 @@ pub const EXAMPLES: &[crate::help::Example] = &[
 pub struct Args {
     #[command(flatten)]
     pub experiment: ExperimentDir,
+    #[command(flatten)]
+    pub display: Display,
     /// Summarise configs that are not done too, with a status column.
     #[arg(long)]
     pub ignore_missing: bool,
@@ -55,7 +59,7 @@ pub struct Args {
 }
 
 pub fn main() -> exp::Result<i32> {
-    let args = Args::parse();
+    let args = crate::driver::parse::<Args>();
     let mut store = Store::open(&args.experiment.dir)?;
     let (experiment, _) = store.read()?;
     let options = Options { ignore_missing: args.ignore_missing, timing: args.timing };
@@ -78,19 +82,26 @@ pub fn main() -> exp::Result<i32> {
         (None, true) => Some(store.dir().join(SUMMARY_FILE)),
         (None, false) => None,
     };
-    match target {
+    // Rows streamed to a terminal show the progress themselves; a bar
+    // would only tear them.
+    let mut ticker = match target.is_none() && std::io::stdout().is_terminal() {
+        true => Ticker::off(),
+        false => Ticker::new("configs read", Some(experiment.configs.len() as u64)),
+    };
+    let tick = &mut || ticker.tick();
+    match &target {
         Some(path) if args.json => {
             let mut bytes = Vec::new();
-            write_json(&store, &experiment, options, &mut bytes)?;
-            exp::store::atomic::write_atomic(&path, &bytes)?;
-            note(format!("wrote {}", path.display()));
+            write_json(&store, &experiment, options, &mut bytes, tick)?;
+            exp::store::atomic::write_atomic(path, &bytes)?;
         }
-        Some(path) => {
-            save_to(&path, &store, &experiment, options)?;
-            note(format!("wrote {}", path.display()));
-        }
-        None if args.json => write_json(&store, &experiment, options, stdout())?,
-        None => write_csv(&store, &experiment, options, stdout())?,
+        Some(path) => save_to(path, &store, &experiment, options, tick)?,
+        None if args.json => write_json(&store, &experiment, options, stdout(), tick)?,
+        None => write_csv(&store, &experiment, options, stdout(), tick)?,
+    }
+    drop(ticker);
+    if let Some(path) = target {
+        note(format!("wrote {}", path.display()));
     }
     Ok(0)
 }

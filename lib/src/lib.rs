@@ -3,6 +3,7 @@
 
 pub mod add;
 pub mod clean;
+pub mod color;
 pub mod duration;
 pub mod error;
 pub mod grid;
@@ -24,6 +25,7 @@ pub mod status;
 pub mod store;
 pub mod summary;
 pub mod template;
+pub mod ticker;
 pub mod time;
 pub mod values;
 

@@ -15,8 +15,9 @@ pub fn program() -> &'static str {
     })
 }
 
+/// `warning: MESSAGE`, the prefix coloured when stderr is.
 pub fn warn(message: impl std::fmt::Display) {
-    note(format_args!("warning: {message}"));
+    note(format_args!("{}: {message}", crate::color::caution().for_stderr().apply_to("warning")));
 }
 
 /// One line on stderr. A closed stderr (`2>&1 | head`) must not stop a run,

@@ -6,6 +6,7 @@
 //! and `runner`; null where unknown. With `--results`, also `result`: the
 //! config's result object, null when it has none.
 
+use crate::color;
 use crate::error::Result;
 use crate::identity::merged;
 use crate::model::{Claim, Config, Params, Status};
@@ -101,17 +102,27 @@ impl Counts {
 }
 
 /// The human overview: counts, then the failed configs with why (aligned),
-/// then the running ones.
+/// then the running ones; statuses coloured for stdout ([`crate::color`]).
 pub fn overview(store: &Store, census: &Census, now: &Timestamp) -> Result<String> {
     let counts = census.counts();
     let experiment = &census.experiment;
     let mut out = String::new();
     let title = experiment.name.as_deref().unwrap_or("experiment");
     let _ = writeln!(out, "{title} at {}", store.dir().display());
+    // A count of nothing needs no colour to be noticed.
+    let count = |status: Status| {
+        let n = counts.get(status);
+        let look = if n > 0 { color::of_status(status) } else { color::Style::new() };
+        look.apply_to(format!("{n} {status}"))
+    };
     let _ = writeln!(
         out,
-        "  {} configs: {} done, {} failed, {} running, {} todo",
-        counts.total, counts.done, counts.failed, counts.running, counts.todo
+        "  {} configs: {}, {}, {}, {}",
+        counts.total,
+        count(Status::Done),
+        count(Status::Failed),
+        count(Status::Running),
+        count(Status::Todo)
     );
     let mut failed = Vec::new();
     let mut running = Vec::new();
@@ -134,14 +145,15 @@ pub fn overview(store: &Store, census: &Census, now: &Timestamp) -> Result<Strin
             _ => {}
         }
     }
-    for (title, lines) in [("failed", failed), ("running", running)] {
+    for (status, lines) in [(Status::Failed, failed), (Status::Running, running)] {
         if lines.is_empty() {
             continue;
         }
         let width = lines.iter().map(|(name, _)| name.chars().count()).max().unwrap_or(0);
-        let _ = writeln!(out, "{title}:");
+        let look = color::of_status(status);
+        let _ = writeln!(out, "{}:", look.apply_to(status));
         for (name, detail) in lines {
-            let _ = writeln!(out, "  {name:<width$}  {detail}");
+            let _ = writeln!(out, "  {:<width$}  {detail}", look.apply_to(name));
         }
     }
     Ok(out)
@@ -181,10 +193,12 @@ pub fn table(census: &Census, statuses: &[Status], now: &Timestamp, width: Optio
     }
     let mut out = String::new();
     for row in std::iter::once(&header).chain(&rows) {
+        // The header's STATUS is no status: Todo's look, which is none.
+        let look = row[1].parse::<Status>().map(color::of_status).unwrap_or_default();
         let line = format!(
             "{:<w0$}  {:<w1$}  {:>w2$}  {:>w3$}  {}",
             row[0],
-            row[1],
+            look.apply_to(&row[1]),
             row[2],
             row[3],
             row[4],
@@ -202,12 +216,11 @@ pub fn table(census: &Census, statuses: &[Status], now: &Timestamp, width: Optio
     Ok(out)
 }
 
-/// `line` cut to `width` characters, with an ellipsis where it was cut.
+/// `line` cut to `width` columns, with an ellipsis where it was cut
+/// (colour codes take none and are kept whole).
 fn cut(line: &str, width: Option<usize>) -> String {
     match width {
-        Some(width) if line.chars().count() > width && width > 1 => {
-            line.chars().take(width - 1).collect::<String>() + "…"
-        }
+        Some(width) if width > 1 => console::truncate_str(line, width, "…").into_owned(),
         _ => line.to_string(),
     }
 }

@@ -66,11 +66,19 @@ struct Row<'a> {
     result: Vec<(String, Value)>,
 }
 
-/// Write the summary as CSV.
-pub fn write_csv(store: &Store, experiment: &Experiment, options: Options, out: impl Write) -> Result<()> {
+/// Write the summary as CSV. `tick` is called once per config read, for a
+/// progress display.
+pub fn write_csv(
+    store: &Store,
+    experiment: &Experiment,
+    options: Options,
+    out: impl Write,
+    tick: &mut dyn FnMut(),
+) -> Result<()> {
     let now = Timestamp::now();
     let mut rows: Vec<Row> = Vec::with_capacity(experiment.configs.len());
     for (name, entry) in &experiment.configs {
+        tick();
         let config = entry.read()?;
         let mut params = Vec::new();
         flatten("", &Value::Object(merged(&experiment.defaults, &config.params)), &mut params);
@@ -138,15 +146,18 @@ pub fn write_csv(store: &Store, experiment: &Experiment, options: Options, out: 
     Ok(())
 }
 
-/// Write the summary as JSON Lines, one config at a time.
+/// Write the summary as JSON Lines, one config at a time; `tick` is
+/// called once per config.
 pub fn write_json(
     store: &Store,
     experiment: &Experiment,
     options: Options,
     mut out: impl Write,
+    tick: &mut dyn FnMut(),
 ) -> Result<()> {
     let now = Timestamp::now();
     for (name, entry) in &experiment.configs {
+        tick();
         let config = entry.read()?;
         let mut line = Map::new();
         line.insert("name".into(), json!(name));
@@ -166,15 +177,21 @@ pub fn write_json(
 }
 
 /// Write the summary as CSV to `path`, atomically.
-pub fn save_to(path: &Path, store: &Store, experiment: &Experiment, options: Options) -> Result<()> {
+pub fn save_to(
+    path: &Path,
+    store: &Store,
+    experiment: &Experiment,
+    options: Options,
+    tick: &mut dyn FnMut(),
+) -> Result<()> {
     let mut bytes = Vec::new();
-    write_csv(store, experiment, options, &mut bytes)?;
+    write_csv(store, experiment, options, &mut bytes, tick)?;
     write_atomic(path, &bytes)
 }
 
 /// Write `results_summary.csv` in the experiment, atomically.
 pub fn save(store: &Store, experiment: &Experiment) -> Result<()> {
-    save_to(&store.dir().join(SUMMARY_FILE), store, experiment, Options::default())
+    save_to(&store.dir().join(SUMMARY_FILE), store, experiment, Options::default(), &mut || {})
 }
 
 /// Unique, never blank column headers, in the order they are added.

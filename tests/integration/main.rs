@@ -19,4 +19,5 @@ mod snapshot;
 mod soak;
 mod status;
 mod summary;
+mod terminal;
 mod util;

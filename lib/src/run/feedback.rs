@@ -1,16 +1,23 @@
-//! What a run tells people (stderr: bars on a terminal, plain lines in logs)
-//! and scripts (`--json` events on stdout).
+//! What a run tells people on stderr (bars on a terminal, [`super::bars`];
+//! plain lines with a counter and the time in logs, [`super::lines`]) and
+//! scripts (`--json` events on stdout). Colour, where there is any, follows
+//! [`crate::color`].
 //!
 //! `--json` events, one per line: `{"event":"start","name","attempt","worker","time"}`
 //! and `{"event":"end","name","attempt","worker","status","exit_code","signal",
 //! "error","duration","time"}`; `status` is `done`, `failed` or `interrupted`.
 
+use crate::color::{self, Style};
 use crate::report::format_seconds;
 use crate::report::note;
+use crate::run::bars::Bars;
+use crate::run::lines::Lines;
 use crate::run::outcome::Ending;
+use crate::store::config_files::ConfigFiles;
 use crate::time::Timestamp;
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
+use indicatif::{ProgressDrawTarget, TermLike};
 use serde_json::json;
+use std::cell::Cell;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
@@ -24,15 +31,22 @@ pub enum Progress {
 
 pub struct Feedback {
     json: bool,
-    lines: bool,
     quiet: bool,
-    bars: Option<Bars>,
+    view: View,
+    /// Configs known to this run so far: finished, running and queued.
+    total: usize,
+    /// The last counts told, for messages that come with none.
+    last: Cell<Tally>,
 }
 
-struct Bars {
-    multi: MultiProgress,
-    overall: ProgressBar,
-    workers: Vec<Option<ProgressBar>>,
+/// How a run shows itself on stderr.
+enum View {
+    /// On a terminal (or `--progress always`).
+    Bars(Bars),
+    /// Off a terminal, for logs.
+    Lines(Lines),
+    /// `--progress never`, or `-q` off a terminal: messages and the closing line only.
+    Silent,
 }
 
 /// Counts shown on the overall bar and in the closing line.
@@ -44,38 +58,60 @@ pub struct Tally {
     pub interrupted: usize,
 }
 
+impl Tally {
+    pub fn finished(&self) -> usize {
+        self.done + self.failed
+    }
+}
+
 impl Feedback {
-    pub fn new(progress: Progress, json: bool, quiet: bool, jobs: usize) -> Feedback {
+    /// `status_every`: how often plain lines say what is still running.
+    pub fn new(
+        progress: Progress,
+        json: bool,
+        quiet: bool,
+        jobs: usize,
+        status_every: Option<Duration>,
+    ) -> Feedback {
         let terminal = std::io::stderr().is_terminal();
-        let bars = match progress {
+        let view = match progress {
             Progress::Always if !terminal => {
-                Some(Bars::new(ProgressDrawTarget::term_like(Box::new(Stderr)), jobs))
+                View::Bars(Bars::new(ProgressDrawTarget::term_like(Box::new(Stderr)), || 100, jobs))
             }
             Progress::Always | Progress::Auto if terminal => {
-                Some(Bars::new(ProgressDrawTarget::stderr(), jobs))
+                View::Bars(Bars::new(ProgressDrawTarget::stderr(), terminal_width, jobs))
             }
-            _ => None,
+            Progress::Auto if !quiet => View::Lines(Lines::new(status_every)),
+            _ => View::Silent,
         };
-        let lines = progress == Progress::Auto && !terminal && !quiet;
-        Feedback { json, lines, quiet, bars }
+        Feedback { json, quiet, view, total: 0, last: Cell::default() }
     }
 
-    /// More configs are known to be left (e.g. added mid-run).
-    pub fn set_total(&self, total: usize) {
-        if let Some(bars) = &self.bars {
-            bars.overall.set_length(total as u64);
-        }
+    /// How many configs this run knows of (more may be added mid-run).
+    pub fn set_total(&mut self, total: usize) {
+        self.total = total;
     }
 
-    pub fn started(&mut self, name: &str, attempt: u32, worker: usize, tally: Tally) {
+    /// The counter: finished configs and those known, never fewer.
+    fn counter(&self, tally: Tally) -> (usize, usize) {
+        self.last.set(tally);
+        (tally.finished(), self.total.max(tally.finished() + tally.running))
+    }
+
+    pub fn started(&mut self, name: &str, attempt: u32, worker: usize, files: ConfigFiles, tally: Tally) {
         if self.json {
             emit(
                 json!({"event": "start", "name": name, "attempt": attempt, "worker": worker, "time": Timestamp::now()}),
             );
         }
-        if let Some(bars) = &mut self.bars {
-            bars.start(worker, name, attempt);
-            bars.update(tally);
+        let (_, total) = self.counter(tally);
+        match &mut self.view {
+            View::Bars(bars) => {
+                bars.start(worker, name, attempt, files);
+                bars.update(tally, total);
+            }
+            View::Lines(lines) => lines.start(worker, name),
+            View::Silent => {}
         }
     }
 
@@ -101,93 +137,99 @@ impl Feedback {
                 "exit_code": exit_code, "signal": signal, "error": error, "duration": seconds, "time": Timestamp::now(),
             }));
         }
+        let look = match ending {
+            Ending::Done => color::done(),
+            Ending::Failed { .. } => color::failed(),
+            Ending::Interrupted => color::caution(),
+        };
+        let status = look.for_stderr().apply_to(status);
         let line = match error {
             Some(error) => format!("{status} {name} ({error}, {})", format_seconds(seconds)),
             None => format!("{status} {name} ({})", format_seconds(seconds)),
         };
-        if let Some(bars) = &mut self.bars {
-            bars.end(worker);
-            if status != "done" {
-                bars.multi.suspend(|| note(line));
+        let (finished, total) = self.counter(tally);
+        match &mut self.view {
+            View::Bars(bars) => {
+                bars.end(worker);
+                if !matches!(ending, Ending::Done) {
+                    bars.suspend(|| note(line));
+                }
+                bars.update(tally, total);
             }
-            bars.update(tally);
-        } else if self.lines {
-            note(line);
+            View::Lines(lines) => {
+                lines.end(worker);
+                lines.say(finished, total, line);
+            }
+            View::Silent => {}
         }
     }
 
     /// A failed config will run again in this run (`--retries`).
-    pub fn retrying(&self, name: &str, attempt: u32, of: u32) {
-        if self.lines || self.bars.is_some() {
-            self.say(&format!("retrying {name}, attempt {attempt}/{of}"));
+    pub fn retrying(&self, name: &str, attempt: u32, of: u32, tally: Tally) {
+        let line = color::caution().for_stderr().apply_to(format!("retrying {name}, attempt {attempt}/{of}"));
+        let (finished, total) = self.counter(tally);
+        match &self.view {
+            View::Bars(bars) => bars.suspend(|| note(line)),
+            View::Lines(lines) => lines.say(finished, total, line),
+            View::Silent => {}
         }
     }
 
-    /// A message for people that must not be torn by the bars.
+    /// A message for people: above the bars, or as a plain line with the
+    /// counter and the time (a log should say when a signal came).
     pub fn say(&self, message: &str) {
-        match &self.bars {
-            Some(bars) => bars.multi.suspend(|| note(message)),
-            None => note(message),
+        let (finished, total) = self.counter(self.last.get());
+        match &self.view {
+            View::Bars(bars) => bars.suspend(|| note(message)),
+            View::Lines(lines) => lines.say(finished, total, message),
+            View::Silent => note(message),
         }
     }
 
-    /// Remove the bars and print the closing line (unless `-q`).
-    pub fn finish(&mut self, closing: &str) {
-        if let Some(bars) = self.bars.take() {
-            for bar in bars.workers.into_iter().flatten() {
-                bar.finish_and_clear();
-            }
-            bars.overall.finish_and_clear();
-            let _ = bars.multi.clear();
+    /// A warning, likewise.
+    pub fn warn(&self, message: &str) {
+        let warning = format!("{}: {message}", color::caution().for_stderr().apply_to("warning"));
+        match &self.view {
+            View::Bars(_) | View::Lines(_) => self.say(&warning),
+            View::Silent => crate::report::warn(message),
+        }
+    }
+
+    /// How long until [`Feedback::tick`] has something to do: bars to
+    /// refresh, a "still running" line to print. None off a terminal
+    /// without `--status-every`, so a run there never wakes for it.
+    pub fn due(&self) -> Option<Duration> {
+        match &self.view {
+            View::Bars(bars) => Some(bars.due()),
+            View::Lines(lines) => lines.due(),
+            View::Silent => None,
+        }
+    }
+
+    /// Do what is due: the pool calls this whenever it wakes.
+    pub fn tick(&mut self, tally: Tally) {
+        let (finished, total) = self.counter(tally);
+        match &mut self.view {
+            View::Bars(bars) if bars.due().is_zero() => bars.refresh(tally, total),
+            View::Lines(lines) => lines.tick(finished, total),
+            _ => {}
+        }
+    }
+
+    /// Remove the bars and print the closing line (unless `-q`), in `look`.
+    pub fn finish(&mut self, closing: &str, look: Style) {
+        if let View::Bars(bars) = std::mem::replace(&mut self.view, View::Silent) {
+            bars.finish();
         }
         if !self.quiet {
-            note(closing);
+            note(look.for_stderr().apply_to(closing));
         }
     }
 }
 
-impl Bars {
-    fn new(target: ProgressDrawTarget, jobs: usize) -> Bars {
-        let multi = MultiProgress::with_draw_target(target);
-        let overall = multi.add(ProgressBar::new(0));
-        overall.set_style(
-            ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} [{elapsed_precise}, ETA {eta}]")
-                .expect("valid template")
-                .progress_chars("=> "),
-        );
-        overall.enable_steady_tick(Duration::from_millis(200));
-        Bars { multi, overall, workers: vec![None; jobs] }
-    }
-
-    fn start(&mut self, worker: usize, name: &str, attempt: u32) {
-        let bar = self.multi.add(ProgressBar::new_spinner());
-        bar.set_style(
-            ProgressStyle::with_template("  {prefix} {spinner} {elapsed:>4} {wide_msg}")
-                .expect("valid template"),
-        );
-        bar.set_prefix(format!("worker {worker:>2}"));
-        bar.set_message(if attempt > 1 { format!("{name} (attempt {attempt})") } else { name.to_string() });
-        bar.enable_steady_tick(Duration::from_millis(200));
-        if let Some(old) = self.workers.get_mut(worker).and_then(Option::take) {
-            old.finish_and_clear();
-        }
-        if let Some(slot) = self.workers.get_mut(worker) {
-            *slot = Some(bar);
-        }
-    }
-
-    fn end(&mut self, worker: usize) {
-        if let Some(bar) = self.workers.get_mut(worker).and_then(Option::take) {
-            bar.finish_and_clear();
-            self.multi.remove(&bar);
-        }
-    }
-
-    fn update(&self, tally: Tally) {
-        self.overall.set_position((tally.done + tally.failed) as u64);
-        self.overall
-            .set_message(format!("done {} failed {} running {}", tally.done, tally.failed, tally.running));
-    }
+/// Stderr's width in columns (80 if it cannot be told).
+fn terminal_width() -> usize {
+    console::Term::stderr().size_checked().map_or(80, |(_, columns)| usize::from(columns))
 }
 
 fn emit(event: serde_json::Value) {

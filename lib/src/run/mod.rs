@@ -6,11 +6,15 @@
 //! run. The main thread spawns every command (and tells the watchdog), then
 //! blocks on the channel with a timeout set by the nearest deadline, so a
 //! freed slot is refilled as soon as the exit is reaped, with no polling.
+//! Feedback adds deadlines of its own: four a second to redraw the bars on
+//! a terminal, one per `--status-every` off it, none otherwise.
 //! Every status change is one journal append under the lock, written before
 //! the runner moves on.
 
+pub mod bars;
 pub mod feedback;
 pub mod interactive;
+pub mod lines;
 pub mod outcome;
 pub mod replay;
 pub mod setup;
@@ -80,6 +84,8 @@ pub struct Options {
     pub interactive: bool,
     /// `--replay NAME` or `--replay-all`: run in the foreground, change nothing.
     pub replay: Option<Replay>,
+    /// `--status-every DUR`: off a terminal, a line every DUR naming what is still running.
+    pub status_every: Option<Duration>,
 }
 
 /// Run the experiment in `dir`; returns the exit code (0, 1 or 128+N).
@@ -294,7 +300,13 @@ impl<'a> Pool<'a> {
             free: (0..jobs).collect(),
             deferred: Vec::new(),
             kills: Vec::new(),
-            feedback: Feedback::new(options.progress, options.json, options.quiet, jobs),
+            feedback: Feedback::new(
+                options.progress,
+                options.json,
+                options.quiet,
+                jobs,
+                options.status_every,
+            ),
             tally: Tally::default(),
             stop: None,
             started_at: Instant::now(),
@@ -355,7 +367,24 @@ impl<'a> Pool<'a> {
             .filter(|(name, entry)| self.claimable(name, entry.status()))
             .map(|(name, _)| name.clone())
             .collect();
-        self.feedback.set_total(self.tally.done + self.tally.failed + self.running.len() + self.queue.len());
+        self.count_total();
+    }
+
+    /// Tell the feedback how many configs this run knows of: finished,
+    /// running, waiting for a verdict or a retry, and queued (as many as
+    /// `--limit` still lets start). Queued ones another runner takes drop
+    /// out as they are met.
+    fn count_total(&mut self) {
+        let mut queued = self.queue.len();
+        if let Some(limit) = self.options.limit {
+            queued = queued.min(limit.saturating_sub(self.started_configs));
+        }
+        let known = self.tally.finished()
+            + self.running.len()
+            + self.deferred.len()
+            + self.retry_queue.len()
+            + queued;
+        self.feedback.set_total(known);
     }
 
     /// Todo configs in the selection; listed failed ones too, once per run.
@@ -385,6 +414,7 @@ impl<'a> Pool<'a> {
                 Err(RecvTimeoutError::Disconnected) => unreachable!("the pool holds a sender"),
             }
             self.enforce_deadlines()?;
+            self.feedback.tick(self.tally);
             if self.store.sync_due().is_some_and(|due| due.is_zero()) {
                 self.store.sync()?;
             }
@@ -462,12 +492,22 @@ impl<'a> Pool<'a> {
             }
             Refresh::Reloaded => self.rebuild_queue(),
         }
+        self.count_total();
         Ok(())
     }
 
     /// Take the next config under the lock, reading what other processes
     /// wrote since last time. Retries of this run come first.
     fn claim(&mut self, worker: usize) -> Result<Option<(String, u32)>> {
+        let claimed = self.claim_next(worker);
+        if !matches!(claimed, Ok(Some(_))) {
+            // Queued configs that were no longer claimable are gone from the count.
+            self.count_total();
+        }
+        claimed
+    }
+
+    fn claim_next(&mut self, worker: usize) -> Result<Option<(String, u32)>> {
         let lock = self.store.lock()?;
         self.catch_up(&lock)?;
         loop {
@@ -519,7 +559,7 @@ impl<'a> Pool<'a> {
                 );
             }
             Err(err) => {
-                self.feedback.started(&name, attempt, worker, self.tally);
+                self.feedback.started(&name, attempt, worker, self.store.config_files(&name), self.tally);
                 let ending = Ending::Failed { exit_code: None, signal: None, error: err.message };
                 return self.record(worker, &name, attempt, ending, 0.0, Timestamp::now());
             }
@@ -543,7 +583,8 @@ impl<'a> Pool<'a> {
             },
         );
         self.tally.running = self.running.len();
-        self.feedback.started(&name, attempt, worker, self.tally);
+        self.count_total();
+        self.feedback.started(&name, attempt, worker, self.store.config_files(&name), self.tally);
         Ok(())
     }
 
@@ -651,17 +692,22 @@ impl<'a> Pool<'a> {
             self.store.sync()?;
             match self.store.fold(&lock, &mut self.experiment) {
                 Ok(cursor) => self.cursor = cursor,
-                Err(err) => self.feedback.say(&format!("warning: could not fold the journal: {err}")),
+                Err(err) => self.feedback.warn(&format!("could not fold the journal: {err}")),
             }
         }
         drop(lock);
-        self.feedback.ended(name, attempt, worker, &ending, seconds, self.tally);
         let retries_left = self.run_attempts.get(name).copied().unwrap_or(0) <= self.options.retries;
-        if matches!(ending, Ending::Failed { .. }) && retries_left && self.stop.is_none() {
+        let retry = matches!(ending, Ending::Failed { .. }) && retries_left && self.stop.is_none();
+        if retry {
+            // Not finished yet: the counts leave it out until its last attempt.
             self.tally.failed -= 1;
             self.retry_queue.push_back(name.to_string());
+        }
+        self.count_total();
+        self.feedback.ended(name, attempt, worker, &ending, seconds, self.tally);
+        if retry {
             let tries = self.run_attempts.get(name).copied().unwrap_or(0);
-            self.feedback.retrying(name, tries + 1, self.options.retries + 1);
+            self.feedback.retrying(name, tries + 1, self.options.retries + 1, self.tally);
         } else if matches!(ending, Ending::Failed { .. })
             && self.braked()
             && self.tally.failed == self.options.max_failures.unwrap_or(0)
@@ -785,6 +831,11 @@ impl<'a> Pool<'a> {
         if let Some(due) = self.store.sync_due() {
             wait = wait.min(due);
         }
+        // Bars to refresh, a "still running" line: never off a terminal
+        // unless --status-every asks.
+        if let Some(due) = self.feedback.due() {
+            wait = wait.min(due);
+        }
         if !self.free.is_empty() && self.stop.is_none() {
             wait = wait.min(IDLE_RECHECK);
         }
@@ -833,7 +884,7 @@ impl<'a> Pool<'a> {
             recover(&mut self.store, &lock, &mut self.cursor, &mut self.experiment, &names)?;
             Ok(())
         })();
-        self.feedback.finish("stopped on an error");
+        self.feedback.finish("stopped on an error", crate::color::failed());
     }
 
     /// Save, fold when no other runner is active, write the summary when all
@@ -850,8 +901,8 @@ impl<'a> Pool<'a> {
                 // (a read-only folder, a full disk) loses nothing.
                 match self.store.fold(&lock, &mut self.experiment) {
                     Ok(cursor) => self.cursor = cursor,
-                    Err(err) => self.feedback.say(&format!(
-                        "warning: every result is recorded in the journal, but it could not be folded into experiment.yaml ({err}); the next exp-add or exp-clean will"
+                    Err(err) => self.feedback.warn(&format!(
+                        "every result is recorded in the journal, but it could not be folded into experiment.yaml ({err}); the next exp-add or exp-clean will"
                     )),
                 }
             }
@@ -878,15 +929,21 @@ impl<'a> Pool<'a> {
         let Tally { done, interrupted, .. } = self.tally;
         let ran = format!("{done} done, {} failed", self.tally.failed);
         if let Some(signal) = self.stop {
-            self.feedback.finish(&format!(
-                "interrupted by {}: {interrupted} config(s) back to todo, state saved ({ran} in {elapsed})",
-                signal_name(signal)
-            ));
+            self.feedback.finish(
+                &format!(
+                    "interrupted by {}: {interrupted} config(s) back to todo, state saved ({ran} in {elapsed})",
+                    signal_name(signal)
+                ),
+                crate::color::caution(),
+            );
             return Ok(128 + signal);
         }
         let brake = if self.braked() { "; stopped early by --max-failures" } else { "" };
-        self.feedback
-            .finish(&format!("{ran} in {elapsed}{brake}; {failed} failed and {todo} todo in the selection"));
+        let look = if self.tally.failed > 0 { crate::color::failed() } else { crate::color::done() };
+        self.feedback.finish(
+            &format!("{ran} in {elapsed}{brake}; {failed} failed and {todo} todo in the selection"),
+            look,
+        );
         // Failures of earlier runs or of other runners are exp-status --check's business.
         Ok(i32::from(self.tally.failed > 0))
     }

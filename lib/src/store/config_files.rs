@@ -58,6 +58,23 @@ impl ConfigFiles {
         self.dir.join(format!("{stem}.{attempt}.{ext}"))
     }
 
+    /// The last non-empty line the command printed, in `stdout.log` or
+    /// `stderr.log`, whichever was written last, made fit for a terminal
+    /// line. Asked for several times a second while a run is watched: it
+    /// reads a few KiB at most, never blocks, and passes over a log that is
+    /// not a regular file without a warning.
+    pub fn last_output_line(&self) -> Option<String> {
+        let newest = [self.stdout(), self.stderr()]
+            .into_iter()
+            .filter_map(|path| {
+                let meta = std::fs::symlink_metadata(&path).ok()?;
+                (meta.is_file() && meta.len() > 0).then(|| (meta.modified().ok(), path))
+            })
+            .max_by_key(|(modified, _)| *modified)?;
+        let text = read_tail(&newest.1, 4096)?;
+        text.lines().rev().map(visible).find(|line| !line.is_empty())
+    }
+
     /// The config's result: `result.json`, else Delphyne's `result.yaml`;
     /// None when there is none or it is not an object (with a warning).
     pub fn read_result(&self) -> Option<Value> {
@@ -139,6 +156,17 @@ pub fn last_lines(path: &Path, n: usize) -> Option<Vec<String>> {
     Some(lines[lines.len().saturating_sub(n)..].iter().map(|l| l.to_string()).collect())
 }
 
+/// A line as a terminal would leave it, printable only: what follows its
+/// last carriage return (a progress meter redraws itself so), without
+/// escape sequences or control characters.
+fn visible(line: &str) -> String {
+    let plain = console::strip_ansi_codes(line);
+    let last = plain.split('\r').rev().find(|part| !part.trim().is_empty()).unwrap_or("");
+    let shown: String =
+        last.chars().map(|c| if c == '\t' { ' ' } else { c }).filter(|c| !c.is_control()).collect();
+    shown.trim().to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,5 +189,23 @@ mod tests {
         assert_eq!(last_lines(&path, 2).unwrap(), ["bb", "cc"]);
         let files = ConfigFiles { dir: tmp.path().to_path_buf() };
         assert_eq!(files.of_attempt(&files.stdout(), 2), tmp.path().join("stdout.2.log"));
+    }
+
+    #[test]
+    fn the_last_output_line_is_the_newest_logs_printable_last_line() {
+        let tmp = tempfile::tempdir().unwrap();
+        let files = ConfigFiles { dir: tmp.path().to_path_buf() };
+        assert_eq!(files.last_output_line(), None);
+        std::fs::write(files.stderr(), "warming up\n").unwrap();
+        std::fs::write(files.stdout(), "").unwrap();
+        assert_eq!(files.last_output_line().as_deref(), Some("warming up"), "an empty log is passed over");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(files.stdout(), "step 1\n\x1b[1mstep\t2\x1b[0m\n \n").unwrap();
+        assert_eq!(files.last_output_line().as_deref(), Some("step 2"));
+        std::fs::write(files.stdout(), " 10%|#   \r 20%|##  \r").unwrap();
+        assert_eq!(files.last_output_line().as_deref(), Some("20%|##"));
+        std::fs::remove_file(files.stdout()).unwrap();
+        nix::unistd::mkfifo(&files.stdout(), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        assert_eq!(files.last_output_line().as_deref(), Some("warming up"), "a FIFO is passed over");
     }
 }

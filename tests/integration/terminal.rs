@@ -1,0 +1,342 @@
+//! What people see: plain lines with a counter and the time off a terminal,
+//! `--status-every`, colour (`--color`, `NO_COLOR`), and, under a real
+//! pseudo-terminal (util-linux `script`), exp-run's bars and the progress
+//! line of long exp-add and exp-summary calls.
+
+use crate::util::*;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ESC: char = '\x1b';
+
+/// An experiment named `n{n}` running the shell template `script` for `n=1..=k`.
+fn sweep(dir: &Dir, script: &str, k: usize) {
+    dir.run("exp-init", &["--naming", "n{n}", "--shell", script]).success();
+    dir.run("exp-add", &["--grid", &format!("n=1..{k}")]).success();
+}
+
+/// `[n/N] HH:MM:SS REST` after the program's name: (n, N, REST).
+fn counted(line: &str) -> Option<(usize, usize, &str)> {
+    let rest = line.strip_prefix("exp-run: [")?;
+    let (counter, rest) = rest.split_once("] ")?;
+    let (n, total) = counter.split_once('/')?;
+    let (time, rest) = rest.split_once(' ')?;
+    let digits = |s: &str| s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit());
+    let parts: Vec<&str> = time.split(':').collect();
+    (parts.len() == 3 && parts.iter().all(|p| digits(p))).then_some(())?;
+    Some((n.parse().ok()?, total.parse().ok()?, rest))
+}
+
+fn still_running(stderr: &str) -> Vec<&str> {
+    stderr.lines().filter(|l| l.contains("still running")).collect()
+}
+
+// ---------- off a terminal ----------
+
+#[test]
+fn plain_lines_carry_a_counter_and_the_time() {
+    let dir = Dir::new();
+    // n2 fails on its first attempt only.
+    sweep(
+        &dir,
+        r#"test {n} -ne 2 || test -e "$EXP_CONFIG_DIR/again" || (touch "$EXP_CONFIG_DIR/again"; exit 1)"#,
+        3,
+    );
+    let out = dir.run("exp-run", &["-j2", "--retries", "1"]);
+    out.success();
+    assert!(!out.stderr.contains(ESC), "{out:?}");
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    let (closing, events) = lines.split_last().unwrap();
+    assert!(closing.starts_with("exp-run: 3 done, 0 failed"), "{out:?}");
+    let mut finished = Vec::new();
+    for line in events {
+        let (n, total, rest) =
+            counted(line).unwrap_or_else(|| panic!("no counter and time: {line:?}\n{out:?}"));
+        assert_eq!(total, 3, "{line:?}");
+        if rest.starts_with("done ") {
+            finished.push(n);
+        }
+    }
+    assert_eq!(finished, [1, 2, 3], "{out:?}");
+    let failed = events.iter().find(|l| l.contains("failed n2")).unwrap_or_else(|| panic!("{out:?}"));
+    let retry =
+        events.iter().find(|l| l.contains("retrying n2, attempt 2/2")).unwrap_or_else(|| panic!("{out:?}"));
+    // A failure that is retried has not finished yet.
+    assert_eq!(counted(failed).unwrap().0, counted(retry).unwrap().0, "{out:?}");
+}
+
+#[test]
+fn status_every_names_what_is_still_running() {
+    let dir = Dir::new();
+    sweep(&dir, "sleep 3", 1);
+    let out = dir.run("exp-run", &["--status-every", "1s"]);
+    out.success();
+    let still = still_running(&out.stderr);
+    assert!(!still.is_empty(), "{out:?}");
+    for line in still {
+        let (n, total, rest) = counted(line).unwrap_or_else(|| panic!("{line:?}"));
+        assert_eq!((n, total), (0, 1), "{line:?}");
+        assert!(rest.starts_with("still running: n1 ("), "{line:?}");
+    }
+}
+
+#[test]
+fn status_every_caps_its_list() {
+    let dir = Dir::new();
+    sweep(&dir, "sleep 2", 7);
+    let out = dir.run("exp-run", &["-j7", "--status-every", "0.5s"]);
+    out.success();
+    let line = *still_running(&out.stderr).first().unwrap_or_else(|| panic!("{out:?}"));
+    let names = line.matches(" (").count();
+    assert_eq!(names, 5, "five named: {line:?}");
+    assert!(line.ends_with(", and 2 more"), "{line:?}");
+}
+
+#[test]
+fn progress_never_quiet_and_off_print_no_status_lines() {
+    let dir = Dir::new();
+    sweep(&dir, "sleep 2", 4);
+    let never = dir.run("exp-run", &["--limit", "1", "--status-every", "0.3s", "--progress", "never"]);
+    never.success();
+    assert_eq!(never.stderr.lines().count(), 1, "the closing line only: {never:?}");
+    let quiet = dir.run("exp-run", &["--limit", "1", "--status-every", "0.3s", "-q"]);
+    quiet.success();
+    assert_eq!(quiet.stderr, "", "{quiet:?}");
+    for off in ["off", "0"] {
+        let out = dir.run("exp-run", &["--limit", "1", "--status-every", off]);
+        out.success();
+        assert!(still_running(&out.stderr).is_empty(), "{off}: {out:?}");
+        assert_eq!(out.stderr.lines().count(), 2, "one plain line and the closing one: {out:?}");
+    }
+    let bad = dir.run("exp-run", &["--status-every", "often"]);
+    bad.code(2);
+    assert!(bad.stderr.contains("--status-every"), "{bad:?}");
+}
+
+// ---------- colour ----------
+
+/// An experiment with a done config `n1` and a failed one `n2`.
+fn one_done_one_failed() -> Dir {
+    let dir = Dir::new();
+    sweep(&dir, "test {n} -ne 2", 2);
+    dir.run("exp-run", &["-q"]).code(1);
+    dir
+}
+
+#[test]
+fn exp_status_colours_people_output_on_request_only() {
+    let dir = one_done_one_failed();
+    let always = dir.run("exp-status", &["--color", "always"]);
+    always.success();
+    assert!(always.stdout.contains(ESC), "{always:?}");
+    let failed = always.stdout.lines().find(|l| l.contains("n2")).unwrap();
+    assert!(failed.contains("\x1b[31m"), "a failed config in red: {failed:?}");
+    let table = dir.run("exp-status", &["--status", "failed", "--color", "always"]);
+    assert!(table.stdout.contains("\x1b[31mfailed"), "{table:?}");
+    // Dir::cmd sets NO_COLOR=1, and stdout is a pipe anyway.
+    for args in
+        [&["--color", "auto"][..], &[], &["--color", "never"], &["--status", "failed", "--color", "never"]]
+    {
+        let out = dir.run("exp-status", args);
+        assert!(!out.stdout.contains(ESC) && !out.stderr.contains(ESC), "{args:?}: {out:?}");
+        assert!(out.stdout.contains("n2"), "{out:?}");
+    }
+    // Data is never coloured.
+    for args in
+        [&["--json"][..], &["--names"], &["--counts"], &["--counts", "--json"], &["--json", "--results"]]
+    {
+        let mut args = args.to_vec();
+        args.extend(["--color", "always"]);
+        let out = dir.run("exp-status", &args);
+        out.success();
+        assert!(!out.stdout.contains(ESC), "{args:?}: {out:?}");
+    }
+    let bad = dir.run("exp-status", &["--color", "sometimes"]);
+    bad.code(2);
+}
+
+#[test]
+fn exp_run_colours_its_lines_and_warnings_on_request_only() {
+    let dir = Dir::new();
+    sweep(&dir, "test {n} -ne 2", 2);
+    let always = dir.run("exp-run", &["--color", "always", "--json"]);
+    always.code(1);
+    assert!(always.stderr.contains("\x1b[31mfailed\x1b[0m n2"), "{always:?}");
+    let closing = always.stderr.lines().last().unwrap();
+    assert!(closing.contains("\x1b[31m1 done, 1 failed"), "the closing line says it failed: {closing:?}");
+    assert!(!always.stdout.contains(ESC), "--json events are data: {always:?}");
+    dir.run("exp-clean", &["--reset-failed"]).success();
+    for args in [&["--color", "auto"][..], &["--color", "never"]] {
+        let out = dir.run("exp-run", args);
+        out.code(1);
+        assert!(out.stderr.contains("failed n2") && !out.stderr.contains(ESC), "{args:?}: {out:?}");
+        dir.run("exp-clean", &["--reset-failed"]).success();
+    }
+    // `warning:` is coloured like the rest.
+    let warns = |color: &str| dir.run_stdin("exp-add", &["--color", color], "{\"n\":9,\"unused\":1}\n");
+    let coloured = warns("always");
+    assert!(coloured.stderr.contains("\x1b[33mwarning\x1b[0m: "), "{coloured:?}");
+    assert!(!coloured.stdout.contains(ESC), "exp-add's lines are data: {coloured:?}");
+    let plain = warns("auto");
+    assert!(plain.stderr.contains("warning: ") && !plain.stderr.contains(ESC), "{plain:?}");
+}
+
+#[test]
+fn every_tool_takes_color() {
+    let dir = Dir::new();
+    for tool in ["exp-init", "exp-add", "exp-run", "exp-status", "exp-summary", "exp-snapshot", "exp-clean"] {
+        let help = dir.run(tool, &["--help"]);
+        help.success();
+        assert!(help.stdout.contains("--color <WHEN>"), "{tool}: {help:?}");
+        assert!(!help.stdout.contains(ESC), "{tool}: {help:?}");
+    }
+    dir.run("exp-init", &["--color", "never", "--", "true"]).success();
+    dir.run("exp-add", &["--color", "always", "--grid", "n=1"]).success();
+    dir.run("exp-run", &["--color", "never"]).success();
+    dir.run("exp-summary", &["--color", "always"]).success();
+}
+
+// ---------- under a pseudo-terminal ----------
+
+/// Run `command` (a shell line) under a pseudo-terminal 70 columns wide,
+/// in `cwd`; returns what the terminal received, or None without `script`.
+fn on_a_terminal(cwd: &Path, command: &str) -> Option<String> {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: util-linux script is not installed");
+        return None;
+    }
+    let line = format!("stty cols 70 rows 30; {command}");
+    let mut child = Command::new("script")
+        .args(["-qfec", &line, "/dev/null"])
+        .current_dir(cwd)
+        .env_remove("NO_COLOR")
+        .env_remove("EXP_DIR")
+        .env("TERM", "xterm-256color")
+        .env("COLUMNS", "70")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn script");
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stdout, &mut bytes);
+        bytes
+    });
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{command}: still running after 3 minutes");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let captured = String::from_utf8_lossy(&reader.join().unwrap()).into_owned();
+    assert!(status.success(), "{command}: {status}\n{captured}");
+    Some(captured)
+}
+
+/// Text without escape sequences (CSI `ESC [ ... letter`, and two-byte ones).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != ESC {
+            out.push(c);
+            continue;
+        }
+        if chars.next_if_eq(&'[').is_some() {
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) {
+                    break;
+                }
+            }
+        } else {
+            chars.next();
+        }
+    }
+    out
+}
+
+/// Every line the terminal was given (split at newlines and carriage returns).
+fn screen_lines(captured: &str) -> Vec<String> {
+    strip_ansi(captured).split(['\r', '\n']).filter(|l| !l.trim().is_empty()).map(str::to_string).collect()
+}
+
+fn quoted(path: &Path) -> String {
+    format!("'{}'", path.display())
+}
+
+#[test]
+fn bars_on_a_terminal_count_show_each_commands_last_line_and_fit_70_columns() {
+    let dir = Dir::new();
+    sweep(&dir, "for i in 1 2 3 4 5; do echo \"step $i of {n}\"; sleep 0.3; done", 4);
+    let run = format!("{} exp -j 2", quoted(&bin("exp-run")));
+    let Some(captured) = on_a_terminal(dir.path(), &run) else { return };
+    assert!(dir.status().iter().all(|row| row["status"] == "done"), "{captured}");
+    let lines = screen_lines(&captured);
+    let overall: Vec<&String> = lines.iter().filter(|l| l.contains("finished (")).collect();
+    assert!(!overall.is_empty(), "the overall bar: {captured:?}");
+    assert!(overall.iter().any(|l| l.contains("/4 finished (") && l.contains(" done, ")), "{overall:?}");
+    for line in &overall {
+        assert!(line.chars().count() <= 70, "wider than the terminal: {line:?}");
+    }
+    let workers: Vec<&String> = lines.iter().filter(|l| l.contains("worker ")).collect();
+    assert!(workers.iter().any(|l| l.contains("step ")), "a command's own line on its worker's: {workers:?}");
+    for line in &workers {
+        assert!(line.chars().count() <= 70, "wider than the terminal: {line:?}");
+    }
+    assert!(!lines.iter().any(|l| l.contains("still running")), "no plain lines on a terminal");
+    let closing = lines.last().unwrap();
+    assert!(closing.starts_with("exp-run: 4 done, 0 failed"), "{closing:?}");
+}
+
+#[test]
+fn a_retry_shows_on_the_bars() {
+    let dir = Dir::new();
+    sweep(
+        &dir,
+        r#"sleep 0.3; test -e "$EXP_CONFIG_DIR/again" || (touch "$EXP_CONFIG_DIR/again"; exit 1)"#,
+        1,
+    );
+    let run = format!("{} exp --retries 2", quoted(&bin("exp-run")));
+    let Some(captured) = on_a_terminal(dir.path(), &run) else { return };
+    let lines = screen_lines(&captured);
+    assert!(lines.iter().any(|l| l.contains("failed n1 (exit code 1")), "{lines:?}");
+    assert!(lines.iter().any(|l| l.contains("retrying n1, attempt 2/3")), "{lines:?}");
+    assert!(lines.iter().any(|l| l.contains("n1 (attempt 2)")), "the worker's line says so: {lines:?}");
+}
+
+#[test]
+fn long_adds_and_summaries_show_progress_on_a_terminal_only() {
+    let dir = Dir::new();
+    dir.init(&[], &["true"]);
+    // 60,000 rows: long enough to pass the progress line's delay in a test build.
+    let grid = "--grid a=0..299 --grid b=0..199";
+    let add = format!("{} exp {grid} > /dev/null", quoted(&bin("exp-add")));
+    let started = Instant::now();
+    let Some(captured) = on_a_terminal(dir.path(), &add) else { return };
+    let lines = screen_lines(&captured);
+    assert!(lines.last().unwrap().contains("60000 config(s) added"), "{lines:?}");
+    // The line waits 300 ms before it shows: only a slow enough call must show it.
+    let long = |started: Instant| started.elapsed() > Duration::from_millis(1500);
+    assert!(lines.iter().any(|l| l.contains("rows read")) || !long(started), "{lines:?}");
+    let summary = format!("{} exp --ignore-missing > /dev/null", quoted(&bin("exp-summary")));
+    let started = Instant::now();
+    let captured = on_a_terminal(dir.path(), &summary).unwrap();
+    let lines = screen_lines(&captured);
+    assert!(lines.iter().any(|l| l.contains("/60,000 configs read")) || !long(started), "{lines:?}");
+    // In a pipe: not a byte of it.
+    let piped = dir.run("exp-summary", &["--ignore-missing"]);
+    piped.success();
+    assert_eq!(piped.stderr, "", "{piped:?}");
+    assert_eq!(piped.stdout.lines().count(), 60_001);
+    let more = dir.run("exp-add", &["--grid", "a=300..349", "--grid", "b=0..199"]);
+    more.success();
+    assert_eq!(more.stderr.lines().count(), 1, "the count only: {more:?}");
+}
