@@ -7,7 +7,7 @@ use exp::report::note;
 use exp::store::Store;
 use exp::ticker::Ticker;
 use exp::Error;
-use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
 use std::path::PathBuf;
 
 /// The examples that end `exp-add --help` and fill EXAMPLES in its man page.
@@ -41,7 +41,8 @@ pub struct Args {
     pub experiment: ExperimentDir,
     #[command(flatten)]
     pub display: Display,
-    /// A grid axis KEY=V1,V2,... or KEY=A..B (inclusive integers). Repeatable.
+    /// A grid axis KEY=V1,V2,... or KEY=A..B[:STEP] (inclusive; decimals
+    /// exact, e.g. lr=0.1..0.5:0.1). Repeatable.
     #[arg(long, value_name = "KEY=VALUES")]
     pub grid: Vec<String>,
     /// JSON Lines of params, one object per line; `-` is stdin.
@@ -74,6 +75,16 @@ pub fn main() -> exp::Result<i32> {
         }
         None => Some((Box::new(stdin.lock()), "stdin".into())),
     };
+    // All of the input is read before exp-add takes the experiment's lock:
+    // a slow pipe or a terminal must never stall the runners meanwhile.
+    let input = match input {
+        Some((mut reader, source)) => {
+            let mut bytes = Vec::new();
+            reader.read_to_end(&mut bytes).map_err(|err| Error::usage(format!("{source}: {err}")))?;
+            Some((Box::new(std::io::Cursor::new(bytes)) as Box<dyn BufRead>, source))
+        }
+        None => None,
+    };
     let rows = rows(input, &args.grid)?;
     let mut ticker = Ticker::new("rows read", None);
     let report = add(&mut store, ticker.count(rows), &args.defaults)?;
@@ -81,6 +92,9 @@ pub fn main() -> exp::Result<i32> {
     let mut out = stdout();
     out.write_all(&report.lines)?;
     out.flush()?;
+    if !args.defaults.is_empty() {
+        note(format!("default(s) in place: {}", args.defaults.join(", ")));
+    }
     note(format!("{} config(s) added, {} already present", report.added, report.present));
     Ok(0)
 }

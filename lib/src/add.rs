@@ -121,7 +121,7 @@ pub fn rows<'a>(
             )));
         }
     }
-    let points = product(&axes);
+    let points = product(&axes)?;
     let Some((input, source)) = input else {
         return Ok(Box::new(points.into_iter().map(|params| Ok(Row { origin: Origin::Grid, params }))));
     };
@@ -314,10 +314,13 @@ impl Base {
 
     /// The name of the config at `place`.
     fn name_of(&mut self, store: &Store, lock: &Lock, place: Place, new: &NewConfigs) -> Result<String> {
+        let lost = || {
+            Error::state("the index disagrees with experiment.yaml; delete DIR/.exp/index (it is rebuilt)")
+        };
         Ok(match (self, place) {
             (_, Place::New(n)) => new.configs[n].0.clone(),
             (Base::Loaded { experiment, .. }, Place::Existing(n)) => {
-                experiment.configs.get_index(n).map(|(name, _)| name.clone()).unwrap_or_default()
+                experiment.configs.get_index(n).map(|(name, _)| name.clone()).ok_or_else(lost)?
             }
             (Base::Indexed { indexed, .. }, Place::Event(n)) => indexed.events[n].name.clone(),
             (Base::Indexed { names, .. }, Place::Existing(n)) => {
@@ -325,7 +328,7 @@ impl Base {
                     let census = store.census(lock)?;
                     *names = Some(census.configs.into_iter().map(|(name, _)| name).collect());
                 }
-                names.as_ref().and_then(|names| names.get(n)).cloned().unwrap_or_default()
+                names.as_ref().and_then(|names| names.get(n)).cloned().ok_or_else(lost)?
             }
             (Base::Loaded { .. }, Place::Event(_)) => {
                 unreachable!("a loaded experiment has its events applied")

@@ -15,7 +15,7 @@ use crate::add::Row;
 use crate::error::{Error, Result};
 use crate::identity::{identity, merged};
 use crate::model::{Config, Experiment, Params, Status};
-use crate::runners::{recover, stale_claims, Liveness};
+use crate::runners::{recover_stale, Liveness};
 use crate::store::journal::Event;
 use crate::store::Store;
 use serde::Serialize;
@@ -97,8 +97,7 @@ pub fn clean(store: &mut Store, request: &Request) -> Result<Outcome> {
     }
     let mut outcome = Outcome::default();
     if !request.dry_run {
-        let stale = stale_claims(&experiment.configs, &liveness)?;
-        outcome.recovered = recover(store, &lock, &mut cursor, &mut experiment, &stale)?.len();
+        outcome.recovered = recover_stale(store, &lock, &mut cursor, &mut experiment, &liveness)?.len();
     }
 
     if request.is_housekeeping() {
@@ -150,18 +149,31 @@ pub fn clean(store: &mut Store, request: &Request) -> Result<Outcome> {
         store.append(&lock, &mut cursor, &events)?;
         store.sync()?;
     }
-    drop(lock);
-    refresh_summary(store, &experiment);
+    // Under the lock, the folders to purge are moved aside, so a config of
+    // the same name added and started meanwhile keeps a folder of its own;
+    // they are deleted after. The removal is recorded already: a folder that
+    // cannot be purged is said, and left.
+    let mut aside = Vec::new();
     if request.purge {
-        // The removal is recorded already; a folder that cannot be deleted
-        // is said, and left.
         for change in outcome.changes.iter_mut().filter(|c| c.action == Action::Remove) {
-            change.purged = Some(purge(store, &change.name).unwrap_or_else(|err| {
-                crate::report::warn(format!("{} was removed from the experiment, but {err}", change.name));
-                false
-            }));
+            match move_aside(store, &change.name) {
+                Ok(Some(path)) => aside.push((path, change)),
+                Ok(None) => {}
+                Err(err) => crate::report::warn(format!("{} was removed, but {err}", change.name)),
+            }
         }
     }
+    drop(lock);
+    for (path, change) in aside {
+        change.purged = Some(match purge(&path) {
+            Ok(()) => true,
+            Err(err) => {
+                crate::report::warn(format!("{} was removed, but its folder is left: {err}", change.name));
+                false
+            }
+        });
+    }
+    refresh_summary(store, &experiment);
     Ok(outcome)
 }
 
@@ -176,10 +188,12 @@ fn refresh_summary(store: &Store, experiment: &Experiment) {
     let all_done =
         !experiment.configs.is_empty() && experiment.configs.values().all(|c| c.status() == Status::Done);
     let outcome = if all_done {
-        crate::summary::save(store, experiment).map(|()| "rewritten")
+        crate::summary::save(store, experiment).map(|()| "rewritten".to_string())
     } else {
+        let why =
+            if experiment.configs.is_empty() { "no config is left" } else { "not every config is done" };
         std::fs::remove_file(&path)
-            .map(|()| "removed: not every config is done")
+            .map(|()| format!("removed: {why}"))
             .map_err(|err| Error::io("cannot remove", &path, err))
     };
     match outcome {
@@ -196,11 +210,19 @@ fn plan(experiment: &Experiment, request: &Request) -> Result<(Vec<String>, Vec<
         .keep
         .as_ref()
         .map(|rows| rows.iter().map(|row| identity(&experiment.defaults, &row.params)).collect());
+    let mut matched: HashSet<String> = HashSet::new();
     let (mut remove, mut reset) = (Vec::new(), Vec::new());
     for (name, entry) in &experiment.configs {
         let is_listed = listed.as_ref().is_some_and(|l| l.contains(name.as_str()));
         let unkept = match &kept {
-            Some(kept) => !kept.contains(&identity(&experiment.defaults, &entry.read()?.params)),
+            Some(kept) => {
+                let id = identity(&experiment.defaults, &entry.read()?.params);
+                let keep = kept.contains(&id);
+                if keep {
+                    matched.insert(id);
+                }
+                !keep
+            }
             None => false,
         };
         if (is_listed && !request.reset) || unkept {
@@ -209,7 +231,28 @@ fn plan(experiment: &Experiment, request: &Request) -> Result<(Vec<String>, Vec<
             reset.push(name.clone());
         }
     }
+    if let Some(rows) = &request.keep {
+        check_keep(experiment, rows, &matched)?;
+    }
     Ok((remove, reset))
+}
+
+/// A keep list that matches no config at all is a mistake (a number given
+/// as a string, a key misspelt), never a wish to remove everything: refused.
+/// Rows that match nothing are said.
+fn check_keep(experiment: &Experiment, rows: &[Row], matched: &HashSet<String>) -> Result<()> {
+    if !experiment.configs.is_empty() && matched.is_empty() {
+        return Err(Error::usage(format!(
+            "--keep: none of its {} line(s) is a config of the experiment (a number given as a string, a key \
+             misspelt?); nothing removed",
+            rows.len()
+        )));
+    }
+    let unmatched = rows.iter().filter(|row| !matched.contains(&identity(&experiment.defaults, &row.params)));
+    for row in unmatched.take(5) {
+        crate::report::warn(format!("--keep: {}: no such config", row.origin()));
+    }
+    Ok(())
 }
 
 /// Back to todo: the run's ending is forgotten, its attempts are kept (so
@@ -223,20 +266,23 @@ pub fn reset_config(config: &mut Config) {
     config.runner = None;
 }
 
-/// Delete a removed config's folder; a symlink in its place is removed, not followed.
-fn purge(store: &Store, name: &str) -> Result<bool> {
+/// Move a removed config's folder to `configs/.purge-NAME-ID` (no config
+/// name starts with a dot); None when it has no folder.
+fn move_aside(store: &Store, name: &str) -> Result<Option<std::path::PathBuf>> {
     let dir = store.config_dir(name);
-    match std::fs::symlink_metadata(&dir) {
-        Err(_) => Ok(false),
-        Ok(meta) if meta.is_dir() => {
-            std::fs::remove_dir_all(&dir).map_err(|err| Error::io("cannot delete", &dir, err))?;
-            Ok(true)
-        }
-        Ok(_) => {
-            std::fs::remove_file(&dir).map_err(|err| Error::io("cannot delete", &dir, err))?;
-            Ok(true)
-        }
+    if std::fs::symlink_metadata(&dir).is_err() {
+        return Ok(None);
     }
+    let aside = store.configs_dir().join(format!(".purge-{name}-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::rename(&dir, &aside).map_err(|err| Error::io("cannot move aside", &dir, err))?;
+    Ok(Some(aside))
+}
+
+/// Delete a folder moved aside; a symlink in its place is removed, not followed.
+fn purge(path: &std::path::Path) -> Result<()> {
+    let meta = std::fs::symlink_metadata(path).map_err(|err| Error::io("cannot delete", path, err))?;
+    let deleted = if meta.is_dir() { std::fs::remove_dir_all(path) } else { std::fs::remove_file(path) };
+    deleted.map_err(|err| Error::io("cannot delete", path, err))
 }
 
 /// With nothing else asked: fold the journal, forget dead runners, and

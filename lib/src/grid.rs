@@ -114,7 +114,15 @@ fn unscaled(n: i128, decimals: usize) -> Value {
 }
 
 /// Every combination of the axes' values, first axis slowest.
-pub fn product(axes: &[Axis]) -> Vec<Params> {
+pub fn product(axes: &[Axis]) -> Result<Vec<Params>> {
+    let points = axes.iter().try_fold(1usize, |n, axis| n.checked_mul(axis.values.len()));
+    if points.is_none_or(|n| n > MAX_RANGE as usize) {
+        let sizes: Vec<String> = axes.iter().map(|a| format!("{} ({})", a.key, a.values.len())).collect();
+        return Err(Error::usage(format!(
+            "--grid: {} make more than 10 million configs; add them in parts (-f with fewer lines)",
+            sizes.join(" x ")
+        )));
+    }
     let mut rows = vec![Params::new()];
     for axis in axes {
         rows = rows
@@ -128,7 +136,7 @@ pub fn product(axes: &[Axis]) -> Vec<Params> {
             })
             .collect();
     }
-    rows
+    Ok(rows)
 }
 
 /// Split on commas that are not inside brackets, braces or quotes, so
@@ -165,7 +173,10 @@ mod tests {
             Axis::parse("v=adam,0.1,[1,2],{\"a\":1}").unwrap().values,
             [json!("adam"), json!(0.1), json!([1, 2]), json!({"a": 1})]
         );
-        assert_eq!(product(&[Axis::parse("a=1,2").unwrap(), Axis::parse("b=x,y").unwrap()]).len(), 4);
+        assert_eq!(
+            product(&[Axis::parse("a=1,2").unwrap(), Axis::parse("b=x,y").unwrap()]).unwrap().len(),
+            4
+        );
     }
 
     #[test]

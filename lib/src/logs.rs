@@ -32,8 +32,11 @@ pub fn print(
         .read()?
         .into_owned();
     let latest = config.attempts;
+    if latest == 0 {
+        return Err(Error::usage(format!("--log: {name} has not run yet: it has no logs")));
+    }
     let attempt = attempt.unwrap_or(latest);
-    if attempt == 0 || attempt > latest.max(1) {
+    if attempt == 0 || attempt > latest {
         return Err(Error::usage(format!(
             "--attempt {attempt}: {name} has {latest} attempt(s) (the first is 1)"
         )));

@@ -276,13 +276,6 @@ impl Entry {
         self.text.as_ref().map(Text::as_str)
     }
 
-    pub fn into_config(self) -> ExpResult<Config> {
-        match self.parsed.into_inner() {
-            Some(config) => Ok(*config),
-            None => Entry { parsed: OnceCell::new(), ..self }.parse(),
-        }
-    }
-
     fn parse(&self) -> ExpResult<Config> {
         let text = self.text().unwrap_or("null");
         let config: Config = serde_json::from_str(text)

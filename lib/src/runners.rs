@@ -87,8 +87,14 @@ impl Registration {
         let thread = thread::spawn(move || {
             while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(HEARTBEAT_INTERVAL) {
                 match crate::store::atomic::no_follow().write(true).open(&beat) {
+                    // The time is the filesystem's (UTIME_NOW): on a network
+                    // filesystem, the server's clock, not this host's.
                     Ok(file) => {
-                        let _ = file.set_modified(SystemTime::now());
+                        let _ = nix::sys::stat::futimens(
+                            std::os::fd::AsRawFd::as_raw_fd(&file),
+                            &nix::sys::time::TimeSpec::UTIME_NOW,
+                            &nix::sys::time::TimeSpec::UTIME_NOW,
+                        );
                     }
                     // Removed while we were suspended and taken for dead: say we live.
                     Err(_) => {
@@ -139,10 +145,7 @@ impl Liveness {
             return false;
         };
         if claim.host == self.host {
-            let recorded = fs::read_to_string(&path)
-                .ok()
-                .and_then(|text| serde_json::from_str::<RunnerInfo>(&text).ok())
-                .and_then(|info| info.start_ticks);
+            let recorded = read_registration(&path).and_then(|info| info.start_ticks);
             let reused =
                 recorded.is_some_and(|ticks| process::start_ticks(claim.pid).is_some_and(|now| now != ticks));
             return process::exists(claim.pid) && !reused;
@@ -190,11 +193,18 @@ impl Liveness {
         entries
             .filter_map(|entry| {
                 let path = entry.ok()?.path();
-                let info = serde_json::from_str::<RunnerInfo>(&fs::read_to_string(&path).ok()?).ok()?;
+                let info = read_registration(&path)?;
                 Some((path, info))
             })
             .collect()
     }
+}
+
+/// A runner's registration, read without blocking and only if a regular
+/// file (a FIFO planted among them must not hang anyone).
+fn read_registration(path: &std::path::Path) -> Option<RunnerInfo> {
+    let bytes = crate::store::config_files::read_regular(path, 64 * 1024)?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// Configs `running` under a dead runner's claim (or under none, as a crashed
@@ -247,6 +257,19 @@ pub fn recover(
     Ok(events)
 }
 
+/// Put every claim of a dead runner back to todo ([`stale_claims`], then
+/// [`recover`]). Must hold the exclusive lock and an up-to-date state.
+pub fn recover_stale(
+    store: &mut Store,
+    lock: &Lock,
+    cursor: &mut Cursor,
+    experiment: &mut Experiment,
+    liveness: &Liveness,
+) -> Result<Vec<Event>> {
+    let stale = stale_claims(&experiment.configs, liveness)?;
+    recover(store, lock, cursor, experiment, &stale)
+}
+
 /// `exp-status` recovers dead claims before it looks (as `exp-run` does
 /// when it starts): cheap when there are none (a shared read of every
 /// config's status), one append when there are.
@@ -262,8 +285,7 @@ pub fn census_recovering(store: &mut Store, stale_after: Duration) -> Result<Cen
     let recovering = (|| {
         let lock = store.lock()?;
         let (mut experiment, mut cursor) = store.load(&lock)?;
-        let stale = stale_claims(&experiment.configs, &liveness)?;
-        let recovered = recover(store, &lock, &mut cursor, &mut experiment, &stale)?;
+        let recovered = recover_stale(store, &lock, &mut cursor, &mut experiment, &liveness)?;
         Ok::<_, Error>((experiment, recovered.len()))
     })();
     match recovering {
@@ -297,7 +319,7 @@ pub fn counts_recovering(store: &mut Store, stale_after: Duration) -> Result<cra
     };
     if let Some(indexed) = indexed {
         let (counts, running) = crate::store::census::count_indexed(&indexed);
-        if !running.iter().any(|(_, claim)| liveness.is_stale(Some(claim))) {
+        if !running.iter().any(|(_, claim)| liveness.is_stale(claim.as_ref())) {
             return Ok(counts);
         }
     }

@@ -145,6 +145,9 @@ pub enum CommandTemplate {
 
 impl CommandTemplate {
     pub fn parse(command: &Command) -> Result<CommandTemplate> {
+        if matches!(command, Command::Argv(argv) if argv.is_empty()) {
+            return Err(Error::usage("the command is empty; exp-init --update -- CMD... gives it one"));
+        }
         Ok(match command {
             Command::Argv(argv) => {
                 CommandTemplate::Argv(argv.iter().map(|a| Template::parse(a)).collect::<Result<_>>()?)

@@ -27,8 +27,10 @@ pub fn parse_value(text: &str) -> Result<Value, String> {
 /// can receive it) and nesting deeper than [`MAX_DEPTH`].
 pub fn parse_strict(text: &str) -> Result<Value, String> {
     let mut deserializer = serde_json::Deserializer::from_str(text);
-    let value = Strict { depth: 0 }.deserialize(&mut deserializer).map_err(|err| err.to_string())?;
-    deserializer.end().map_err(|err| err.to_string())?;
+    // Lines are read one at a time: serde's "at line 1" says nothing more.
+    let message = |err: serde_json::Error| err.to_string().replace(" at line 1 column ", " at column ");
+    let value = Strict { depth: 0 }.deserialize(&mut deserializer).map_err(message)?;
+    deserializer.end().map_err(message)?;
     check_integers(text)?;
     Ok(value)
 }

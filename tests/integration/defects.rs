@@ -383,7 +383,8 @@ fn fifo_as_stdout_log(reader: bool) -> String {
     assert_eq!(rows["c1"]["status"], "done", "{rows:#?}");
     assert_eq!(rows["c2"]["status"], "done", "{rows:#?}");
     use std::os::unix::fs::FileTypeExt;
-    let kept = std::fs::symlink_metadata(folder.join("stdout.1.log")).expect("the FIFO, kept aside");
+    let kept = earlier_folder(&dir, "c1").join("stdout.log");
+    let kept = std::fs::symlink_metadata(kept).expect("the FIFO, kept aside");
     assert!(kept.file_type().is_fifo());
     std::fs::read_to_string(folder.join("stdout.log")).expect("a log of its own")
 }

@@ -238,29 +238,38 @@ fn a_missing_runners_folder_is_made_again() {
     }
 }
 
-/// In a config's folder: the files exp makes before the command starts
-/// fail that config with an error naming the file (exit 1); the result is
-/// written anew (exit 0); a folder that is not one is refused.
+/// In a config's folder. Planted before its first run, the folder is moved
+/// aside whole (`configs/.earlier-NAME-ID`), its files never opened; a
+/// folder that is not one is refused. Planted before a later attempt, the
+/// files exp makes before the command starts fail that config with an error
+/// naming the file (exit 1), and the logs and result of the attempt before
+/// are moved aside (`stdout.1.log`), never opened.
 #[test]
 fn planted_in_a_config_folder() {
     use Plant::*;
-    // Logs (and a result) left in a config's folder are kept aside
-    // (`stdout.1.log`), never opened; the other files fail the config.
-    let cases: &[(&str, &[Plant], i32)] = &[
-        ("stdout.log", &[Fifo, LinkToFile], 0),
-        ("stderr.log", &[Fifo, LinkToFile], 0),
-        ("params.json", &[Fifo, LinkToFile], 1),
-        ("command.json", &[Fifo, LinkToFile], 1),
-        ("result.json", &[Fifo, LinkToFile], 0),
-        ("", &[LinkToDir, Fifo], 1),
+    let cases: &[(&str, &[Plant], bool, i32)] = &[
+        ("stdout.log", &[Fifo, LinkToFile], false, 0),
+        ("params.json", &[Fifo, LinkToFile], false, 0),
+        ("result.json", &[Fifo, LinkToFile], false, 0),
+        ("", &[LinkToDir, Fifo], false, 1),
+        ("stdout.log", &[Fifo, LinkToFile], true, 0),
+        ("stderr.log", &[Fifo, LinkToFile], true, 0),
+        ("result.json", &[Fifo, LinkToFile], true, 0),
+        ("params.json", &[Fifo, LinkToFile], true, 1),
+        ("command.json", &[Fifo, LinkToFile], true, 1),
     ];
-    for (file, plants, code) in cases {
+    for (file, plants, later, code) in cases {
         for &how in *plants {
             let at = if file.is_empty() { "configs/c1".to_string() } else { format!("configs/c1/{file}") };
-            let case = format!("{how:?} at {at}");
+            let when = if *later { "before attempt 2" } else { "before the first run" };
+            let case = format!("{how:?} at {at} {when}");
             let dir = Dir::new();
             let canary = Canary::new(&dir);
             one_config(&dir);
+            if *later {
+                dir.run("exp-run", &[]).success();
+                dir.run_stdin("exp-clean", &["--names", "-", "--reset"], "c1\n").success();
+            }
             let path = dir.exp().join(&at);
             plant(&path, how, &canary);
             ends(&dir, &case, "exp-run", &[], &[*code]);
@@ -270,11 +279,14 @@ fn planted_in_a_config_folder() {
             ends(&dir, &case, "exp-status", &[], &[0]);
             ends(&dir, &case, "exp-status", &["--log", "c1"], &[0]);
             if *code == 0 {
-                // Never read through; kept aside under the first free number.
                 assert_eq!(row["status"], "done", "{case}: {row:#}");
                 assert_ne!(regular_text(&path).as_deref(), Some(CANARY), "{case}");
-                let (stem, ext) = file.rsplit_once('.').unwrap();
-                let aside = dir.exp().join(format!("configs/c1/{stem}.1.{ext}"));
+                let aside = if *later {
+                    let (stem, ext) = file.rsplit_once('.').unwrap();
+                    dir.exp().join(format!("configs/c1/{stem}.1.{ext}"))
+                } else {
+                    earlier_folder(&dir, "c1").join(file)
+                };
                 assert!(still_planted(&aside, how), "{case}: kept aside as {aside:?}");
             } else {
                 assert_eq!(row["status"], "failed", "{case}: {row:#}");

@@ -112,6 +112,17 @@ pub fn through_jq(dir: &Dir, tool: &str, args: &[&str], filter: &[&str]) -> Out 
     out
 }
 
+/// The folder a config's first run moved aside: what an earlier config of
+/// the same name left (`configs/.earlier-NAME-ID`).
+pub fn earlier_folder(dir: &Dir, name: &str) -> PathBuf {
+    let prefix = format!(".earlier-{name}-");
+    std::fs::read_dir(dir.exp().join("configs"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.file_name().unwrap().to_string_lossy().starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no folder {prefix}* in configs/"))
+}
+
 /// The path of a built binary.
 pub fn bin(tool: &str) -> PathBuf {
     match tool {

@@ -164,6 +164,16 @@ impl Feedback {
         }
     }
 
+    /// A worker is free again without a config's ending to report (another
+    /// runner recovered it meanwhile and keeps its record).
+    pub fn released(&mut self, worker: usize) {
+        match &mut self.view {
+            View::Bars(bars) => bars.end(worker),
+            View::Lines(lines) => lines.end(worker),
+            View::Silent => {}
+        }
+    }
+
     /// A failed config will run again in this run (`--retries`).
     pub fn retrying(&self, name: &str, attempt: u32, of: u32, tally: Tally) {
         let line = color::caution().for_stderr().apply_to(format!("retrying {name}, attempt {attempt}/{of}"));

@@ -24,7 +24,7 @@ pub mod watchdog;
 use crate::error::{Error, Kind, Result};
 use crate::identity::merged;
 use crate::model::{Claim, Experiment, Status};
-use crate::runners::{recover, stale_claims, Liveness, Registration};
+use crate::runners::{recover, recover_stale, Liveness, Registration};
 use crate::select::Selection;
 use crate::status::Counts;
 use crate::store::journal::Event;
@@ -318,8 +318,8 @@ impl<'a> Pool<'a> {
     /// Under the lock at start: recover dead runners' claims, re-queue failed
     /// configs for `--retry-failed`, and build the queue.
     fn prepare(&mut self, lock: &Lock, liveness: &Liveness) -> Result<()> {
-        let stale = stale_claims(&self.experiment.configs, liveness)?;
-        let recovered = recover(&mut self.store, lock, &mut self.cursor, &mut self.experiment, &stale)?;
+        let recovered =
+            recover_stale(&mut self.store, lock, &mut self.cursor, &mut self.experiment, liveness)?;
         if !recovered.is_empty() {
             self.feedback.say(&format!(
                 "{} config(s) left running by runners that are gone are back to todo",
@@ -466,7 +466,13 @@ impl<'a> Pool<'a> {
             return Ok(());
         }
         while let Some(&worker) = self.free.first() {
-            if self.braked() || (!self.may_start_more() && self.retry_queue.is_empty()) {
+            // Commands that fail to start free their slot at once: a stop
+            // signal must still be heard between them.
+            while let Ok(message) = self.rx.try_recv() {
+                self.handle(message)?;
+            }
+            if self.stop.is_some() || self.braked() || (!self.may_start_more() && self.retry_queue.is_empty())
+            {
                 return Ok(());
             }
             let Some((name, attempt)) = self.claim(worker)? else {
@@ -655,6 +661,7 @@ impl<'a> Pool<'a> {
         if !self.holds(name) {
             // We were taken for dead (e.g. suspended past --stale-after) and
             // the config was recovered by someone else: theirs is the record.
+            self.feedback.released(worker);
             self.feedback
                 .say(&format!("{name} was recovered by another runner meanwhile; not recording this run"));
             return Ok(());
@@ -848,8 +855,8 @@ impl<'a> Pool<'a> {
         let liveness = Liveness::new(&self.store, self.options.stale_after);
         let lock = self.store.lock()?;
         self.catch_up(&lock)?;
-        let stale = stale_claims(&self.experiment.configs, &liveness)?;
-        let recovered = recover(&mut self.store, &lock, &mut self.cursor, &mut self.experiment, &stale)?;
+        let recovered =
+            recover_stale(&mut self.store, &lock, &mut self.cursor, &mut self.experiment, &liveness)?;
         for event in &recovered {
             if self.claimable(&event.name, event.config.status) {
                 self.queue.push_back(event.name.clone());

@@ -23,7 +23,8 @@ use std::sync::Arc;
 /// Which configs to replay.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Replay {
-    /// `--replay NAME`, in the order given; the exit code is the command's.
+    /// `--replay NAME`, in the order given; the exit code is the command's
+    /// (with several, the first non-zero one).
     Names(Vec<String>),
     /// `--replay-all`: every selected config that ran (done or failed), in
     /// order, going on past failures; exit 1 if any replay failed.
@@ -60,7 +61,7 @@ pub fn replay(store: &mut Store, launcher: &Launcher, which: &Replay, selection:
             .collect(),
     };
     let forward = Forwarder::start()?;
-    let (mut last_code, mut failed) = (0, 0);
+    let (mut first_failure, mut failed) = (0, 0);
     for name in &names {
         if let Some(signal) = forward.stopped() {
             note(format!("stopped by signal {signal} before replaying {name}"));
@@ -79,17 +80,21 @@ pub fn replay(store: &mut Store, launcher: &Launcher, which: &Replay, selection:
         let status =
             child.wait().map_err(|err| Error::state(format!("cannot wait for {program:?}: {err}")))?;
         forward.child.store(0, Ordering::SeqCst);
-        last_code = status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
-        if last_code != 0 {
+        let code = status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+        if code != 0 {
             failed += 1;
-            note(format!("replay of {name} failed (exit code {last_code})"));
+            if first_failure == 0 {
+                first_failure = code;
+            }
+            note(format!("replay of {name} failed (exit code {code})"));
         }
     }
     if let Some(signal) = forward.stopped() {
         return Ok(128 + signal);
     }
     Ok(match which {
-        Replay::Names(_) => last_code,
+        // One config: its command's code; several: the first that failed.
+        Replay::Names(_) => first_failure,
         Replay::All => {
             note(format!("replayed {} config(s), {failed} failed", names.len()));
             i32::from(failed > 0)

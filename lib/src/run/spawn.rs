@@ -130,10 +130,21 @@ impl Launcher {
         worker: usize,
     ) -> Result<Child> {
         let files = store.config_files(name);
-        // A folder left by an earlier attempt, or by an earlier config of
-        // this name (removed, its folder kept), keeps its files aside.
+        // A folder found at a config's first run was left by an earlier
+        // config of this name (removed, its folder kept): it is moved aside
+        // whole, never taken as this one's. Later attempts keep the files
+        // of the attempt before.
         if !make_dir(&files.dir)? {
-            keep_earlier_attempt(&files, attempt);
+            if attempt == 1 {
+                let aside = store
+                    .configs_dir()
+                    .join(format!(".earlier-{name}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]));
+                fs::rename(&files.dir, &aside)
+                    .map_err(|err| Error::io("cannot move aside", &files.dir, err))?;
+                make_dir(&files.dir)?;
+            } else {
+                keep_earlier_attempt(&files, attempt);
+            }
         }
         make_dir(&files.cache())?;
         let Invocation { mut command, argv, params } =
@@ -247,9 +258,7 @@ pub fn param_variable(key: &str) -> String {
 }
 
 /// Logs and results of earlier attempts are kept: `stdout.log` of attempt N
-/// becomes `stdout.N.log` when attempt N+1 starts (likewise stderr, result);
-/// files left by a config of the same name that was removed are kept with
-/// the first free number.
+/// becomes `stdout.N.log` when attempt N+1 starts (likewise stderr, result).
 fn keep_earlier_attempt(files: &ConfigFiles, attempt: u32) {
     let previous = attempt.saturating_sub(1).max(1);
     for path in [files.stdout(), files.stderr(), files.result()] {

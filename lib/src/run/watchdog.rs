@@ -56,10 +56,6 @@ impl Watchdog {
         Ok(Watchdog { child, pipe, watched: HashSet::new() })
     }
 
-    pub fn pid(&self) -> Pid {
-        Pid::from_raw(self.child.id() as i32)
-    }
-
     /// A command started in process group `pgid`.
     pub fn watch(&mut self, pgid: Pid) {
         self.watched.insert(pgid);

@@ -45,13 +45,21 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
         let mut file = no_follow().write(true).create_new(true).mode(0o644).open(&tmp)?;
         file.write_all(contents)?;
         file.sync_all()?;
-        fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
+        fs::rename(&tmp, path)
     })();
-    result.map_err(|err| {
+    if let Err(err) = result {
         let _ = fs::remove_file(&tmp);
-        Error::io("cannot write", path, err)
-    })
+        return Err(Error::io("cannot write", path, err));
+    }
+    // The new file is in place: a folder that refuses fsync (some network
+    // filesystems) only makes the rename's durability less certain.
+    if let Err(err) = File::open(dir).and_then(|dir| dir.sync_all()) {
+        crate::report::warn(format!(
+            "{} was written, but its folder could not be synced: {err}",
+            path.display()
+        ));
+    }
+    Ok(())
 }
 
 /// Create a directory (and parents) unless it exists; refuse a symlink.

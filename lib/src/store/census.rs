@@ -78,7 +78,7 @@ impl From<Experiment> for Census {
 
 /// Counts by status and the running configs with their claims, from the
 /// index and the journal: no config line of the state file is read.
-pub fn count_indexed(indexed: &Indexed) -> (Counts, Vec<(String, Claim)>) {
+pub fn count_indexed(indexed: &Indexed) -> (Counts, Vec<(String, Option<Claim>)>) {
     let mut latest: HashMap<u128, &Event> = HashMap::with_capacity(indexed.events.len());
     for event in &indexed.events {
         latest.insert(name_hash(&event.name), event);
@@ -98,7 +98,7 @@ pub fn count_indexed(indexed: &Indexed) -> (Counts, Vec<(String, Claim)>) {
             counts.add(event.config.status);
         }
     }
-    let mut running: Vec<(String, Claim)> = indexed
+    let mut running: Vec<(String, Option<Claim>)> = indexed
         .index
         .running()
         .iter()
@@ -106,9 +106,7 @@ pub fn count_indexed(indexed: &Indexed) -> (Counts, Vec<(String, Claim)>) {
         .cloned()
         .collect();
     for event in latest.values().filter(|e| e.config.status == Status::Running) {
-        if let Some(claim) = &event.config.runner {
-            running.push((event.name.clone(), claim.clone()));
-        }
+        running.push((event.name.clone(), event.config.runner.clone()));
     }
     (counts, running)
 }

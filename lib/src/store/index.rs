@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
 
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 const RECORD: usize = 33;
 
 /// The state file an index was built from: any rewrite changes one of these.
@@ -53,7 +53,9 @@ struct Header {
     /// The defaults the identities were computed with.
     defaults: String,
     count: usize,
-    running: Vec<(String, Claim)>,
+    /// Running configs with their claims (none for one a crashed Delphyne
+    /// run or a hand edit left running).
+    running: Vec<(String, Option<Claim>)>,
 }
 
 /// One config, as the index knows it.
@@ -114,9 +116,7 @@ impl Index {
             };
             let status = entry.status();
             if status == Status::Running {
-                if let Some(claim) = entry.get()?.runner.clone() {
-                    running.push((name.clone(), claim));
-                }
+                running.push((name.clone(), entry.get()?.runner.clone()));
             }
             records.push(Record { name: hash, identity, status });
         }
@@ -146,22 +146,9 @@ impl Index {
         self.header.format == FORMAT && &self.header.state == state
     }
 
-    pub fn experiment_id(&self) -> Option<&str> {
-        self.header.experiment.as_deref()
-    }
-
-    pub fn epoch(&self) -> u64 {
-        self.header.epoch
-    }
-
     /// The configs running when the index was built, with their claims.
-    pub fn running(&self) -> &[(String, Claim)] {
+    pub fn running(&self) -> &[(String, Option<Claim>)] {
         &self.header.running
-    }
-
-    /// Whether the identities were computed with these defaults.
-    pub fn has_defaults(&self, defaults: &Params) -> bool {
-        self.header.defaults == defaults_key(defaults)
     }
 
     pub fn write(&self, path: &Path) -> Result<()> {

@@ -179,7 +179,12 @@ impl Journal {
             serde_json::to_writer(&mut text, event).map_err(|err| Error::state(err.to_string()))?;
             text.push(b'\n');
         }
-        self.file.write_all(&text).map_err(|err| Error::io("cannot write", &self.path, err))?;
+        if let Err(err) = self.file.write_all(&text) {
+            // Some whole lines may be written (a full disk): cut them, so an
+            // all-or-nothing change leaves nothing behind.
+            let _ = self.file.set_len(len);
+            return Err(Error::io("cannot write", &self.path, err));
+        }
         self.unsynced = true;
         if self.last_sync.elapsed() >= SYNC_INTERVAL {
             self.sync()?;
@@ -224,6 +229,11 @@ fn head(file: &File, path: &Path, owner: &Owner) -> Result<Head> {
     let header: Owner = serde_json::from_slice(&line).map_err(|err| {
         Error::state(format!("{}: corrupt header ({err}); the journal is kept as it is", path.display()))
     })?;
+    // A journal written before the experiment had an id (a Delphyne file,
+    // first written to) and folded since: already folded.
+    if header.experiment.is_none() && owner.experiment.is_some() && header.epoch < owner.epoch {
+        return Ok(Head::Folded);
+    }
     if header.experiment != owner.experiment {
         return Err(Error::state(format!(
             "{}: belongs to another experiment ({}), not to this one ({})",

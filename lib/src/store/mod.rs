@@ -252,6 +252,10 @@ impl Store {
         let meta = fs::metadata(&path).map_err(|err| Error::io("cannot read", &path, err))?;
         let journal_len = fs::metadata(self.journal_path()).map(|m| m.len()).unwrap_or(0);
         if StateId::of(&meta) == cursor.state_file && journal_len >= cursor.offset {
+            // Nothing new: the common case, twice per config in a run.
+            if journal_len == cursor.offset {
+                return Ok(Refresh::Events(Vec::new()));
+            }
             let read = Journal::read(&self.journal_path(), &cursor.owner, cursor.offset)?;
             cursor.offset = read.end;
             check_event_names(&self.journal_path(), &read.events)?;
