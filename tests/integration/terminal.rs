@@ -340,3 +340,56 @@ fn long_adds_and_summaries_show_progress_on_a_terminal_only() {
     more.success();
     assert_eq!(more.stderr.lines().count(), 1, "the count only: {more:?}");
 }
+
+#[test]
+fn interactive_enter_lists_the_running_configs_and_takes_a_snapshot_without_echo() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: util-linux script is not installed");
+        return;
+    }
+    let dir = Dir::new();
+    let go = dir.path().join("go");
+    // The commands wait for the test to let them finish.
+    sweep(&dir, &format!("while [ ! -e '{}' ]; do sleep 0.05; done", go.display()), 3);
+    let line = format!("stty cols 70 rows 30; {} exp -j 2 --interactive", quoted(&bin("exp-run")));
+    let mut child = Command::new("script")
+        .args(["-qfec", &line, "/dev/null"])
+        .current_dir(dir.path())
+        .env_remove("EXP_DIR")
+        .env("TERM", "xterm-256color")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn script");
+    let mut keyboard = child.stdin.take().unwrap();
+    let mut screen = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut screen, &mut bytes);
+        bytes
+    });
+    let running = || dir.status().iter().filter(|row| row["status"] == "running").count();
+    wait_for("two configs running", || running() == 2);
+    std::io::Write::write_all(&mut keyboard, b"typed-here\n").unwrap();
+    let snapshots = dir.exp().join("snapshots");
+    wait_for("a snapshot", || std::fs::read_dir(&snapshots).is_ok_and(|mut d| d.next().is_some()));
+    std::fs::write(&go, "").unwrap();
+    let status = child.wait().expect("wait");
+    drop(keyboard);
+    let captured = String::from_utf8_lossy(&reader.join().unwrap()).into_owned();
+    assert!(status.success(), "{status}\n{captured}");
+    assert!(dir.status().iter().all(|row| row["status"] == "done"), "{captured}");
+    let lines = screen_lines(&captured);
+    let listed = lines.iter().position(|l| l.contains("2 config(s) running here:")).unwrap_or_else(|| {
+        panic!("Enter lists what runs: {lines:#?}");
+    });
+    let workers = &lines[listed + 1..listed + 3];
+    for (worker, line) in workers.iter().enumerate() {
+        assert!(line.contains(&format!("worker  {worker}")) && line.contains("(attempt 1)"), "{workers:?}");
+    }
+    let snapshot = std::fs::read_dir(&snapshots).unwrap().next().unwrap().unwrap().path();
+    assert!(lines.iter().any(|l| l.contains(&format!("snapshot: {}", snapshot.display()))), "{lines:#?}");
+    assert!(snapshot.join("index.md").is_file(), "{}", snapshot.display());
+    assert!(!captured.contains("typed-here"), "what is typed is not echoed over the bars: {captured:?}");
+}

@@ -6,7 +6,6 @@
 
 use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg, Termios};
 use std::io::{BufRead, IsTerminal};
-use std::sync::mpsc::Sender;
 
 /// Restores the terminal's echo when dropped.
 pub struct Listening {
@@ -21,9 +20,9 @@ impl Drop for Listening {
     }
 }
 
-/// Listen for Enter on stdin, sending `message()` for each line; None
-/// (with nothing started) when stdin is not a terminal.
-pub fn listen<M: Send + 'static>(tx: Sender<M>, message: fn() -> M) -> Option<Listening> {
+/// Listen for Enter on stdin, calling `entered` for each line; None (with
+/// nothing started) when stdin is not a terminal.
+pub fn listen(entered: impl Fn() + Send + 'static) -> Option<Listening> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
         return None;
@@ -36,9 +35,10 @@ pub fn listen<M: Send + 'static>(tx: Sender<M>, message: fn() -> M) -> Option<Li
     }
     std::thread::spawn(move || {
         for line in std::io::stdin().lock().lines() {
-            if line.is_err() || tx.send(message()).is_err() {
+            if line.is_err() {
                 break;
             }
+            entered();
         }
     });
     Some(Listening { saved })

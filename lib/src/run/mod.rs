@@ -12,6 +12,7 @@
 //! the runner moves on.
 
 pub mod bars;
+pub mod events;
 pub mod feedback;
 pub mod interactive;
 pub mod lines;
@@ -32,6 +33,7 @@ use crate::store::lock::Lock;
 use crate::store::{Cursor, Refresh, Store};
 use crate::template::shell_quote;
 use crate::time::Timestamp;
+use events::Events;
 use feedback::{Feedback, Progress, Tally};
 use nix::sys::signal::{killpg, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -44,7 +46,6 @@ use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::ExitStatus;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 use watchdog::Watchdog;
 
@@ -121,7 +122,7 @@ pub fn run(dir: &Path, options: &Options) -> Result<i32> {
         launcher.set_setup_env(setup_env);
         return replay::replay(&mut store, &launcher, which, &selection);
     }
-    let signals = watch_signals()?;
+    let events = Events::watch(&WATCHED)?;
     let lock = store.lock()?;
     let (experiment, cursor) = store.load(&lock)?;
     let mut launcher = Launcher::new(&store, &experiment, &options.env, options.cache)?;
@@ -146,7 +147,7 @@ pub fn run(dir: &Path, options: &Options) -> Result<i32> {
     let watchdog = Watchdog::start(&registration.claim.id)?;
     let listening = match options.interactive {
         true => {
-            let listening = interactive::listen(signals.0.clone(), || Message::Enter);
+            let listening = interactive::listen(events.enter_notifier());
             if listening.is_none() {
                 crate::report::warn("--interactive needs stdin to be a terminal; ignored");
             }
@@ -155,7 +156,7 @@ pub fn run(dir: &Path, options: &Options) -> Result<i32> {
         false => None,
     };
     let mut pool =
-        Pool::new(store, experiment, cursor, options, launcher, selection, registration, signals, watchdog);
+        Pool::new(store, experiment, cursor, options, launcher, selection, registration, events, watchdog);
     pool.prepare(&lock, &liveness)?;
     drop(lock);
     if let Err(err) = pool.work() {
@@ -180,35 +181,13 @@ fn check_request(
     check_templates(experiment, launcher, selection)
 }
 
-/// What the main loop waits for.
-enum Message {
-    /// A signal, SIGCHLD included.
-    Signal(i32),
-    /// Enter was pressed (`--interactive`).
-    Enter,
-}
-
-fn watch_signals() -> Result<(Sender<Message>, Receiver<Message>)> {
-    let (tx, rx) = mpsc::channel();
-    let watched = [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-        signal_hook::consts::SIGCHLD,
-    ];
-    crate::process::unblock_signals(&watched);
-    let mut signals = signal_hook::iterator::Signals::new(watched)
-        .map_err(|err| Error::state(format!("cannot handle signals: {err}")))?;
-    let forward = tx.clone();
-    std::thread::spawn(move || {
-        for signal in signals.forever() {
-            if forward.send(Message::Signal(signal)).is_err() {
-                break;
-            }
-        }
-    });
-    Ok((tx, rx))
-}
+/// The signals a run answers, SIGCHLD included.
+const WATCHED: [i32; 4] = [
+    signal_hook::consts::SIGINT,
+    signal_hook::consts::SIGTERM,
+    signal_hook::consts::SIGHUP,
+    signal_hook::consts::SIGCHLD,
+];
 
 /// One busy worker slot.
 struct Slot {
@@ -246,8 +225,7 @@ struct Pool<'a> {
     launcher: Launcher,
     selection: Selection,
     registration: Registration,
-    _tx: Sender<Message>,
-    rx: Receiver<Message>,
+    events: Events,
     workers_by_pid: HashMap<Pid, usize>,
     watchdog: Watchdog,
     queue: VecDeque<String>,
@@ -276,7 +254,7 @@ impl<'a> Pool<'a> {
         launcher: Launcher,
         selection: Selection,
         registration: Registration,
-        (tx, rx): (Sender<Message>, Receiver<Message>),
+        events: Events,
         watchdog: Watchdog,
     ) -> Pool<'a> {
         let jobs = options.jobs.max(1);
@@ -288,8 +266,7 @@ impl<'a> Pool<'a> {
             launcher,
             selection,
             registration,
-            _tx: tx,
-            rx,
+            events,
             workers_by_pid: HashMap::new(),
             watchdog,
             queue: VecDeque::new(),
@@ -396,9 +373,7 @@ impl<'a> Pool<'a> {
     fn work(&mut self) -> Result<()> {
         loop {
             // A signal that came before (or while) we were busy wins over launching.
-            while let Ok(message) = self.rx.try_recv() {
-                self.handle(message)?;
-            }
+            self.handle_pending()?;
             if self.stop.is_none() && self.deferred.is_empty() {
                 self.launch()?;
             }
@@ -408,10 +383,9 @@ impl<'a> Pool<'a> {
                 }
                 continue;
             }
-            match self.rx.recv_timeout(self.next_wakeup()) {
-                Ok(message) => self.handle(message)?,
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => unreachable!("the pool holds a sender"),
+            let timeout = self.next_wakeup();
+            for event in self.events.wait(timeout) {
+                self.handle(event)?;
             }
             self.enforce_deadlines()?;
             self.feedback.tick(self.tally);
@@ -421,11 +395,18 @@ impl<'a> Pool<'a> {
         }
     }
 
-    fn handle(&mut self, message: Message) -> Result<()> {
-        match message {
-            Message::Signal(signal_hook::consts::SIGCHLD) => self.reap(),
-            Message::Signal(signal) => self.signalled(signal),
-            Message::Enter => {
+    fn handle_pending(&mut self) -> Result<()> {
+        for event in self.events.pending() {
+            self.handle(event)?;
+        }
+        Ok(())
+    }
+
+    fn handle(&mut self, event: events::Event) -> Result<()> {
+        match event {
+            events::Event::Signal(signal_hook::consts::SIGCHLD) => self.reap(),
+            events::Event::Signal(signal) => self.signalled(signal),
+            events::Event::Enter => {
                 self.show_running();
                 Ok(())
             }
@@ -468,9 +449,7 @@ impl<'a> Pool<'a> {
         while let Some(&worker) = self.free.first() {
             // Commands that fail to start free their slot at once: a stop
             // signal must still be heard between them.
-            while let Ok(message) = self.rx.try_recv() {
-                self.handle(message)?;
-            }
+            self.handle_pending()?;
             if self.stop.is_some() || self.braked() || (!self.may_start_more() && self.retry_queue.is_empty())
             {
                 return Ok(());
