@@ -597,13 +597,16 @@ fn a_full_disk() {
     assert!(out.stderr.contains("No space left"), "{out:#?}");
     assert_eq!(dir.state(), before);
     assert_eq!(dir.status().len(), 3);
-    ends(&dir, "full", "exp-run", &[], &[0, 1, 3]);
+    let out = ends(&dir, "full", "exp-run", &[], &[0, 1, 3]);
+    // One clear message, not the same error twice.
+    assert!(out.stderr.lines().filter(|l| l.contains("No space left")).count() <= 1, "{out:#?}");
     assert_eq!(dir.status().len(), 3);
 
     fs::remove_file(&filler).unwrap();
     ends(&dir, "space again", "exp-add", &["--grid", "a=4..6"], &[0]);
     // The disk fills during the run.
-    ends(&dir, "filled mid-run", "exp-run", &["-j", "1"], &[0, 1, 3]);
+    let out = ends(&dir, "filled mid-run", "exp-run", &["-j", "1"], &[0, 1, 3]);
+    assert!(out.stderr.lines().filter(|l| l.contains("No space left")).count() <= 1, "{out:#?}");
     let rows = by_name(&dir);
     assert_eq!(rows.len(), 6, "{rows:#?}");
     assert!(with_status(&rows, "running").is_empty(), "{rows:#?}");

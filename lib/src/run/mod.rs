@@ -160,7 +160,7 @@ pub fn run(dir: &Path, options: &Options) -> Result<i32> {
     pool.prepare(&lock, &liveness)?;
     drop(lock);
     if let Err(err) = pool.work() {
-        pool.abort(&err);
+        pool.abort();
         return Err(err);
     }
     drop(listening);
@@ -540,7 +540,7 @@ impl<'a> Pool<'a> {
             Err(err) if err.kind == Kind::Storage => {
                 let _ = self.record(worker, &name, attempt, Ending::Interrupted, 0.0, Timestamp::now());
                 return Err(
-                    err.context(format!("cannot prepare {name}'s folder; stopping, nothing more is started"))
+                    err.context(format!("cannot prepare {name}'s folder ({name} is back to todo); stopping, nothing more is started"))
                 );
             }
             Err(err) => {
@@ -851,8 +851,14 @@ impl<'a> Pool<'a> {
     /// Leave on an error: kill every running command at once (a recovered
     /// claim must never run twice at once), and put their configs back to
     /// todo if the state can still be written.
-    fn abort(&mut self, err: &Error) {
-        self.feedback.say(&format!("{err}; killing {} running command(s)", self.running.len()));
+    fn abort(&mut self) {
+        // The error itself is said once, by the caller.
+        if !self.running.is_empty() {
+            self.feedback.say(&format!(
+                "stopping on an error: killing {} running command(s), their configs back to todo",
+                self.running.len()
+            ));
+        }
         for slot in self.running.values() {
             let _ = killpg(slot.pgid, Signal::SIGKILL);
         }
