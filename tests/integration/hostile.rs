@@ -610,6 +610,11 @@ fn a_full_disk() {
     let rows = by_name(&dir);
     assert_eq!(rows.len(), 6, "{rows:#?}");
     assert!(with_status(&rows, "running").is_empty(), "{rows:#?}");
+    // A config whose folder could not be prepared never started: it is
+    // todo again with no attempt counted.
+    let todo = with_status(&rows, "todo");
+    assert!(!todo.is_empty(), "{rows:#?}");
+    assert!(todo.iter().all(|name| rows[name]["attempts"] == 0), "{rows:#?}");
     fs::remove_file(&filler).unwrap();
     ends(&dir, "space again", "exp-run", &["--retry-failed"], &[0]);
     assert_eq!(with_status(&by_name(&dir), "done").len(), 6);

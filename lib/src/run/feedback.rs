@@ -129,7 +129,7 @@ impl Feedback {
             Ending::Failed { exit_code, signal, error } => {
                 ("failed", *exit_code, signal.as_deref(), Some(error.as_str()))
             }
-            Ending::Interrupted => ("interrupted", None, None, None),
+            Ending::Interrupted | Ending::NotStarted => ("interrupted", None, None, None),
         };
         if self.json {
             emit(json!({
@@ -140,7 +140,7 @@ impl Feedback {
         let look = match ending {
             Ending::Done => color::done(),
             Ending::Failed { .. } => color::failed(),
-            Ending::Interrupted => color::caution(),
+            Ending::Interrupted | Ending::NotStarted => color::caution(),
         };
         let status = look.for_stderr().apply_to(status);
         let line = match error {

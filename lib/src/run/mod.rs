@@ -538,7 +538,7 @@ impl<'a> Pool<'a> {
             // A full or read-only disk is no fault of the config: the run
             // stops, the config back to todo, rather than fail them all.
             Err(err) if err.kind == Kind::Storage => {
-                let _ = self.record(worker, &name, attempt, Ending::Interrupted, 0.0, Timestamp::now());
+                let _ = self.record(worker, &name, attempt, Ending::NotStarted, 0.0, Timestamp::now());
                 return Err(
                     err.context(format!("cannot prepare {name}'s folder ({name} is back to todo); stopping, nothing more is started"))
                 );
@@ -668,6 +668,11 @@ impl<'a> Pool<'a> {
                 config.interruption_time = Some(now);
                 self.tally.interrupted += 1;
             }
+            Ending::NotStarted => {
+                config.status = Status::Todo;
+                config.attempts = config.attempts.saturating_sub(1);
+                config.start_time = None;
+            }
         }
         let event = Event { name: name.to_string(), config: config.clone() };
         self.store.append(&lock, &mut self.cursor, &[event])?;
@@ -690,6 +695,10 @@ impl<'a> Pool<'a> {
             self.retry_queue.push_back(name.to_string());
         }
         self.count_total();
+        if ending == Ending::NotStarted {
+            // Nothing was started, so there is nothing to tell of its end.
+            return Ok(());
+        }
         self.feedback.ended(name, attempt, worker, &ending, seconds, self.tally);
         if retry {
             let tries = self.run_attempts.get(name).copied().unwrap_or(0);

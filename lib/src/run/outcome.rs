@@ -19,6 +19,9 @@ pub enum Ending {
     },
     /// Stopped because the runner was told to stop: back to `todo`.
     Interrupted,
+    /// Never launched (its folder could not be prepared): back to `todo`,
+    /// the attempt not counted.
+    NotStarted,
 }
 
 /// Judge an exit status. `timed_out` means we killed it for `--timeout`.
@@ -50,7 +53,7 @@ pub fn judge(status: ExitStatus, timeout: Option<std::time::Duration>) -> Ending
 /// and give a failure's error the last line its command wrote on stderr.
 pub fn ended_with_result(files: &ConfigFiles, ending: Ending) -> Ending {
     match ending {
-        Ending::Interrupted => ending,
+        Ending::Interrupted | Ending::NotStarted => ending,
         Ending::Done => {
             capture_result(files);
             ending
