@@ -26,9 +26,10 @@ pub const EXAMPLES: &[crate::help::Example] = &[
 /// host and runner); NAME.status.txt holds what the command wrote to
 /// $EXP_STATUS_FILE and the tails of its stdout and stderr; NAME.result.json
 /// its result, if any. Nothing is signalled unless --signal is given, and
-/// then only each command's own process on this host: a command must trap
-/// the signal (SIGUSR1's default action kills it). The state is never
-/// changed. Prints the snapshot folder as the last line of stdout.
+/// then only each command's own process on this host that traps it (one
+/// that does not, or not yet, would die of SIGUSR1: it is left alone and
+/// the index says so). The state is never changed. Prints the snapshot
+/// folder as the last line of stdout.
 #[derive(Debug, Parser)]
 #[command(after_help = crate::help::short("exp-snapshot", EXAMPLES), after_long_help = crate::help::long("exp-snapshot", EXAMPLES))]
 #[command(name = "exp-snapshot", version)]

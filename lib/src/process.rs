@@ -55,6 +55,18 @@ pub fn commands_of(runner_pid: u32) -> HashMap<String, u32> {
     commands
 }
 
+/// Whether process `pid` catches or ignores signal number `signal` (the
+/// `SigCgt` and `SigIgn` masks of `/proc/PID/status`); None if it is gone.
+pub fn handles_signal(pid: u32, signal: i32) -> Option<bool> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let bit = 1u64.checked_shl(u32::try_from(signal).ok()?.checked_sub(1)?)?;
+    let mask = |key: &str| {
+        let line = status.lines().find_map(|line| line.strip_prefix(key))?;
+        u64::from_str_radix(line.trim(), 16).ok()
+    };
+    Some((mask("SigCgt:")? | mask("SigIgn:")?) & bit != 0)
+}
+
 /// Unblock signals this process handles: a blocked mask is inherited across
 /// exec, and a runner started with SIGTERM blocked would never stop.
 pub fn unblock_signals(signals: &[i32]) {

@@ -6,7 +6,8 @@
 //! to `$EXP_STATUS_FILE` and the tails of its stdout and stderr, and
 //! `NAME.result.json` its result if it has one. With a signal, each command
 //! on this host is signalled first (its own process only, so it must trap
-//! the signal) and its status file is awaited up to a deadline.
+//! the signal; one that does not is left alone, as the signal would end it)
+//! and its status file is awaited up to a deadline.
 //!
 //! `--json` lines: `{"name","duration","worker","host","runner","pid",
 //! "signalled","status_updated","note","snapshot"}`, null where unknown.
@@ -152,6 +153,12 @@ fn signal_and_wait(store: &Store, entries: &mut [Entry], signal: Signal, wait: D
         let Some(pid) = entry.pid else { continue };
         let status_file = store.config_files(&entry.name).status_file();
         before.insert(entry.name.clone(), stamp(&status_file));
+        if !harmless_by_default(signal) && crate::process::handles_signal(pid, signal as i32) == Some(false) {
+            // It would die (or stop) of it: it has not set up its handler
+            // yet, or never will. A snapshot never ends a run.
+            entry.note = Some(format!("its command does not trap {}", signal.as_str()));
+            continue;
+        }
         match kill(Pid::from_raw(pid as i32), signal) {
             Ok(()) => entry.signalled = true,
             Err(err) => entry.note = Some(format!("could not be signalled: {err}")),
@@ -169,6 +176,11 @@ fn signal_and_wait(store: &Store, entries: &mut [Entry], signal: Signal, wait: D
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Signals whose default action leaves a process running.
+fn harmless_by_default(signal: Signal) -> bool {
+    matches!(signal, Signal::SIGCHLD | Signal::SIGCONT | Signal::SIGURG | Signal::SIGWINCH)
 }
 
 /// `snapshots/STAMP/`, a new folder (a suffix keeps two snapshots of the

@@ -138,6 +138,37 @@ fn signal_usr1_puts_what_the_command_writes_to_its_status_file_in_the_snapshot()
     assert_eq!(by_name(&dir)["c0"]["status"], "done", "not killed, not failed");
 }
 
+/// A signal a command does not trap would end it (or stop it): such a
+/// command is left alone and the snapshot says why, so taking a snapshot
+/// never kills a run that has not set up its handler yet.
+#[test]
+fn a_command_that_does_not_trap_the_signal_is_not_sent_it_and_runs_on() {
+    let dir = Dir::new();
+    blocking(&dir, 2, r#"if [ "$EXP_NAME" = c0 ]; then trap 'echo "step $i" > "$EXP_STATUS_FILE"' USR1; fi"#);
+    let runner = Bg::run(&dir, &["-j2", "--progress", "never"]);
+    let pids = wait_running(&dir, &["c0", "c1"]);
+    let before = dir.state();
+
+    let lines =
+        dir.run("exp-snapshot", &["--signal", "USR1", "--wait", "10s", "--json"]).success().json_lines();
+    let line =
+        |name: &str| lines.iter().find(|l| l["name"] == name).unwrap_or_else(|| panic!("{name}: {lines:?}"));
+    assert_eq!(line("c0")["signalled"], true, "{lines:?}");
+    assert_eq!(line("c0")["status_updated"], true, "{lines:?}");
+    assert_eq!(line("c1")["signalled"], false, "{lines:?}");
+    let note = line("c1")["note"].as_str().unwrap_or_default().to_string();
+    assert!(note.contains("does not trap SIGUSR1"), "{note:?}");
+    let snapshot = dir.path().join(line("c1")["snapshot"].as_str().unwrap());
+    let index = read(&snapshot.join("index.md"));
+    let row = index.lines().find(|l| l.contains("[c1]")).unwrap_or_else(|| panic!("{index}"));
+    assert!(row.contains("not signalled") && row.contains("does not trap SIGUSR1"), "{row}");
+
+    assert!(pids.iter().all(|&pid| alive(pid)), "a command was killed by the snapshot");
+    assert_eq!(dir.state(), before);
+    release(&dir, runner);
+    assert!(by_name(&dir).values().all(|row| row["status"] == "done"), "not killed, not failed");
+}
+
 #[test]
 fn json_gives_one_line_per_running_config() {
     let dir = Dir::new();
