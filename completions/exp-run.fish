@@ -32,7 +32,7 @@ always\t''
 never\t''"
 complete -c exp-run -s j -l jobs -d 'Number of workers; 0 means one per core' -r
 complete -c exp-run -l retries -d 'Retry a failed config up to N more times in this run' -r
-complete -c exp-run -l timeout -d 'Kill a config\'s whole process group after DUR; it is recorded failed' -r
+complete -c exp-run -l timeout -d 'Kill a config\'s whole process group after DUR; it is recorded failed. 0 means no limit, as for timeout(1)' -r
 complete -c exp-run -l kill-after -d 'After SIGTERM, wait DUR before SIGKILL' -r
 complete -c exp-run -l names -d 'Only these configs: bare names or JSON lines with "name"; `-` is stdin. Listed failed configs are retried; done ones are skipped' -r -F
 complete -c exp-run -l shard -d 'Only configs whose name hashes to I modulo N (64-bit FNV-1a), 0 <= I < N' -r

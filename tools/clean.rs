@@ -98,7 +98,14 @@ pub fn main() -> exp::Result<i32> {
         note(format!(
             "skipped {} running config(s): {}",
             outcome.skipped_running.len(),
-            outcome.skipped_running.join(", ")
+            some_names(&outcome.skipped_running)
+        ));
+    }
+    if !outcome.already_todo.is_empty() {
+        note(format!(
+            "{} listed config(s) already todo, left as they are: {}",
+            outcome.already_todo.len(),
+            some_names(&outcome.already_todo)
         ));
     }
     if outcome.recovered > 0 {
@@ -116,4 +123,14 @@ pub fn main() -> exp::Result<i32> {
         note(format!("removed {removed}{purged} and reset {reset} config(s)"));
     }
     Ok(0)
+}
+
+/// The first few of `names`, so a message stays one readable line.
+fn some_names(names: &[String]) -> String {
+    const SHOWN: usize = 10;
+    let mut text = names.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+    if names.len() > SHOWN {
+        text.push_str(&format!(" and {} more", names.len() - SHOWN));
+    }
+    text
 }

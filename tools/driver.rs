@@ -36,14 +36,27 @@ pub enum Color {
 /// Parse a tool's flags (`Args` flattens [`Display`]) and apply the shared
 /// ones: the one place where `--color` takes effect, before anything is printed.
 pub fn parse<A: clap::Parser>() -> A {
-    let mut matches = A::command().get_matches();
-    let display = Display::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
+    let mut matches = A::command().try_get_matches().unwrap_or_else(|err| usage_error(err));
+    let display = Display::from_arg_matches(&matches).unwrap_or_else(|err| usage_error(err));
     exp::color::apply(match display.color {
         Color::Auto => exp::color::Choice::Auto,
         Color::Always => exp::color::Choice::Always,
         Color::Never => exp::color::Choice::Never,
     });
-    A::from_arg_matches_mut(&mut matches).unwrap_or_else(|err| err.format(&mut A::command()).exit())
+    A::from_arg_matches_mut(&mut matches).unwrap_or_else(|err| usage_error(err.format(&mut A::command())))
+}
+
+/// Exit on what clap could not parse, said like every other message of the
+/// tools (`exp-run: unexpected argument ...`), with clap's exit code (2).
+/// `--help` and `--version` are not errors: clap prints them as it does.
+fn usage_error(err: clap::Error) -> ! {
+    if !err.use_stderr() {
+        err.exit()
+    }
+    let text = err.render().to_string();
+    let text = text.strip_prefix("error: ").unwrap_or(&text);
+    let _ = write!(io::stderr().lock(), "{}: {text}", exp::report::program());
+    std::process::exit(err.exit_code())
 }
 
 /// A clap value parser for a duration option (`90`, `30s`, `3h50m`).

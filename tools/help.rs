@@ -77,7 +77,8 @@ pub const COMMAND_ENVIRONMENT: &[(&str, &str)] = &[
     (
         "EXP_RUNNER",
         "The runner's id. Leave it in the environment of the command's children: a watchdog \
-         finds them by it and kills them if the runner dies.",
+         finds them by it and kills them if the runner dies. Not set in a replay, which no \
+         runner runs.",
     ),
 ];
 

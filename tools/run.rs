@@ -52,6 +52,7 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub retries: u32,
     /// Kill a config's whole process group after DUR; it is recorded failed.
+    /// 0 means no limit, as for timeout(1).
     #[arg(long, value_name = "DUR", value_parser = duration("--timeout"))]
     pub timeout: Option<Duration>,
     /// After SIGTERM, wait DUR before SIGKILL.
@@ -158,7 +159,7 @@ pub fn main() -> exp::Result<i32> {
         jobs,
         retry_failed: args.retry_failed,
         retries: args.retries,
-        timeout: args.timeout,
+        timeout: args.timeout.filter(|limit| !limit.is_zero()),
         kill_after: args.kill_after,
         names,
         shard: args.shard,

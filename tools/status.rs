@@ -18,8 +18,8 @@ pub const EXAMPLES: &[crate::help::Example] = &[
         command: r#"exp-status runs/lr --json --status failed | jq -r '"\(.name)\t\(.error)"'"#,
     },
     crate::help::Example {
-        about: "The best config by loss (configs without a result left out)",
-        command: "exp-status runs/lr --json --results |\n    \
+        about: "The best done config by loss (configs without a result left out)",
+        command: "exp-status runs/lr --json --status done --results |\n    \
                   jq -s -c 'map(select(.result.loss != null)) | min_by(.result.loss)'",
     },
     crate::help::Example {

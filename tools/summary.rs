@@ -20,9 +20,10 @@ pub const EXAMPLES: &[crate::help::Example] = &[
         command: "exp-summary runs/lr --ignore-missing --timing -o partial.csv",
     },
     crate::help::Example {
-        about: "A table of name, lr and loss, best first",
-        command: "exp-summary runs/lr --json |\n    \
-                  jq -r '[.name, .params.lr, .result.loss] | @tsv' | sort -k3 -g",
+        about: "A table of name and loss of the done configs, best first",
+        command: "exp-summary runs/lr --json --ignore-missing |\n    \
+                  jq -r 'select(.status == \"done\") | [.name, .result.loss] | @tsv' |\n    \
+                  sort -k2 -g",
     },
 ];
 

@@ -52,8 +52,10 @@ pub struct Report {
     pub lines: Vec<u8>,
     pub added: usize,
     pub present: usize,
-    /// The param keys of the requested configs, for the unused-key warning.
-    keys: HashSet<String>,
+    /// The param keys of the requested configs, for the unused-key warning,
+    /// each with whether some value of it is a scalar (and so also gets
+    /// its own `EXP_PARAM_<KEY>`).
+    keys: HashMap<String, bool>,
 }
 
 impl Report {
@@ -66,9 +68,13 @@ impl Report {
         }
         serde_json::to_writer(&mut self.lines, &Line { name, params, added }).expect("a line serializes");
         self.lines.push(b'\n');
-        for key in params.keys() {
-            if !self.keys.contains(key) {
-                self.keys.insert(key.clone());
+        for (key, value) in params {
+            let scalar = !(value.is_array() || value.is_object());
+            match self.keys.get_mut(key) {
+                Some(seen) => *seen |= scalar,
+                None => {
+                    self.keys.insert(key.clone(), scalar);
+                }
             }
         }
         if added {
@@ -380,13 +386,21 @@ impl Templates {
         if reads.is_empty() {
             return;
         }
-        let mut unused: Vec<&String> =
-            report.keys.iter().filter(|key| !reads.iter().any(|used| reads_param(used, key))).collect();
+        let mut unused: Vec<(&String, bool)> = report
+            .keys
+            .iter()
+            .filter(|(key, _)| !reads.iter().any(|used| reads_param(used, key)))
+            .map(|(key, &scalar)| (key, scalar))
+            .collect();
         unused.sort();
-        for key in unused {
+        for (key, scalar) in unused {
+            let own = if scalar {
+                format!(" and {}", crate::run::spawn::param_variable(key))
+            } else {
+                String::new()
+            };
             crate::report::warn(format!(
-                "key {key:?} is not used by the command template (it still reaches the command in EXP_PARAMS and {})",
-                crate::run::spawn::param_variable(key)
+                "key {key:?} is not used by the command template (it still reaches the command in EXP_PARAMS{own})"
             ));
         }
     }

@@ -61,6 +61,8 @@ pub struct Outcome {
     pub changes: Vec<Change>,
     /// Running configs that the request named or implied, left alone.
     pub skipped_running: Vec<String>,
+    /// Configs listed for `--reset` that are todo already: nothing to change.
+    pub already_todo: Vec<String>,
     /// Claims of dead runners put back to todo first.
     pub recovered: usize,
 }
@@ -114,6 +116,10 @@ pub fn clean(store: &mut Store, request: &Request) -> Result<Outcome> {
             continue;
         }
         let action = if reset.contains(name) { Action::Reset } else { Action::Remove };
+        if action == Action::Reset && config.status == Status::Todo {
+            outcome.already_todo.push(name.clone());
+            continue;
+        }
         outcome.changes.push(Change {
             name: name.clone(),
             action,

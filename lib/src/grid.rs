@@ -65,6 +65,12 @@ fn range(spec: &str) -> Result<Vec<Value>, String> {
             .ok_or_else(|| format!("{text:?} is not a decimal number (e.g. 3, -1 or 0.25)"))
     };
     let (start, end) = (scaled(numbers[0])?, scaled(numbers[1])?);
+    if start > end {
+        return Err(format!(
+            "range start is greater than its end (ranges go up: {}..{})",
+            numbers[1], numbers[0]
+        ));
+    }
     let step = match step {
         Some(step) => scaled(step.trim())?,
         None if decimals == 0 => 1,
@@ -72,9 +78,6 @@ fn range(spec: &str) -> Result<Vec<Value>, String> {
     };
     if step <= 0 {
         return Err("the step must be greater than 0".into());
-    }
-    if start > end {
-        return Err("range start is greater than its end".into());
     }
     let count = end.checked_sub(start).map(|span| span / step);
     if count.is_none_or(|count| count >= MAX_RANGE) {

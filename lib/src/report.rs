@@ -20,6 +20,19 @@ pub fn warn(message: impl std::fmt::Display) {
     note(format_args!("{}: {message}", crate::color::caution().for_stderr().apply_to("warning")));
 }
 
+/// [`warn`], but each distinct message once per process: a file that is
+/// read twice (when a run captures a result, then for its summary) is
+/// warned about once.
+pub fn warn_once(message: String) {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static SAID: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+    let mut said = SAID.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if said.get_or_insert_with(HashSet::new).insert(message.clone()) {
+        warn(message);
+    }
+}
+
 /// One line on stderr. A closed stderr (`2>&1 | head`) must not stop a run,
 /// so write errors are ignored rather than panicking as `eprintln!` would.
 pub fn note(message: impl std::fmt::Display) {

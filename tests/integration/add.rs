@@ -285,6 +285,9 @@ fn malformed_grids_are_exit_2_naming_the_argument() {
     dir.init(&[], &["echo", "{n}"]);
     refused(&dir, &["--grid", "novalue"], "", "novalue");
     refused(&dir, &["--grid", "n=5..1"], "", "n=5..1");
+    // A descending range of decimals is told it goes the wrong way, not
+    // given a hint that is refused in turn.
+    refused(&dir, &["--grid", "n=0.5..0.1"], "", "0.1..0.5");
     refused(&dir, &["--grid", "=1"], "", "=1");
     refused(&dir, &["--grid", "=1,2"], "", "=1,2");
     refused(&dir, &["--grid", "n="], "", "n=");

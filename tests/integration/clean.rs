@@ -212,6 +212,19 @@ fn reset_puts_listed_configs_back_even_done_ones_and_the_rerun_keeps_earlier_log
     assert_eq!(runs(&dir), expected);
 }
 
+#[test]
+fn reset_of_a_config_that_is_todo_already_changes_nothing_and_says_so() {
+    let dir = Dir::new();
+    shell_experiment(&dir, 2, "true");
+    dir.run("exp-run", &["--limit", "1"]).success();
+    let before = dir.state();
+    let out = dir.run_stdin("exp-clean", &["--names", "-", "--reset"], "c1\n");
+    out.success();
+    assert!(out.json_lines().is_empty(), "one line per config changed, and none was: {out:?}");
+    assert!(out.stderr.contains("already todo") && out.stderr.contains("c1"), "{out:?}");
+    assert_eq!(dir.state(), before);
+}
+
 // ---------- dry runs ----------
 
 #[test]

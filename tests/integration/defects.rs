@@ -760,6 +760,8 @@ fn summary_columns_never_collide_nor_go_blank() {
     dir.run_stdin("exp-add", &[], lines).success();
     let run = dir.run("exp-run", &["--progress", "never"]);
     run.success();
+    let warned = run.stderr.lines().filter(|l| l.contains("configs/arr/result.json")).count();
+    assert_eq!(warned, 1, "the run warns of it once, not again for its summary: {run:?}");
     let out = dir.run("exp-summary", &[]);
     out.success();
     assert!(

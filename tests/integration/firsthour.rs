@@ -370,6 +370,13 @@ fn a_key_no_template_reads_is_warned_about_and_still_reaches_the_command() {
 
     run_bounded(&dir, "exp-run", &[]).success();
     assert_eq!(config_file(&dir, "lr0.01", "dropuot"), "0.1");
+
+    // An object or array reaches the command in EXP_PARAMS only: the
+    // warning names no variable the command will not get.
+    let out = dir.run_stdin("exp-add", &["-f", "-"], r#"{"lr": 0.02, "opt": {"beta": 0.9}}"#);
+    out.success();
+    assert!(out.stderr.contains("\"opt\"") && out.stderr.contains("EXP_PARAMS"), "{out:?}");
+    assert!(!out.stderr.contains("EXP_PARAM_OPT"), "only scalars get their own variable: {out:?}");
 }
 
 #[test]

@@ -69,6 +69,32 @@ fn absurd_durations_and_job_counts_are_usage_errors() {
 }
 
 #[test]
+fn a_timeout_of_0_means_no_limit_as_for_timeout_1() {
+    let dir = Dir::new();
+    dir.init(&[], &["sleep", "0.2"]);
+    dir.run("exp-add", &["--grid", "a=1"]).success();
+    dir.run("exp-run", &["--timeout", "0", "--progress", "never"]).success();
+    assert_eq!(dir.status()[0]["status"], "done");
+}
+
+#[test]
+fn a_flag_no_tool_knows_is_exit_2_in_a_message_that_names_the_tool() {
+    let dir = Dir::new();
+    dir.init(&[], &["true"]);
+    for tool in ["exp-init", "exp-add", "exp-run", "exp-status", "exp-snapshot", "exp-summary", "exp-clean"] {
+        let out = dir.run(tool, &["--bogus"]);
+        out.code(2);
+        let first = out.stderr.lines().next().unwrap_or_default();
+        assert_eq!(first, format!("{tool}: unexpected argument '--bogus' found"), "{out:?}");
+        assert!(out.stdout.is_empty(), "{out:?}");
+    }
+    // --help and --version are no errors: on stdout, exit 0.
+    let out = dir.run("exp-run", &["--version"]);
+    out.success();
+    assert!(out.stdout.starts_with("exp-run "), "{out:?}");
+}
+
+#[test]
 fn a_closed_stderr_does_not_stop_the_run() {
     let dir = Dir::new();
     dir.init(&["--naming", "c{a}"], &["true"]);

@@ -3,7 +3,7 @@
 //! blocking (a FIFO planted as `result.json` must not hang a tool), only
 //! regular files, never through a symlink, and never more than a bound.
 
-use crate::report::warn;
+use crate::report::warn_once;
 use serde_json::Value;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -91,11 +91,11 @@ impl ConfigFiles {
         match value {
             Ok(value @ Value::Object(_)) => Some(value),
             Ok(_) => {
-                warn(format!("{}: not a JSON object; ignored", path.display()));
+                warn_once(format!("{}: not a JSON object; ignored", path.display()));
                 None
             }
             Err(err) => {
-                warn(format!("{}: unreadable ({err}); ignored", path.display()));
+                warn_once(format!("{}: unreadable ({err}); ignored", path.display()));
                 None
             }
         }
@@ -115,7 +115,7 @@ pub fn open_regular(path: &Path) -> Option<File> {
         return Some(file);
     }
     if kind.is_fifo() || kind.is_socket() || kind.is_char_device() || kind.is_block_device() {
-        warn(format!("{}: not a regular file; ignored", path.display()));
+        warn_once(format!("{}: not a regular file; ignored", path.display()));
     }
     None
 }
@@ -125,7 +125,7 @@ pub fn read_regular(path: &Path, max: u64) -> Option<Vec<u8>> {
     let file = open_regular(path)?;
     let len = file.metadata().ok()?.len();
     if len > max {
-        warn(format!("{}: larger than {} MiB; ignored", path.display(), max >> 20));
+        warn_once(format!("{}: larger than {} MiB; ignored", path.display(), max >> 20));
         return None;
     }
     let mut bytes = Vec::with_capacity(len as usize);
