@@ -480,6 +480,31 @@ fn max_failures_stops_a_broken_sweep_after_n_failures() {
     assert_eq!((failed, todo), (2, 8), "{rows:#?}");
 }
 
+#[test]
+fn max_failures_with_retries_announces_only_retries_that_run_and_counts_every_failure() {
+    let dir = Dir::new();
+    dir.init(&["--naming", "c{i}", "--shell", "sleep 0.1; exit 3"], &[]);
+    dir.run("exp-add", &["--grid", "i=0..19"]).success();
+    let out = run_bounded(
+        &dir,
+        "exp-run",
+        &["-j4", "--retries", "2", "--max-failures", "3", "--progress", "never"],
+    );
+    out.code(1);
+    let rows = by_name(&dir);
+    for line in out.stderr.lines().filter(|l| l.contains("retrying ")) {
+        // "retrying c5, attempt 2/3"
+        let rest = line.split("retrying ").nth(1).unwrap();
+        let (name, attempt) = rest.split_once(", attempt ").unwrap();
+        let attempt: u64 = attempt.split('/').next().unwrap().parse().unwrap();
+        let ran = rows[name]["attempts"].as_u64().unwrap();
+        assert!(ran >= attempt, "{name} announced attempt {attempt} but ran {ran}: {out:?}");
+    }
+    let failed = rows.values().filter(|row| row["status"] == "failed").count();
+    let closing = out.stderr.lines().last().unwrap_or_default();
+    assert!(closing.contains(&format!("{failed} failed")), "every failure counted ({failed}): {closing}");
+}
+
 // ---------- failures that explain themselves ----------
 
 #[test]

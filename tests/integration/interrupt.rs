@@ -324,6 +324,63 @@ fn slurm_style_sigterm_to_every_process_is_an_interruption_not_a_failure() {
     assert_interrupted(&by_name(&dir), &interrupted, &BTreeSet::new());
 }
 
+/// Whether process `pid` has ended (a zombie not reaped yet counts).
+fn ended(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => true,
+    }
+}
+
+#[test]
+fn signals_that_come_while_the_runner_waits_for_the_lock_keep_their_order_and_count() {
+    // Another tool holds the experiment's lock; meanwhile two configs end,
+    // then Ctrl-C comes twice. The endings came first, so they stand, and
+    // the second Ctrl-C kills at once rather than after --kill-after.
+    let dir = Dir::new();
+    std::fs::create_dir(dir.path().join("pids")).unwrap();
+    let script = r#"echo $$ > "pids/$EXP_NAME"
+case {i} in
+  1) while [ ! -e go ]; do sleep 0.05; done; exit 1;;
+  2) while [ ! -e go ]; do sleep 0.05; done; echo '{{"loss": 2}}';;
+  *) trap "" TERM; while :; do sleep 0.05; done;;
+esac"#;
+    dir.init(&["--naming", "c{i}", "--shell", script], &[]);
+    dir.run("exp-add", &["--grid", "i=1..3"]).success();
+    // -j 4 leaves a slot idle: the runner looks for work under the lock every second.
+    let runner = Bg::run(&dir, &["-j4", "--progress", "never", "--kill-after", "120s"]);
+    let pids: Vec<i32> = ["c1", "c2", "c3"]
+        .iter()
+        .map(|name| {
+            let path = dir.path().join("pids").join(name);
+            wait_for(&format!("{name} to start"), || read_pid(&path).is_some());
+            read_pid(&path).unwrap()
+        })
+        .collect();
+    wait_for("the claims to show", || with_status(&by_name(&dir), "running").len() == 3);
+
+    let lock = std::fs::File::open(dir.exp().join(".exp/lock")).expect("the lock file");
+    lock.lock().expect("take the lock");
+    std::thread::sleep(Duration::from_millis(1500)); // the runner now waits for it
+    touch(&dir, "go");
+    wait_for("c1 and c2 to end", || ended(pids[0]) && ended(pids[1]));
+    runner.signal(Signal::SIGINT);
+    std::thread::sleep(Duration::from_millis(300));
+    runner.signal(Signal::SIGINT);
+    std::thread::sleep(Duration::from_millis(300));
+    lock.unlock().expect("release the lock");
+
+    // Well within --kill-after: the second Ctrl-C was heard.
+    let out = runner.finish_within(Duration::from_secs(60));
+    out.code(130);
+    assert!(out.stderr.contains("killing"), "{out:?}");
+    let rows = by_name(&dir);
+    assert_eq!(rows["c1"]["status"], "failed", "it failed before the stop: {rows:#?}");
+    assert_eq!(rows["c1"]["exit_code"], 1, "{rows:#?}");
+    assert_eq!(rows["c2"]["status"], "done", "it finished before the stop: {rows:#?}");
+    assert_eq!(rows["c3"]["status"], "todo", "{rows:#?}");
+}
+
 // ---------- commands that will not stop ----------
 
 /// One config whose command ignores SIGTERM (and so do its `sleep`s), after

@@ -1,11 +1,11 @@
 //! `exp-run`: run the todo configs of an experiment through a pool of
 //! worker processes, safely alongside other runners.
 //!
-//! The pool is driven by one channel fed by a signal thread: SIGCHLD makes
-//! the main thread reap every exited command, SIGINT/SIGTERM/SIGHUP stop the
-//! run. The main thread spawns every command (and tells the watchdog), then
-//! blocks on the channel with a timeout set by the nearest deadline, so a
-//! freed slot is refilled as soon as the exit is reaped, with no polling.
+//! The pool is driven by signals (`events`): SIGCHLD makes the loop reap
+//! every exited command, SIGINT/SIGTERM/SIGHUP stop the run. The loop spawns
+//! every command (and tells the watchdog), then waits in `poll` with a
+//! timeout set by the nearest deadline, so a freed slot is refilled as soon
+//! as the exit is reaped, with no polling sleeps.
 //! Feedback adds deadlines of its own: four a second to redraw the bars on
 //! a terminal, one per `--status-every` off it, none otherwise.
 //! Every status change is one journal append under the lock, written before
@@ -99,6 +99,12 @@ pub fn run(dir: &Path, options: &Options) -> Result<i32> {
     if options.dry_run {
         return dry_run(&mut store, options, &selection);
     }
+    // Stop signals are heard from here on, --setup included; a replay's
+    // command is in our process group and gets the terminal's signals itself.
+    let mut events = match options.replay {
+        Some(_) => None,
+        None => Some(Events::watch(&STOP_SIGNALS)?),
+    };
     let setup_env = match &options.setup {
         // Checked first, so a bad template never costs a setup.
         Some(command) => {
@@ -108,7 +114,22 @@ pub fn run(dir: &Path, options: &Options) -> Result<i32> {
             let failed_too = options.retry_failed || selection.by_name();
             let anything = experiment.configs.iter().any(|(n, e)| selection.wants(n, e.status(), failed_too));
             if anything || options.replay.is_some() {
-                setup::run_setup(command, launcher.workdir(), store.dir())?
+                match setup::run_setup(
+                    command,
+                    launcher.workdir(),
+                    store.dir(),
+                    events.as_mut(),
+                    options.kill_after,
+                )? {
+                    setup::Setup::Env(env) => env,
+                    setup::Setup::Stopped(signal) => {
+                        crate::report::note(format!(
+                            "interrupted by {} during --setup: nothing ran, nothing changed",
+                            signal_name(signal)
+                        ));
+                        return Ok(128 + signal);
+                    }
+                }
             } else {
                 crate::report::note("nothing to run: --setup skipped");
                 Vec::new()
@@ -122,7 +143,10 @@ pub fn run(dir: &Path, options: &Options) -> Result<i32> {
         launcher.set_setup_env(setup_env);
         return replay::replay(&mut store, &launcher, which, &selection);
     }
-    let events = Events::watch(&WATCHED)?;
+    let events = match events {
+        Some(events) => events,
+        None => Events::watch(&STOP_SIGNALS)?,
+    };
     let lock = store.lock()?;
     let (experiment, cursor) = store.load(&lock)?;
     let mut launcher = Launcher::new(&store, &experiment, &options.env, options.cache)?;
@@ -181,13 +205,9 @@ fn check_request(
     check_templates(experiment, launcher, selection)
 }
 
-/// The signals a run answers, SIGCHLD included.
-const WATCHED: [i32; 4] = [
-    signal_hook::consts::SIGINT,
-    signal_hook::consts::SIGTERM,
-    signal_hook::consts::SIGHUP,
-    signal_hook::consts::SIGCHLD,
-];
+/// The signals that stop a run (SIGCHLD is watched too).
+const STOP_SIGNALS: [i32; 3] =
+    [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP];
 
 /// One busy worker slot.
 struct Slot {
@@ -230,6 +250,8 @@ struct Pool<'a> {
     watchdog: Watchdog,
     queue: VecDeque<String>,
     retry_queue: VecDeque<String>,
+    /// Whether `--max-failures` was reached and said so.
+    brake_said: bool,
     tried: HashSet<String>,
     run_attempts: HashMap<String, u32>,
     running: BTreeMap<usize, Slot>,
@@ -271,6 +293,7 @@ impl<'a> Pool<'a> {
             watchdog,
             queue: VecDeque::new(),
             retry_queue: VecDeque::new(),
+            brake_said: false,
             tried: HashSet::new(),
             run_attempts: HashMap::new(),
             running: BTreeMap::new(),
@@ -688,11 +711,19 @@ impl<'a> Pool<'a> {
         }
         drop(lock);
         let retries_left = self.run_attempts.get(name).copied().unwrap_or(0) <= self.options.retries;
-        let retry = matches!(ending, Ending::Failed { .. }) && retries_left && self.stop.is_none();
+        let mut retry = matches!(ending, Ending::Failed { .. }) && retries_left && self.stop.is_none();
         if retry {
             // Not finished yet: the counts leave it out until its last attempt.
             self.tally.failed -= 1;
             self.retry_queue.push_back(name.to_string());
+        }
+        let braking = self.braked() && !self.brake_said;
+        if self.braked() && !self.retry_queue.is_empty() {
+            // Launching nothing more means no retries either: those
+            // configs have failed, and count so.
+            self.tally.failed += self.retry_queue.len();
+            self.retry_queue.clear();
+            retry = false;
         }
         self.count_total();
         if ending == Ending::NotStarted {
@@ -703,10 +734,8 @@ impl<'a> Pool<'a> {
         if retry {
             let tries = self.run_attempts.get(name).copied().unwrap_or(0);
             self.feedback.retrying(name, tries + 1, self.options.retries + 1, self.tally);
-        } else if matches!(ending, Ending::Failed { .. })
-            && self.braked()
-            && self.tally.failed == self.options.max_failures.unwrap_or(0)
-        {
+        } else if braking {
+            self.brake_said = true;
             self.feedback.say(&format!(
                 "{} config(s) failed: --max-failures reached, launching nothing more ({} still running)",
                 self.tally.failed,
@@ -741,18 +770,24 @@ impl<'a> Pool<'a> {
             return Ok(());
         }
         self.stop = Some(signal);
-        self.feedback.say(&format!(
-            "{}: stopping; asking {} running command(s) to stop (SIGTERM, then SIGKILL after {})",
-            signal_name(signal),
-            self.running.len(),
-            humantime::format_duration(self.options.kill_after)
-        ));
+        if self.running.is_empty() {
+            self.feedback.say(&format!("{}: stopping", signal_name(signal)));
+        } else {
+            self.feedback.say(&format!(
+                "{}: stopping; asking {} running command(s) to stop (SIGTERM, then SIGKILL after {})",
+                signal_name(signal),
+                self.running.len(),
+                humantime::format_duration(self.options.kill_after)
+            ));
+        }
         let groups: Vec<Pid> = self.running.values().map(|slot| slot.pgid).collect();
         for pgid in groups {
             self.terminate(pgid);
         }
-        for deferred in std::mem::take(&mut self.deferred) {
-            let Deferred { worker, name, attempt, seconds, ended, .. } = deferred;
+        // One at a time, each leaving the list as it is recorded: the total
+        // shown stays put.
+        while !self.deferred.is_empty() {
+            let Deferred { worker, name, attempt, seconds, ended, .. } = self.deferred.remove(0);
             self.record(worker, &name, attempt, Ending::Interrupted, seconds, ended)?;
         }
         Ok(())
@@ -798,10 +833,8 @@ impl<'a> Pool<'a> {
                 self.watchdog.forget(pgid);
             }
         }
-        let (due, waiting): (Vec<Deferred>, Vec<Deferred>) =
-            std::mem::take(&mut self.deferred).into_iter().partition(|d| now >= d.until);
-        self.deferred = waiting;
-        for Deferred { worker, name, attempt, status, seconds, ended, .. } in due {
+        while let Some(due) = self.deferred.iter().position(|d| now >= d.until) {
+            let Deferred { worker, name, attempt, status, seconds, ended, .. } = self.deferred.remove(due);
             let ending = ended_with_result(&self.store.config_files(&name), judge(status, None));
             self.record(worker, &name, attempt, ending, seconds, ended)?;
         }
@@ -908,15 +941,18 @@ impl<'a> Pool<'a> {
                 }
             }
         }
+        // A stop signal while closing is still a stop: exit 128+N.
+        self.handle_pending()?;
         // Outside the lock: reading every result may take a while.
         let all_done = !self.experiment.configs.is_empty()
             && self.experiment.configs.values().all(|e| e.status() == Status::Done);
         let summary_is_new =
             self.tally.done > 0 || !self.store.dir().join(crate::summary::SUMMARY_FILE).exists();
-        if all_done && summary_is_new {
+        if all_done && summary_is_new && self.stop.is_none() {
             if let Err(err) = crate::summary::save(&self.store, &self.experiment) {
                 self.feedback.say(&format!("cannot write results_summary.csv: {err}"));
             }
+            self.handle_pending()?;
         }
         let selected = |name: &str| self.selection.contains(name);
         let failed = self
