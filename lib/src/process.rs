@@ -78,6 +78,16 @@ pub fn unblock_signals(signals: &[i32]) {
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None);
 }
 
+/// Put SIGCHLD back to its default, before anything catches it. Ignored,
+/// it is inherited across exec and makes the kernel reap children unasked:
+/// every wait for one then fails (ECHILD), and the commands we start would
+/// inherit it too.
+pub fn reset_sigchld() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: setting a signal to SIG_DFL installs no handler code.
+    let _ = unsafe { signal(Signal::SIGCHLD, SigHandler::SigDfl) };
+}
+
 /// Processes (other than this one) whose environment holds `KEY=VALUE`,
 /// with their process groups.
 pub fn with_env(key: &str, value: &str) -> Vec<(u32, u32)> {

@@ -439,6 +439,40 @@ fn a_runner_started_with_its_signals_blocked_or_ignored_still_stops() {
     }
 }
 
+/// `exp-run exp ARGS...` started with SIGCHLD ignored, as a parent may leave
+/// it across exec: the kernel then reaps children unasked, and no wait sees
+/// how they ended.
+fn run_with_sigchld_ignored(dir: &Dir, args: &[&str]) -> Out {
+    use nix::sys::signal::{signal, SigHandler};
+    use std::os::unix::process::CommandExt;
+    let mut cmd = dir.cmd("exp-run");
+    cmd.arg("exp").args(args).stdin(Stdio::null());
+    // SAFETY: sigaction is async-signal-safe, and the closure allocates nothing.
+    unsafe {
+        cmd.pre_exec(|| signal(Signal::SIGCHLD, SigHandler::SigIgn).map(drop).map_err(std::io::Error::from));
+    }
+    Out::of(cmd.output().expect("spawn"))
+}
+
+/// A runner started with SIGCHLD ignored still waits for what it starts:
+/// `--setup`, the pool's commands, `--replay`.
+#[test]
+fn a_runner_started_with_sigchld_ignored_still_waits_for_its_commands() {
+    let dir = Dir::new();
+    dir.init(&["--naming", "c{a}", "--shell", "test \"$X\" = 1"], &[]);
+    dir.run("exp-add", &["--grid", "a=1,2"]).success();
+    let setup = run_with_sigchld_ignored(&dir, &["--setup", "echo X=1", "--limit", "1"]);
+    setup.success();
+    assert_eq!(by_name(&dir)["c1"]["status"], "done", "the setup's X reached the command: {setup:#?}");
+    let pool = run_with_sigchld_ignored(&dir, &["--env", "X=1"]);
+    pool.success();
+    assert_eq!(by_name(&dir)["c2"]["status"], "done", "{pool:#?}");
+    let replay = run_with_sigchld_ignored(&dir, &["--replay", "c1", "--env", "X=1"]);
+    replay.success();
+    let failing = run_with_sigchld_ignored(&dir, &["--replay", "c2", "--env", "X=2"]);
+    failing.code(1);
+}
+
 // ---------- invalid UTF-8 ----------
 
 /// Output that is not UTF-8 (in the logs and as the last stdout line) is

@@ -393,3 +393,85 @@ fn interactive_enter_lists_the_running_configs_and_takes_a_snapshot_without_echo
     assert!(snapshot.join("index.md").is_file(), "{}", snapshot.display());
     assert!(!captured.contains("typed-here"), "what is typed is not echoed over the bars: {captured:?}");
 }
+
+/// A pseudo-terminal opened close-on-exec (a command another test starts
+/// meanwhile must not inherit it: a master kept open elsewhere would never
+/// hang up): its master side, non-blocking, and its slave side.
+fn pseudo_terminal() -> (nix::pty::PtyMaster, std::fs::File) {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).expect("a pty");
+    nix::pty::grantpt(&master).expect("grantpt");
+    nix::pty::unlockpt(&master).expect("unlockpt");
+    let path = nix::pty::ptsname_r(&master).expect("ptsname");
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(nix::libc::O_NOCTTY)
+        .open(path)
+        .expect("the pty's slave");
+    fcntl(master.as_raw_fd(), FcntlArg::F_SETFL(OFlag::O_RDWR | OFlag::O_NONBLOCK)).expect("non-blocking");
+    (master, slave)
+}
+
+/// What the terminal has been given since last time, without waiting.
+fn drain(master: &nix::pty::PtyMaster, screen: &mut Vec<u8>) {
+    let mut buffer = [0u8; 4096];
+    while let Ok(n @ 1..) = std::io::Read::read(&mut &*master, &mut buffer) {
+        screen.extend_from_slice(&buffer[..n]);
+    }
+}
+
+/// The terminal hangs up under the bars (its window closed, the ssh
+/// connection dropped): the runner stops as on SIGHUP, with no panic, and
+/// its running configs are back to todo.
+#[test]
+fn a_terminal_that_hangs_up_under_the_bars_stops_the_run_cleanly() {
+    let dir = Dir::new();
+    sweep(&dir, "sleep 60", 8);
+    let (master, slave) = pseudo_terminal();
+    let mut cmd = dir.cmd("exp-run");
+    cmd.args(["exp", "-j", "4"])
+        .env_remove("NO_COLOR")
+        .env("TERM", "xterm-256color")
+        .stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave);
+    // The runner leads a session of its own whose controlling terminal is
+    // the pty, as a login shell's job would: the hang-up sends it SIGHUP.
+    // SAFETY: setsid and ioctl are async-signal-safe, and the closure allocates nothing.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            nix::unistd::setsid()?;
+            match nix::libc::ioctl(0, nix::libc::TIOCSCTTY, 0) {
+                -1 => Err(std::io::Error::last_os_error()),
+                _ => Ok(()),
+            }
+        });
+    }
+    let mut runner = cmd.spawn().expect("spawn exp-run");
+    // Nothing but the master may hold the terminal open now.
+    drop(cmd);
+    let mut screen = Vec::new();
+    let running = || dir.status().iter().filter(|row| row["status"] == "running").count();
+    wait_for("four configs running under the bars", || {
+        drain(&master, &mut screen);
+        strip_ansi(&String::from_utf8_lossy(&screen)).contains("4 running") && running() == 4
+    });
+    drop(master);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = runner.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = runner.kill();
+            panic!("exp-run still running a minute after the hang-up");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(129), "interrupted by SIGHUP, not a panic: {status}");
+    let rows = dir.status();
+    assert!(rows.iter().all(|row| row["status"] == "todo"), "all back to todo: {rows:#?}");
+}

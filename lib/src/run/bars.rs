@@ -9,12 +9,21 @@
 //! line is laid out here to fit the terminal's width (indicatif only prints
 //! it), so colour and long names never make it wrap. The pool calls
 //! [`Bars::refresh`] every [`REFRESH`] to read the commands' logs anew.
+//!
+//! A terminal can go away under the bars (a closed window, a dropped ssh
+//! connection) and fail every write from then on. indicatif's
+//! `MultiProgress::suspend` panics on such a failure, so it is never used;
+//! the bars go quiet at the first failed write and messages become plain
+//! lines, whose failures are ignored: the run goes on and records its state.
 
 use crate::color::{self, Style};
-use crate::report::format_seconds;
+use crate::report::{format_seconds, note, program};
 use crate::run::feedback::Tally;
 use crate::store::config_files::ConfigFiles;
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
+use std::fmt::Display;
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// How often the worker lines read their commands' logs again.
@@ -28,6 +37,8 @@ const BAR_MIN: usize = 10;
 const BAR_MAX: usize = 40;
 /// Columns before a worker line's message: two spaces, the spinner, a space.
 const WORKER_INDENT: usize = 4;
+/// The most draws a second, as indicatif's own stderr target allows.
+const DRAWS_PER_SECOND: u8 = 20;
 
 pub struct Bars {
     multi: MultiProgress,
@@ -49,7 +60,10 @@ struct Worker {
 }
 
 impl Bars {
-    pub fn new(target: ProgressDrawTarget, width: fn() -> usize, jobs: usize) -> Bars {
+    /// Bars drawn on `term`, `width()` columns wide, for `jobs` workers.
+    pub fn new(term: Box<dyn TermLike>, width: fn() -> usize, jobs: usize) -> Bars {
+        let term = MuteOnError { term, muted: AtomicBool::new(false) };
+        let target = ProgressDrawTarget::term_like_with_hz(Box::new(term), DRAWS_PER_SECOND);
         let multi = MultiProgress::with_draw_target(target);
         let overall = multi.add(ProgressBar::new(0));
         overall.set_style(ProgressStyle::with_template("{msg}").expect("valid template"));
@@ -64,9 +78,12 @@ impl Bars {
         }
     }
 
-    /// Print a message above the bars, without tearing them.
-    pub fn suspend(&self, say: impl FnOnce()) {
-        self.multi.suspend(say);
+    /// Print a message above the bars, without tearing them; a plain line
+    /// once the bars cannot be drawn.
+    pub fn say(&self, message: impl Display) {
+        if self.multi.println(format!("{}: {message}", program())).is_err() {
+            note(message);
+        }
     }
 
     pub fn start(&mut self, worker: usize, name: &str, attempt: u32, files: ConfigFiles) {
@@ -124,6 +141,57 @@ impl Bars {
         }
         self.overall.finish_and_clear();
         let _ = self.multi.clear();
+    }
+}
+
+/// The bars' terminal, muted for good by its first failed write: a
+/// terminal that hung up fails every write (EIO), and what indicatif would
+/// keep writing to it would only pile up in its buffer.
+#[derive(Debug)]
+struct MuteOnError {
+    term: Box<dyn TermLike>,
+    muted: AtomicBool,
+}
+
+impl MuteOnError {
+    fn write(&self, op: impl FnOnce(&dyn TermLike) -> io::Result<()>) -> io::Result<()> {
+        if self.muted.load(Ordering::Relaxed) {
+            return Err(io::Error::other("an earlier write to the terminal failed"));
+        }
+        op(&*self.term).inspect_err(|_| self.muted.store(true, Ordering::Relaxed))
+    }
+}
+
+impl TermLike for MuteOnError {
+    fn width(&self) -> u16 {
+        self.term.width()
+    }
+    fn height(&self) -> u16 {
+        self.term.height()
+    }
+    fn move_cursor_up(&self, n: usize) -> io::Result<()> {
+        self.write(|term| term.move_cursor_up(n))
+    }
+    fn move_cursor_down(&self, n: usize) -> io::Result<()> {
+        self.write(|term| term.move_cursor_down(n))
+    }
+    fn move_cursor_right(&self, n: usize) -> io::Result<()> {
+        self.write(|term| term.move_cursor_right(n))
+    }
+    fn move_cursor_left(&self, n: usize) -> io::Result<()> {
+        self.write(|term| term.move_cursor_left(n))
+    }
+    fn write_line(&self, s: &str) -> io::Result<()> {
+        self.write(|term| term.write_line(s))
+    }
+    fn write_str(&self, s: &str) -> io::Result<()> {
+        self.write(|term| term.write_str(s))
+    }
+    fn clear_line(&self) -> io::Result<()> {
+        self.write(|term| term.clear_line())
+    }
+    fn flush(&self) -> io::Result<()> {
+        self.write(|term| term.flush())
     }
 }
 
@@ -283,6 +351,64 @@ mod tests {
             }
         }
         console::set_colors_enabled_stderr(false);
+    }
+
+    /// A terminal that hung up: every write fails with EIO. It counts them.
+    #[derive(Debug)]
+    struct HungUp(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+    impl HungUp {
+        fn fail(&self) -> io::Result<()> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Err(io::Error::from_raw_os_error(nix::libc::EIO))
+        }
+    }
+
+    impl TermLike for HungUp {
+        fn width(&self) -> u16 {
+            80
+        }
+        fn move_cursor_up(&self, _: usize) -> io::Result<()> {
+            self.fail()
+        }
+        fn move_cursor_down(&self, _: usize) -> io::Result<()> {
+            self.fail()
+        }
+        fn move_cursor_right(&self, _: usize) -> io::Result<()> {
+            self.fail()
+        }
+        fn move_cursor_left(&self, _: usize) -> io::Result<()> {
+            self.fail()
+        }
+        fn write_line(&self, _: &str) -> io::Result<()> {
+            self.fail()
+        }
+        fn write_str(&self, _: &str) -> io::Result<()> {
+            self.fail()
+        }
+        fn clear_line(&self) -> io::Result<()> {
+            self.fail()
+        }
+        fn flush(&self) -> io::Result<()> {
+            self.fail()
+        }
+    }
+
+    #[test]
+    fn bars_on_a_terminal_that_hung_up_panic_nowhere_and_stop_writing() {
+        let writes = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut bars = Bars::new(Box::new(HungUp(writes.clone())), || 80, 2);
+        let files = ConfigFiles { dir: std::path::PathBuf::from("/nonexistent/configs/lr0.1") };
+        bars.start(0, "lr0.1", 1, files.clone());
+        bars.update(tally(0, 0, 1), 3);
+        bars.say("SIGHUP: stopping");
+        bars.refresh(tally(0, 0, 1), 3);
+        bars.end(0);
+        bars.say("interrupted lr0.1");
+        bars.start(1, "lr0.2", 2, files);
+        bars.refresh(tally(0, 1, 1), 3);
+        bars.finish();
+        assert_eq!(writes.load(Ordering::SeqCst), 1, "the first failed write mutes the terminal");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::run::lines::Lines;
 use crate::run::outcome::Ending;
 use crate::store::config_files::ConfigFiles;
 use crate::time::Timestamp;
-use indicatif::{ProgressDrawTarget, TermLike};
+use indicatif::TermLike;
 use serde_json::json;
 use std::cell::Cell;
 use std::io::{IsTerminal, Write};
@@ -75,11 +75,9 @@ impl Feedback {
     ) -> Feedback {
         let terminal = std::io::stderr().is_terminal();
         let view = match progress {
-            Progress::Always if !terminal => {
-                View::Bars(Bars::new(ProgressDrawTarget::term_like(Box::new(Stderr)), || 100, jobs))
-            }
+            Progress::Always if !terminal => View::Bars(Bars::new(Box::new(Stderr), || 100, jobs)),
             Progress::Always | Progress::Auto if terminal => {
-                View::Bars(Bars::new(ProgressDrawTarget::stderr(), terminal_width, jobs))
+                View::Bars(Bars::new(Box::new(console::Term::buffered_stderr()), terminal_width, jobs))
             }
             Progress::Auto if !quiet => View::Lines(Lines::new(status_every)),
             _ => View::Silent,
@@ -152,7 +150,7 @@ impl Feedback {
             View::Bars(bars) => {
                 bars.end(worker);
                 if !matches!(ending, Ending::Done) {
-                    bars.suspend(|| note(line));
+                    bars.say(line);
                 }
                 bars.update(tally, total);
             }
@@ -179,7 +177,7 @@ impl Feedback {
         let line = color::caution().for_stderr().apply_to(format!("retrying {name}, attempt {attempt}/{of}"));
         let (finished, total) = self.counter(tally);
         match &self.view {
-            View::Bars(bars) => bars.suspend(|| note(line)),
+            View::Bars(bars) => bars.say(line),
             View::Lines(lines) => lines.say(finished, total, line),
             View::Silent => {}
         }
@@ -190,7 +188,7 @@ impl Feedback {
     pub fn say(&self, message: &str) {
         let (finished, total) = self.counter(self.last.get());
         match &self.view {
-            View::Bars(bars) => bars.suspend(|| note(message)),
+            View::Bars(bars) => bars.say(message),
             View::Lines(lines) => lines.say(finished, total, message),
             View::Silent => note(message),
         }

@@ -91,6 +91,8 @@ pub struct Options {
 
 /// Run the experiment in `dir`; returns the exit code (0, 1 or 128+N).
 pub fn run(dir: &Path, options: &Options) -> Result<i32> {
+    // First: the setup, a replay and the pool all wait for children.
+    crate::process::reset_sigchld();
     let mut store = Store::open(dir)?;
     let selection = Selection {
         names: options.names.as_ref().map(|names| names.iter().map(|(_, n)| n.clone()).collect()),
