@@ -474,6 +474,29 @@ fn sigkill_of_the_runner_kills_its_commands_and_loses_no_done_config() {
     resume(&dir, &["c2", "c3"]);
 }
 
+#[test]
+fn the_next_runner_says_what_it_recovered_against_its_real_total() {
+    let dir = Dir::new();
+    blocking_experiment(&dir, 6, 2);
+    let mut runner = Bg::run(&dir, &["-j2", "--progress", "never"]);
+    let started = wait_until_busy(&dir, 2, 2);
+    runner.signal(Signal::SIGKILL);
+    wait_exit(&mut runner);
+    drop(runner);
+    wait_gone(&started);
+    touch(&dir, "quick");
+    // Plain lines (stderr is no terminal), each with the run's counts.
+    let out = run_bounded(&dir, "exp-run", &["-j2"]);
+    out.success();
+    let line = out
+        .stderr
+        .lines()
+        .find(|line| line.contains("runners that are gone"))
+        .unwrap_or_else(|| panic!("the recovery is said: {out:?}"));
+    // c2 and c3 recovered, c4 and c5 todo: 4 to run, none finished yet.
+    assert!(line.contains("[0/4]"), "{line}");
+}
+
 fn wait_exit(runner: &mut Bg) -> ExitStatus {
     let mut status = None;
     wait_for("the runner to exit", || {

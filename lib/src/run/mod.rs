@@ -322,12 +322,6 @@ impl<'a> Pool<'a> {
     fn prepare(&mut self, lock: &Lock, liveness: &Liveness) -> Result<()> {
         let recovered =
             recover_stale(&mut self.store, lock, &mut self.cursor, &mut self.experiment, liveness)?;
-        if !recovered.is_empty() {
-            self.feedback.say(&format!(
-                "{} config(s) left running by runners that are gone are back to todo",
-                recovered.len()
-            ));
-        }
         if self.options.retry_failed {
             let mut events = Vec::new();
             for (name, entry) in self.experiment.configs.iter_mut() {
@@ -339,8 +333,15 @@ impl<'a> Pool<'a> {
             }
             self.store.append(lock, &mut self.cursor, &events)?;
         }
-        self.say_skipped_names();
+        // The queue first, so these lines show the run's total.
         self.rebuild_queue();
+        if !recovered.is_empty() {
+            self.feedback.say(&format!(
+                "{} config(s) left running by runners that are gone are back to todo",
+                recovered.len()
+            ));
+        }
+        self.say_skipped_names();
         Ok(())
     }
 
