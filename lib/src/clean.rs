@@ -17,7 +17,8 @@ use crate::identity::{identity, merged};
 use crate::model::{Config, Experiment, Params, Status};
 use crate::runners::{recover_stale, Liveness};
 use crate::store::journal::Event;
-use crate::store::Store;
+use crate::store::{Cursor, Store};
+use crate::summary::FileChange;
 use serde::Serialize;
 use std::collections::HashSet;
 use std::time::Duration;
@@ -150,7 +151,7 @@ pub fn clean(store: &mut Store, request: &Request) -> Result<Outcome> {
     }
     if removed {
         // One rewrite records every change (resets included) atomically.
-        store.fold(&lock, &mut experiment)?;
+        cursor = store.fold(&lock, &mut experiment)?;
     } else {
         store.append(&lock, &mut cursor, &events)?;
         store.sync()?;
@@ -179,33 +180,28 @@ pub fn clean(store: &mut Store, request: &Request) -> Result<Outcome> {
             }
         });
     }
-    refresh_summary(store, &experiment);
+    refresh_summary(store, &mut experiment, &mut cursor);
     Ok(outcome)
 }
 
 /// A `results_summary.csv` left by an earlier run no longer tells the truth:
 /// write it anew if every config is still done, else remove it (the next
 /// complete run, or `exp-summary --save`, writes it again).
-fn refresh_summary(store: &Store, experiment: &Experiment) {
-    let path = store.dir().join(crate::summary::SUMMARY_FILE);
-    if std::fs::symlink_metadata(&path).is_err() {
+fn refresh_summary(store: &mut Store, experiment: &mut Experiment, cursor: &mut Cursor) {
+    if std::fs::symlink_metadata(store.dir().join(crate::summary::SUMMARY_FILE)).is_err() {
         return;
     }
-    let all_done =
-        !experiment.configs.is_empty() && experiment.configs.values().all(|c| c.status() == Status::Done);
-    let outcome = if all_done {
-        crate::summary::save(store, experiment).map(|()| "rewritten".to_string())
-    } else {
-        let why =
-            if experiment.configs.is_empty() { "no config is left" } else { "not every config is done" };
-        std::fs::remove_file(&path)
-            .map(|()| format!("removed: {why}"))
-            .map_err(|err| Error::io("cannot remove", &path, err))
+    let said = match crate::summary::keep_file_true(store, experiment, cursor, false) {
+        Ok(FileChange::Written) => "rewritten".to_string(),
+        Ok(FileChange::Removed) if experiment.configs.is_empty() => "removed: no config is left".to_string(),
+        Ok(FileChange::Removed) => "removed: not every config is done".to_string(),
+        Ok(FileChange::Unchanged) => return,
+        Err(err) => {
+            crate::report::warn(format!("{} is out of date: {err}", crate::summary::SUMMARY_FILE));
+            return;
+        }
     };
-    match outcome {
-        Ok(what) => crate::report::note(format!("{}: {what}", crate::summary::SUMMARY_FILE)),
-        Err(err) => crate::report::warn(format!("{} is out of date: {err}", crate::summary::SUMMARY_FILE)),
-    }
+    crate::report::note(format!("{}: {said}", crate::summary::SUMMARY_FILE));
 }
 
 /// The configs to remove and to reset, in the experiment's order.

@@ -3,9 +3,9 @@
 //! config's logs as they grow, until it ends.
 
 use crate::error::{Error, Result};
-use crate::model::Status;
+use crate::model::{Experiment, Status};
 use crate::store::config_files::open_regular;
-use crate::store::Store;
+use crate::store::{Cursor, Store};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -42,11 +42,15 @@ pub fn print(
         )));
     }
     let files = store.config_files(name);
-    let paths: Vec<PathBuf> = [files.stdout(), files.stderr()]
-        .into_iter()
-        .map(|path| if attempt < latest { files.of_attempt(&path, attempt) } else { path })
-        .collect();
-    let mut logs: Vec<Log> = paths.into_iter().map(Log::new).collect();
+    let paths = [files.stdout(), files.stderr()];
+    let mut logs: Vec<Log> = match attempt < latest {
+        true => paths.iter().map(|path| Log::new(files.of_attempt(path, attempt))).collect(),
+        false => paths.iter().cloned().map(Log::new).collect(),
+    };
+    let mut current = attempt == latest;
+    if current {
+        current = open_latest(store, &mut experiment, &mut cursor, name, latest, &mut logs)?;
+    }
     for log in &mut logs {
         writeln!(out, "==> {} <==", log.path.display())?;
         if !log.copy_new(out)? {
@@ -54,20 +58,14 @@ pub fn print(
         }
     }
     out.flush()?;
-    let following = follow && attempt == latest && config.status == Status::Running;
-    if !following {
+    if !(follow && current && config.status == Status::Running) {
         return Ok(());
     }
     let mut last_shown = logs.len() - 1;
     loop {
         std::thread::sleep(FOLLOW_POLL);
-        let lock = store.lock_shared()?;
-        store.refresh(&lock, &mut experiment, &mut cursor)?;
-        drop(lock);
-        let still = match experiment.configs.get(name) {
-            Some(entry) => entry.status() == Status::Running && entry.read()?.attempts == latest,
-            None => false,
-        };
+        let current = open_latest(store, &mut experiment, &mut cursor, name, latest, &mut logs)?;
+        let running = experiment.configs.get(name).is_some_and(|entry| entry.status() == Status::Running);
         for (i, log) in logs.iter_mut().enumerate() {
             if log.has_new() {
                 if i != last_shown {
@@ -78,10 +76,52 @@ pub fn print(
             }
         }
         out.flush()?;
-        if !still {
+        if !(current && running) {
             return Ok(());
         }
     }
+}
+
+/// Open the logs of attempt `latest` not open yet, by their plain names,
+/// and tell whether it is still the config's latest attempt. A runner
+/// claims the next attempt before it moves these logs to their numbered
+/// names (`stdout.N.log`) and creates new ones: a file opened before that
+/// claim is this attempt's; one opened after may be the next one's, so once
+/// the config has moved on, logs opened now are looked for under the
+/// numbered names instead.
+fn open_latest(
+    store: &mut Store,
+    experiment: &mut Experiment,
+    cursor: &mut Cursor,
+    name: &str,
+    latest: u32,
+    logs: &mut [Log],
+) -> Result<bool> {
+    let unopened: Vec<usize> = (0..logs.len()).filter(|&i| logs[i].file.is_none()).collect();
+    for &i in &unopened {
+        let _ = logs[i].open();
+    }
+    let lock = store.lock_shared()?;
+    store.refresh(&lock, experiment, cursor)?;
+    drop(lock);
+    let attempts = experiment.configs.get(name).map(|entry| entry.read().map(|c| c.attempts)).transpose()?;
+    if attempts == Some(latest) {
+        return Ok(true);
+    }
+    let files = store.config_files(name);
+    for i in unopened {
+        let plain = logs[i].path.clone();
+        let moved = files.of_attempt(&plain, latest);
+        // The move follows the claim at once; wait a moment for it.
+        for _ in 0..20 {
+            if moved.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        logs[i] = Log::new(moved);
+    }
+    Ok(false)
 }
 
 /// One log file and how much of it was printed.

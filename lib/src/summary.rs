@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::identity::merged;
 use crate::model::{Experiment, Status};
 use crate::store::atomic::write_atomic;
-use crate::store::Store;
+use crate::store::{Cursor, Refresh, Store};
 use crate::time::Timestamp;
 use crate::values::display_value;
 use indexmap::IndexMap;
@@ -192,6 +192,56 @@ pub fn save_to(
 /// Write `results_summary.csv` in the experiment, atomically.
 pub fn save(store: &Store, experiment: &Experiment) -> Result<()> {
     save_to(&store.dir().join(SUMMARY_FILE), store, experiment, Options::default(), &mut || {})
+}
+
+/// What [`keep_file_true`] did to `results_summary.csv`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FileChange {
+    Written,
+    /// Removed, since not every config is done (or none is left).
+    Removed,
+    Unchanged,
+}
+
+/// Bring `results_summary.csv` in line with the experiment: written when
+/// every config is done (when it is missing only if `create`), removed when
+/// not. The results are read without the lock, and the file changes under
+/// it only if nothing was recorded since `experiment` was read at `cursor`
+/// (else it is decided again on the newer state), so a summary never
+/// describes a state that a runner or a clean has left meanwhile.
+pub fn keep_file_true(
+    store: &mut Store,
+    experiment: &mut Experiment,
+    cursor: &mut Cursor,
+    create: bool,
+) -> Result<FileChange> {
+    let path = store.dir().join(SUMMARY_FILE);
+    // A busy experiment may change at every look: then another tool's
+    // ending will see to the file.
+    for _ in 0..3 {
+        let all_done =
+            !experiment.configs.is_empty() && experiment.configs.values().all(|c| c.status() == Status::Done);
+        let exists = std::fs::symlink_metadata(&path).is_ok();
+        let mut csv = None;
+        if all_done && (create || exists) {
+            let mut bytes = Vec::new();
+            write_csv(store, experiment, Options::default(), &mut bytes, &mut || {})?;
+            csv = Some(bytes);
+        }
+        let lock = store.lock()?;
+        if !matches!(store.refresh(&lock, experiment, cursor)?, Refresh::Events(events) if events.is_empty())
+        {
+            continue;
+        }
+        return match csv {
+            Some(bytes) => write_atomic(&path, &bytes).map(|()| FileChange::Written),
+            None if !all_done && std::fs::symlink_metadata(&path).is_ok() => std::fs::remove_file(&path)
+                .map(|()| FileChange::Removed)
+                .map_err(|err| Error::io("cannot remove", &path, err)),
+            None => Ok(FileChange::Unchanged),
+        };
+    }
+    Ok(FileChange::Unchanged)
 }
 
 /// Unique, never blank column headers, in the order they are added.

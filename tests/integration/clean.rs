@@ -417,3 +417,54 @@ fn reset_without_names_and_purge_without_a_removal_are_usage_errors() {
     }
     assert_eq!(names(&dir).len(), 6);
 }
+
+/// The names listed in `results_summary.csv`, or None without one.
+fn summary_rows(dir: &Dir) -> Option<BTreeSet<String>> {
+    let text = std::fs::read_to_string(dir.exp().join("results_summary.csv")).ok()?;
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    Some(reader.records().map(|r| r.expect("a CSV record")[0].to_string()).collect())
+}
+
+#[test]
+fn results_summary_csv_never_tells_of_a_state_that_is_gone() {
+    // A run writes the summary as its last config ends, while a clean puts
+    // a config back to todo or removes some: whatever the interleaving,
+    // the file exists only when every config is done, listing exactly them.
+    let dir = Dir::new();
+    // Big results, so that reading them all takes a while.
+    let pad = "x".repeat(200_000);
+    std::fs::write(dir.path().join("result.json"), format!("{{\"v\": 1, \"pad\": \"{pad}\"}}")).unwrap();
+    let result = dir.path().join("result.json").display().to_string();
+    shell_experiment(&dir, 60, &format!("cp '{result}' \"$EXP_RESULT\""));
+    dir.run("exp-run", &["-j2", "-q"]).success();
+    for round in 0..6 {
+        let last = format!("c{}", 59 - round);
+        dir.run_stdin("exp-clean", &["--names", "-", "--reset"], &format!("{last}\n")).success();
+        let runner = Bg::run(&dir, &["-q"]);
+        std::thread::sleep(std::time::Duration::from_millis(40 * round as u64));
+        let (flag, input) = if round % 2 == 0 { ("--reset", "c0\n") } else { ("--purge", "c1\n") };
+        let args: &[&str] =
+            if flag == "--purge" { &["--names", "-", "--purge"] } else { &["--names", "-", flag] };
+        dir.run_stdin("exp-clean", args, input).success();
+        runner.finish().success();
+        let rows = by_name(&dir);
+        let done: BTreeSet<String> =
+            rows.iter().filter(|(_, row)| row["status"] == "done").map(|(name, _)| name.clone()).collect();
+        match summary_rows(&dir) {
+            Some(listed) => {
+                assert_eq!(done.len(), rows.len(), "round {round}: a summary while not all are done");
+                assert_eq!(listed, done, "round {round}");
+            }
+            None => {
+                assert!(done.len() < rows.len() || rows.is_empty(), "round {round}: all done, no summary")
+            }
+        }
+        if round % 2 == 1 {
+            // Put the removed one back, for the next rounds.
+            dir.run("exp-add", &["--grid", "i=1"]).success();
+        }
+        dir.run("exp-run", &["-q"]).success();
+        let all: BTreeSet<String> = by_name(&dir).into_keys().collect();
+        assert_eq!(summary_rows(&dir), Some(all), "round {round}: a complete run leaves a true summary");
+    }
+}

@@ -637,6 +637,42 @@ fn log_follow_prints_new_lines_and_ends_with_the_config() {
     assert_eq!(rest[1..], ["second", "third"], "{out:?}");
 }
 
+#[test]
+fn log_of_a_config_retried_again_and_again_shows_one_whole_attempt_each_time() {
+    // A runner retries c0 over and over, moving each attempt's logs aside
+    // as the next begins: every --log sees one attempt, from start to end.
+    let dir = Dir::new();
+    let command =
+        "echo \"attempt $EXP_ATTEMPT start\"; sleep 0.05; echo \"attempt $EXP_ATTEMPT end\"; exit 1";
+    dir.init(&["--naming", "c{i}", "--shell", command], &[]);
+    dir.run("exp-add", &["--grid", "i=0"]).success();
+    let runner = Bg::run(&dir, &["--retries", "100000", "--progress", "never"]);
+    wait_for("a few attempts", || by_name(&dir)["c0"]["attempts"].as_u64().unwrap_or(0) >= 3);
+    for round in 0..100 {
+        // Followed, an attempt is shown to its end; without --follow, as
+        // far as it got (a running one may not have printed yet).
+        let follow = round % 2 == 0;
+        let args: &[&str] = if follow { &["--log", "c0", "--follow"] } else { &["--log", "c0"] };
+        let out = dir.run("exp-status", args);
+        out.success();
+        let attempts: BTreeSet<&str> = out
+            .stdout
+            .lines()
+            .filter_map(|line| line.strip_prefix("attempt "))
+            .filter_map(|rest| rest.split(' ').next())
+            .collect();
+        assert!(attempts.len() <= 1, "one attempt, never two mixed: {out:?}");
+        if follow {
+            let attempt = attempts.into_iter().next().unwrap_or_else(|| panic!("an attempt: {out:?}"));
+            for end in ["start", "end"] {
+                assert!(out.stdout.contains(&format!("attempt {attempt} {end}")), "{out:?}");
+            }
+        }
+    }
+    runner.signal(Signal::SIGTERM);
+    runner.finish();
+}
+
 // ---------- --status table ----------
 
 #[test]

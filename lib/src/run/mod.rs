@@ -946,13 +946,14 @@ impl<'a> Pool<'a> {
         }
         // A stop signal while closing is still a stop: exit 128+N.
         self.handle_pending()?;
-        // Outside the lock: reading every result may take a while.
-        let all_done = !self.experiment.configs.is_empty()
-            && self.experiment.configs.values().all(|e| e.status() == Status::Done);
+        // Reading every result may take a while: it is done outside the
+        // lock, and the file written only if the state is still all done.
         let summary_is_new =
             self.tally.done > 0 || !self.store.dir().join(crate::summary::SUMMARY_FILE).exists();
-        if all_done && summary_is_new && self.stop.is_none() {
-            if let Err(err) = crate::summary::save(&self.store, &self.experiment) {
+        if summary_is_new && self.stop.is_none() {
+            let kept =
+                crate::summary::keep_file_true(&mut self.store, &mut self.experiment, &mut self.cursor, true);
+            if let Err(err) = kept {
                 self.feedback.say(&format!("cannot write results_summary.csv: {err}"));
             }
             self.handle_pending()?;

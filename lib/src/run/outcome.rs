@@ -2,7 +2,7 @@
 
 use crate::report::warn;
 use crate::store::atomic::write_atomic;
-use crate::store::config_files::{read_tail, ConfigFiles};
+use crate::store::config_files::{read_tail, read_tail_lines, ConfigFiles};
 use nix::sys::signal::Signal;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
@@ -117,7 +117,7 @@ pub const RESULT_TAIL: u64 = 16 << 20;
 /// a JSON object; a warning names the limit when stdout is longer and holds
 /// none.
 fn last_json_line(path: &Path) -> Option<serde_json::Value> {
-    let text = read_tail(path, RESULT_TAIL)?;
+    let text = read_tail_lines(path, RESULT_TAIL)?;
     let found = text.lines().rev().map(str::trim).filter(|l| l.starts_with('{')).find_map(|line| {
         match serde_json::from_str::<serde_json::Value>(line) {
             Ok(value @ serde_json::Value::Object(_)) => Some(value),

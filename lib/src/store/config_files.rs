@@ -134,8 +134,19 @@ pub fn read_regular(path: &Path, max: u64) -> Option<Vec<u8>> {
 }
 
 /// At most the last `max` bytes of a regular file, as text (lossy UTF-8),
-/// starting at a line boundary when it had to skip.
+/// starting at a line boundary when it had to skip and there is one (else
+/// with the end of a line longer than `max`, as a display wants it).
 pub fn read_tail(path: &Path, max: u64) -> Option<String> {
+    tail(path, max, false)
+}
+
+/// Like [`read_tail`], but whole lines only: a window that holds no line
+/// start gives nothing, never the cut-off end of a longer line.
+pub fn read_tail_lines(path: &Path, max: u64) -> Option<String> {
+    tail(path, max, true)
+}
+
+fn tail(path: &Path, max: u64, whole_lines: bool) -> Option<String> {
     let mut file = open_regular(path)?;
     let len = file.metadata().ok()?.len();
     let start = len.saturating_sub(max);
@@ -143,7 +154,8 @@ pub fn read_tail(path: &Path, max: u64) -> Option<String> {
     let mut bytes = Vec::new();
     file.take(max).read_to_end(&mut bytes).ok()?;
     if start > 0 {
-        let skip = bytes.iter().position(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let no_line_start = if whole_lines { bytes.len() } else { 0 };
+        let skip = bytes.iter().position(|&b| b == b'\n').map_or(no_line_start, |i| i + 1);
         bytes.drain(..skip);
     }
     Some(String::from_utf8_lossy(&bytes).into_owned())
@@ -186,6 +198,12 @@ mod tests {
         let path = tmp.path().join("log");
         std::fs::write(&path, "aaaa\nbb\ncc\n").unwrap();
         assert_eq!(read_tail(&path, 7).unwrap(), "bb\ncc\n");
+        // A window inside one long line: its end for a display, nothing
+        // for whole lines.
+        let long = tmp.path().join("long");
+        std::fs::write(&long, "aaaaaaaaaa{\"x\":1}").unwrap();
+        assert_eq!(read_tail(&long, 7).unwrap(), "{\"x\":1}");
+        assert_eq!(read_tail_lines(&long, 7).unwrap(), "");
         assert_eq!(last_lines(&path, 2).unwrap(), ["bb", "cc"]);
         let files = ConfigFiles { dir: tmp.path().to_path_buf() };
         assert_eq!(files.of_attempt(&files.stdout(), 2), tmp.path().join("stdout.2.log"));
