@@ -478,12 +478,7 @@ fn sigkill_of_the_runner_kills_its_commands_and_loses_no_done_config() {
 fn the_next_runner_says_what_it_recovered_against_its_real_total() {
     let dir = Dir::new();
     blocking_experiment(&dir, 6, 2);
-    let mut runner = Bg::run(&dir, &["-j2", "--progress", "never"]);
-    let started = wait_until_busy(&dir, 2, 2);
-    runner.signal(Signal::SIGKILL);
-    wait_exit(&mut runner);
-    drop(runner);
-    wait_gone(&started);
+    sigkill_mid_run(&dir, 2, 2);
     touch(&dir, "quick");
     // Plain lines (stderr is no terminal), each with the run's counts.
     let out = run_bounded(&dir, "exp-run", &["-j2"]);
@@ -495,6 +490,17 @@ fn the_next_runner_says_what_it_recovered_against_its_real_total() {
         .unwrap_or_else(|| panic!("the recovery is said: {out:?}"));
     // c2 and c3 recovered, c4 and c5 todo: 4 to run, none finished yet.
     assert!(line.contains("[0/4]"), "{line}");
+}
+
+/// Run with `jobs` slots until `jobs` commands run and `done` configs are
+/// done, SIGKILL the runner, and wait until its commands are gone too.
+fn sigkill_mid_run(dir: &Dir, jobs: usize, done: usize) {
+    let mut runner = Bg::run(dir, &[&format!("-j{jobs}"), "--progress", "never"]);
+    let started = wait_until_busy(dir, jobs, done);
+    runner.signal(Signal::SIGKILL);
+    wait_exit(&mut runner);
+    drop(runner);
+    wait_gone(&started);
 }
 
 fn wait_exit(runner: &mut Bg) -> ExitStatus {
@@ -510,13 +516,8 @@ fn wait_exit(runner: &mut Bg) -> ExitStatus {
 fn a_torn_journal_line_is_skipped_with_a_warning() {
     let dir = Dir::new();
     blocking_experiment(&dir, 4, 2);
-    let mut runner = Bg::run(&dir, &["-j1", "--progress", "never"]);
-    let started = wait_until_busy(&dir, 1, 2);
     // SIGKILL, so the runner does not fold its journal at exit.
-    runner.signal(Signal::SIGKILL);
-    wait_exit(&mut runner);
-    drop(runner);
-    wait_gone(&started);
+    sigkill_mid_run(&dir, 1, 2);
     let journal = dir.exp().join(".exp/journal.jsonl");
     let text = std::fs::read_to_string(&journal).unwrap();
     assert!(text.ends_with('\n'), "{text}");

@@ -161,16 +161,24 @@ pub fn roff(text: &str) -> String {
         for c in line.chars() {
             match c {
                 '\\' => out.push_str("\\e"),
-                '-' => out.push_str("\\-"),
-                '\'' => out.push_str("\\(aq"),
-                '`' => out.push_str("\\(ga"),
-                '^' => out.push_str("\\(ha"),
-                '~' => out.push_str("\\(ti"),
-                c => out.push(c),
+                c => push_typed(&mut out, c),
             }
         }
     }
     out
+}
+
+/// `c` as roff prints it as typed: hyphens as ASCII minus, quotes, the
+/// grave accent, caret and tilde as themselves, not typographic glyphs.
+fn push_typed(out: &mut String, c: char) {
+    match c {
+        '-' => out.push_str("\\-"),
+        '\'' => out.push_str("\\(aq"),
+        '`' => out.push_str("\\(ga"),
+        '^' => out.push_str("\\(ha"),
+        '~' => out.push_str("\\(ti"),
+        c => out.push(c),
+    }
 }
 
 /// A filled paragraph.
@@ -237,12 +245,7 @@ pub fn render_source(source: &str) -> String {
                     out.push(c);
                     out.extend(chars.next());
                 }
-                '-' => out.push_str("\\-"),
-                '\'' => out.push_str("\\(aq"),
-                '`' => out.push_str("\\(ga"),
-                '^' => out.push_str("\\(ha"),
-                '~' => out.push_str("\\(ti"),
-                c => out.push(c),
+                c => push_typed(&mut out, c),
             }
         }
         out.push('\n');
