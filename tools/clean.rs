@@ -4,7 +4,7 @@ use crate::driver::{duration, json_line, read_list, stdout, Display, ExperimentD
 use clap::Parser;
 use exp::add::read_json_lines;
 use exp::clean::{clean, Action, Request};
-use exp::report::note;
+use exp::report::{first_few, note};
 use exp::select::read_names;
 use exp::store::Store;
 use std::io::Write;
@@ -98,14 +98,14 @@ pub fn main() -> exp::Result<i32> {
         note(format!(
             "skipped {} running config(s): {}",
             outcome.skipped_running.len(),
-            some_names(&outcome.skipped_running)
+            first_few(outcome.skipped_running.iter().cloned(), 10)
         ));
     }
     if !outcome.already_todo.is_empty() {
         note(format!(
             "{} listed config(s) already todo, left as they are: {}",
             outcome.already_todo.len(),
-            some_names(&outcome.already_todo)
+            first_few(outcome.already_todo.iter().cloned(), 10)
         ));
     }
     if outcome.recovered > 0 {
@@ -123,14 +123,4 @@ pub fn main() -> exp::Result<i32> {
         note(format!("removed {removed}{purged} and reset {reset} config(s)"));
     }
     Ok(0)
-}
-
-/// The first few of `names`, so a message stays one readable line.
-fn some_names(names: &[String]) -> String {
-    const SHOWN: usize = 10;
-    let mut text = names.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
-    if names.len() > SHOWN {
-        text.push_str(&format!(" and {} more", names.len() - SHOWN));
-    }
-    text
 }

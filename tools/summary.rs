@@ -2,7 +2,7 @@
 
 use crate::driver::{stdout, Display, ExperimentDir};
 use clap::Parser;
-use exp::report::note;
+use exp::report::{first_few, note};
 use exp::store::Store;
 use exp::summary::{not_done, save_to, write_csv, write_json, Options, SUMMARY_FILE};
 use exp::ticker::Ticker;
@@ -66,15 +66,10 @@ pub fn main() -> exp::Result<i32> {
     let options = Options { ignore_missing: args.ignore_missing, timing: args.timing };
     let missing = not_done(&experiment);
     if !options.ignore_missing && !missing.is_empty() {
-        let mut listed: Vec<String> =
-            missing.iter().take(10).map(|(name, status)| format!("{name} ({status})")).collect();
-        if missing.len() > 10 {
-            listed.push(format!("and {} more", missing.len() - 10));
-        }
+        let listed = first_few(missing.iter().map(|(name, status)| format!("{name} ({status})")), 10);
         note(format!(
-            "{} config(s) not done: {}; --ignore-missing summarises them anyway",
-            missing.len(),
-            listed.join(", ")
+            "{} config(s) not done: {listed}; --ignore-missing summarises them anyway",
+            missing.len()
         ));
         return Ok(1);
     }

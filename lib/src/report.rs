@@ -40,6 +40,17 @@ pub fn note(message: impl std::fmt::Display) {
     let _ = writeln!(std::io::stderr().lock(), "{}: {message}", program());
 }
 
+/// The first `shown` of `items` joined with commas, then `and N more` for
+/// the rest, so a message about many configs stays one readable line.
+pub fn first_few(items: impl ExactSizeIterator<Item = String>, shown: usize) -> String {
+    let rest = items.len().saturating_sub(shown);
+    let mut listed: Vec<String> = items.take(shown).collect();
+    if rest > 0 {
+        listed.push(format!("and {rest} more"));
+    }
+    listed.join(", ")
+}
+
 /// `3.2s`, `4m05s`, `2h03m`.
 pub fn format_seconds(seconds: f64) -> String {
     let whole = seconds.max(0.0) as u64;

@@ -10,7 +10,7 @@
 //! (5m02s), lr0.5 (1m10s)`, so a log is never silent for the length of a
 //! long config.
 
-use crate::report::{format_seconds, note};
+use crate::report::{first_few, format_seconds, note};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -67,14 +67,12 @@ impl Lines {
         }
         let mut running: Vec<&(String, Instant)> = self.running.values().collect();
         running.sort_by_key(|(_, started)| *started);
-        let mut listed: Vec<String> = running
-            .iter()
-            .take(LISTED)
-            .map(|(name, started)| format!("{name} ({})", format_seconds(started.elapsed().as_secs_f64())))
-            .collect();
-        if running.len() > LISTED {
-            listed.push(format!("and {} more", running.len() - LISTED));
-        }
-        self.say(finished, total, format_args!("still running: {}", listed.join(", ")));
+        let listed = first_few(
+            running.iter().map(|(name, started)| {
+                format!("{name} ({})", format_seconds(started.elapsed().as_secs_f64()))
+            }),
+            LISTED,
+        );
+        self.say(finished, total, format_args!("still running: {listed}"));
     }
 }
