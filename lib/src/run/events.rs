@@ -121,7 +121,9 @@ impl Events {
     /// What has come, without waiting: each stop signal as often as it
     /// came and in order, an exit before a stop signal that came after it.
     pub fn pending(&mut self) -> Vec<Event> {
-        let exited = self.delivery.pending().any(|signal| signal == SIGCHLD);
+        // This drains the wakeups; what came is read from the arrivals,
+        // which the handlers wrote before waking us.
+        self.delivery.pending().for_each(drop);
         let arrivals = &*self.arrivals;
         let mut events = Vec::new();
         let came = arrivals.stop_count.load(Ordering::SeqCst).min(STOP_SLOTS);
@@ -138,8 +140,7 @@ impl Events {
             }
             events.push(Event::Signal((stop & 0xff) as i32));
         }
-        if exited || arrivals.first_exit.load(Ordering::SeqCst) != NONE {
-            arrivals.first_exit.store(NONE, Ordering::SeqCst);
+        if arrivals.first_exit.swap(NONE, Ordering::SeqCst) != NONE {
             events.push(Event::Signal(SIGCHLD));
         }
         events.extend((0..self.enters.swap(0, Ordering::SeqCst)).map(|_| Event::Enter));
