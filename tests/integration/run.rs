@@ -88,15 +88,6 @@ fn files_named(root: &Path, prefix: &str) -> Vec<PathBuf> {
     found
 }
 
-/// Whether process `pid` is gone (no /proc entry, or a zombie nobody reaped).
-fn process_gone(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        // "PID (comm) STATE ..."; comm may hold spaces, so split after ')'.
-        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
-    }
-}
-
 // ---------- statuses and exit codes ----------
 
 #[test]
@@ -473,7 +464,7 @@ exec sleep 1000"#;
     let pids = [pid_in(&dir, "n1", "bg.pid"), pid_in(&dir, "n1", "fg.pid")];
     let _guard = KillOnDrop(pids.to_vec());
     for pid in pids {
-        wait_for(&format!("process {pid} to be gone"), || process_gone(pid));
+        wait_for(&format!("process {pid} to be gone"), || !crate::interrupt::alive(pid));
     }
 }
 
@@ -490,7 +481,7 @@ impl Drop for KillOnDrop {
     fn drop(&mut self) {
         for &pid in &self.0 {
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            if !process_gone(pid) && cmdline.starts_with(b"sleep") {
+            if crate::interrupt::alive(pid) && cmdline.starts_with(b"sleep") {
                 let _ = nix::sys::signal::kill(
                     nix::unistd::Pid::from_raw(pid),
                     nix::sys::signal::Signal::SIGKILL,
@@ -516,7 +507,7 @@ exec sleep 1000"#;
     assert!(row["error"].as_str().unwrap().contains("timeout"), "{row}");
     let pid = pid_in(&dir, "n1", "bg.pid");
     let _guard = KillOnDrop(vec![pid]);
-    wait_for(&format!("process {pid} (ignores SIGTERM) to be gone"), || process_gone(pid));
+    wait_for(&format!("process {pid} (ignores SIGTERM) to be gone"), || !crate::interrupt::alive(pid));
 }
 
 #[test]
