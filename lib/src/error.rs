@@ -11,7 +11,8 @@ pub enum Kind {
     Usage,
     /// Experiment missing, corrupt, of a newer schema, or unreadable. Exit 3.
     State,
-    /// The disk is full, over quota or read-only: nothing can be written.
+    /// Nothing can be written where it must be: the disk is full, over
+    /// quota or read-only, or a folder inside the experiment is a symlink.
     /// Exit 3, as for the state; a runner stops rather than fail configs.
     Storage,
     /// Another runner is active and `--exclusive` was asked for. Exit 4.
@@ -50,6 +51,10 @@ impl Error {
 
     pub fn state(message: impl Into<String>) -> Error {
         Error { kind: Kind::State, message: message.into() }
+    }
+
+    pub fn storage(message: impl Into<String>) -> Error {
+        Error { kind: Kind::Storage, message: message.into() }
     }
 
     pub fn busy(message: impl Into<String>) -> Error {

@@ -4,11 +4,10 @@
 
 use crate::error::{Error, Result};
 use crate::model::{Experiment, Status};
-use crate::store::config_files::open_regular;
+use crate::store::config_files::{ConfigFiles, STDERR, STDOUT};
 use crate::store::{Cursor, Store};
 use std::fs::File;
 use std::io::{Read, Write};
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// How often a followed log is looked at.
@@ -42,17 +41,16 @@ pub fn print(
         )));
     }
     let files = store.config_files(name);
-    let paths = [files.stdout(), files.stderr()];
     let mut logs: Vec<Log> = match attempt < latest {
-        true => paths.iter().map(|path| Log::new(files.of_attempt(path, attempt))).collect(),
-        false => paths.iter().cloned().map(Log::new).collect(),
+        true => [STDOUT, STDERR].map(|log| Log::new(&files, ConfigFiles::of_attempt(log, attempt))).into(),
+        false => [STDOUT, STDERR].map(|log| Log::new(&files, log.to_string())).into(),
     };
     let mut current = attempt == latest;
     if current {
         current = open_latest(store, &mut experiment, &mut cursor, name, latest, &mut logs)?;
     }
     for log in &mut logs {
-        writeln!(out, "==> {} <==", log.path.display())?;
+        writeln!(out, "==> {} <==", log.path().display())?;
         if !log.copy_new(out)? {
             writeln!(out, "(none)")?;
         }
@@ -69,7 +67,7 @@ pub fn print(
         for (i, log) in logs.iter_mut().enumerate() {
             if log.has_new() {
                 if i != last_shown {
-                    writeln!(out, "\n==> {} <==", log.path.display())?;
+                    writeln!(out, "\n==> {} <==", log.path().display())?;
                     last_shown = i;
                 }
                 log.copy_new(out)?;
@@ -110,35 +108,39 @@ fn open_latest(
     }
     let files = store.config_files(name);
     for i in unopened {
-        let plain = logs[i].path.clone();
-        let moved = files.of_attempt(&plain, latest);
+        let moved = ConfigFiles::of_attempt(&logs[i].name, latest);
         // The move follows the claim at once; wait a moment for it.
         for _ in 0..20 {
-            if moved.exists() {
+            if files.folder().is_some_and(|folder| folder.has(&moved)) {
                 break;
             }
             std::thread::sleep(Duration::from_millis(25));
         }
-        logs[i] = Log::new(moved);
+        logs[i] = Log::new(&files, moved);
     }
     Ok(false)
 }
 
-/// One log file and how much of it was printed.
+/// One log file of a config's folder and how much of it was printed.
 struct Log {
-    path: PathBuf,
+    files: ConfigFiles,
+    name: String,
     file: Option<File>,
     printed: u64,
 }
 
 impl Log {
-    fn new(path: PathBuf) -> Log {
-        Log { path, file: None, printed: 0 }
+    fn new(files: &ConfigFiles, name: String) -> Log {
+        Log { files: files.clone(), name, file: None, printed: 0 }
+    }
+
+    fn path(&self) -> std::path::PathBuf {
+        self.files.dir.join(&self.name)
     }
 
     fn open(&mut self) -> Option<&mut File> {
         if self.file.is_none() {
-            self.file = open_regular(&self.path);
+            self.file = self.files.open_file(&self.name);
         }
         self.file.as_mut()
     }
@@ -150,7 +152,7 @@ impl Log {
 
     /// Copy what was written since last time; whether the file exists.
     fn copy_new(&mut self, out: &mut impl Write) -> Result<bool> {
-        let path = self.path.clone();
+        let path = self.path();
         let Some(file) = self.open() else {
             return Ok(false);
         };

@@ -16,8 +16,8 @@ use crate::error::{Error, Result};
 use crate::model::{Config, Experiment, Status};
 use crate::report::format_seconds;
 use crate::runners::{hostname, Liveness};
-use crate::store::atomic::{ensure_dir, no_follow};
-use crate::store::config_files::{last_lines, read_regular, read_tail, MAX_RESULT_BYTES};
+use crate::store::config_files::{MAX_RESULT_BYTES, RESULT, STATUS, STDERR, STDOUT};
+use crate::store::folder::{is_symlink_refusal, Folder};
 use crate::store::Store;
 use crate::time::Timestamp;
 use nix::sys::signal::kill;
@@ -27,7 +27,6 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -97,7 +96,8 @@ pub fn take_of(store: &Store, experiment: &Experiment, options: &Options) -> Res
 
     // The commands of each live runner on this host, found once per runner.
     let mut commands: HashMap<u32, HashMap<String, u32>> = HashMap::new();
-    let dir = make_folder(store, &now)?;
+    let folder = make_folder(store, &now)?;
+    let dir = folder.path().to_path_buf();
     let mut entries = Vec::with_capacity(running.len());
     for (name, config) in &running {
         let claim = config.runner.as_ref();
@@ -137,22 +137,23 @@ pub fn take_of(store: &Store, experiment: &Experiment, options: &Options) -> Res
         signal_and_wait(store, &mut entries, signal, options.wait);
     }
     for entry in &entries {
-        write_config(store, &dir, entry, experiment.configs[&entry.name].get()?, options.signal)?;
+        write_config(store, &folder, entry, experiment.configs[&entry.name].get()?, options.signal)?;
     }
-    write_new(&dir.join("index.md"), index(experiment, &entries, &now, options.signal).as_bytes())?;
+    write_new(&folder, "index.md", index(experiment, &entries, &now, options.signal).as_bytes())?;
     Ok(Snapshot { dir, entries })
 }
 
 /// Signal every command found, then wait until each status file changed
 /// or the time is up.
 fn signal_and_wait(store: &Store, entries: &mut [Entry], signal: Signal, wait: Duration) {
-    let stamp =
-        |path: &Path| std::fs::symlink_metadata(path).ok().map(|m| (m.mtime(), m.mtime_nsec(), m.len()));
+    let stamp = |name: &str| {
+        let meta = store.config_files(name).folder()?.stat(STATUS)?;
+        Some((meta.st_mtime, meta.st_mtime_nsec, meta.st_size))
+    };
     let mut before = HashMap::new();
     for entry in entries.iter_mut() {
         let Some(pid) = entry.pid else { continue };
-        let status_file = store.config_files(&entry.name).status_file();
-        before.insert(entry.name.clone(), stamp(&status_file));
+        before.insert(entry.name.clone(), stamp(&entry.name));
         if !harmless_by_default(signal) && crate::process::handles_signal(pid, signal as i32) == Some(false) {
             // It would die (or stop) of it: it has not set up its handler
             // yet, or never will. A snapshot never ends a run.
@@ -167,7 +168,7 @@ fn signal_and_wait(store: &Store, entries: &mut [Entry], signal: Signal, wait: D
     let deadline = Instant::now() + wait;
     loop {
         for entry in entries.iter_mut().filter(|e| e.signalled && !e.status_updated) {
-            let now = stamp(&store.config_files(&entry.name).status_file());
+            let now = stamp(&entry.name);
             entry.status_updated = now.is_some() && Some(&now) != before.get(&entry.name);
         }
         let waiting = entries.iter().any(|e| e.signalled && !e.status_updated);
@@ -184,35 +185,46 @@ fn harmless_by_default(signal: Signal) -> bool {
 }
 
 /// `snapshots/STAMP/`, a new folder (a suffix keeps two snapshots of the
-/// same instant apart).
-fn make_folder(store: &Store, now: &Timestamp) -> Result<PathBuf> {
+/// same instant apart), held open: every file is made in it by descriptor,
+/// so a folder swapped for a symlink meanwhile takes nothing elsewhere.
+fn make_folder(store: &Store, now: &Timestamp) -> Result<Folder> {
     let parent = store.dir().join("snapshots");
-    ensure_dir(&parent)?;
+    let refused = |path: &Path, err: std::io::Error| match is_symlink_refusal(&err) {
+        true => Error::storage(format!(
+            "{}: {}; nothing is written through it",
+            path.display(),
+            crate::store::config_files::refusal(path)
+        )),
+        false => Error::io("cannot create", path, err),
+    };
+    let snapshots = Folder::root(store.dir())
+        .and_then(|root| root.sub_made("snapshots"))
+        .map_err(|err| refused(&parent, err))?
+        .0;
     let stamp = now.0.format("%Y-%m-%dT%H-%M-%S%.3f").to_string();
     for n in 1.. {
-        let dir = if n == 1 { parent.join(&stamp) } else { parent.join(format!("{stamp}-{n}")) };
-        match std::fs::create_dir(&dir) {
-            Ok(()) => return Ok(dir),
-            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(err) => return Err(Error::io("cannot create", &dir, err)),
+        let name = if n == 1 { stamp.clone() } else { format!("{stamp}-{n}") };
+        match snapshots.sub_made(&name) {
+            Ok((folder, true)) => return Ok(folder),
+            Ok((_, false)) => continue,
+            Err(err) if is_symlink_refusal(&err) => continue,
+            Err(err) => return Err(refused(&parent.join(&name), err)),
         }
     }
     unreachable!("some suffix is free")
 }
 
 /// A new file in the snapshot folder; never through a symlink.
-fn write_new(path: &Path, contents: &[u8]) -> Result<()> {
-    no_follow()
-        .write(true)
-        .create_new(true)
-        .open(path)
+fn write_new(folder: &Folder, name: &str, contents: &[u8]) -> Result<()> {
+    folder
+        .create_new(name)
         .and_then(|mut file| file.write_all(contents))
-        .map_err(|err| Error::io("cannot write", path, err))
+        .map_err(|err| Error::io("cannot write", &folder.join(name), err))
 }
 
 fn write_config(
     store: &Store,
-    dir: &Path,
+    folder: &Folder,
     entry: &Entry,
     config: &Config,
     signal: Option<Signal>,
@@ -235,18 +247,19 @@ fn write_config(
         }
         (None, _) => {}
     }
-    let status = read_tail(&files.status_file(), 64 * 1024);
+    let status = files.tail(STATUS, 64 * 1024);
     let _ = writeln!(text, "\n== status file ({}) ==", files.status_file().display());
     text.push_str(status.as_deref().unwrap_or("(none)\n"));
-    for (label, path) in [("stdout", files.stdout()), ("stderr", files.stderr())] {
-        let _ = writeln!(text, "\n== {label} (last {LOG_LINES} lines of {}) ==", path.display());
-        for line in last_lines(&path, LOG_LINES).unwrap_or_default() {
+    for (label, name) in [("stdout", STDOUT), ("stderr", STDERR)] {
+        let _ =
+            writeln!(text, "\n== {label} (last {LOG_LINES} lines of {}) ==", files.dir.join(name).display());
+        for line in files.last_lines(name, LOG_LINES).unwrap_or_default() {
             let _ = writeln!(text, "{line}");
         }
     }
-    write_new(&dir.join(format!("{}.status.txt", entry.name)), text.as_bytes())?;
-    if let Some(result) = read_regular(&files.result(), MAX_RESULT_BYTES) {
-        write_new(&dir.join(format!("{}.result.json", entry.name)), &result)?;
+    write_new(folder, &format!("{}.status.txt", entry.name), text.as_bytes())?;
+    if let Some(result) = files.read(RESULT, MAX_RESULT_BYTES) {
+        write_new(folder, &format!("{}.result.json", entry.name), &result)?;
     }
     Ok(())
 }

@@ -5,6 +5,7 @@ mod clean;
 mod concurrency;
 mod defects;
 mod examples;
+mod files3;
 mod firsthour;
 mod hostile;
 mod init;

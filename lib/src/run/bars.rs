@@ -398,7 +398,7 @@ mod tests {
     fn bars_on_a_terminal_that_hung_up_panic_nowhere_and_stop_writing() {
         let writes = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let mut bars = Bars::new(Box::new(HungUp(writes.clone())), || 80, 2);
-        let files = ConfigFiles { dir: std::path::PathBuf::from("/nonexistent/configs/lr0.1") };
+        let files = ConfigFiles::new(std::path::Path::new("/nonexistent"), "lr0.1");
         bars.start(0, "lr0.1", 1, files.clone());
         bars.update(tally(0, 0, 1), 3);
         bars.say("SIGHUP: stopping");

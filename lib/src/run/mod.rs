@@ -40,7 +40,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use outcome::{capture_result, died_of_stop_signal, ended_with_result, judge, signal_name, Ending};
 use replay::Replay;
-use spawn::{CacheMode, Launcher};
+use spawn::{CacheMode, Launcher, NotStarted};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
@@ -561,15 +561,16 @@ impl<'a> Pool<'a> {
     fn start(&mut self, worker: usize, name: String, attempt: u32) -> Result<()> {
         let child = match self.launcher.spawn(&self.store, &self.experiment, &name, attempt, worker) {
             Ok(child) => child,
-            // A full or read-only disk is no fault of the config: the run
-            // stops, the config back to todo, rather than fail them all.
-            Err(err) if err.kind == Kind::Storage => {
+            // A full or read-only disk, a folder that is a symlink, is no
+            // fault of the config: the run stops, the config back to todo,
+            // rather than fail them all.
+            Err(NotStarted::Runner(err)) => {
                 let _ = self.record(worker, &name, attempt, Ending::NotStarted, 0.0, Timestamp::now());
                 return Err(
                     err.context(format!("cannot prepare {name}'s folder ({name} is back to todo); stopping, nothing more is started"))
                 );
             }
-            Err(err) => {
+            Err(NotStarted::Command(err)) => {
                 self.feedback.started(&name, attempt, worker, self.store.config_files(&name), self.tally);
                 let ending = Ending::Failed { exit_code: None, signal: None, error: err.message };
                 return self.record(worker, &name, attempt, ending, 0.0, Timestamp::now());

@@ -1,11 +1,9 @@
 //! How a command ended, and the result it left.
 
 use crate::report::warn;
-use crate::store::atomic::write_atomic;
-use crate::store::config_files::{read_tail, read_tail_lines, ConfigFiles};
+use crate::store::config_files::{ConfigFiles, RESULT, RESULT_YAML, STDERR, STDOUT};
 use nix::sys::signal::Signal;
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
 use std::process::ExitStatus;
 
 /// How one run of a config ended.
@@ -74,7 +72,7 @@ const MAX_ERROR_LINE: usize = 200;
 
 /// The last non-empty line of the config's stderr, trimmed.
 fn last_stderr_line(files: &ConfigFiles) -> Option<String> {
-    let text = read_tail(&files.stderr(), 16 * 1024)?;
+    let text = files.tail(STDERR, 16 * 1024)?;
     let line = text.lines().map(str::trim).rfind(|line| !line.is_empty())?;
     let mut line: String = line.chars().filter(|c| !c.is_control()).collect();
     if line.chars().count() > MAX_ERROR_LINE {
@@ -99,13 +97,13 @@ pub fn signal_name(signal: i32) -> String {
 /// command wrote one, else the last stdout line that is a JSON object (then
 /// saved as `result.json`).
 pub fn capture_result(files: &ConfigFiles) -> Option<serde_json::Value> {
-    let written = |path: &Path| std::fs::symlink_metadata(path).is_ok();
-    if written(&files.result()) || written(&files.result_yaml()) {
+    let folder = files.folder()?;
+    if folder.has(RESULT) || folder.has(RESULT_YAML) {
         return files.read_result();
     }
-    let value = last_json_line(&files.stdout())?;
-    if let Err(err) = write_atomic(&files.result(), format!("{value}\n").as_bytes()) {
-        warn(err);
+    let value = last_json_line(files)?;
+    if let Err(err) = folder.write_atomic(RESULT, format!("{value}\n").as_bytes()) {
+        warn(crate::Error::io("cannot write", &files.result(), err));
     }
     Some(value)
 }
@@ -113,22 +111,23 @@ pub fn capture_result(files: &ConfigFiles) -> Option<serde_json::Value> {
 /// How much of the end of stdout is searched for a result line.
 pub const RESULT_TAIL: u64 = 16 << 20;
 
-/// The last line in the last [`RESULT_TAIL`] bytes of `path` that parses as
-/// a JSON object; a warning names the limit when stdout is longer and holds
-/// none.
-fn last_json_line(path: &Path) -> Option<serde_json::Value> {
-    let text = read_tail_lines(path, RESULT_TAIL)?;
+/// The last line in the last [`RESULT_TAIL`] bytes of stdout that parses
+/// as a JSON object; a warning names the limit when stdout is longer and
+/// holds none.
+fn last_json_line(files: &ConfigFiles) -> Option<serde_json::Value> {
+    let text = files.tail_lines(STDOUT, RESULT_TAIL)?;
     let found = text.lines().rev().map(str::trim).filter(|l| l.starts_with('{')).find_map(|line| {
         match serde_json::from_str::<serde_json::Value>(line) {
             Ok(value @ serde_json::Value::Object(_)) => Some(value),
             _ => None,
         }
     });
-    let longer = std::fs::metadata(path).is_ok_and(|meta| meta.len() > RESULT_TAIL);
-    if found.is_none() && longer {
+    let longer =
+        || files.open_file(STDOUT).and_then(|f| f.metadata().ok()).is_some_and(|m| m.len() > RESULT_TAIL);
+    if found.is_none() && longer() {
         warn(format!(
             "{}: no JSON object line in its last {} MiB, the most searched for a result; write $EXP_RESULT instead",
-            path.display(),
+            files.stdout().display(),
             RESULT_TAIL >> 20
         ));
     }

@@ -4,8 +4,8 @@
 use crate::error::{Error, Result};
 use crate::identity::merged;
 use crate::model::{Experiment, Params};
-use crate::store::atomic::{ensure_dir, no_follow, regular};
-use crate::store::config_files::ConfigFiles;
+use crate::store::config_files::{ConfigFiles, CACHE, COMMAND, PARAMS, RESULT, STDERR, STDOUT};
+use crate::store::folder::{is_symlink_refusal, Folder};
 use crate::store::Store;
 use crate::template::{check_keys, is_builtin, Builtins, CommandTemplate, Template, BUILTINS};
 use crate::values::display_value;
@@ -128,32 +128,11 @@ impl Launcher {
         name: &str,
         attempt: u32,
         worker: usize,
-    ) -> Result<Child> {
+    ) -> Result<Child, NotStarted> {
         let files = store.config_files(name);
-        // A folder found at a config's first run was left by an earlier
-        // config of this name (removed, its folder kept): it is moved aside
-        // whole, never taken as this one's. Later attempts keep the files
-        // of the attempt before.
-        if !make_dir(&files.dir)? {
-            if attempt == 1 {
-                let aside = store
-                    .configs_dir()
-                    .join(format!(".earlier-{name}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]));
-                fs::rename(&files.dir, &aside)
-                    .map_err(|err| Error::io("cannot move aside", &files.dir, err))?;
-                make_dir(&files.dir)?;
-            } else {
-                keep_earlier_attempt(&files, attempt);
-            }
-        }
-        make_dir(&files.cache())?;
         let Invocation { mut command, argv, params } =
-            self.command(experiment, &files, name, attempt, worker)?;
-        // The folder tells its own story, even if the command never starts.
-        write_file(&files.params(), &json_text(&serde_json::Value::Object(params)))?;
-        write_file(&files.command(), &json_text(&serde_json::json!(argv)))?;
-        let stdout = create_log(&files.stdout())?;
-        let stderr = create_log(&files.stderr())?;
+            self.command(experiment, &files, name, attempt, worker).map_err(NotStarted::Command)?;
+        let (stdout, stderr) = prepare(&files, name, attempt, &params, &argv).map_err(NotStarted::Runner)?;
         command
             .env("EXP_RESULT", files.result())
             .stdin(Stdio::null())
@@ -165,7 +144,7 @@ impl Launcher {
                 std::io::ErrorKind::NotFound => "; exp-init --update -- CMD... fixes the command",
                 _ => "",
             };
-            Error::state(format!("cannot run {:?}: {err}{hint}", argv[0]))
+            NotStarted::Command(Error::state(format!("cannot run {:?}: {err}{hint}", argv[0])))
         })
     }
 
@@ -227,6 +206,16 @@ impl Launcher {
     }
 }
 
+/// Why a config's command did not start.
+#[derive(Debug)]
+pub enum NotStarted {
+    /// Its folder or files could not be prepared: no fault of the config.
+    Runner(Error),
+    /// Its own command cannot start: a template it cannot fill, a program
+    /// that is not there.
+    Command(Error),
+}
+
 /// A config's command, ready to start, with what it was made from.
 pub struct Invocation {
     pub command: Command,
@@ -257,43 +246,89 @@ pub fn param_variable(key: &str) -> String {
     format!("EXP_PARAM_{suffix}")
 }
 
+/// The config's folder, ready for attempt `attempt`, telling its own story
+/// even if the command never starts (`params.json`, `command.json`), and
+/// the command's stdout and stderr in it.
+fn prepare(
+    files: &ConfigFiles,
+    name: &str,
+    attempt: u32,
+    params: &Params,
+    argv: &[String],
+) -> Result<(fs::File, fs::File)> {
+    let folder = prepare_folder(files, name, attempt)?;
+    write_file(&folder, PARAMS, &json_text(&serde_json::Value::Object(params.clone())))?;
+    write_file(&folder, COMMAND, &json_text(&serde_json::json!(argv)))?;
+    Ok((create_log(&folder, STDOUT)?, create_log(&folder, STDERR)?))
+}
+
+/// The config's folder, ready for attempt `attempt`, opened without
+/// following a symlink at any component (one in its place is refused, exit
+/// 3: nothing is written through it). A folder found at a config's first
+/// run was left by an earlier config of this name (removed, its folder
+/// kept): it is moved aside whole, never taken as this one's. Later
+/// attempts keep the files of the attempt before.
+fn prepare_folder(files: &ConfigFiles, name: &str, attempt: u32) -> Result<Folder> {
+    let configs = files.open_configs().map_err(|err| refused(&files.dir.with_file_name(""), err))?;
+    let (mut folder, made) = configs.sub_made(name).map_err(|err| refused(&files.dir, err))?;
+    if !made {
+        if attempt == 1 {
+            let aside = format!(".earlier-{name}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+            configs
+                .rename(name, &configs, &aside)
+                .map_err(|err| Error::io("cannot move aside", &files.dir, err))?;
+            folder = configs.sub_made(name).map_err(|err| refused(&files.dir, err))?.0;
+        } else {
+            keep_earlier_attempt(&folder, attempt);
+        }
+    }
+    folder.sub_made(CACHE).map_err(|err| refused(&files.cache(), err))?;
+    Ok(folder)
+}
+
+/// An error preparing a config's folder: a symlink (or a file) where a
+/// folder must be is refused like a folder that cannot be written.
+fn refused(path: &Path, err: std::io::Error) -> Error {
+    if is_symlink_refusal(&err) || err.raw_os_error() == Some(nix::libc::ELOOP) {
+        let why = crate::store::config_files::refusal(path);
+        return Error::storage(format!("{}: {why}; nothing is written through it", path.display()));
+    }
+    Error::io("cannot create", path, err)
+}
+
 /// Logs and results of earlier attempts are kept: `stdout.log` of attempt N
 /// becomes `stdout.N.log` when attempt N+1 starts (likewise stderr, result).
-fn keep_earlier_attempt(files: &ConfigFiles, attempt: u32) {
+fn keep_earlier_attempt(folder: &Folder, attempt: u32) {
     let previous = attempt.saturating_sub(1).max(1);
-    for path in [files.stdout(), files.stderr(), files.result()] {
-        if fs::symlink_metadata(&path).is_ok() {
+    for file in [STDOUT, STDERR, RESULT] {
+        if folder.has(file) {
             let mut n = previous;
-            while fs::symlink_metadata(files.of_attempt(&path, n)).is_ok() {
+            while folder.has(&ConfigFiles::of_attempt(file, n)) {
                 n += 1;
             }
-            let _ = fs::rename(&path, files.of_attempt(&path, n));
+            let _ = folder.rename(file, folder, &ConfigFiles::of_attempt(file, n));
         }
     }
 }
 
-/// Create a directory; one that exists must be a real directory, not a
-/// symlink. Whether it was made (rather than found).
-fn make_dir(path: &Path) -> Result<bool> {
-    match fs::create_dir(path) {
-        Ok(()) => Ok(true),
-        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => ensure_dir(path).map(|()| false),
-        Err(err) => Err(Error::io("cannot create", path, err)),
-    }
-}
-
-fn write_file(path: &Path, contents: &[u8]) -> Result<()> {
+fn write_file(folder: &Folder, name: &str, contents: &[u8]) -> Result<()> {
     use std::io::Write;
-    create_log(path)?.write_all(contents).map_err(|err| Error::io("cannot write", path, err))
+    create_log(folder, name)?
+        .write_all(contents)
+        .map_err(|err| Error::io("cannot write", &folder.join(name), err))
 }
 
-fn create_log(path: &Path) -> Result<fs::File> {
-    let file = no_follow().write(true).create(true).truncate(true).open(path).map_err(|err| {
-        // A FIFO with no reader refuses a writer that will not wait.
+fn create_log(folder: &Folder, name: &str) -> Result<fs::File> {
+    folder.create(name).map_err(|err| {
+        let path = folder.join(name);
         match err.raw_os_error() {
+            // A FIFO with no reader refuses a writer that will not wait.
             Some(nix::libc::ENXIO) => Error::state(format!("{} is not a regular file", path.display())),
-            _ => Error::io("cannot create", path, err),
+            Some(nix::libc::ELOOP) => refused(&path, err),
+            _ if err.kind() == std::io::ErrorKind::Other => {
+                Error::state(format!("{} is not a regular file", path.display()))
+            }
+            _ => Error::io("cannot create", &path, err),
         }
-    })?;
-    regular(file, path)
+    })
 }

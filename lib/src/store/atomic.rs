@@ -2,8 +2,8 @@
 //! symlink, and whole-file rewrites atomically (temp file, fsync, rename).
 
 use crate::error::{Error, Result};
+use crate::store::folder::Folder;
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -38,28 +38,13 @@ pub fn regular(file: File, path: &Path) -> Result<File> {
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
     // A bare file name's parent is "", the current directory.
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-    // Unique across processes and hosts sharing the directory.
-    let tmp = dir.join(format!(".{name}.tmp.{}", uuid::Uuid::new_v4().simple()));
-    let result = (|| {
-        let mut file = no_follow().write(true).create_new(true).mode(0o644).open(&tmp)?;
-        file.write_all(contents)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if let Err(err) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(Error::io("cannot write", path, err));
-    }
-    // The new file is in place: a folder that refuses fsync (some network
-    // filesystems) only makes the rename's durability less certain.
-    if let Err(err) = File::open(dir).and_then(|dir| dir.sync_all()) {
-        crate::report::warn(format!(
-            "{} was written, but its folder could not be synced: {err}",
-            path.display()
-        ));
-    }
-    Ok(())
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| Error::usage(format!("{}: not a file name", path.display())))?;
+    Folder::root(dir)
+        .and_then(|folder| folder.write_atomic(name, contents))
+        .map_err(|err| Error::io("cannot write", path, err))
 }
 
 /// Create a directory (and parents) unless it exists; refuse a symlink.

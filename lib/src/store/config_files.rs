@@ -1,91 +1,169 @@
 //! One config's folder (`configs/NAME/`): the names of its files, and
 //! reading the files its command controls without trusting them: never
 //! blocking (a FIFO planted as `result.json` must not hang a tool), only
-//! regular files, never through a symlink, and never more than a bound.
+//! regular files, never through a symlink at any component inside the
+//! experiment (a `configs/NAME` swapped for a symlink is skipped, and said
+//! so), and never more than a bound.
 
 use crate::report::warn_once;
+use crate::store::folder::{is_symlink_refusal, Folder};
 use serde_json::Value;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// The largest result file read, in bytes.
 pub const MAX_RESULT_BYTES: u64 = 64 << 20;
 
+/// The files of a config's folder, by name.
+pub const STDOUT: &str = "stdout.log";
+pub const STDERR: &str = "stderr.log";
+pub const RESULT: &str = "result.json";
+/// Where Delphyne's commands leave their result.
+pub const RESULT_YAML: &str = "result.yaml";
+/// Where a replay's result goes, so the recorded one stays as it was.
+pub const REPLAY_RESULT: &str = "result.replay.json";
+pub const STATUS: &str = "status.txt";
+pub const PARAMS: &str = "params.json";
+pub const COMMAND: &str = "command.json";
+pub const CACHE: &str = "cache";
+
 /// The paths of one config's folder.
 #[derive(Debug, Clone)]
 pub struct ConfigFiles {
+    /// `DIR/configs/NAME`, as given to commands and shown to people.
     pub dir: PathBuf,
+    experiment: PathBuf,
+    name: String,
 }
 
 impl ConfigFiles {
+    /// The folder of config `name` in the experiment at `experiment`.
+    pub fn new(experiment: &Path, name: &str) -> ConfigFiles {
+        ConfigFiles {
+            dir: experiment.join("configs").join(name),
+            experiment: experiment.to_path_buf(),
+            name: name.to_string(),
+        }
+    }
+
     pub fn stdout(&self) -> PathBuf {
-        self.dir.join("stdout.log")
+        self.dir.join(STDOUT)
     }
     pub fn stderr(&self) -> PathBuf {
-        self.dir.join("stderr.log")
+        self.dir.join(STDERR)
     }
     pub fn result(&self) -> PathBuf {
-        self.dir.join("result.json")
-    }
-    /// Where Delphyne's commands leave their result.
-    pub fn result_yaml(&self) -> PathBuf {
-        self.dir.join("result.yaml")
+        self.dir.join(RESULT)
     }
     pub fn cache(&self) -> PathBuf {
-        self.dir.join("cache")
+        self.dir.join(CACHE)
     }
     pub fn status_file(&self) -> PathBuf {
-        self.dir.join("status.txt")
+        self.dir.join(STATUS)
     }
-    pub fn params(&self) -> PathBuf {
-        self.dir.join("params.json")
-    }
-    pub fn command(&self) -> PathBuf {
-        self.dir.join("command.json")
-    }
-    /// Where a replay's result goes, so the recorded one stays as it was.
     pub fn replay_result(&self) -> PathBuf {
-        self.dir.join("result.replay.json")
+        self.dir.join(REPLAY_RESULT)
     }
 
     /// A file of an earlier attempt: `stdout.log` of attempt N is kept as
     /// `stdout.N.log` (likewise `stderr.N.log`, `result.N.json`).
-    pub fn of_attempt(&self, file: &Path, attempt: u32) -> PathBuf {
-        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let (stem, ext) = name.rsplit_once('.').unwrap_or((&name, ""));
-        self.dir.join(format!("{stem}.{attempt}.{ext}"))
+    pub fn of_attempt(file: &str, attempt: u32) -> String {
+        let (stem, ext) = file.rsplit_once('.').unwrap_or((file, ""));
+        format!("{stem}.{attempt}.{ext}")
+    }
+
+    /// The `configs` folder, opened without following a symlink.
+    pub fn open_configs(&self) -> io::Result<Folder> {
+        Folder::walk(&self.experiment, &["configs"])
+    }
+
+    /// The config's folder, opened without following a symlink at any
+    /// component inside the experiment, for a writer to judge the error.
+    pub fn open(&self) -> io::Result<Folder> {
+        self.open_configs()?.sub(&self.name)
+    }
+
+    /// The config's folder for reading: None when it has none yet; one that
+    /// is a symlink (or not a folder) is skipped with a warning naming it.
+    pub fn folder(&self) -> Option<Folder> {
+        self.opened(true)
+    }
+
+    fn opened(&self, warn: bool) -> Option<Folder> {
+        match self.open() {
+            Ok(folder) => Some(folder),
+            Err(err) if warn && is_symlink_refusal(&err) => {
+                warn_once(format!("{}: {}; skipped", self.dir.display(), refusal(&self.dir)));
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// A file of the folder, for reading (see [`open_regular`]).
+    pub fn open_file(&self, name: &str) -> Option<File> {
+        open_regular(&self.folder()?, name, true)
+    }
+
+    /// The whole of a file, if it is at most `max` bytes (else a warning).
+    pub fn read(&self, name: &str, max: u64) -> Option<Vec<u8>> {
+        read_all(self.open_file(name)?, &self.dir.join(name), max)
+    }
+
+    /// At most the last `max` bytes of a file, as text (lossy UTF-8),
+    /// starting at a line boundary when it had to skip and there is one
+    /// (else with the end of a line longer than `max`, as a display wants it).
+    pub fn tail(&self, name: &str, max: u64) -> Option<String> {
+        tail(self.open_file(name)?, max, false)
+    }
+
+    /// Like [`ConfigFiles::tail`], but whole lines only: a window that holds
+    /// no line start gives nothing, never the cut-off end of a longer line.
+    pub fn tail_lines(&self, name: &str, max: u64) -> Option<String> {
+        tail(self.open_file(name)?, max, true)
+    }
+
+    /// The last `n` lines of a file.
+    pub fn last_lines(&self, name: &str, n: usize) -> Option<Vec<String>> {
+        let text = self.tail(name, 64 * 1024)?;
+        let lines: Vec<&str> = text.lines().collect();
+        Some(lines[lines.len().saturating_sub(n)..].iter().map(|l| l.to_string()).collect())
     }
 
     /// The last non-empty line the command printed, in `stdout.log` or
     /// `stderr.log`, whichever was written last, made fit for a terminal
     /// line. Asked for several times a second while a run is watched: it
     /// reads a few KiB at most, never blocks, and passes over a log that is
-    /// not a regular file without a warning.
+    /// not a regular file (or a folder that is a symlink) without a warning.
     pub fn last_output_line(&self) -> Option<String> {
-        let newest = [self.stdout(), self.stderr()]
+        let folder = self.opened(false)?;
+        let newest = [STDOUT, STDERR]
             .into_iter()
-            .filter_map(|path| {
-                let meta = std::fs::symlink_metadata(&path).ok()?;
-                (meta.is_file() && meta.len() > 0).then(|| (meta.modified().ok(), path))
+            .filter_map(|name| {
+                let file = open_regular(&folder, name, false)?;
+                let meta = file.metadata().ok()?;
+                (meta.len() > 0).then(|| (meta.modified().ok(), file))
             })
             .max_by_key(|(modified, _)| *modified)?;
-        let text = read_tail(&newest.1, 4096)?;
+        let text = tail(newest.1, 4096, false)?;
         text.lines().rev().map(visible).find(|line| !line.is_empty())
     }
 
     /// The config's result: `result.json`, else Delphyne's `result.yaml`;
     /// None when there is none or it is not an object (with a warning).
     pub fn read_result(&self) -> Option<Value> {
-        let (path, value) = match read_regular(&self.result(), MAX_RESULT_BYTES) {
-            Some(bytes) => {
-                let path = self.result();
+        let folder = self.folder()?;
+        let (path, value) = match open_regular(&folder, RESULT, true) {
+            Some(file) => {
+                let path = folder.join(RESULT);
+                let bytes = read_all(file, &path, MAX_RESULT_BYTES)?;
                 (path, serde_json::from_slice::<Value>(&bytes).map_err(|e| e.to_string()))
             }
             None => {
-                let bytes = read_regular(&self.result_yaml(), MAX_RESULT_BYTES)?;
-                (self.result_yaml(), serde_yaml::from_slice::<Value>(&bytes).map_err(|e| e.to_string()))
+                let path = folder.join(RESULT_YAML);
+                let bytes = read_all(open_regular(&folder, RESULT_YAML, true)?, &path, MAX_RESULT_BYTES)?;
+                (path, serde_yaml::from_slice::<Value>(&bytes).map_err(|e| e.to_string()))
             }
         };
         match value {
@@ -102,27 +180,34 @@ impl ConfigFiles {
     }
 }
 
-/// Open a file a command controls: without blocking and without following
-/// a symlink; None unless it is a regular file.
-pub fn open_regular(path: &Path) -> Option<File> {
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
-        .open(path)
-        .ok()?;
-    let kind = file.metadata().ok()?.file_type();
-    if kind.is_file() {
-        return Some(file);
+/// Why a path inside the experiment was not followed: a symlink, or not a folder.
+pub fn refusal(path: &Path) -> &'static str {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            "a symlink, which exp never follows inside an experiment"
+        }
+        _ => "not a folder",
     }
-    if kind.is_fifo() || kind.is_socket() || kind.is_char_device() || kind.is_block_device() {
-        warn_once(format!("{}: not a regular file; ignored", path.display()));
-    }
-    None
 }
 
-/// The whole of a regular file, if it is at most `max` bytes (else a warning).
-pub fn read_regular(path: &Path, max: u64) -> Option<Vec<u8>> {
-    let file = open_regular(path)?;
+/// Open a file a command controls, in `folder`: without blocking and
+/// without following a symlink; None unless it is a regular file (with a
+/// warning, if `warn`, when something else stands in its place).
+pub fn open_regular(folder: &Folder, name: &str, warn: bool) -> Option<File> {
+    match folder.open_regular(name) {
+        Ok(file) => Some(file),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => None,
+        Err(_) if warn => {
+            warn_once(format!("{}: not a regular file; ignored", folder.join(name).display()));
+            None
+        }
+        Err(_) => None,
+    }
+}
+
+/// The whole of an open file, if it is at most `max` bytes (else a
+/// warning naming `path`).
+pub fn read_all(file: File, path: &Path, max: u64) -> Option<Vec<u8>> {
     let len = file.metadata().ok()?.len();
     if len > max {
         warn_once(format!("{}: larger than {} MiB; ignored", path.display(), max >> 20));
@@ -133,21 +218,15 @@ pub fn read_regular(path: &Path, max: u64) -> Option<Vec<u8>> {
     Some(bytes)
 }
 
-/// At most the last `max` bytes of a regular file, as text (lossy UTF-8),
-/// starting at a line boundary when it had to skip and there is one (else
-/// with the end of a line longer than `max`, as a display wants it).
-pub fn read_tail(path: &Path, max: u64) -> Option<String> {
-    tail(path, max, false)
+/// The whole of a regular file at `path`, if it is at most `max` bytes;
+/// never blocking, never through a symlink at its last component.
+pub fn read_regular(path: &Path, max: u64) -> Option<Vec<u8>> {
+    let (parent, name) = (path.parent()?, path.file_name()?.to_str()?);
+    let folder = Folder::root(if parent.as_os_str().is_empty() { Path::new(".") } else { parent }).ok()?;
+    read_all(open_regular(&folder, name, true)?, path, max)
 }
 
-/// Like [`read_tail`], but whole lines only: a window that holds no line
-/// start gives nothing, never the cut-off end of a longer line.
-pub fn read_tail_lines(path: &Path, max: u64) -> Option<String> {
-    tail(path, max, true)
-}
-
-fn tail(path: &Path, max: u64, whole_lines: bool) -> Option<String> {
-    let mut file = open_regular(path)?;
+fn tail(mut file: File, max: u64, whole_lines: bool) -> Option<String> {
     let len = file.metadata().ok()?.len();
     let start = len.saturating_sub(max);
     file.seek(SeekFrom::Start(start)).ok()?;
@@ -159,13 +238,6 @@ fn tail(path: &Path, max: u64, whole_lines: bool) -> Option<String> {
         bytes.drain(..skip);
     }
     Some(String::from_utf8_lossy(&bytes).into_owned())
-}
-
-/// The last `n` lines of a regular file.
-pub fn last_lines(path: &Path, n: usize) -> Option<Vec<String>> {
-    let text = read_tail(path, 64 * 1024)?;
-    let lines: Vec<&str> = text.lines().collect();
-    Some(lines[lines.len().saturating_sub(n)..].iter().map(|l| l.to_string()).collect())
 }
 
 /// A line as a terminal would leave it, printable only: what follows its
@@ -183,36 +255,56 @@ fn visible(line: &str) -> String {
 mod tests {
     use super::*;
 
+    fn files_in(tmp: &tempfile::TempDir) -> ConfigFiles {
+        std::fs::create_dir_all(tmp.path().join("configs/c")).unwrap();
+        ConfigFiles::new(tmp.path(), "c")
+    }
+
     #[test]
     fn a_fifo_is_not_read_and_does_not_block() {
         let tmp = tempfile::tempdir().unwrap();
-        let fifo = tmp.path().join("result.json");
-        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
-        assert!(read_regular(&fifo, 100).is_none());
-        assert!(read_tail(&fifo, 100).is_none());
+        let files = files_in(&tmp);
+        nix::unistd::mkfifo(&files.result(), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        assert!(files.read(RESULT, 100).is_none());
+        assert!(files.tail(RESULT, 100).is_none());
+        assert!(read_regular(&files.result(), 100).is_none());
     }
 
     #[test]
     fn tails_start_at_a_line() {
         let tmp = tempfile::tempdir().unwrap();
-        let path = tmp.path().join("log");
-        std::fs::write(&path, "aaaa\nbb\ncc\n").unwrap();
-        assert_eq!(read_tail(&path, 7).unwrap(), "bb\ncc\n");
+        let files = files_in(&tmp);
+        std::fs::write(files.dir.join("log"), "aaaa\nbb\ncc\n").unwrap();
+        assert_eq!(files.tail("log", 7).unwrap(), "bb\ncc\n");
         // A window inside one long line: its end for a display, nothing
         // for whole lines.
-        let long = tmp.path().join("long");
-        std::fs::write(&long, "aaaaaaaaaa{\"x\":1}").unwrap();
-        assert_eq!(read_tail(&long, 7).unwrap(), "{\"x\":1}");
-        assert_eq!(read_tail_lines(&long, 7).unwrap(), "");
-        assert_eq!(last_lines(&path, 2).unwrap(), ["bb", "cc"]);
-        let files = ConfigFiles { dir: tmp.path().to_path_buf() };
-        assert_eq!(files.of_attempt(&files.stdout(), 2), tmp.path().join("stdout.2.log"));
+        std::fs::write(files.dir.join("long"), "aaaaaaaaaa{\"x\":1}").unwrap();
+        assert_eq!(files.tail("long", 7).unwrap(), "{\"x\":1}");
+        assert_eq!(files.tail_lines("long", 7).unwrap(), "");
+        assert_eq!(files.last_lines("log", 2).unwrap(), ["bb", "cc"]);
+        assert_eq!(ConfigFiles::of_attempt(STDOUT, 2), "stdout.2.log");
+    }
+
+    #[test]
+    fn nothing_is_read_through_a_config_folder_that_is_a_symlink() {
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tmp.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        std::fs::write(outside.join(RESULT), r#"{"secret": 1}"#).unwrap();
+        std::fs::write(outside.join(STDOUT), "secret\n").unwrap();
+        std::fs::create_dir(tmp.path().join("configs")).unwrap();
+        std::os::unix::fs::symlink(&outside, tmp.path().join("configs/c")).unwrap();
+        let files = ConfigFiles::new(tmp.path(), "c");
+        assert!(files.read_result().is_none());
+        assert!(files.tail(STDOUT, 100).is_none());
+        assert!(files.last_output_line().is_none());
+        assert!(is_symlink_refusal(&files.open().unwrap_err()));
     }
 
     #[test]
     fn the_last_output_line_is_the_newest_logs_printable_last_line() {
         let tmp = tempfile::tempdir().unwrap();
-        let files = ConfigFiles { dir: tmp.path().to_path_buf() };
+        let files = files_in(&tmp);
         assert_eq!(files.last_output_line(), None);
         std::fs::write(files.stderr(), "warming up\n").unwrap();
         std::fs::write(files.stdout(), "").unwrap();

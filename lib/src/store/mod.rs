@@ -9,6 +9,7 @@
 pub mod atomic;
 pub mod census;
 pub mod config_files;
+pub mod folder;
 pub mod index;
 pub mod journal;
 pub mod lock;
@@ -140,7 +141,7 @@ impl Store {
     }
 
     pub fn config_files(&self, name: &str) -> ConfigFiles {
-        ConfigFiles { dir: self.config_dir(name) }
+        ConfigFiles::new(&self.dir, name)
     }
 
     fn journal_path(&self) -> PathBuf {

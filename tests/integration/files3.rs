@@ -1,0 +1,153 @@
+//! Trust, round 3: what reaches the files. Folders swapped for symlinks
+//! (defects 5 and 11), a purge that deleted another config's folder
+//! (defect 6), spreadsheet formulas in summaries (defect 9), and the exit
+//! code of a summary written to a missing folder.
+
+use crate::interrupt::{by_name, read_pid, touch, Bg};
+use crate::util::*;
+use std::path::{Path, PathBuf};
+
+/// Every file under `root`, as paths relative to it.
+fn files_under(root: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            match std::fs::symlink_metadata(&path).unwrap().is_dir() {
+                true => todo.push(path),
+                false => found.push(path.strip_prefix(root).unwrap().to_path_buf()),
+            }
+        }
+    }
+    found
+}
+
+/// A folder outside the experiment holding a planted result and logs.
+fn outside_with_secrets(dir: &Dir) -> PathBuf {
+    let outside = dir.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::write(outside.join("result.json"), r#"{"secret": "SECRET-RESULT"}"#).unwrap();
+    std::fs::write(outside.join("stdout.log"), "SECRET-STDOUT\n").unwrap();
+    std::fs::write(outside.join("stderr.log"), "SECRET-STDERR\n").unwrap();
+    std::fs::write(outside.join("status.txt"), "SECRET-STATUS\n").unwrap();
+    outside
+}
+
+/// Replace `configs/NAME` by a symlink to `target`.
+fn swap_for_symlink(dir: &Dir, name: &str, target: &Path) {
+    let folder = dir.exp().join("configs").join(name);
+    std::fs::rename(&folder, dir.path().join(format!("{name}.real"))).unwrap();
+    std::os::unix::fs::symlink(target, &folder).unwrap();
+}
+
+/// Trust round 3, defect 5: exp-snapshot made `snapshots/STAMP/`, waited,
+/// then wrote its files by path: a folder swapped for a symlink during the
+/// wait took them (a verbatim result.json among them) outside the experiment.
+#[test]
+fn a_snapshot_folder_swapped_for_a_symlink_during_the_wait_takes_nothing_outside() {
+    let dir = Dir::new();
+    std::fs::create_dir(dir.path().join("pids")).unwrap();
+    // The command traps USR1 but never answers, so the snapshot waits.
+    let script = r#"trap ':' USR1
+echo '{{"loss": "SECRET-RESULT"}}' > "$EXP_RESULT"
+echo $$ > "pids/$EXP_NAME"
+while [ ! -e release ]; do sleep 0.05; done"#;
+    shell_experiment(&dir, 1, script);
+    let runner = Bg::run(&dir, &["--progress", "never"]);
+    wait_for("c0 to start", || read_pid(&dir.path().join("pids/c0")).is_some());
+    wait_for("c0 to show as running", || by_name(&dir)["c0"]["status"] == "running");
+
+    let snapshot = Bg::spawn(&dir, "exp-snapshot", &["--signal", "USR1", "--wait", "3s"]);
+    let snapshots = dir.exp().join("snapshots");
+    wait_for("the snapshot folder", || std::fs::read_dir(&snapshots).is_ok_and(|mut d| d.next().is_some()));
+    let stamp = std::fs::read_dir(&snapshots).unwrap().next().unwrap().unwrap().path();
+    let outside = dir.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::rename(&stamp, dir.path().join("moved-away")).unwrap();
+    std::os::unix::fs::symlink(&outside, &stamp).unwrap();
+
+    let out = snapshot.finish();
+    assert!(matches!(out.code, Some(0 | 3)), "{out:?}");
+    assert_eq!(files_under(&outside), Vec::<PathBuf>::new(), "nothing written through the symlink: {out:?}");
+    touch(&dir, "release");
+    runner.finish().success();
+}
+
+/// Trust round 3, defect 11: readers followed a `configs/NAME` that is a
+/// symlink to a folder outside, leaking its files into shared outputs.
+#[test]
+fn readers_skip_a_config_folder_that_is_a_symlink_and_name_it() {
+    let dir = Dir::new();
+    shell_experiment(&dir, 2, r#"echo "{{\"loss\": $EXP_PARAM_I}}""#);
+    dir.run("exp-run", &["--progress", "never"]).success();
+    let outside = outside_with_secrets(&dir);
+    swap_for_symlink(&dir, "c1", &outside);
+    std::fs::remove_file(dir.exp().join("results_summary.csv")).unwrap();
+
+    let checks: &[(&str, &[&str])] = &[
+        ("exp-summary", &[]),
+        ("exp-summary", &["--json"]),
+        ("exp-status", &["--json", "--results"]),
+        ("exp-status", &["--log", "c1"]),
+    ];
+    for (tool, args) in checks {
+        let out = dir.run(tool, args);
+        assert!(!out.stdout.contains("SECRET"), "{tool} {args:?} read through the symlink: {out:?}");
+        assert!(out.stderr.contains("c1"), "{tool} {args:?} names the skipped config: {out:?}");
+        assert!(out.stderr.contains("symlink"), "{tool} {args:?} says why: {out:?}");
+    }
+    // The other config is read as ever.
+    let summary = dir.run("exp-summary", &["--json"]);
+    let rows = summary.json_lines();
+    assert_eq!(rows[0]["result"]["loss"], 0, "{summary:?}");
+    assert_eq!(rows[1]["result"], serde_json::Value::Null, "{summary:?}");
+
+    // --save writes no secret either.
+    dir.run("exp-summary", &["--save"]).success();
+    assert!(!dir.read("exp/results_summary.csv").contains("SECRET"));
+}
+
+/// Trust round 3, defect 11: a runner writes nothing through a
+/// `configs/NAME` that is a symlink: it stops (exit 3), the config back to
+/// todo with no attempt counted, rather than fail it or write outside.
+#[test]
+fn a_runner_refuses_to_write_through_a_config_folder_that_is_a_symlink() {
+    let dir = Dir::new();
+    shell_experiment(&dir, 1, "echo ran");
+    let outside = dir.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, dir.exp().join("configs/c0")).unwrap();
+    let out = dir.run("exp-run", &["--progress", "never"]);
+    out.code(3);
+    assert!(out.stderr.contains("configs/c0") && out.stderr.contains("symlink"), "{out:?}");
+    assert_eq!(files_under(&outside), Vec::<PathBuf>::new());
+    let row = &by_name(&dir)["c0"];
+    assert_eq!((row["status"].as_str(), row["attempts"].as_u64()), (Some("todo"), Some(0)), "{row}");
+}
+
+/// Trust round 3, defect 11: exp-snapshot of a running config whose folder
+/// became a symlink copies nothing from behind it.
+#[test]
+fn a_snapshot_skips_a_running_config_whose_folder_is_a_symlink() {
+    let dir = Dir::new();
+    std::fs::create_dir(dir.path().join("pids")).unwrap();
+    shell_experiment(&dir, 1, r#"echo $$ > "pids/$EXP_NAME"; while [ ! -e release ]; do sleep 0.05; done"#);
+    let runner = Bg::run(&dir, &["--progress", "never"]);
+    wait_for("c0 to start", || read_pid(&dir.path().join("pids/c0")).is_some());
+    wait_for("c0 to show as running", || by_name(&dir)["c0"]["status"] == "running");
+    let outside = outside_with_secrets(&dir);
+    swap_for_symlink(&dir, "c0", &outside);
+
+    let out = dir.run("exp-snapshot", &[]);
+    out.success();
+    let folder = dir.path().join(out.stdout.trim());
+    for file in files_under(&folder) {
+        let text = std::fs::read_to_string(folder.join(&file)).unwrap();
+        assert!(!text.contains("SECRET"), "{file:?} holds what is behind the symlink:\n{text}");
+    }
+    assert!(out.stderr.contains("c0") && out.stderr.contains("symlink"), "{out:?}");
+    touch(&dir, "release");
+    // The runner cannot record c0's files safely; whatever it decides, it ends.
+    let _ = runner.finish();
+}
