@@ -55,6 +55,9 @@ pub struct Change {
     pub params: Params,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub purged: Option<bool>,
+    /// Whether it ever ran, so that a folder in its name is its own to purge.
+    #[serde(skip)]
+    pub has_run: bool,
 }
 
 #[derive(Debug, Default)]
@@ -127,6 +130,7 @@ pub fn clean(store: &mut Store, request: &Request) -> Result<Outcome> {
             status: config.status,
             params: merged(&experiment.defaults, &config.params),
             purged: (action == Action::Remove).then_some(false),
+            has_run: config.has_run(),
         });
     }
     if request.dry_run || outcome.changes.is_empty() {
@@ -159,10 +163,11 @@ pub fn clean(store: &mut Store, request: &Request) -> Result<Outcome> {
     // Under the lock, the folders to purge are moved aside, so a config of
     // the same name added and started meanwhile keeps a folder of its own;
     // they are deleted after. The removal is recorded already: a folder that
-    // cannot be purged is said, and left.
+    // cannot be purged is said, and left. A config that never ran made no
+    // folder: one in its name was kept from an earlier config, and stays.
     let mut aside = Vec::new();
     if request.purge {
-        for change in outcome.changes.iter_mut().filter(|c| c.action == Action::Remove) {
+        for change in outcome.changes.iter_mut().filter(|c| c.action == Action::Remove && c.has_run) {
             match move_aside(store, &change.name) {
                 Ok(Some(path)) => aside.push((path, change)),
                 Ok(None) => {}

@@ -146,6 +146,15 @@ impl Config {
         }
     }
 
+    /// Whether it ever started: only then is `configs/NAME/` its own (its
+    /// first start moves aside a folder left by an earlier config of its
+    /// name). Delphyne's records keep no attempts, but their times.
+    pub fn has_run(&self) -> bool {
+        self.attempts > 0
+            || self.start_time.is_some()
+            || matches!(self.status, Status::Running | Status::Done | Status::Failed)
+    }
+
     /// Seconds it ran, or has been running so far; None if it never started.
     pub fn duration(&self, now: &Timestamp) -> Option<f64> {
         let start = self.start_time.as_ref()?;

@@ -151,3 +151,38 @@ fn a_snapshot_skips_a_running_config_whose_folder_is_a_symlink() {
     // The runner cannot record c0's files safely; whatever it decides, it ends.
     let _ = runner.finish();
 }
+
+/// Trust round 3, defect 6: `--purge` of a never-run config deleted the
+/// folder kept from an earlier config of the same name (and its checkpoint).
+#[test]
+fn purging_a_never_run_config_keeps_the_folder_an_earlier_config_of_its_name_left() {
+    let dir = Dir::new();
+    dir.init(&["--naming", "m-{x}", "--shell", r#"echo step > "$EXP_CACHE_DIR/checkpoint""#], &[]);
+    dir.run("exp-add", &["--grid", "x=a"]).success();
+    dir.run("exp-run", &["--progress", "never"]).success();
+    let checkpoint = dir.exp().join("configs/m-a/cache/checkpoint");
+    assert!(checkpoint.exists());
+
+    // Removed without --purge: its folder and checkpoint are kept.
+    dir.run_stdin("exp-clean", &["--names", "-"], "m-a\n").success();
+    assert!(checkpoint.exists());
+    // The same params again: a new m-a, never run, then removed with --purge.
+    let added = dir.run("exp-add", &["--grid", "x=a"]).success().json_lines();
+    assert_eq!(added[0]["name"], "m-a");
+    let out = dir.run_stdin("exp-clean", &["--names", "-", "--purge"], "m-a\n");
+    out.success();
+    assert_eq!(out.json_lines()[0]["purged"], false, "it had no folder of its own: {out:?}");
+    assert!(checkpoint.exists(), "the earlier m-a's checkpoint survives: {out:?}");
+}
+
+/// Trust round 3, defect 6: a config that did run is purged whole, as before.
+#[test]
+fn purging_a_config_that_ran_deletes_its_own_folder() {
+    let dir = Dir::new();
+    dir.init(&["--naming", "m-{x}", "--shell", r#"echo step > "$EXP_CACHE_DIR/checkpoint""#], &[]);
+    dir.run("exp-add", &["--grid", "x=a"]).success();
+    dir.run("exp-run", &["--progress", "never"]).success();
+    let out = dir.run_stdin("exp-clean", &["--names", "-", "--purge"], "m-a\n");
+    assert_eq!(out.success().json_lines()[0]["purged"], true);
+    assert!(!dir.exp().join("configs/m-a").exists());
+}
