@@ -6,5 +6,6 @@ complete -c exp-summary -l ignore-missing -d 'Summarise configs that are not don
 complete -c exp-summary -l timing -d 'Add a duration column, in seconds'
 complete -c exp-summary -l json -d 'JSON Lines instead of CSV: {"name","params","result"} (unflattened)'
 complete -c exp-summary -l save -d 'Write results_summary.csv in the experiment (atomically) instead of stdout'
+complete -c exp-summary -l raw -d 'Write text cells as they are. By default a text cell that a spreadsheet would run as a formula (starting with =, +, -, @, TAB or CR; numbers never) gets a leading \', in CSV and results_summary.csv'
 complete -c exp-summary -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c exp-summary -s V -l version -d 'Print version'

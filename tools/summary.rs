@@ -57,13 +57,27 @@ pub struct Args {
     /// Write to FILE (atomically) instead of stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Write text cells as they are. By default a text cell that a
+    /// spreadsheet would run as a formula (starting with =, +, -, @, TAB or
+    /// CR; numbers never) gets a leading ', in CSV and results_summary.csv.
+    #[arg(long)]
+    pub raw: bool,
 }
 
 pub fn main() -> exp::Result<i32> {
     let args = crate::driver::parse::<Args>();
+    if let Some(folder) = args.output.as_deref().and_then(|path| path.parent()) {
+        if !folder.as_os_str().is_empty() && !folder.is_dir() {
+            return Err(exp::Error::usage(format!(
+                "-o {}: no folder {} to write it in",
+                args.output.as_deref().unwrap_or(folder).display(),
+                folder.display()
+            )));
+        }
+    }
     let mut store = Store::open(&args.experiment.dir)?;
     let (experiment, _) = store.read()?;
-    let options = Options { ignore_missing: args.ignore_missing, timing: args.timing };
+    let options = Options { ignore_missing: args.ignore_missing, timing: args.timing, raw: args.raw };
     let missing = not_done(&experiment);
     if !options.ignore_missing && !missing.is_empty() {
         let listed = first_few(missing.iter().map(|(name, status)| format!("{name} ({status})")), 10);

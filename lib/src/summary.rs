@@ -35,6 +35,8 @@ pub struct Options {
     pub ignore_missing: bool,
     /// Add a `duration` column (seconds).
     pub timing: bool,
+    /// `--raw`: text cells as they are, even those a spreadsheet would run.
+    pub raw: bool,
 }
 
 /// The configs that are not done, which a summary without
@@ -113,8 +115,10 @@ pub fn write_csv(
         csv::ErrorKind::Io(err) => Error::from(err),
         other => Error::state(format!("cannot write CSV: {other:?}")),
     };
+    let cell = |text: String| if options.raw { text } else { inert(text) };
     let mut header = vec!["name".to_string()];
-    header.extend(param_index.values().chain(result_index.values()).map(|&i| columns.headers[i].clone()));
+    header
+        .extend(param_index.values().chain(result_index.values()).map(|&i| cell(columns.headers[i].clone())));
     if options.ignore_missing {
         header.push("status".to_string());
     }
@@ -126,13 +130,13 @@ pub fn write_csv(
     for row in &rows {
         let mut record = vec![String::new(); width];
         for (key, value) in &row.params {
-            record[param_index.get_index_of(key.as_str()).expect("indexed")] = display_value(value);
+            record[param_index.get_index_of(key.as_str()).expect("indexed")] = cell(display_value(value));
         }
         for (key, value) in &row.result {
             record[param_index.len() + result_index.get_index_of(key.as_str()).expect("indexed")] =
-                display_value(value);
+                cell(display_value(value));
         }
-        let mut fields = vec![row.name.to_string()];
+        let mut fields = vec![cell(row.name.to_string())];
         fields.append(&mut record);
         if options.ignore_missing {
             fields.push(row.status.to_string());
@@ -244,6 +248,17 @@ pub fn keep_file_true(
     Ok(FileChange::Unchanged)
 }
 
+/// A text cell that a spreadsheet would take for a formula (it starts with
+/// `=`, `+`, `-`, `@`, TAB or CR) gets a leading `'`, so it shows as text
+/// and never runs. Numbers, `-0.5` among them, are left as they are.
+fn inert(text: String) -> String {
+    let formula = text.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if formula && !matches!(serde_json::from_str::<Value>(&text), Ok(Value::Number(_))) {
+        return format!("'{text}");
+    }
+    text
+}
+
 /// Unique, never blank column headers, in the order they are added.
 #[derive(Default)]
 struct Columns {
@@ -317,6 +332,25 @@ mod tests {
             flat(json!({"": 1, "x": {}, "y": [1, {"z": 2}]})),
             [r#"""=1"#, "x={}", r#"y=[1,{"z":2}]"#]
         );
+    }
+
+    #[test]
+    fn formulas_are_made_inert_and_numbers_left_alone() {
+        for (given, written) in [
+            ("=1+1", "'=1+1"),
+            ("+1", "'+1"),
+            ("-x", "'-x"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("\rx", "'\rx"),
+            ("-0.5", "-0.5"),
+            ("-1e-3", "-1e-3"),
+            ("+1", "'+1"),
+            ("a=b", "a=b"),
+            ("", ""),
+        ] {
+            assert_eq!(inert(given.to_string()), written, "{given:?}");
+        }
     }
 
     #[test]

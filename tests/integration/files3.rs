@@ -186,3 +186,54 @@ fn purging_a_config_that_ran_deletes_its_own_folder() {
     assert_eq!(out.success().json_lines()[0]["purged"], true);
     assert!(!dir.exp().join("configs/m-a").exists());
 }
+
+/// Trust round 3, defect 9: a text cell starting with `=`, `+`, `-`, `@`,
+/// TAB or CR went into CSV as is, a live formula in a spreadsheet.
+#[test]
+fn text_cells_that_a_spreadsheet_would_run_are_written_with_a_leading_quote() {
+    let dir = Dir::new();
+    let result = r#"{{note: .cmd, loss: -0.5, delta: "-0.25", tab: "\tx", cr: "\ry", at: "@SUM(A1)", plus: "+1+2", safe: "a=b"}}"#;
+    dir.init(&["--shell", &format!("echo \"$EXP_PARAMS\" | jq -c '{result}'")], &[]);
+    dir.run_stdin("exp-add", &["-f", "-"], r#"{"cmd": "=HYPERLINK(\"http://x\",\"y\")", "n": -3}"#).success();
+    dir.run("exp-run", &["--progress", "never"]).success();
+
+    let read_csv = |text: &str| {
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+        let row: Vec<String> = reader.records().next().unwrap().unwrap().iter().map(String::from).collect();
+        header.into_iter().zip(row).collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let saved = dir.read("exp/results_summary.csv");
+    for text in [dir.run("exp-summary", &[]).success().stdout.clone(), saved] {
+        let row = read_csv(&text);
+        assert_eq!(row["cmd"], r#"'=HYPERLINK("http://x","y")"#, "{text}");
+        assert_eq!(row["note"], r#"'=HYPERLINK("http://x","y")"#, "{text}");
+        assert_eq!(row["tab"], "'\tx");
+        assert_eq!(row["cr"], "'\ry");
+        assert_eq!(row["at"], "'@SUM(A1)");
+        assert_eq!(row["plus"], "'+1+2");
+        assert_eq!(row["safe"], "a=b");
+        // Numbers are never touched, nor text that is a number.
+        assert_eq!(row["n"], "-3");
+        assert_eq!(row["loss"], "-0.5");
+        assert_eq!(row["delta"], "-0.25");
+    }
+    let raw = read_csv(&dir.run("exp-summary", &["--raw"]).success().stdout.clone());
+    assert_eq!(raw["cmd"], r#"=HYPERLINK("http://x","y")"#);
+    assert_eq!(raw["tab"], "\tx");
+    // JSON is data, not a spreadsheet: never touched.
+    let json = dir.run("exp-summary", &["--json"]).success().json_lines();
+    assert_eq!(json[0]["params"]["cmd"], r#"=HYPERLINK("http://x","y")"#);
+}
+
+/// Trust round 3 (found the same day): `-o` into a missing folder is bad
+/// usage (exit 2), not a broken experiment (3).
+#[test]
+fn a_summary_written_into_a_missing_folder_is_bad_usage() {
+    let dir = Dir::new();
+    shell_experiment(&dir, 1, "echo '{{\"loss\": 1}}'");
+    dir.run("exp-run", &["--progress", "never"]).success();
+    let out = dir.run("exp-summary", &["-o", "/missing/dir/x.csv"]);
+    out.code(2);
+    assert!(out.stderr.contains("/missing/dir"), "{out:?}");
+}
