@@ -34,7 +34,7 @@ _exp__status() {
                     return 0
                     ;;
                 --status)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "todo running done failed" -- "${cur}"))
                     return 0
                     ;;
                 --log)

@@ -30,7 +30,10 @@ end
 complete -c exp-status -l color -d 'Colour what people read: auto (on a terminal, unless NO_COLOR is set), always, or never. Data (JSON, CSV, names) is never coloured' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c exp-status -l status -d 'Only configs with this status (todo, running, done, failed). Repeatable' -r
+complete -c exp-status -l status -d 'Only configs with this status (todo, running, done, failed). Repeatable' -r -f -a "todo\t''
+running\t''
+done\t''
+failed\t''"
 complete -c exp-status -l log -d 'Print config NAME\'s stdout and stderr logs, each headed' -r -f -a '(__exp_status_config_names)'
 complete -c exp-status -l attempt -d 'With --log: the logs of attempt N (1 is the first) instead of the latest' -r
 complete -c exp-status -l stale-after -d 'A heartbeat older than this marks a runner on another host dead' -r

@@ -2,6 +2,7 @@
 
 use crate::driver::terminal_width;
 use crate::driver::{duration, json_line, stdout, Display, ExperimentDir};
+use clap::builder::TypedValueParser as _;
 use clap::Parser;
 use exp::model::Status;
 use exp::runners::{census_recovering, counts_recovering};
@@ -50,7 +51,7 @@ pub struct Args {
     #[arg(long, conflicts_with = "names")]
     pub counts: bool,
     /// Only configs with this status (todo, running, done, failed). Repeatable.
-    #[arg(long, value_name = "STATUS")]
+    #[arg(long, value_name = "STATUS", value_parser = status_parser())]
     pub status: Vec<Status>,
     /// With --json: add each config's result object (null when it has none).
     #[arg(long, requires = "json")]
@@ -130,4 +131,10 @@ pub fn main() -> exp::Result<i32> {
     out.flush()?;
     let all_done = census.configs.iter().all(|(_, e)| e.status() == Status::Done);
     Ok(i32::from(args.check && !all_done))
+}
+
+/// A status, one of the possible values the completions offer.
+fn status_parser() -> impl clap::builder::TypedValueParser<Value = Status> {
+    clap::builder::PossibleValuesParser::new(Status::ALL.map(Status::as_str))
+        .map(|status| status.parse::<Status>().expect("one of the possible values"))
 }

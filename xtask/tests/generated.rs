@@ -170,3 +170,22 @@ fn bash_completes_config_names_after_replay_and_log() {
     // Everything else is clap's completion.
     assert_eq!(bash_complete(&run, &["exp-run", "runs/lr", "--rep"], None), "--replay --replay-all");
 }
+
+/// Trust round 3 (found the same day): bash offered file names after
+/// `--status`; it offers the statuses, in every shell.
+#[test]
+fn completions_offer_the_statuses_after_status() {
+    let root = xtask::workspace_root();
+    let tmp = tempfile::tempdir().unwrap();
+    xtask::write(tmp.path(), &xtask::generate(&root).unwrap()).unwrap();
+    let status = tmp.path().join("completions/exp-status.bash");
+    assert_eq!(
+        bash_complete(&status, &["exp-status", "runs/lr", "--status", ""], None),
+        "todo running done failed"
+    );
+    assert_eq!(bash_complete(&status, &["exp-status", "--status", "f"], None), "failed");
+    let zsh = std::fs::read_to_string(tmp.path().join("completions/_exp-status")).unwrap();
+    assert!(zsh.contains("STATUS:(todo running done failed)"), "zsh offers them:\n{zsh}");
+    let fish = std::fs::read_to_string(tmp.path().join("completions/exp-status.fish")).unwrap();
+    assert!(fish.lines().any(|l| l.contains("-l status") && l.contains("todo")), "fish offers them:\n{fish}");
+}
