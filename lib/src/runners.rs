@@ -1,8 +1,13 @@
 //! Runners and their claims: each `exp-run` registers itself in
 //! `.exp/runners/ID.json` and renews the file's mtime as a heartbeat, so
 //! other processes can tell a live claim from one left by a dead runner.
+//!
+//! A runner that shares our host (hostname, boot id and PID namespace, see
+//! [`crate::host`]) lives while its process does; any other, while its
+//! heartbeat is fresh.
 
 use crate::error::{Error, Result};
+use crate::host::Host;
 use crate::model::{Claim, Entry, Experiment, Status};
 use crate::process;
 use crate::store::atomic::write_atomic;
@@ -24,13 +29,7 @@ pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
 /// The default for `--stale-after`: a heartbeat older than this is dead.
 pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(120);
 
-/// This machine's hostname, as claims record it.
-pub fn hostname() -> String {
-    nix::unistd::gethostname()
-        .ok()
-        .and_then(|name| name.into_string().ok())
-        .unwrap_or_else(|| "localhost".to_string())
-}
+pub use crate::host::hostname;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunnerInfo {
@@ -42,11 +41,22 @@ pub struct RunnerInfo {
     /// reused pid is not taken for the runner.
     #[serde(default)]
     pub start_ticks: Option<u64>,
+    /// With `host`, where `pid` means this runner (none in registrations
+    /// of earlier releases).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_ns: Option<String>,
 }
 
 impl RunnerInfo {
     pub fn claim(&self) -> Claim {
         Claim { id: self.id.clone(), host: self.host.clone(), pid: self.pid, worker: None }
+    }
+
+    /// The host the runner runs on.
+    pub fn place(&self) -> Host {
+        Host { host: self.host.clone(), boot_id: self.boot_id.clone(), pid_ns: self.pid_ns.clone() }
     }
 }
 
@@ -62,7 +72,8 @@ pub struct Registration {
 
 impl Registration {
     pub fn register(store: &Store) -> Result<Registration> {
-        let host = hostname();
+        let here = Host::here();
+        let host = here.host.clone();
         let pid = std::process::id();
         let id = format!(
             "{}-{pid}-{}",
@@ -75,7 +86,9 @@ impl Registration {
             host: host.clone(),
             pid,
             started,
-            start_ticks: process::start_ticks(pid),
+            start_ticks: process::own_start_ticks(),
+            boot_id: here.boot_id.clone(),
+            pid_ns: here.pid_ns.clone(),
         };
         // Made again if it went (an experiment kept in git loses empty folders).
         crate::store::atomic::ensure_dir(&store.runners_dir())?;
@@ -124,7 +137,7 @@ impl Drop for Registration {
 
 /// Tells live runners from dead ones.
 pub struct Liveness {
-    host: String,
+    here: &'static Host,
     stale_after: Duration,
     dir: PathBuf,
     /// Whether processes of a dead runner are left on this host, by runner.
@@ -133,19 +146,23 @@ pub struct Liveness {
 
 impl Liveness {
     pub fn new(store: &Store, stale_after: Duration) -> Liveness {
-        Liveness { host: hostname(), stale_after, dir: store.runners_dir(), leftovers: Default::default() }
+        Liveness { here: Host::here(), stale_after, dir: store.runners_dir(), leftovers: Default::default() }
     }
 
     /// A runner is alive while its registration exists and, on this host, its
     /// process exists (the same process, not a reuse of its pid); on another
     /// host, while its heartbeat is fresh.
     pub fn is_alive(&self, claim: &Claim) -> bool {
-        let path = self.dir.join(format!("{}.json", claim.id));
-        let Ok(meta) = fs::metadata(&path) else {
+        let registration = self.registration(claim);
+        self.alive(claim, registration.as_ref())
+    }
+
+    fn alive(&self, claim: &Claim, registration: Option<&Registered>) -> bool {
+        let Some(Registered { meta, info }) = registration else {
             return false;
         };
-        if claim.host == self.host {
-            let recorded = read_registration(&path).and_then(|info| info.start_ticks);
+        if self.shares_pids(claim, info.as_ref()) {
+            let recorded = info.as_ref().and_then(|info| info.start_ticks);
             let reused =
                 recorded.is_some_and(|ticks| process::start_ticks(claim.pid).is_some_and(|now| now != ticks));
             return process::exists(claim.pid) && !reused;
@@ -157,14 +174,49 @@ impl Liveness {
     /// Whether a claim of a running config is left by a dead runner (or by
     /// none), with no process of that runner left on this host.
     pub fn is_stale(&self, claim: Option<&Claim>) -> bool {
-        match claim {
-            None => true,
-            Some(claim) if self.is_alive(claim) => false,
-            Some(claim) if claim.host != self.host => true,
-            Some(claim) => !*self.leftovers.borrow_mut().entry(claim.id.clone()).or_insert_with(|| {
-                !process::with_env(crate::run::watchdog::RUNNER_VAR, &claim.id).is_empty()
-            }),
+        let Some(claim) = claim else {
+            return true;
+        };
+        let registration = self.registration(claim);
+        if self.alive(claim, registration.as_ref()) {
+            return false;
         }
+        // Another kernel's processes cannot be looked for; this kernel's
+        // can, from any PID namespace that holds theirs.
+        let info = registration.as_ref().and_then(|r| r.info.as_ref());
+        if !self.shares_kernel(claim, info) {
+            return true;
+        }
+        !*self
+            .leftovers
+            .borrow_mut()
+            .entry(claim.id.clone())
+            .or_insert_with(|| !process::with_env(crate::run::watchdog::RUNNER_VAR, &claim.id).is_empty())
+    }
+
+    /// Whether the claim's runner runs where its pid means the same process
+    /// as here: the same host, boot and PID namespace. Its registration
+    /// says where; without one (an earlier release's, or gone), the claim's
+    /// hostname decides, as it did before.
+    pub fn is_local(&self, claim: &Claim) -> bool {
+        let registration = self.registration(claim);
+        self.shares_pids(claim, registration.as_ref().and_then(|r| r.info.as_ref()))
+    }
+
+    fn shares_pids(&self, claim: &Claim, info: Option<&RunnerInfo>) -> bool {
+        claim.host == self.here.host && info.is_none_or(|info| self.here.same_pids(&info.place()))
+    }
+
+    fn shares_kernel(&self, claim: &Claim, info: Option<&RunnerInfo>) -> bool {
+        claim.host == self.here.host && info.is_none_or(|info| self.here.same_kernel(&info.place()))
+    }
+
+    /// The claim's runner's registration file, if it exists (the runner may
+    /// be alive), with what it says, if it can be read.
+    fn registration(&self, claim: &Claim) -> Option<Registered> {
+        let path = self.dir.join(format!("{}.json", claim.id));
+        let meta = fs::symlink_metadata(&path).ok().filter(|meta| meta.is_file())?;
+        Some(Registered { meta, info: read_registration(&path) })
     }
 
     /// The other runners that are alive now.
@@ -198,6 +250,12 @@ impl Liveness {
             })
             .collect()
     }
+}
+
+/// A registration file as found.
+struct Registered {
+    meta: fs::Metadata,
+    info: Option<RunnerInfo>,
 }
 
 /// A runner's registration, read without blocking and only if a regular

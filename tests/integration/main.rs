@@ -7,6 +7,7 @@ mod defects;
 mod examples;
 mod firsthour;
 mod hostile;
+mod hosts;
 mod init;
 mod install;
 mod interrupt;
