@@ -4,7 +4,9 @@
 //!
 //! A runner that shares our host (hostname, boot id and PID namespace, see
 //! [`crate::host`]) lives while its process does; any other, while its
-//! heartbeat is fresh.
+//! heartbeat is fresh. A heartbeat's age is measured on the filesystem's
+//! own clock ([`crate::store::clock`]), never on ours: hosts whose clocks
+//! differ must not take each other for dead, nor for alive for ever.
 
 use crate::error::{Error, Result};
 use crate::host::Host;
@@ -17,17 +19,27 @@ use crate::store::lock::Lock;
 use crate::store::{Cursor, Store};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::PathBuf;
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 use std::thread;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 /// How often a runner renews its heartbeat.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The default for `--stale-after`: a heartbeat older than this is dead.
 pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(120);
+
+/// How long one reading of the filesystem's clock serves (a liveness
+/// round), moved on by our own monotonic clock meanwhile.
+const CLOCK_ROUND: Duration = Duration::from_secs(1);
+
+/// How far in the future a heartbeat may be stamped without a word: the
+/// filesystem's stamps are coarse, and one may land after our reading.
+const CLOCK_SLACK: Duration = Duration::from_secs(2);
 
 pub use crate::host::hostname;
 
@@ -141,12 +153,20 @@ pub struct Liveness {
     stale_after: Duration,
     dir: PathBuf,
     /// Whether processes of a dead runner are left on this host, by runner.
-    leftovers: std::cell::RefCell<std::collections::HashMap<String, bool>>,
+    leftovers: RefCell<HashMap<String, bool>>,
+    /// The filesystem's clock as last read, and when (None: it could not be).
+    clock: Cell<Option<(Instant, Option<SystemTime>)>>,
 }
 
 impl Liveness {
     pub fn new(store: &Store, stale_after: Duration) -> Liveness {
-        Liveness { here: Host::here(), stale_after, dir: store.runners_dir(), leftovers: Default::default() }
+        Liveness {
+            here: Host::here(),
+            stale_after,
+            dir: store.runners_dir(),
+            leftovers: Default::default(),
+            clock: Cell::new(None),
+        }
     }
 
     /// A runner is alive while its registration exists and, on this host, its
@@ -167,8 +187,42 @@ impl Liveness {
                 recorded.is_some_and(|ticks| process::start_ticks(claim.pid).is_some_and(|now| now != ticks));
             return process::exists(claim.pid) && !reused;
         }
-        let age = meta.modified().ok().and_then(|m| SystemTime::now().duration_since(m).ok());
-        age.is_none_or(|age| age < self.stale_after)
+        let Ok(beat) = meta.modified() else {
+            return true;
+        };
+        match self.now().duration_since(beat) {
+            Ok(age) => age < self.stale_after,
+            // Stamped ahead of the filesystem's clock as we read it (or of
+            // ours, when we cannot read it): alive, but not for ever.
+            Err(ahead) => {
+                let ahead = ahead.duration();
+                if ahead > CLOCK_SLACK {
+                    warn_future(claim, ahead, self.stale_after);
+                }
+                ahead < self.stale_after
+            }
+        }
+    }
+
+    /// Now, by the clock that stamps heartbeats: read once per round from a
+    /// file made among them; by our own clock when none can be made there
+    /// (a read-only experiment, another user's folder), which is said once.
+    fn now(&self) -> SystemTime {
+        let reading = match self.clock.get() {
+            Some((taken, reading)) if taken.elapsed() < CLOCK_ROUND => reading.map(|at| at + taken.elapsed()),
+            _ => {
+                let reading = match crate::store::clock::now_in(&self.dir) {
+                    Ok(at) => Some(at),
+                    Err(err) => {
+                        own_clock(&self.dir, &err);
+                        None
+                    }
+                };
+                self.clock.set(Some((Instant::now(), reading)));
+                reading
+            }
+        };
+        reading.unwrap_or_else(SystemTime::now)
     }
 
     /// Whether a claim of a running config is left by a dead runner (or by
@@ -228,12 +282,16 @@ impl Liveness {
             .collect()
     }
 
-    /// Remove registrations of dead runners (housekeeping).
+    /// Remove registrations of dead runners (housekeeping), and clock
+    /// files left by readers killed while they read the clock.
     pub fn forget_dead(&self) {
         for (path, info) in self.registrations() {
             if !self.is_alive(&info.claim()) {
                 let _ = fs::remove_file(path);
             }
+        }
+        if let Some((_, Some(now))) = self.clock.get() {
+            crate::store::clock::remove_left_over(&self.dir, now);
         }
     }
 
@@ -249,6 +307,32 @@ impl Liveness {
                 Some((path, info))
             })
             .collect()
+    }
+}
+
+/// Say once per process that heartbeats are judged by this host's clock.
+fn own_clock(dir: &std::path::Path, err: &std::io::Error) {
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(|| {
+        crate::report::warn(format!(
+            "cannot make a file in {} ({err}) to read the filesystem's clock: runners on other hosts are judged by this host's clock, which may differ from theirs",
+            dir.display()
+        ))
+    });
+}
+
+/// Say once per runner that its heartbeat is stamped in the future.
+fn warn_future(claim: &Claim, ahead: Duration, stale_after: Duration) {
+    static SAID: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+    let mut said = SAID.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if said.get_or_insert_with(HashSet::new).insert(claim.id.clone()) {
+        crate::report::warn(format!(
+            "the heartbeat of runner {} (host {}) is stamped {} in the future: clocks disagree; it counts as alive only while that is less than --stale-after ({})",
+            claim.id,
+            claim.host,
+            humantime::format_duration(Duration::from_secs(ahead.as_secs())),
+            humantime::format_duration(stale_after)
+        ));
     }
 }
 

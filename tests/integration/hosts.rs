@@ -6,9 +6,9 @@
 //! by `faketime`, other users by `setpriv`. What this machine cannot set up
 //! (not root, a tool missing) is skipped with a note on stderr, never failed.
 
-use crate::interrupt::{by_name, read_pid, run_bounded, runs, touch, with_status, Bg};
+use crate::interrupt::{alive, by_name, read_pid, run_bounded, runs, touch, with_status, Bg};
 use crate::util::*;
-use nix::sys::signal::{kill, Signal};
+use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 use std::process::{Command, Stdio};
 
@@ -69,6 +69,14 @@ fn children_of(parent: i32) -> Vec<i32> {
         }
     }
     children
+}
+
+/// The watchdog of the runner `runner` (its child in watchdog mode).
+fn watchdog_of(runner: i32) -> Option<i32> {
+    children_of(runner).into_iter().find(|pid| {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|cmdline| cmdline.split(|&b| b == 0).any(|arg| arg == b"--internal-watchdog"))
+    })
 }
 
 /// One config's `exp-status --json` line in `out`.
@@ -157,4 +165,160 @@ fn a_runner_inside_a_pid_namespace_leaves_a_live_claim_alone() {
     a.finish().success();
     assert_eq!(by_name(&dir)["c0"]["status"], "done");
     assert_eq!(runs(&dir)["c0"], 1);
+}
+
+// ---------- defect 4: clocks ----------
+
+/// c0 claimed by a runner on `other-host` that died with its host: its
+/// runner, its watchdog and its command SIGKILLed, nothing cleaned up.
+/// Returns its registration file, whose mtime is its heartbeat.
+fn dead_runner_on_other_host(dir: &Dir) -> std::path::PathBuf {
+    let mut a = Bg::of(on_other_host(dir, "exp-run", &["-j1", "--limit", "1", "--progress", "never"]));
+    wait_for("c0 to start on the other host", || c0_command(dir).is_some());
+    let runner = a.pid().as_raw();
+    let watchdog = watchdog_of(runner).expect("the runner's watchdog");
+    let command = c0_command(dir).unwrap();
+    kill(Pid::from_raw(watchdog), Signal::SIGKILL).unwrap();
+    wait_for("the watchdog to die", || !alive(watchdog));
+    kill(Pid::from_raw(runner), Signal::SIGKILL).unwrap();
+    let _ = killpg(Pid::from_raw(command), Signal::SIGKILL);
+    wait_for("the runner to die", || a.exited().is_some());
+    wait_for("its command to die", || !alive(command));
+    let id = by_name(dir)["c0"]["runner"]["id"].as_str().expect("c0 is claimed").to_string();
+    dir.exp().join(format!(".exp/runners/{id}.json"))
+}
+
+/// `TOOL exp ARGS` as if on host `other-host`: in a new UTS namespace with
+/// that hostname (the same kernel and filesystem, another name).
+fn on_other_host(dir: &Dir, tool: &str, args: &[&str]) -> Command {
+    let script = r#"hostname other-host && exec "$0" "$@""#;
+    wrapped(dir, &["unshare", "--uts", "sh", "-c", script], tool, args)
+}
+
+/// `TOOL exp ARGS` with a clock `shift` off (`+5m`, `-5m`): libfaketime
+/// shifts what the process reads of the clock, not the stamps the kernel
+/// puts on files.
+fn skewed(dir: &Dir, shift: &str, tool: &str, args: &[&str]) -> Command {
+    wrapped(dir, &["faketime", "-f", shift], tool, args)
+}
+
+/// Whether both can be played here; CI installs faketime.
+fn clocks_and_hosts_work(test: &str) -> bool {
+    can_run("unshare", &["--uts", "sh", "-c", "hostname other-host"], test)
+        && can_run("faketime", &["-f", "+5m", "true"], test)
+}
+
+/// Trust round 3, defect 4: a reader whose clock is 5 minutes ahead took a
+/// live runner on another host for dead (its heartbeat looked 5 minutes
+/// old): the age is measured on the filesystem's clock.
+#[test]
+fn a_reader_with_a_clock_ahead_leaves_a_live_runner_on_another_host_alone() {
+    let test = "a_reader_with_a_clock_ahead_leaves_a_live_runner_on_another_host_alone";
+    if !clocks_and_hosts_work(test) {
+        return;
+    }
+    let dir = Dir::new();
+    gated_experiment(&dir, 3);
+    let a = Bg::of(on_other_host(&dir, "exp-run", &["-j1", "--limit", "1", "--progress", "never"]));
+    wait_for("c0 to start on the other host", || c0_command(&dir).is_some());
+    assert_eq!(by_name(&dir)["c0"]["runner"]["host"], "other-host");
+
+    let status = Bg::of(skewed(&dir, "+5m", "exp-status", &["--json", "--stale-after", "2m"])).finish();
+    assert_eq!(row(status.success(), "c0")["status"], "running", "{status:#?}");
+    let run = Bg::of(skewed(&dir, "+5m", "exp-run", &["--stale-after", "2m", "--progress", "never"]));
+    let run = run.finish();
+    run.success();
+    assert!(!run.stderr.contains("back to todo"), "{run:#?}");
+    let rows = by_name(&dir);
+    assert_eq!(rows["c0"]["status"], "running", "{rows:#?}");
+    assert_eq!(with_status(&rows, "done").len(), 2, "{rows:#?}");
+    assert_eq!(runs(&dir)["c0"], 1, "c0 was not run twice");
+    touch(&dir, "release");
+    a.finish().success();
+    assert_eq!(by_name(&dir)["c0"]["status"], "done");
+}
+
+/// Trust round 3, defect 4: a reader whose clock is 5 minutes behind saw a
+/// dead runner's heartbeat in the future and kept its claim running for
+/// ever: on the filesystem's clock the heartbeat ages, and the claim is
+/// recovered once it is older than `--stale-after`.
+#[test]
+fn a_reader_with_a_clock_behind_recovers_a_dead_runner_on_another_host() {
+    let test = "a_reader_with_a_clock_behind_recovers_a_dead_runner_on_another_host";
+    if !clocks_and_hosts_work(test) {
+        return;
+    }
+    let dir = Dir::new();
+    gated_experiment(&dir, 2);
+    dead_runner_on_other_host(&dir);
+    wait_for("c0 recovered by a reader 5 minutes behind", || {
+        let status = Bg::of(skewed(&dir, "-5m", "exp-status", &["--json", "--stale-after", "2s"])).finish();
+        row(status.success(), "c0")["status"] == "todo"
+    });
+    touch(&dir, "release");
+    Bg::of(skewed(&dir, "-5m", "exp-run", &["--progress", "never"])).finish().success();
+    assert_eq!(by_name(&dir)["c0"]["status"], "done");
+    assert_eq!(runs(&dir)["c0"], 2);
+}
+
+/// Trust round 3, defect 4: a heartbeat stamped in the future counts as
+/// alive only within `--stale-after` of now, with a warning.
+#[test]
+fn a_heartbeat_from_the_future_is_alive_only_within_stale_after() {
+    let test = "a_heartbeat_from_the_future_is_alive_only_within_stale_after";
+    if !clocks_and_hosts_work(test) {
+        return;
+    }
+    let dir = Dir::new();
+    gated_experiment(&dir, 2);
+    let registration = dead_runner_on_other_host(&dir);
+    let stamp = |ahead: u64| {
+        let beat = std::time::SystemTime::now() + std::time::Duration::from_secs(ahead);
+        std::fs::File::options().write(true).open(&registration).unwrap().set_modified(beat).unwrap();
+    };
+    stamp(30);
+    let out = run_bounded(&dir, "exp-status", &["--json", "--stale-after", "2m"]);
+    assert_eq!(row(out.success(), "c0")["status"], "running", "{out:#?}");
+    assert!(out.stderr.contains("in the future"), "{out:#?}");
+    stamp(600);
+    let out = run_bounded(&dir, "exp-status", &["--json", "--stale-after", "2m"]);
+    assert_eq!(row(out.success(), "c0")["status"], "todo", "{out:#?}");
+    assert!(out.stderr.contains("in the future"), "{out:#?}");
+}
+
+/// Trust round 3, defect 4: a reader that cannot make a file beside the
+/// heartbeats (another user's experiment) judges them by its own clock,
+/// and says so, once.
+#[test]
+fn a_reader_that_cannot_write_uses_its_own_clock_and_says_so() {
+    let test = "a_reader_that_cannot_write_uses_its_own_clock_and_says_so";
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("note: {test}: skipped, needs root to play another user");
+        return;
+    }
+    if !clocks_and_hosts_work(test) || !can_run("setpriv", &["--reuid=10001", "true"], test) {
+        return;
+    }
+    let dir = Dir::new();
+    gated_experiment(&dir, 2);
+    let a = Bg::of(on_other_host(&dir, "exp-run", &["-j1", "--limit", "1", "--progress", "never"]));
+    wait_for("c0 to start on the other host", || c0_command(&dir).is_some());
+    // Readable by all, writable by root only.
+    set_mode(dir.path(), 0o755);
+    let reader = wrapped(
+        &dir,
+        &["setpriv", "--reuid=10001", "--regid=10001", "--clear-groups"],
+        "exp-status",
+        &["--json"],
+    );
+    let out = Bg::of(reader).finish();
+    assert_eq!(row(out.success(), "c0")["status"], "running", "{out:#?}");
+    assert_eq!(out.stderr.matches("this host's clock").count(), 1, "{out:#?}");
+    touch(&dir, "release");
+    a.finish().success();
+}
+
+fn set_mode(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }

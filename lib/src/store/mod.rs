@@ -8,6 +8,7 @@
 
 pub mod atomic;
 pub mod census;
+pub mod clock;
 pub mod config_files;
 pub mod index;
 pub mod journal;
