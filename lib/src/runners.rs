@@ -7,6 +7,11 @@
 //! heartbeat is fresh. A heartbeat's age is measured on the filesystem's
 //! own clock ([`crate::store::clock`]), never on ours: hosts whose clocks
 //! differ must not take each other for dead, nor for alive for ever.
+//!
+//! A dead runner's claim on this host is recovered only once none of its
+//! processes is left. Another Unix user's processes cannot be looked at
+//! (their environment is private), so a claim of another user's runner is
+//! left to that user's tools, or root's.
 
 use crate::error::{Error, Result};
 use crate::host::Host;
@@ -22,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::{mpsc, Mutex};
 use std::thread;
@@ -59,6 +65,10 @@ pub struct RunnerInfo {
     pub boot_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid_ns: Option<String>,
+    /// The runner's Unix user (else the file's owner tells: on a
+    /// filesystem that squashes every user to one, only this is right).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
 }
 
 impl RunnerInfo {
@@ -101,6 +111,7 @@ impl Registration {
             start_ticks: process::own_start_ticks(),
             boot_id: here.boot_id.clone(),
             pid_ns: here.pid_ns.clone(),
+            uid: Some(nix::unistd::geteuid().as_raw()),
         };
         // Made again if it went (an experiment kept in git loses empty folders).
         crate::store::atomic::ensure_dir(&store.runners_dir())?;
@@ -156,6 +167,10 @@ pub struct Liveness {
     leftovers: RefCell<HashMap<String, bool>>,
     /// The filesystem's clock as last read, and when (None: it could not be).
     clock: Cell<Option<(Instant, Option<SystemTime>)>>,
+    /// Our effective uid: root may look at every process.
+    uid: u32,
+    /// Dead runners of other users, whose processes we cannot look for, by id.
+    foreign: RefCell<HashMap<String, u32>>,
 }
 
 impl Liveness {
@@ -166,6 +181,8 @@ impl Liveness {
             dir: store.runners_dir(),
             leftovers: Default::default(),
             clock: Cell::new(None),
+            uid: nix::unistd::geteuid().as_raw(),
+            foreign: Default::default(),
         }
     }
 
@@ -241,6 +258,12 @@ impl Liveness {
         if !self.shares_kernel(claim, info) {
             return true;
         }
+        if let Some(owner) = registration.as_ref().map(Registered::uid).filter(|&uid| !self.may_look_at(uid))
+        {
+            // Its command may run on where we cannot see it.
+            self.foreign.borrow_mut().insert(claim.id.clone(), owner);
+            return false;
+        }
         !*self
             .leftovers
             .borrow_mut()
@@ -255,6 +278,17 @@ impl Liveness {
     pub fn is_local(&self, claim: &Claim) -> bool {
         let registration = self.registration(claim);
         self.shares_pids(claim, registration.as_ref().and_then(|r| r.info.as_ref()))
+    }
+
+    /// Whether we can look at the processes of user `uid` (their environment).
+    fn may_look_at(&self, uid: u32) -> bool {
+        self.uid == uid || self.uid == 0
+    }
+
+    /// The user of a dead runner whose claim [`Liveness::is_stale`] left
+    /// alone because that user's processes cannot be looked at.
+    pub fn foreign_owner(&self, claim: &Claim) -> Option<u32> {
+        self.foreign.borrow().get(&claim.id).copied()
     }
 
     fn shares_pids(&self, claim: &Claim, info: Option<&RunnerInfo>) -> bool {
@@ -283,10 +317,13 @@ impl Liveness {
     }
 
     /// Remove registrations of dead runners (housekeeping), and clock
-    /// files left by readers killed while they read the clock.
+    /// files left by readers killed while they read the clock. Another
+    /// user's registration stays: it says whose its claims are until that
+    /// user (or root) can tell that none of its processes is left.
     pub fn forget_dead(&self) {
         for (path, info) in self.registrations() {
-            if !self.is_alive(&info.claim()) {
+            let owner = info.uid.or_else(|| fs::symlink_metadata(&path).ok().map(|meta| meta.uid()));
+            if !self.is_alive(&info.claim()) && owner.is_none_or(|uid| self.may_look_at(uid)) {
                 let _ = fs::remove_file(path);
             }
         }
@@ -342,6 +379,13 @@ struct Registered {
     info: Option<RunnerInfo>,
 }
 
+impl Registered {
+    /// The runner's Unix user: as it recorded, else the file's owner.
+    fn uid(&self) -> u32 {
+        self.info.as_ref().and_then(|info| info.uid).unwrap_or_else(|| self.meta.uid())
+    }
+}
+
 /// A runner's registration, read without blocking and only if a regular
 /// file (a FIFO planted among them must not hang anyone).
 fn read_registration(path: &std::path::Path) -> Option<RunnerInfo> {
@@ -358,13 +402,40 @@ pub fn stale_claims<'a>(
     configs: impl IntoIterator<Item = (&'a String, &'a Entry)>,
     liveness: &Liveness,
 ) -> Result<Vec<String>> {
-    let mut stale = Vec::new();
+    let mut running = Vec::new();
     for (name, entry) in configs.into_iter().filter(|(_, e)| e.status() == Status::Running) {
-        if liveness.is_stale(entry.get()?.runner.as_ref()) {
+        running.push((name, entry.get()?.runner.as_ref()));
+    }
+    Ok(judge(running, liveness))
+}
+
+/// The stale ones among running configs with their claims; a word about
+/// those left alone because their user's processes cannot be looked at.
+fn judge<'a>(
+    running: impl IntoIterator<Item = (&'a String, Option<&'a Claim>)>,
+    liveness: &Liveness,
+) -> Vec<String> {
+    let mut stale = Vec::new();
+    let mut foreign: std::collections::BTreeMap<u32, Vec<String>> = Default::default();
+    for (name, claim) in running {
+        if liveness.is_stale(claim) {
             stale.push(name.clone());
+        } else if let Some(uid) = claim.and_then(|claim| liveness.foreign_owner(claim)) {
+            foreign.entry(uid).or_default().push(name.clone());
         }
     }
-    Ok(stale)
+    for (uid, names) in foreign {
+        let user = match nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) {
+            Ok(Some(user)) => format!("user {} (uid {uid})", user.name),
+            _ => format!("uid {uid}"),
+        };
+        let count = names.len();
+        crate::report::warn_once(format!(
+            "{count} running config(s) ({}) were claimed by a runner of {user} that is gone, but their commands may still run as that user, whose processes this user cannot look at: they stay running until exp-status or exp-run is run as {user} (or as root), which puts them back to todo once their commands have ended",
+            crate::report::first_few(names.into_iter(), 3)
+        ));
+    }
+    stale
 }
 
 /// Put the stale claims among `names` back to `todo`, keeping their start
@@ -461,7 +532,7 @@ pub fn counts_recovering(store: &mut Store, stale_after: Duration) -> Result<cra
     };
     if let Some(indexed) = indexed {
         let (counts, running) = crate::store::census::count_indexed(&indexed);
-        if !running.iter().any(|(_, claim)| liveness.is_stale(claim.as_ref())) {
+        if judge(running.iter().map(|(name, claim)| (name, claim.as_ref())), &liveness).is_empty() {
             return Ok(counts);
         }
     }

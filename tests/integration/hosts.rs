@@ -322,3 +322,101 @@ fn set_mode(path: &std::path::Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
+
+// ---------- defect 8: another Unix user ----------
+
+/// `TOOL exp ARGS` as Unix user `uid` (group `uid`, no other groups).
+fn as_user(dir: &Dir, uid: u32, tool: &str, args: &[&str]) -> Command {
+    let (reuid, regid) = (format!("--reuid={uid}"), format!("--regid={uid}"));
+    wrapped(dir, &["setpriv", &reuid, &regid, "--clear-groups"], tool, args)
+}
+
+fn two_users_work(test: &str) -> bool {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("note: {test}: skipped, needs root to play two users");
+        return false;
+    }
+    can_run("setpriv", &["--reuid=10001", "--regid=10001", "--clear-groups", "true"], test)
+}
+
+const ALICE: u32 = 10001;
+const BOB: u32 = 10002;
+
+/// Trust round 3, defect 8: user A's runner and watchdog were SIGKILLed
+/// while its command ran on; user B's tools could not read that command's
+/// environment, found no leftover of A's runner, and ran the config again.
+/// Now B leaves the claim alone and says whose it is; A's tools recover it
+/// once the command has ended.
+#[test]
+fn a_claim_whose_command_may_run_under_another_user_is_left_to_that_user() {
+    let test = "a_claim_whose_command_may_run_under_another_user_is_left_to_that_user";
+    if !two_users_work(test) {
+        return;
+    }
+    let dir = Dir::new();
+    gated_experiment(&dir, 3);
+    // One experiment for both users, as `chmod -R a+rwX` makes it.
+    let opened = Command::new("chmod").arg("-R").arg("a+rwX").arg(dir.path()).status().unwrap();
+    assert!(opened.success());
+
+    let mut a = Bg::of(as_user(&dir, ALICE, "exp-run", &["-j1", "--limit", "1", "--progress", "never"]));
+    wait_for("c0 to start as alice", || c0_command(&dir).is_some());
+    let runner = a.pid().as_raw();
+    let watchdog = watchdog_of(runner).expect("the runner's watchdog");
+    kill(Pid::from_raw(watchdog), Signal::SIGKILL).unwrap();
+    wait_for("the watchdog to die", || !alive(watchdog));
+    kill(Pid::from_raw(runner), Signal::SIGKILL).unwrap();
+    wait_for("the runner to die", || a.exited().is_some());
+    let command = c0_command(&dir).unwrap();
+    assert!(alive(command), "the command runs on");
+
+    // Bob cannot see alice's processes: c0 stays hers, and he is told so.
+    let status = Bg::of(as_user(&dir, BOB, "exp-status", &["--json"])).finish();
+    assert_eq!(row(status.success(), "c0")["status"], "running", "{status:#?}");
+    assert!(status.stderr.contains(&ALICE.to_string()), "says whose: {status:#?}");
+    assert!(status.stderr.contains("exp-status"), "says what to do: {status:#?}");
+    Bg::of(as_user(&dir, BOB, "exp-run", &["--progress", "never"])).finish().success();
+    assert_eq!(runs(&dir)["c0"], 1, "c0 was not run twice");
+    // Not even once the command has ended: bob cannot know that it has.
+    killpg(Pid::from_raw(command), Signal::SIGKILL).unwrap();
+    wait_for("the command to die", || !alive(command));
+    let status = Bg::of(as_user(&dir, BOB, "exp-status", &["--json"])).finish();
+    assert_eq!(row(status.success(), "c0")["status"], "running", "{status:#?}");
+
+    // Alice's own tools recover it; then bob runs it, in the folder alice made.
+    let status = Bg::of(as_user(&dir, ALICE, "exp-status", &["--json"])).finish();
+    assert_eq!(row(status.success(), "c0")["status"], "todo", "{status:#?}");
+    touch(&dir, "release");
+    Bg::of(as_user(&dir, BOB, "exp-run", &["--progress", "never"])).finish().success();
+    let rows = by_name(&dir);
+    assert_eq!(with_status(&rows, "done").len(), 3, "{rows:#?}");
+    assert_eq!(runs(&dir)["c0"], 2);
+}
+
+/// Trust round 3, defect 8: root's tools may look at every user's
+/// processes, so they recover such a claim once its command has ended.
+#[test]
+fn root_recovers_another_users_claim_once_its_command_has_ended() {
+    let test = "root_recovers_another_users_claim_once_its_command_has_ended";
+    if !two_users_work(test) {
+        return;
+    }
+    let dir = Dir::new();
+    gated_experiment(&dir, 2);
+    let opened = Command::new("chmod").arg("-R").arg("a+rwX").arg(dir.path()).status().unwrap();
+    assert!(opened.success());
+    let mut a = Bg::of(as_user(&dir, ALICE, "exp-run", &["-j1", "--limit", "1", "--progress", "never"]));
+    wait_for("c0 to start as alice", || c0_command(&dir).is_some());
+    let runner = a.pid().as_raw();
+    let watchdog = watchdog_of(runner).expect("the runner's watchdog");
+    kill(Pid::from_raw(watchdog), Signal::SIGKILL).unwrap();
+    wait_for("the watchdog to die", || !alive(watchdog));
+    kill(Pid::from_raw(runner), Signal::SIGKILL).unwrap();
+    wait_for("the runner to die", || a.exited().is_some());
+    let command = c0_command(&dir).unwrap();
+    // Root sees the command: c0 stays running while it lives.
+    assert_eq!(by_name(&dir)["c0"]["status"], "running");
+    killpg(Pid::from_raw(command), Signal::SIGKILL).unwrap();
+    wait_for("the command to die", || !alive(command));
+    wait_for("root to recover c0", || by_name(&dir)["c0"]["status"] == "todo");
+}
