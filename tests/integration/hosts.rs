@@ -420,3 +420,145 @@ fn root_recovers_another_users_claim_once_its_command_has_ended() {
     wait_for("the command to die", || !alive(command));
     wait_for("root to recover c0", || by_name(&dir)["c0"]["status"] == "todo");
 }
+
+// ---------- defect 14: a damaged journal byte ----------
+
+fn journal_path(dir: &Dir) -> std::path::PathBuf {
+    dir.exp().join(".exp/journal.jsonl")
+}
+
+/// Configs `cfg1..cfg3`; a runner SIGKILLed while cfg3 runs, after cfg1 and
+/// cfg2 are done, leaves a journal of a header and five lines (cfg1
+/// claimed, cfg1 done, cfg2 claimed, cfg2 done, cfg3 claimed).
+fn journal_of_a_killed_run(dir: &Dir) -> Vec<String> {
+    std::fs::create_dir(dir.path().join("pids")).unwrap();
+    let script = r#"echo "$EXP_NAME" >> runs.txt
+[ "$EXP_NAME" = cfg3 ] || exit 0
+echo $$ > "pids/$EXP_NAME"
+while [ ! -e release ]; do sleep 0.05; done"#;
+    dir.init(&["--naming", "cfg{i}", "--shell", script], &[]);
+    run_bounded(dir, "exp-add", &["--grid", "i=1..3"]).success();
+    let mut runner = Bg::run(dir, &["-j1", "--progress", "never"]);
+    wait_for("cfg3 to start", || read_pid(&dir.path().join("pids/cfg3")).is_some());
+    runner.signal(Signal::SIGKILL);
+    wait_for("the runner to die", || runner.exited().is_some());
+    let command = read_pid(&dir.path().join("pids/cfg3")).unwrap();
+    wait_for("its command to die", || !alive(command));
+    let lines: Vec<String> = dir.read("exp/.exp/journal.jsonl").lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), 6, "{lines:#?}");
+    lines
+}
+
+/// Flip one byte of `name` in line `index` of the journal (`cfg1` -> `cfh1`).
+fn flip_name(dir: &Dir, index: usize, name: &str) {
+    let path = journal_path(dir);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let start: usize = bytes.split_inclusive(|&b| b == b'\n').take(index).map(<[u8]>::len).sum();
+    let line_len = bytes[start..].iter().position(|&b| b == b'\n').unwrap();
+    let quoted = format!("\"{name}\"");
+    let at = bytes[start..start + line_len]
+        .windows(quoted.len())
+        .position(|w| w == quoted.as_bytes())
+        .unwrap_or_else(|| panic!("no {quoted} in line {index}"));
+    bytes[start + at + 3] ^= 0x0f; // "cfg1" -> "cfh1"
+    std::fs::write(&path, bytes).unwrap();
+}
+
+/// Every tool, as a user would call it on configs named `cfg{i}`.
+const EVERY_TOOL: &[(&str, &[&str])] = &[
+    ("exp-status", &[]),
+    ("exp-status", &["--json"]),
+    ("exp-status", &["--counts", "--json"]),
+    ("exp-add", &["--grid", "i=99"]),
+    ("exp-run", &["--progress", "never"]),
+    ("exp-run", &["--dry-run"]),
+    ("exp-summary", &["--ignore-missing"]),
+    ("exp-snapshot", &[]),
+    ("exp-clean", &[]),
+    ("exp-clean", &["--reset-failed"]),
+];
+
+/// Trust round 3, defect 14: one flipped byte of a config's name in a
+/// journal line made every tool show a config that never existed (`cfh1`
+/// beside `cfg1`). Each line carries a CRC-32C now: a damaged line that is
+/// not the last one is exit 3 for every tool, and nothing changes.
+#[test]
+fn a_damaged_byte_in_a_middle_journal_line_is_exit_3_for_every_tool() {
+    let dir = Dir::new();
+    journal_of_a_killed_run(&dir);
+    flip_name(&dir, 2, "cfg1");
+    let journal = std::fs::read(journal_path(&dir)).unwrap();
+    let state = dir.state_file();
+    for (tool, args) in EVERY_TOOL {
+        let out = run_bounded(&dir, tool, args);
+        assert_eq!(out.code, Some(3), "{tool} {args:?}: expected exit 3\n{out:#?}");
+        assert!(out.stderr.contains("journal.jsonl"), "{tool} {args:?} does not name the journal: {out:#?}");
+        assert!(!out.stdout.contains("cfh1"), "{tool} {args:?}: {out:#?}");
+        assert_eq!(dir.state_file(), state, "{tool} {args:?} changed experiment.yaml");
+        assert_eq!(
+            std::fs::read(journal_path(&dir)).unwrap(),
+            journal,
+            "{tool} {args:?} changed the journal"
+        );
+    }
+}
+
+/// Trust round 3, defect 14: a damaged last line is cut, with a warning,
+/// as a torn one is: no invented config appears.
+#[test]
+fn a_damaged_byte_in_the_last_journal_line_is_cut_with_a_warning() {
+    let dir = Dir::new();
+    journal_of_a_killed_run(&dir);
+    flip_name(&dir, 5, "cfg3");
+    let out = run_bounded(&dir, "exp-status", &["--json"]);
+    let names: Vec<String> =
+        out.success().json_lines().iter().map(|row| row["name"].as_str().unwrap().to_string()).collect();
+    assert_eq!(names, ["cfg1", "cfg2", "cfg3"], "{out:#?}");
+    assert!(out.stderr.contains("last line"), "warns: {out:#?}");
+    assert_eq!(row(&out, "cfg3")["status"], "todo", "its claim was in the damaged line");
+    touch(&dir, "release");
+    let run = run_bounded(&dir, "exp-run", &["--progress", "never"]);
+    run.success();
+    assert!(run.stderr.contains("cut"), "{run:#?}");
+    let rows = by_name(&dir);
+    assert_eq!(with_status(&rows, "done").len(), 3, "{rows:#?}");
+    assert!(!rows.contains_key("cfh3"), "{rows:#?}");
+    assert!(!dir.read("exp/.exp/journal.jsonl").contains("cfh3"));
+}
+
+/// Trust round 3, defect 14: a journal written before checksums (its
+/// header declares none) loads as before, and is appended to in its own
+/// format until the next fold starts a checksummed one.
+#[test]
+fn a_journal_without_checksums_still_loads() {
+    let dir = Dir::new();
+    let lines = journal_of_a_killed_run(&dir);
+    // The same journal as an earlier release wrote it: no checksum anywhere.
+    let old: String = lines
+        .iter()
+        .map(|line| {
+            let mut value: serde_json::Value = serde_json::from_str(line).unwrap();
+            let object = value.as_object_mut().unwrap();
+            object.remove("crc");
+            object.remove("checksums");
+            format!("{value}\n")
+        })
+        .collect();
+    std::fs::write(journal_path(&dir), &old).unwrap();
+    // A reader recovers cfg3's dead claim: one more line, in the old format.
+    let out = run_bounded(&dir, "exp-status", &["--json"]);
+    assert_eq!(row(out.success(), "cfg1")["status"], "done", "{out:#?}");
+    assert_eq!(row(&out, "cfg2")["status"], "done");
+    assert_eq!(row(&out, "cfg3")["status"], "todo");
+    let text = dir.read("exp/.exp/journal.jsonl");
+    assert!(text.starts_with(&old), "appended to, not rewritten");
+    assert_eq!(text.lines().count(), 7, "{text}");
+    assert!(!text.contains("crc"), "{text}");
+    // The next fold starts a journal with checksums.
+    touch(&dir, "release");
+    run_bounded(&dir, "exp-run", &["--progress", "never"]).success();
+    assert_eq!(with_status(&by_name(&dir), "done").len(), 3);
+    let text = dir.read("exp/.exp/journal.jsonl");
+    let header: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(header["checksums"], "crc32c", "{text}");
+}
