@@ -158,27 +158,30 @@ fn config() -> impl Strategy<Value = Config> {
         0u32..5,
         prop::option::of(any::<i32>()),
         prop::option::of(text()),
-        any::<bool>(),
+        (any::<bool>(), prop::option::of("[a-z][a-z0-9.-]{0,8}")),
         prop::collection::vec(("x_[a-z]{1,5}", text()), 0..2),
     )
         .prop_map(
-            |(params, status, start_time, end_time, attempts, exit_code, error, claimed, extra)| Config {
-                status,
-                params,
-                start_time,
-                end_time,
-                interruption_time: None,
-                attempts,
-                exit_code,
-                signal: None,
-                error,
-                runner: claimed.then(|| Claim {
-                    id: "r-1".into(),
-                    host: "h".into(),
-                    pid: 42,
-                    worker: Some(0),
-                }),
-                extra: extra.into_iter().map(|(k, v)| (k, Value::String(v))).collect(),
+            |(params, status, start_time, end_time, attempts, exit_code, error, (claimed, host), extra)| {
+                Config {
+                    status,
+                    params,
+                    start_time,
+                    end_time,
+                    interruption_time: None,
+                    attempts,
+                    exit_code,
+                    signal: None,
+                    error,
+                    runner: claimed.then(|| Claim {
+                        id: "r-1".into(),
+                        host: "h".into(),
+                        pid: 42,
+                        worker: Some(0),
+                    }),
+                    host,
+                    extra: extra.into_iter().map(|(k, v)| (k, Value::String(v))).collect(),
+                }
             },
         )
 }

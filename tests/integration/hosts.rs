@@ -562,3 +562,40 @@ fn a_journal_without_checksums_still_loads() {
     let header: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     assert_eq!(header["checksums"], "crc32c", "{text}");
 }
+
+// ---------- the node a config ran on ----------
+
+/// `host` in `exp-status --json`: where a config's latest attempt ran (null
+/// when it never started); set when it is claimed, kept when it ends,
+/// cleared by a reset.
+#[test]
+fn status_shows_the_host_of_each_configs_latest_attempt() {
+    let dir = Dir::new();
+    gated_experiment(&dir, 3);
+    let here = nix::unistd::gethostname().unwrap().into_string().unwrap();
+    assert!(dir.status().iter().all(|row| row.get("host") == Some(&serde_json::Value::Null)));
+    let elsewhere =
+        can_run("unshare", &["--uts", "true"], "status_shows_the_host_of_each_configs_latest_attempt");
+    let (a, there) = match elsewhere {
+        true => (
+            Bg::of(on_other_host(&dir, "exp-run", &["-j1", "--limit", "1", "--progress", "never"])),
+            "other-host",
+        ),
+        false => (Bg::run(&dir, &["-j1", "--limit", "1", "--progress", "never"]), here.as_str()),
+    };
+    wait_for("c0 to start", || c0_command(&dir).is_some());
+    assert_eq!(by_name(&dir)["c0"]["host"], there);
+    run_bounded(&dir, "exp-run", &["--progress", "never"]).success();
+    touch(&dir, "release");
+    a.finish().success();
+    let rows = by_name(&dir);
+    assert_eq!(with_status(&rows, "done").len(), 3, "{rows:#?}");
+    assert_eq!(rows["c0"]["host"], there, "kept when it ends");
+    assert_eq!(rows["c1"]["host"], here.as_str());
+    let reset = dir.run_stdin("exp-clean", &["--reset", "--names", "-"], "c1\n");
+    reset.success();
+    let rows = by_name(&dir);
+    assert_eq!(rows["c1"]["status"], "todo");
+    assert!(rows["c1"]["host"].is_null(), "cleared by a reset: {:#}", rows["c1"]);
+    assert_eq!(rows["c2"]["host"], here.as_str());
+}
