@@ -317,13 +317,13 @@ impl Liveness {
     }
 
     /// Remove registrations of dead runners (housekeeping), and clock
-    /// files left by readers killed while they read the clock. Another
-    /// user's registration stays: it says whose its claims are until that
-    /// user (or root) can tell that none of its processes is left.
+    /// files left by readers killed while they read the clock. A dead
+    /// runner's registration stays while any process of it may be left (or
+    /// while we cannot tell, for another user's): it says whose its claims
+    /// are, to the users who cannot look.
     pub fn forget_dead(&self) {
         for (path, info) in self.registrations() {
-            let owner = info.uid.or_else(|| fs::symlink_metadata(&path).ok().map(|meta| meta.uid()));
-            if !self.is_alive(&info.claim()) && owner.is_none_or(|uid| self.may_look_at(uid)) {
+            if self.is_stale(Some(&info.claim())) {
                 let _ = fs::remove_file(path);
             }
         }

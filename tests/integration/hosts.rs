@@ -79,6 +79,16 @@ fn watchdog_of(runner: i32) -> Option<i32> {
     })
 }
 
+/// SIGKILLs a process group when dropped: an orphaned command (its runner
+/// and watchdog killed) must not outlive a failing test.
+struct KillGroup(i32);
+
+impl Drop for KillGroup {
+    fn drop(&mut self) {
+        let _ = killpg(Pid::from_raw(self.0), Signal::SIGKILL);
+    }
+}
+
 /// One config's `exp-status --json` line in `out`.
 fn row(out: &Out, name: &str) -> serde_json::Value {
     out.json_lines()
@@ -90,13 +100,14 @@ fn row(out: &Out, name: &str) -> serde_json::Value {
 // ---------- defect 2: one hostname, two PID namespaces ----------
 
 /// `unshare -p --fork --mount-proc TOOL exp ARGS`: a runner in a container
-/// that shares the host's hostname (Docker `--network=host`).
+/// that shares the host's hostname (Docker `--network=host`). Killing
+/// unshare kills its child, and so the namespace.
 fn in_pid_namespace(dir: &Dir, tool: &str, args: &[&str]) -> Command {
-    wrapped(dir, &["unshare", "--pid", "--fork", "--mount-proc"], tool, args)
+    wrapped(dir, &["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"], tool, args)
 }
 
 fn pid_namespaces_work(test: &str) -> bool {
-    can_run("unshare", &["--pid", "--fork", "--mount-proc", "true"], test)
+    can_run("unshare", &["--pid", "--fork", "--mount-proc", "--kill-child", "true"], test)
 }
 
 /// Trust round 3, defect 2: a runner in another PID namespace with the same
@@ -368,8 +379,11 @@ fn a_claim_whose_command_may_run_under_another_user_is_left_to_that_user() {
     kill(Pid::from_raw(runner), Signal::SIGKILL).unwrap();
     wait_for("the runner to die", || a.exited().is_some());
     let command = c0_command(&dir).unwrap();
+    let _orphan = KillGroup(command);
     assert!(alive(command), "the command runs on");
 
+    // Root's housekeeping sees the command, and keeps what says whose c0 is.
+    run_bounded(&dir, "exp-clean", &[]).success();
     // Bob cannot see alice's processes: c0 stays hers, and he is told so.
     let status = Bg::of(as_user(&dir, BOB, "exp-status", &["--json"])).finish();
     assert_eq!(row(status.success(), "c0")["status"], "running", "{status:#?}");
@@ -414,6 +428,7 @@ fn root_recovers_another_users_claim_once_its_command_has_ended() {
     kill(Pid::from_raw(runner), Signal::SIGKILL).unwrap();
     wait_for("the runner to die", || a.exited().is_some());
     let command = c0_command(&dir).unwrap();
+    let _orphan = KillGroup(command);
     // Root sees the command: c0 stays running while it lives.
     assert_eq!(by_name(&dir)["c0"]["status"], "running");
     killpg(Pid::from_raw(command), Signal::SIGKILL).unwrap();
