@@ -79,12 +79,17 @@ pub fn ensure_dir(path: &Path) -> Result<()> {
 /// world-writable (`chmod -R g+rwX`, a setgid project folder) so stays
 /// usable by every user who works in it: each may write the journal, the
 /// lock and `runners/`, and rerun a config in a folder another user made.
-/// A folder that grants nobody else write access changes nothing.
+/// A folder that grants nobody else write access changes nothing, nor does
+/// a sticky one (`/tmp`): there, no user may replace another's files, so it
+/// is no shared experiment.
 pub fn share_as(dir: &Path) {
     use nix::sys::stat::{umask, Mode};
     use std::os::unix::fs::PermissionsExt;
     let Ok(meta) = fs::metadata(dir) else { return };
     let mode = meta.permissions().mode();
+    if mode & 0o1000 != 0 {
+        return;
+    }
     let mut given = 0;
     for class in [0o070, 0o007] {
         // Write access for the class (group, others): what it may, we let it.
@@ -123,6 +128,10 @@ mod tests {
         fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o777)).unwrap();
         share_as(tmp.path());
         assert_eq!(made("world"), 0o666);
+        umask(Mode::from_bits_truncate(0o022));
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o1777)).unwrap();
+        share_as(tmp.path());
+        assert_eq!(made("sticky"), 0o644);
         umask(old);
     }
 }
