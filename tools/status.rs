@@ -34,8 +34,8 @@ pub const EXAMPLES: &[crate::help::Example] = &[
 /// Without options: counts per status, with failed configs (and why) and
 /// running ones listed; with --status, a table of those configs. `--json`: one line per config with name, status, params,
 /// start_time, end_time, interruption_time, duration, attempts, exit_code,
-/// signal, error, dir, runner. Claims of runners that are gone are put back
-/// to todo first.
+/// signal, error, dir, runner, host (where its latest attempt ran). Claims
+/// of runners that are gone are put back to todo first.
 #[derive(Debug, Parser)]
 #[command(after_help = crate::help::short("exp-status", EXAMPLES), after_long_help = crate::help::long("exp-status", EXAMPLES))]
 #[command(name = "exp-status", version)]

@@ -271,6 +271,7 @@ pub fn reset_config(config: &mut Config) {
     config.signal = None;
     config.error = None;
     config.runner = None;
+    config.host = None;
 }
 
 /// Move a removed config's folder to `configs/.purge-NAME-ID` (no config

@@ -8,6 +8,7 @@ pub mod duration;
 pub mod error;
 pub mod grid;
 pub mod hash;
+pub mod host;
 pub mod identity;
 pub mod init;
 pub mod logs;

@@ -124,6 +124,10 @@ pub struct Config {
     /// The runner holding this config while it is `running`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runner: Option<Claim>,
+    /// The host its latest attempt ran on: set when it is claimed, kept
+    /// when it ends, cleared by a reset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     /// Keys this exp does not know, kept through every rewrite.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -142,6 +146,7 @@ impl Config {
             signal: None,
             error: None,
             runner: None,
+            host: None,
             extra: Map::new(),
         }
     }

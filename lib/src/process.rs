@@ -20,13 +20,23 @@ pub fn exists(pid: u32) -> bool {
 /// The fields of `/proc/PID/stat` after the command name (which may hold
 /// spaces and parentheses), starting with field 3, the state.
 fn stat_fields(pid: u32) -> Option<Vec<String>> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    fields_of(&format!("/proc/{pid}/stat"))
+}
+
+fn fields_of(path: &str) -> Option<Vec<String>> {
+    let stat = fs::read_to_string(path).ok()?;
     Some(stat.rsplit_once(')')?.1.split_whitespace().map(str::to_string).collect())
 }
 
 /// Field 22 of `/proc/PID/stat`, the process's start time since boot.
 pub fn start_ticks(pid: u32) -> Option<u64> {
     stat_fields(pid)?.get(19)?.parse().ok()
+}
+
+/// This process's start time since boot, from `/proc/self`: right even in a
+/// PID namespace whose `/proc` is its parent's, where our pid means another.
+pub fn own_start_ticks() -> Option<u64> {
+    fields_of("/proc/self/stat")?.get(19)?.parse().ok()
 }
 
 /// The commands a runner on this host is running, by config name: its

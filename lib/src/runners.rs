@@ -1,8 +1,20 @@
 //! Runners and their claims: each `exp-run` registers itself in
 //! `.exp/runners/ID.json` and renews the file's mtime as a heartbeat, so
 //! other processes can tell a live claim from one left by a dead runner.
+//!
+//! A runner that shares our host (hostname, boot id and PID namespace, see
+//! [`crate::host`]) lives while its process does; any other, while its
+//! heartbeat is fresh. A heartbeat's age is measured on the filesystem's
+//! own clock ([`crate::store::clock`]), never on ours: hosts whose clocks
+//! differ must not take each other for dead, nor for alive for ever.
+//!
+//! A dead runner's claim on this host is recovered only once none of its
+//! processes is left. Another Unix user's processes cannot be looked at
+//! (their environment is private), so a claim of another user's runner is
+//! left to that user's tools, or root's.
 
 use crate::error::{Error, Result};
+use crate::host::Host;
 use crate::model::{Claim, Entry, Experiment, Status};
 use crate::process;
 use crate::store::atomic::write_atomic;
@@ -12,11 +24,14 @@ use crate::store::lock::Lock;
 use crate::store::{Cursor, Store};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet};
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 use std::thread;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 /// How often a runner renews its heartbeat.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
@@ -24,13 +39,15 @@ pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
 /// The default for `--stale-after`: a heartbeat older than this is dead.
 pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(120);
 
-/// This machine's hostname, as claims record it.
-pub fn hostname() -> String {
-    nix::unistd::gethostname()
-        .ok()
-        .and_then(|name| name.into_string().ok())
-        .unwrap_or_else(|| "localhost".to_string())
-}
+/// How long one reading of the filesystem's clock serves (a liveness
+/// round), moved on by our own monotonic clock meanwhile.
+const CLOCK_ROUND: Duration = Duration::from_secs(1);
+
+/// How far in the future a heartbeat may be stamped without a word: the
+/// filesystem's stamps are coarse, and one may land after our reading.
+const CLOCK_SLACK: Duration = Duration::from_secs(2);
+
+pub use crate::host::hostname;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunnerInfo {
@@ -42,11 +59,26 @@ pub struct RunnerInfo {
     /// reused pid is not taken for the runner.
     #[serde(default)]
     pub start_ticks: Option<u64>,
+    /// With `host`, where `pid` means this runner (none in registrations
+    /// of earlier releases).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_ns: Option<String>,
+    /// The runner's Unix user (else the file's owner tells: on a
+    /// filesystem that squashes every user to one, only this is right).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
 }
 
 impl RunnerInfo {
     pub fn claim(&self) -> Claim {
         Claim { id: self.id.clone(), host: self.host.clone(), pid: self.pid, worker: None }
+    }
+
+    /// The host the runner runs on.
+    pub fn place(&self) -> Host {
+        Host { host: self.host.clone(), boot_id: self.boot_id.clone(), pid_ns: self.pid_ns.clone() }
     }
 }
 
@@ -62,7 +94,8 @@ pub struct Registration {
 
 impl Registration {
     pub fn register(store: &Store) -> Result<Registration> {
-        let host = hostname();
+        let here = Host::here();
+        let host = here.host.clone();
         let pid = std::process::id();
         let id = format!(
             "{}-{pid}-{}",
@@ -75,7 +108,10 @@ impl Registration {
             host: host.clone(),
             pid,
             started,
-            start_ticks: process::start_ticks(pid),
+            start_ticks: process::own_start_ticks(),
+            boot_id: here.boot_id.clone(),
+            pid_ns: here.pid_ns.clone(),
+            uid: Some(nix::unistd::geteuid().as_raw()),
         };
         // Made again if it went (an experiment kept in git loses empty folders).
         crate::store::atomic::ensure_dir(&store.runners_dir())?;
@@ -124,47 +160,151 @@ impl Drop for Registration {
 
 /// Tells live runners from dead ones.
 pub struct Liveness {
-    host: String,
+    here: &'static Host,
     stale_after: Duration,
     dir: PathBuf,
     /// Whether processes of a dead runner are left on this host, by runner.
-    leftovers: std::cell::RefCell<std::collections::HashMap<String, bool>>,
+    leftovers: RefCell<HashMap<String, bool>>,
+    /// The filesystem's clock as last read, and when (None: it could not be).
+    clock: Cell<Option<(Instant, Option<SystemTime>)>>,
+    /// Our effective uid: root may look at every process.
+    uid: u32,
+    /// Dead runners of other users, whose processes we cannot look for, by id.
+    foreign: RefCell<HashMap<String, u32>>,
 }
 
 impl Liveness {
     pub fn new(store: &Store, stale_after: Duration) -> Liveness {
-        Liveness { host: hostname(), stale_after, dir: store.runners_dir(), leftovers: Default::default() }
+        Liveness {
+            here: Host::here(),
+            stale_after,
+            dir: store.runners_dir(),
+            leftovers: Default::default(),
+            clock: Cell::new(None),
+            uid: nix::unistd::geteuid().as_raw(),
+            foreign: Default::default(),
+        }
     }
 
     /// A runner is alive while its registration exists and, on this host, its
     /// process exists (the same process, not a reuse of its pid); on another
     /// host, while its heartbeat is fresh.
     pub fn is_alive(&self, claim: &Claim) -> bool {
-        let path = self.dir.join(format!("{}.json", claim.id));
-        let Ok(meta) = fs::metadata(&path) else {
+        let registration = self.registration(claim);
+        self.alive(claim, registration.as_ref())
+    }
+
+    fn alive(&self, claim: &Claim, registration: Option<&Registered>) -> bool {
+        let Some(Registered { meta, info }) = registration else {
             return false;
         };
-        if claim.host == self.host {
-            let recorded = read_registration(&path).and_then(|info| info.start_ticks);
+        if self.shares_pids(claim, info.as_ref()) {
+            let recorded = info.as_ref().and_then(|info| info.start_ticks);
             let reused =
                 recorded.is_some_and(|ticks| process::start_ticks(claim.pid).is_some_and(|now| now != ticks));
             return process::exists(claim.pid) && !reused;
         }
-        let age = meta.modified().ok().and_then(|m| SystemTime::now().duration_since(m).ok());
-        age.is_none_or(|age| age < self.stale_after)
+        let Ok(beat) = meta.modified() else {
+            return true;
+        };
+        match self.now().duration_since(beat) {
+            Ok(age) => age < self.stale_after,
+            // Stamped ahead of the filesystem's clock as we read it (or of
+            // ours, when we cannot read it): alive, but not for ever.
+            Err(ahead) => {
+                let ahead = ahead.duration();
+                if ahead > CLOCK_SLACK {
+                    warn_future(claim, ahead, self.stale_after);
+                }
+                ahead < self.stale_after
+            }
+        }
+    }
+
+    /// Now, by the clock that stamps heartbeats: read once per round from a
+    /// file made among them; by our own clock when none can be made there
+    /// (a read-only experiment, another user's folder), which is said once.
+    fn now(&self) -> SystemTime {
+        let reading = match self.clock.get() {
+            Some((taken, reading)) if taken.elapsed() < CLOCK_ROUND => reading.map(|at| at + taken.elapsed()),
+            _ => {
+                let reading = match crate::store::clock::now_in(&self.dir) {
+                    Ok(at) => Some(at),
+                    Err(err) => {
+                        own_clock(&self.dir, &err);
+                        None
+                    }
+                };
+                self.clock.set(Some((Instant::now(), reading)));
+                reading
+            }
+        };
+        reading.unwrap_or_else(SystemTime::now)
     }
 
     /// Whether a claim of a running config is left by a dead runner (or by
     /// none), with no process of that runner left on this host.
     pub fn is_stale(&self, claim: Option<&Claim>) -> bool {
-        match claim {
-            None => true,
-            Some(claim) if self.is_alive(claim) => false,
-            Some(claim) if claim.host != self.host => true,
-            Some(claim) => !*self.leftovers.borrow_mut().entry(claim.id.clone()).or_insert_with(|| {
-                !process::with_env(crate::run::watchdog::RUNNER_VAR, &claim.id).is_empty()
-            }),
+        let Some(claim) = claim else {
+            return true;
+        };
+        let registration = self.registration(claim);
+        if self.alive(claim, registration.as_ref()) {
+            return false;
         }
+        // Another kernel's processes cannot be looked for; this kernel's
+        // can, from any PID namespace that holds theirs.
+        let info = registration.as_ref().and_then(|r| r.info.as_ref());
+        if !self.shares_kernel(claim, info) {
+            return true;
+        }
+        if let Some(owner) = registration.as_ref().map(Registered::uid).filter(|&uid| !self.may_look_at(uid))
+        {
+            // Its command may run on where we cannot see it.
+            self.foreign.borrow_mut().insert(claim.id.clone(), owner);
+            return false;
+        }
+        !*self
+            .leftovers
+            .borrow_mut()
+            .entry(claim.id.clone())
+            .or_insert_with(|| !process::with_env(crate::run::watchdog::RUNNER_VAR, &claim.id).is_empty())
+    }
+
+    /// Whether the claim's runner runs where its pid means the same process
+    /// as here: the same host, boot and PID namespace. Its registration
+    /// says where; without one (an earlier release's, or gone), the claim's
+    /// hostname decides, as it did before.
+    pub fn is_local(&self, claim: &Claim) -> bool {
+        let registration = self.registration(claim);
+        self.shares_pids(claim, registration.as_ref().and_then(|r| r.info.as_ref()))
+    }
+
+    /// Whether we can look at the processes of user `uid` (their environment).
+    fn may_look_at(&self, uid: u32) -> bool {
+        self.uid == uid || self.uid == 0
+    }
+
+    /// The user of a dead runner whose claim [`Liveness::is_stale`] left
+    /// alone because that user's processes cannot be looked at.
+    pub fn foreign_owner(&self, claim: &Claim) -> Option<u32> {
+        self.foreign.borrow().get(&claim.id).copied()
+    }
+
+    fn shares_pids(&self, claim: &Claim, info: Option<&RunnerInfo>) -> bool {
+        claim.host == self.here.host && info.is_none_or(|info| self.here.same_pids(&info.place()))
+    }
+
+    fn shares_kernel(&self, claim: &Claim, info: Option<&RunnerInfo>) -> bool {
+        claim.host == self.here.host && info.is_none_or(|info| self.here.same_kernel(&info.place()))
+    }
+
+    /// The claim's runner's registration file, if it exists (the runner may
+    /// be alive), with what it says, if it can be read.
+    fn registration(&self, claim: &Claim) -> Option<Registered> {
+        let path = self.dir.join(format!("{}.json", claim.id));
+        let meta = fs::symlink_metadata(&path).ok().filter(|meta| meta.is_file())?;
+        Some(Registered { meta, info: read_registration(&path) })
     }
 
     /// The other runners that are alive now.
@@ -176,12 +316,19 @@ impl Liveness {
             .collect()
     }
 
-    /// Remove registrations of dead runners (housekeeping).
+    /// Remove registrations of dead runners (housekeeping), and clock
+    /// files left by readers killed while they read the clock. A dead
+    /// runner's registration stays while any process of it may be left (or
+    /// while we cannot tell, for another user's): it says whose its claims
+    /// are, to the users who cannot look.
     pub fn forget_dead(&self) {
         for (path, info) in self.registrations() {
-            if !self.is_alive(&info.claim()) {
+            if self.is_stale(Some(&info.claim())) {
                 let _ = fs::remove_file(path);
             }
+        }
+        if let Some((_, Some(now))) = self.clock.get() {
+            crate::store::clock::remove_left_over(&self.dir, now);
         }
     }
 
@@ -197,6 +344,45 @@ impl Liveness {
                 Some((path, info))
             })
             .collect()
+    }
+}
+
+/// Say once per process that heartbeats are judged by this host's clock.
+fn own_clock(dir: &std::path::Path, err: &std::io::Error) {
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(|| {
+        crate::report::warn(format!(
+            "cannot make a file in {} ({err}) to read the filesystem's clock: runners on other hosts are judged by this host's clock, which may differ from theirs",
+            dir.display()
+        ))
+    });
+}
+
+/// Say once per runner that its heartbeat is stamped in the future.
+fn warn_future(claim: &Claim, ahead: Duration, stale_after: Duration) {
+    static SAID: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+    let mut said = SAID.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if said.get_or_insert_with(HashSet::new).insert(claim.id.clone()) {
+        crate::report::warn(format!(
+            "the heartbeat of runner {} (host {}) is stamped {} in the future: clocks disagree; it counts as alive only while that is less than --stale-after ({})",
+            claim.id,
+            claim.host,
+            humantime::format_duration(Duration::from_secs(ahead.as_secs())),
+            humantime::format_duration(stale_after)
+        ));
+    }
+}
+
+/// A registration file as found.
+struct Registered {
+    meta: fs::Metadata,
+    info: Option<RunnerInfo>,
+}
+
+impl Registered {
+    /// The runner's Unix user: as it recorded, else the file's owner.
+    fn uid(&self) -> u32 {
+        self.info.as_ref().and_then(|info| info.uid).unwrap_or_else(|| self.meta.uid())
     }
 }
 
@@ -216,13 +402,40 @@ pub fn stale_claims<'a>(
     configs: impl IntoIterator<Item = (&'a String, &'a Entry)>,
     liveness: &Liveness,
 ) -> Result<Vec<String>> {
-    let mut stale = Vec::new();
+    let mut running = Vec::new();
     for (name, entry) in configs.into_iter().filter(|(_, e)| e.status() == Status::Running) {
-        if liveness.is_stale(entry.get()?.runner.as_ref()) {
+        running.push((name, entry.get()?.runner.as_ref()));
+    }
+    Ok(judge(running, liveness))
+}
+
+/// The stale ones among running configs with their claims; a word about
+/// those left alone because their user's processes cannot be looked at.
+fn judge<'a>(
+    running: impl IntoIterator<Item = (&'a String, Option<&'a Claim>)>,
+    liveness: &Liveness,
+) -> Vec<String> {
+    let mut stale = Vec::new();
+    let mut foreign: std::collections::BTreeMap<u32, Vec<String>> = Default::default();
+    for (name, claim) in running {
+        if liveness.is_stale(claim) {
             stale.push(name.clone());
+        } else if let Some(uid) = claim.and_then(|claim| liveness.foreign_owner(claim)) {
+            foreign.entry(uid).or_default().push(name.clone());
         }
     }
-    Ok(stale)
+    for (uid, names) in foreign {
+        let user = match nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) {
+            Ok(Some(user)) => format!("user {} (uid {uid})", user.name),
+            _ => format!("uid {uid}"),
+        };
+        let count = names.len();
+        crate::report::warn_once(format!(
+            "{count} running config(s) ({}) were claimed by a runner of {user} that is gone, but their commands may still run as that user, whose processes this user cannot look at: they stay running until exp-status or exp-run is run as {user} (or as root), which puts them back to todo once their commands have ended",
+            crate::report::first_few(names.into_iter(), 3)
+        ));
+    }
+    stale
 }
 
 /// Put the stale claims among `names` back to `todo`, keeping their start
@@ -319,7 +532,7 @@ pub fn counts_recovering(store: &mut Store, stale_after: Duration) -> Result<cra
     };
     if let Some(indexed) = indexed {
         let (counts, running) = crate::store::census::count_indexed(&indexed);
-        if !running.iter().any(|(_, claim)| liveness.is_stale(claim.as_ref())) {
+        if judge(running.iter().map(|(name, claim)| (name, claim.as_ref())), &liveness).is_empty() {
             return Ok(counts);
         }
     }

@@ -118,6 +118,10 @@ pub fn take_of(store: &Store, experiment: &Experiment, options: &Options) -> Res
             Some(claim) if claim.host != here => {
                 entry.note = Some(format!("runs on host {}; not signalled", claim.host))
             }
+            // Our pids are not its pids: a container with the host's name, or an earlier boot.
+            Some(claim) if !liveness.is_local(claim) => {
+                entry.note = Some(format!("runs in another PID namespace of {}; not signalled", claim.host))
+            }
             Some(claim) if !liveness.is_alive(claim) => entry.note = Some("its runner is gone".into()),
             Some(claim) => {
                 entry.pid = commands

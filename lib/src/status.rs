@@ -2,8 +2,8 @@
 //!
 //! `--json` lines have the fields of [`Row`]: `name`, `status`, `params`
 //! (merged over the defaults), `start_time`, `end_time`, `interruption_time`,
-//! `duration` (seconds), `attempts`, `exit_code`, `signal`, `error`, `dir`
-//! and `runner`; null where unknown. With `--results`, also `result`: the
+//! `duration` (seconds), `attempts`, `exit_code`, `signal`, `error`, `dir`,
+//! `runner` and `host` (where its latest attempt ran); null where unknown. With `--results`, also `result`: the
 //! config's result object, null when it has none.
 
 use crate::color;
@@ -32,6 +32,8 @@ pub struct Row<'a> {
     pub error: Option<&'a str>,
     pub dir: Option<String>,
     pub runner: Option<&'a Claim>,
+    /// The host its latest attempt ran on (kept when it ends).
+    pub host: Option<&'a str>,
     /// `--results`: Some(null) when the config has no result.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<serde_json::Value>,
@@ -61,6 +63,7 @@ impl<'a> Row<'a> {
             // A config's folder is made when it first starts.
             dir: (config.attempts > 0).then(|| dir.display().to_string()),
             runner: config.runner.as_ref(),
+            host: config.host.as_deref(),
             result: None,
         }
     }

@@ -218,7 +218,10 @@ fn claim_from_another_host(dir: &Dir, age: std::time::Duration) {
     let journal = internal.join("journal.jsonl");
     let mut text = std::fs::read_to_string(&journal).expect("a journal with its header");
     assert!(text.ends_with('\n'), "{text}");
-    text.push_str(&format!("{event}\n"));
+    // As exp writes a line: its CRC-32C last, over the bytes before it.
+    let line = event.to_string();
+    let body = &line[..line.len() - 1];
+    text.push_str(&format!("{body},\"crc\":\"{:08x}\"}}\n", crc32c::crc32c(body.as_bytes())));
     std::fs::write(&journal, text).unwrap();
 }
 

@@ -31,7 +31,14 @@ pub(crate) struct Bg {
 impl Bg {
     pub(crate) fn spawn(dir: &Dir, tool: &str, args: &[&str]) -> Bg {
         let mut cmd = dir.cmd(tool);
-        cmd.arg("exp").args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.arg("exp").args(args);
+        Bg::of(cmd)
+    }
+
+    /// Any command in the background (a tool run through `unshare`,
+    /// `setpriv` or `faketime`), with empty stdin.
+    pub(crate) fn of(mut cmd: std::process::Command) -> Bg {
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn");
         let stdout = Arc::new(Mutex::new(String::new()));
         let stderr = Arc::new(Mutex::new(String::new()));

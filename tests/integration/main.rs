@@ -8,6 +8,7 @@ mod examples;
 mod files3;
 mod firsthour;
 mod hostile;
+mod hosts;
 mod init;
 mod install;
 mod interrupt;

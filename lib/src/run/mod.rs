@@ -547,6 +547,7 @@ impl<'a> Pool<'a> {
             config.signal = None;
             config.error = None;
             config.runner = Some(Claim { worker: Some(worker), ..self.registration.claim.clone() });
+            config.host = Some(self.registration.claim.host.clone());
             let attempt = config.attempts;
             let event = Event { name: name.clone(), config: config.clone() };
             self.store.append(&lock, &mut self.cursor, &[event])?;

@@ -55,3 +55,67 @@ pub fn ensure_dir(path: &Path) -> Result<()> {
         Err(_) => fs::create_dir_all(path).map_err(|err| Error::io("cannot create", path, err)),
     }
 }
+
+/// Make files and folders made from now on (by this process and the
+/// commands it starts, which inherit its umask) as shared as `dir` is: for
+/// the group, and for others, to whom `dir` grants write access, the umask
+/// gives way to what `dir` grants them. An experiment made group- or
+/// world-writable (`chmod -R g+rwX`, a setgid project folder) so stays
+/// usable by every user who works in it: each may write the journal, the
+/// lock and `runners/`, and rerun a config in a folder another user made.
+/// A folder that grants nobody else write access changes nothing, nor does
+/// a sticky one (`/tmp`): there, no user may replace another's files, so it
+/// is no shared experiment.
+pub fn share_as(dir: &Path) {
+    use nix::sys::stat::{umask, Mode};
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = fs::metadata(dir) else { return };
+    let mode = meta.permissions().mode();
+    if mode & 0o1000 != 0 {
+        return;
+    }
+    let mut given = 0;
+    for class in [0o070, 0o007] {
+        // Write access for the class (group, others): what it may, we let it.
+        if mode & class & 0o222 != 0 {
+            given |= mode & class;
+        }
+    }
+    if given == 0 {
+        return;
+    }
+    let old = umask(Mode::empty());
+    umask(old & !Mode::from_bits_truncate(given));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn files_made_in_a_shared_folder_are_shared_as_it_is() {
+        use nix::sys::stat::{umask, Mode};
+        let tmp = tempfile::tempdir().unwrap();
+        let old = umask(Mode::from_bits_truncate(0o022));
+        let made = |name: &str| {
+            let path = tmp.path().join(name);
+            write_atomic(&path, b"x").unwrap();
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777
+        };
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        share_as(tmp.path());
+        assert_eq!(made("private"), 0o644);
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o775)).unwrap();
+        share_as(tmp.path());
+        assert_eq!(made("group"), 0o664);
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o777)).unwrap();
+        share_as(tmp.path());
+        assert_eq!(made("world"), 0o666);
+        umask(Mode::from_bits_truncate(0o022));
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o1777)).unwrap();
+        share_as(tmp.path());
+        assert_eq!(made("sticky"), 0o644);
+        umask(old);
+    }
+}

@@ -8,6 +8,7 @@
 
 pub mod atomic;
 pub mod census;
+pub mod clock;
 pub mod config_files;
 pub mod folder;
 pub mod index;
@@ -81,6 +82,7 @@ impl Store {
                 dir.display()
             )));
         }
+        atomic::share_as(&dir);
         let store = Store { dir, journal: None, lock_file: None, lock_writable: false };
         // Nothing inside DIR is followed if it is a symlink, folders included.
         for inside in
@@ -105,6 +107,7 @@ impl Store {
         if !dir.is_dir() {
             fs::create_dir_all(&dir).map_err(|err| Error::io("cannot create", &dir, err))?;
         }
+        atomic::share_as(&dir);
         let mut store = Store { dir, journal: None, lock_file: None, lock_writable: false };
         store.ensure_layout()?;
         let lock = store.lock()?;
