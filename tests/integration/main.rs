@@ -17,6 +17,7 @@ mod robustness;
 mod run;
 mod scale;
 mod slurm;
+mod slurm_nodes;
 mod snapshot;
 mod soak;
 mod status;

@@ -2,9 +2,11 @@
 //!
 //! They need a running cluster (`.ci/slurm-cluster start`). Without `sbatch`
 //! or a reachable controller they pass with a note, unless `EXP_EXPECT_SLURM=1`
-//! (set by CI) makes that a failure. Jobs run as root on this one node, so
-//! they work in the test's temp dir. The tests take turns: each waits for its
-//! own jobs to run side by side, and the node has only a few CPUs.
+//! (set by CI) makes that a failure. Jobs run as root, on the one node or on
+//! the nodes of `--nodes N` (which share this machine's filesystem), so they
+//! work in the test's temp dir. The tests take turns (the node tests of
+//! `crate::slurm_nodes` too): each waits for its own jobs to run side by
+//! side, and the machine has only a few CPUs.
 //!
 //! Every wait polls files or `squeue` and is bounded; nothing sleeps and hopes.
 
@@ -18,22 +20,26 @@ use std::sync::{Mutex, MutexGuard, Once, OnceLock};
 use std::time::{Duration, Instant};
 
 /// How long a job may take to start, run and leave the queue on a busy machine.
-const JOB_LIMIT: Duration = Duration::from_secs(120);
+pub(crate) const JOB_LIMIT: Duration = Duration::from_secs(120);
 
 static TURN: Mutex<()> = Mutex::new(());
 
 /// The cluster, held for one test.
-struct Slurm {
+pub(crate) struct Slurm {
     _turn: MutexGuard<'static, ()>,
     /// `SLURM_CONF` for the client commands when the environment names none.
     conf: Option<PathBuf>,
+    /// The cluster's `slurm.conf`, wherever it was found.
+    pub(crate) conf_path: PathBuf,
 }
 
 /// The cluster, or `None` (after a note) when there is none and none is expected.
-fn slurm() -> Option<Slurm> {
+pub(crate) fn slurm() -> Option<Slurm> {
     let turn = TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     match cluster() {
-        Ok(conf) => Some(Slurm { _turn: turn, conf: conf.clone() }),
+        Ok((conf, ours)) => {
+            Some(Slurm { _turn: turn, conf: ours.then(|| conf.clone()), conf_path: conf.clone() })
+        }
         Err(problem) if std::env::var("EXP_EXPECT_SLURM").as_deref() == Ok("1") => {
             panic!("EXP_EXPECT_SLURM=1 but {problem} (.ci/slurm-cluster start runs one)")
         }
@@ -50,10 +56,11 @@ fn slurm() -> Option<Slurm> {
     }
 }
 
-/// Whether a controller answers, asked once: the `SLURM_CONF` to give the
-/// clients (when the environment names none), or what is missing.
-fn cluster() -> &'static Result<Option<PathBuf>, String> {
-    static CLUSTER: OnceLock<Result<Option<PathBuf>, String>> = OnceLock::new();
+/// Whether a controller answers, asked once: its `slurm.conf` and whether the
+/// clients must be given it as `SLURM_CONF` (the environment names none), or
+/// what is missing.
+fn cluster() -> &'static Result<(PathBuf, bool), String> {
+    static CLUSTER: OnceLock<Result<(PathBuf, bool), String>> = OnceLock::new();
     CLUSTER.get_or_init(|| {
         // Like a user who ran `.ci/slurm-cluster start` and nothing else: its
         // config when neither SLURM_CONF nor a system config says otherwise.
@@ -79,7 +86,7 @@ fn cluster() -> &'static Result<Option<PathBuf>, String> {
             ping.env("SLURM_CONF", &conf);
         }
         match ping.arg("ping").stdin(Stdio::null()).output() {
-            Ok(out) if out.status.success() => Ok(ours.then_some(conf)),
+            Ok(out) if out.status.success() => Ok((conf, ours)),
             Ok(out) => Err(format!(
                 "`scontrol ping`: {}",
                 String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or("")
@@ -95,7 +102,7 @@ fn which(program: &str) -> Option<PathBuf> {
 
 impl Slurm {
     /// A Slurm client command (`sbatch`, `squeue`, `scancel`).
-    fn cmd(&self, program: &str) -> Command {
+    pub(crate) fn cmd(&self, program: &str) -> Command {
         let mut cmd = Command::new(program);
         if let Some(conf) = &self.conf {
             cmd.env("SLURM_CONF", conf);
@@ -108,11 +115,24 @@ impl Slurm {
     /// its output in `TMP/slurm-JOB_TASK.out`. `--time` bounds a job that a
     /// failed test might leave behind.
     fn sbatch(&self, dir: &Dir, name: &str, array: &str, script: &str) -> Job<'_> {
+        self.submit(dir, name, array, &[], script)
+    }
+
+    /// `sbatch` with more `options` (`--exclusive`, `--no-requeue`).
+    pub(crate) fn submit(
+        &self,
+        dir: &Dir,
+        name: &str,
+        array: &str,
+        options: &[&str],
+        script: &str,
+    ) -> Job<'_> {
         let path = dir.path().join(format!("{name}.sh"));
         std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
         let out = Out::of(
             self.cmd("sbatch")
                 .args(["--parsable", "--time=5", &format!("--job-name=exp-test-{name}")])
+                .args(options)
                 .arg(format!("--chdir={}", dir.path().display()))
                 .arg(format!("--output={}/slurm-%A_%a.out", dir.path().display()))
                 .arg(format!("--array={array}"))
@@ -129,24 +149,24 @@ impl Slurm {
 
 /// A submitted job; dropping it cancels whatever is left of it, so a failing
 /// test leaves nothing running (before its temp dir goes).
-struct Job<'a> {
+pub(crate) struct Job<'a> {
     slurm: &'a Slurm,
-    id: String,
+    pub(crate) id: String,
 }
 
 impl Job<'_> {
     /// Whether the job (every task of an array) has left the queue.
-    fn gone(&self) -> bool {
+    pub(crate) fn gone(&self) -> bool {
         let out = Out::of(self.slurm.cmd("squeue").args(["-h", "-j", &self.id]).output().expect("squeue"));
         // a job purged from the controller's memory is an invalid id
         out.stdout.trim().is_empty() && (out.code == Some(0) || out.stderr.contains("Invalid job id"))
     }
 
-    fn wait_gone(&self) {
+    pub(crate) fn wait_gone(&self) {
         wait_long(&format!("job {} to leave the queue", self.id), || self.gone());
     }
 
-    fn signal(&self, options: &[&str]) {
+    pub(crate) fn signal(&self, options: &[&str]) {
         self.slurm.cmd("scancel").args(options).arg(&self.id).status().expect("scancel");
     }
 }
@@ -158,7 +178,7 @@ impl Drop for Job<'_> {
 }
 
 /// `wait_for` with room for the scheduler on a busy machine.
-fn wait_long(what: &str, mut condition: impl FnMut() -> bool) {
+pub(crate) fn wait_long(what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + JOB_LIMIT;
     while !condition() {
         assert!(Instant::now() < deadline, "timed out after {JOB_LIMIT:?} waiting for {what}");
@@ -167,12 +187,12 @@ fn wait_long(what: &str, mut condition: impl FnMut() -> bool) {
 }
 
 /// A word quoted for `sh`.
-fn quote(path: &Path) -> String {
+pub(crate) fn quote(path: &Path) -> String {
     format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
 }
 
 /// `exp-run DIR/exp ARGS` as a line of a job script.
-fn exp_run(dir: &Dir, args: &str) -> String {
+pub(crate) fn exp_run(dir: &Dir, args: &str) -> String {
     format!("{} {} {args}", quote(&bin("exp-run")), quote(&dir.exp()))
 }
 
@@ -188,7 +208,7 @@ fn ran_by(dir: &Dir) -> BTreeMap<String, Vec<String>> {
 
 /// Wait for every array task to write `exit.TASK`, then for the job to
 /// leave the queue; each task's exp-run must have exited 0.
-fn wait_tasks(dir: &Dir, job: &Job, tasks: usize) {
+pub(crate) fn wait_tasks(dir: &Dir, job: &Job, tasks: usize) {
     let exit = |task: usize| std::fs::read_to_string(dir.path().join(format!("exit.{task}"))).ok();
     wait_long(&format!("{tasks} tasks of job {} to finish", job.id), || {
         (0..tasks).all(|t| exit(t).is_some())
@@ -201,7 +221,7 @@ fn wait_tasks(dir: &Dir, job: &Job, tasks: usize) {
 }
 
 /// After exp-run, a job script records its exit code for `wait_tasks`.
-const RECORD_EXIT: &str = r#"echo $? > "exit.$SLURM_ARRAY_TASK_ID""#;
+pub(crate) const RECORD_EXIT: &str = r#"echo $? > "exit.$SLURM_ARRAY_TASK_ID""#;
 
 #[test]
 fn array_tasks_share_one_experiment_and_run_each_config_once() {
