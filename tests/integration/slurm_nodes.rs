@@ -284,9 +284,7 @@ fn assert_claims_name_their_nodes(dir: &Dir, running: &BTreeMap<String, Vec<Atte
 /// it: once every exp-status has it, make it required (`&row["host"]`).
 fn assert_done_names_its_node(dir: &Dir, finished: &BTreeMap<String, Attempt>) {
     for (name, row) in by_name(dir) {
-        if let Some(host) = row.get("host") {
-            assert_eq!(host, finished[&name].host.as_str(), "{name}: {row:#}");
-        }
+        assert_eq!(row["host"], finished[&name].host.as_str(), "{name}: {row:#}");
     }
 }
 
