@@ -352,7 +352,7 @@ struct Templates {
 
 impl Templates {
     fn of(experiment: &Experiment) -> Result<Templates> {
-        let command = experiment.command.as_ref().map(CommandTemplate::parse).transpose()?;
+        let command = experiment.command.as_ref().map(CommandTemplate::parse_stored).transpose()?;
         let naming = experiment.naming.as_deref().map(Template::parse).transpose()?;
         let env = experiment.env.values().map(|value| Template::parse(value)).collect::<Result<Vec<_>>>()?;
         let command_keys = command.as_ref().map(CommandTemplate::keys).unwrap_or_default();

@@ -137,7 +137,7 @@ fn update(dir: &Path, definition: &Definition, wanted: Experiment) -> Result<Out
 
 /// Every config must have the params the new command and env templates use.
 fn check_configs_fit(experiment: &Experiment) -> Result<()> {
-    let command = experiment.command.as_ref().map(CommandTemplate::parse).transpose()?;
+    let command = experiment.command.as_ref().map(CommandTemplate::parse_stored).transpose()?;
     let env = experiment.env.values().map(|v| Template::parse(v)).collect::<Result<Vec<_>>>()?;
     let mut keys: Vec<&str> = command.as_ref().map(CommandTemplate::keys).unwrap_or_default();
     keys.extend(env.iter().flat_map(Template::keys));

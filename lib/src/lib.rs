@@ -20,6 +20,7 @@ pub mod report;
 pub mod run;
 pub mod runners;
 pub mod select;
+pub mod shell;
 pub mod snapshot;
 pub mod status;
 pub mod store;

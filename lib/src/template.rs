@@ -3,10 +3,12 @@
 //!
 //! `{a.b}` reaches into a nested param (a param whose own name is `a.b`
 //! wins); `{name}`, `{dir}` and `{worker}` are filled by exp, and
-//! `{worker%N}` is the worker slot modulo N.
+//! `{worker%N}` is the worker slot modulo N. In a shell template each
+//! value is quoted for where it stands ([`crate::shell`]).
 
 use crate::error::{Error, Result};
 use crate::model::{Command, Params};
+use crate::shell::{self, Item, Refusal, Spot};
 use crate::values::display_value;
 use std::collections::BTreeMap;
 
@@ -102,45 +104,125 @@ impl Template {
 
     /// Fill in values as they are (argv elements, names, environment values).
     pub fn render_plain(&self, params: &Params, builtins: &Builtins) -> Result<String> {
-        self.render(params, builtins, |value| value)
+        self.render(params, builtins, |_, value| value)
     }
 
-    /// Fill in values shell-quoted, for `sh -c`.
-    pub fn render_shell(&self, params: &Params, builtins: &Builtins) -> Result<String> {
-        self.render(params, builtins, |value| shell_quote(&value))
-    }
-
+    /// Fill in each value as `quote` makes it, given the placeholder's
+    /// place among the template's placeholders.
     fn render(
         &self,
         params: &Params,
         builtins: &Builtins,
-        quote: impl Fn(String) -> String,
+        mut quote: impl FnMut(usize, String) -> String,
     ) -> Result<String> {
         let mut out = String::new();
+        let mut hole = 0;
         for piece in &self.pieces {
             match piece {
                 Piece::Text(text) => out.push_str(text),
                 Piece::Key(key) => {
-                    let value = match builtin(builtins, key) {
-                        Some(value) => value,
-                        None => match lookup(params, key) {
-                            Some(value) => display_value(value),
-                            None => return Err(Error::usage(format!("missing param {key:?}"))),
-                        },
-                    };
-                    out.push_str(&quote(value));
+                    out.push_str(&quote(hole, value_of(params, builtins, key)?));
+                    hole += 1;
                 }
             }
         }
         Ok(out)
     }
+
+    /// The template as the shell lexer reads it.
+    fn items(&self) -> Vec<Item> {
+        let mut items = Vec::new();
+        let mut hole = 0;
+        for piece in &self.pieces {
+            match piece {
+                Piece::Text(text) => items.extend(text.chars().map(Item::Char)),
+                Piece::Key(_) => {
+                    items.push(Item::Hole(hole));
+                    hole += 1;
+                }
+            }
+        }
+        items
+    }
+}
+
+/// The value a placeholder stands for.
+fn value_of(params: &Params, builtins: &Builtins, key: &str) -> Result<String> {
+    if let Some(value) = builtin(builtins, key) {
+        return Ok(value);
+    }
+    match lookup(params, key) {
+        Some(value) => Ok(display_value(value)),
+        None => Err(Error::usage(format!("missing param {key:?}"))),
+    }
+}
+
+/// A shell template: each placeholder with where it stands, so that its
+/// value is quoted for that place (see [`crate::shell`]).
+#[derive(Debug, Clone)]
+pub struct ShellTemplate {
+    template: Template,
+    spots: Vec<Spot>,
+}
+
+impl ShellTemplate {
+    /// Parse `text`, refusing a placeholder that stands where exp cannot
+    /// quote its value.
+    pub fn parse(text: &str) -> Result<ShellTemplate> {
+        let template = Template::parse(text)?;
+        let keys: Vec<&str> = template.keys().collect();
+        let mut spots = Vec::with_capacity(keys.len());
+        for (key, spot) in keys.iter().zip(shell::spots(&template.items())) {
+            spots.push(spot.map_err(|why| refusal(key, why))?);
+        }
+        Ok(ShellTemplate { template, spots })
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.template.keys()
+    }
+
+    /// The script, each value quoted for where it stands.
+    pub fn render(&self, params: &Params, builtins: &Builtins) -> Result<String> {
+        self.template.render(params, builtins, |hole, value| self.spots[hole].quote(&value))
+    }
+}
+
+/// Why `{key}` cannot stand where it does, and what to write instead.
+fn refusal(key: &str, why: Refusal) -> Error {
+    let variable = match key {
+        "name" => "\"$EXP_NAME\"".to_string(),
+        "dir" => "\"$EXP_CONFIG_DIR\"".to_string(),
+        "worker" => "\"$EXP_WORKER\"".to_string(),
+        _ => match key.strip_prefix("worker%") {
+            Some(n) => format!("\"$((EXP_WORKER % {n}))\""),
+            None => format!("\"${}\"", crate::run::spawn::param_variable(key)),
+        },
+    };
+    let fix = format!("write {variable} there instead, or set a variable first (v={{{key}}}; ... \"$v\")");
+    Error::usage(match why {
+        Refusal::AfterDollar => format!(
+            "{{{key}}} stands right after a $: for the shell variable write ${{{{{key}}}}}, for a literal $ \
+             write \\$; for the value, {fix}"
+        ),
+        Refusal::AfterBackslash => format!(
+            "{{{key}}} stands right after a backslash, which would escape the quote exp puts around its \
+             value: drop the backslash (values need no escaping), or {fix}"
+        ),
+        Refusal::Inside(place) => {
+            format!("{{{key}}} stands {place}, where exp cannot quote its value: {fix}")
+        }
+        Refusal::After(what) => {
+            format!("{{{key}}} comes after {what}, where exp cannot be sure how sh reads the template: {fix}")
+        }
+    })
 }
 
 /// A parsed command: the argv form or the shell form.
 #[derive(Debug, Clone)]
 pub enum CommandTemplate {
     Argv(Vec<Template>),
-    Shell(Template),
+    Shell(ShellTemplate),
 }
 
 impl CommandTemplate {
@@ -152,7 +234,19 @@ impl CommandTemplate {
             Command::Argv(argv) => {
                 CommandTemplate::Argv(argv.iter().map(|a| Template::parse(a)).collect::<Result<_>>()?)
             }
-            Command::Shell(line) => CommandTemplate::Shell(Template::parse(line)?),
+            Command::Shell(line) => CommandTemplate::Shell(ShellTemplate::parse(line)?),
+        })
+    }
+
+    /// The command an experiment holds: one that this version refuses
+    /// (it was stored by an older one) is replaced with `exp-init --update`.
+    pub fn parse_stored(command: &Command) -> Result<CommandTemplate> {
+        CommandTemplate::parse(command).map_err(|err| {
+            let how = match command {
+                Command::Shell(_) => "exp-init --update --shell 'CMD'",
+                Command::Argv(_) => "exp-init --update -- CMD...",
+            };
+            Error::usage(format!("the experiment's command: {err}; {how} replaces it"))
         })
     }
 
@@ -165,14 +259,21 @@ impl CommandTemplate {
 
     /// The program and arguments to execute.
     pub fn render(&self, params: &Params, builtins: &Builtins) -> Result<Vec<String>> {
-        match self {
+        let argv = match self {
             CommandTemplate::Argv(argv) => {
-                argv.iter().map(|arg| arg.render_plain(params, builtins)).collect()
+                argv.iter().map(|arg| arg.render_plain(params, builtins)).collect::<Result<Vec<_>>>()?
             }
             CommandTemplate::Shell(line) => {
-                Ok(vec!["sh".to_string(), "-c".to_string(), line.render_shell(params, builtins)?])
+                vec!["sh".to_string(), "-c".to_string(), line.render(params, builtins)?]
             }
+        };
+        // Only a hand-edited state can hold one: exp-add refuses them.
+        if argv.iter().any(|arg| arg.contains('\0')) {
+            return Err(Error::usage(
+                "a value holds a NUL character, which no command can receive; exp-clean --names removes the config",
+            ));
         }
+        Ok(argv)
     }
 }
 
@@ -286,11 +387,17 @@ mod tests {
     }
 
     #[test]
-    fn shell_values_are_quoted() {
-        let t = Template::parse("echo {evil}").unwrap();
+    fn shell_values_are_quoted_for_where_they_stand() {
+        let t = ShellTemplate::parse(r#"echo {evil} "{evil}" '{evil}' {lr} "{lr}""#).unwrap();
         assert_eq!(
-            t.render_shell(&params(), &Builtins::new()).unwrap(),
-            r#"echo '$(touch x); `id` '\''q'\'''"#
+            t.render(&params(), &Builtins::new()).unwrap(),
+            r#"echo '$(touch x); `id` '\''q'\''' ""'$(touch x); `id` '\''q'\'''"" '$(touch x); `id` '\''q'\''' 0.1 "0.1""#
         );
+        let err = ShellTemplate::parse("echo $(cat {dir}/x) {worker%2}").unwrap_err();
+        assert!(
+            err.message.contains("{dir} stands inside $(...)") && err.message.contains("$EXP_CONFIG_DIR")
+        );
+        let err = ShellTemplate::parse("echo `echo {worker%2}`").unwrap_err();
+        assert!(err.message.contains("$((EXP_WORKER % 2))"), "{err}");
     }
 }

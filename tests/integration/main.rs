@@ -19,5 +19,6 @@ mod snapshot;
 mod soak;
 mod status;
 mod summary;
+mod templates3;
 mod terminal;
 mod util;
