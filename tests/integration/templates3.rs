@@ -160,3 +160,39 @@ fn a_value_with_a_nul_character_is_refused_at_exp_add() {
     assert!(out.stderr.contains("line 2") && out.stderr.contains("NUL"), "{out:?}");
     assert_eq!(dir.state(), before);
 }
+
+/// Trust round 3, defect 2: exp-init warned `program "+%s.%N);" is not
+/// found` for a working shell template: it guessed the program of a shell
+/// line wrongly. It now warns only when it is sure which program runs.
+#[test]
+fn exp_init_warns_of_a_missing_program_only_when_sure() {
+    for template in [
+        "start=$(date +%s.%N); python3 x.py {lr}",
+        "X=\"a b\" nosuchprog {lr}",
+        "\"nosuchprog\" {lr}",
+        "if true; then nosuchprog {lr}; fi",
+        "{{ nosuchprog {lr}; }}",
+        "(nosuchprog {lr})",
+        "exec nosuchprog {lr}",
+        "time nosuchprog {lr}",
+        "nosuch$(echo prog) {lr}",
+        "! nosuchprog {lr}",
+        "cd /tmp && nosuchprog {lr}",
+    ] {
+        let dir = Dir::new();
+        let out = dir.run("exp-init", &["--shell", template]);
+        out.success();
+        assert!(!out.stderr.contains("not found"), "{template:?}: {out:?}");
+    }
+    for (template, program) in [
+        ("nosuchprog --lr {lr}", "nosuchprog"),
+        ("  nosuchprog --lr {lr} | tee log", "nosuchprog"),
+        ("CUDA_VISIBLE_DEVICES=0 nosuchprog {lr}", "nosuchprog"),
+        ("./nosuch.sh {lr}; echo", "./nosuch.sh"),
+    ] {
+        let dir = Dir::new();
+        let out = dir.run("exp-init", &["--shell", template]);
+        out.success();
+        assert!(out.stderr.contains(&format!("program {program:?} is not found")), "{template:?}: {out:?}");
+    }
+}
