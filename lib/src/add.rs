@@ -378,14 +378,16 @@ impl Templates {
     }
 
     /// A key that the templates never read is often a typo (`dropuot=0.1`):
-    /// say so once per key, unless they read no param at all (the command
-    /// then reads `EXP_PARAMS` itself).
+    /// say so once per key, unless the command and env templates read no
+    /// param at all (the command then reads `EXP_PARAMS` itself). A key
+    /// the naming template reads is used.
     fn warn_unused(&self, report: &Report) {
-        let reads: Vec<&str> =
+        let mut reads: Vec<&str> =
             self.keys.iter().map(String::as_str).filter(|k| !is_builtin(k, &BUILTINS)).collect();
         if reads.is_empty() {
             return;
         }
+        reads.extend(self.naming.iter().flat_map(Template::keys));
         let mut unused: Vec<(&String, bool)> = report
             .keys
             .iter()

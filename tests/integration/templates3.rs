@@ -196,3 +196,28 @@ fn exp_init_warns_of_a_missing_program_only_when_sure() {
         assert!(out.stderr.contains(&format!("program {program:?} is not found")), "{template:?}: {out:?}");
     }
 }
+
+/// Trust round 3, defect 3: exp-add called a key "not used" when the naming
+/// template used it.
+#[test]
+fn a_key_the_naming_template_uses_is_not_called_unused() {
+    let dir = Dir::new();
+    dir.init(&["--naming", "run-{seed}-{opt.name}"], &["sh", "-c", "exit 0", "sh", "{lr}"]);
+    let out = dir.run(
+        "exp-add",
+        &[
+            "--grid",
+            "lr=0.1",
+            "--grid",
+            "seed=1",
+            "--grid",
+            r#"opt={"name":"adam"}"#,
+            "--grid",
+            "dropuot=0.5",
+        ],
+    );
+    out.success();
+    assert!(!out.stderr.contains("\"seed\""), "{out:?}");
+    assert!(!out.stderr.contains("\"opt\""), "{out:?}");
+    assert!(out.stderr.contains("key \"dropuot\" is not used"), "a real typo is still named: {out:?}");
+}
