@@ -33,8 +33,11 @@ pub const EXAMPLES: &[crate::help::Example] = &[
 /// that place; inside $(...), backquotes, ${...}, $((...)), a here-document
 /// or a comment it is refused: use "$EXP_PARAM_KEY" there instead.
 /// `{key}` is a param's value (`{a.b}` reaches into a nested param),
-/// `{name}` the config's name, `{dir}` its folder, `{worker}` the worker
-/// slot (`{worker%N}` modulo N); `{{` and `}}` are literal braces. Commands
+/// `{key:SPEC}` a number formatted with Python's format spec, exactly as
+/// Python's format() does (`{lr:.2e}`, `{x:.3g}`, `{i:03d}`; in every
+/// template: names, commands, env), `{name}` the config's name, `{dir}` its
+/// folder, `{worker}` the worker slot (`{worker%N}` modulo N); `{{` and `}}`
+/// are literal braces. Commands
 /// run in the directory exp-init ran in (or --workdir). Running it again
 /// with the same definition does nothing; a different definition is refused
 /// with exit 2, unless --update replaces the command, env, description or
@@ -54,7 +57,8 @@ pub struct Args {
     /// A description for the experiment.
     #[arg(long)]
     pub description: Option<String>,
-    /// Name configs from their params, e.g. '{model}-lr{lr}' (default: a UUID).
+    /// Name configs from their params, e.g. '{model}-lr{lr}' or '{model}-lr{lr:.0e}'
+    /// (default: a UUID).
     #[arg(long, value_name = "TEMPLATE")]
     pub naming: Option<String>,
     /// A shell command template, run with sh -c; each value is quoted for

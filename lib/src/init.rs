@@ -8,7 +8,7 @@ use crate::model::{Command, Experiment, Params, Status};
 use crate::report::warn;
 use crate::runners::{Liveness, DEFAULT_STALE_AFTER};
 use crate::store::Store;
-use crate::template::{check_keys, is_builtin, CommandTemplate, Template, BUILTINS};
+use crate::template::{check_keys, field, is_builtin, CommandTemplate, Template, BUILTINS};
 use crate::values::{parse_value, split_assignment};
 use indexmap::IndexMap;
 use std::path::{Path, PathBuf};
@@ -162,11 +162,15 @@ fn build(definition: &Definition) -> Result<Experiment> {
         {
             return Err(Error::usage("the command is empty"));
         }
-        CommandTemplate::parse(command).map_err(|err| err.context("command"))?;
+        CommandTemplate::parse(command)
+            .and_then(|command| command.check_specs())
+            .map_err(|err| err.context("command"))?;
     }
     if let Some(naming) = &definition.naming {
-        let template = Template::parse(naming).map_err(|err| err.context("--naming"))?;
-        let builtin = template.keys().find(|key| is_builtin(key, &BUILTINS)).map(str::to_string);
+        let template = Template::parse(naming)
+            .and_then(|template| template.check_specs().map(|()| template))
+            .map_err(|err| err.context("--naming"))?;
+        let builtin = template.keys().find(|key| is_builtin(field(key), &BUILTINS)).map(str::to_string);
         if let Some(key) = builtin {
             return Err(Error::usage(format!("--naming {naming:?}: {{{key}}} is not available in names")));
         }
@@ -174,7 +178,9 @@ fn build(definition: &Definition) -> Result<Experiment> {
     let mut env = IndexMap::new();
     for entry in &definition.env {
         let (key, value) = split_assignment("--env", entry)?;
-        Template::parse(value).map_err(|err| err.context(format!("--env {key}")))?;
+        Template::parse(value)
+            .and_then(|template| template.check_specs())
+            .map_err(|err| err.context(format!("--env {key}")))?;
         env.insert(key.to_string(), value.to_string());
     }
     let workdir = match &definition.workdir {

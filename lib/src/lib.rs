@@ -6,6 +6,7 @@ pub mod clean;
 pub mod color;
 pub mod duration;
 pub mod error;
+pub mod format_spec;
 pub mod grid;
 pub mod hash;
 pub mod identity;

@@ -3,10 +3,13 @@
 //!
 //! `{a.b}` reaches into a nested param (a param whose own name is `a.b`
 //! wins); `{name}`, `{dir}` and `{worker}` are filled by exp, and
-//! `{worker%N}` is the worker slot modulo N. In a shell template each
+//! `{worker%N}` is the worker slot modulo N. `{lr:.2e}` formats a number
+//! as Python's `format(lr, ".2e")` does ([`crate::format_spec`]; a param
+//! whose own key is `lr:.2e` wins). In a shell template each
 //! value is quoted for where it stands ([`crate::shell`]).
 
 use crate::error::{Error, Result};
+use crate::format_spec::Spec;
 use crate::model::{Command, Params};
 use crate::shell::{self, Item, Refusal, Spot};
 use crate::values::display_value;
@@ -56,7 +59,12 @@ impl Template {
                     if key.is_empty() {
                         return Err(Error::usage(format!("template {text:?}: empty placeholder '{{}}'")));
                     }
-                    if !is_param_name(key) {
+                    // `{lr:.2e}`: a param and a format spec, whose characters a
+                    // name may not hold.
+                    let with_spec = key
+                        .split_once(':')
+                        .is_some_and(|(field, spec)| is_param_name(field) && Spec::parse(spec).is_ok());
+                    if !is_param_name(key) && !with_spec {
                         let placeholder = &text[at..at + 1 + end + 1];
                         let literal = placeholder.replace('{', "{{").replace('}', "}}");
                         return Err(Error::usage(format!(
@@ -64,7 +72,7 @@ impl Template {
                              {{{{ and }}}}, e.g. {literal}"
                         )));
                     }
-                    if let Some(modulo) = key.strip_prefix("worker%") {
+                    if let Some(modulo) = field(key).strip_prefix("worker%") {
                         if !modulo.parse::<u64>().is_ok_and(|n| n > 0) {
                             return Err(Error::usage(format!(
                                 "template {text:?}: {{{key}}}: expected {{worker%N}} with N a positive integer"
@@ -129,6 +137,20 @@ impl Template {
         Ok(out)
     }
 
+    /// Refuse a format spec that is not one (`{lr:.2q}`), with the hint;
+    /// at exp-init, where a param whose key holds the `:` cannot exist yet.
+    pub fn check_specs(&self) -> Result<()> {
+        for key in self.keys() {
+            if let Some((field, spec)) = key.split_once(':') {
+                if field.is_empty() {
+                    return Err(Error::usage(format!("{{{key}}}: no param before the ':' of a format spec")));
+                }
+                Spec::parse(spec).map_err(|why| Error::usage(format!("{{{key}}}: {why}")))?;
+            }
+        }
+        Ok(())
+    }
+
     /// The template as the shell lexer reads it.
     fn items(&self) -> Vec<Item> {
         let mut items = Vec::new();
@@ -146,15 +168,37 @@ impl Template {
     }
 }
 
-/// The value a placeholder stands for.
+/// The value a placeholder stands for: `{key}`, or `{key:SPEC}` formatted
+/// as Python would (a param whose own key holds the `:` wins).
 fn value_of(params: &Params, builtins: &Builtins, key: &str) -> Result<String> {
     if let Some(value) = builtin(builtins, key) {
         return Ok(value);
     }
-    match lookup(params, key) {
-        Some(value) => Ok(display_value(value)),
-        None => Err(Error::usage(format!("missing param {key:?}"))),
+    if let Some(value) = lookup(params, key) {
+        return Ok(display_value(value));
     }
+    let missing = || Error::usage(format!("missing param {key:?}"));
+    let (field, spec) = key.split_once(':').ok_or_else(missing)?;
+    let value = match builtin(builtins, field) {
+        // The worker slot is a number; a name or a folder is text.
+        Some(text) => {
+            text.parse::<u64>().map(serde_json::Value::from).unwrap_or(serde_json::Value::String(text))
+        }
+        None => lookup(params, field).ok_or_else(missing)?.clone(),
+    };
+    formatted(key, spec, &value)
+}
+
+/// `value` as `{key}`'s spec formats it.
+fn formatted(key: &str, spec: &str, value: &serde_json::Value) -> Result<String> {
+    Spec::parse(spec)
+        .and_then(|spec| spec.format(value))
+        .map_err(|why| Error::usage(format!("{{{key}}}: {why}")))
+}
+
+/// The param (or builtin) a key reads: `lr` of `{lr:.2e}`.
+pub fn field(key: &str) -> &str {
+    key.split_once(':').map_or(key, |(field, _)| field)
 }
 
 /// A shell template: each placeholder with where it stands, so that its
@@ -196,7 +240,7 @@ fn refusal(key: &str, why: Refusal) -> Error {
         "worker" => "\"$EXP_WORKER\"".to_string(),
         _ => match key.strip_prefix("worker%") {
             Some(n) => format!("\"$((EXP_WORKER % {n}))\""),
-            None => format!("\"${}\"", crate::run::spawn::param_variable(key)),
+            None => format!("\"${}\"", crate::run::spawn::param_variable(field(key))),
         },
     };
     let fix = format!("write {variable} there instead, or set a variable first (v={{{key}}}; ... \"$v\")");
@@ -248,6 +292,14 @@ impl CommandTemplate {
             };
             Error::usage(format!("the experiment's command: {err}; {how} replaces it"))
         })
+    }
+
+    /// See [`Template::check_specs`].
+    pub fn check_specs(&self) -> Result<()> {
+        match self {
+            CommandTemplate::Argv(argv) => argv.iter().try_for_each(Template::check_specs),
+            CommandTemplate::Shell(line) => line.template.check_specs(),
+        }
     }
 
     pub fn keys(&self) -> Vec<&str> {
@@ -319,7 +371,8 @@ pub fn lookup<'a>(params: &'a Params, key: &str) -> Option<&'a serde_json::Value
 /// Whether a template key reads the top-level param `param` (itself, or
 /// something nested in it).
 pub fn reads_param(key: &str, param: &str) -> bool {
-    key == param || key.strip_prefix(param).is_some_and(|rest| rest.starts_with('.'))
+    let reads = |key: &str| key == param || key.strip_prefix(param).is_some_and(|rest| rest.starts_with('.'));
+    reads(key) || reads(field(key))
 }
 
 /// Check that every key `templates` use is a param or a builtin.
@@ -329,13 +382,29 @@ pub fn check_keys<'a>(
     allowed_builtins: &[&str],
 ) -> Result<()> {
     for key in keys {
-        if lookup(params, key).is_none() && !is_builtin(key, allowed_builtins) {
-            let root = key.split('.').next().unwrap_or(key);
-            return Err(Error::usage(format!(
-                "missing param {key:?} used by the template; give it to every config, or a default \
-                 (exp-add --default {root}=VALUE)"
-            )));
+        if lookup(params, key).is_some() || is_builtin(key, allowed_builtins) {
+            continue;
         }
+        if let Some((field, spec)) = key.split_once(':') {
+            if let Some(value) = lookup(params, field) {
+                formatted(key, spec, value)?;
+                continue;
+            }
+            if is_builtin(field, allowed_builtins) {
+                if !field.starts_with("worker") {
+                    return Err(Error::usage(format!(
+                        "{{{key}}}: {{{field}}} is text, and format specs are for numbers"
+                    )));
+                }
+                continue;
+            }
+        }
+        let root = field(key).split('.').next().unwrap_or(key);
+        return Err(Error::usage(format!(
+            "missing param {:?} used by the template; give it to every config, or a default \
+             (exp-add --default {root}=VALUE)",
+            field(key)
+        )));
     }
     Ok(())
 }
@@ -376,6 +445,26 @@ mod tests {
         assert!(check_keys(["model.depth", "worker%2"], &params, &BUILTINS).is_ok());
         assert!(check_keys(["worker%2"], &params, &[]).is_err());
         assert!(reads_param("model.depth", "model") && !reads_param("models", "model"));
+    }
+
+    #[test]
+    fn format_specs_for_numbers() {
+        let params = json!({"lr": 0.001, "i": 7, "s": "x", "lr:.2e": "own"}).as_object().unwrap().clone();
+        let builtins = Builtins::from([("worker", "3".to_string()), ("name", "n".to_string())]);
+        let t =
+            Template::parse("{lr:.2e}|{i:03d}|{i:>5}|{worker:02d}|{worker%2:+d}|{lr:.3g}|{i: d}").unwrap();
+        assert_eq!(t.render_plain(&params, &builtins).unwrap(), "own|007|    7|03|+1|0.001| 7");
+        assert!(t.check_specs().is_ok());
+        assert!(Template::parse("{lr:.2q}").unwrap().check_specs().is_err());
+        assert!(Template::parse("{ lr: x; }").is_err(), "not a spec, nor a name");
+        let err = Template::parse("{s:.2f}").unwrap().render_plain(&params, &builtins).unwrap_err();
+        assert!(err.message.contains("\"x\" is not a number"), "{err}");
+        assert!(check_keys(["i:03d", "worker:02d"], &params, &BUILTINS).is_ok());
+        assert!(check_keys(["s:03d"], &params, &BUILTINS).is_err());
+        assert!(check_keys(["name:03d"], &params, &BUILTINS).is_err());
+        let err = check_keys(["nope:.2e"], &params, &BUILTINS).unwrap_err();
+        assert!(err.message.contains("--default nope=VALUE"), "{err}");
+        assert!(reads_param("lr:.2e", "lr") && reads_param("a.b:.2e", "a") && !reads_param("lr:.2e", "l"));
     }
 
     #[test]

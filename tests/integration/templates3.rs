@@ -221,3 +221,82 @@ fn a_key_the_naming_template_uses_is_not_called_unused() {
     assert!(!out.stderr.contains("\"opt\""), "{out:?}");
     assert!(out.stderr.contains("key \"dropuot\" is not used"), "a real typo is still named: {out:?}");
 }
+
+/// Trust round 3, defect 4: `--naming 'lr{lr:.2e}'` was accepted, then every
+/// config failed at exp-add with a wrong hint (`--default lr:.2e=VALUE`).
+/// Python's format specs for numbers now work in every template, exactly
+/// as Python formats; a param whose key really is `lr:.2e` wins.
+#[test]
+fn python_format_specs_name_configs_and_fill_commands() {
+    let dir = Dir::new();
+    dir.init(
+        &[
+            "--naming",
+            "lr{lr:.2e}-C{C:.3g}-i{i:03d}-x{x:.4f}",
+            "--shell",
+            r#"echo {lr:.2e} "{i:03d}" w{worker:02d}"#,
+        ],
+        &[],
+    );
+    let added = dir
+        .run(
+            "exp-add",
+            &["--grid", "lr=0.001,0.0001", "--grid", "C=12345.678", "--grid", "i=7", "--grid", "x=0.5"],
+        )
+        .success()
+        .json_lines();
+    let names: Vec<&str> = added.iter().map(|line| line["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["lr1.00e-03-C1.23e_04-i007-x0.5000", "lr1.00e-04-C1.23e_04-i007-x0.5000"]);
+    dir.run("exp-run", &["--progress", "never"]).success();
+    assert_eq!(dir.read(&format!("exp/configs/{}/stdout.log", names[0])), "1.00e-03 007 w00\n");
+
+    // In the argv form too.
+    let dir = Dir::new();
+    dir.init(
+        &["--naming", "n{n:+.1%}"],
+        &["sh", "-c", r#"printf '%s\n' "$1""#, "sh", "{n:_d}|{n:>8.2f}|{n:x}"],
+    );
+    let added = dir.run("exp-add", &["--grid", "n=1234567"]).success().json_lines();
+    assert_eq!(added[0]["name"], "n_123456700.0_");
+    dir.run("exp-run", &["--progress", "never"]).success();
+    assert_eq!(dir.read("exp/configs/n_123456700.0_/stdout.log"), "1_234_567|1234567.00|12d687\n");
+}
+
+/// Trust round 3, defect 4: a spec that is not one is refused at exp-init
+/// with the right hint; a spec on a value that is not a number (or a float
+/// for an integer type) is refused at exp-add, naming the line; a missing
+/// param is named as the param, not as `lr:.2e`.
+#[test]
+fn format_specs_that_cannot_apply_are_refused_with_the_right_hint() {
+    let dir = Dir::new();
+    for naming in ["lr{lr:.2q}", "lr{lr:.e}x", "{lr:,x}", "{name:03d}", "{worker:02d}"] {
+        let out = dir.run("exp-init", &["--naming", naming, "--", "true"]);
+        out.code(2);
+        assert!(out.stderr.contains("--naming"), "{naming}: {out:?}");
+        assert!(!dir.exp().exists());
+    }
+    let out = dir.run("exp-init", &["--naming", "lr{lr:.2q}", "--", "true"]);
+    assert!(out.stderr.contains("format specs are Python's for numbers"), "{out:?}");
+
+    dir.init(&["--naming", "m{model:.2f}-i{i:03d}-lr{lr:.2e}"], &["true"]);
+    let before = dir.state();
+    for (line, says) in [
+        (r#"{"model":"adam","i":1,"lr":0.1}"#, "\"adam\" is not a number"),
+        (r#"{"model":1,"i":1.5,"lr":0.1}"#, "1.5 is not an integer"),
+        (r#"{"model":1,"i":1,"lr":true}"#, "true is not a number"),
+    ] {
+        let out = dir.run_stdin("exp-add", &[], &format!("{{\"model\":0,\"i\":0,\"lr\":0}}\n{line}\n"));
+        out.code(2);
+        assert!(out.stderr.contains("line 2") && out.stderr.contains(says), "{line}: {out:?}");
+        assert_eq!(dir.state(), before);
+    }
+    let out = dir.run_stdin("exp-add", &[], "{\"model\":1,\"i\":1}\n");
+    out.code(2);
+    assert!(out.stderr.contains("--default lr=VALUE"), "{out:?}");
+    // A param whose key really is `lr:.2e` wins.
+    let added = dir
+        .run_stdin("exp-add", &[], "{\"model\":1.5,\"i\":2,\"lr\":0.5,\"lr:.2e\":\"raw\"}\n")
+        .success()
+        .json_lines();
+    assert_eq!(added[0]["name"], "m1.50-i002-lrraw");
+}
