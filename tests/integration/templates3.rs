@@ -300,3 +300,25 @@ fn format_specs_that_cannot_apply_are_refused_with_the_right_hint() {
         .json_lines();
     assert_eq!(added[0]["name"], "m1.50-i002-lrraw");
 }
+
+/// Trust round 3, defect 5: a name could start with `-`, so
+/// `exp-status --log -rf` took it for options. New names never start with
+/// `-` (nor with `.`); a name already given never changes.
+#[test]
+fn new_names_never_start_with_a_dash() {
+    let dir = Dir::new();
+    dir.init(&["--naming", "{x}"], &["sh", "-c", "echo ran"]);
+    let added = dir
+        .run_stdin("exp-add", &[], "{\"x\":\"-rf\"}\n{\"x\":\"_rf\"}\n{\"x\":\"--\"}\n")
+        .success()
+        .json_lines();
+    let names: Vec<&str> = added.iter().map(|line| line["name"].as_str().unwrap()).collect();
+    assert!(names.iter().all(|name| !name.starts_with('-')), "{names:?}");
+    assert_eq!(names.len(), 3);
+    dir.run("exp-run", &["--progress", "never"]).success();
+    for name in names {
+        let out = dir.run("exp-status", &["--log", name]);
+        out.success();
+        assert!(out.stdout.contains("ran"), "{name}: {out:?}");
+    }
+}
