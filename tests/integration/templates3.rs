@@ -322,3 +322,45 @@ fn new_names_never_start_with_a_dash() {
         assert!(out.stdout.contains("ran"), "{name}: {out:?}");
     }
 }
+
+/// Trust round 3, defect 6: `--grid C=0.001..1000:x10`, a geometric range,
+/// was refused. It gives 0.001, 0.01, 0.1, 1, 10, 100, 1000, exact for
+/// decimals (never 0.0010000000000000002); a factor of 1 or less, or a
+/// start that is not positive, is refused with a hint.
+#[test]
+fn geometric_grid_ranges_are_exact_for_decimals() {
+    let dir = Dir::new();
+    dir.init(&[], &["true"]);
+    let values = |grid: &str| -> Vec<String> {
+        dir.run("exp-add", &["--grid", grid])
+            .success()
+            .json_lines()
+            .iter()
+            .map(|line| line["params"].as_object().unwrap().values().next().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(values("C=0.001..1000:x10"), ["0.001", "0.01", "0.1", "1.0", "10.0", "100.0", "1000.0"]);
+    assert_eq!(values("n=1..1000:x10"), ["1", "10", "100", "1000"]);
+    assert_eq!(values("b=1..100:x3"), ["1", "3", "9", "27", "81"]);
+    assert_eq!(values("lr=1e-5..1e-2:x10"), ["0.00001", "0.0001", "0.001", "0.01"]);
+    assert_eq!(values("h=0.1..1:x1.5"), ["0.1", "0.15", "0.225", "0.3375", "0.50625", "0.759375"]);
+    assert_eq!(values("w=0.3..0.3:x2"), ["0.3"]);
+    let before = dir.state();
+    for bad in [
+        "C=0.001..1000:x1",
+        "C=0.001..1000:x0.5",
+        "C=0.001..1000:x-10",
+        "C=0..1000:x10",
+        "C=-1..1000:x10",
+        "C=10..1:x10",
+        "C=1..10:x",
+        "C=1..10:xabc",
+        "C=1e-300..1e300:x1.0000001",
+    ] {
+        let out = dir.run("exp-add", &["--grid", bad]);
+        out.code(2);
+        assert!(out.stderr.contains(bad), "{bad}: names the argument: {out:?}");
+        assert!(out.stderr.contains("e.g."), "{bad}: gives a hint: {out:?}");
+        assert_eq!(dir.state(), before, "{bad}");
+    }
+}
