@@ -56,6 +56,10 @@ pub struct Report {
     /// each with whether some value of it is a scalar (and so also gets
     /// its own `EXP_PARAM_<KEY>`).
     keys: HashMap<String, bool>,
+    /// The sets of scalar keys seen (as hashes), each checked once for keys
+    /// that share a variable, and the keys found sharing one, by variable.
+    key_sets: HashSet<u64>,
+    shared: std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
 }
 
 impl Report {
@@ -68,6 +72,7 @@ impl Report {
         }
         serde_json::to_writer(&mut self.lines, &Line { name, params, added }).expect("a line serializes");
         self.lines.push(b'\n');
+        let mut key_set = crate::hash::fnv1a(b"");
         for (key, value) in params {
             let scalar = !(value.is_array() || value.is_object());
             match self.keys.get_mut(key) {
@@ -76,11 +81,48 @@ impl Report {
                     self.keys.insert(key.clone(), scalar);
                 }
             }
+            if scalar {
+                key_set = key_set.rotate_left(5) ^ crate::hash::fnv1a(key.as_bytes());
+            }
+        }
+        if self.key_sets.insert(key_set) {
+            self.find_shared(params);
         }
         if added {
             self.added += 1;
         } else {
             self.present += 1;
+        }
+    }
+}
+
+impl Report {
+    /// Scalar params whose `EXP_PARAM_<KEY>` is one variable (`a-b`, `a_b`).
+    fn find_shared(&mut self, params: &Params) {
+        let mut by_variable: HashMap<String, &String> = HashMap::new();
+        for (key, value) in params {
+            if value.is_array() || value.is_object() {
+                continue;
+            }
+            let variable = crate::run::spawn::param_variable(key);
+            if let Some(other) = by_variable.insert(variable.clone(), key) {
+                let keys = self.shared.entry(variable).or_default();
+                keys.insert(other.clone());
+                keys.insert(key.clone());
+            }
+        }
+    }
+
+    /// Say once per variable which keys share it.
+    fn warn_shared(&self) {
+        for (variable, keys) in &self.shared {
+            let keys: Vec<String> = keys.iter().map(|key| format!("{key:?}")).collect();
+            let (all, but) = if keys.len() == 2 { ("both", "one") } else { ("all", "all but one") };
+            crate::report::warn(format!(
+                "params {} {all} set {variable}, which holds only one of their values (EXP_PARAMS holds \
+                 each); rename {but} to tell them apart there",
+                keys.join(" and ")
+            ));
         }
     }
 }
@@ -200,6 +242,7 @@ pub fn add(
         new.push(name, &Config::new(row.params))?;
     }
     templates.warn_unused(&report);
+    report.warn_shared();
 
     // New defaults live in the state file's header; new configs go to the
     // journal, unless folding them in is due.
@@ -396,7 +439,8 @@ impl Templates {
             .collect();
         unused.sort();
         for (key, scalar) in unused {
-            let own = if scalar {
+            let shares = report.shared.values().any(|keys| keys.contains(key));
+            let own = if scalar && !shares {
                 format!(" and {}", crate::run::spawn::param_variable(key))
             } else {
                 String::new()

@@ -364,3 +364,30 @@ fn geometric_grid_ranges_are_exact_for_decimals() {
         assert_eq!(dir.state(), before, "{bad}");
     }
 }
+
+/// Trust round 3, defect 7: params `a-b` and `a_b` both map to
+/// `EXP_PARAM_A_B`, and one silently won. exp-add warns, once, naming both.
+#[test]
+fn params_that_share_an_environment_variable_are_warned_about_once() {
+    let dir = Dir::new();
+    dir.init(&["--default", "LR=1"], &["sh", "-c", "exit 0", "sh", "{a-b}", "{a_b}", "{lr}"]);
+    let input = "{\"a-b\":1,\"a_b\":2,\"lr\":0.1}\n{\"a-b\":3,\"a_b\":4,\"lr\":0.2}\n";
+    let out = dir.run_stdin("exp-add", &[], input);
+    out.success();
+    let warnings: Vec<&str> = out.stderr.lines().filter(|line| line.contains("EXP_PARAM_A_B")).collect();
+    assert_eq!(warnings.len(), 1, "{out:?}");
+    assert!(warnings[0].contains("\"a-b\"") && warnings[0].contains("\"a_b\""), "{out:?}");
+    let warnings: Vec<&str> = out.stderr.lines().filter(|line| line.contains("EXP_PARAM_LR")).collect();
+    assert_eq!(warnings.len(), 1, "a default counts too: {out:?}");
+    assert!(warnings[0].contains("\"LR\"") && warnings[0].contains("\"lr\""), "{out:?}");
+    // Keys never in one config together share nothing; an array has no variable.
+    let dir = Dir::new();
+    dir.init(&[], &["sh", "-c", "exit 0", "sh", "{x}"]);
+    let out = dir.run_stdin(
+        "exp-add",
+        &[],
+        "{\"x\":1,\"a-b\":1}\n{\"x\":2,\"a_b\":2}\n{\"x\":3,\"c-d\":[1],\"c_d\":2}\n",
+    );
+    out.success();
+    assert!(!out.stderr.contains("both"), "{out:?}");
+}
