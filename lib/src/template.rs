@@ -253,6 +253,15 @@ fn refusal(key: &str, why: Refusal) -> Error {
             "{{{key}}} stands right after a backslash, which would escape the quote exp puts around its \
              value: drop the backslash (values need no escaping), or {fix}"
         ),
+        Refusal::Inside(place @ "in a comment") => format!(
+            "{{{key}}} stands {place}, where a newline in its value would end the comment and run the \
+             rest: take it out of the comment, or {fix}"
+        ),
+        Refusal::Inside(place @ "in a here-document") => format!(
+            "{{{key}}} stands {place}, where a line of its value could end the document and run the \
+             rest: write {} there instead (with an unquoted delimiter, the here-document expands it)",
+            variable.trim_matches('"')
+        ),
         Refusal::Inside(place) => {
             format!("{{{key}}} stands {place}, where exp cannot quote its value: {fix}")
         }
