@@ -202,7 +202,7 @@ impl Lexer<'_> {
                 // but glued to a word it may join what exp read apart.
                 let before = self.at.checked_sub(1).and_then(|at| self.item(at));
                 if !matches!(before, None | Some(Item::Hole(_)) | Some(Item::Char(' ' | '\t' | '\n'))) {
-                    self.doubt(self.at, "a line continuation (\\ at the end of a line) inside a word");
+                    self.doubt(self.at, "a line continuation glued to a word (put a space before its \\)");
                 }
                 self.at += 2;
             }
