@@ -330,9 +330,15 @@ impl CommandTemplate {
         };
         // Only a hand-edited state can hold one: exp-add refuses them.
         if argv.iter().any(|arg| arg.contains('\0')) {
-            return Err(Error::usage(
-                "a value holds a NUL character, which no command can receive; exp-clean --names removes the config",
-            ));
+            let key = self
+                .keys()
+                .into_iter()
+                .find(|key| value_of(params, builtins, key).is_ok_and(|v| v.contains('\0')));
+            return Err(Error::usage(format!(
+                "param {:?} holds a NUL character, which no command can receive; exp-clean --names removes \
+                 the config",
+                key.map(field).unwrap_or("?")
+            )));
         }
         Ok(argv)
     }
@@ -474,6 +480,18 @@ mod tests {
         let err = check_keys(["nope:.2e"], &params, &BUILTINS).unwrap_err();
         assert!(err.message.contains("--default nope=VALUE"), "{err}");
         assert!(reads_param("lr:.2e", "lr") && reads_param("a.b:.2e", "a") && !reads_param("lr:.2e", "l"));
+    }
+
+    #[test]
+    fn a_value_with_a_nul_character_is_refused_by_commands() {
+        let params = json!({"x": "a\u{0}b", "y": 1}).as_object().unwrap().clone();
+        for command in
+            [Command::Shell("echo {y} {x}".into()), Command::Argv(vec!["echo".into(), "{x}".into()])]
+        {
+            let err =
+                CommandTemplate::parse(&command).unwrap().render(&params, &Builtins::new()).unwrap_err();
+            assert!(err.message.contains("param \"x\" holds a NUL"), "{err}");
+        }
     }
 
     #[test]
