@@ -108,7 +108,7 @@ pub fn spots(items: &[Item]) -> Vec<Result<Spot, Refusal>> {
     found
         .into_iter()
         .map(|found| {
-            // Every placeholder is visited; one that were not is refused.
+            // Every placeholder is visited; one that was not is refused.
             let (at, spot) = found.unwrap_or((0, Err(Refusal::Inside("where exp cannot read it"))));
             match (&doubt, spot) {
                 (_, Err(why)) => Err(why),
