@@ -32,8 +32,8 @@ always\t''
 never\t''"
 complete -c exp-init -l name -d 'A name for the experiment' -r -f -a '(__exp_init_config_names)'
 complete -c exp-init -l description -d 'A description for the experiment' -r
-complete -c exp-init -l naming -d 'Name configs from their params, e.g. \'{model}-lr{lr}\' (default: a UUID)' -r
-complete -c exp-init -l shell -d 'A shell command template, run with sh -c' -r
+complete -c exp-init -l naming -d 'Name configs from their params, e.g. \'{model}-lr{lr}\' or \'{model}-lr{lr:.0e}\' (default: a UUID)' -r
+complete -c exp-init -l shell -d 'A shell command template, run with sh -c; each value is quoted for where it stands (bare, "..." or \'...\')' -r
 complete -c exp-init -l default -d 'A default param, KEY=VALUE (VALUE is JSON if it parses, else a string). Repeatable' -r
 complete -c exp-init -l env -d 'An environment variable for every command, KEY=VALUE (a template). Repeatable' -r
 complete -c exp-init -l workdir -d 'Where commands run [default: the current directory]' -r -F

@@ -41,8 +41,9 @@ pub struct Args {
     pub experiment: ExperimentDir,
     #[command(flatten)]
     pub display: Display,
-    /// A grid axis KEY=V1,V2,... or KEY=A..B[:STEP] (inclusive; decimals
-    /// exact, e.g. lr=0.1..0.5:0.1). Repeatable.
+    /// A grid axis KEY=V1,V2,..., KEY=A..B[:STEP] (inclusive; decimals
+    /// exact, e.g. lr=0.1..0.5:0.1) or the geometric KEY=A..B:xF (A, A*F,
+    /// A*F^2... up to B; exact, e.g. C=0.001..1000:x10). Repeatable.
     #[arg(long, value_name = "KEY=VALUES")]
     pub grid: Vec<String>,
     /// JSON Lines of params, one object per line; `-` is stdin.

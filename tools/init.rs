@@ -14,7 +14,7 @@ pub const EXAMPLES: &[crate::help::Example] = &[
                   -- python3 train.py --model {model} --lr {lr} --seed {seed}",
     },
     crate::help::Example {
-        about: "A shell template (every value shell-quoted), each worker on its own GPU",
+        about: "A shell template (values quoted where they stand), a GPU per worker",
         command: "exp-init runs/gpu --shell 'zcat data.gz | python3 train.py --lr {lr}' \\\n    \
                   --env CUDA_VISIBLE_DEVICES='{worker%4}'",
     },
@@ -28,10 +28,16 @@ pub const EXAMPLES: &[crate::help::Example] = &[
 /// Create an experiment directory that runs CMD for every config.
 ///
 /// The command is an argv template after `--` (run without a shell), or
-/// `--shell 'CMD'` (run with sh -c, every substituted value shell-quoted).
+/// `--shell 'CMD'` (run with sh -c). In a shell template a placeholder may
+/// stand bare, inside "..." or inside '...', and its value is quoted for
+/// that place; inside $(...), backquotes, ${...}, $((...)), a here-document
+/// or a comment it is refused: use "$EXP_PARAM_KEY" there instead.
 /// `{key}` is a param's value (`{a.b}` reaches into a nested param),
-/// `{name}` the config's name, `{dir}` its folder, `{worker}` the worker
-/// slot (`{worker%N}` modulo N); `{{` and `}}` are literal braces. Commands
+/// `{key:SPEC}` a number formatted with Python's format spec, exactly as
+/// Python's format() does (`{lr:.2e}`, `{x:.3g}`, `{i:03d}`; in every
+/// template: names, commands, env), `{name}` the config's name, `{dir}` its
+/// folder, `{worker}` the worker slot (`{worker%N}` modulo N); `{{` and `}}`
+/// are literal braces. Commands
 /// run in the directory exp-init ran in (or --workdir). Running it again
 /// with the same definition does nothing; a different definition is refused
 /// with exit 2, unless --update replaces the command, env, description or
@@ -51,10 +57,12 @@ pub struct Args {
     /// A description for the experiment.
     #[arg(long)]
     pub description: Option<String>,
-    /// Name configs from their params, e.g. '{model}-lr{lr}' (default: a UUID).
+    /// Name configs from their params, e.g. '{model}-lr{lr}' or '{model}-lr{lr:.0e}'
+    /// (default: a UUID).
     #[arg(long, value_name = "TEMPLATE")]
     pub naming: Option<String>,
-    /// A shell command template, run with sh -c.
+    /// A shell command template, run with sh -c; each value is quoted for
+    /// where it stands (bare, "..." or '...').
     #[arg(long, value_name = "CMD", conflicts_with = "command")]
     pub shell: Option<String>,
     /// A default param, KEY=VALUE (VALUE is JSON if it parses, else a string). Repeatable.

@@ -2,7 +2,6 @@
 
 use crate::error::{Error, Result};
 use crate::grid::{product, Axis};
-use crate::hash::fnv1a_128;
 use crate::hash::PrehashedState;
 use crate::identity::{identity, merged};
 use crate::init::parse_defaults;
@@ -56,6 +55,10 @@ pub struct Report {
     /// each with whether some value of it is a scalar (and so also gets
     /// its own `EXP_PARAM_<KEY>`).
     keys: HashMap<String, bool>,
+    /// The sets of scalar keys seen (as hashes), each checked once for keys
+    /// that share a variable, and the keys found sharing one, by variable.
+    key_sets: HashSet<u64>,
+    shared: std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
 }
 
 impl Report {
@@ -68,6 +71,7 @@ impl Report {
         }
         serde_json::to_writer(&mut self.lines, &Line { name, params, added }).expect("a line serializes");
         self.lines.push(b'\n');
+        let mut key_set = crate::hash::fnv1a(b"");
         for (key, value) in params {
             let scalar = !(value.is_array() || value.is_object());
             match self.keys.get_mut(key) {
@@ -76,11 +80,48 @@ impl Report {
                     self.keys.insert(key.clone(), scalar);
                 }
             }
+            if scalar {
+                key_set = key_set.rotate_left(5) ^ crate::hash::fnv1a(key.as_bytes());
+            }
+        }
+        if self.key_sets.insert(key_set) {
+            self.find_shared(params);
         }
         if added {
             self.added += 1;
         } else {
             self.present += 1;
+        }
+    }
+}
+
+impl Report {
+    /// Scalar params whose `EXP_PARAM_<KEY>` is one variable (`a-b`, `a_b`).
+    fn find_shared(&mut self, params: &Params) {
+        let mut by_variable: HashMap<String, &String> = HashMap::new();
+        for (key, value) in params {
+            if value.is_array() || value.is_object() {
+                continue;
+            }
+            let variable = crate::run::spawn::param_variable(key);
+            if let Some(other) = by_variable.insert(variable.clone(), key) {
+                let keys = self.shared.entry(variable).or_default();
+                keys.insert(other.clone());
+                keys.insert(key.clone());
+            }
+        }
+    }
+
+    /// Say once per variable which keys share it.
+    fn warn_shared(&self) {
+        for (variable, keys) in &self.shared {
+            let keys: Vec<String> = keys.iter().map(|key| format!("{key:?}")).collect();
+            let (all, but) = if keys.len() == 2 { ("both", "one") } else { ("all", "all but one") };
+            crate::report::warn(format!(
+                "params {} {all} set {variable}, which holds only one of their values (EXP_PARAMS holds \
+                 each); rename {but} to tell them apart there",
+                keys.join(" and ")
+            ));
         }
     }
 }
@@ -165,7 +206,7 @@ pub fn add(
     let (mut base, mut known, defaults_changed) = match indexed {
         Some(indexed) => {
             let known = Known::of_index(&indexed);
-            (Base::Indexed { indexed: Box::new(indexed), names: None }, known, false)
+            (Base::Indexed { indexed: Box::new(indexed), census: None }, known, false)
         }
         None => {
             let (mut experiment, cursor) = store.load(&lock)?;
@@ -186,8 +227,10 @@ pub fn add(
         let row = row?;
         let all = templates.fill(&defaults, &row)?;
         let id = identity(&defaults, &row.params);
-        let hash = fnv1a_128(id.as_bytes());
-        if let Some(&place) = known.identities.get(&hash) {
+        let hash = crate::hash::identity_hash(&id);
+        // A hash says where the config may be; its identity says whether it is.
+        let same = |place| Ok(base.identity_of(store, &lock, place, &new)? == id);
+        if let Some(place) = known.find(hash, same)? {
             report.line(&base.name_of(store, &lock, place, &new)?, &all, false);
             continue;
         }
@@ -195,11 +238,12 @@ pub fn add(
             templates.name(&all, &id, &row, |candidate| known.names.contains(&name_hash(candidate)))?;
         report.line(&name, &all, true);
         known.names.insert(name_hash(&name));
-        known.identities.insert(hash, Place::New(new.configs.len()));
+        known.insert(hash, Place::New(new.configs.len()));
         known.by_name.push((name_hash(&name), hash));
         new.push(name, &Config::new(row.params))?;
     }
     templates.warn_unused(&report);
+    report.warn_shared();
 
     // New defaults live in the state file's header; new configs go to the
     // journal, unless folding them in is due.
@@ -234,6 +278,10 @@ enum Place {
 /// The identities and names of every config, as 128-bit hashes.
 struct Known {
     identities: HashMap<u128, Place, PrehashedState>,
+    /// Configs whose identity hash another one has already: different
+    /// identities that hash alike (never seen, but never trusted either),
+    /// or duplicates an older file holds.
+    more: Vec<(u128, Place)>,
     names: HashSet<u128, PrehashedState>,
     /// Name and identity of each config whose identity was computed here,
     /// so a fold need not compute it again for the index.
@@ -245,17 +293,17 @@ impl Known {
         let records = &indexed.index.records;
         let mut known = Known {
             identities: HashMap::with_capacity_and_hasher(records.len(), Default::default()),
+            more: Vec::new(),
             names: records.iter().map(|r| r.name).collect(),
             by_name: Vec::new(),
         };
         for (position, record) in records.iter().enumerate() {
-            known.identities.entry(record.identity).or_insert(Place::Existing(position));
+            known.insert(record.identity, Place::Existing(position));
         }
         let defaults = &indexed.experiment.defaults;
         for (position, event) in indexed.events.iter().enumerate() {
             if known.names.insert(name_hash(&event.name)) {
-                let identity = identity_hash(defaults, &event.config.params);
-                known.identities.entry(identity).or_insert(Place::Event(position));
+                known.insert(identity_hash(defaults, &event.config.params), Place::Event(position));
             }
         }
         known
@@ -267,30 +315,60 @@ impl Known {
         let count = experiment.configs.len();
         let mut known = Known {
             identities: HashMap::with_capacity_and_hasher(count, Default::default()),
+            more: Vec::new(),
             names: experiment.configs.keys().map(|name| name_hash(name)).collect(),
             by_name: Vec::with_capacity(count),
         };
+        let identity_at = |position: usize| -> Result<String> {
+            let (_, entry) = experiment.configs.get_index(position).expect("a config of the experiment");
+            Ok(identity(&experiment.defaults, &entry.read()?.params))
+        };
         for (position, (name, entry)) in experiment.configs.iter().enumerate() {
-            let identity = identity_hash(&experiment.defaults, &entry.read()?.params);
-            known.by_name.push((name_hash(name), identity));
-            match known.identities.entry(identity) {
-                MapEntry::Vacant(slot) => {
-                    slot.insert(Place::Existing(position));
-                }
-                // Only a new default can make two existing configs one.
-                MapEntry::Occupied(first) => {
-                    if let (Some(defaults), Place::Existing(first)) = (new_defaults, *first.get()) {
-                        let first = experiment.configs.get_index(first).map_or("", |(n, _)| n.as_str());
-                        return Err(Error::usage(format!(
-                            "--default {}: configs {first:?} and {name:?} would become the same config",
-                            defaults.join(" --default "),
-                        )));
-                    }
-                    // An older file may hold duplicates: the first name stands for both.
-                }
+            let identity = identity(&experiment.defaults, &entry.read()?.params);
+            let hash = crate::hash::identity_hash(&identity);
+            known.by_name.push((name_hash(name), hash));
+            // Only a new default can make two existing configs one; an
+            // older file may hold duplicates (the first name stands for both).
+            let same = |place| match place {
+                Place::Existing(other) => Ok(identity_at(other)? == identity),
+                _ => Ok(false),
+            };
+            if let (Some(defaults), Some(Place::Existing(first))) = (new_defaults, known.find(hash, same)?) {
+                let first = experiment.configs.get_index(first).map_or("", |(n, _)| n.as_str());
+                return Err(Error::usage(format!(
+                    "--default {}: configs {first:?} and {name:?} would become the same config",
+                    defaults.join(" --default "),
+                )));
             }
+            known.insert(hash, Place::Existing(position));
         }
         Ok(known)
+    }
+
+    /// Where the config of identity hash `hash` is, if `same` says one of
+    /// the configs with that hash has the identity looked for.
+    fn find(&self, hash: u128, mut same: impl FnMut(Place) -> Result<bool>) -> Result<Option<Place>> {
+        let Some(&first) = self.identities.get(&hash) else {
+            return Ok(None);
+        };
+        if same(first)? {
+            return Ok(Some(first));
+        }
+        for &(other, place) in &self.more {
+            if other == hash && same(place)? {
+                return Ok(Some(place));
+            }
+        }
+        Ok(None)
+    }
+
+    fn insert(&mut self, hash: u128, place: Place) {
+        match self.identities.entry(hash) {
+            MapEntry::Vacant(slot) => {
+                slot.insert(place);
+            }
+            MapEntry::Occupied(_) => self.more.push((hash, place)),
+        }
     }
 }
 
@@ -298,9 +376,9 @@ impl Known {
 enum Base {
     /// The whole experiment: a small one, one without an index, or new defaults.
     Loaded { experiment: Box<Experiment>, cursor: Cursor },
-    /// A big one as its index tells it; the names of its configs are read
-    /// from the state file only if a row turns out to be there already.
-    Indexed { indexed: Box<Indexed>, names: Option<Vec<String>> },
+    /// A big one as its index tells it; its configs are read from the
+    /// state file only if a row turns out to be there already.
+    Indexed { indexed: Box<Indexed>, census: Option<Vec<(String, ModelEntry)>> },
 }
 
 impl Base {
@@ -320,27 +398,52 @@ impl Base {
 
     /// The name of the config at `place`.
     fn name_of(&mut self, store: &Store, lock: &Lock, place: Place, new: &NewConfigs) -> Result<String> {
-        let lost = || {
-            Error::state("the index disagrees with experiment.yaml; delete DIR/.exp/index (it is rebuilt)")
+        Ok(match (place, self.config_at(store, lock, place)?) {
+            (Place::New(n), _) => new.configs[n].0.clone(),
+            (_, Some((name, _))) => name.to_string(),
+            (_, None) => return Err(lost()),
+        })
+    }
+
+    /// The identity of the config at `place`.
+    fn identity_of(&mut self, store: &Store, lock: &Lock, place: Place, new: &NewConfigs) -> Result<String> {
+        let defaults = self.experiment().defaults.clone();
+        let params = match (place, self.config_at(store, lock, place)?) {
+            (Place::New(n), _) => new.config(n)?.params,
+            (_, Some((_, entry))) => entry.read()?.params.clone(),
+            (_, None) => return Err(lost()),
         };
+        Ok(identity(&defaults, &params))
+    }
+
+    /// The name and entry of an existing config (None for a new one).
+    fn config_at(&mut self, store: &Store, lock: &Lock, place: Place) -> Result<Option<(&str, ModelEntry)>> {
         Ok(match (self, place) {
-            (_, Place::New(n)) => new.configs[n].0.clone(),
+            (_, Place::New(_)) => None,
             (Base::Loaded { experiment, .. }, Place::Existing(n)) => {
-                experiment.configs.get_index(n).map(|(name, _)| name.clone()).ok_or_else(lost)?
+                let (name, entry) = experiment.configs.get_index(n).ok_or_else(lost)?;
+                Some((name.as_str(), entry.clone()))
             }
-            (Base::Indexed { indexed, .. }, Place::Event(n)) => indexed.events[n].name.clone(),
-            (Base::Indexed { names, .. }, Place::Existing(n)) => {
-                if names.is_none() {
-                    let census = store.census(lock)?;
-                    *names = Some(census.configs.into_iter().map(|(name, _)| name).collect());
+            (Base::Indexed { indexed, .. }, Place::Event(n)) => {
+                let event = &indexed.events[n];
+                Some((event.name.as_str(), ModelEntry::new(event.config.clone())))
+            }
+            (Base::Indexed { census, .. }, Place::Existing(n)) => {
+                if census.is_none() {
+                    *census = Some(store.census(lock)?.configs);
                 }
-                names.as_ref().and_then(|names| names.get(n)).cloned().ok_or_else(lost)?
+                let (name, entry) = census.as_ref().and_then(|configs| configs.get(n)).ok_or_else(lost)?;
+                Some((name.as_str(), entry.clone()))
             }
             (Base::Loaded { .. }, Place::Event(_)) => {
                 unreachable!("a loaded experiment has its events applied")
             }
         })
     }
+}
+
+fn lost() -> Error {
+    Error::state("the index disagrees with experiment.yaml; delete DIR/.exp/index (it is rebuilt)")
 }
 
 /// What a new config must fit: the keys the command and env templates read,
@@ -352,7 +455,7 @@ struct Templates {
 
 impl Templates {
     fn of(experiment: &Experiment) -> Result<Templates> {
-        let command = experiment.command.as_ref().map(CommandTemplate::parse).transpose()?;
+        let command = experiment.command.as_ref().map(CommandTemplate::parse_stored).transpose()?;
         let naming = experiment.naming.as_deref().map(Template::parse).transpose()?;
         let env = experiment.env.values().map(|value| Template::parse(value)).collect::<Result<Vec<_>>>()?;
         let command_keys = command.as_ref().map(CommandTemplate::keys).unwrap_or_default();
@@ -378,14 +481,16 @@ impl Templates {
     }
 
     /// A key that the templates never read is often a typo (`dropuot=0.1`):
-    /// say so once per key, unless they read no param at all (the command
-    /// then reads `EXP_PARAMS` itself).
+    /// say so once per key, unless the command and env templates read no
+    /// param at all (the command then reads `EXP_PARAMS` itself). A key
+    /// the naming template reads is used.
     fn warn_unused(&self, report: &Report) {
-        let reads: Vec<&str> =
+        let mut reads: Vec<&str> =
             self.keys.iter().map(String::as_str).filter(|k| !is_builtin(k, &BUILTINS)).collect();
         if reads.is_empty() {
             return;
         }
+        reads.extend(self.naming.iter().flat_map(Template::keys));
         let mut unused: Vec<(&String, bool)> = report
             .keys
             .iter()
@@ -394,7 +499,8 @@ impl Templates {
             .collect();
         unused.sort();
         for (key, scalar) in unused {
-            let own = if scalar {
+            let shares = report.shared.values().any(|keys| keys.contains(key));
+            let own = if scalar && !shares {
                 format!(" and {}", crate::run::spawn::param_variable(key))
             } else {
                 String::new()
@@ -420,6 +526,11 @@ impl NewConfigs {
         crate::store::state_file::write_json(&mut self.text, config)?;
         self.configs.push((name, start..self.text.len()));
         Ok(())
+    }
+
+    /// The n-th new config.
+    fn config(&self, n: usize) -> Result<Config> {
+        serde_json::from_slice(&self.text[self.configs[n].1.clone()]).map_err(|e| Error::state(e.to_string()))
     }
 
     /// The new configs as journal events.
@@ -450,4 +561,95 @@ pub fn stdin_has_lines() -> bool {
         return false;
     };
     std::fs::File::from(fd).metadata().is_ok_and(|meta| meta.file_type().is_fifo() || meta.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::COLLIDING;
+    use serde_json::json;
+
+    /// Identity hashes that collide (1,024 of them), as 128-bit ones never do.
+    struct Colliding;
+
+    impl Colliding {
+        fn start() -> Colliding {
+            COLLIDING.with(|c| c.set(true));
+            Colliding
+        }
+    }
+
+    impl Drop for Colliding {
+        fn drop(&mut self) {
+            COLLIDING.with(|c| c.set(false));
+        }
+    }
+
+    fn rows(range: std::ops::Range<usize>) -> impl Iterator<Item = Result<Row>> {
+        // Long values: 1,500 configs make a state file past 1 MiB, so that
+        // later adds go to the journal, read back through the index.
+        let pad = "p".repeat(800);
+        range.map(move |i| {
+            let params = json!({"i": i, "pad": pad}).as_object().unwrap().clone();
+            Ok(Row { origin: Origin::Grid, params })
+        })
+    }
+
+    fn names(report: &Report) -> Vec<(String, bool)> {
+        let text = String::from_utf8(report.lines.clone()).unwrap();
+        text.lines()
+            .map(|line| {
+                let line: serde_json::Value = serde_json::from_str(line).unwrap();
+                (line["name"].as_str().unwrap().to_string(), line["added"].as_bool().unwrap())
+            })
+            .collect()
+    }
+
+    /// Trust round 3, defect 8: exp-add took a config for one it had when
+    /// their identity hashes matched; with hashes that collide, no config is
+    /// lost and every duplicate is still found (loaded, indexed, journal).
+    #[test]
+    fn configs_whose_identity_hashes_collide_are_never_dropped() {
+        let _colliding = Colliding::start();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("exp");
+        let mut experiment = Experiment::default();
+        assert!(Store::create(&dir, &mut experiment).unwrap().is_none());
+        let mut store = Store::open(&dir).unwrap();
+
+        // Loaded: a small experiment.
+        let first = add(&mut store, rows(0..1500), &[]).unwrap();
+        assert_eq!((first.added, first.present), (1500, 0));
+        // Indexed, then appended to the journal (the state is past 1 MiB).
+        let again = add(&mut store, rows(0..1600), &[]).unwrap();
+        assert_eq!((again.added, again.present), (100, 1500));
+        assert_eq!(
+            names(&again)[..1500],
+            names(&first)[..].iter().map(|(n, _)| (n.clone(), false)).collect::<Vec<_>>()[..]
+        );
+        // Indexed, with configs added since the fold in the journal.
+        let third = add(&mut store, rows(1500..1700), &[]).unwrap();
+        assert_eq!((third.added, third.present), (100, 100));
+        assert_eq!(
+            names(&third)[..100],
+            names(&again)[1500..].iter().map(|(n, _)| (n.clone(), false)).collect::<Vec<_>>()[..]
+        );
+        let (experiment, _) = store.read().unwrap();
+        assert_eq!(experiment.configs.len(), 1700);
+
+        // New defaults: two configs that really become one are refused; two
+        // that only hash alike are not.
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("exp");
+        assert!(Store::create(&dir, &mut Experiment::default()).unwrap().is_none());
+        let mut store = Store::open(&dir).unwrap();
+        add(&mut store, rows(0..50), &[]).unwrap();
+        assert!(add(&mut store, std::iter::empty(), &["c=1".to_string()]).is_ok());
+        let one = json!({"a": 1}).as_object().unwrap().clone();
+        let two = json!({"a": 1, "b": 2}).as_object().unwrap().clone();
+        let both = [one, two].into_iter().map(|params| Ok(Row { origin: Origin::Grid, params }));
+        add(&mut store, both, &[]).unwrap();
+        let err = add(&mut store, std::iter::empty(), &["b=2".to_string()]).unwrap_err();
+        assert!(err.message.contains("would become the same config"), "{err}");
+    }
 }

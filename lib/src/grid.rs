@@ -1,5 +1,6 @@
-//! `--grid KEY=V1,V2`, `KEY=A..B` and `KEY=A..B:STEP` (inclusive, exact for
-//! decimals): the cartesian product of all grids.
+//! `--grid KEY=V1,V2`, `KEY=A..B`, `KEY=A..B:STEP` and the geometric
+//! `KEY=A..B:xFACTOR` (inclusive, exact for decimals): the cartesian
+//! product of all grids.
 
 use crate::error::{Error, Result};
 use crate::model::Params;
@@ -57,6 +58,9 @@ fn range(spec: &str) -> Result<Vec<Value>, String> {
         None => (spec, None),
     };
     let (start, end) = bounds.split_once("..").ok_or("expected A..B or A..B:STEP")?;
+    if let Some(factor) = step.and_then(|step| step.trim().strip_prefix('x')) {
+        return geometric(start.trim(), end.trim(), factor.trim());
+    }
     let numbers: Vec<&str> = [Some(start), Some(end), step].into_iter().flatten().map(str::trim).collect();
     let decimals =
         numbers.iter().map(|n| n.split_once('.').map_or(0, |(_, frac)| frac.len())).max().unwrap_or(0);
@@ -114,6 +118,186 @@ fn unscaled(n: i128, decimals: usize) -> Value {
     let sign = if n < 0 { "-" } else { "" };
     let text = format!("{sign}{whole}.{frac}");
     serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+/// The most significant digits a geometric range keeps exact; past them
+/// (far past any float's 17) a value is rounded half to even.
+const MAX_DIGITS: usize = 40;
+
+/// `A..B:xF`: A, A*F, A*F^2, ... up to B inclusive, each computed in exact
+/// decimal arithmetic, then read as the nearest float (or an integer when
+/// A, B and F are all integers): `0.001..1000:x10` gives 0.001, 0.01, ...
+fn geometric(start: &str, end: &str, factor: &str) -> Result<Vec<Value>, String> {
+    const HINT: &str = "e.g. 0.001..1000:x10";
+    let number = |text: &str| {
+        Decimal::parse(text).ok_or_else(|| {
+            let sign = if text.starts_with('-') || text.parse::<f64>().is_ok_and(|n| n == 0.0) {
+                " greater than 0"
+            } else {
+                ""
+            };
+            format!("{text:?} is not a decimal number{sign} (a geometric range A..B:xF, {HINT})")
+        })
+    };
+    let (first, last) = (number(start)?, number(end)?);
+    let times = match Decimal::parse(factor) {
+        Some(times) => times,
+        None if factor.parse::<f64>().is_ok() => Decimal::one(),
+        None => number(factor)?,
+    };
+    if times <= Decimal::one() {
+        return Err(format!("the factor {factor} must be greater than 1 ({HINT})"));
+    }
+    if first > last {
+        return Err(format!(
+            "range start is greater than its end (ranges go up: {end}..{start}:x{factor}; {HINT})"
+        ));
+    }
+    let count = (last.to_f64() / first.to_f64()).ln() / times.to_f64().ln();
+    if count.is_nan() || count >= MAX_RANGE as f64 {
+        return Err(format!("range has more than 10 million values ({HINT})"));
+    }
+    let float = [start, end, factor].iter().any(|text| text.contains(['.', 'e', 'E']));
+    let mut values = Vec::new();
+    let mut value = first;
+    while value <= last {
+        values.push(value.to_json(float));
+        value = value.times(&times);
+    }
+    Ok(values)
+}
+
+/// A positive decimal number, exactly: `digits` x 10^`exponent`, with no
+/// leading or trailing zero digit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Decimal {
+    digits: Vec<u8>,
+    exponent: i64,
+}
+
+impl Decimal {
+    fn one() -> Decimal {
+        Decimal { digits: vec![1], exponent: 0 }
+    }
+
+    /// `12`, `0.001`, `+1.5e-3`; None for anything else, zero and negatives.
+    fn parse(text: &str) -> Option<Decimal> {
+        let text = text.strip_prefix('+').unwrap_or(text);
+        let (mantissa, exponent) = match text.split_once(['e', 'E']) {
+            Some((mantissa, exponent)) => {
+                (mantissa, exponent.parse::<i64>().ok().filter(|e| e.abs() < 10_000)?)
+            }
+            None => (text, 0),
+        };
+        let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        let all_digits = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
+        if whole.is_empty()
+            || !all_digits(whole)
+            || !all_digits(fraction)
+            || whole.len() + fraction.len() > 400
+        {
+            return None;
+        }
+        let digits = whole.bytes().chain(fraction.bytes()).map(|b| b - b'0').collect();
+        Decimal::normalized(digits, exponent - fraction.len() as i64)
+    }
+
+    /// Leading and trailing zeros dropped, rounded to [`MAX_DIGITS`]; None for zero.
+    fn normalized(mut digits: Vec<u8>, mut exponent: i64) -> Option<Decimal> {
+        let leading = digits.iter().take_while(|&&d| d == 0).count();
+        digits.drain(..leading);
+        if digits.len() > MAX_DIGITS {
+            let cut = digits.len() - MAX_DIGITS;
+            let rest = digits.split_off(MAX_DIGITS);
+            exponent += cut as i64;
+            let half = rest[0].cmp(&5).then_with(|| {
+                if rest[1..].iter().any(|&d| d != 0) {
+                    std::cmp::Ordering::Greater
+                } else {
+                    std::cmp::Ordering::Equal
+                }
+            });
+            let up = half.is_gt() || (half.is_eq() && digits[MAX_DIGITS - 1] % 2 == 1);
+            if up {
+                let mut i = digits.len();
+                loop {
+                    if i == 0 {
+                        digits.insert(0, 1);
+                        break;
+                    }
+                    i -= 1;
+                    if digits[i] == 9 {
+                        digits[i] = 0;
+                    } else {
+                        digits[i] += 1;
+                        break;
+                    }
+                }
+            }
+        }
+        while digits.last() == Some(&0) {
+            digits.pop();
+            exponent += 1;
+        }
+        (!digits.is_empty()).then_some(Decimal { digits, exponent })
+    }
+
+    fn times(&self, other: &Decimal) -> Decimal {
+        let mut product = vec![0u32; self.digits.len() + other.digits.len()];
+        for (i, &a) in self.digits.iter().enumerate().rev() {
+            for (j, &b) in other.digits.iter().enumerate().rev() {
+                product[i + j + 1] += u32::from(a) * u32::from(b);
+            }
+        }
+        for k in (1..product.len()).rev() {
+            product[k - 1] += product[k] / 10;
+            product[k] %= 10;
+        }
+        let digits = product.into_iter().map(|d| d as u8).collect();
+        Decimal::normalized(digits, self.exponent + other.exponent).expect("a product of positives")
+    }
+
+    fn to_f64(&self) -> f64 {
+        self.text().parse().unwrap_or(f64::NAN)
+    }
+
+    fn text(&self) -> String {
+        let digits: String = self.digits.iter().map(|d| char::from(b'0' + d)).collect();
+        format!("{digits}e{}", self.exponent)
+    }
+
+    /// The nearest float, or the integer it is when `float` is false.
+    fn to_json(&self, float: bool) -> Value {
+        if !float && self.exponent >= 0 {
+            let digits: String = self.digits.iter().map(|d| char::from(b'0' + d)).collect();
+            let zeros = "0".repeat(self.exponent as usize);
+            if let Ok(n) = format!("{digits}{zeros}").parse::<u64>() {
+                return Value::from(n);
+            }
+        }
+        serde_json::Number::from_f64(self.to_f64()).map_or(Value::Null, Value::Number)
+    }
+}
+
+impl PartialOrd for Decimal {
+    fn partial_cmp(&self, other: &Decimal) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Decimal {
+    /// By magnitude (where the first digit stands), then digit by digit.
+    fn cmp(&self, other: &Decimal) -> std::cmp::Ordering {
+        let magnitude = |d: &Decimal| d.exponent + d.digits.len() as i64;
+        magnitude(self).cmp(&magnitude(other)).then_with(|| {
+            let width = self.digits.len().max(other.digits.len());
+            let digit = |d: &Decimal, i: usize| d.digits.get(i).copied().unwrap_or(0);
+            (0..width)
+                .map(|i| digit(self, i).cmp(&digit(other, i)))
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal)
+        })
+    }
 }
 
 /// Every combination of the axes' values, first axis slowest.
@@ -196,6 +380,36 @@ mod tests {
     }
 
     #[test]
+    fn geometric_ranges_are_exact_for_decimals() {
+        let values = |spec: &str| Axis::parse(spec).unwrap().values;
+        let c = values("C=0.001..1000:x10");
+        assert_eq!(
+            c,
+            [json!(0.001), json!(0.01), json!(0.1), json!(1.0), json!(10.0), json!(100.0), json!(1000.0)]
+        );
+        assert_eq!(values("n=2..100:x2"), [json!(2), json!(4), json!(8), json!(16), json!(32), json!(64)]);
+        assert_eq!(values("x=1e-3..1e-1:x10"), [json!(0.001), json!(0.01), json!(0.1)]);
+        assert_eq!(values("x=0.7..1:x1.1"), [json!(0.7), json!(0.77), json!(0.847), json!(0.9317)]);
+        // Past 40 digits, rounded half to even: still the nearest float.
+        let many = values("x=1..1.5:x1.01234567890123456789");
+        assert_eq!(many.len(), 34);
+        for (k, value) in many.iter().enumerate() {
+            let expected = 1.012_345_678_901_234_6_f64.powi(k as i32);
+            assert!((value.as_f64().unwrap() / expected - 1.0).abs() < 1e-14, "{k}: {value}");
+        }
+        let big = values("n=1..18446744073709551615:x10");
+        assert_eq!(big.last(), Some(&json!(10_000_000_000_000_000_000u64)));
+        assert_eq!(Decimal::parse("1.50e1"), Decimal::parse("15"));
+        assert!(
+            Decimal::parse("0.0").is_none()
+                && Decimal::parse("-1").is_none()
+                && Decimal::parse("1e").is_none()
+        );
+        let round = Decimal::normalized([vec![1], vec![0; 39], vec![5]].concat(), 0).unwrap();
+        assert_eq!(round.digits.len(), 1, "1000...05 rounds to even: {round:?}");
+    }
+
+    #[test]
     fn malformed() {
         for bad in [
             "novalue",
@@ -209,6 +423,13 @@ mod tests {
             "i=1,,2",
             "n=1e3..2e3:1",
             "n=1..3,5",
+            "C=1..10:x1",
+            "C=1..10:x0.5",
+            "C=0..10:x2",
+            "C=-1..10:x2",
+            "C=10..1:x2",
+            "C=1..10:x",
+            "C=1e-300..1e300:x1.0000001",
         ] {
             assert!(Axis::parse(bad).is_err(), "{bad}");
         }

@@ -15,6 +15,25 @@ pub fn fnv1a_128(bytes: &[u8]) -> u128 {
     })
 }
 
+/// The hash of a config's identity (its canonical text), by which the
+/// index and exp-add find where a config may already be. A match is only a
+/// hint: exp-add compares the identities themselves before it takes a
+/// config for one it has.
+pub fn identity_hash(identity: &str) -> u128 {
+    let hash = fnv1a_128(identity.as_bytes());
+    #[cfg(test)]
+    if COLLIDING.with(std::cell::Cell::get) {
+        return hash % 1024;
+    }
+    hash
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tests set this to make identity hashes collide, as 128-bit ones never do.
+    pub static COLLIDING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// A hasher for keys that are hashes already (the index's names and
 /// identities): their own low bits, with no hashing again.
 #[derive(Debug, Default, Clone, Copy)]

@@ -8,7 +8,7 @@ use crate::model::{Command, Experiment, Params, Status};
 use crate::report::warn;
 use crate::runners::{Liveness, DEFAULT_STALE_AFTER};
 use crate::store::Store;
-use crate::template::{check_keys, is_builtin, CommandTemplate, Template, BUILTINS};
+use crate::template::{check_keys, field, is_builtin, CommandTemplate, Template, BUILTINS};
 use crate::values::{parse_value, split_assignment};
 use indexmap::IndexMap;
 use std::path::{Path, PathBuf};
@@ -137,7 +137,7 @@ fn update(dir: &Path, definition: &Definition, wanted: Experiment) -> Result<Out
 
 /// Every config must have the params the new command and env templates use.
 fn check_configs_fit(experiment: &Experiment) -> Result<()> {
-    let command = experiment.command.as_ref().map(CommandTemplate::parse).transpose()?;
+    let command = experiment.command.as_ref().map(CommandTemplate::parse_stored).transpose()?;
     let env = experiment.env.values().map(|v| Template::parse(v)).collect::<Result<Vec<_>>>()?;
     let mut keys: Vec<&str> = command.as_ref().map(CommandTemplate::keys).unwrap_or_default();
     keys.extend(env.iter().flat_map(Template::keys));
@@ -162,11 +162,15 @@ fn build(definition: &Definition) -> Result<Experiment> {
         {
             return Err(Error::usage("the command is empty"));
         }
-        CommandTemplate::parse(command).map_err(|err| err.context("command"))?;
+        CommandTemplate::parse(command)
+            .and_then(|command| command.check_specs())
+            .map_err(|err| err.context("command"))?;
     }
     if let Some(naming) = &definition.naming {
-        let template = Template::parse(naming).map_err(|err| err.context("--naming"))?;
-        let builtin = template.keys().find(|key| is_builtin(key, &BUILTINS)).map(str::to_string);
+        let template = Template::parse(naming)
+            .and_then(|template| template.check_specs().map(|()| template))
+            .map_err(|err| err.context("--naming"))?;
+        let builtin = template.keys().find(|key| is_builtin(field(key), &BUILTINS)).map(str::to_string);
         if let Some(key) = builtin {
             return Err(Error::usage(format!("--naming {naming:?}: {{{key}}} is not available in names")));
         }
@@ -174,7 +178,9 @@ fn build(definition: &Definition) -> Result<Experiment> {
     let mut env = IndexMap::new();
     for entry in &definition.env {
         let (key, value) = split_assignment("--env", entry)?;
-        Template::parse(value).map_err(|err| err.context(format!("--env {key}")))?;
+        Template::parse(value)
+            .and_then(|template| template.check_specs())
+            .map_err(|err| err.context(format!("--env {key}")))?;
         env.insert(key.to_string(), value.to_string());
     }
     let workdir = match &definition.workdir {
@@ -253,27 +259,29 @@ fn differences(existing: &Experiment, wanted: &Experiment, workdir_given: bool) 
 }
 
 /// Shell words that are not programs on PATH.
-const SHELL_WORDS: [&str; 24] = [
+const SHELL_WORDS: [&str; 48] = [
     "cd", "export", "exec", "for", "if", "while", "until", "case", "set", "trap", "test", "[", "echo",
-    "printf", "true", "false", ":", ".", "source", "eval", "read", "{", "(", "!",
+    "printf", "true", "false", ":", ".", "source", "eval", "read", "{", "(", "!", "time", "command",
+    "builtin", "exit", "return", "unset", "local", "let", "wait", "shift", "ulimit", "umask", "alias",
+    "readonly", "declare", "typeset", "pwd", "type", "hash", "kill", "getopts", "select", "function",
+    "coproc",
 ];
 
-/// A typo in the program (`pyhton3`) would fail every config: warn now.
+/// A typo in the program (`pyhton3`) would fail every config: warn now,
+/// when exp is sure which program runs.
 fn warn_if_program_missing(experiment: &Experiment) {
     let program = match &experiment.command {
-        Some(Command::Argv(argv)) => argv.first().cloned(),
-        Some(Command::Shell(line)) => {
-            line.split_whitespace().find(|word| !word.contains('=')).map(str::to_string)
-        }
+        Some(Command::Argv(argv)) => argv.first().map(String::as_str),
+        Some(Command::Shell(line)) => first_program(line),
         None => None,
     };
     let Some(program) =
-        program.filter(|p| !p.contains(['{', '$', '`', '"', '\'']) && !SHELL_WORDS.contains(&p.as_str()))
+        program.filter(|p| !p.contains(['{', '$', '`', '"', '\'']) && !SHELL_WORDS.contains(p))
     else {
         return;
     };
     let workdir = experiment.workdir.clone().unwrap_or_default();
-    if !program_exists(&program, &workdir) {
+    if !program_exists(program, &workdir) {
         warn(format!(
             "program {program:?} is not found {}; every config would fail",
             if program.contains('/') {
@@ -283,6 +291,32 @@ fn warn_if_program_missing(experiment: &Experiment) {
             }
         ));
     }
+}
+
+/// The program a shell line surely runs first: its first word after plain
+/// `NAME=value` assignments, when that word is plain text (no quote,
+/// expansion, brace or glob) ending where a word ends. None when unsure.
+fn first_program(line: &str) -> Option<&str> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "._/+-@%:,=".contains(c);
+    let mut rest = line.trim_start_matches([' ', '\t']);
+    loop {
+        let end = rest.find(|c: char| !plain(c)).unwrap_or(rest.len());
+        let (word, after) = rest.split_at(end);
+        let ends = after.chars().next().is_none_or(|c| " \t\n;|&".contains(c));
+        if word.is_empty() || !ends {
+            return None;
+        }
+        match word.split_once('=') {
+            Some((name, _)) if is_variable(name) => rest = after.trim_start_matches([' ', '\t']),
+            Some(_) => return None,
+            None => return Some(word),
+        }
+    }
+}
+
+fn is_variable(name: &str) -> bool {
+    name.chars().next().is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
+        && name.chars().all(|c| c == '_' || c.is_ascii_alphanumeric())
 }
 
 fn program_exists(program: &str, workdir: &Path) -> bool {
@@ -295,4 +329,28 @@ fn program_exists(program: &str, workdir: &Path) -> bool {
     std::env::var_os("PATH").is_some_and(|path| {
         std::env::split_paths(&path).any(|dir| runnable(&workdir.join(dir).join(program)))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_program;
+
+    #[test]
+    fn the_first_program_of_a_shell_line_only_when_sure() {
+        assert_eq!(first_program("python3 x.py {lr}"), Some("python3"));
+        assert_eq!(first_program("A=1 B=x/y ./run.sh|tee"), Some("./run.sh"));
+        assert_eq!(first_program("prog"), Some("prog"));
+        for unsure in [
+            "start=$(date +%s.%N); python x.py",
+            "\"prog\" x",
+            "A=\"a b\" prog",
+            "A=1; prog",
+            "p$x",
+            "{x} y",
+            "",
+            "a=1",
+        ] {
+            assert_eq!(first_program(unsure), None, "{unsure:?}");
+        }
+    }
 }

@@ -7,14 +7,15 @@ use crate::template::Template;
 /// The longest name, in bytes.
 pub const MAX_NAME_LEN: usize = 200;
 
-/// Make `raw` a safe path component: `[A-Za-z0-9._-]`, not starting with `.`,
-/// at most 200 bytes, never empty.
+/// Make `raw` a safe path component: `[A-Za-z0-9._-]`, not starting with `.`
+/// (a hidden file) nor `-` (an option to every command given the name), at
+/// most 200 bytes, never empty.
 pub fn sanitize(raw: &str) -> String {
     let mut name: String = raw
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' })
         .collect();
-    if name.starts_with('.') {
+    if name.starts_with(['.', '-']) {
         name.replace_range(0..1, "_");
     }
     name.truncate(MAX_NAME_LEN);
@@ -76,6 +77,8 @@ mod tests {
         assert_eq!(sanitize("../../etc/passwd"), "_._.._etc_passwd");
         assert_eq!(sanitize("a b/c"), "a_b_c");
         assert_eq!(sanitize(""), "_");
+        assert_eq!(sanitize("-rf"), "_rf");
+        assert_eq!(sanitize("--"), "_-");
         assert_eq!(sanitize(&"x".repeat(300)).len(), MAX_NAME_LEN);
         assert!(is_safe("resnet-lr0.1_seed2"));
     }

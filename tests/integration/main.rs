@@ -22,5 +22,6 @@ mod snapshot;
 mod soak;
 mod status;
 mod summary;
+mod templates3;
 mod terminal;
 mod util;

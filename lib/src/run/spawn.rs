@@ -76,7 +76,7 @@ impl Launcher {
             )));
         }
         Ok(Launcher {
-            command: CommandTemplate::parse(command)?,
+            command: CommandTemplate::parse_stored(command)?,
             env,
             cache,
             experiment_dir: store.dir().to_path_buf(),

@@ -79,7 +79,7 @@ pub fn name_hash(name: &str) -> u128 {
 
 /// The hash of a config's identity (its params over the defaults).
 pub fn identity_hash(defaults: &Params, params: &Params) -> u128 {
-    fnv1a_128(identity(defaults, params).as_bytes())
+    crate::hash::identity_hash(&identity(defaults, params))
 }
 
 fn defaults_key(defaults: &Params) -> String {
