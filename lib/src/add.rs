@@ -605,7 +605,7 @@ mod tests {
             .collect()
     }
 
-    /// Trust round 3, defect 8: exp-add took a config for one it had when
+    /// Trust round 3, found the same day: exp-add took a config for one it had when
     /// their identity hashes matched; with hashes that collide, no config is
     /// lost and every duplicate is still found (loaded, indexed, journal).
     #[test]

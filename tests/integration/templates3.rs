@@ -161,7 +161,7 @@ fn a_value_with_a_nul_character_is_refused_at_exp_add() {
     assert_eq!(dir.state(), before);
 }
 
-/// Trust round 3, defect 2: exp-init warned `program "+%s.%N);" is not
+/// Trust round 3, found the same day: exp-init warned `program "+%s.%N);" is not
 /// found` for a working shell template: it guessed the program of a shell
 /// line wrongly. It now warns only when it is sure which program runs.
 #[test]
@@ -197,7 +197,7 @@ fn exp_init_warns_of_a_missing_program_only_when_sure() {
     }
 }
 
-/// Trust round 3, defect 3: exp-add called a key "not used" when the naming
+/// Trust round 3, found the same day: exp-add called a key "not used" when the naming
 /// template used it.
 #[test]
 fn a_key_the_naming_template_uses_is_not_called_unused() {
@@ -222,7 +222,7 @@ fn a_key_the_naming_template_uses_is_not_called_unused() {
     assert!(out.stderr.contains("key \"dropuot\" is not used"), "a real typo is still named: {out:?}");
 }
 
-/// Trust round 3, defect 4: `--naming 'lr{lr:.2e}'` was accepted, then every
+/// Trust round 3, found the same day: `--naming 'lr{lr:.2e}'` was accepted, then every
 /// config failed at exp-add with a wrong hint (`--default lr:.2e=VALUE`).
 /// Python's format specs for numbers now work in every template, exactly
 /// as Python formats; a param whose key really is `lr:.2e` wins.
@@ -262,7 +262,7 @@ fn python_format_specs_name_configs_and_fill_commands() {
     assert_eq!(dir.read("exp/configs/n_123456700.0_/stdout.log"), "1_234_567|1234567.00|12d687\n");
 }
 
-/// Trust round 3, defect 4: a spec that is not one is refused at exp-init
+/// Trust round 3, found the same day: a spec that is not one is refused at exp-init
 /// with the right hint; a spec on a value that is not a number (or a float
 /// for an integer type) is refused at exp-add, naming the line; a missing
 /// param is named as the param, not as `lr:.2e`.
@@ -301,7 +301,7 @@ fn format_specs_that_cannot_apply_are_refused_with_the_right_hint() {
     assert_eq!(added[0]["name"], "m1.50-i002-lrraw");
 }
 
-/// Trust round 3, defect 5: a name could start with `-`, so
+/// Trust round 3, found the same day: a name could start with `-`, so
 /// `exp-status --log -rf` took it for options. New names never start with
 /// `-` (nor with `.`); a name already given never changes.
 #[test]
@@ -323,7 +323,7 @@ fn new_names_never_start_with_a_dash() {
     }
 }
 
-/// Trust round 3, defect 6: `--grid C=0.001..1000:x10`, a geometric range,
+/// Trust round 3, found the same day: `--grid C=0.001..1000:x10`, a geometric range,
 /// was refused. It gives 0.001, 0.01, 0.1, 1, 10, 100, 1000, exact for
 /// decimals (never 0.0010000000000000002); a factor of 1 or less, or a
 /// start that is not positive, is refused with a hint.
@@ -365,7 +365,7 @@ fn geometric_grid_ranges_are_exact_for_decimals() {
     }
 }
 
-/// Trust round 3, defect 7: params `a-b` and `a_b` both map to
+/// Trust round 3, found the same day: params `a-b` and `a_b` both map to
 /// `EXP_PARAM_A_B`, and one silently won. exp-add warns, once, naming both.
 #[test]
 fn params_that_share_an_environment_variable_are_warned_about_once() {
