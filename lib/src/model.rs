@@ -11,8 +11,11 @@ use std::fmt;
 use std::str::FromStr;
 
 /// The schema version this build writes; a newer one is refused (exit 3).
-/// Delphyne's files carry none and read as version 0.
-pub const SCHEMA_VERSION: u32 = 2;
+/// Delphyne's files carry none and read as version 0. Version 3 has the
+/// same layout as 2, but its journal's lines carry checksums: the bump makes
+/// an earlier release refuse the experiment rather than append lines
+/// without them, which this one would take for damage.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// A config's parameters: a JSON object, key order as given.
 pub type Params = Map<String, Value>;

@@ -2,6 +2,7 @@
 
 mod add;
 mod clean;
+mod compat;
 mod concurrency;
 mod defects;
 mod examples;

@@ -5,7 +5,7 @@
 //! counts the configs:
 //!
 //! ```text
-//! schema_version: 2
+//! schema_version: 3
 //! id: "0c6f…"
 //! journal_epoch: 3
 //! name: "sweep"
@@ -216,7 +216,7 @@ pub fn read_header(path: &Path) -> Result<Option<Experiment>> {
     let mut top = serde_json::Map::new();
     for (number, line) in std::io::BufReader::new(file).lines().enumerate() {
         let line = line.map_err(|err| Error::io("cannot read", path, err))?;
-        if number == 0 && schema_version(&line) != Some(SCHEMA_VERSION) {
+        if number == 0 && !schema_version(&line).is_some_and(|v| (2..=SCHEMA_VERSION).contains(&v)) {
             return Ok(None);
         }
         let Some((key, value)) = split_key(&line) else {
