@@ -101,8 +101,11 @@ pub struct Args {
     /// finish); exit 1. A brake for a broken command on a cluster.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_failures: Option<u64>,
-    /// Run CMD (sh -c) once before the pool; its KEY=VALUE stdout lines are
-    /// added to every config's environment. If it fails, nothing runs (exit 5).
+    /// Run CMD (sh -c) once before the pool; the KEY=VALUE lines it prints
+    /// until it exits are added to every config's environment. If it fails,
+    /// nothing runs (exit 5). What it leaves running (a server started with
+    /// &) serves the run and is stopped when the run ends; what that prints
+    /// goes to DIR/.exp/setup-RUNNER.log.
     #[arg(long, value_name = "CMD")]
     pub setup: Option<String>,
     /// On a terminal, Enter lists the running configs and takes a snapshot.

@@ -17,6 +17,13 @@ pub fn exists(pid: u32) -> bool {
     }
 }
 
+/// Whether process `pid` still runs: it exists and is not a zombie.
+pub fn alive(pid: u32) -> bool {
+    stat_fields(pid)
+        .and_then(|fields| fields.first().cloned())
+        .is_some_and(|state| state != "Z" && state != "X")
+}
+
 /// The fields of `/proc/PID/stat` after the command name (which may hold
 /// spaces and parentheses), starting with field 3, the state.
 fn stat_fields(pid: u32) -> Option<Vec<String>> {

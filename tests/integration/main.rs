@@ -13,6 +13,7 @@ mod interrupt;
 mod replay;
 mod robustness;
 mod run;
+mod runner3;
 mod scale;
 mod slurm;
 mod snapshot;

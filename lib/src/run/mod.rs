@@ -101,13 +101,47 @@ pub fn run(dir: &Path, options: &Options) -> Result<i32> {
     if options.dry_run {
         return dry_run(&mut store, options, &selection);
     }
-    // Stop signals are heard from here on, --setup included; a replay's
-    // command is in our process group and gets the terminal's signals itself.
-    let mut events = match options.replay {
-        Some(_) => None,
-        None => Some(Events::watch(&STOP_SIGNALS)?),
+    match &options.replay {
+        Some(which) => replay_with_setup(store, options, &selection, which),
+        None => run_pool(store, options, selection),
+    }
+}
+
+/// `--replay`: the setup first, if any, its services stopped at the end.
+/// A replay's command is in our process group and gets the terminal's
+/// signals itself; the setup stops with exp-run's default dispositions (the
+/// watchdog then takes what it started).
+fn replay_with_setup(
+    mut store: Store,
+    options: &Options,
+    selection: &Selection,
+    which: &Replay,
+) -> Result<i32> {
+    let (experiment, _) = store.read()?;
+    let mut launcher = Launcher::new(&store, &experiment, &options.env, CacheMode::Replay)?;
+    let Some(command) = &options.setup else {
+        return replay::replay(&mut store, &launcher, which, selection);
     };
-    let setup_env = match &options.setup {
+    check_request(&experiment, &launcher, options, selection)?;
+    let id = format!("replay-{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    // Dropped in this order: the services stop before the watchdog is told goodbye.
+    let watchdog = Watchdog::start(&id)?;
+    let mut services = setup::Services::new(&id, &store.internal_dir(), options.kill_after);
+    match setup::run_setup(command, launcher.workdir(), store.dir(), &mut services, None)? {
+        setup::Setup::Env(env) => launcher.set_setup_env(env),
+        setup::Setup::Stopped(signal) => return Ok(128 + signal),
+    }
+    let code = replay::replay(&mut store, &launcher, which, selection);
+    services.stop();
+    drop(watchdog);
+    code
+}
+
+/// The pool: register, run the setup, then every selected todo config.
+fn run_pool(mut store: Store, options: &Options, selection: Selection) -> Result<i32> {
+    // Stop signals are heard from here on, --setup included.
+    let mut events = Events::watch(&STOP_SIGNALS)?;
+    let setup = match &options.setup {
         // Checked first, so a bad template never costs a setup.
         Some(command) => {
             let (experiment, _) = store.read()?;
@@ -115,46 +149,20 @@ pub fn run(dir: &Path, options: &Options) -> Result<i32> {
             check_request(&experiment, &launcher, options, &selection)?;
             let failed_too = options.retry_failed || selection.by_name();
             let anything = experiment.configs.iter().any(|(n, e)| selection.wants(n, e.status(), failed_too));
-            if anything || options.replay.is_some() {
-                match setup::run_setup(
-                    command,
-                    launcher.workdir(),
-                    store.dir(),
-                    events.as_mut(),
-                    options.kill_after,
-                )? {
-                    setup::Setup::Env(env) => env,
-                    setup::Setup::Stopped(signal) => {
-                        crate::report::note(format!(
-                            "interrupted by {} during --setup: nothing ran, nothing changed",
-                            signal_name(signal)
-                        ));
-                        return Ok(128 + signal);
-                    }
-                }
-            } else {
+            if !anything {
                 crate::report::note("nothing to run: --setup skipped");
-                Vec::new()
             }
+            anything.then(|| (command, launcher.workdir().to_path_buf()))
         }
-        None => Vec::new(),
+        None => None,
     };
-    if let Some(which) = &options.replay {
-        let (experiment, _) = store.read()?;
-        let mut launcher = Launcher::new(&store, &experiment, &options.env, CacheMode::Replay)?;
-        launcher.set_setup_env(setup_env);
-        return replay::replay(&mut store, &launcher, which, &selection);
-    }
-    let events = match events {
-        Some(events) => events,
-        None => Events::watch(&STOP_SIGNALS)?,
-    };
-    let lock = store.lock()?;
-    let (experiment, cursor) = store.load(&lock)?;
-    let mut launcher = Launcher::new(&store, &experiment, &options.env, options.cache)?;
-    launcher.set_setup_env(setup_env);
-    check_request(&experiment, &launcher, options, &selection)?;
     let liveness = Liveness::new(&store, options.stale_after);
+    let lock = store.lock()?;
+    // Without a setup, a bad state or request is refused before we register.
+    let mut loaded = match setup {
+        None => Some(load_checked(&store, &lock, options, &selection)?),
+        Some(_) => None,
+    };
     if options.exclusive {
         if let Some(other) = liveness.active_runners(None).first() {
             if options.quiet {
@@ -168,9 +176,38 @@ pub fn run(dir: &Path, options: &Options) -> Result<i32> {
         }
     }
     liveness.forget_dead();
+    // Registered before the setup: what it leaves running carries our id,
+    // so the watchdog takes it if we die. Dropped in reverse order: the
+    // services stop before the watchdog is told goodbye.
     let registration = Registration::register(&store)?;
+    let mut watchdog = Watchdog::start(&registration.claim.id)?;
+    let mut services =
+        setup::Services::new(&registration.claim.id, &store.internal_dir(), options.kill_after);
+    let mut setup_env = Vec::new();
+    let lock = match setup {
+        Some((command, workdir)) => {
+            // Others may work meanwhile: a setup may take long.
+            drop(lock);
+            match setup::run_setup(command, &workdir, store.dir(), &mut services, Some(&mut events))? {
+                setup::Setup::Env(env) => setup_env = env,
+                setup::Setup::Stopped(signal) => {
+                    crate::report::note(format!(
+                        "interrupted by {} during --setup: nothing ran, nothing changed",
+                        signal_name(signal)
+                    ));
+                    return Ok(128 + signal);
+                }
+            }
+            store.lock()?
+        }
+        None => lock,
+    };
+    let (experiment, cursor, mut launcher) = match loaded.take() {
+        Some(loaded) => loaded,
+        None => load_checked(&store, &lock, options, &selection)?,
+    };
+    launcher.set_setup_env(setup_env);
     launcher.set_runner(&registration.claim.id);
-    let watchdog = Watchdog::start(&registration.claim.id)?;
     let listening = match options.interactive {
         true => {
             let listening = interactive::listen(events.enter_notifier());
@@ -181,16 +218,53 @@ pub fn run(dir: &Path, options: &Options) -> Result<i32> {
         }
         false => None,
     };
-    let mut pool =
-        Pool::new(store, experiment, cursor, options, launcher, selection, registration, events, watchdog);
-    pool.prepare(&lock, &liveness)?;
-    drop(lock);
-    if let Err(err) = pool.work() {
-        pool.abort();
-        return Err(err);
-    }
-    drop(listening);
-    pool.conclude(&liveness)
+    let mut pool = Pool::new(
+        store,
+        experiment,
+        cursor,
+        options,
+        launcher,
+        selection,
+        registration,
+        events,
+        &mut watchdog,
+    );
+    let code = match pool.prepare(&lock, &liveness) {
+        Ok(()) => {
+            drop(lock);
+            match pool.work() {
+                Ok(()) => {
+                    drop(listening);
+                    pool.conclude(&liveness)
+                }
+                Err(err) => {
+                    pool.abort();
+                    drop(pool);
+                    Err(err)
+                }
+            }
+        }
+        Err(err) => {
+            drop(pool);
+            Err(err)
+        }
+    };
+    services.stop();
+    drop(watchdog);
+    code
+}
+
+/// The state under the lock, and the launcher for it, the request checked.
+fn load_checked(
+    store: &Store,
+    lock: &Lock,
+    options: &Options,
+    selection: &Selection,
+) -> Result<(Experiment, Cursor, Launcher)> {
+    let (experiment, cursor) = store.load(lock)?;
+    let launcher = Launcher::new(store, &experiment, &options.env, options.cache)?;
+    check_request(&experiment, &launcher, options, selection)?;
+    Ok((experiment, cursor, launcher))
 }
 
 /// Refuse what a run could not do, before anything changes: names the
@@ -249,7 +323,7 @@ struct Pool<'a> {
     registration: Registration,
     events: Events,
     workers_by_pid: HashMap<Pid, usize>,
-    watchdog: Watchdog,
+    watchdog: &'a mut Watchdog,
     queue: VecDeque<String>,
     retry_queue: VecDeque<String>,
     /// Whether `--max-failures` was reached and said so.
@@ -279,7 +353,7 @@ impl<'a> Pool<'a> {
         selection: Selection,
         registration: Registration,
         events: Events,
-        watchdog: Watchdog,
+        watchdog: &'a mut Watchdog,
     ) -> Pool<'a> {
         let jobs = options.jobs.max(1);
         Pool {
