@@ -114,3 +114,15 @@ pub fn with_env(key: &str, value: &str) -> Vec<(u32, u32)> {
         .filter_map(|pid| Some((pid, stat_fields(pid)?.get(2)?.parse().ok()?)))
         .collect()
 }
+
+/// The children of process `parent`, by a look through all of `/proc`.
+pub fn children_of(parent: u32) -> Vec<u32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| stat_fields(pid).and_then(|f| f.get(1)?.parse::<u32>().ok()) == Some(parent))
+        .collect()
+}

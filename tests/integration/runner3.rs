@@ -218,3 +218,103 @@ print(reply.decode())"#;
     let server = *servers.first().unwrap() as i32;
     assert!(!alive(server), "the server is gone after the run");
 }
+
+// ---------- defect 7: every ending stops everything ----------
+
+/// A shell line that starts a `setsid` escapee (a `sleep` in a session of
+/// its own, still carrying EXP_RUNNER and EXP_NAME) whose pid goes to
+/// `TMP/FILE`, and waits until that file is written.
+fn escape(file: &str) -> String {
+    format!(
+        r#"setsid sh -c 'echo $$ > {file}.tmp && mv {file}.tmp {file}; exec sleep 300' &
+while [ ! -e {file} ]; do sleep 0.01; done"#
+    )
+}
+
+/// Trust round 3, defect 7: a config that ends (done, failed, timeout)
+/// leaves nothing running: what it started in its own group and what
+/// `setsid`'d away are killed before the config is recorded.
+#[test]
+fn every_ending_kills_what_the_command_left_behind_before_it_is_recorded() {
+    let dir = Dir::new();
+    let script = format!(
+        r#"case $EXP_NAME in
+c0) {c0}
+    sleep 300 & echo $! > c0.bg
+    echo '{{{{"ok": 1}}}}' ;;
+c1) {c1}
+    exit 3 ;;
+c2) {c2}
+    sleep 300 ;;
+c3) trap '' TERM; echo $$ > c3.pid
+    while [ ! -e release ]; do sleep 0.02; done ;;
+esac"#,
+        c0 = escape("c0.escaped"),
+        c1 = escape("c1.escaped"),
+        c2 = escape("c2.escaped"),
+    );
+    shell_experiment(&dir, 4, &script);
+    let files = ["c0.escaped", "c0.bg", "c1.escaped", "c2.escaped", "c3.pid"];
+    let _guard = KillOnDrop(files.iter().map(|f| dir.path().join(f)).collect());
+    // c3 ignores the timeout's SIGTERM: it keeps the run going while we look.
+    let runner = Bg::run(&dir, &["-j4", "--timeout", "5s", "--kill-after", "120s", "--progress", "never"]);
+    let left: Vec<i32> = files[..4].iter().map(|f| pid_in(&dir, f)).collect();
+    wait_for("c0, c1 and c2 to end", || {
+        let rows = by_name(&dir);
+        ["c0", "c1", "c2"].iter().all(|name| rows[*name]["status"] != "running")
+    });
+    for (file, pid) in files.iter().zip(&left) {
+        assert!(!alive(*pid), "{file} ({pid}) still runs after its config was recorded");
+    }
+    std::fs::write(dir.path().join("release"), "").unwrap();
+    let out = runner.finish_within(BOUND);
+    out.code(1);
+    let rows = by_name(&dir);
+    assert_eq!(rows["c0"]["status"], "done");
+    assert_eq!(rows["c1"]["status"], "failed");
+    assert!(rows["c2"]["error"].as_str().unwrap().contains("timeout"), "{:#}", rows["c2"]);
+}
+
+/// Trust round 3, defect 7: a stop puts a config back to todo only once
+/// what its command started is gone, escapees too.
+#[test]
+fn a_stopped_config_leaves_no_escapee_running() {
+    for signal in [Signal::SIGTERM, Signal::SIGINT] {
+        let dir = Dir::new();
+        let script = format!("{}\necho $$ > \"$EXP_NAME.pid\"\nsleep 300", escape("$EXP_NAME.escaped"));
+        shell_experiment(&dir, 2, &script);
+        let files = ["c0.escaped", "c1.escaped"];
+        let _guard = KillOnDrop(files.iter().map(|f| dir.path().join(f)).collect());
+        let runner = Bg::run(&dir, &["-j2", "--kill-after", "60s", "--progress", "never"]);
+        let escaped: Vec<i32> = files.iter().map(|f| pid_in(&dir, f)).collect();
+        pid_in(&dir, "c0.pid");
+        pid_in(&dir, "c1.pid");
+        runner.signal(signal);
+        let out = runner.finish_within(BOUND);
+        assert_eq!(out.code, Some(128 + signal as i32), "{out:?}");
+        for pid in escaped {
+            assert!(!alive(pid), "{signal}: escapee {pid} outlived its config's stop");
+        }
+        assert!(by_name(&dir).values().all(|row| row["status"] == "todo"));
+    }
+}
+
+/// Trust round 3, defect 7: a retried config never runs beside what its
+/// failed attempt left behind.
+#[test]
+fn a_retry_starts_only_once_the_failed_attempts_escapee_is_gone() {
+    let dir = Dir::new();
+    let script = format!(
+        r#"if [ "$EXP_ATTEMPT" = 1 ]; then
+{}
+    exit 1
+fi
+if kill -0 "$(cat escaped)" 2>/dev/null; then echo alive > seen; else echo gone > seen; fi"#,
+        escape("escaped")
+    );
+    shell_experiment(&dir, 1, &script);
+    let _guard = KillOnDrop(vec![dir.path().join("escaped")]);
+    let out = Bg::run(&dir, &["--retries", "1", "--progress", "never"]).finish_within(BOUND);
+    out.success();
+    assert_eq!(dir.read("seen").trim(), "gone", "attempt 2 saw attempt 1's escapee");
+}

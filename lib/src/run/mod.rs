@@ -8,6 +8,7 @@ pub mod bars;
 pub mod events;
 pub mod feedback;
 pub mod interactive;
+pub mod leftovers;
 pub mod lines;
 pub mod outcome;
 mod pool;
@@ -119,6 +120,10 @@ fn replay_with_setup(
 fn run_pool(mut store: Store, options: &Options, selection: Selection) -> Result<i32> {
     // Stop signals are heard from here on, --setup included.
     let mut events = Events::watch(&STOP_SIGNALS)?;
+    // Orphans below us come to us, so what a config leaves is found cheaply.
+    if !leftovers::become_subreaper() {
+        crate::report::warn("cannot become a child subreaper: what a command leaves running may outlive it");
+    }
     let setup = match &options.setup {
         // Checked first, so a bad template never costs a setup.
         Some(command) => {

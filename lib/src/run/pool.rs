@@ -16,6 +16,7 @@ mod ending;
 
 use super::events::{self, Events};
 use super::feedback::{Feedback, Tally};
+use super::leftovers::Leftovers;
 use super::outcome::{capture_result, died_of_stop_signal, ended_with_result, judge, Ending};
 use super::spawn::Launcher;
 use super::watchdog::Watchdog;
@@ -52,6 +53,8 @@ struct Slot {
     started: Instant,
     deadline: Option<Instant>,
     timed_out: bool,
+    /// How its leader exited, while the rest of its group is still going.
+    exit: Option<(ExitStatus, f64, Timestamp)>,
 }
 
 /// A process group sent SIGTERM, to be SIGKILLed at `at` if any of it is
@@ -83,6 +86,7 @@ pub(super) struct Pool<'a> {
     events: Events,
     workers_by_pid: HashMap<Pid, usize>,
     watchdog: &'a mut Watchdog,
+    leftovers: Leftovers,
     queue: VecDeque<String>,
     retry_queue: VecDeque<String>,
     /// Whether `--max-failures` was reached and said so.
@@ -115,6 +119,7 @@ impl<'a> Pool<'a> {
         watchdog: &'a mut Watchdog,
     ) -> Pool<'a> {
         let jobs = options.jobs.max(1);
+        let leftovers = Leftovers::new(&registration.claim.id);
         Pool {
             store,
             experiment,
@@ -125,6 +130,7 @@ impl<'a> Pool<'a> {
             registration,
             events,
             workers_by_pid: HashMap::new(),
+            leftovers,
             watchdog,
             queue: VecDeque::new(),
             retry_queue: VecDeque::new(),
@@ -424,6 +430,7 @@ impl<'a> Pool<'a> {
                 started: now,
                 deadline: self.options.timeout.map(|t| now + t),
                 timed_out: false,
+                exit: None,
             },
         );
         self.tally.running = self.running.len();
@@ -444,23 +451,43 @@ impl<'a> Pool<'a> {
                 Ok(_) => continue,
             };
             if let Some(worker) = self.workers_by_pid.remove(&pid) {
-                // A group still to be killed stays under the watchdog's eye.
-                if !self.kills.iter().any(|kill| kill.pgid == pid) {
-                    self.watchdog.forget(pid);
-                }
                 self.exited(worker, status)?;
             }
         }
     }
 
+    /// A command's leader exited. What it left in its group gets the time
+    /// a stop gives (SIGTERM, SIGKILL after `--kill-after`): the config
+    /// ends when its group is gone.
     fn exited(&mut self, worker: usize, status: ExitStatus) -> Result<()> {
+        let Some(slot) = self.running.get_mut(&worker) else {
+            return Ok(());
+        };
+        let (pgid, seconds, ended) = (slot.pgid, slot.started.elapsed().as_secs_f64(), Timestamp::now());
+        if Leftovers::group_lingers(pgid) {
+            slot.exit = Some((status, seconds, ended));
+            if !self.kills.iter().any(|kill| kill.pgid == pgid) {
+                self.terminate(pgid);
+            }
+            return Ok(());
+        }
+        self.finish(worker, status, seconds, ended)
+    }
+
+    /// A config's command has ended: kill whatever it left (nothing, most
+    /// often, at the cost of a read), then judge and record it.
+    fn finish(&mut self, worker: usize, status: ExitStatus, seconds: f64, ended: Timestamp) -> Result<()> {
         let Some(slot) = self.running.remove(&worker) else {
             return Ok(());
         };
+        let watchdog = self.watchdog.pid();
+        let leaders = &self.workers_by_pid;
+        self.leftovers.kill(&slot.name, slot.pgid, |pid| pid == watchdog || leaders.contains_key(&pid));
+        self.kills.retain(|kill| kill.pgid != slot.pgid);
+        self.watchdog.forget(slot.pgid);
         self.free.insert(worker);
         self.tally.running = self.running.len();
         self.nothing_claimable_at = None;
-        let seconds = slot.started.elapsed().as_secs_f64();
         let files = self.store.config_files(&slot.name);
         let ending = if slot.timed_out {
             judge(status, self.options.timeout)
@@ -469,19 +496,19 @@ impl<'a> Pool<'a> {
             // has not finished: done only with exit 0 and a result.
             let finished = status.success() && capture_result(&files).is_some();
             let ending = if finished { Ending::Done } else { Ending::Interrupted };
-            return self.record(worker, &slot.name, slot.attempt, ending, seconds, Timestamp::now());
+            return self.record(worker, &slot.name, slot.attempt, ending, seconds, ended);
         } else if died_of_stop_signal(status) {
             // Slurm and scancel signal every process of the job: wait a
             // moment to learn whether we are being stopped too.
             let until = Instant::now() + STOP_GRACE;
-            let (name, attempt, ended) = (slot.name, slot.attempt, Timestamp::now());
+            let (name, attempt) = (slot.name, slot.attempt);
             self.deferred.push(Deferred { worker, name, attempt, status, seconds, ended, until });
             return Ok(());
         } else {
             judge(status, None)
         };
         let ending = ended_with_result(&files, ending);
-        self.record(worker, &slot.name, slot.attempt, ending, seconds, Timestamp::now())
+        self.record(worker, &slot.name, slot.attempt, ending, seconds, ended)
     }
 
     /// Write a config's ending to the journal, then tell people.

@@ -6,6 +6,7 @@ use super::{Deferred, PendingKill, Pool, IDLE_RECHECK, KILL_PROBE};
 use crate::error::Result;
 use crate::model::Status;
 use crate::run::feedback::Tally;
+use crate::run::leftovers::Leftovers;
 use crate::run::outcome::{ended_with_result, judge, signal_name, Ending};
 use crate::runners::{recover, recover_stale, Liveness};
 use nix::sys::signal::{killpg, Signal};
@@ -65,7 +66,7 @@ impl Pool<'_> {
         let expired: Vec<Pid> = self
             .running
             .values_mut()
-            .filter(|slot| !slot.timed_out && slot.deadline.is_some_and(|d| now >= d))
+            .filter(|slot| slot.exit.is_none() && !slot.timed_out && slot.deadline.is_some_and(|d| now >= d))
             .map(|slot| {
                 slot.timed_out = true;
                 slot.pgid
@@ -75,9 +76,11 @@ impl Pool<'_> {
             self.terminate(pgid);
         }
         let mut done_with = Vec::new();
+        let leaders = &self.workers_by_pid;
         self.kills.retain(|kill| {
-            // Signal 0 probes whether any process of the group is left.
-            let gone = killpg(kill.pgid, None).is_err();
+            // Gone once its leader is reaped and no other member is left
+            // (our zombies among them reaped first).
+            let gone = !leaders.contains_key(&kill.pgid) && !Leftovers::group_lingers(kill.pgid);
             if !gone && now >= kill.at {
                 let _ = killpg(kill.pgid, Signal::SIGKILL);
             }
@@ -88,8 +91,14 @@ impl Pool<'_> {
             !finished
         });
         for pgid in done_with {
-            if !self.workers_by_pid.contains_key(&pgid) {
-                self.watchdog.forget(pgid);
+            // A config whose leader exited ends when the rest of its group is gone.
+            let lingering = self.running.iter().find(|(_, slot)| slot.pgid == pgid && slot.exit.is_some());
+            match lingering.map(|(&worker, slot)| (worker, slot.exit)) {
+                Some((worker, Some((status, seconds, ended)))) => {
+                    self.finish(worker, status, seconds, ended)?
+                }
+                _ if !self.workers_by_pid.contains_key(&pgid) => self.watchdog.forget(pgid),
+                _ => {}
             }
         }
         while let Some(due) = self.deferred.iter().position(|d| now >= d.until) {
@@ -160,15 +169,19 @@ impl Pool<'_> {
                 self.running.len()
             ));
         }
-        for slot in self.running.values() {
+        let slots = std::mem::take(&mut self.running);
+        for slot in slots.values() {
             let _ = killpg(slot.pgid, Signal::SIGKILL);
         }
         for (pid, _) in std::mem::take(&mut self.workers_by_pid) {
             let _ = waitpid(pid, None);
-            self.watchdog.forget(pid);
         }
-        let names: Vec<String> =
-            std::mem::take(&mut self.running).into_values().map(|slot| slot.name).collect();
+        let watchdog = self.watchdog.pid();
+        for slot in slots.values() {
+            self.leftovers.kill(&slot.name, slot.pgid, |pid| pid == watchdog);
+            self.watchdog.forget(slot.pgid);
+        }
+        let names: Vec<String> = slots.into_values().map(|slot| slot.name).collect();
         // Best effort: the error may be that the state cannot be written.
         let _ = (|| -> Result<()> {
             let lock = self.store.lock()?;
