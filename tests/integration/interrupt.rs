@@ -31,7 +31,20 @@ pub(crate) struct Bg {
 impl Bg {
     pub(crate) fn spawn(dir: &Dir, tool: &str, args: &[&str]) -> Bg {
         let mut cmd = dir.cmd(tool);
-        cmd.arg("exp").args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.arg("exp").args(args);
+        Bg::of(cmd)
+    }
+
+    /// Another program (a wrapper such as `prlimit`) in the test's
+    /// directory, as `spawn` runs the tools.
+    pub(crate) fn spawn_program(dir: &Dir, program: &str, args: &[&str]) -> Bg {
+        let mut cmd = std::process::Command::new(program);
+        cmd.args(args).current_dir(dir.path()).env_remove("EXP_DIR").env("NO_COLOR", "1");
+        Bg::of(cmd)
+    }
+
+    fn of(mut cmd: std::process::Command) -> Bg {
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn");
         let stdout = Arc::new(Mutex::new(String::new()));
         let stderr = Arc::new(Mutex::new(String::new()));

@@ -44,6 +44,9 @@ const STOP_GRACE: Duration = Duration::from_secs(2);
 const IDLE_RECHECK: Duration = Duration::from_secs(1);
 /// How often to check whether a signalled process group has emptied.
 const KILL_PROBE: Duration = Duration::from_millis(50);
+/// The first and the longest wait before starting again after a resource error.
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 /// One busy worker slot.
 struct Slot {
@@ -55,6 +58,13 @@ struct Slot {
     timed_out: bool,
     /// How its leader exited, while the rest of its group is still going.
     exit: Option<(ExitStatus, f64, Timestamp)>,
+}
+
+/// Launching on hold after a resource error (EMFILE, EAGAIN...), until `until`.
+#[derive(Clone, Copy)]
+struct Backoff {
+    until: Instant,
+    delay: Duration,
 }
 
 /// A process group sent SIGTERM, to be SIGKILLed at `at` if any of it is
@@ -103,6 +113,9 @@ pub(super) struct Pool<'a> {
     started_at: Instant,
     started_configs: usize,
     nothing_claimable_at: Option<Instant>,
+    backoff: Option<Backoff>,
+    /// Whether a back-off was said (once a run).
+    backoff_said: bool,
 }
 
 impl<'a> Pool<'a> {
@@ -153,6 +166,8 @@ impl<'a> Pool<'a> {
             started_at: Instant::now(),
             started_configs: 0,
             nothing_claimable_at: None,
+            backoff: None,
+            backoff_said: false,
         }
     }
 
@@ -243,10 +258,16 @@ impl<'a> Pool<'a> {
                 self.launch()?;
             }
             if self.running.is_empty() && self.deferred.is_empty() && self.kills.is_empty() {
-                if self.stop.is_some() || !self.may_start_more() || !self.recover_others()? {
+                if self.stop.is_some() || !self.may_start_more() {
                     return Ok(());
                 }
-                continue;
+                // Backing off, there is more to do: wait for it below.
+                if !self.backing_off() {
+                    if !self.recover_others()? {
+                        return Ok(());
+                    }
+                    continue;
+                }
             }
             let timeout = self.next_wakeup();
             for event in self.events.wait(timeout) {
@@ -315,7 +336,10 @@ impl<'a> Pool<'a> {
             // Commands that fail to start free their slot at once: a stop
             // signal must still be heard between them.
             self.handle_pending()?;
-            if self.stop.is_some() || self.braked() || (!self.may_start_more() && self.retry_queue.is_empty())
+            if self.stop.is_some()
+                || self.braked()
+                || self.backing_off()
+                || (!self.may_start_more() && self.retry_queue.is_empty())
             {
                 return Ok(());
             }
@@ -408,12 +432,21 @@ impl<'a> Pool<'a> {
                     err.context(format!("cannot prepare {name}'s folder ({name} is back to todo); stopping, nothing more is started"))
                 );
             }
+            // Out of open files, processes or memory: no fault of the
+            // config either, and it may pass. Back to todo, and try again.
+            Err(err) if err.kind == Kind::Resource => {
+                self.record(worker, &name, attempt, Ending::NotStarted, 0.0, Timestamp::now())?;
+                self.put_back(&name);
+                self.back_off(&name, &err);
+                return Ok(());
+            }
             Err(err) => {
                 self.feedback.started(&name, attempt, worker, self.store.config_files(&name), self.tally);
                 let ending = Ending::Failed { exit_code: None, signal: None, error: err.message };
                 return self.record(worker, &name, attempt, ending, 0.0, Timestamp::now());
             }
         };
+        self.backoff = None;
         // Reaped by `reap` on SIGCHLD, by pid.
         let pgid = Pid::from_raw(child.id() as i32);
         drop(child);
@@ -437,6 +470,40 @@ impl<'a> Pool<'a> {
         self.count_total();
         self.feedback.started(&name, attempt, worker, self.store.config_files(&name), self.tally);
         Ok(())
+    }
+
+    /// A config that did not start goes back to the head of the queue, its
+    /// try in this run not counted.
+    fn put_back(&mut self, name: &str) {
+        if let Some(tries) = self.run_attempts.get_mut(name) {
+            *tries -= 1;
+            if *tries == 0 {
+                self.run_attempts.remove(name);
+                if self.tried.remove(name) {
+                    self.started_configs -= 1;
+                }
+            }
+        }
+        self.queue.push_front(name.to_string());
+        self.count_total();
+    }
+
+    /// Start nothing for a while, longer each time in a row; say why once.
+    fn back_off(&mut self, name: &str, err: &crate::error::Error) {
+        let delay = self.backoff.map_or(BACKOFF_FIRST, |backoff| (backoff.delay * 2).min(BACKOFF_MAX));
+        self.backoff = Some(Backoff { until: Instant::now() + delay, delay });
+        if !self.backoff_said {
+            self.backoff_said = true;
+            self.feedback.warn(&format!(
+                "cannot start {name}: {err}; {name} is back to todo, backing off and retrying (every {} at most)",
+                humantime::format_duration(BACKOFF_MAX)
+            ));
+        }
+    }
+
+    /// Whether a resource error has launching on hold.
+    pub(super) fn backing_off(&self) -> bool {
+        self.backoff.is_some_and(|backoff| Instant::now() < backoff.until)
     }
 
     /// Collect every command that has exited (signals coalesce, so loop).

@@ -1,7 +1,7 @@
 //! Starting one config's command: its folder and logs, its environment, its
 //! own process group.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::identity::merged;
 use crate::model::{Experiment, Params};
 use crate::store::atomic::{ensure_dir, no_follow, regular};
@@ -165,7 +165,13 @@ impl Launcher {
                 std::io::ErrorKind::NotFound => "; exp-init --update -- CMD... fixes the command",
                 _ => "",
             };
-            Error::state(format!("cannot run {:?}: {err}{hint}", argv[0]))
+            let error = Error::state(format!("cannot run {:?}: {err}{hint}", argv[0]));
+            // Out of files, processes or memory is the runner's problem;
+            // a command that cannot be executed is the command's.
+            match Kind::of_errno(err.raw_os_error()) {
+                Kind::Resource => Error { kind: Kind::Resource, ..error },
+                _ => error,
+            }
         })
     }
 

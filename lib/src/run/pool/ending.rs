@@ -134,6 +134,9 @@ impl Pool<'_> {
         }
         if !self.free.is_empty() && self.stop.is_none() {
             wait = wait.min(IDLE_RECHECK);
+            if let Some(backoff) = self.backoff.filter(|_| self.backing_off()) {
+                wait = wait.min(backoff.until.saturating_duration_since(now));
+            }
         }
         wait
     }
