@@ -120,6 +120,10 @@ pub struct Args {
     /// failures; exit 1 if any replay failed.
     #[arg(long, conflicts_with_all = ["dry_run", "interactive"])]
     pub replay_all: bool,
+    /// Record a config that exits 0 without a result as failed ("no
+    /// result"), as exp-init --require-result does for every run.
+    #[arg(long)]
+    pub require_result: bool,
     /// A heartbeat older than this marks a runner on another host dead.
     #[arg(long, value_name = "DUR", default_value = "2m", value_parser = duration("--stale-after"))]
     pub stale_after: Duration,
@@ -189,6 +193,7 @@ pub fn main() -> exp::Result<i32> {
             (false, true) => None,
         },
         status_every: Some(args.status_every).filter(|every| !every.is_zero()),
+        require_result: args.require_result,
     };
     run(&args.experiment.dir, &options)
 }

@@ -178,6 +178,7 @@ fn config() -> impl Strategy<Value = Config> {
                     pid: 42,
                     worker: Some(0),
                 }),
+                warning: None,
                 extra: extra.into_iter().map(|(k, v)| (k, Value::String(v))).collect(),
             },
         )

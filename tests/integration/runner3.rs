@@ -494,3 +494,79 @@ fn too_many_open_files_backs_off_and_retries_without_failing_a_config() {
     }
     assert!(backed_off.iter().all(|said| said.contains("Too many open files")), "{backed_off:#?}");
 }
+
+// ---------- defect 12: no silent empty results ----------
+
+/// Trust round 3, defect 12: a command printed
+/// `{"bytes": 5848361, "secs": .304752839}` (not JSON: `.3`), and its
+/// config ended done with empty cells, without a word. The result is still
+/// the last stdout line that parses; a later line that starts with `{` and
+/// does not is warned about, once per config, by exp-run and exp-summary.
+#[test]
+fn a_result_line_that_is_not_json_is_warned_about_by_run_and_summary() {
+    let dir = Dir::new();
+    let script = r#"case $EXP_NAME in
+c0) echo '{{"bytes": 5848361, "secs": .304752839}}' ;;
+c1) echo '{{"ok": 1}}'; echo '{{"bytes": 1, "secs": .5}}'; echo '{{"bytes": 2, "secs": .5}}' ;;
+c2) echo '{{not a result'; echo '{{"ok": 2}}' ;;
+esac"#;
+    shell_experiment(&dir, 3, script);
+    let run = dir.run("exp-run", &["--progress", "never"]);
+    run.success();
+    let warned = |out: &Out, name: &str| {
+        out.stderr
+            .lines()
+            .filter(|line| line.contains("warning") && line.contains(&format!("{name}:")))
+            .count()
+    };
+    assert_eq!(warned(&run, "c0"), 1, "{run:?}");
+    assert_eq!(warned(&run, "c1"), 1, "{run:?}");
+    assert_eq!(warned(&run, "c2"), 0, "a bad line before the result is no matter: {run:?}");
+    assert!(run.stderr.contains(".304752839"), "the line is shown: {run:?}");
+    let rows = by_name(&dir);
+    assert_eq!(rows["c0"]["status"], "done", "a result is not required here");
+    let summary = dir.run("exp-summary", &[]);
+    summary.success();
+    assert_eq!(warned(&summary, "c0"), 1, "{summary:?}");
+    assert_eq!(warned(&summary, "c1"), 1, "{summary:?}");
+    assert_eq!(warned(&summary, "c2"), 0, "{summary:?}");
+    let json = dir.run("exp-summary", &["--json"]);
+    let results: Vec<serde_json::Value> =
+        json.json_lines().into_iter().map(|l| l["result"].clone()).collect();
+    assert_eq!(
+        results,
+        [serde_json::Value::Null, serde_json::json!({"ok": 1}), serde_json::json!({"ok": 2})]
+    );
+}
+
+/// Trust round 3, defect 12: `exp-init --require-result` (kept in the
+/// experiment) and `exp-run --require-result` record a config that exits 0
+/// without a result as failed, `error: "no result"`; `exp-init --update
+/// --no-require-result` lifts it.
+#[test]
+fn require_result_fails_a_config_that_exits_0_without_a_result() {
+    let dir = Dir::new();
+    let script = r#"if [ "$EXP_PARAM_I" = 0 ]; then echo '{{"ok": 1}}'; else echo '{{"secs": .3}}'; fi"#;
+    dir.init(&["--naming", "c{i}", "--shell", script, "--require-result"], &[]);
+    dir.run("exp-add", &["--grid", "i=0..1"]).success();
+    // The same definition again is still the same experiment.
+    dir.run("exp-init", &["--naming", "c{i}", "--shell", script, "--require-result"]).success();
+    dir.run("exp-run", &["--progress", "never"]).code(1);
+    let rows = by_name(&dir);
+    assert_eq!(rows["c0"]["status"], "done");
+    assert_eq!(rows["c1"]["status"], "failed");
+    assert_eq!(rows["c1"]["error"], "no result");
+    assert_eq!(rows["c1"]["exit_code"], 0);
+
+    dir.run("exp-init", &["--update", "--no-require-result"]).success();
+    dir.run("exp-run", &["--retry-failed", "--progress", "never"]).success();
+    assert_eq!(by_name(&dir)["c1"]["status"], "done", "lifted");
+
+    // exp-run's own flag, on an experiment that does not ask for it.
+    let out = dir.run_stdin("exp-clean", &["--names", "-", "--reset"], "c0\nc1\n");
+    out.success();
+    dir.run("exp-run", &["--require-result", "--progress", "never"]).code(1);
+    let rows = by_name(&dir);
+    assert_eq!(rows["c0"]["status"], "done");
+    assert_eq!(rows["c1"]["error"], "no result");
+}

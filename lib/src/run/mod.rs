@@ -66,6 +66,8 @@ pub struct Options {
     pub replay: Option<Replay>,
     /// `--status-every DUR`: off a terminal, a line every DUR naming what is still running.
     pub status_every: Option<Duration>,
+    /// `--require-result`: a config that exits 0 without a result is failed.
+    pub require_result: bool,
 }
 
 /// Run the experiment in `dir`; returns the exit code (0, 1 or 128+N).

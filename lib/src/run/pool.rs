@@ -116,6 +116,10 @@ pub(super) struct Pool<'a> {
     backoff: Option<Backoff>,
     /// Whether a back-off was said (once a run).
     backoff_said: bool,
+    /// `--require-result`, or the experiment's own.
+    require_result: bool,
+    /// Warnings about results, by config, until they are recorded.
+    result_warnings: HashMap<String, String>,
 }
 
 impl<'a> Pool<'a> {
@@ -133,6 +137,7 @@ impl<'a> Pool<'a> {
     ) -> Pool<'a> {
         let jobs = options.jobs.max(1);
         let leftovers = Leftovers::new(&registration.claim.id);
+        let require_result = options.require_result || experiment.require_result();
         Pool {
             store,
             experiment,
@@ -168,6 +173,8 @@ impl<'a> Pool<'a> {
             nothing_claimable_at: None,
             backoff: None,
             backoff_said: false,
+            require_result,
+            result_warnings: HashMap::new(),
         }
     }
 
@@ -409,6 +416,7 @@ impl<'a> Pool<'a> {
             config.exit_code = None;
             config.signal = None;
             config.error = None;
+            config.warning = None;
             config.runner = Some(Claim { worker: Some(worker), ..self.registration.claim.clone() });
             let attempt = config.attempts;
             let event = Event { name: name.clone(), config: config.clone() };
@@ -561,7 +569,9 @@ impl<'a> Pool<'a> {
         } else if self.stop.is_some() {
             // Asked to stop, a command that saves a checkpoint and exits 0
             // has not finished: done only with exit 0 and a result.
-            let finished = status.success() && capture_result(&files).is_some();
+            let captured = capture_result(&files);
+            let finished = status.success() && captured.result.is_some();
+            self.result_warning(&slot.name, captured.warning.filter(|_| finished));
             let ending = if finished { Ending::Done } else { Ending::Interrupted };
             return self.record(worker, &slot.name, slot.attempt, ending, seconds, ended);
         } else if died_of_stop_signal(status) {
@@ -574,8 +584,19 @@ impl<'a> Pool<'a> {
         } else {
             judge(status, None)
         };
-        let ending = ended_with_result(&files, ending);
+        let (ending, warning) = ended_with_result(&files, ending, self.require_result);
+        self.result_warning(&slot.name, warning);
         self.record(worker, &slot.name, slot.attempt, ending, seconds, ended)
+    }
+
+    /// A warning about a config's result: said once, and kept in its record.
+    fn result_warning(&mut self, name: &str, warning: Option<String>) {
+        let Some(warning) = warning else { return };
+        let message = format!("{name}: {warning}");
+        if crate::report::first_time(&message) {
+            self.feedback.warn(&message);
+        }
+        self.result_warnings.insert(name.to_string(), warning);
     }
 
     /// Write a config's ending to the journal, then tell people.
@@ -600,6 +621,7 @@ impl<'a> Pool<'a> {
         }
         let config = self.experiment.configs.get_mut(name).expect("a held config exists").get_mut()?;
         config.runner = None;
+        config.warning = self.result_warnings.remove(name);
         match &ending {
             Ending::Done => {
                 config.status = Status::Done;

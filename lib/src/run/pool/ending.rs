@@ -103,7 +103,9 @@ impl Pool<'_> {
         }
         while let Some(due) = self.deferred.iter().position(|d| now >= d.until) {
             let Deferred { worker, name, attempt, status, seconds, ended, .. } = self.deferred.remove(due);
-            let ending = ended_with_result(&self.store.config_files(&name), judge(status, None));
+            let files = self.store.config_files(&name);
+            let (ending, warning) = ended_with_result(&files, judge(status, None), self.require_result);
+            self.result_warning(&name, warning);
             self.record(worker, &name, attempt, ending, seconds, ended)?;
         }
         Ok(())
