@@ -13,25 +13,27 @@
 
 use crate::error::{Error, Result};
 use crate::report::note;
-use crate::run::events::{Event, Events};
+use crate::run::events::{poll_timeout, Event, Events};
 use crate::run::outcome::signal_name;
 use crate::run::watchdog::RUNNER_VAR;
 use crate::store::config_files::read_regular;
+use nix::poll::{poll, PollFd, PollFlags};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use std::fs::File;
 use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The most of the setup's stdout read for assignments.
 const MAX_OUTPUT: u64 = 16 << 20;
 /// How often a service being stopped is looked at.
 const STOP_PROBE: Duration = Duration::from_millis(20);
+/// How often a setup run without signal handling (`--replay`) is looked at.
+const NO_EVENTS_PROBE: Duration = Duration::from_millis(50);
 /// How long SIGKILLed services are waited for before the run goes on.
 const KILLED_WAIT: Duration = Duration::from_secs(2);
 
@@ -159,14 +161,13 @@ pub fn run_setup(
         .process_group(0)
         .spawn()
         .map_err(|err| Error::setup(format!("--setup: cannot run sh: {err}")))?;
-    let into_log = relay(errors, log);
-    let ended = match events {
-        Some(events) => wait_or_stop(&mut child, events, services.kill_after),
-        None => child.wait().map(|status| (status, None)),
-    };
-    // From now on what the services say goes to the log, never to a pipe
-    // that could fill up and block them.
-    into_log.store(true, Ordering::SeqCst);
+    let mut errors = Relay::new(errors);
+    let ended = wait_or_stop(&mut child, events, services.kill_after, &mut errors);
+    // All the setup said is in the pipe by now: pass it on. What its
+    // services say from now on goes to the log, never to a pipe that could
+    // fill up and block them.
+    errors.forward();
+    errors.into_log(log);
     let (status, stopped) =
         ended.map_err(|err| Error::setup(format!("--setup: cannot wait for sh: {err}")))?;
     if let Some(signal) = stopped {
@@ -193,35 +194,66 @@ pub fn run_setup(
     Ok(Setup::Env(env))
 }
 
-/// Pass what comes on `errors` to our stderr, or into `log` once the
-/// returned flag is set; until every writer has closed it.
-fn relay(mut errors: std::io::PipeReader, mut log: File) -> Arc<AtomicBool> {
-    let into_log = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&into_log);
-    std::thread::spawn(move || {
-        let mut buffer = [0u8; 8192];
-        while let Ok(n) = errors.read(&mut buffer) {
-            if n == 0 {
-                break;
-            }
-            let _ = match flag.load(Ordering::SeqCst) {
-                true => log.write_all(&buffer[..n]),
-                false => std::io::stderr().write_all(&buffer[..n]),
-            };
-        }
-    });
-    into_log
+/// The setup's stderr: passed to ours while it runs, by the thread that
+/// waits for it (so nothing it said before it exited can be taken for a
+/// service's), then into the log by a thread of its own.
+struct Relay {
+    /// None once every writer has closed it.
+    pipe: Option<std::io::PipeReader>,
 }
 
-/// Wait for the setup, stopping it at a stop signal; the signal, if one came.
+impl Relay {
+    fn new(pipe: std::io::PipeReader) -> Relay {
+        use nix::fcntl::{fcntl, FcntlArg, OFlag};
+        // Read only what is there: the wait must go on.
+        let _ = fcntl(pipe.as_raw_fd(), FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
+        Relay { pipe: Some(pipe) }
+    }
+
+    fn fd(&self) -> Option<BorrowedFd<'_>> {
+        self.pipe.as_ref().map(|pipe| pipe.as_fd())
+    }
+
+    /// Pass what can be read now to our stderr.
+    fn forward(&mut self) {
+        let Some(pipe) = &mut self.pipe else { return };
+        let mut buffer = [0u8; 8192];
+        loop {
+            match pipe.read(&mut buffer) {
+                Ok(0) => break self.pipe = None,
+                Ok(n) => {
+                    let _ = std::io::stderr().write_all(&buffer[..n]);
+                }
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(_) => break self.pipe = None,
+            }
+        }
+    }
+
+    /// From now on, what comes goes into `log`, until every writer is gone.
+    fn into_log(self, mut log: File) {
+        use nix::fcntl::{fcntl, FcntlArg, OFlag};
+        let Some(mut pipe) = self.pipe else { return };
+        let _ = fcntl(pipe.as_raw_fd(), FcntlArg::F_SETFL(OFlag::empty()));
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut pipe, &mut log);
+        });
+    }
+}
+
+/// Wait for the setup, passing its stderr on, and stopping it at a stop
+/// signal (with `events`); the signal, if one came.
 fn wait_or_stop(
     child: &mut Child,
-    events: &mut Events,
+    mut events: Option<&mut Events>,
     kill_after: Duration,
+    errors: &mut Relay,
 ) -> std::io::Result<(ExitStatus, Option<i32>)> {
     let group = Pid::from_raw(child.id() as i32);
     let mut stop: Option<(i32, Instant)> = None;
     loop {
+        errors.forward();
         if let Some(status) = child.try_wait()? {
             // What is left of its group goes with it.
             if stop.is_some() {
@@ -233,7 +265,17 @@ fn wait_or_stop(
             Some((_, kill_at)) => kill_at.saturating_duration_since(Instant::now()),
             None => Duration::from_secs(1),
         };
-        for event in events.wait(timeout) {
+        let came = match events.as_deref_mut() {
+            Some(events) => events.wait_or_input(timeout, errors.fd()),
+            None => {
+                // No SIGCHLD to wake us: look again soon.
+                let mut fds: Vec<PollFd> =
+                    errors.fd().map(|fd| PollFd::new(fd, PollFlags::POLLIN)).into_iter().collect();
+                let _ = poll(&mut fds, poll_timeout(timeout.min(NO_EVENTS_PROBE)));
+                Vec::new()
+            }
+        };
+        for event in came {
             match (event, stop) {
                 (Event::Signal(signal), None) if signal != signal_hook::consts::SIGCHLD => {
                     note(format!("{}: stopping --setup; nothing will run", signal_name(signal)));
