@@ -45,7 +45,7 @@ never\t''"
 complete -c exp-run -l status-every -d 'Off a terminal, print a line every DUR naming the configs still running, so a log is never silent for long; 0 or off: never' -r
 complete -c exp-run -l max-failures -d 'Launch nothing more once N configs failed in this run (running ones finish); exit 1. A brake for a broken command on a cluster' -r
 complete -c exp-run -l setup -d 'Run CMD (sh -c) once before the pool; the KEY=VALUE lines it prints until it exits are added to every config\'s environment. If it fails, nothing runs (exit 5). What it leaves running (a server started with &) serves the run and is stopped when the run ends; what that prints goes to DIR/.exp/setup-RUNNER.log' -r
-complete -c exp-run -l replay -d 'Run config NAME again in the foreground (inherited stdio, EXP_CACHE_MODE=replay), changing no state; exit with its exit code. Repeatable' -r -f -a '(__exp_run_config_names)'
+complete -c exp-run -l replay -d 'Run config NAME again in the foreground (inherited stdio, EXP_CACHE_MODE=replay), changing no state; exit with its exit code. It runs the argv that ran (its command.json), in today\'s workdir and environment. Repeatable' -r -f -a '(__exp_run_config_names)'
 complete -c exp-run -l stale-after -d 'A heartbeat older than this marks a runner on another host dead' -r
 complete -c exp-run -l retry-failed -d 'First mark every failed config todo again'
 complete -c exp-run -l dry-run -d 'Print the commands that would run, and run nothing'

@@ -113,7 +113,8 @@ pub struct Args {
     pub interactive: bool,
     /// Run config NAME again in the foreground (inherited stdio,
     /// EXP_CACHE_MODE=replay), changing no state; exit with its exit code.
-    /// Repeatable.
+    /// It runs the argv that ran (its command.json), in today's workdir and
+    /// environment. Repeatable.
     #[arg(long, value_name = "NAME", conflicts_with_all = ["replay_all", "dry_run", "interactive"])]
     pub replay: Vec<String>,
     /// Replay every config that ran (done or failed) in order, going on past

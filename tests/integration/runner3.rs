@@ -570,3 +570,40 @@ fn require_result_fails_a_config_that_exits_0_without_a_result() {
     assert_eq!(rows["c0"]["status"], "done");
     assert_eq!(rows["c1"]["error"], "no result");
 }
+
+// ---------- defect 13: a replay runs what ran ----------
+
+/// Trust round 3, defect 13: after `exp-init --update`, `--replay` ran the
+/// new command. It runs the argv recorded in the folder's command.json, in
+/// today's workdir and environment, and says that the template changed; a
+/// folder without command.json (an older run) replays today's command,
+/// saying so.
+#[test]
+fn a_replay_runs_the_recorded_command_in_todays_environment() {
+    let dir = Dir::new();
+    dir.init(&["--naming", "c{i}", "--env", "X=old"], &["sh", "-c", "echo v1 {i} $X > out.txt"]);
+    dir.run("exp-add", &["--grid", "i=7"]).success();
+    dir.run("exp-run", &["--progress", "never"]).success();
+    assert_eq!(dir.read("out.txt"), "v1 7 old\n");
+    dir.run("exp-init", &["--update", "--env", "X=new", "--", "sh", "-c", "echo v2 {i} $X > out.txt"])
+        .success();
+
+    let out = dir.run("exp-run", &["--replay", "c7"]);
+    out.success();
+    assert_eq!(dir.read("out.txt"), "v1 7 new\n", "the recorded argv, today's environment");
+    assert!(out.stderr.contains("changed"), "says the template changed since: {out:?}");
+
+    std::fs::remove_file(dir.exp().join("configs/c7/command.json")).unwrap();
+    let out = dir.run("exp-run", &["--replay", "c7"]);
+    out.success();
+    assert_eq!(dir.read("out.txt"), "v2 7 new\n", "no record: today's command");
+    assert!(out.stderr.contains("command.json"), "says it has no record: {out:?}");
+
+    // Run under today's template, a replay says nothing of the kind.
+    dir.run("exp-add", &["--grid", "i=8"]).success();
+    dir.run("exp-run", &["--progress", "never"]).success();
+    let out = dir.run("exp-run", &["--replay", "c8"]);
+    out.success();
+    assert_eq!(dir.read("out.txt"), "v2 8 new\n");
+    assert!(!out.stderr.contains("changed") && !out.stderr.contains("command.json"), "{out:?}");
+}

@@ -9,6 +9,7 @@ use crate::store::config_files::ConfigFiles;
 use crate::store::Store;
 use crate::template::{check_keys, is_builtin, Builtins, CommandTemplate, Template, BUILTINS};
 use crate::values::display_value;
+use indexmap::IndexMap;
 use std::fs;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -147,19 +148,14 @@ impl Launcher {
             }
         }
         make_dir(&files.cache())?;
-        let Invocation { mut command, argv, params } =
-            self.command(experiment, &files, name, attempt, worker)?;
+        let Invocation { argv, env, params } = self.invocation(experiment, &files, name, attempt, worker)?;
+        let mut command = self.command(&argv, &env);
         // The folder tells its own story, even if the command never starts.
         write_file(&files.params(), &json_text(&serde_json::Value::Object(params)))?;
         write_file(&files.command(), &json_text(&serde_json::json!(argv)))?;
         let stdout = create_log(&files.stdout())?;
         let stderr = create_log(&files.stderr())?;
-        command
-            .env("EXP_RESULT", files.result())
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .process_group(0);
+        command.stdin(Stdio::null()).stdout(stdout).stderr(stderr).process_group(0);
         command.spawn().map_err(|err| {
             let hint = match err.kind() {
                 std::io::ErrorKind::NotFound => "; exp-init --update -- CMD... fixes the command",
@@ -175,9 +171,10 @@ impl Launcher {
         })
     }
 
-    /// The command of a config with its whole environment; stdio and
-    /// `EXP_RESULT` are left to the caller.
-    pub fn command(
+    /// A config's argv and the variables exp sets for it (never the
+    /// inherited environment), in the order they win: what `--setup`
+    /// printed, then the experiment's env and `--env`, then exp's own.
+    pub fn invocation(
         &self,
         experiment: &Experiment,
         files: &ConfigFiles,
@@ -187,32 +184,46 @@ impl Launcher {
     ) -> Result<Invocation> {
         let params = merged(&experiment.defaults, &experiment.configs[name].read()?.params);
         let argv = self.argv(files, name, &params, worker)?;
-        let mut command = Command::new(&argv[0]);
-        command.args(&argv[1..]).current_dir(&self.workdir);
-        command.envs(self.setup_env.iter().map(|(k, v)| (k, v)));
+        let mut env = IndexMap::new();
+        let mut set = |key: &str, value: String| {
+            // A later setting wins, in the place of the first.
+            env.insert(key.to_string(), value);
+        };
+        for (key, value) in &self.setup_env {
+            set(key, value.clone());
+        }
         if let Some(runner) = &self.runner {
-            command.env(crate::run::watchdog::RUNNER_VAR, runner);
+            set(crate::run::watchdog::RUNNER_VAR, runner.clone());
         }
         let builtins = builtins(files, name, worker);
         for (key, template) in &self.env {
-            command.env(key, template.render_plain(&params, &builtins)?);
+            set(key, template.render_plain(&params, &builtins)?);
         }
-        command
-            .env("EXP_DIR", &self.experiment_dir)
-            .env("EXP_NAME", name)
-            .env("EXP_CONFIG_DIR", &files.dir)
-            .env("EXP_PARAMS", serde_json::Value::Object(params.clone()).to_string())
-            .env("EXP_CACHE_DIR", files.cache())
-            .env("EXP_CACHE_MODE", self.cache.as_str())
-            .env("EXP_ATTEMPT", attempt.to_string())
-            .env("EXP_WORKER", worker.to_string())
-            .env("EXP_STATUS_FILE", files.status_file());
+        let path = |path: PathBuf| path.display().to_string();
+        set("EXP_DIR", path(self.experiment_dir.clone()));
+        set("EXP_NAME", name.to_string());
+        set("EXP_CONFIG_DIR", path(files.dir.clone()));
+        set("EXP_PARAMS", serde_json::Value::Object(params.clone()).to_string());
+        set("EXP_RESULT", path(files.result()));
+        set("EXP_CACHE_DIR", path(files.cache()));
+        set("EXP_CACHE_MODE", self.cache.as_str().to_string());
+        set("EXP_ATTEMPT", attempt.to_string());
+        set("EXP_WORKER", worker.to_string());
+        set("EXP_STATUS_FILE", path(files.status_file()));
         for (key, value) in &params {
             if !matches!(value, serde_json::Value::Array(_) | serde_json::Value::Object(_)) {
-                command.env(param_variable(key), display_value(value));
+                set(&param_variable(key), display_value(value));
             }
         }
-        Ok(Invocation { command, argv, params })
+        Ok(Invocation { argv, env, params })
+    }
+
+    /// A process for `argv` with `env` over the inherited environment, in
+    /// the workdir; stdio is left to the caller.
+    pub fn command(&self, argv: &[String], env: &IndexMap<String, String>) -> Command {
+        let mut command = Command::new(&argv[0]);
+        command.args(&argv[1..]).current_dir(&self.workdir).envs(env);
+        command
     }
 
     /// Commands are run by runner `id`: they get it as `EXP_RUNNER`, so its
@@ -233,11 +244,12 @@ impl Launcher {
     }
 }
 
-/// A config's command, ready to start, with what it was made from.
+/// What a config's command is made of.
 pub struct Invocation {
-    pub command: Command,
     /// The argv after substitution.
     pub argv: Vec<String>,
+    /// The variables exp sets, each once, in order.
+    pub env: IndexMap<String, String>,
     /// The params merged over the defaults.
     pub params: Params,
 }
