@@ -607,3 +607,27 @@ fn a_replay_runs_the_recorded_command_in_todays_environment() {
     assert_eq!(dir.read("out.txt"), "v2 8 new\n");
     assert!(!out.stderr.contains("changed") && !out.stderr.contains("command.json"), "{out:?}");
 }
+
+// ---------- smaller things ----------
+
+/// Trust round 3: off a terminal, the counter's denominator shrank while a
+/// stop put configs back (`[0/4]`, `[0/3]`, `[0/2]`); it stays put.
+#[test]
+fn the_counter_keeps_its_total_during_a_stop() {
+    let dir = Dir::new();
+    gated_experiment(&dir, 4);
+    let runner = Bg::run(&dir, &["-j4", "--kill-after", "60s"]);
+    for i in 0..4 {
+        pid_in(&dir, &format!("c{i}.pid"));
+    }
+    runner.signal(Signal::SIGINT);
+    let out = runner.finish_within(BOUND);
+    out.code(130);
+    let totals: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter_map(|line| line.split_once('[')?.1.split_once(']')?.0.split_once('/').map(|(_, total)| total))
+        .collect();
+    assert!(totals.len() >= 4, "a line per interrupted config: {out:?}");
+    assert!(totals.iter().all(|&total| total == "4"), "{totals:?}\n{}", out.stderr);
+}

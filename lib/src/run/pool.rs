@@ -243,7 +243,9 @@ impl<'a> Pool<'a> {
         if let Some(limit) = self.options.limit {
             queued = queued.min(limit.saturating_sub(self.started_configs));
         }
+        // Those a stop put back count too: the total stays put meanwhile.
         let known = self.tally.finished()
+            + self.tally.interrupted
             + self.running.len()
             + self.deferred.len()
             + self.retry_queue.len()
