@@ -48,7 +48,7 @@ complete -c exp-run -l setup -d 'Run CMD (sh -c) once before the pool; the KEY=V
 complete -c exp-run -l replay -d 'Run config NAME again in the foreground (inherited stdio, EXP_CACHE_MODE=replay), changing no state; exit with its exit code. It runs the argv that ran (its command.json), in today\'s workdir and environment. Repeatable' -r -f -a '(__exp_run_config_names)'
 complete -c exp-run -l stale-after -d 'A heartbeat older than this marks a runner on another host dead' -r
 complete -c exp-run -l retry-failed -d 'First mark every failed config todo again'
-complete -c exp-run -l dry-run -d 'Print the commands that would run, and run nothing'
+complete -c exp-run -l dry-run -d 'Print what would run, and run nothing: each config\'s name, argv and the variables exp would set for it (never the inherited ones); with --json, {"name","argv","env"} per config'
 complete -c exp-run -l json -d 'JSON Lines events on stdout: start and end of every config'
 complete -c exp-run -s q -l quiet -d 'No closing line (for cron)'
 complete -c exp-run -l exclusive -d 'Exit 4 at once if another runner is active'

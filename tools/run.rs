@@ -75,7 +75,9 @@ pub struct Args {
     /// e.g. CUDA_VISIBLE_DEVICES={worker}). Repeatable.
     #[arg(long, value_name = "KEY=VALUE")]
     pub env: Vec<String>,
-    /// Print the commands that would run, and run nothing.
+    /// Print what would run, and run nothing: each config's name, argv and
+    /// the variables exp would set for it (never the inherited ones);
+    /// with --json, {"name","argv","env"} per config.
     #[arg(long)]
     pub dry_run: bool,
     /// JSON Lines events on stdout: start and end of every config.

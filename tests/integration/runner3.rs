@@ -610,6 +610,52 @@ fn a_replay_runs_the_recorded_command_in_todays_environment() {
 
 // ---------- smaller things ----------
 
+/// Trust round 3: `--dry-run` shows each config's name, its argv and the
+/// variables exp would set for it (`--env` and the experiment's env, the
+/// `{worker}` slots, `EXP_*`), never the inherited environment; with
+/// `--json`, one object per config with `name`, `argv`, `env`.
+#[test]
+fn dry_run_shows_each_configs_argv_and_the_variables_exp_sets() {
+    let dir = Dir::new();
+    dir.init(&["--naming", "c{i}", "--env", "MODEL=m{i}"], &["echo", "{i}"]);
+    dir.run("exp-add", &["--grid", "i=0..3"]).success();
+    let mut cmd = dir.cmd("exp-run");
+    cmd.args(["exp", "--dry-run", "--json", "-j2", "--env", "GPU={worker}"])
+        .env("INHERITED_SECRET", "s3cr3t");
+    let out = Out::of(cmd.output().unwrap());
+    out.success();
+    let lines = out.json_lines();
+    assert_eq!(lines.len(), 4, "{out:?}");
+    let mut workers = std::collections::BTreeSet::new();
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(line["name"], format!("c{i}"));
+        assert_eq!(line["argv"], serde_json::json!(["echo", i.to_string()]));
+        let env = line["env"].as_object().unwrap_or_else(|| panic!("env is an object: {line}"));
+        assert_eq!(env["MODEL"], format!("m{i}"));
+        assert_eq!(env["EXP_NAME"], format!("c{i}"));
+        assert_eq!(env["EXP_PARAM_I"], i.to_string());
+        assert_eq!(env["EXP_ATTEMPT"], "1");
+        assert_eq!(env["GPU"], env["EXP_WORKER"], "{{worker}} is the slot: {line}");
+        workers.insert(env["GPU"].as_str().unwrap().to_string());
+        for key in
+            ["EXP_DIR", "EXP_CONFIG_DIR", "EXP_PARAMS", "EXP_RESULT", "EXP_CACHE_DIR", "EXP_CACHE_MODE"]
+        {
+            assert!(env.contains_key(key), "{key}: {line}");
+        }
+        assert!(!env.contains_key("INHERITED_SECRET") && !env.contains_key("PATH"), "{line}");
+    }
+    assert_eq!(workers.len(), 2, "both slots are shown: {workers:?}");
+
+    let mut cmd = dir.cmd("exp-run");
+    cmd.args(["exp", "--dry-run", "--limit", "1"]).env("INHERITED_SECRET", "s3cr3t");
+    let out = Out::of(cmd.output().unwrap());
+    out.success();
+    assert!(out.stdout.starts_with("c0: echo 0\n"), "{out:?}");
+    assert!(out.stdout.contains("\n    MODEL=m0\n"), "{out:?}");
+    assert!(out.stdout.contains("\n    EXP_NAME=c0\n"), "{out:?}");
+    assert!(!out.stdout.contains("s3cr3t"), "{out:?}");
+}
+
 /// Trust round 3: off a terminal, the counter's denominator shrank while a
 /// stop put configs back (`[0/4]`, `[0/3]`, `[0/2]`); it stays put.
 #[test]

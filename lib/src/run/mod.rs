@@ -5,6 +5,7 @@
 //! watchdog, `--setup`, then the pool ([`pool`]) or a replay ([`replay`]).
 
 pub mod bars;
+mod dry_run;
 pub mod events;
 pub mod feedback;
 pub mod interactive;
@@ -24,14 +25,12 @@ use crate::runners::{Liveness, Registration};
 use crate::select::Selection;
 use crate::store::lock::Lock;
 use crate::store::{Cursor, Store};
-use crate::template::shell_quote;
 use events::Events;
 use feedback::Progress;
 use outcome::signal_name;
 use pool::Pool;
 use replay::Replay;
 use spawn::{CacheMode, Launcher};
-use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 use watchdog::Watchdog;
@@ -80,7 +79,7 @@ pub fn run(dir: &Path, options: &Options) -> Result<i32> {
         shard: options.shard,
     };
     if options.dry_run {
-        return dry_run(&mut store, options, &selection);
+        return dry_run::dry_run(&mut store, options, &selection);
     }
     match &options.replay {
         Some(which) => replay_with_setup(store, options, &selection, which),
@@ -283,26 +282,4 @@ fn check_templates(experiment: &Experiment, launcher: &Launcher, selection: &Sel
         }
     }
     Ok(())
-}
-
-/// `--dry-run`: print the commands that would run, one per line, changing nothing.
-fn dry_run(store: &mut Store, options: &Options, selection: &Selection) -> Result<i32> {
-    let (experiment, _) = store.read()?;
-    let launcher = Launcher::new(store, &experiment, &options.env, options.cache)?;
-    check_request(&experiment, &launcher, options, selection)?;
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let failed_too = options.retry_failed || selection.by_name();
-    let candidates =
-        experiment.configs.iter().filter(|(name, entry)| selection.wants(name, entry.status(), failed_too));
-    for (name, entry) in candidates.take(options.limit.unwrap_or(usize::MAX)) {
-        let files = store.config_files(name);
-        let argv = launcher.argv(&files, name, &merged(&experiment.defaults, &entry.read()?.params), 0)?;
-        if options.json {
-            writeln!(out, "{}", serde_json::json!({"name": name, "argv": argv}))?;
-        } else {
-            writeln!(out, "{}", argv.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" "))?;
-        }
-    }
-    out.flush()?;
-    Ok(0)
 }
