@@ -559,7 +559,12 @@ impl<'a> Pool<'a> {
         };
         let watchdog = self.watchdog.pid();
         let leaders = &self.workers_by_pid;
-        self.leftovers.kill(&slot.name, slot.pgid, |pid| pid == watchdog || leaders.contains_key(&pid));
+        if slot.exit.is_some() {
+            // Its group outlived it: what is left of it goes now.
+            Leftovers::end_group(slot.pgid);
+        }
+        self.leftovers
+            .kill_escaped(&slot.name, slot.pgid, |pid| pid == watchdog || leaders.contains_key(&pid));
         self.kills.retain(|kill| kill.pgid != slot.pgid);
         self.watchdog.forget(slot.pgid);
         self.free.insert(worker);

@@ -183,7 +183,8 @@ impl Pool<'_> {
         }
         let watchdog = self.watchdog.pid();
         for slot in slots.values() {
-            self.leftovers.kill(&slot.name, slot.pgid, |pid| pid == watchdog);
+            Leftovers::end_group(slot.pgid);
+            self.leftovers.kill_escaped(&slot.name, slot.pgid, |pid| pid == watchdog);
             self.watchdog.forget(slot.pgid);
         }
         let names: Vec<String> = slots.into_values().map(|slot| slot.name).collect();
