@@ -495,6 +495,25 @@ fn too_many_open_files_backs_off_and_retries_without_failing_a_config() {
     assert!(backed_off.iter().all(|said| said.contains("Too many open files")), "{backed_off:#?}");
 }
 
+/// Trust round 3, defect 10 (a guard): a command that cannot be executed
+/// (not found, not executable) is still the command's failure, not the
+/// runner's: recorded failed, the run goes on.
+#[test]
+fn a_command_that_cannot_be_executed_is_still_the_commands_failure() {
+    let dir = Dir::new();
+    std::fs::write(dir.path().join("not-executable.sh"), "#!/bin/sh\necho hi\n").unwrap();
+    dir.init(&["--naming", "c{i}"], &["./{i}"]);
+    dir.run("exp-add", &["--grid", "i=not-executable.sh,missing.sh"]).success();
+    let out = crate::interrupt::run_bounded(&dir, "exp-run", &["--progress", "never"]);
+    out.code(1);
+    let rows = by_name(&dir);
+    for name in ["cnot-executable.sh", "cmissing.sh"] {
+        assert_eq!(rows[name]["status"], "failed", "{name}: {:#}", rows[name]);
+        assert_eq!(rows[name]["attempts"], 1, "{name}: {:#}", rows[name]);
+    }
+    assert!(!out.stderr.contains("backing off"), "{out:?}");
+}
+
 // ---------- defect 12: no silent empty results ----------
 
 /// Trust round 3, defect 12: a command printed
