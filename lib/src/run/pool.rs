@@ -482,40 +482,6 @@ impl<'a> Pool<'a> {
         Ok(())
     }
 
-    /// A config that did not start goes back to the head of the queue, its
-    /// try in this run not counted.
-    fn put_back(&mut self, name: &str) {
-        if let Some(tries) = self.run_attempts.get_mut(name) {
-            *tries -= 1;
-            if *tries == 0 {
-                self.run_attempts.remove(name);
-                if self.tried.remove(name) {
-                    self.started_configs -= 1;
-                }
-            }
-        }
-        self.queue.push_front(name.to_string());
-        self.count_total();
-    }
-
-    /// Start nothing for a while, longer each time in a row; say why once.
-    fn back_off(&mut self, name: &str, err: &crate::error::Error) {
-        let delay = self.backoff.map_or(BACKOFF_FIRST, |backoff| (backoff.delay * 2).min(BACKOFF_MAX));
-        self.backoff = Some(Backoff { until: Instant::now() + delay, delay });
-        if !self.backoff_said {
-            self.backoff_said = true;
-            self.feedback.warn(&format!(
-                "cannot start {name}: {err}; {name} is back to todo, backing off and retrying (every {} at most)",
-                humantime::format_duration(BACKOFF_MAX)
-            ));
-        }
-    }
-
-    /// Whether a resource error has launching on hold.
-    pub(super) fn backing_off(&self) -> bool {
-        self.backoff.is_some_and(|backoff| Instant::now() < backoff.until)
-    }
-
     /// Collect every command that has exited (signals coalesce, so loop).
     fn reap(&mut self) -> Result<()> {
         loop {
@@ -594,16 +560,6 @@ impl<'a> Pool<'a> {
         let (ending, warning) = ended_with_result(&files, ending, self.require_result);
         self.result_warning(&slot.name, warning);
         self.record(worker, &slot.name, slot.attempt, ending, seconds, ended)
-    }
-
-    /// A warning about a config's result: said once, and kept in its record.
-    fn result_warning(&mut self, name: &str, warning: Option<String>) {
-        let Some(warning) = warning else { return };
-        let message = format!("{name}: {warning}");
-        if crate::report::first_time(&message) {
-            self.feedback.warn(&message);
-        }
-        self.result_warnings.insert(name.to_string(), warning);
     }
 
     /// Write a config's ending to the journal, then tell people.

@@ -1,8 +1,9 @@
 //! How commands and the run end: stop signals, timeouts, kills after
 //! `--kill-after`, deferred judgements, leaving on an error, and the
-//! closing (save, fold, summary, exit code).
+//! closing (save, fold, summary, exit code); also a start that failed for
+//! want of a resource (put back, back off) and warnings about results.
 
-use super::{Deferred, PendingKill, Pool, IDLE_RECHECK, KILL_PROBE};
+use super::{Backoff, Deferred, PendingKill, Pool, BACKOFF_FIRST, BACKOFF_MAX, IDLE_RECHECK, KILL_PROBE};
 use crate::error::Result;
 use crate::model::Status;
 use crate::run::feedback::Tally;
@@ -15,6 +16,50 @@ use nix::unistd::Pid;
 use std::time::{Duration, Instant};
 
 impl Pool<'_> {
+    /// A warning about a config's result: said once, and kept in its record.
+    pub(super) fn result_warning(&mut self, name: &str, warning: Option<String>) {
+        let Some(warning) = warning else { return };
+        let message = format!("{name}: {warning}");
+        if crate::report::first_time(&message) {
+            self.feedback.warn(&message);
+        }
+        self.result_warnings.insert(name.to_string(), warning);
+    }
+
+    /// A config that did not start goes back to the head of the queue, its
+    /// try in this run not counted.
+    pub(super) fn put_back(&mut self, name: &str) {
+        if let Some(tries) = self.run_attempts.get_mut(name) {
+            *tries -= 1;
+            if *tries == 0 {
+                self.run_attempts.remove(name);
+                if self.tried.remove(name) {
+                    self.started_configs -= 1;
+                }
+            }
+        }
+        self.queue.push_front(name.to_string());
+        self.count_total();
+    }
+
+    /// Start nothing for a while, longer each time in a row; say why once.
+    pub(super) fn back_off(&mut self, name: &str, err: &crate::error::Error) {
+        let delay = self.backoff.map_or(BACKOFF_FIRST, |backoff| (backoff.delay * 2).min(BACKOFF_MAX));
+        self.backoff = Some(Backoff { until: Instant::now() + delay, delay });
+        if !self.backoff_said {
+            self.backoff_said = true;
+            self.feedback.warn(&format!(
+                "cannot start {name}: {err}; {name} is back to todo, backing off and retrying (every {} at most)",
+                humantime::format_duration(BACKOFF_MAX)
+            ));
+        }
+    }
+
+    /// Whether a resource error has launching on hold.
+    pub(super) fn backing_off(&self) -> bool {
+        self.backoff.is_some_and(|backoff| Instant::now() < backoff.until)
+    }
+
     /// The first stop signal stops launching and asks every command to stop;
     /// a second one kills them at once.
     pub(super) fn signalled(&mut self, signal: i32) -> Result<()> {
