@@ -38,12 +38,16 @@ pub fn dry_run(store: &mut Store, options: &Options, selection: &Selection) -> R
         let attempt = entry.read()?.attempts + 1;
         let worker = i % options.jobs.max(1);
         let Invocation { argv, env, .. } = launcher.invocation(&experiment, &files, name, attempt, worker)?;
+        // For people and JSON: a path that is not UTF-8 is shown lossily.
+        let env = env.iter().map(|(key, value)| (key, value.to_string_lossy()));
         if options.json {
+            let env: serde_json::Map<String, serde_json::Value> =
+                env.map(|(key, value)| (key.clone(), value.into())).collect();
             writeln!(out, "{}", serde_json::json!({"name": name, "argv": argv, "env": env}))?;
         } else {
             writeln!(out, "{name}: {}", words(&argv))?;
-            for (key, value) in &env {
-                writeln!(out, "    {key}={}", shell_quote(value))?;
+            for (key, value) in env {
+                writeln!(out, "    {key}={}", shell_quote(&value))?;
             }
         }
     }

@@ -10,6 +10,7 @@ use crate::store::Store;
 use crate::template::{check_keys, is_builtin, Builtins, CommandTemplate, Template, BUILTINS};
 use crate::values::display_value;
 use indexmap::IndexMap;
+use std::ffi::OsString;
 use std::fs;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -185,34 +186,33 @@ impl Launcher {
         let params = merged(&experiment.defaults, &experiment.configs[name].read()?.params);
         let argv = self.argv(files, name, &params, worker)?;
         let mut env = IndexMap::new();
-        let mut set = |key: &str, value: String| {
+        let mut set = |key: &str, value: OsString| {
             // A later setting wins, in the place of the first.
             env.insert(key.to_string(), value);
         };
         for (key, value) in &self.setup_env {
-            set(key, value.clone());
+            set(key, value.into());
         }
         if let Some(runner) = &self.runner {
-            set(crate::run::watchdog::RUNNER_VAR, runner.clone());
+            set(crate::run::watchdog::RUNNER_VAR, runner.into());
         }
         let builtins = builtins(files, name, worker);
         for (key, template) in &self.env {
-            set(key, template.render_plain(&params, &builtins)?);
+            set(key, template.render_plain(&params, &builtins)?.into());
         }
-        let path = |path: PathBuf| path.display().to_string();
-        set("EXP_DIR", path(self.experiment_dir.clone()));
-        set("EXP_NAME", name.to_string());
-        set("EXP_CONFIG_DIR", path(files.dir.clone()));
-        set("EXP_PARAMS", serde_json::Value::Object(params.clone()).to_string());
-        set("EXP_RESULT", path(files.result()));
-        set("EXP_CACHE_DIR", path(files.cache()));
-        set("EXP_CACHE_MODE", self.cache.as_str().to_string());
-        set("EXP_ATTEMPT", attempt.to_string());
-        set("EXP_WORKER", worker.to_string());
-        set("EXP_STATUS_FILE", path(files.status_file()));
+        set("EXP_DIR", self.experiment_dir.clone().into());
+        set("EXP_NAME", name.into());
+        set("EXP_CONFIG_DIR", files.dir.clone().into());
+        set("EXP_PARAMS", serde_json::Value::Object(params.clone()).to_string().into());
+        set("EXP_RESULT", files.result().into());
+        set("EXP_CACHE_DIR", files.cache().into());
+        set("EXP_CACHE_MODE", self.cache.as_str().into());
+        set("EXP_ATTEMPT", attempt.to_string().into());
+        set("EXP_WORKER", worker.to_string().into());
+        set("EXP_STATUS_FILE", files.status_file().into());
         for (key, value) in &params {
             if !matches!(value, serde_json::Value::Array(_) | serde_json::Value::Object(_)) {
-                set(&param_variable(key), display_value(value));
+                set(&param_variable(key), display_value(value).into());
             }
         }
         Ok(Invocation { argv, env, params })
@@ -220,7 +220,7 @@ impl Launcher {
 
     /// A process for `argv` with `env` over the inherited environment, in
     /// the workdir; stdio is left to the caller.
-    pub fn command(&self, argv: &[String], env: &IndexMap<String, String>) -> Command {
+    pub fn command(&self, argv: &[String], env: &IndexMap<String, OsString>) -> Command {
         let mut command = Command::new(&argv[0]);
         command.args(&argv[1..]).current_dir(&self.workdir).envs(env);
         command
@@ -248,8 +248,8 @@ impl Launcher {
 pub struct Invocation {
     /// The argv after substitution.
     pub argv: Vec<String>,
-    /// The variables exp sets, each once, in order.
-    pub env: IndexMap<String, String>,
+    /// The variables exp sets, each once, in order (paths byte-exact).
+    pub env: IndexMap<String, OsString>,
     /// The params merged over the defaults.
     pub params: Params,
 }
