@@ -23,7 +23,7 @@ _exp__init() {
 
     case "${cmd}" in
         exp__init)
-            opts="-h -V --color --name --description --naming --shell --default --env --workdir --update --help --version"
+            opts="-h -V --color --name --description --naming --shell --default --env --workdir --update --require-result --no-require-result --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -38,5 +38,7 @@ complete -c exp-init -l default -d 'A default param, KEY=VALUE (VALUE is JSON if
 complete -c exp-init -l env -d 'An environment variable for every command, KEY=VALUE (a template). Repeatable' -r
 complete -c exp-init -l workdir -d 'Where commands run [default: the current directory]' -r -F
 complete -c exp-init -l update -d 'Replace the command, env, description or workdir of an existing experiment, keeping its configs and their statuses'
+complete -c exp-init -l require-result -d 'Record a config that exits 0 without a result (no result.json, no JSON object line on stdout) as failed, "no result", in every run'
+complete -c exp-init -l no-require-result -d 'With --update: lift --require-result'
 complete -c exp-init -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c exp-init -s V -l version -d 'Print version'

@@ -23,7 +23,7 @@ _exp__run() {
 
     case "${cmd}" in
         exp__run)
-            opts="-j -q -h -V --color --jobs --retry-failed --retries --timeout --kill-after --names --shard --limit --stop-after --env --dry-run --json --progress --status-every --quiet --exclusive --no-cache --max-failures --setup --interactive --replay --replay-all --stale-after --help --version"
+            opts="-j -q -h -V --color --jobs --retry-failed --retries --timeout --kill-after --names --shard --limit --stop-after --env --dry-run --json --progress --status-every --quiet --exclusive --no-cache --max-failures --setup --interactive --replay --replay-all --require-result --stale-after --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

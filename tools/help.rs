@@ -18,7 +18,9 @@ pub struct Example {
 /// Where a config's result comes from, and where its logs go.
 pub const RESULTS_AND_LOGS: &str = "A config's result is the JSON object its command writes to \
     $EXP_RESULT, else the last line of its stdout that is a JSON object; it is kept as \
-    DIR/configs/NAME/result.json. The command's stdout and stderr go to \
+    DIR/configs/NAME/result.json. A later stdout line that starts with { but is not JSON is \
+    warned about (exp-run, exp-summary). With exp-init --require-result or exp-run \
+    --require-result, a config that exits 0 without a result is failed, \"no result\". The command's stdout and stderr go to \
     DIR/configs/NAME/stdout.log and stderr.log (those of an earlier attempt N to stdout.N.log and \
     stderr.N.log); exp-status DIR --log NAME prints them.";
 

@@ -78,6 +78,13 @@ pub struct Args {
     /// experiment, keeping its configs and their statuses.
     #[arg(long)]
     pub update: bool,
+    /// Record a config that exits 0 without a result (no result.json, no
+    /// JSON object line on stdout) as failed, "no result", in every run.
+    #[arg(long, conflicts_with = "no_require_result")]
+    pub require_result: bool,
+    /// With --update: lift --require-result.
+    #[arg(long, requires = "update")]
+    pub no_require_result: bool,
     /// The command template, after `--`.
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
@@ -99,6 +106,11 @@ pub fn main() -> exp::Result<i32> {
         env: args.env,
         workdir: args.workdir,
         update: args.update,
+        require_result: match (args.require_result, args.no_require_result) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        },
     };
     let dir = args.experiment.dir.display();
     match init(&args.experiment.dir, &definition)? {

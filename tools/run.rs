@@ -75,7 +75,9 @@ pub struct Args {
     /// e.g. CUDA_VISIBLE_DEVICES={worker}). Repeatable.
     #[arg(long, value_name = "KEY=VALUE")]
     pub env: Vec<String>,
-    /// Print the commands that would run, and run nothing.
+    /// Print what would run, and run nothing: each config's name, argv and
+    /// the variables exp would set for it (never the inherited ones);
+    /// with --json, {"name","argv","env"} per config.
     #[arg(long)]
     pub dry_run: bool,
     /// JSON Lines events on stdout: start and end of every config.
@@ -101,8 +103,11 @@ pub struct Args {
     /// finish); exit 1. A brake for a broken command on a cluster.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_failures: Option<u64>,
-    /// Run CMD (sh -c) once before the pool; its KEY=VALUE stdout lines are
-    /// added to every config's environment. If it fails, nothing runs (exit 5).
+    /// Run CMD (sh -c) once before the pool; the KEY=VALUE lines it prints
+    /// until it exits are added to every config's environment. If it fails,
+    /// nothing runs (exit 5). What it leaves running (a server started with
+    /// &) serves the run and is stopped when the run ends; what that prints
+    /// goes to DIR/.exp/setup-RUNNER.log.
     #[arg(long, value_name = "CMD")]
     pub setup: Option<String>,
     /// On a terminal, Enter lists the running configs and takes a snapshot.
@@ -110,13 +115,18 @@ pub struct Args {
     pub interactive: bool,
     /// Run config NAME again in the foreground (inherited stdio,
     /// EXP_CACHE_MODE=replay), changing no state; exit with its exit code.
-    /// Repeatable.
+    /// It runs the argv that ran (its command.json), in today's workdir and
+    /// environment. Repeatable.
     #[arg(long, value_name = "NAME", conflicts_with_all = ["replay_all", "dry_run", "interactive"])]
     pub replay: Vec<String>,
     /// Replay every config that ran (done or failed) in order, going on past
     /// failures; exit 1 if any replay failed.
     #[arg(long, conflicts_with_all = ["dry_run", "interactive"])]
     pub replay_all: bool,
+    /// Record a config that exits 0 without a result as failed ("no
+    /// result"), as exp-init --require-result does for every run.
+    #[arg(long)]
+    pub require_result: bool,
     /// A heartbeat older than this marks a runner on another host dead.
     #[arg(long, value_name = "DUR", default_value = "2m", value_parser = duration("--stale-after"))]
     pub stale_after: Duration,
@@ -186,6 +196,7 @@ pub fn main() -> exp::Result<i32> {
             (false, true) => None,
         },
         status_every: Some(args.status_every).filter(|every| !every.is_zero()),
+        require_result: args.require_result,
     };
     run(&args.experiment.dir, &options)
 }

@@ -12,9 +12,14 @@ pub enum Kind {
     /// Experiment missing, corrupt, of a newer schema, or unreadable. Exit 3.
     State,
     /// Nothing can be written where it must be: the disk is full, over
-    /// quota or read-only, or a folder inside the experiment is a symlink.
-    /// Exit 3, as for the state; a runner stops rather than fail configs.
+    /// quota or read-only, the folder is not ours to write (EACCES, EPERM),
+    /// or a folder inside the experiment is a symlink. Exit 3, as for the
+    /// state; a runner stops rather than fail configs.
     Storage,
+    /// Out of open files, processes or memory (EMFILE, ENFILE, EAGAIN,
+    /// ENOMEM): it may pass. Exit 3 if it ends a tool; a runner backs off
+    /// and retries rather than fail configs.
+    Resource,
     /// Another runner is active and `--exclusive` was asked for. Exit 4.
     Busy,
     /// `--setup` failed; nothing ran. Exit 5.
@@ -24,10 +29,21 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The kind of an I/O error by its errno: what no retry of the same
+    /// write can fix is storage, what may pass is a resource.
+    pub fn of_errno(errno: Option<i32>) -> Kind {
+        use nix::libc::{EACCES, EAGAIN, EDQUOT, EIO, EMFILE, ENFILE, ENOMEM, ENOSPC, EPERM, EROFS};
+        match errno {
+            Some(ENOSPC | EDQUOT | EROFS | EACCES | EPERM | EIO) => Kind::Storage,
+            Some(EMFILE | ENFILE | EAGAIN | ENOMEM) => Kind::Resource,
+            _ => Kind::State,
+        }
+    }
+
     pub fn exit_code(self) -> i32 {
         match self {
             Kind::Usage => 2,
-            Kind::State | Kind::Storage => 3,
+            Kind::State | Kind::Storage | Kind::Resource => 3,
             Kind::Busy => 4,
             Kind::Setup => 5,
             Kind::BrokenPipe => 0,
@@ -71,9 +87,7 @@ impl Error {
             return Error { kind: Kind::BrokenPipe, message: String::new() };
         }
         let message = format!("{doing} {}: {err}", path.display());
-        let storage =
-            matches!(err.raw_os_error(), Some(nix::libc::ENOSPC | nix::libc::EDQUOT | nix::libc::EROFS));
-        Error { kind: if storage { Kind::Storage } else { Kind::State }, message }
+        Error { kind: Kind::of_errno(err.raw_os_error()), message }
     }
 
     /// Prefix the message with where it happened, e.g. `line 3`.

@@ -28,6 +28,8 @@ pub struct Definition {
     pub workdir: Option<PathBuf>,
     /// `--update`: change an existing experiment.
     pub update: bool,
+    /// `--require-result` (true) or `--no-require-result` (false).
+    pub require_result: Option<bool>,
 }
 
 pub enum Outcome {
@@ -79,7 +81,7 @@ fn compare(dir: &Path, existing: &Experiment, wanted: &Experiment, workdir_given
 }
 
 /// What `--update` may replace: nothing that makes a config's identity or name.
-const UPDATABLE: [&str; 5] = ["--name", "--description", "command", "--env", "--workdir"];
+const UPDATABLE: [&str; 6] = ["--name", "--description", "command", "--env", "--workdir", "--require-result"];
 
 /// Replace what the definition gives of the updatable fields, under the
 /// lock, with no runner active; every config must fit the new templates.
@@ -126,6 +128,10 @@ fn update(dir: &Path, definition: &Definition, wanted: Experiment) -> Result<Out
     if definition.workdir.is_some() && wanted.workdir != experiment.workdir {
         experiment.workdir = wanted.workdir;
         changed.push("--workdir");
+    }
+    if let Some(required) = definition.require_result.filter(|&r| r != experiment.require_result()) {
+        experiment.set_require_result(required);
+        changed.push(if required { "--require-result" } else { "--no-require-result" });
     }
     check_configs_fit(&experiment)?;
     warn_if_program_missing(&experiment);
@@ -191,7 +197,7 @@ fn build(definition: &Definition) -> Result<Experiment> {
         None => std::env::current_dir()
             .map_err(|err| Error::usage(format!("cannot read the working directory: {err}")))?,
     };
-    Ok(Experiment {
+    let mut experiment = Experiment {
         name: definition.name.clone(),
         description: definition.description.clone(),
         command,
@@ -200,7 +206,9 @@ fn build(definition: &Definition) -> Result<Experiment> {
         env,
         workdir: Some(workdir),
         ..Experiment::default()
-    })
+    };
+    experiment.set_require_result(definition.require_result == Some(true));
+    Ok(experiment)
 }
 
 /// Add `KEY=VALUE` defaults to `existing`. A default may be added, never changed.
@@ -254,6 +262,10 @@ fn differences(existing: &Experiment, wanted: &Experiment, workdir_given: bool) 
         .all(|(key, value)| existing.defaults.get(key).map(canonical) == Some(canonical(value)));
     if !defaults_agree {
         fields.push("--default");
+    }
+    // Asked for, it must be there; not asked for, either is the same experiment.
+    if wanted.require_result() && !existing.require_result() {
+        fields.push("--require-result");
     }
     fields
 }

@@ -57,6 +57,25 @@ pub struct Experiment {
     pub extra: Map<String, Value>,
 }
 
+/// The key of `exp-init --require-result` among the experiment's top-level
+/// keys (kept in `extra`, so older versions keep it through rewrites).
+const REQUIRE_RESULT: &str = "require_result";
+
+impl Experiment {
+    /// `exp-init --require-result`: a config that exits 0 without a result
+    /// is failed.
+    pub fn require_result(&self) -> bool {
+        self.extra.get(REQUIRE_RESULT) == Some(&Value::Bool(true))
+    }
+
+    pub fn set_require_result(&mut self, on: bool) {
+        match on {
+            true => self.extra.insert(REQUIRE_RESULT.to_string(), Value::Bool(true)),
+            false => self.extra.shift_remove(REQUIRE_RESULT),
+        };
+    }
+}
+
 /// The command template: an argv run without a shell (a YAML list), or a
 /// `sh -c` string (a YAML string).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,6 +150,10 @@ pub struct Config {
     /// when it ends, cleared by a reset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// What its last attempt's ending deserves a look for, short of an
+    /// error: a stdout line that looks like a result but is not JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
     /// Keys this exp does not know, kept through every rewrite.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -150,6 +173,7 @@ impl Config {
             error: None,
             runner: None,
             host: None,
+            warning: None,
             extra: Map::new(),
         }
     }

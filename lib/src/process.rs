@@ -17,6 +17,13 @@ pub fn exists(pid: u32) -> bool {
     }
 }
 
+/// Whether process `pid` still runs: it exists and is not a zombie.
+pub fn alive(pid: u32) -> bool {
+    stat_fields(pid)
+        .and_then(|fields| fields.first().cloned())
+        .is_some_and(|state| state != "Z" && state != "X")
+}
+
 /// The fields of `/proc/PID/stat` after the command name (which may hold
 /// spaces and parentheses), starting with field 3, the state.
 fn stat_fields(pid: u32) -> Option<Vec<String>> {
@@ -115,5 +122,17 @@ pub fn with_env(key: &str, value: &str) -> Vec<(u32, u32)> {
                 .is_ok_and(|env| env.split(|&b| b == 0).any(|e| e == wanted))
         })
         .filter_map(|pid| Some((pid, stat_fields(pid)?.get(2)?.parse().ok()?)))
+        .collect()
+}
+
+/// The children of process `parent`, by a look through all of `/proc`.
+pub fn children_of(parent: u32) -> Vec<u32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| stat_fields(pid).and_then(|f| f.get(1)?.parse::<u32>().ok()) == Some(parent))
         .collect()
 }

@@ -180,6 +180,7 @@ fn config() -> impl Strategy<Value = Config> {
                         worker: Some(0),
                     }),
                     host,
+                    warning: None,
                     extra: extra.into_iter().map(|(k, v)| (k, Value::String(v))).collect(),
                 }
             },

@@ -24,13 +24,19 @@ pub fn warn(message: impl std::fmt::Display) {
 /// read twice (when a run captures a result, then for its summary) is
 /// warned about once.
 pub fn warn_once(message: String) {
+    if first_time(&message) {
+        warn(message);
+    }
+}
+
+/// Whether `message` is said for the first time in this process (it is
+/// from now on), for warnings said once however they are shown.
+pub fn first_time(message: &str) -> bool {
     use std::collections::HashSet;
     use std::sync::Mutex;
     static SAID: Mutex<Option<HashSet<String>>> = Mutex::new(None);
     let mut said = SAID.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if said.get_or_insert_with(HashSet::new).insert(message.clone()) {
-        warn(message);
-    }
+    said.get_or_insert_with(HashSet::new).insert(message.to_string())
 }
 
 /// One line on stderr. A closed stderr (`2>&1 | head`) must not stop a run,

@@ -511,7 +511,7 @@ pub fn census_recovering(store: &mut Store, stale_after: Duration) -> Result<Cen
             Ok(Census::from(experiment))
         }
         // A read-only experiment, or a full disk: show it as it is.
-        Err(err) if matches!(err.kind, crate::Kind::State | crate::Kind::Storage) => {
+        Err(err) if matches!(err.kind, crate::Kind::State | crate::Kind::Storage | crate::Kind::Resource) => {
             crate::report::warn(format!(
                 "claims of runners that are gone could not be put back to todo ({err}); shown as they are"
             ));

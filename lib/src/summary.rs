@@ -16,7 +16,7 @@
 
 use crate::error::{Error, Result};
 use crate::identity::merged;
-use crate::model::{Experiment, Status};
+use crate::model::{Config, Experiment, Status};
 use crate::store::atomic::write_atomic;
 use crate::store::{Cursor, Refresh, Store};
 use crate::time::Timestamp;
@@ -59,6 +59,16 @@ pub fn result_of(store: &Store, name: &str, status: Status) -> Option<Value> {
     }
 }
 
+/// Say, once, what its run found wrong with an ended config's result (a
+/// stdout line that looks like a result but is not JSON).
+fn warn_about_result(name: &str, config: &Config) {
+    if let Some(warning) =
+        config.warning.as_ref().filter(|_| matches!(config.status, Status::Done | Status::Failed))
+    {
+        crate::report::warn_once(format!("{name}: {warning}"));
+    }
+}
+
 /// One config's row before it is laid out in columns.
 struct Row<'a> {
     name: &'a str,
@@ -85,6 +95,7 @@ pub fn write_csv(
         let mut params = Vec::new();
         flatten("", &Value::Object(merged(&experiment.defaults, &config.params)), &mut params);
         let mut result = Vec::new();
+        warn_about_result(name, &config);
         if let Some(value) = result_of(store, name, config.status) {
             flatten("", &value, &mut result);
         }
@@ -166,6 +177,7 @@ pub fn write_json(
         let mut line = Map::new();
         line.insert("name".into(), json!(name));
         line.insert("params".into(), Value::Object(merged(&experiment.defaults, &config.params)));
+        warn_about_result(name, &config);
         line.insert("result".into(), result_of(store, name, config.status).unwrap_or(Value::Null));
         if options.ignore_missing {
             line.insert("status".into(), json!(config.status));

@@ -35,6 +35,14 @@ impl Bg {
         Bg::of(cmd)
     }
 
+    /// Another program (a wrapper such as `prlimit`) in the test's
+    /// directory, as `spawn` runs the tools.
+    pub(crate) fn spawn_program(dir: &Dir, program: &str, args: &[&str]) -> Bg {
+        let mut cmd = std::process::Command::new(program);
+        cmd.args(args).current_dir(dir.path()).env_remove("EXP_DIR").env("NO_COLOR", "1");
+        Bg::of(cmd)
+    }
+
     /// Any command in the background (a tool run through `unshare`,
     /// `setpriv` or `faketime`), with empty stdin.
     pub(crate) fn of(mut cmd: std::process::Command) -> Bg {

@@ -16,6 +16,7 @@ mod interrupt;
 mod replay;
 mod robustness;
 mod run;
+mod runner3;
 mod scale;
 mod slurm;
 mod slurm_nodes;

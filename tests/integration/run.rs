@@ -385,11 +385,12 @@ fn dry_run_prints_the_commands_and_runs_nothing() {
     let before = std::fs::read(dir.exp().join("experiment.yaml")).unwrap();
     let out = dir.run("exp-run", &["--dry-run", "-j2"]);
     out.success();
-    let lines: Vec<&str> = out.stdout.lines().collect();
+    // A line `NAME: ARGV` per config, its variables indented below.
+    let lines: Vec<&str> = out.stdout.lines().filter(|l| !l.starts_with(' ')).collect();
     assert_eq!(lines.len(), 3, "{out:?}");
     for n in 1..=3 {
         assert!(
-            lines.iter().any(|l| l.starts_with("sh -c ") && l.ends_with(&format!(" sh {n}"))),
+            lines.iter().any(|l| l.starts_with(&format!("n{n}: sh -c ")) && l.ends_with(&format!(" sh {n}"))),
             "n={n}: {lines:?}"
         );
     }
@@ -398,7 +399,7 @@ fn dry_run_prints_the_commands_and_runs_nothing() {
     assert_eq!(std::fs::read(dir.exp().join("experiment.yaml")).unwrap(), before);
     // --limit applies to the listing too.
     let out = dir.run("exp-run", &["--dry-run", "--limit", "1"]);
-    assert_eq!(out.success().stdout.lines().count(), 1);
+    assert_eq!(out.success().stdout.lines().filter(|l| !l.starts_with(' ')).count(), 1);
     assert_eq!(runs_of(&dir, 3), [0, 0, 0]);
 }
 

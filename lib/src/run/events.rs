@@ -11,7 +11,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use signal_hook::consts::SIGCHLD;
 use signal_hook::iterator::backend::SignalDelivery;
 use signal_hook::iterator::exfiltrator::SignalOnly;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -149,18 +149,27 @@ impl Events {
 
     /// What comes within `timeout` (nothing when it passes first).
     pub fn wait(&mut self, timeout: Duration) -> Vec<Event> {
+        self.wait_or_input(timeout, None)
+    }
+
+    /// [`Events::wait`], also waking when `input` has something to read.
+    pub fn wait_or_input(&mut self, timeout: Duration, input: Option<BorrowedFd>) -> Vec<Event> {
         let events = self.pending();
         if !events.is_empty() {
             return events;
         }
-        // Rounded up: waking a little early would only spin.
-        let millis = timeout.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32;
-        let timeout = PollTimeout::try_from(millis).unwrap_or(PollTimeout::MAX);
-        let mut fds = [PollFd::new(self.delivery.get_read().as_fd(), PollFlags::POLLIN)];
+        let mut fds = vec![PollFd::new(self.delivery.get_read().as_fd(), PollFlags::POLLIN)];
+        fds.extend(input.map(|fd| PollFd::new(fd, PollFlags::POLLIN)));
         // EINTR is a signal come: pending() finds it.
-        let _ = poll(&mut fds, timeout);
+        let _ = poll(&mut fds, poll_timeout(timeout));
         self.pending()
     }
+}
+
+/// A timeout for poll, rounded up: waking a little early would only spin.
+pub fn poll_timeout(timeout: Duration) -> PollTimeout {
+    let millis = timeout.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32;
+    PollTimeout::try_from(millis).unwrap_or(PollTimeout::MAX)
 }
 
 #[cfg(test)]

@@ -1,22 +1,18 @@
 //! `exp-run`: run the todo configs of an experiment through a pool of
 //! worker processes, safely alongside other runners.
 //!
-//! The pool is driven by signals (`events`): SIGCHLD makes the loop reap
-//! every exited command, SIGINT/SIGTERM/SIGHUP stop the run. The loop spawns
-//! every command (and tells the watchdog), then waits in `poll` with a
-//! timeout set by the nearest deadline, so a freed slot is refilled as soon
-//! as the exit is reaped, with no polling sleeps.
-//! Feedback adds deadlines of its own: four a second to redraw the bars on
-//! a terminal, one per `--status-every` off it, none otherwise.
-//! Every status change is one journal append under the lock, written before
-//! the runner moves on.
+//! This module starts a run: the checks, the runner's registration and
+//! watchdog, `--setup`, then the pool ([`pool`]) or a replay ([`replay`]).
 
 pub mod bars;
+mod dry_run;
 pub mod events;
 pub mod feedback;
 pub mod interactive;
+pub mod leftovers;
 pub mod lines;
 pub mod outcome;
+mod pool;
 pub mod replay;
 pub mod setup;
 pub mod spawn;
@@ -24,38 +20,20 @@ pub mod watchdog;
 
 use crate::error::{Error, Kind, Result};
 use crate::identity::merged;
-use crate::model::{Claim, Experiment, Status};
-use crate::runners::{recover, recover_stale, Liveness, Registration};
+use crate::model::Experiment;
+use crate::runners::{Liveness, Registration};
 use crate::select::Selection;
-use crate::status::Counts;
-use crate::store::journal::Event;
 use crate::store::lock::Lock;
-use crate::store::{Cursor, Refresh, Store};
-use crate::template::shell_quote;
-use crate::time::Timestamp;
+use crate::store::{Cursor, Store};
 use events::Events;
-use feedback::{Feedback, Progress, Tally};
-use nix::sys::signal::{killpg, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::Pid;
-use outcome::{capture_result, died_of_stop_signal, ended_with_result, judge, signal_name, Ending};
+use feedback::Progress;
+use outcome::signal_name;
+use pool::Pool;
 use replay::Replay;
-use spawn::{CacheMode, Launcher, NotStarted};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
-use std::io::Write;
-use std::os::unix::process::ExitStatusExt;
+use spawn::{CacheMode, Launcher};
 use std::path::Path;
-use std::process::ExitStatus;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use watchdog::Watchdog;
-
-/// How long a command's death by SIGTERM/SIGINT/SIGHUP waits for the
-/// runner's own stop signal before it counts as a failure.
-const STOP_GRACE: Duration = Duration::from_secs(2);
-/// How long to wait before asking the journal again when nothing was claimable.
-const IDLE_RECHECK: Duration = Duration::from_secs(1);
-/// How often to check whether a signalled process group has emptied.
-const KILL_PROBE: Duration = Duration::from_millis(50);
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -87,6 +65,8 @@ pub struct Options {
     pub replay: Option<Replay>,
     /// `--status-every DUR`: off a terminal, a line every DUR naming what is still running.
     pub status_every: Option<Duration>,
+    /// `--require-result`: a config that exits 0 without a result is failed.
+    pub require_result: bool,
 }
 
 /// Run the experiment in `dir`; returns the exit code (0, 1 or 128+N).
@@ -99,15 +79,53 @@ pub fn run(dir: &Path, options: &Options) -> Result<i32> {
         shard: options.shard,
     };
     if options.dry_run {
-        return dry_run(&mut store, options, &selection);
+        return dry_run::dry_run(&mut store, options, &selection);
     }
-    // Stop signals are heard from here on, --setup included; a replay's
-    // command is in our process group and gets the terminal's signals itself.
-    let mut events = match options.replay {
-        Some(_) => None,
-        None => Some(Events::watch(&STOP_SIGNALS)?),
+    match &options.replay {
+        Some(which) => replay_with_setup(store, options, &selection, which),
+        None => run_pool(store, options, selection),
+    }
+}
+
+/// `--replay`: the setup first, if any, its services stopped at the end.
+/// A replay's command is in our process group and gets the terminal's
+/// signals itself; the setup stops with exp-run's default dispositions (the
+/// watchdog then takes what it started).
+fn replay_with_setup(
+    mut store: Store,
+    options: &Options,
+    selection: &Selection,
+    which: &Replay,
+) -> Result<i32> {
+    let (experiment, _) = store.read()?;
+    let mut launcher = Launcher::new(&store, &experiment, &options.env, CacheMode::Replay)?;
+    let Some(command) = &options.setup else {
+        return replay::replay(&mut store, &launcher, which, selection);
     };
-    let setup_env = match &options.setup {
+    check_request(&experiment, &launcher, options, selection)?;
+    let id = format!("replay-{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    // Dropped in this order: the services stop before the watchdog is told goodbye.
+    let watchdog = Watchdog::start(&id)?;
+    let mut services = setup::Services::new(&id, &store.internal_dir(), options.kill_after);
+    match setup::run_setup(command, launcher.workdir(), store.dir(), &mut services, None)? {
+        setup::Setup::Env(env) => launcher.set_setup_env(env),
+        setup::Setup::Stopped(signal) => return Ok(128 + signal),
+    }
+    let code = replay::replay(&mut store, &launcher, which, selection);
+    services.stop();
+    drop(watchdog);
+    code
+}
+
+/// The pool: register, run the setup, then every selected todo config.
+fn run_pool(mut store: Store, options: &Options, selection: Selection) -> Result<i32> {
+    // Stop signals are heard from here on, --setup included.
+    let mut events = Events::watch(&STOP_SIGNALS)?;
+    // Orphans below us come to us, so what a config leaves is found cheaply.
+    if !leftovers::become_subreaper() {
+        crate::report::warn("cannot become a child subreaper: what a command leaves running may outlive it");
+    }
+    let setup = match &options.setup {
         // Checked first, so a bad template never costs a setup.
         Some(command) => {
             let (experiment, _) = store.read()?;
@@ -115,46 +133,20 @@ pub fn run(dir: &Path, options: &Options) -> Result<i32> {
             check_request(&experiment, &launcher, options, &selection)?;
             let failed_too = options.retry_failed || selection.by_name();
             let anything = experiment.configs.iter().any(|(n, e)| selection.wants(n, e.status(), failed_too));
-            if anything || options.replay.is_some() {
-                match setup::run_setup(
-                    command,
-                    launcher.workdir(),
-                    store.dir(),
-                    events.as_mut(),
-                    options.kill_after,
-                )? {
-                    setup::Setup::Env(env) => env,
-                    setup::Setup::Stopped(signal) => {
-                        crate::report::note(format!(
-                            "interrupted by {} during --setup: nothing ran, nothing changed",
-                            signal_name(signal)
-                        ));
-                        return Ok(128 + signal);
-                    }
-                }
-            } else {
+            if !anything {
                 crate::report::note("nothing to run: --setup skipped");
-                Vec::new()
             }
+            anything.then(|| (command, launcher.workdir().to_path_buf()))
         }
-        None => Vec::new(),
+        None => None,
     };
-    if let Some(which) = &options.replay {
-        let (experiment, _) = store.read()?;
-        let mut launcher = Launcher::new(&store, &experiment, &options.env, CacheMode::Replay)?;
-        launcher.set_setup_env(setup_env);
-        return replay::replay(&mut store, &launcher, which, &selection);
-    }
-    let events = match events {
-        Some(events) => events,
-        None => Events::watch(&STOP_SIGNALS)?,
-    };
-    let lock = store.lock()?;
-    let (experiment, cursor) = store.load(&lock)?;
-    let mut launcher = Launcher::new(&store, &experiment, &options.env, options.cache)?;
-    launcher.set_setup_env(setup_env);
-    check_request(&experiment, &launcher, options, &selection)?;
     let liveness = Liveness::new(&store, options.stale_after);
+    let lock = store.lock()?;
+    // Without a setup, a bad state or request is refused before we register.
+    let mut loaded = match setup {
+        None => Some(load_checked(&store, &lock, options, &selection)?),
+        Some(_) => None,
+    };
     if options.exclusive {
         if let Some(other) = liveness.active_runners(None).first() {
             if options.quiet {
@@ -168,9 +160,38 @@ pub fn run(dir: &Path, options: &Options) -> Result<i32> {
         }
     }
     liveness.forget_dead();
+    // Registered before the setup: what it leaves running carries our id,
+    // so the watchdog takes it if we die. Dropped in reverse order: the
+    // services stop before the watchdog is told goodbye.
     let registration = Registration::register(&store)?;
+    let mut watchdog = Watchdog::start(&registration.claim.id)?;
+    let mut services =
+        setup::Services::new(&registration.claim.id, &store.internal_dir(), options.kill_after);
+    let mut setup_env = Vec::new();
+    let lock = match setup {
+        Some((command, workdir)) => {
+            // Others may work meanwhile: a setup may take long.
+            drop(lock);
+            match setup::run_setup(command, &workdir, store.dir(), &mut services, Some(&mut events))? {
+                setup::Setup::Env(env) => setup_env = env,
+                setup::Setup::Stopped(signal) => {
+                    crate::report::note(format!(
+                        "interrupted by {} during --setup: nothing ran, nothing changed",
+                        signal_name(signal)
+                    ));
+                    return Ok(128 + signal);
+                }
+            }
+            store.lock()?
+        }
+        None => lock,
+    };
+    let (experiment, cursor, mut launcher) = match loaded.take() {
+        Some(loaded) => loaded,
+        None => load_checked(&store, &lock, options, &selection)?,
+    };
+    launcher.set_setup_env(setup_env);
     launcher.set_runner(&registration.claim.id);
-    let watchdog = Watchdog::start(&registration.claim.id)?;
     let listening = match options.interactive {
         true => {
             let listening = interactive::listen(events.enter_notifier());
@@ -181,16 +202,53 @@ pub fn run(dir: &Path, options: &Options) -> Result<i32> {
         }
         false => None,
     };
-    let mut pool =
-        Pool::new(store, experiment, cursor, options, launcher, selection, registration, events, watchdog);
-    pool.prepare(&lock, &liveness)?;
-    drop(lock);
-    if let Err(err) = pool.work() {
-        pool.abort();
-        return Err(err);
-    }
-    drop(listening);
-    pool.conclude(&liveness)
+    let mut pool = Pool::new(
+        store,
+        experiment,
+        cursor,
+        options,
+        launcher,
+        selection,
+        registration,
+        events,
+        &mut watchdog,
+    );
+    let code = match pool.prepare(&lock, &liveness) {
+        Ok(()) => {
+            drop(lock);
+            match pool.work() {
+                Ok(()) => {
+                    drop(listening);
+                    pool.conclude(&liveness)
+                }
+                Err(err) => {
+                    pool.abort();
+                    drop(pool);
+                    Err(err)
+                }
+            }
+        }
+        Err(err) => {
+            drop(pool);
+            Err(err)
+        }
+    };
+    services.stop();
+    drop(watchdog);
+    code
+}
+
+/// The state under the lock, and the launcher for it, the request checked.
+fn load_checked(
+    store: &Store,
+    lock: &Lock,
+    options: &Options,
+    selection: &Selection,
+) -> Result<(Experiment, Cursor, Launcher)> {
+    let (experiment, cursor) = store.load(lock)?;
+    let launcher = Launcher::new(store, &experiment, &options.env, options.cache)?;
+    check_request(&experiment, &launcher, options, selection)?;
+    Ok((experiment, cursor, launcher))
 }
 
 /// Refuse what a run could not do, before anything changes: names the
@@ -211,787 +269,6 @@ fn check_request(
 const STOP_SIGNALS: [i32; 3] =
     [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP];
 
-/// One busy worker slot.
-struct Slot {
-    name: String,
-    attempt: u32,
-    pgid: Pid,
-    started: Instant,
-    deadline: Option<Instant>,
-    timed_out: bool,
-}
-
-/// A process group sent SIGTERM, to be SIGKILLed at `at` if any of it is
-/// left, whether or not its leader has exited already.
-struct PendingKill {
-    pgid: Pid,
-    at: Instant,
-}
-
-/// An exit by a stop signal, judged once we know whether we are stopping too.
-struct Deferred {
-    worker: usize,
-    name: String,
-    attempt: u32,
-    status: ExitStatus,
-    seconds: f64,
-    ended: Timestamp,
-    until: Instant,
-}
-
-struct Pool<'a> {
-    store: Store,
-    experiment: Experiment,
-    cursor: Cursor,
-    options: &'a Options,
-    launcher: Launcher,
-    selection: Selection,
-    registration: Registration,
-    events: Events,
-    workers_by_pid: HashMap<Pid, usize>,
-    watchdog: Watchdog,
-    queue: VecDeque<String>,
-    retry_queue: VecDeque<String>,
-    /// Whether `--max-failures` was reached and said so.
-    brake_said: bool,
-    tried: HashSet<String>,
-    run_attempts: HashMap<String, u32>,
-    running: BTreeMap<usize, Slot>,
-    free: BTreeSet<usize>,
-    deferred: Vec<Deferred>,
-    kills: Vec<PendingKill>,
-    feedback: Feedback,
-    tally: Tally,
-    stop: Option<i32>,
-    started_at: Instant,
-    started_configs: usize,
-    nothing_claimable_at: Option<Instant>,
-}
-
-impl<'a> Pool<'a> {
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        store: Store,
-        experiment: Experiment,
-        cursor: Cursor,
-        options: &'a Options,
-        launcher: Launcher,
-        selection: Selection,
-        registration: Registration,
-        events: Events,
-        watchdog: Watchdog,
-    ) -> Pool<'a> {
-        let jobs = options.jobs.max(1);
-        Pool {
-            store,
-            experiment,
-            cursor,
-            options,
-            launcher,
-            selection,
-            registration,
-            events,
-            workers_by_pid: HashMap::new(),
-            watchdog,
-            queue: VecDeque::new(),
-            retry_queue: VecDeque::new(),
-            brake_said: false,
-            tried: HashSet::new(),
-            run_attempts: HashMap::new(),
-            running: BTreeMap::new(),
-            free: (0..jobs).collect(),
-            deferred: Vec::new(),
-            kills: Vec::new(),
-            feedback: Feedback::new(
-                options.progress,
-                options.json,
-                options.quiet,
-                jobs,
-                options.status_every,
-            ),
-            tally: Tally::default(),
-            stop: None,
-            started_at: Instant::now(),
-            started_configs: 0,
-            nothing_claimable_at: None,
-        }
-    }
-
-    /// Under the lock at start: recover dead runners' claims, re-queue failed
-    /// configs for `--retry-failed`, and build the queue.
-    fn prepare(&mut self, lock: &Lock, liveness: &Liveness) -> Result<()> {
-        let recovered =
-            recover_stale(&mut self.store, lock, &mut self.cursor, &mut self.experiment, liveness)?;
-        if self.options.retry_failed {
-            let mut events = Vec::new();
-            for (name, entry) in self.experiment.configs.iter_mut() {
-                if entry.status() == Status::Failed && self.selection.contains(name) {
-                    let config = entry.get_mut()?;
-                    crate::clean::reset_config(config);
-                    events.push(Event { name: name.clone(), config: config.clone() });
-                }
-            }
-            self.store.append(lock, &mut self.cursor, &events)?;
-        }
-        // The queue first, so these lines show the run's total.
-        self.rebuild_queue();
-        if !recovered.is_empty() {
-            self.feedback.say(&format!(
-                "{} config(s) left running by runners that are gone are back to todo",
-                recovered.len()
-            ));
-        }
-        self.say_skipped_names();
-        Ok(())
-    }
-
-    /// `--names`: listed configs that will not run, and why.
-    fn say_skipped_names(&self) {
-        let Some(names) = &self.selection.names else { return };
-        let mut skipped = Counts::default();
-        for entry in names.iter().filter_map(|name| self.experiment.configs.get(name)) {
-            if matches!(entry.status(), Status::Done | Status::Running) {
-                skipped.add(entry.status());
-            }
-        }
-        if skipped.total > 0 {
-            self.feedback.say(&format!(
-                "{} listed config(s) skipped: {} done, {} running (exp-clean --reset --names FILE puts done ones back to todo)",
-                skipped.total, skipped.done, skipped.running
-            ));
-        }
-    }
-
-    fn rebuild_queue(&mut self) {
-        self.queue = self
-            .experiment
-            .configs
-            .iter()
-            .filter(|(name, entry)| self.claimable(name, entry.status()))
-            .map(|(name, _)| name.clone())
-            .collect();
-        self.count_total();
-    }
-
-    /// Tell the feedback how many configs this run knows of: finished,
-    /// running, waiting for a verdict or a retry, and queued (as many as
-    /// `--limit` still lets start). Queued ones another runner takes drop
-    /// out as they are met.
-    fn count_total(&mut self) {
-        let mut queued = self.queue.len();
-        if let Some(limit) = self.options.limit {
-            queued = queued.min(limit.saturating_sub(self.started_configs));
-        }
-        let known = self.tally.finished()
-            + self.running.len()
-            + self.deferred.len()
-            + self.retry_queue.len()
-            + queued;
-        self.feedback.set_total(known);
-    }
-
-    /// Todo configs in the selection; listed failed ones too, once per run.
-    fn claimable(&self, name: &str, status: Status) -> bool {
-        self.selection.wants(name, status, self.selection.by_name() && !self.tried.contains(name))
-    }
-
-    /// The main loop: launch while slots are free, then wait for the next event.
-    fn work(&mut self) -> Result<()> {
-        loop {
-            // A signal that came before (or while) we were busy wins over launching.
-            self.handle_pending()?;
-            if self.stop.is_none() && self.deferred.is_empty() {
-                self.launch()?;
-            }
-            if self.running.is_empty() && self.deferred.is_empty() && self.kills.is_empty() {
-                if self.stop.is_some() || !self.may_start_more() || !self.recover_others()? {
-                    return Ok(());
-                }
-                continue;
-            }
-            let timeout = self.next_wakeup();
-            for event in self.events.wait(timeout) {
-                self.handle(event)?;
-            }
-            self.enforce_deadlines()?;
-            self.feedback.tick(self.tally);
-            if self.store.sync_due().is_some_and(|due| due.is_zero()) {
-                self.store.sync()?;
-            }
-        }
-    }
-
-    fn handle_pending(&mut self) -> Result<()> {
-        for event in self.events.pending() {
-            self.handle(event)?;
-        }
-        Ok(())
-    }
-
-    fn handle(&mut self, event: events::Event) -> Result<()> {
-        match event {
-            events::Event::Signal(signal_hook::consts::SIGCHLD) => self.reap(),
-            events::Event::Signal(signal) => self.signalled(signal),
-            events::Event::Enter => {
-                self.show_running();
-                Ok(())
-            }
-        }
-    }
-
-    /// `--interactive`: list the running configs and take a snapshot.
-    fn show_running(&mut self) {
-        let mut lines = vec![format!("{} config(s) running here:", self.running.len())];
-        for (worker, slot) in &self.running {
-            let elapsed = crate::report::format_seconds(slot.started.elapsed().as_secs_f64());
-            lines.push(format!(
-                "  worker {worker:>2}  {elapsed:>7}  {} (attempt {})",
-                slot.name, slot.attempt
-            ));
-        }
-        let options = crate::snapshot::Options { signal: None, wait: Duration::ZERO };
-        match crate::snapshot::take(&mut self.store, &options) {
-            Ok(snapshot) => lines.push(format!("snapshot: {}", snapshot.dir.display())),
-            Err(err) => lines.push(format!("no snapshot: {err}")),
-        }
-        self.feedback.say(&lines.join("\n"));
-    }
-
-    /// `--max-failures` reached: nothing more is launched, retries included.
-    fn braked(&self) -> bool {
-        self.options.max_failures.is_some_and(|max| self.tally.failed >= max)
-    }
-
-    fn may_start_more(&self) -> bool {
-        !self.braked()
-            && self.options.limit.is_none_or(|limit| self.started_configs < limit)
-            && self.options.stop_after.is_none_or(|limit| self.started_at.elapsed() < limit)
-    }
-
-    fn launch(&mut self) -> Result<()> {
-        if self.nothing_claimable_at.is_some_and(|at| at.elapsed() < IDLE_RECHECK) {
-            return Ok(());
-        }
-        while let Some(&worker) = self.free.first() {
-            // Commands that fail to start free their slot at once: a stop
-            // signal must still be heard between them.
-            self.handle_pending()?;
-            if self.stop.is_some() || self.braked() || (!self.may_start_more() && self.retry_queue.is_empty())
-            {
-                return Ok(());
-            }
-            let Some((name, attempt)) = self.claim(worker)? else {
-                self.nothing_claimable_at = Some(Instant::now());
-                return Ok(());
-            };
-            self.start(worker, name, attempt)?;
-        }
-        Ok(())
-    }
-
-    /// Read what other processes wrote since last time (under the lock),
-    /// queueing configs that became todo. Every append follows one, so it
-    /// is always made in the current journal epoch.
-    fn catch_up(&mut self, lock: &Lock) -> Result<()> {
-        match self.store.refresh(lock, &mut self.experiment, &mut self.cursor)? {
-            Refresh::Events(events) => {
-                for event in events {
-                    if event.config.status == Status::Todo && self.selection.contains(&event.name) {
-                        self.queue.push_back(event.name);
-                    }
-                }
-            }
-            Refresh::Reloaded => self.rebuild_queue(),
-        }
-        self.count_total();
-        Ok(())
-    }
-
-    /// Take the next config under the lock, reading what other processes
-    /// wrote since last time. Retries of this run come first.
-    fn claim(&mut self, worker: usize) -> Result<Option<(String, u32)>> {
-        let claimed = self.claim_next(worker);
-        if !matches!(claimed, Ok(Some(_))) {
-            // Queued configs that were no longer claimable are gone from the count.
-            self.count_total();
-        }
-        claimed
-    }
-
-    fn claim_next(&mut self, worker: usize) -> Result<Option<(String, u32)>> {
-        let lock = self.store.lock()?;
-        self.catch_up(&lock)?;
-        loop {
-            let (name, retry) = match self.retry_queue.pop_front() {
-                Some(name) => (name, true),
-                None if !self.may_start_more() => return Ok(None),
-                None => match self.queue.pop_front() {
-                    Some(name) => (name, false),
-                    None => return Ok(None),
-                },
-            };
-            let Some(entry) = self.experiment.configs.get(&name) else {
-                continue;
-            };
-            let ok =
-                if retry { entry.status() == Status::Failed } else { self.claimable(&name, entry.status()) };
-            if !ok {
-                continue;
-            }
-            let config = self.experiment.configs.get_mut(&name).expect("present").get_mut()?;
-            config.status = Status::Running;
-            config.attempts += 1;
-            config.start_time = Some(Timestamp::now());
-            config.end_time = None;
-            config.exit_code = None;
-            config.signal = None;
-            config.error = None;
-            config.runner = Some(Claim { worker: Some(worker), ..self.registration.claim.clone() });
-            config.host = Some(self.registration.claim.host.clone());
-            let attempt = config.attempts;
-            let event = Event { name: name.clone(), config: config.clone() };
-            self.store.append(&lock, &mut self.cursor, &[event])?;
-            if self.tried.insert(name.clone()) {
-                self.started_configs += 1;
-            }
-            *self.run_attempts.entry(name.clone()).or_default() += 1;
-            return Ok(Some((name, attempt)));
-        }
-    }
-
-    fn start(&mut self, worker: usize, name: String, attempt: u32) -> Result<()> {
-        let child = match self.launcher.spawn(&self.store, &self.experiment, &name, attempt, worker) {
-            Ok(child) => child,
-            // A full or read-only disk, a folder that is a symlink, is no
-            // fault of the config: the run stops, the config back to todo,
-            // rather than fail them all.
-            Err(NotStarted::Runner(err)) => {
-                let _ = self.record(worker, &name, attempt, Ending::NotStarted, 0.0, Timestamp::now());
-                return Err(
-                    err.context(format!("cannot prepare {name}'s folder ({name} is back to todo); stopping, nothing more is started"))
-                );
-            }
-            Err(NotStarted::Command(err)) => {
-                self.feedback.started(&name, attempt, worker, self.store.config_files(&name), self.tally);
-                let ending = Ending::Failed { exit_code: None, signal: None, error: err.message };
-                return self.record(worker, &name, attempt, ending, 0.0, Timestamp::now());
-            }
-        };
-        // Reaped by `reap` on SIGCHLD, by pid.
-        let pgid = Pid::from_raw(child.id() as i32);
-        drop(child);
-        self.watchdog.watch(pgid);
-        self.workers_by_pid.insert(pgid, worker);
-        let now = Instant::now();
-        self.free.remove(&worker);
-        self.running.insert(
-            worker,
-            Slot {
-                name: name.clone(),
-                attempt,
-                pgid,
-                started: now,
-                deadline: self.options.timeout.map(|t| now + t),
-                timed_out: false,
-            },
-        );
-        self.tally.running = self.running.len();
-        self.count_total();
-        self.feedback.started(&name, attempt, worker, self.store.config_files(&name), self.tally);
-        Ok(())
-    }
-
-    /// Collect every command that has exited (signals coalesce, so loop).
-    fn reap(&mut self) -> Result<()> {
-        loop {
-            let (pid, status) = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) => (pid, ExitStatus::from_raw((code & 0xff) << 8)),
-                Ok(WaitStatus::Signaled(pid, signal, core)) => {
-                    (pid, ExitStatus::from_raw(signal as i32 | if core { 0x80 } else { 0 }))
-                }
-                Ok(WaitStatus::StillAlive) | Err(_) => return Ok(()),
-                Ok(_) => continue,
-            };
-            if let Some(worker) = self.workers_by_pid.remove(&pid) {
-                // A group still to be killed stays under the watchdog's eye.
-                if !self.kills.iter().any(|kill| kill.pgid == pid) {
-                    self.watchdog.forget(pid);
-                }
-                self.exited(worker, status)?;
-            }
-        }
-    }
-
-    fn exited(&mut self, worker: usize, status: ExitStatus) -> Result<()> {
-        let Some(slot) = self.running.remove(&worker) else {
-            return Ok(());
-        };
-        self.free.insert(worker);
-        self.tally.running = self.running.len();
-        self.nothing_claimable_at = None;
-        let seconds = slot.started.elapsed().as_secs_f64();
-        let files = self.store.config_files(&slot.name);
-        let ending = if slot.timed_out {
-            judge(status, self.options.timeout)
-        } else if self.stop.is_some() {
-            // Asked to stop, a command that saves a checkpoint and exits 0
-            // has not finished: done only with exit 0 and a result.
-            let finished = status.success() && capture_result(&files).is_some();
-            let ending = if finished { Ending::Done } else { Ending::Interrupted };
-            return self.record(worker, &slot.name, slot.attempt, ending, seconds, Timestamp::now());
-        } else if died_of_stop_signal(status) {
-            // Slurm and scancel signal every process of the job: wait a
-            // moment to learn whether we are being stopped too.
-            let until = Instant::now() + STOP_GRACE;
-            let (name, attempt, ended) = (slot.name, slot.attempt, Timestamp::now());
-            self.deferred.push(Deferred { worker, name, attempt, status, seconds, ended, until });
-            return Ok(());
-        } else {
-            judge(status, None)
-        };
-        let ending = ended_with_result(&files, ending);
-        self.record(worker, &slot.name, slot.attempt, ending, seconds, Timestamp::now())
-    }
-
-    /// Write a config's ending to the journal, then tell people.
-    fn record(
-        &mut self,
-        worker: usize,
-        name: &str,
-        attempt: u32,
-        ending: Ending,
-        seconds: f64,
-        now: Timestamp,
-    ) -> Result<()> {
-        let lock = self.store.lock()?;
-        self.catch_up(&lock)?;
-        if !self.holds(name) {
-            // We were taken for dead (e.g. suspended past --stale-after) and
-            // the config was recovered by someone else: theirs is the record.
-            self.feedback.released(worker);
-            self.feedback
-                .say(&format!("{name} was recovered by another runner meanwhile; not recording this run"));
-            return Ok(());
-        }
-        let config = self.experiment.configs.get_mut(name).expect("a held config exists").get_mut()?;
-        config.runner = None;
-        match &ending {
-            Ending::Done => {
-                config.status = Status::Done;
-                config.end_time = Some(now);
-                config.exit_code = Some(0);
-                self.tally.done += 1;
-            }
-            Ending::Failed { exit_code, signal, error } => {
-                config.status = Status::Failed;
-                config.end_time = Some(now);
-                config.exit_code = *exit_code;
-                config.signal = signal.clone();
-                config.error = Some(error.clone());
-                self.tally.failed += 1;
-            }
-            Ending::Interrupted => {
-                config.status = Status::Todo;
-                config.end_time = None;
-                config.interruption_time = Some(now);
-                self.tally.interrupted += 1;
-            }
-            Ending::NotStarted => {
-                config.status = Status::Todo;
-                config.attempts = config.attempts.saturating_sub(1);
-                config.start_time = None;
-            }
-        }
-        let event = Event { name: name.to_string(), config: config.clone() };
-        self.store.append(&lock, &mut self.cursor, &[event])?;
-        if self.store.journal_outgrew_state(&self.cursor, 0) {
-            // A checkpoint: the journal of a long run on a big experiment
-            // stays a fraction of its state. Every ending is in the journal
-            // already, so a fold that fails loses nothing.
-            self.store.sync()?;
-            match self.store.fold(&lock, &mut self.experiment) {
-                Ok(cursor) => self.cursor = cursor,
-                Err(err) => self.feedback.warn(&format!("could not fold the journal: {err}")),
-            }
-        }
-        drop(lock);
-        let retries_left = self.run_attempts.get(name).copied().unwrap_or(0) <= self.options.retries;
-        let mut retry = matches!(ending, Ending::Failed { .. }) && retries_left && self.stop.is_none();
-        if retry {
-            // Not finished yet: the counts leave it out until its last attempt.
-            self.tally.failed -= 1;
-            self.retry_queue.push_back(name.to_string());
-        }
-        let braking = self.braked() && !self.brake_said;
-        if self.braked() && !self.retry_queue.is_empty() {
-            // Launching nothing more means no retries either: those
-            // configs have failed, and count so.
-            self.tally.failed += self.retry_queue.len();
-            self.retry_queue.clear();
-            retry = false;
-        }
-        self.count_total();
-        if ending == Ending::NotStarted {
-            // Nothing was started, so there is nothing to tell of its end.
-            return Ok(());
-        }
-        self.feedback.ended(name, attempt, worker, &ending, seconds, self.tally);
-        if retry {
-            let tries = self.run_attempts.get(name).copied().unwrap_or(0);
-            self.feedback.retrying(name, tries + 1, self.options.retries + 1, self.tally);
-        } else if braking {
-            self.brake_said = true;
-            self.feedback.say(&format!(
-                "{} config(s) failed: --max-failures reached, launching nothing more ({} still running)",
-                self.tally.failed,
-                self.running.len()
-            ));
-        }
-        Ok(())
-    }
-
-    /// Whether this runner's claim is still on the config (in the state as
-    /// last caught up).
-    fn holds(&self, name: &str) -> bool {
-        let Some(entry) = self.experiment.configs.get(name).filter(|e| e.status() == Status::Running) else {
-            return false;
-        };
-        let claim = entry.get().ok().and_then(|config| config.runner.as_ref());
-        claim.is_some_and(|claim| claim.id == self.registration.claim.id)
-    }
-
-    /// The first stop signal stops launching and asks every command to stop;
-    /// a second one kills them at once.
-    fn signalled(&mut self, signal: i32) -> Result<()> {
-        if self.stop.is_some() {
-            self.feedback.say(&format!(
-                "{}: killing {} command(s) now",
-                signal_name(signal),
-                self.running.len()
-            ));
-            for pgid in self.running.values().map(|slot| slot.pgid).chain(self.kills.iter().map(|k| k.pgid)) {
-                let _ = killpg(pgid, Signal::SIGKILL);
-            }
-            return Ok(());
-        }
-        self.stop = Some(signal);
-        if self.running.is_empty() {
-            self.feedback.say(&format!("{}: stopping", signal_name(signal)));
-        } else {
-            self.feedback.say(&format!(
-                "{}: stopping; asking {} running command(s) to stop (SIGTERM, then SIGKILL after {})",
-                signal_name(signal),
-                self.running.len(),
-                humantime::format_duration(self.options.kill_after)
-            ));
-        }
-        let groups: Vec<Pid> = self.running.values().map(|slot| slot.pgid).collect();
-        for pgid in groups {
-            self.terminate(pgid);
-        }
-        // One at a time, each leaving the list as it is recorded: the total
-        // shown stays put.
-        while !self.deferred.is_empty() {
-            let Deferred { worker, name, attempt, seconds, ended, .. } = self.deferred.remove(0);
-            self.record(worker, &name, attempt, Ending::Interrupted, seconds, ended)?;
-        }
-        Ok(())
-    }
-
-    /// SIGTERM a command's process group now, SIGKILL what is left of it later.
-    fn terminate(&mut self, pgid: Pid) {
-        let _ = killpg(pgid, Signal::SIGTERM);
-        self.kills.retain(|kill| kill.pgid != pgid);
-        self.kills.push(PendingKill { pgid, at: Instant::now() + self.options.kill_after });
-    }
-
-    /// Timeouts, kills after `--kill-after`, and deferred judgements.
-    fn enforce_deadlines(&mut self) -> Result<()> {
-        let now = Instant::now();
-        let expired: Vec<Pid> = self
-            .running
-            .values_mut()
-            .filter(|slot| !slot.timed_out && slot.deadline.is_some_and(|d| now >= d))
-            .map(|slot| {
-                slot.timed_out = true;
-                slot.pgid
-            })
-            .collect();
-        for pgid in expired {
-            self.terminate(pgid);
-        }
-        let mut done_with = Vec::new();
-        self.kills.retain(|kill| {
-            // Signal 0 probes whether any process of the group is left.
-            let gone = killpg(kill.pgid, None).is_err();
-            if !gone && now >= kill.at {
-                let _ = killpg(kill.pgid, Signal::SIGKILL);
-            }
-            let finished = gone || now >= kill.at;
-            if finished {
-                done_with.push(kill.pgid);
-            }
-            !finished
-        });
-        for pgid in done_with {
-            if !self.workers_by_pid.contains_key(&pgid) {
-                self.watchdog.forget(pgid);
-            }
-        }
-        while let Some(due) = self.deferred.iter().position(|d| now >= d.until) {
-            let Deferred { worker, name, attempt, status, seconds, ended, .. } = self.deferred.remove(due);
-            let ending = ended_with_result(&self.store.config_files(&name), judge(status, None));
-            self.record(worker, &name, attempt, ending, seconds, ended)?;
-        }
-        Ok(())
-    }
-
-    fn next_wakeup(&self) -> Duration {
-        let now = Instant::now();
-        let deadlines = self.running.values().filter(|s| !s.timed_out).filter_map(|s| s.deadline);
-        let deferred = self.deferred.iter().map(|d| d.until);
-        let kills = self.kills.iter().map(|k| k.at);
-        let mut wait = deadlines
-            .chain(deferred)
-            .chain(kills)
-            .map(|t| t.saturating_duration_since(now))
-            .min()
-            .unwrap_or(IDLE_RECHECK);
-        if !self.kills.is_empty() {
-            // Group members other than the leader send no SIGCHLD: look again soon.
-            wait = wait.min(KILL_PROBE);
-        }
-        if let Some(due) = self.store.sync_due() {
-            wait = wait.min(due);
-        }
-        // Bars to refresh, a "still running" line: never off a terminal
-        // unless --status-every asks.
-        if let Some(due) = self.feedback.due() {
-            wait = wait.min(due);
-        }
-        if !self.free.is_empty() && self.stop.is_none() {
-            wait = wait.min(IDLE_RECHECK);
-        }
-        wait
-    }
-
-    /// Nothing is left for us: recover claims of runners that died meanwhile.
-    /// Returns whether that gave us more to do.
-    fn recover_others(&mut self) -> Result<bool> {
-        let liveness = Liveness::new(&self.store, self.options.stale_after);
-        let lock = self.store.lock()?;
-        self.catch_up(&lock)?;
-        let recovered =
-            recover_stale(&mut self.store, &lock, &mut self.cursor, &mut self.experiment, &liveness)?;
-        for event in &recovered {
-            if self.claimable(&event.name, event.config.status) {
-                self.queue.push_back(event.name.clone());
-            }
-        }
-        self.nothing_claimable_at = None;
-        Ok(self
-            .queue
-            .iter()
-            .any(|name| self.experiment.configs.get(name).is_some_and(|e| self.claimable(name, e.status()))))
-    }
-
-    /// Leave on an error: kill every running command at once (a recovered
-    /// claim must never run twice at once), and put their configs back to
-    /// todo if the state can still be written.
-    fn abort(&mut self) {
-        // The error itself is said once, by the caller.
-        if !self.running.is_empty() {
-            self.feedback.say(&format!(
-                "stopping on an error: killing {} running command(s), their configs back to todo",
-                self.running.len()
-            ));
-        }
-        for slot in self.running.values() {
-            let _ = killpg(slot.pgid, Signal::SIGKILL);
-        }
-        for (pid, _) in std::mem::take(&mut self.workers_by_pid) {
-            let _ = waitpid(pid, None);
-            self.watchdog.forget(pid);
-        }
-        let names: Vec<String> =
-            std::mem::take(&mut self.running).into_values().map(|slot| slot.name).collect();
-        // Best effort: the error may be that the state cannot be written.
-        let _ = (|| -> Result<()> {
-            let lock = self.store.lock()?;
-            self.catch_up(&lock)?;
-            let names: Vec<String> = names.into_iter().filter(|name| self.holds(name)).collect();
-            recover(&mut self.store, &lock, &mut self.cursor, &mut self.experiment, &names)?;
-            Ok(())
-        })();
-        self.feedback.finish("stopped on an error", crate::color::failed());
-    }
-
-    /// Save, fold when no other runner is active, write the summary when all
-    /// is done, and pick the exit code.
-    fn conclude(mut self, liveness: &Liveness) -> Result<i32> {
-        let elapsed = crate::report::format_seconds(self.started_at.elapsed().as_secs_f64());
-        {
-            let lock = self.store.lock()?;
-            self.store.refresh(&lock, &mut self.experiment, &mut self.cursor)?;
-            let alone = liveness.active_runners(Some(&self.registration.claim.id)).is_empty();
-            self.store.sync()?;
-            if alone && self.store.fold_due(&self.cursor, 0) {
-                // Every ending is in the journal already: a fold that fails
-                // (a read-only folder, a full disk) loses nothing.
-                match self.store.fold(&lock, &mut self.experiment) {
-                    Ok(cursor) => self.cursor = cursor,
-                    Err(err) => self.feedback.warn(&format!(
-                        "every result is recorded in the journal, but it could not be folded into experiment.yaml ({err}); the next exp-add or exp-clean will"
-                    )),
-                }
-            }
-        }
-        // A stop signal while closing is still a stop: exit 128+N.
-        self.handle_pending()?;
-        // Reading every result may take a while: it is done outside the
-        // lock, and the file written only if the state is still all done.
-        let summary_is_new =
-            self.tally.done > 0 || !self.store.dir().join(crate::summary::SUMMARY_FILE).exists();
-        if summary_is_new && self.stop.is_none() {
-            let kept =
-                crate::summary::keep_file_true(&mut self.store, &mut self.experiment, &mut self.cursor, true);
-            if let Err(err) = kept {
-                self.feedback.say(&format!("cannot write results_summary.csv: {err}"));
-            }
-            self.handle_pending()?;
-        }
-        let selected = |name: &str| self.selection.contains(name);
-        let failed = self
-            .experiment
-            .configs
-            .iter()
-            .filter(|(n, e)| e.status() == Status::Failed && selected(n))
-            .count();
-        let todo =
-            self.experiment.configs.iter().filter(|(n, e)| e.status() == Status::Todo && selected(n)).count();
-        let Tally { done, interrupted, .. } = self.tally;
-        let ran = format!("{done} done, {} failed", self.tally.failed);
-        if let Some(signal) = self.stop {
-            self.feedback.finish(
-                &format!(
-                    "interrupted by {}: {interrupted} config(s) back to todo, state saved ({ran} in {elapsed})",
-                    signal_name(signal)
-                ),
-                crate::color::caution(),
-            );
-            return Ok(128 + signal);
-        }
-        let brake = if self.braked() { "; stopped early by --max-failures" } else { "" };
-        let look = if self.tally.failed > 0 { crate::color::failed() } else { crate::color::done() };
-        self.feedback.finish(
-            &format!("{ran} in {elapsed}{brake}; {failed} failed and {todo} todo in the selection"),
-            look,
-        );
-        // Failures of earlier runs or of other runners are exp-status --check's business.
-        Ok(i32::from(self.tally.failed > 0))
-    }
-}
-
 /// Bad templates are bad input (exit 2, nothing changed), not a failure of
 /// every config: check them against every config the run may start. exp-add
 /// checked the experiment's own templates; this run's `--env` is new.
@@ -1005,26 +282,4 @@ fn check_templates(experiment: &Experiment, launcher: &Launcher, selection: &Sel
         }
     }
     Ok(())
-}
-
-/// `--dry-run`: print the commands that would run, one per line, changing nothing.
-fn dry_run(store: &mut Store, options: &Options, selection: &Selection) -> Result<i32> {
-    let (experiment, _) = store.read()?;
-    let launcher = Launcher::new(store, &experiment, &options.env, options.cache)?;
-    check_request(&experiment, &launcher, options, selection)?;
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let failed_too = options.retry_failed || selection.by_name();
-    let candidates =
-        experiment.configs.iter().filter(|(name, entry)| selection.wants(name, entry.status(), failed_too));
-    for (name, entry) in candidates.take(options.limit.unwrap_or(usize::MAX)) {
-        let files = store.config_files(name);
-        let argv = launcher.argv(&files, name, &merged(&experiment.defaults, &entry.read()?.params), 0)?;
-        if options.json {
-            writeln!(out, "{}", serde_json::json!({"name": name, "argv": argv}))?;
-        } else {
-            writeln!(out, "{}", argv.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" "))?;
-        }
-    }
-    out.flush()?;
-    Ok(0)
 }

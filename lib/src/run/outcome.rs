@@ -49,20 +49,30 @@ pub fn judge(status: ExitStatus, timeout: Option<std::time::Duration>) -> Ending
 
 /// Capture the result of a config that ended (interrupted ones leave none),
 /// and give a failure's error the last line its command wrote on stderr.
-pub fn ended_with_result(files: &ConfigFiles, ending: Ending) -> Ending {
+/// With `require_result`, exit 0 without a result is a failure, `no result`.
+/// Also returns a warning about its stdout, if it deserves one.
+pub fn ended_with_result(
+    files: &ConfigFiles,
+    ending: Ending,
+    require_result: bool,
+) -> (Ending, Option<String>) {
     match ending {
-        Ending::Interrupted | Ending::NotStarted => ending,
+        Ending::Interrupted | Ending::NotStarted => (ending, None),
         Ending::Done => {
-            capture_result(files);
-            ending
+            let Captured { result, warning } = capture_result(files);
+            if require_result && result.is_none() {
+                let error = "no result".to_string();
+                return (Ending::Failed { exit_code: Some(0), signal: None, error }, warning);
+            }
+            (ending, warning)
         }
         Ending::Failed { exit_code, signal, error } => {
-            capture_result(files);
+            let warning = capture_result(files).warning;
             let error = match last_stderr_line(files) {
                 Some(line) => format!("{error}: {line}"),
                 None => error,
             };
-            Ending::Failed { exit_code, signal, error }
+            (Ending::Failed { exit_code, signal, error }, warning)
         }
     }
 }
@@ -93,35 +103,62 @@ pub fn signal_name(signal: i32) -> String {
     Signal::try_from(signal).map(|s| s.as_str().to_string()).unwrap_or_else(|_| format!("signal {signal}"))
 }
 
+/// What a command left as its result.
+pub struct Captured {
+    pub result: Option<serde_json::Value>,
+    /// Why its stdout deserves a look: after its result line, or with none,
+    /// a line that starts with `{` and is not JSON.
+    pub warning: Option<String>,
+}
+
 /// The config's result: `result.json` (or Delphyne's `result.yaml`) if the
 /// command wrote one, else the last stdout line that is a JSON object (then
 /// saved as `result.json`).
-pub fn capture_result(files: &ConfigFiles) -> Option<serde_json::Value> {
-    let folder = files.folder()?;
+pub fn capture_result(files: &ConfigFiles) -> Captured {
+    let Some(folder) = files.folder() else {
+        return Captured { result: None, warning: None };
+    };
     if folder.has(RESULT) || folder.has(RESULT_YAML) {
-        return files.read_result();
+        return Captured { result: files.read_result(), warning: None };
     }
-    let value = last_json_line(files)?;
-    if let Err(err) = folder.write_atomic(RESULT, format!("{value}\n").as_bytes()) {
-        warn(crate::Error::io("cannot write", &files.result(), err));
+    let (result, warning) = last_json_line(files);
+    if let Some(value) = &result {
+        if let Err(err) = folder.write_atomic(RESULT, format!("{value}\n").as_bytes()) {
+            warn(crate::Error::io("cannot write", &files.result(), err));
+        }
     }
-    Some(value)
+    Captured { result, warning }
 }
 
 /// How much of the end of stdout is searched for a result line.
 pub const RESULT_TAIL: u64 = 16 << 20;
 
+/// How much of a line that is not JSON a warning shows, in characters.
+const SHOWN_LINE: usize = 120;
+
 /// The last line in the last [`RESULT_TAIL`] bytes of stdout that parses
 /// as a JSON object; a warning names the limit when stdout is longer and
-/// holds none.
-fn last_json_line(files: &ConfigFiles) -> Option<serde_json::Value> {
-    let text = files.tail_lines(STDOUT, RESULT_TAIL)?;
-    let found = text.lines().rev().map(str::trim).filter(|l| l.starts_with('{')).find_map(|line| {
+/// holds none. Also a warning about the last line after it (or in all of it,
+/// when there is none) that starts with `{` and is not JSON: a result that
+/// was meant, and would be lost without a word.
+fn last_json_line(files: &ConfigFiles) -> (Option<serde_json::Value>, Option<String>) {
+    let Some(text) = files.tail_lines(STDOUT, RESULT_TAIL) else {
+        return (None, None);
+    };
+    let mut not_json = None;
+    let mut found = None;
+    for line in text.lines().rev().map(str::trim).filter(|l| l.starts_with('{')) {
         match serde_json::from_str::<serde_json::Value>(line) {
-            Ok(value @ serde_json::Value::Object(_)) => Some(value),
-            _ => None,
+            Ok(value @ serde_json::Value::Object(_)) => {
+                found = Some(value);
+                break;
+            }
+            Ok(_) => {}
+            Err(err) => {
+                not_json.get_or_insert((line, err));
+            }
         }
-    });
+    }
     let longer =
         || files.open_file(STDOUT).and_then(|f| f.metadata().ok()).is_some_and(|m| m.len() > RESULT_TAIL);
     if found.is_none() && longer() {
@@ -131,5 +168,16 @@ fn last_json_line(files: &ConfigFiles) -> Option<serde_json::Value> {
             RESULT_TAIL >> 20
         ));
     }
-    found
+    let warning = not_json.map(|(line, err)| {
+        let mut shown: String = line.chars().filter(|c| !c.is_control()).take(SHOWN_LINE).collect();
+        if line.chars().count() > SHOWN_LINE {
+            shown.push('…');
+        }
+        let outcome = match found {
+            Some(_) => "the result is an earlier line",
+            None => "there is no result",
+        };
+        format!("stdout line {shown} starts with '{{' but is not JSON ({err}); {outcome}")
+    });
+    (found, warning)
 }

@@ -6,13 +6,20 @@
 //! Ctrl-C (and its stdin, for a debugger) reaches it directly; signals sent
 //! to exp-run by another process are passed on. Its result goes to
 //! `result.replay.json`, beside the recorded `result.json`.
+//!
+//! It runs what ran: the argv its folder's `command.json` recorded (saying
+//! so when the template has changed since, `exp-init --update`), in today's
+//! workdir and environment. A folder without one (an older run) replays
+//! today's command, saying so.
 
 use crate::error::{Error, Result};
 use crate::model::Status;
 use crate::report::note;
 use crate::run::spawn::{Invocation, Launcher};
 use crate::select::Selection;
+use crate::store::config_files::{ConfigFiles, COMMAND};
 use crate::store::Store;
+use crate::template::shell_quote;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::exfiltrator::WithOrigin;
 use signal_hook::iterator::SignalsInfo;
@@ -71,7 +78,25 @@ pub fn replay(store: &mut Store, launcher: &Launcher, which: &Replay, selection:
         let attempt = config.attempts.max(1);
         note(format!("replaying {name} (attempt {attempt}, {})", config.status));
         let files = store.config_files(name);
-        let Invocation { mut command, argv, .. } = launcher.command(&experiment, &files, name, attempt, 0)?;
+        let Invocation { argv: today, env, .. } =
+            launcher.invocation(&experiment, &files, name, attempt, 0)?;
+        let argv = match recorded_argv(&files) {
+            Some(recorded) if recorded != today => {
+                note(format!(
+                    "{name}: the command has changed since it ran (exp-init --update); replaying what ran, from its command.json: {}",
+                    shell_words(&recorded)
+                ));
+                recorded
+            }
+            Some(recorded) => recorded,
+            None => {
+                note(format!(
+                    "{name}: no command.json in its folder (an older run): replaying today's command"
+                ));
+                today
+            }
+        };
+        let mut command = launcher.command(&argv, &env);
         let program = &argv[0];
         command.env("EXP_RESULT", files.replay_result());
         let mut child =
@@ -100,6 +125,18 @@ pub fn replay(store: &mut Store, launcher: &Launcher, which: &Replay, selection:
             i32::from(failed > 0)
         }
     })
+}
+
+/// The argv a config's last attempt ran, as its folder's `command.json`
+/// records it; None when there is none (or it is not a list of strings).
+fn recorded_argv(files: &ConfigFiles) -> Option<Vec<String>> {
+    let bytes = files.read(COMMAND, 1 << 20)?;
+    serde_json::from_slice::<Vec<String>>(&bytes).ok().filter(|argv| !argv.is_empty())
+}
+
+/// An argv as a shell line, for people.
+fn shell_words(argv: &[String]) -> String {
+    argv.iter().map(|arg| shell_quote(arg)).collect::<Vec<_>>().join(" ")
 }
 
 /// Passes stop signals sent by other processes on to the running command

@@ -1,7 +1,7 @@
 //! Starting one config's command: its folder and logs, its environment, its
 //! own process group.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::identity::merged;
 use crate::model::{Experiment, Params};
 use crate::store::config_files::{ConfigFiles, CACHE, COMMAND, PARAMS, RESULT, STDERR, STDOUT};
@@ -9,6 +9,8 @@ use crate::store::folder::{is_symlink_refusal, Folder};
 use crate::store::Store;
 use crate::template::{check_keys, is_builtin, Builtins, CommandTemplate, Template, BUILTINS};
 use crate::values::display_value;
+use indexmap::IndexMap;
+use std::ffi::OsString;
 use std::fs;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -130,27 +132,30 @@ impl Launcher {
         worker: usize,
     ) -> Result<Child, NotStarted> {
         let files = store.config_files(name);
-        let Invocation { mut command, argv, params } =
-            self.command(experiment, &files, name, attempt, worker).map_err(NotStarted::Command)?;
+        let Invocation { argv, env, params } =
+            self.invocation(experiment, &files, name, attempt, worker).map_err(NotStarted::Command)?;
+        let mut command = self.command(&argv, &env);
         let (stdout, stderr) = prepare(&files, name, attempt, &params, &argv).map_err(NotStarted::Runner)?;
-        command
-            .env("EXP_RESULT", files.result())
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .process_group(0);
+        command.stdin(Stdio::null()).stdout(stdout).stderr(stderr).process_group(0);
         command.spawn().map_err(|err| {
             let hint = match err.kind() {
                 std::io::ErrorKind::NotFound => "; exp-init --update -- CMD... fixes the command",
                 _ => "",
             };
-            NotStarted::Command(Error::state(format!("cannot run {:?}: {err}{hint}", argv[0])))
+            let error = Error::state(format!("cannot run {:?}: {err}{hint}", argv[0]));
+            // Out of files, processes or memory is the runner's problem;
+            // a command that cannot be executed is the command's.
+            match Kind::of_errno(err.raw_os_error()) {
+                Kind::Resource => NotStarted::Runner(Error { kind: Kind::Resource, ..error }),
+                _ => NotStarted::Command(error),
+            }
         })
     }
 
-    /// The command of a config with its whole environment; stdio and
-    /// `EXP_RESULT` are left to the caller.
-    pub fn command(
+    /// A config's argv and the variables exp sets for it (never the
+    /// inherited environment), in the order they win: what `--setup`
+    /// printed, then the experiment's env and `--env`, then exp's own.
+    pub fn invocation(
         &self,
         experiment: &Experiment,
         files: &ConfigFiles,
@@ -160,32 +165,45 @@ impl Launcher {
     ) -> Result<Invocation> {
         let params = merged(&experiment.defaults, &experiment.configs[name].read()?.params);
         let argv = self.argv(files, name, &params, worker)?;
-        let mut command = Command::new(&argv[0]);
-        command.args(&argv[1..]).current_dir(&self.workdir);
-        command.envs(self.setup_env.iter().map(|(k, v)| (k, v)));
+        let mut env = IndexMap::new();
+        let mut set = |key: &str, value: OsString| {
+            // A later setting wins, in the place of the first.
+            env.insert(key.to_string(), value);
+        };
+        for (key, value) in &self.setup_env {
+            set(key, value.into());
+        }
         if let Some(runner) = &self.runner {
-            command.env(crate::run::watchdog::RUNNER_VAR, runner);
+            set(crate::run::watchdog::RUNNER_VAR, runner.into());
         }
         let builtins = builtins(files, name, worker);
         for (key, template) in &self.env {
-            command.env(key, template.render_plain(&params, &builtins)?);
+            set(key, template.render_plain(&params, &builtins)?.into());
         }
-        command
-            .env("EXP_DIR", &self.experiment_dir)
-            .env("EXP_NAME", name)
-            .env("EXP_CONFIG_DIR", &files.dir)
-            .env("EXP_PARAMS", serde_json::Value::Object(params.clone()).to_string())
-            .env("EXP_CACHE_DIR", files.cache())
-            .env("EXP_CACHE_MODE", self.cache.as_str())
-            .env("EXP_ATTEMPT", attempt.to_string())
-            .env("EXP_WORKER", worker.to_string())
-            .env("EXP_STATUS_FILE", files.status_file());
+        set("EXP_DIR", self.experiment_dir.clone().into());
+        set("EXP_NAME", name.into());
+        set("EXP_CONFIG_DIR", files.dir.clone().into());
+        set("EXP_PARAMS", serde_json::Value::Object(params.clone()).to_string().into());
+        set("EXP_RESULT", files.result().into());
+        set("EXP_CACHE_DIR", files.cache().into());
+        set("EXP_CACHE_MODE", self.cache.as_str().into());
+        set("EXP_ATTEMPT", attempt.to_string().into());
+        set("EXP_WORKER", worker.to_string().into());
+        set("EXP_STATUS_FILE", files.status_file().into());
         for (key, value) in &params {
             if !matches!(value, serde_json::Value::Array(_) | serde_json::Value::Object(_)) {
-                command.env(param_variable(key), display_value(value));
+                set(&param_variable(key), display_value(value).into());
             }
         }
-        Ok(Invocation { command, argv, params })
+        Ok(Invocation { argv, env, params })
+    }
+
+    /// A process for `argv` with `env` over the inherited environment, in
+    /// the workdir; stdio is left to the caller.
+    pub fn command(&self, argv: &[String], env: &IndexMap<String, OsString>) -> Command {
+        let mut command = Command::new(&argv[0]);
+        command.args(&argv[1..]).current_dir(&self.workdir).envs(env);
+        command
     }
 
     /// Commands are run by runner `id`: they get it as `EXP_RUNNER`, so its
@@ -209,18 +227,20 @@ impl Launcher {
 /// Why a config's command did not start.
 #[derive(Debug)]
 pub enum NotStarted {
-    /// Its folder or files could not be prepared: no fault of the config.
+    /// The runner could not prepare its folder or files, or is out of open
+    /// files, processes or memory: no fault of the config.
     Runner(Error),
     /// Its own command cannot start: a template it cannot fill, a program
-    /// that is not there.
+    /// that is not there or cannot be executed.
     Command(Error),
 }
 
-/// A config's command, ready to start, with what it was made from.
+/// What a config's command is made of.
 pub struct Invocation {
-    pub command: Command,
     /// The argv after substitution.
     pub argv: Vec<String>,
+    /// The variables exp sets, each once, in order (paths byte-exact).
+    pub env: IndexMap<String, OsString>,
     /// The params merged over the defaults.
     pub params: Params,
 }

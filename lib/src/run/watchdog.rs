@@ -62,6 +62,11 @@ impl Watchdog {
         self.send(&format!("+{pgid}\n"));
     }
 
+    /// The watchdog's own pid (a child of ours, not a command's leftover).
+    pub fn pid(&self) -> Pid {
+        Pid::from_raw(self.child.id() as i32)
+    }
+
     /// The command of group `pgid` was reaped.
     pub fn forget(&mut self, pgid: Pid) {
         self.watched.remove(&pgid);
