@@ -271,6 +271,17 @@ impl Liveness {
             .or_insert_with(|| !process::with_env(crate::run::watchdog::RUNNER_VAR, &claim.id).is_empty())
     }
 
+    /// The last heartbeat of a claim's runner that is judged by its
+    /// heartbeat (on another host); None for one judged by its pid, or
+    /// without a registration.
+    pub fn beat(&self, claim: &Claim) -> Option<SystemTime> {
+        let Registered { meta, info } = self.registration(claim)?;
+        if self.shares_pids(claim, info.as_ref()) {
+            return None;
+        }
+        meta.modified().ok()
+    }
+
     /// Whether the claim's runner runs where its pid means the same process
     /// as here: the same host, boot and PID namespace. Its registration
     /// says where; without one (an earlier release's, or gone), the claim's

@@ -201,8 +201,8 @@ fn exclusive_is_not_blocked_by_a_dead_runner() {
 }
 
 /// Make c0 `running` under the claim of a runner on another host, whose
-/// heartbeat is `age` old.
-fn claim_from_another_host(dir: &Dir, age: std::time::Duration) {
+/// heartbeat is `age` old; its registration file, whose mtime is that beat.
+fn claim_from_another_host(dir: &Dir, age: std::time::Duration) -> std::path::PathBuf {
     let internal = dir.exp().join(".exp");
     let id = "otherhost-4242-abcdef01";
     let registration = internal.join(format!("runners/{id}.json"));
@@ -223,28 +223,36 @@ fn claim_from_another_host(dir: &Dir, age: std::time::Duration) {
     let body = &line[..line.len() - 1];
     text.push_str(&format!("{body},\"crc\":\"{:08x}\"}}\n", crc32c::crc32c(body.as_bytes())));
     std::fs::write(&journal, text).unwrap();
+    registration
 }
 
 #[test]
 fn a_claim_from_another_host_is_kept_while_its_heartbeat_is_fresh() {
     let dir = Dir::new();
     gated_experiment(&dir, 2);
-    claim_from_another_host(&dir, std::time::Duration::from_secs(5));
+    let registration = claim_from_another_host(&dir, std::time::Duration::from_secs(5));
     assert_eq!(by_name(&dir)["c0"]["status"], "running");
     // That runner is active: --exclusive refuses.
     run_bounded(&dir, "exp-run", &["--exclusive", "--progress", "never"]).code(4);
-    // Another runner leaves c0 alone and runs c1.
+    // Another runner leaves c0 alone and runs c1; out of work, it waits
+    // for that runner to beat once more (it lives), which it does.
     touch(&dir, "release");
-    run_bounded(&dir, "exp-run", &["--progress", "never"]).success();
+    let runner = Bg::run(&dir, &["--progress", "never"]);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let beat = std::time::SystemTime::now();
+    std::fs::File::options().write(true).open(&registration).unwrap().set_modified(beat).unwrap();
+    runner.finish().success();
     let rows = by_name(&dir);
     assert_eq!(rows["c0"]["status"], "running", "{rows:#?}");
     assert_eq!(rows["c1"]["status"], "done", "{rows:#?}");
     assert!(!runs(&dir).contains_key("c0"), "{:?}", runs(&dir));
-    // With a shorter --stale-after, that heartbeat is too old: back to todo.
-    let out = run_bounded(&dir, "exp-status", &["--json", "--stale-after", "1s"]);
-    out.success();
-    let c0 = out.json_lines().into_iter().find(|r| r["name"] == "c0").unwrap();
-    assert_eq!(c0["status"], "todo", "{c0:#}");
+    // With a shorter --stale-after, that heartbeat is soon too old: back to todo.
+    let mut c0 = Value::Null;
+    wait_for("c0 recovered with --stale-after 1s", || {
+        let out = run_bounded(&dir, "exp-status", &["--json", "--stale-after", "1s"]);
+        c0 = out.success().json_lines().into_iter().find(|r| r["name"] == "c0").unwrap();
+        c0["status"] == "todo"
+    });
     assert!(c0["interruption_time"].is_string(), "{c0:#}");
 }
 

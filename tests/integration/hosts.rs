@@ -614,3 +614,49 @@ fn status_shows_the_host_of_each_configs_latest_attempt() {
     assert!(rows["c1"]["host"].is_null(), "cleared by a reset: {:#}", rows["c1"]);
     assert_eq!(rows["c2"]["host"], here.as_str());
 }
+
+// ---------- a node lost near the end of a sweep ----------
+
+/// Trust round 3 (the multi-node cluster): a runner that ran out of work
+/// left while a dead host's claim was not yet stale, and the sweep ended
+/// with it undone. A runner with nothing left waits for another host's
+/// runner whose heartbeat is late, until it beats again or is stale.
+#[test]
+fn a_runner_out_of_work_waits_for_a_late_host_and_recovers_its_claim() {
+    let test = "a_runner_out_of_work_waits_for_a_late_host_and_recovers_its_claim";
+    if !can_run("unshare", &["--uts", "sh", "-c", "hostname other-host"], test) {
+        return;
+    }
+    let dir = Dir::new();
+    gated_experiment(&dir, 3);
+    dead_runner_on_other_host(&dir);
+    touch(&dir, "release");
+    let out = run_bounded(&dir, "exp-run", &["--stale-after", "6s", "--progress", "never"]);
+    out.success();
+    assert!(out.stderr.contains("other-host"), "it says whom it waits for: {out:#?}");
+    let rows = by_name(&dir);
+    assert!(rows.values().all(|row| row["status"] == "done"), "{rows:#?}");
+    assert_eq!(runs(&dir)["c0"], 2, "c0 ran again, once");
+}
+
+/// ... and a live runner on another host, busy with a long config, beats
+/// within a heartbeat: the runner out of work then leaves it be, and ends.
+#[test]
+fn a_runner_out_of_work_leaves_a_live_host_be_once_it_beats() {
+    let test = "a_runner_out_of_work_leaves_a_live_host_be_once_it_beats";
+    if !can_run("unshare", &["--uts", "sh", "-c", "hostname other-host"], test) {
+        return;
+    }
+    let dir = Dir::new();
+    gated_experiment(&dir, 3);
+    let a = Bg::of(on_other_host(&dir, "exp-run", &["-j1", "--limit", "1", "--progress", "never"]));
+    wait_for("c0 to start on the other host", || c0_command(&dir).is_some());
+    let out = run_bounded(&dir, "exp-run", &["--progress", "never"]);
+    out.success();
+    let rows = by_name(&dir);
+    assert_eq!(rows["c0"]["status"], "running", "left to its live runner: {out:#?}");
+    assert_eq!(runs(&dir)["c0"], 1);
+    touch(&dir, "release");
+    a.finish().success();
+    assert_eq!(by_name(&dir)["c0"]["status"], "done");
+}

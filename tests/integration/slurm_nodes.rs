@@ -364,13 +364,12 @@ fn a_dead_nodes_configs_are_recovered_by_the_other_nodes() {
 }
 
 /// The same, but the survivors run out of work before the dead runner's
-/// heartbeat is older than `--stale-after`: today each survivor exits 0
-/// ("0 todo"), leaving the dead node's configs `running` under its claim
-/// until another runner starts, and the array ends with them undone. Run it
-/// with `--ignored` once a runner with nothing left waits (up to
-/// `--stale-after`) for another host's runner whose heartbeat is late.
+/// heartbeat is older than `--stale-after`: each survivor exited 0 ("0
+/// todo"), leaving the dead node's configs `running` under its claim until
+/// another runner started, and the array ended with them undone. A runner
+/// with nothing left now waits for another host's runner to beat once more
+/// (it lives) or to go stale (its claims are taken over).
 #[test]
-#[ignore = "exp-run exits while a dead node's claims are not yet stale"]
 fn a_dead_nodes_configs_are_recovered_even_when_the_others_run_out_of_work_first() {
     kill_the_busiest_node(Release::AtOnce);
 }

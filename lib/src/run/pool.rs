@@ -14,6 +14,8 @@
 
 mod ending;
 
+use ending::Others;
+
 use super::events::{self, Events};
 use super::feedback::{Feedback, Tally};
 use super::leftovers::Leftovers;
@@ -101,6 +103,10 @@ pub(super) struct Pool<'a> {
     retry_queue: VecDeque<String>,
     /// Whether `--max-failures` was reached and said so.
     brake_said: bool,
+    /// Out of work: the heartbeat of each other host's runner that holds a
+    /// claim, as first seen, by runner; and whether the wait was said.
+    beats_seen: HashMap<String, std::time::SystemTime>,
+    waiting_said: bool,
     tried: HashSet<String>,
     run_attempts: HashMap<String, u32>,
     running: BTreeMap<usize, Slot>,
@@ -153,6 +159,8 @@ impl<'a> Pool<'a> {
             queue: VecDeque::new(),
             retry_queue: VecDeque::new(),
             brake_said: false,
+            beats_seen: HashMap::new(),
+            waiting_said: false,
             tried: HashSet::new(),
             run_attempts: HashMap::new(),
             running: BTreeMap::new(),
@@ -270,12 +278,14 @@ impl<'a> Pool<'a> {
                 if self.stop.is_some() || !self.may_start_more() {
                     return Ok(());
                 }
-                // Backing off, there is more to do: wait for it below.
+                // Backing off, or waiting for another host's runner to
+                // show it lives: there may be more to do; wait below.
                 if !self.backing_off() {
-                    if !self.recover_others()? {
-                        return Ok(());
+                    match self.recover_others()? {
+                        Others::Recovered => continue,
+                        Others::Waiting => {}
+                        Others::None => return Ok(()),
                     }
-                    continue;
                 }
             }
             let timeout = self.next_wakeup();

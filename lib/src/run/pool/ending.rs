@@ -15,6 +15,16 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use std::time::{Duration, Instant};
 
+/// What looking for other runners' dead claims found.
+pub(super) enum Others {
+    /// Claims taken back that this run may start.
+    Recovered,
+    /// Claims of another host's runner that has not beaten since: wait.
+    Waiting,
+    /// Nothing.
+    None,
+}
+
 impl Pool<'_> {
     /// A warning about a config's result: said once, and kept in its record.
     pub(super) fn result_warning(&mut self, name: &str, warning: Option<String>) {
@@ -190,22 +200,59 @@ impl Pool<'_> {
 
     /// Nothing is left for us: recover claims of runners that died meanwhile.
     /// Returns whether that gave us more to do.
-    pub(super) fn recover_others(&mut self) -> Result<bool> {
+    pub(super) fn recover_others(&mut self) -> Result<Others> {
         let liveness = Liveness::new(&self.store, self.options.stale_after);
         let lock = self.store.lock()?;
         self.catch_up(&lock)?;
         let recovered =
             recover_stale(&mut self.store, &lock, &mut self.cursor, &mut self.experiment, &liveness)?;
+        drop(lock);
         for event in &recovered {
             if self.claimable(&event.name, event.config.status) {
                 self.queue.push_back(event.name.clone());
             }
         }
         self.nothing_claimable_at = None;
-        Ok(self
+        let more = self
             .queue
             .iter()
-            .any(|name| self.experiment.configs.get(name).is_some_and(|e| self.claimable(name, e.status()))))
+            .any(|name| self.experiment.configs.get(name).is_some_and(|e| self.claimable(name, e.status())));
+        if more {
+            return Ok(Others::Recovered);
+        }
+        // A host lost near the end of a sweep: its claims are known to be
+        // dead only once its heartbeat is stale, and leaving before would
+        // leave them undone until some later runner starts. So wait for
+        // each runner of another host that holds a claim in the selection
+        // to beat once more (it lives: leave it be) or to go stale.
+        let mut waiting: Vec<(String, String)> = Vec::new();
+        for (name, entry) in &self.experiment.configs {
+            if entry.status() != Status::Running || !self.selection.contains(name) {
+                continue;
+            }
+            let Some(claim) = entry.get()?.runner.as_ref() else { continue };
+            let Some(beat) = liveness.beat(claim) else { continue };
+            let first = *self.beats_seen.entry(claim.id.clone()).or_insert(beat);
+            if first == beat {
+                waiting.push((name.clone(), claim.host.clone()));
+            }
+        }
+        if waiting.is_empty() {
+            return Ok(Others::None);
+        }
+        if !self.waiting_said {
+            self.waiting_said = true;
+            let hosts: std::collections::BTreeSet<&str> =
+                waiting.iter().map(|(_, host)| host.as_str()).collect();
+            let names = crate::report::first_few(waiting.iter().map(|(name, _)| name.clone()), 3);
+            self.feedback.say(&format!(
+                "nothing left to start; {} config(s) still run on {}: {names}; waiting for a heartbeat of their runner (taken over if none comes within --stale-after {})",
+                waiting.len(),
+                hosts.into_iter().collect::<Vec<_>>().join(", "),
+                humantime::format_duration(self.options.stale_after)
+            ));
+        }
+        Ok(Others::Waiting)
     }
 
     /// Leave on an error: kill every running command at once (a recovered
