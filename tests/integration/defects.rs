@@ -31,21 +31,6 @@ fn bytes(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Every tool, as a user would call it on an experiment whose configs are
-/// named `c{i}`: none of these may change anything when the state is bad.
-const EVERY_TOOL: &[(&str, &[&str])] = &[
-    ("exp-status", &[]),
-    ("exp-status", &["--json"]),
-    ("exp-status", &["--counts", "--json"]),
-    ("exp-add", &["--grid", "i=99"]),
-    ("exp-run", &["--progress", "never"]),
-    ("exp-run", &["--dry-run"]),
-    ("exp-summary", &["--ignore-missing"]),
-    ("exp-snapshot", &[]),
-    ("exp-clean", &[]),
-    ("exp-clean", &["--reset-failed"]),
-];
-
 /// Run every tool (bounded: none may hang) and check its exit code and that
 /// its stderr says `says`; then neither `experiment.yaml` nor the journal
 /// changed by a byte.

@@ -79,6 +79,18 @@ fn watchdog_of(runner: i32) -> Option<i32> {
     })
 }
 
+/// SIGKILL a runner and its watchdog, its watchdog first so that nothing
+/// kills the runner's commands: a runner lost with its host, or a whole
+/// process group killed. Returns once both are dead.
+fn kill_runner_and_watchdog(runner: &mut Bg) {
+    let pid = runner.pid().as_raw();
+    let watchdog = watchdog_of(pid).expect("the runner's watchdog");
+    kill(Pid::from_raw(watchdog), Signal::SIGKILL).unwrap();
+    wait_for("the watchdog to die", || !alive(watchdog));
+    kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
+    wait_for("the runner to die", || runner.exited().is_some());
+}
+
 /// SIGKILLs a process group when dropped: an orphaned command (its runner
 /// and watchdog killed) must not outlive a failing test.
 struct KillGroup(i32);
@@ -186,14 +198,9 @@ fn a_runner_inside_a_pid_namespace_leaves_a_live_claim_alone() {
 fn dead_runner_on_other_host(dir: &Dir) -> std::path::PathBuf {
     let mut a = Bg::of(on_other_host(dir, "exp-run", &["-j1", "--limit", "1", "--progress", "never"]));
     wait_for("c0 to start on the other host", || c0_command(dir).is_some());
-    let runner = a.pid().as_raw();
-    let watchdog = watchdog_of(runner).expect("the runner's watchdog");
     let command = c0_command(dir).unwrap();
-    kill(Pid::from_raw(watchdog), Signal::SIGKILL).unwrap();
-    wait_for("the watchdog to die", || !alive(watchdog));
-    kill(Pid::from_raw(runner), Signal::SIGKILL).unwrap();
+    kill_runner_and_watchdog(&mut a);
     let _ = killpg(Pid::from_raw(command), Signal::SIGKILL);
-    wait_for("the runner to die", || a.exited().is_some());
     wait_for("its command to die", || !alive(command));
     let id = by_name(dir)["c0"]["runner"]["id"].as_str().expect("c0 is claimed").to_string();
     dir.exp().join(format!(".exp/runners/{id}.json"))
@@ -372,12 +379,7 @@ fn a_claim_whose_command_may_run_under_another_user_is_left_to_that_user() {
 
     let mut a = Bg::of(as_user(&dir, ALICE, "exp-run", &["-j1", "--limit", "1", "--progress", "never"]));
     wait_for("c0 to start as alice", || c0_command(&dir).is_some());
-    let runner = a.pid().as_raw();
-    let watchdog = watchdog_of(runner).expect("the runner's watchdog");
-    kill(Pid::from_raw(watchdog), Signal::SIGKILL).unwrap();
-    wait_for("the watchdog to die", || !alive(watchdog));
-    kill(Pid::from_raw(runner), Signal::SIGKILL).unwrap();
-    wait_for("the runner to die", || a.exited().is_some());
+    kill_runner_and_watchdog(&mut a);
     let command = c0_command(&dir).unwrap();
     let _orphan = KillGroup(command);
     assert!(alive(command), "the command runs on");
@@ -421,12 +423,7 @@ fn root_recovers_another_users_claim_once_its_command_has_ended() {
     assert!(opened.success());
     let mut a = Bg::of(as_user(&dir, ALICE, "exp-run", &["-j1", "--limit", "1", "--progress", "never"]));
     wait_for("c0 to start as alice", || c0_command(&dir).is_some());
-    let runner = a.pid().as_raw();
-    let watchdog = watchdog_of(runner).expect("the runner's watchdog");
-    kill(Pid::from_raw(watchdog), Signal::SIGKILL).unwrap();
-    wait_for("the watchdog to die", || !alive(watchdog));
-    kill(Pid::from_raw(runner), Signal::SIGKILL).unwrap();
-    wait_for("the runner to die", || a.exited().is_some());
+    kill_runner_and_watchdog(&mut a);
     let command = c0_command(&dir).unwrap();
     let _orphan = KillGroup(command);
     // Root sees the command: c0 stays running while it lives.
@@ -478,20 +475,6 @@ fn flip_name(dir: &Dir, index: usize, name: &str) {
     bytes[start + at + 3] ^= 0x0f; // "cfg1" -> "cfh1"
     std::fs::write(&path, bytes).unwrap();
 }
-
-/// Every tool, as a user would call it on configs named `cfg{i}`.
-const EVERY_TOOL: &[(&str, &[&str])] = &[
-    ("exp-status", &[]),
-    ("exp-status", &["--json"]),
-    ("exp-status", &["--counts", "--json"]),
-    ("exp-add", &["--grid", "i=99"]),
-    ("exp-run", &["--progress", "never"]),
-    ("exp-run", &["--dry-run"]),
-    ("exp-summary", &["--ignore-missing"]),
-    ("exp-snapshot", &[]),
-    ("exp-clean", &[]),
-    ("exp-clean", &["--reset-failed"]),
-];
 
 /// Trust round 3, defect 14: one flipped byte of a config's name in a
 /// journal line made every tool show a config that never existed (`cfh1`

@@ -123,6 +123,21 @@ pub fn earlier_folder(dir: &Dir, name: &str) -> PathBuf {
         .unwrap_or_else(|| panic!("no folder {prefix}* in configs/"))
 }
 
+/// Every tool, as a user would call it on an experiment with a param `i`:
+/// none of these may change anything when the state is bad.
+pub const EVERY_TOOL: &[(&str, &[&str])] = &[
+    ("exp-status", &[]),
+    ("exp-status", &["--json"]),
+    ("exp-status", &["--counts", "--json"]),
+    ("exp-add", &["--grid", "i=99"]),
+    ("exp-run", &["--progress", "never"]),
+    ("exp-run", &["--dry-run"]),
+    ("exp-summary", &["--ignore-missing"]),
+    ("exp-snapshot", &[]),
+    ("exp-clean", &[]),
+    ("exp-clean", &["--reset-failed"]),
+];
+
 /// The path of a built binary.
 pub fn bin(tool: &str) -> PathBuf {
     match tool {
