@@ -360,6 +360,18 @@ fn two_users_work(test: &str) -> bool {
 const ALICE: u32 = 10001;
 const BOB: u32 = 10002;
 
+/// The experiment opened to every user (as `chmod -R a+rwX` makes it), c0
+/// started by alice's runner, then her runner and watchdog SIGKILLed: the
+/// pid of c0's command, which runs on.
+fn orphan_of_alice(dir: &Dir) -> i32 {
+    let opened = Command::new("chmod").arg("-R").arg("a+rwX").arg(dir.path()).status().unwrap();
+    assert!(opened.success());
+    let mut a = Bg::of(as_user(dir, ALICE, "exp-run", &["-j1", "--limit", "1", "--progress", "never"]));
+    wait_for("c0 to start as alice", || c0_command(dir).is_some());
+    kill_runner_and_watchdog(&mut a);
+    c0_command(dir).unwrap()
+}
+
 /// Trust round 3, defect 8: user A's runner and watchdog were SIGKILLed
 /// while its command ran on; user B's tools could not read that command's
 /// environment, found no leftover of A's runner, and ran the config again.
@@ -373,14 +385,7 @@ fn a_claim_whose_command_may_run_under_another_user_is_left_to_that_user() {
     }
     let dir = Dir::new();
     gated_experiment(&dir, 3);
-    // One experiment for both users, as `chmod -R a+rwX` makes it.
-    let opened = Command::new("chmod").arg("-R").arg("a+rwX").arg(dir.path()).status().unwrap();
-    assert!(opened.success());
-
-    let mut a = Bg::of(as_user(&dir, ALICE, "exp-run", &["-j1", "--limit", "1", "--progress", "never"]));
-    wait_for("c0 to start as alice", || c0_command(&dir).is_some());
-    kill_runner_and_watchdog(&mut a);
-    let command = c0_command(&dir).unwrap();
+    let command = orphan_of_alice(&dir);
     let _orphan = KillGroup(command);
     assert!(alive(command), "the command runs on");
 
@@ -419,12 +424,7 @@ fn root_recovers_another_users_claim_once_its_command_has_ended() {
     }
     let dir = Dir::new();
     gated_experiment(&dir, 2);
-    let opened = Command::new("chmod").arg("-R").arg("a+rwX").arg(dir.path()).status().unwrap();
-    assert!(opened.success());
-    let mut a = Bg::of(as_user(&dir, ALICE, "exp-run", &["-j1", "--limit", "1", "--progress", "never"]));
-    wait_for("c0 to start as alice", || c0_command(&dir).is_some());
-    kill_runner_and_watchdog(&mut a);
-    let command = c0_command(&dir).unwrap();
+    let command = orphan_of_alice(&dir);
     let _orphan = KillGroup(command);
     // Root sees the command: c0 stays running while it lives.
     assert_eq!(by_name(&dir)["c0"]["status"], "running");
