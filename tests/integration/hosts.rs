@@ -350,11 +350,7 @@ fn as_user(dir: &Dir, uid: u32, tool: &str, args: &[&str]) -> Command {
 }
 
 fn two_users_work(test: &str) -> bool {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("note: {test}: skipped, needs root to play two users");
-        return false;
-    }
-    can_run("setpriv", &["--reuid=10001", "--regid=10001", "--clear-groups", "true"], test)
+    tools_run_as(ALICE, test) && tools_run_as(BOB, test)
 }
 
 const ALICE: u32 = 10001;

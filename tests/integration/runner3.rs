@@ -321,11 +321,6 @@ if kill -0 "$(cat escaped)" 2>/dev/null; then echo alive > seen; else echo gone 
 
 // ---------- defect 10: runner-side problems never fail configs ----------
 
-fn is_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self").is_ok_and(|meta| meta.uid() == 0)
-}
-
 /// Run `exp-run exp ARGS` as uid/gid 65534 (`setpriv`), bounded.
 fn run_as_nobody(dir: &Dir, args: &[&str]) -> Out {
     let mut cmd = std::process::Command::new("setpriv");
@@ -375,8 +370,7 @@ fn assert_untouched_todo(dir: &Dir) {
 /// failed in 0.0 s. It stops the run (exit 3) with the config back to todo.
 #[test]
 fn an_unwritable_configs_folder_stops_the_run_and_fails_no_config() {
-    if !is_root() {
-        eprintln!("note: skipped: needs root to run as another user");
+    if !tools_run_as(65534, "an_unwritable_configs_folder_stops_the_run_and_fails_no_config") {
         return;
     }
     let dir = Dir::new();
@@ -397,8 +391,7 @@ fn an_unwritable_configs_folder_stops_the_run_and_fails_no_config() {
 /// write (its earlier attempt ran as another user) stops the run too.
 #[test]
 fn an_unwritable_config_folder_stops_the_run_and_fails_no_config() {
-    if !is_root() {
-        eprintln!("note: skipped: needs root to run as another user");
+    if !tools_run_as(65534, "an_unwritable_config_folder_stops_the_run_and_fails_no_config") {
         return;
     }
     let dir = Dir::new();

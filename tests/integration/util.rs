@@ -138,6 +138,34 @@ pub const EVERY_TOOL: &[(&str, &[&str])] = &[
     ("exp-clean", &["--reset-failed"]),
 ];
 
+/// Whether the tools can run as Unix user `uid` here (root, `setpriv`,
+/// and built binaries that user may reach: a clone in a private folder
+/// is not); else a note that `test` is skipped.
+pub fn tools_run_as(uid: u32, test: &str) -> bool {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("note: {test}: skipped, needs root to play another user");
+        return false;
+    }
+    let reuid = format!("--reuid={uid}");
+    let regid = format!("--regid={uid}");
+    // Through sh: setpriv's own exec may pass where that user's exec of
+    // the watchdog, a command or a tool would not.
+    let ran = Command::new("setpriv")
+        .args([reuid.as_str(), regid.as_str(), "--clear-groups", "sh", "-c", r#"exec "$0" --version"#])
+        .arg(bin("exp-run"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !ran.is_ok_and(|status| status.success()) {
+        eprintln!(
+            "note: {test}: skipped, uid {uid} cannot run {} (setpriv missing, or a private folder)",
+            bin("exp-run").display()
+        );
+        return false;
+    }
+    true
+}
+
 /// The path of a built binary.
 pub fn bin(tool: &str) -> PathBuf {
     match tool {
