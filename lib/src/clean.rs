@@ -14,7 +14,7 @@
 use crate::add::Row;
 use crate::error::{Error, Result};
 use crate::identity::{identity, merged};
-use crate::model::{Config, Experiment, Params, Status};
+use crate::model::{Experiment, Params, Status};
 use crate::runners::{recover_stale, Liveness};
 use crate::store::journal::Event;
 use crate::store::{Cursor, Store};
@@ -144,7 +144,7 @@ pub fn clean(store: &mut Store, request: &Request) -> Result<Outcome> {
             Action::Reset => {
                 let config =
                     experiment.configs.get_mut(&change.name).expect("planned from the state").get_mut()?;
-                reset_config(config);
+                config.reset();
                 events.push(Event { name: change.name.clone(), config: config.clone() });
             }
             Action::Remove => {
@@ -260,18 +260,6 @@ fn check_keep(experiment: &Experiment, rows: &[Row], matched: &HashSet<String>) 
         crate::report::warn(format!("--keep: {}: no such config", row.origin()));
     }
     Ok(())
-}
-
-/// Back to todo: the run's ending is forgotten, its attempts are kept (so
-/// the logs of earlier attempts keep their numbers).
-pub fn reset_config(config: &mut Config) {
-    config.status = Status::Todo;
-    config.end_time = None;
-    config.exit_code = None;
-    config.signal = None;
-    config.error = None;
-    config.runner = None;
-    config.host = None;
 }
 
 /// Move a removed config's folder to `configs/.purge-NAME-ID` (no config

@@ -123,6 +123,57 @@ impl FromStr for Status {
     }
 }
 
+/// Configs per status, plus the total: `{"todo":N,"running":N,"done":N,"failed":N,"total":N}`.
+#[derive(Debug, Default, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Counts {
+    pub todo: usize,
+    pub running: usize,
+    pub done: usize,
+    pub failed: usize,
+    pub total: usize,
+}
+
+impl Counts {
+    pub fn add(&mut self, status: Status) {
+        *self.get_mut(status) += 1;
+        self.total += 1;
+    }
+
+    pub fn get(&self, status: Status) -> usize {
+        match status {
+            Status::Todo => self.todo,
+            Status::Running => self.running,
+            Status::Done => self.done,
+            Status::Failed => self.failed,
+        }
+    }
+
+    pub fn get_mut(&mut self, status: Status) -> &mut usize {
+        match status {
+            Status::Todo => &mut self.todo,
+            Status::Running => &mut self.running,
+            Status::Done => &mut self.done,
+            Status::Failed => &mut self.failed,
+        }
+    }
+}
+
+/// How one run of a config ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    Done,
+    Failed {
+        exit_code: Option<i32>,
+        signal: Option<String>,
+        error: String,
+    },
+    /// Stopped because the runner was told to stop: back to `todo`.
+    Interrupted,
+    /// Never launched (its folder could not be prepared): back to `todo`,
+    /// the attempt not counted.
+    NotStarted,
+}
+
 /// One config: its params as given (defaults are merged when used) and its state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Config {
@@ -176,6 +227,75 @@ impl Config {
             warning: None,
             extra: Map::new(),
         }
+    }
+
+    /// Claimed by a runner for a new attempt: running, the attempt
+    /// counted, the last ending forgotten, the host noted. Returns the
+    /// attempt (1-based).
+    pub fn claim(&mut self, claim: Claim, now: Timestamp) -> u32 {
+        self.status = Status::Running;
+        self.attempts += 1;
+        self.start_time = Some(now);
+        self.end_time = None;
+        self.exit_code = None;
+        self.signal = None;
+        self.error = None;
+        self.warning = None;
+        self.host = Some(claim.host.clone());
+        self.runner = Some(claim);
+        self.attempts
+    }
+
+    /// Its attempt ended (`warning`: what the ending deserves a look for):
+    /// done or failed, interrupted (back to todo), or never started (back
+    /// to todo, the attempt not counted).
+    pub fn finish(&mut self, ending: &Ending, now: Timestamp, warning: Option<String>) {
+        self.runner = None;
+        self.warning = warning;
+        match ending {
+            Ending::Done => {
+                self.status = Status::Done;
+                self.end_time = Some(now);
+                self.exit_code = Some(0);
+            }
+            Ending::Failed { exit_code, signal, error } => {
+                self.status = Status::Failed;
+                self.end_time = Some(now);
+                self.exit_code = *exit_code;
+                self.signal = signal.clone();
+                self.error = Some(error.clone());
+            }
+            Ending::Interrupted => {
+                self.interrupt(now);
+                self.end_time = None;
+            }
+            Ending::NotStarted => {
+                self.status = Status::Todo;
+                self.attempts = self.attempts.saturating_sub(1);
+                self.start_time = None;
+            }
+        }
+    }
+
+    /// Stopped while running, or its runner is gone: back to todo, with
+    /// when it was interrupted; its start and attempts kept.
+    pub fn interrupt(&mut self, now: Timestamp) {
+        self.status = Status::Todo;
+        self.interruption_time = Some(now);
+        self.runner = None;
+    }
+
+    /// Back to todo by a user's wish (`exp-clean --reset`, `--retry-failed`):
+    /// the last ending forgotten, the attempts kept (so the logs of earlier
+    /// attempts keep their numbers).
+    pub fn reset(&mut self) {
+        self.status = Status::Todo;
+        self.end_time = None;
+        self.exit_code = None;
+        self.signal = None;
+        self.error = None;
+        self.runner = None;
+        self.host = None;
     }
 
     /// Whether it ever started: only then is `configs/NAME/` its own (its
@@ -357,5 +477,58 @@ impl PartialEq for Entry {
 impl From<Config> for Entry {
     fn from(config: Config) -> Entry {
         Entry::new(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claim() -> Claim {
+        Claim { id: "h-1-abc".into(), host: "h".into(), pid: 1, worker: Some(0) }
+    }
+
+    #[test]
+    fn a_config_goes_through_its_life_by_its_own_verbs() {
+        let mut config = Config::new(Params::new());
+        let now = Timestamp::now();
+        assert_eq!(config.claim(claim(), now), 1);
+        assert_eq!((config.status, config.host.as_deref()), (Status::Running, Some("h")));
+        let failed = Ending::Failed { exit_code: Some(2), signal: None, error: "exit code 2".into() };
+        config.finish(&failed, now, Some("a look".into()));
+        assert_eq!(
+            (config.status, config.exit_code, config.runner.is_none()),
+            (Status::Failed, Some(2), true)
+        );
+        assert_eq!(config.warning.as_deref(), Some("a look"));
+        config.reset();
+        assert_eq!((config.status, config.error.as_deref(), config.attempts), (Status::Todo, None, 1));
+
+        assert_eq!(config.claim(claim(), now), 2);
+        assert!(config.error.is_none() && config.warning.is_none() && config.end_time.is_none());
+        config.finish(&Ending::Interrupted, now, None);
+        assert_eq!((config.status, config.interruption_time, config.attempts), (Status::Todo, Some(now), 2));
+
+        assert_eq!(config.claim(claim(), now), 3);
+        config.finish(&Ending::NotStarted, now, None);
+        assert_eq!((config.status, config.attempts, config.start_time), (Status::Todo, 2, None));
+
+        config.claim(claim(), now);
+        config.interrupt(now);
+        assert_eq!((config.status, config.runner.is_none()), (Status::Todo, true));
+        config.claim(claim(), now);
+        config.finish(&Ending::Done, now, None);
+        assert_eq!((config.status, config.exit_code, config.end_time), (Status::Done, Some(0), Some(now)));
+        assert!(config.has_run());
+    }
+
+    #[test]
+    fn counts_add_up() {
+        let mut counts = Counts::default();
+        for status in [Status::Todo, Status::Done, Status::Done, Status::Failed] {
+            counts.add(status);
+        }
+        assert_eq!((counts.todo, counts.done, counts.failed, counts.total), (1, 2, 1, 4));
+        assert_eq!(counts.get(Status::Running), 0);
     }
 }

@@ -469,9 +469,7 @@ pub fn recover(
             continue;
         }
         let config = entry.get_mut()?;
-        config.status = Status::Todo;
-        config.interruption_time = Some(now);
-        config.runner = None;
+        config.interrupt(now);
         events.push(Event { name: name.clone(), config: config.clone() });
     }
     if !events.is_empty() {
@@ -535,7 +533,7 @@ pub fn census_recovering(store: &mut Store, stale_after: Duration) -> Result<Cen
 /// The number of configs per status, for `exp-status --counts` and
 /// `--check`: from the index and the journal when there is an index (no
 /// config line read), and with dead runners' claims recovered first.
-pub fn counts_recovering(store: &mut Store, stale_after: Duration) -> Result<crate::status::Counts> {
+pub fn counts_recovering(store: &mut Store, stale_after: Duration) -> Result<crate::model::Counts> {
     let liveness = Liveness::new(store, stale_after);
     let indexed = {
         let lock = store.lock_shared()?;

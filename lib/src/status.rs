@@ -69,41 +69,6 @@ impl<'a> Row<'a> {
     }
 }
 
-/// Configs per status, plus the total: `{"todo":N,"running":N,"done":N,"failed":N,"total":N}`.
-#[derive(Debug, Default, Clone, Copy, Serialize, PartialEq, Eq)]
-pub struct Counts {
-    pub todo: usize,
-    pub running: usize,
-    pub done: usize,
-    pub failed: usize,
-    pub total: usize,
-}
-
-impl Counts {
-    pub fn add(&mut self, status: Status) {
-        *self.get_mut(status) += 1;
-        self.total += 1;
-    }
-
-    pub fn get(&self, status: Status) -> usize {
-        match status {
-            Status::Todo => self.todo,
-            Status::Running => self.running,
-            Status::Done => self.done,
-            Status::Failed => self.failed,
-        }
-    }
-
-    pub fn get_mut(&mut self, status: Status) -> &mut usize {
-        match status {
-            Status::Todo => &mut self.todo,
-            Status::Running => &mut self.running,
-            Status::Done => &mut self.done,
-            Status::Failed => &mut self.failed,
-        }
-    }
-}
-
 /// The human overview: counts, then the failed configs with why (aligned),
 /// then the running ones; statuses coloured for stdout ([`crate::color`]).
 pub fn overview(store: &Store, census: &Census, now: &Timestamp) -> Result<String> {

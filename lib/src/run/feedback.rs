@@ -8,11 +8,11 @@
 //! "error","duration","time"}`; `status` is `done`, `failed` or `interrupted`.
 
 use crate::color::{self, Style};
+use crate::model::Ending;
 use crate::report::format_seconds;
 use crate::report::note;
 use crate::run::bars::Bars;
 use crate::run::lines::Lines;
-use crate::run::outcome::Ending;
 use crate::store::config_files::ConfigFiles;
 use crate::time::Timestamp;
 use indicatif::TermLike;

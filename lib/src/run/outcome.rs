@@ -1,26 +1,11 @@
 //! How a command ended, and the result it left.
 
+use crate::model::Ending;
 use crate::report::warn;
 use crate::store::config_files::{ConfigFiles, RESULT, RESULT_YAML, STDERR, STDOUT};
 use nix::sys::signal::Signal;
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
-
-/// How one run of a config ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ending {
-    Done,
-    Failed {
-        exit_code: Option<i32>,
-        signal: Option<String>,
-        error: String,
-    },
-    /// Stopped because the runner was told to stop: back to `todo`.
-    Interrupted,
-    /// Never launched (its folder could not be prepared): back to `todo`,
-    /// the attempt not counted.
-    NotStarted,
-}
 
 /// Judge an exit status. `timed_out` means we killed it for `--timeout`.
 pub fn judge(status: ExitStatus, timeout: Option<std::time::Duration>) -> Ending {

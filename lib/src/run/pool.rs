@@ -19,15 +19,15 @@ use ending::Others;
 use super::events::{self, Events};
 use super::feedback::{Feedback, Tally};
 use super::leftovers::Leftovers;
-use super::outcome::{capture_result, died_of_stop_signal, ended_with_result, judge, Ending};
+use super::outcome::{capture_result, died_of_stop_signal, ended_with_result, judge};
 use super::spawn::{Launcher, NotStarted};
 use super::watchdog::Watchdog;
 use super::Options;
 use crate::error::{Kind, Result};
-use crate::model::{Claim, Experiment, Status};
+use crate::model::Counts;
+use crate::model::{Claim, Ending, Experiment, Status};
 use crate::runners::{recover_stale, Liveness, Registration};
 use crate::select::Selection;
-use crate::status::Counts;
 use crate::store::journal::Event;
 use crate::store::lock::Lock;
 use crate::store::{Cursor, Refresh, Store};
@@ -196,7 +196,7 @@ impl<'a> Pool<'a> {
             for (name, entry) in self.experiment.configs.iter_mut() {
                 if entry.status() == Status::Failed && self.selection.contains(name) {
                     let config = entry.get_mut()?;
-                    crate::clean::reset_config(config);
+                    config.reset();
                     events.push(Event { name: name.clone(), config: config.clone() });
                 }
             }
@@ -421,17 +421,8 @@ impl<'a> Pool<'a> {
                 continue;
             }
             let config = self.experiment.configs.get_mut(&name).expect("present").get_mut()?;
-            config.status = Status::Running;
-            config.attempts += 1;
-            config.start_time = Some(Timestamp::now());
-            config.end_time = None;
-            config.exit_code = None;
-            config.signal = None;
-            config.error = None;
-            config.warning = None;
-            config.runner = Some(Claim { worker: Some(worker), ..self.registration.claim.clone() });
-            config.host = Some(self.registration.claim.host.clone());
-            let attempt = config.attempts;
+            let claim = Claim { worker: Some(worker), ..self.registration.claim.clone() };
+            let attempt = config.claim(claim, Timestamp::now());
             let event = Event { name: name.clone(), config: config.clone() };
             self.store.append(&lock, &mut self.cursor, &[event])?;
             if self.tried.insert(name.clone()) {
@@ -595,34 +586,12 @@ impl<'a> Pool<'a> {
             return Ok(());
         }
         let config = self.experiment.configs.get_mut(name).expect("a held config exists").get_mut()?;
-        config.runner = None;
-        config.warning = self.result_warnings.remove(name);
+        config.finish(&ending, now, self.result_warnings.remove(name));
         match &ending {
-            Ending::Done => {
-                config.status = Status::Done;
-                config.end_time = Some(now);
-                config.exit_code = Some(0);
-                self.tally.done += 1;
-            }
-            Ending::Failed { exit_code, signal, error } => {
-                config.status = Status::Failed;
-                config.end_time = Some(now);
-                config.exit_code = *exit_code;
-                config.signal = signal.clone();
-                config.error = Some(error.clone());
-                self.tally.failed += 1;
-            }
-            Ending::Interrupted => {
-                config.status = Status::Todo;
-                config.end_time = None;
-                config.interruption_time = Some(now);
-                self.tally.interrupted += 1;
-            }
-            Ending::NotStarted => {
-                config.status = Status::Todo;
-                config.attempts = config.attempts.saturating_sub(1);
-                config.start_time = None;
-            }
+            Ending::Done => self.tally.done += 1,
+            Ending::Failed { .. } => self.tally.failed += 1,
+            Ending::Interrupted => self.tally.interrupted += 1,
+            Ending::NotStarted => {}
         }
         let event = Event { name: name.to_string(), config: config.clone() };
         self.store.append(&lock, &mut self.cursor, &[event])?;

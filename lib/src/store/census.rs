@@ -4,8 +4,8 @@
 
 use crate::error::{Error, Result};
 use crate::hash::fnv1a;
+use crate::model::Counts;
 use crate::model::{Claim, Config, Entry, Experiment, Status};
-use crate::status::Counts;
 use crate::store::index::name_hash;
 use crate::store::journal::Event;
 use crate::store::state_file::Parsed;

@@ -5,10 +5,11 @@
 
 use super::{Backoff, Deferred, PendingKill, Pool, BACKOFF_FIRST, BACKOFF_MAX, IDLE_RECHECK, KILL_PROBE};
 use crate::error::Result;
+use crate::model::Ending;
 use crate::model::Status;
 use crate::run::feedback::Tally;
 use crate::run::leftovers::Leftovers;
-use crate::run::outcome::{ended_with_result, judge, signal_name, Ending};
+use crate::run::outcome::{ended_with_result, judge, signal_name};
 use crate::runners::{recover, recover_stale, Liveness};
 use nix::sys::signal::{killpg, Signal};
 use nix::sys::wait::waitpid;
