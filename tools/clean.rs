@@ -2,9 +2,9 @@
 
 use crate::driver::{duration, json_line, read_list, stdout, Display, ExperimentDir};
 use clap::Parser;
-use exp::add::read_json_lines;
 use exp::clean::{clean, Action, Request};
 use exp::report::{first_few, note};
+use exp::rows::read_json_lines;
 use exp::select::read_names;
 use exp::store::Store;
 use std::io::Write;

@@ -6,10 +6,10 @@ use clap::builder::TypedValueParser as _;
 use clap::Parser;
 use exp::model::Counts;
 use exp::model::Status;
+use exp::results::result_of;
 use exp::runners::{census_recovering, counts_recovering};
 use exp::status::{overview, table, Row};
 use exp::store::Store;
-use exp::summary::result_of;
 use exp::time::Timestamp;
 use std::io::{IsTerminal, Write};
 

@@ -3,8 +3,8 @@
 use crate::driver::{stdout, Display, ExperimentDir};
 use clap::Parser;
 use exp::report::{first_few, note};
+use exp::results::{not_done, save_to, write_csv, write_json, Options, SUMMARY_FILE};
 use exp::store::Store;
-use exp::summary::{not_done, save_to, write_csv, write_json, Options, SUMMARY_FILE};
 use exp::ticker::Ticker;
 use std::io::IsTerminal;
 use std::path::PathBuf;

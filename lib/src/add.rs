@@ -4,45 +4,19 @@ use crate::error::{Error, Result};
 use crate::grid::{product, Axis};
 use crate::hash::PrehashedState;
 use crate::identity::{identity, merged};
-use crate::init::parse_defaults;
 use crate::model::{Config, Entry as ModelEntry, Experiment, Params, Status, Text};
 use crate::naming::new_name;
+use crate::rows::{json_lines, Origin, Row};
 use crate::store::index::{identity_hash, name_hash};
 use crate::store::journal::Event;
 use crate::store::lock::Lock;
 use crate::store::{Cursor, Indexed, Store};
 use crate::template::{check_keys, is_builtin, reads_param, CommandTemplate, Template, BUILTINS};
+use crate::values::parse_defaults;
 use serde::Serialize;
 use std::collections::hash_map::Entry as MapEntry;
 use std::collections::{HashMap, HashSet};
 use std::io::BufRead;
-use std::rc::Rc;
-
-/// One requested config and where it came from, for error messages.
-#[derive(Debug, Clone)]
-pub struct Row {
-    pub origin: Origin,
-    pub params: Params,
-}
-
-/// Where a row came from.
-#[derive(Debug, Clone)]
-pub enum Origin {
-    /// A line of a JSON Lines input (`-f FILE`, stdin).
-    Line { source: Rc<str>, number: usize },
-    /// A point of `--grid` alone.
-    Grid,
-}
-
-impl Row {
-    /// Where it came from, as an error message says it: `FILE: line 3`.
-    pub fn origin(&self) -> String {
-        match &self.origin {
-            Origin::Line { source, number } => format!("{source}: line {number}"),
-            Origin::Grid => format!("grid point {}", serde_json::Value::Object(self.params.clone())),
-        }
-    }
-}
 
 /// What `exp-add` did: one JSON line `{"name","params","added"}` per
 /// requested config, ready to print once the change is made.
@@ -103,7 +77,7 @@ impl Report {
             if value.is_array() || value.is_object() {
                 continue;
             }
-            let variable = crate::run::spawn::param_variable(key);
+            let variable = crate::template::param_variable(key);
             if let Some(other) = by_variable.insert(variable.clone(), key) {
                 let keys = self.shared.entry(variable).or_default();
                 keys.insert(other.clone());
@@ -124,32 +98,6 @@ impl Report {
             ));
         }
     }
-}
-
-/// The rows of JSON Lines input, parsed one at a time; blank lines are skipped.
-pub fn json_lines<'a>(input: impl BufRead + 'a, source: &str) -> impl Iterator<Item = Result<Row>> + 'a {
-    let source: Rc<str> = source.into();
-    input.lines().enumerate().filter_map(move |(index, line)| {
-        let number = index + 1;
-        let at = |why: String| Error::usage(format!("{source}: line {number}: {why}"));
-        let line = match line {
-            Ok(line) if line.trim().is_empty() => return None,
-            Ok(line) => line,
-            Err(err) => return Some(Err(at(err.to_string()))),
-        };
-        Some(match crate::values::parse_strict(&line) {
-            Ok(serde_json::Value::Object(params)) => {
-                Ok(Row { origin: Origin::Line { source: source.clone(), number }, params })
-            }
-            Ok(_) => Err(at("expected a JSON object of params".into())),
-            Err(why) => Err(at(why)),
-        })
-    })
-}
-
-/// Every row of JSON Lines input.
-pub fn read_json_lines(input: impl BufRead, source: &str) -> Result<Vec<Row>> {
-    json_lines(input, source).collect()
 }
 
 /// The rows to add: each line of `input` crossed with every combination of
@@ -501,7 +449,7 @@ impl Templates {
         for (key, scalar) in unused {
             let shares = report.shared.values().any(|keys| keys.contains(key));
             let own = if scalar && !shares {
-                format!(" and {}", crate::run::spawn::param_variable(key))
+                format!(" and {}", crate::template::param_variable(key))
             } else {
                 String::new()
             };

@@ -11,14 +11,14 @@
 //! `action` is `remove` or `reset`, `status` the config's status before,
 //! and `purged` (removals only) whether its folder was deleted.
 
-use crate::add::Row;
 use crate::error::{Error, Result};
 use crate::identity::{identity, merged};
 use crate::model::{Experiment, Params, Status};
+use crate::results::FileChange;
+use crate::rows::Row;
 use crate::runners::{recover_stale, Liveness};
 use crate::store::journal::Event;
-use crate::store::{Cursor, Store};
-use crate::summary::FileChange;
+use crate::store::Store;
 use serde::Serialize;
 use std::collections::HashSet;
 use std::time::Duration;
@@ -185,28 +185,24 @@ pub fn clean(store: &mut Store, request: &Request) -> Result<Outcome> {
             }
         });
     }
-    refresh_summary(store, &mut experiment, &mut cursor);
-    Ok(outcome)
-}
-
-/// A `results_summary.csv` left by an earlier run no longer tells the truth:
-/// write it anew if every config is still done, else remove it (the next
-/// complete run, or `exp-summary --save`, writes it again).
-fn refresh_summary(store: &mut Store, experiment: &mut Experiment, cursor: &mut Cursor) {
-    if std::fs::symlink_metadata(store.dir().join(crate::summary::SUMMARY_FILE)).is_err() {
-        return;
-    }
-    let said = match crate::summary::keep_file_true(store, experiment, cursor, false) {
-        Ok(FileChange::Written) => "rewritten".to_string(),
-        Ok(FileChange::Removed) if experiment.configs.is_empty() => "removed: no config is left".to_string(),
-        Ok(FileChange::Removed) => "removed: not every config is done".to_string(),
-        Ok(FileChange::Unchanged) => return,
+    // A results_summary.csv left by an earlier run no longer tells the
+    // truth: written anew if every config is still done, else removed (the
+    // next complete run, or exp-summary --save, writes it again).
+    let file = crate::results::SUMMARY_FILE;
+    let said = match crate::results::update_summary_file(store, &mut experiment, &mut cursor, false) {
+        Ok(FileChange::Written) => Some("rewritten"),
+        Ok(FileChange::Removed) if experiment.configs.is_empty() => Some("removed: no config is left"),
+        Ok(FileChange::Removed) => Some("removed: not every config is done"),
+        Ok(FileChange::Unchanged) => None,
         Err(err) => {
-            crate::report::warn(format!("{} is out of date: {err}", crate::summary::SUMMARY_FILE));
-            return;
+            crate::report::warn(format!("{file} is out of date: {err}"));
+            None
         }
     };
-    crate::report::note(format!("{}: {said}", crate::summary::SUMMARY_FILE));
+    if let Some(said) = said {
+        crate::report::note(format!("{file}: {said}"));
+    }
+    Ok(outcome)
 }
 
 /// The configs to remove and to reset, in the experiment's order.

@@ -9,7 +9,7 @@ use crate::report::warn;
 use crate::runners::{Liveness, DEFAULT_STALE_AFTER};
 use crate::store::Store;
 use crate::template::{check_keys, field, is_builtin, CommandTemplate, Template, BUILTINS};
-use crate::values::{parse_value, split_assignment};
+use crate::values::{parse_defaults, split_assignment};
 use indexmap::IndexMap;
 use std::path::{Path, PathBuf};
 
@@ -209,28 +209,6 @@ fn build(definition: &Definition) -> Result<Experiment> {
     };
     experiment.set_require_result(definition.require_result == Some(true));
     Ok(experiment)
-}
-
-/// Add `KEY=VALUE` defaults to `existing`. A default may be added, never changed.
-pub fn parse_defaults(existing: &Params, entries: &[String]) -> Result<Params> {
-    let mut defaults = existing.clone();
-    for entry in entries {
-        let (key, text) = split_assignment("--default", entry)?;
-        let value = parse_value(text).map_err(|why| Error::usage(format!("--default {entry:?}: {why}")))?;
-        match defaults.get(key) {
-            Some(old) if canonical(old) != canonical(&value) => {
-                return Err(Error::usage(format!(
-                    "--default {entry:?}: {key} is already {old}; a default may be added, never changed"
-                )))
-            }
-            // The same value again (perhaps written `0.0` for `0`) keeps the old text.
-            Some(_) => {}
-            None => {
-                defaults.insert(key.to_string(), value);
-            }
-        }
-    }
-    Ok(defaults)
 }
 
 /// Which parts of the definition differ. Defaults added later by `exp-add`

@@ -19,6 +19,8 @@ pub mod process;
 #[cfg(test)]
 mod properties;
 pub mod report;
+pub mod results;
+pub mod rows;
 pub mod run;
 pub mod runners;
 pub mod select;
@@ -26,7 +28,6 @@ pub mod shell;
 pub mod snapshot;
 pub mod status;
 pub mod store;
-pub mod summary;
 pub mod template;
 pub mod ticker;
 pub mod time;

@@ -5,11 +5,12 @@
 //! smallest failing input in its message; `cargo test -p exp-core
 //! properties -- --ignored` runs those.
 
-use crate::add::{add, Origin, Row};
+use crate::add::add;
 use crate::grid::Axis;
 use crate::identity::{canonical, identity, merged};
 use crate::model::{Claim, Command, Config, Experiment, Params, Status, SCHEMA_VERSION};
 use crate::naming::{is_safe, new_name, sanitize, MAX_NAME_LEN};
+use crate::rows::{Origin, Row};
 use crate::store::journal::Event;
 use crate::store::{state_file, Store};
 use crate::template::{Builtins, CommandTemplate, Template};

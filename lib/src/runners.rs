@@ -33,6 +33,10 @@ use std::sync::{mpsc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
+/// The environment variable naming a command's runner: every process
+/// that carries it belongs to that runner's run.
+pub const RUNNER_VAR: &str = "EXP_RUNNER";
+
 /// How often a runner renews its heartbeat.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -268,7 +272,7 @@ impl Liveness {
             .leftovers
             .borrow_mut()
             .entry(claim.id.clone())
-            .or_insert_with(|| !process::with_env(crate::run::watchdog::RUNNER_VAR, &claim.id).is_empty())
+            .or_insert_with(|| !process::with_env(RUNNER_VAR, &claim.id).is_empty())
     }
 
     /// The last heartbeat of a claim's runner that is judged by its

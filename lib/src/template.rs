@@ -240,7 +240,7 @@ fn refusal(key: &str, why: Refusal) -> Error {
         "worker" => "\"$EXP_WORKER\"".to_string(),
         _ => match key.strip_prefix("worker%") {
             Some(n) => format!("\"$((EXP_WORKER % {n}))\""),
-            None => format!("\"${}\"", crate::run::spawn::param_variable(field(key))),
+            None => format!("\"${}\"", param_variable(field(key))),
         },
     };
     let fix = format!("write {variable} there instead, or set a variable first (v={{{key}}}; ... \"$v\")");
@@ -422,6 +422,13 @@ pub fn check_keys<'a>(
         )));
     }
     Ok(())
+}
+
+/// `EXP_PARAM_<KEY>`: the key upper-cased, other characters as `_`.
+pub fn param_variable(key: &str) -> String {
+    let suffix: String =
+        key.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
+    format!("EXP_PARAM_{suffix}")
 }
 
 /// Quote for POSIX sh: the value arrives as one word, verbatim.

@@ -4,6 +4,8 @@
 //! exactly.
 
 use crate::error::{Error, Result};
+use crate::identity::canonical;
+use crate::model::Params;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use std::fmt;
@@ -158,6 +160,28 @@ pub fn split_assignment<'a>(option: &str, text: &'a str) -> Result<(&'a str, &'a
         Some((key, value)) if !key.trim().is_empty() => Ok((key.trim(), value)),
         _ => Err(Error::usage(format!("{option} {text:?}: expected KEY=VALUE"))),
     }
+}
+
+/// Add `KEY=VALUE` defaults to `existing`. A default may be added, never changed.
+pub fn parse_defaults(existing: &Params, entries: &[String]) -> Result<Params> {
+    let mut defaults = existing.clone();
+    for entry in entries {
+        let (key, text) = split_assignment("--default", entry)?;
+        let value = parse_value(text).map_err(|why| Error::usage(format!("--default {entry:?}: {why}")))?;
+        match defaults.get(key) {
+            Some(old) if canonical(old) != canonical(&value) => {
+                return Err(Error::usage(format!(
+                    "--default {entry:?}: {key} is already {old}; a default may be added, never changed"
+                )))
+            }
+            // The same value again (perhaps written `0.0` for `0`) keeps the old text.
+            Some(_) => {}
+            None => {
+                defaults.insert(key.to_string(), value);
+            }
+        }
+    }
+    Ok(defaults)
 }
 
 /// A string the way templates and the environment show it: strings raw,

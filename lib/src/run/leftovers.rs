@@ -15,7 +15,7 @@
 //! groups; killing one reparents its own children to us, so we look again
 //! until none is left.
 
-use crate::run::watchdog::RUNNER_VAR;
+use crate::runners::RUNNER_VAR;
 use nix::errno::Errno;
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};

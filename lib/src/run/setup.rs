@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::report::note;
 use crate::run::events::{poll_timeout, Event, Events};
 use crate::run::outcome::signal_name;
-use crate::run::watchdog::RUNNER_VAR;
+use crate::runners::RUNNER_VAR;
 use crate::store::config_files::read_regular;
 use nix::poll::{poll, PollFd, PollFlags};
 use nix::sys::signal::{killpg, Signal};

@@ -7,7 +7,9 @@ use crate::model::{Experiment, Params};
 use crate::store::config_files::{ConfigFiles, CACHE, COMMAND, PARAMS, RESULT, STDERR, STDOUT};
 use crate::store::folder::{is_symlink_refusal, Folder};
 use crate::store::Store;
-use crate::template::{check_keys, is_builtin, Builtins, CommandTemplate, Template, BUILTINS};
+use crate::template::{
+    check_keys, is_builtin, param_variable, Builtins, CommandTemplate, Template, BUILTINS,
+};
 use crate::values::display_value;
 use indexmap::IndexMap;
 use std::ffi::OsString;
@@ -174,7 +176,7 @@ impl Launcher {
             set(key, value.into());
         }
         if let Some(runner) = &self.runner {
-            set(crate::run::watchdog::RUNNER_VAR, runner.into());
+            set(crate::runners::RUNNER_VAR, runner.into());
         }
         let builtins = builtins(files, name, worker);
         for (key, template) in &self.env {
@@ -257,13 +259,6 @@ fn builtins(files: &ConfigFiles, name: &str, worker: usize) -> Builtins {
         ("dir", files.dir.display().to_string()),
         ("worker", worker.to_string()),
     ])
-}
-
-/// `EXP_PARAM_<KEY>`: the key upper-cased, other characters as `_`.
-pub fn param_variable(key: &str) -> String {
-    let suffix: String =
-        key.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
-    format!("EXP_PARAM_{suffix}")
 }
 
 /// The config's folder, ready for attempt `attempt`, telling its own story

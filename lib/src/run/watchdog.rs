@@ -18,6 +18,7 @@
 
 use crate::error::{Error, Result};
 use crate::report::warn;
+use crate::runners::RUNNER_VAR;
 use nix::sys::signal::{killpg, signal, SigHandler, Signal};
 use nix::unistd::Pid;
 use std::collections::HashSet;
@@ -26,9 +27,6 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 
 /// The argument that starts `exp-run` as a watchdog (followed by the runner's id).
 pub const WATCHDOG_ARG: &str = "--internal-watchdog";
-
-/// The environment variable naming a command's runner.
-pub const RUNNER_VAR: &str = "EXP_RUNNER";
 
 /// How many times, and how far apart, a dead runner's processes are looked for.
 const SWEEPS: u32 = 5;

@@ -317,10 +317,14 @@ impl Pool<'_> {
         // Reading every result may take a while: it is done outside the
         // lock, and the file written only if the state is still all done.
         let summary_is_new =
-            self.tally.done > 0 || !self.store.dir().join(crate::summary::SUMMARY_FILE).exists();
+            self.tally.done > 0 || !self.store.dir().join(crate::results::SUMMARY_FILE).exists();
         if summary_is_new && self.stop.is_none() {
-            let kept =
-                crate::summary::keep_file_true(&mut self.store, &mut self.experiment, &mut self.cursor, true);
+            let kept = crate::results::update_summary_file(
+                &mut self.store,
+                &mut self.experiment,
+                &mut self.cursor,
+                true,
+            );
             if let Err(err) = kept {
                 self.feedback.say(&format!("cannot write results_summary.csv: {err}"));
             }

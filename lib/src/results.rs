@@ -1,4 +1,5 @@
-//! `exp-summary` and `results_summary.csv`: one row per config.
+//! The results table, one row per config, that exp-summary prints and
+//! that exp-run and exp-clean keep true in `results_summary.csv`.
 //!
 //! Columns: `name`, then every param, then every result field, each in the
 //! order first seen; then `status` (with `--ignore-missing`) and `duration`
@@ -210,7 +211,7 @@ pub fn save(store: &Store, experiment: &Experiment) -> Result<()> {
     save_to(&store.dir().join(SUMMARY_FILE), store, experiment, Options::default(), &mut || {})
 }
 
-/// What [`keep_file_true`] did to `results_summary.csv`.
+/// What [`update_summary_file`] did to `results_summary.csv`.
 #[derive(Debug, PartialEq, Eq)]
 pub enum FileChange {
     Written,
@@ -225,7 +226,7 @@ pub enum FileChange {
 /// it only if nothing was recorded since `experiment` was read at `cursor`
 /// (else it is decided again on the newer state), so a summary never
 /// describes a state that a runner or a clean has left meanwhile.
-pub fn keep_file_true(
+pub fn update_summary_file(
     store: &mut Store,
     experiment: &mut Experiment,
     cursor: &mut Cursor,
