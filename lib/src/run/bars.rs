@@ -18,7 +18,7 @@
 
 use crate::color::{self, Style};
 use crate::report::{format_seconds, note, program};
-use crate::run::feedback::Tally;
+use crate::run::tally::Tally;
 use crate::store::config_files::ConfigFiles;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 use std::fmt::Display;

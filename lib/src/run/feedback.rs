@@ -13,6 +13,7 @@ use crate::report::format_seconds;
 use crate::report::note;
 use crate::run::bars::Bars;
 use crate::run::lines::Lines;
+use crate::run::tally::Tally;
 use crate::store::config_files::ConfigFiles;
 use crate::time::Timestamp;
 use indicatif::TermLike;
@@ -47,21 +48,6 @@ enum View {
     Lines(Lines),
     /// `--progress never`, or `-q` off a terminal: messages and the closing line only.
     Silent,
-}
-
-/// Counts shown on the overall bar and in the closing line.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Tally {
-    pub done: usize,
-    pub failed: usize,
-    pub running: usize,
-    pub interrupted: usize,
-}
-
-impl Tally {
-    pub fn finished(&self) -> usize {
-        self.done + self.failed
-    }
 }
 
 impl Feedback {

@@ -16,6 +16,7 @@ mod pool;
 pub mod replay;
 pub mod setup;
 pub mod spawn;
+pub mod tally;
 pub mod watchdog;
 
 use crate::error::{Error, Kind, Result};

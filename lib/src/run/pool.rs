@@ -17,10 +17,11 @@ mod ending;
 use ending::Others;
 
 use super::events::{self, Events};
-use super::feedback::{Feedback, Tally};
+use super::feedback::Feedback;
 use super::leftovers::Leftovers;
 use super::outcome::{capture_result, died_of_stop_signal, ended_with_result, judge};
 use super::spawn::{Launcher, NotStarted};
+use super::tally::Tally;
 use super::watchdog::Watchdog;
 use super::Options;
 use crate::error::{Kind, Result};

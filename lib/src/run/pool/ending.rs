@@ -7,9 +7,9 @@ use super::{Backoff, Deferred, PendingKill, Pool, BACKOFF_FIRST, BACKOFF_MAX, ID
 use crate::error::Result;
 use crate::model::Ending;
 use crate::model::Status;
-use crate::run::feedback::Tally;
 use crate::run::leftovers::Leftovers;
 use crate::run::outcome::{ended_with_result, judge, signal_name};
+use crate::run::tally::Tally;
 use crate::runners::{recover, recover_stale, Liveness};
 use nix::sys::signal::{killpg, Signal};
 use nix::sys::wait::waitpid;
