@@ -6,6 +6,7 @@
 
 pub mod bars;
 mod dry_run;
+mod elsewhere;
 pub mod events;
 pub mod feedback;
 pub mod interactive;
@@ -13,11 +14,13 @@ pub mod leftovers;
 pub mod lines;
 pub mod outcome;
 mod pool;
+mod queue;
 pub mod replay;
 pub mod setup;
 pub mod spawn;
 pub mod tally;
 pub mod watchdog;
+mod workers;
 
 use crate::error::{Error, Kind, Result};
 use crate::identity::merged;

@@ -1,67 +1,42 @@
-//! The pool: claims todo configs under the lock and runs them in worker
-//! slots, one process group each.
+//! The pool: the loop that glues a run's queue ([`super::queue`]), its
+//! workers ([`super::workers`]) and the store. It claims the next config
+//! under the lock, starts it in a free slot, and records each ending.
 //!
-//! The pool is driven by signals (`events`): SIGCHLD makes the loop reap
-//! every exited command, SIGINT/SIGTERM/SIGHUP stop the run. The loop spawns
-//! every command (and tells the watchdog), then waits in `poll` with a
-//! timeout set by the nearest deadline, so a freed slot is refilled as soon
-//! as the exit is reaped, with no polling sleeps.
-//! Feedback adds deadlines of its own: four a second to redraw the bars on
-//! a terminal, one per `--status-every` off it, none otherwise.
-//! Every status change is one journal append under the lock, written before
-//! the runner moves on. How commands and the run end (signals, deadlines,
-//! kills, the closing) is in [`ending`].
+//! It is driven by signals (`events`): SIGCHLD makes the loop reap every
+//! exited command, SIGINT/SIGTERM/SIGHUP stop the run. It waits in `poll`
+//! with a timeout set by the nearest deadline, so a freed slot is refilled
+//! as soon as the exit is reaped, with no polling sleeps. Feedback adds
+//! deadlines of its own: four a second to redraw the bars on a terminal,
+//! one per `--status-every` off it, none otherwise. Every status change is
+//! one journal append under the lock, written before the runner moves on.
 
-mod ending;
-
-use ending::Others;
-
+use super::elsewhere::Elsewhere;
 use super::events::{self, Events};
 use super::feedback::Feedback;
 use super::leftovers::Leftovers;
-use super::outcome::{capture_result, died_of_stop_signal, ended_with_result, judge};
+use super::outcome::{capture_result, died_of_stop_signal, ended_with_result, judge, signal_name};
+use super::queue::{Bounds, Queue};
 use super::spawn::{Launcher, NotStarted};
-use super::tally::Tally;
 use super::watchdog::Watchdog;
+use super::workers::{Ended, Workers};
 use super::Options;
 use crate::error::{Kind, Result};
-use crate::model::Counts;
-use crate::model::{Claim, Ending, Experiment, Status};
-use crate::runners::{recover_stale, Liveness, Registration};
+use crate::model::{Claim, Counts, Ending, Experiment, Status};
+use crate::runners::{recover, recover_stale, Liveness, Registration};
 use crate::select::Selection;
 use crate::store::journal::Event;
 use crate::store::lock::Lock;
 use crate::store::{Cursor, Refresh, Store};
 use crate::time::Timestamp;
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
-use std::os::unix::process::ExitStatusExt;
-use std::process::ExitStatus;
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-/// How long a command's death by SIGTERM/SIGINT/SIGHUP waits for the
-/// runner's own stop signal before it counts as a failure.
-const STOP_GRACE: Duration = Duration::from_secs(2);
 /// How long to wait before asking the journal again when nothing was claimable.
 const IDLE_RECHECK: Duration = Duration::from_secs(1);
-/// How often to check whether a signalled process group has emptied.
-const KILL_PROBE: Duration = Duration::from_millis(50);
 /// The first and the longest wait before starting again after a resource error.
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
-
-/// One busy worker slot.
-struct Slot {
-    name: String,
-    attempt: u32,
-    pgid: Pid,
-    started: Instant,
-    deadline: Option<Instant>,
-    timed_out: bool,
-    /// How its leader exited, while the rest of its group is still going.
-    exit: Option<(ExitStatus, f64, Timestamp)>,
-}
 
 /// Launching on hold after a resource error (EMFILE, EAGAIN...), until `until`.
 #[derive(Clone, Copy)]
@@ -70,22 +45,14 @@ struct Backoff {
     delay: Duration,
 }
 
-/// A process group sent SIGTERM, to be SIGKILLed at `at` if any of it is
-/// left, whether or not its leader has exited already.
-struct PendingKill {
-    pgid: Pid,
-    at: Instant,
-}
-
-/// An exit by a stop signal, judged once we know whether we are stopping too.
-struct Deferred {
-    worker: usize,
-    name: String,
-    attempt: u32,
-    status: ExitStatus,
-    seconds: f64,
-    ended: Timestamp,
-    until: Instant,
+/// What looking for other runners' dead claims found.
+enum Others {
+    /// Claims taken back that this run may start.
+    Recovered,
+    /// Claims of another host's runner that has not beaten since: wait.
+    Waiting,
+    /// Nothing.
+    None,
 }
 
 pub(super) struct Pool<'a> {
@@ -94,31 +61,14 @@ pub(super) struct Pool<'a> {
     cursor: Cursor,
     options: &'a Options,
     launcher: Launcher,
-    selection: Selection,
     registration: Registration,
     events: Events,
-    workers_by_pid: HashMap<Pid, usize>,
-    watchdog: &'a mut Watchdog,
-    leftovers: Leftovers,
-    queue: VecDeque<String>,
-    retry_queue: VecDeque<String>,
-    /// Whether `--max-failures` was reached and said so.
-    brake_said: bool,
-    /// Out of work: the heartbeat of each other host's runner that holds a
-    /// claim, as first seen, by runner; and whether the wait was said.
-    beats_seen: HashMap<String, std::time::SystemTime>,
-    waiting_said: bool,
-    tried: HashSet<String>,
-    run_attempts: HashMap<String, u32>,
-    running: BTreeMap<usize, Slot>,
-    free: BTreeSet<usize>,
-    deferred: Vec<Deferred>,
-    kills: Vec<PendingKill>,
+    queue: Queue,
+    workers: Workers<'a>,
     feedback: Feedback,
-    tally: Tally,
+    /// The first stop signal, once one came.
     stop: Option<i32>,
     started_at: Instant,
-    started_configs: usize,
     nothing_claimable_at: Option<Instant>,
     backoff: Option<Backoff>,
     /// Whether a back-off was said (once a run).
@@ -127,6 +77,8 @@ pub(super) struct Pool<'a> {
     require_result: bool,
     /// Warnings about results, by config, until they are recorded.
     result_warnings: HashMap<String, String>,
+    /// Claims held by runners of other hosts, watched once out of work.
+    elsewhere: Elsewhere,
 }
 
 impl<'a> Pool<'a> {
@@ -144,6 +96,8 @@ impl<'a> Pool<'a> {
     ) -> Pool<'a> {
         let jobs = options.jobs.max(1);
         let leftovers = Leftovers::new(&registration.claim.id);
+        let bounds =
+            Bounds { limit: options.limit, retries: options.retries, max_failures: options.max_failures };
         let require_result = options.require_result || experiment.require_result();
         Pool {
             store,
@@ -151,23 +105,10 @@ impl<'a> Pool<'a> {
             cursor,
             options,
             launcher,
-            selection,
             registration,
             events,
-            workers_by_pid: HashMap::new(),
-            leftovers,
-            watchdog,
-            queue: VecDeque::new(),
-            retry_queue: VecDeque::new(),
-            brake_said: false,
-            beats_seen: HashMap::new(),
-            waiting_said: false,
-            tried: HashSet::new(),
-            run_attempts: HashMap::new(),
-            running: BTreeMap::new(),
-            free: (0..jobs).collect(),
-            deferred: Vec::new(),
-            kills: Vec::new(),
+            queue: Queue::new(selection, bounds),
+            workers: Workers::new(jobs, watchdog, leftovers, options.timeout, options.kill_after),
             feedback: Feedback::new(
                 options.progress,
                 options.json,
@@ -175,15 +116,14 @@ impl<'a> Pool<'a> {
                 jobs,
                 options.status_every,
             ),
-            tally: Tally::default(),
             stop: None,
             started_at: Instant::now(),
-            started_configs: 0,
             nothing_claimable_at: None,
             backoff: None,
             backoff_said: false,
             require_result,
             result_warnings: HashMap::new(),
+            elsewhere: Elsewhere::default(),
         }
     }
 
@@ -195,7 +135,7 @@ impl<'a> Pool<'a> {
         if self.options.retry_failed {
             let mut events = Vec::new();
             for (name, entry) in self.experiment.configs.iter_mut() {
-                if entry.status() == Status::Failed && self.selection.contains(name) {
+                if entry.status() == Status::Failed && self.queue.selection().contains(name) {
                     let config = entry.get_mut()?;
                     config.reset();
                     events.push(Event { name: name.clone(), config: config.clone() });
@@ -204,7 +144,7 @@ impl<'a> Pool<'a> {
             self.store.append(lock, &mut self.cursor, &events)?;
         }
         // The queue first, so these lines show the run's total.
-        self.rebuild_queue();
+        self.fill_queue();
         if !recovered.is_empty() {
             self.feedback.say(&format!(
                 "{} config(s) left running by runners that are gone are back to todo",
@@ -217,7 +157,7 @@ impl<'a> Pool<'a> {
 
     /// `--names`: listed configs that will not run, and why.
     fn say_skipped_names(&self) {
-        let Some(names) = &self.selection.names else { return };
+        let Some(names) = &self.queue.selection().names else { return };
         let mut skipped = Counts::default();
         for entry in names.iter().filter_map(|name| self.experiment.configs.get(name)) {
             if matches!(entry.status(), Status::Done | Status::Running) {
@@ -232,39 +172,19 @@ impl<'a> Pool<'a> {
         }
     }
 
-    fn rebuild_queue(&mut self) {
-        self.queue = self
-            .experiment
-            .configs
-            .iter()
-            .filter(|(name, entry)| self.claimable(name, entry.status()))
-            .map(|(name, _)| name.clone())
-            .collect();
+    fn fill_queue(&mut self) {
+        self.queue.fill(self.experiment.configs.iter().map(|(name, entry)| (name, entry.status())));
         self.count_total();
     }
 
-    /// Tell the feedback how many configs this run knows of: finished,
-    /// running, waiting for a verdict or a retry, and queued (as many as
-    /// `--limit` still lets start). Queued ones another runner takes drop
-    /// out as they are met.
+    /// Tell the feedback how many configs this run knows of.
     fn count_total(&mut self) {
-        let mut queued = self.queue.len();
-        if let Some(limit) = self.options.limit {
-            queued = queued.min(limit.saturating_sub(self.started_configs));
-        }
-        // Those a stop put back count too: the total stays put meanwhile.
-        let known = self.tally.finished()
-            + self.tally.interrupted
-            + self.running.len()
-            + self.deferred.len()
-            + self.retry_queue.len()
-            + queued;
-        self.feedback.set_total(known);
+        self.feedback.set_total(self.queue.known(self.workers.in_flight()));
     }
 
-    /// Todo configs in the selection; listed failed ones too, once per run.
-    fn claimable(&self, name: &str, status: Status) -> bool {
-        self.selection.wants(name, status, self.selection.by_name() && !self.tried.contains(name))
+    /// The status of each config now, as the queue asks for it.
+    fn status_of(&self) -> impl Fn(&str) -> Option<Status> + '_ {
+        |name| self.experiment.configs.get(name).map(|entry| entry.status())
     }
 
     /// The main loop: launch while slots are free, then wait for the next event.
@@ -272,10 +192,10 @@ impl<'a> Pool<'a> {
         loop {
             // A signal that came before (or while) we were busy wins over launching.
             self.handle_pending()?;
-            if self.stop.is_none() && self.deferred.is_empty() {
+            if self.stop.is_none() && !self.workers.judging() {
                 self.launch()?;
             }
-            if self.running.is_empty() && self.deferred.is_empty() && self.kills.is_empty() {
+            if self.workers.idle() {
                 if self.stop.is_some() || !self.may_start_more() {
                     return Ok(());
                 }
@@ -293,8 +213,15 @@ impl<'a> Pool<'a> {
             for event in self.events.wait(timeout) {
                 self.handle(event)?;
             }
-            self.enforce_deadlines()?;
-            self.feedback.tick(self.tally);
+            for worker in self.workers.enforce_deadlines() {
+                if let Some(ended) = self.workers.finish(worker) {
+                    self.judge(ended)?;
+                }
+            }
+            while let Some(ended) = self.workers.next_due() {
+                self.judge_now(ended)?;
+            }
+            self.feedback.tick(self.queue.tally);
             if self.store.sync_due().is_some_and(|due| due.is_zero()) {
                 self.store.sync()?;
             }
@@ -310,7 +237,12 @@ impl<'a> Pool<'a> {
 
     fn handle(&mut self, event: events::Event) -> Result<()> {
         match event {
-            events::Event::Signal(signal_hook::consts::SIGCHLD) => self.reap(),
+            events::Event::Signal(signal_hook::consts::SIGCHLD) => {
+                while let Some(ended) = self.workers.reap_next() {
+                    self.judge(ended)?;
+                }
+                Ok(())
+            }
             events::Event::Signal(signal) => self.signalled(signal),
             events::Event::Enter => {
                 self.show_running();
@@ -321,14 +253,8 @@ impl<'a> Pool<'a> {
 
     /// `--interactive`: list the running configs and take a snapshot.
     fn show_running(&mut self) {
-        let mut lines = vec![format!("{} config(s) running here:", self.running.len())];
-        for (worker, slot) in &self.running {
-            let elapsed = crate::report::format_seconds(slot.started.elapsed().as_secs_f64());
-            lines.push(format!(
-                "  worker {worker:>2}  {elapsed:>7}  {} (attempt {})",
-                slot.name, slot.attempt
-            ));
-        }
+        let mut lines = vec![format!("{} config(s) running here:", self.workers.running())];
+        lines.extend(self.workers.describe());
         let options = crate::snapshot::Options { signal: None, wait: Duration::ZERO };
         match crate::snapshot::take(&mut self.store, &options) {
             Ok(snapshot) => lines.push(format!("snapshot: {}", snapshot.dir.display())),
@@ -337,14 +263,9 @@ impl<'a> Pool<'a> {
         self.feedback.say(&lines.join("\n"));
     }
 
-    /// `--max-failures` reached: nothing more is launched, retries included.
-    fn braked(&self) -> bool {
-        self.options.max_failures.is_some_and(|max| self.tally.failed >= max)
-    }
-
+    /// Whether a new config may start: the queue's bounds, and `--stop-after`.
     fn may_start_more(&self) -> bool {
-        !self.braked()
-            && self.options.limit.is_none_or(|limit| self.started_configs < limit)
+        self.queue.may_start_more()
             && self.options.stop_after.is_none_or(|limit| self.started_at.elapsed() < limit)
     }
 
@@ -352,18 +273,23 @@ impl<'a> Pool<'a> {
         if self.nothing_claimable_at.is_some_and(|at| at.elapsed() < IDLE_RECHECK) {
             return Ok(());
         }
-        while let Some(&worker) = self.free.first() {
+        while let Some(worker) = self.workers.free_slot() {
             // Commands that fail to start free their slot at once: a stop
             // signal must still be heard between them.
             self.handle_pending()?;
             if self.stop.is_some()
-                || self.braked()
+                || self.queue.braked()
                 || self.backing_off()
-                || (!self.may_start_more() && self.retry_queue.is_empty())
+                || (!self.may_start_more() && !self.queue.has_retries())
             {
                 return Ok(());
             }
-            let Some((name, attempt)) = self.claim(worker)? else {
+            let claimed = self.claim(worker);
+            if !matches!(claimed, Ok(Some(_))) {
+                // Queued configs that were no longer claimable are gone from the count.
+                self.count_total();
+            }
+            let Some((name, attempt)) = claimed? else {
                 self.nothing_claimable_at = Some(Instant::now());
                 return Ok(());
             };
@@ -378,13 +304,11 @@ impl<'a> Pool<'a> {
     fn catch_up(&mut self, lock: &Lock) -> Result<()> {
         match self.store.refresh(lock, &mut self.experiment, &mut self.cursor)? {
             Refresh::Events(events) => {
-                for event in events {
-                    if event.config.status == Status::Todo && self.selection.contains(&event.name) {
-                        self.queue.push_back(event.name);
-                    }
+                for event in events.into_iter().filter(|event| event.config.status == Status::Todo) {
+                    self.queue.push(event.name);
                 }
             }
-            Refresh::Reloaded => self.rebuild_queue(),
+            Refresh::Reloaded => self.fill_queue(),
         }
         self.count_total();
         Ok(())
@@ -393,55 +317,32 @@ impl<'a> Pool<'a> {
     /// Take the next config under the lock, reading what other processes
     /// wrote since last time. Retries of this run come first.
     fn claim(&mut self, worker: usize) -> Result<Option<(String, u32)>> {
-        let claimed = self.claim_next(worker);
-        if !matches!(claimed, Ok(Some(_))) {
-            // Queued configs that were no longer claimable are gone from the count.
-            self.count_total();
-        }
-        claimed
-    }
-
-    fn claim_next(&mut self, worker: usize) -> Result<Option<(String, u32)>> {
         let lock = self.store.lock()?;
         self.catch_up(&lock)?;
-        loop {
-            let (name, retry) = match self.retry_queue.pop_front() {
-                Some(name) => (name, true),
-                None if !self.may_start_more() => return Ok(None),
-                None => match self.queue.pop_front() {
-                    Some(name) => (name, false),
-                    None => return Ok(None),
-                },
-            };
-            let Some(entry) = self.experiment.configs.get(&name) else {
-                continue;
-            };
-            let ok =
-                if retry { entry.status() == Status::Failed } else { self.claimable(&name, entry.status()) };
-            if !ok {
-                continue;
-            }
-            let config = self.experiment.configs.get_mut(&name).expect("present").get_mut()?;
-            let claim = Claim { worker: Some(worker), ..self.registration.claim.clone() };
-            let attempt = config.claim(claim, Timestamp::now());
-            let event = Event { name: name.clone(), config: config.clone() };
-            self.store.append(&lock, &mut self.cursor, &[event])?;
-            if self.tried.insert(name.clone()) {
-                self.started_configs += 1;
-            }
-            *self.run_attempts.entry(name.clone()).or_default() += 1;
-            return Ok(Some((name, attempt)));
-        }
+        let fresh = self.options.stop_after.is_none_or(|limit| self.started_at.elapsed() < limit);
+        let status_of = |name: &str| self.experiment.configs.get(name).map(|entry| entry.status());
+        let Some(name) = self.queue.next(fresh, status_of) else {
+            return Ok(None);
+        };
+        let config = self.experiment.configs.get_mut(&name).expect("queued from the state").get_mut()?;
+        let claim = Claim { worker: Some(worker), ..self.registration.claim.clone() };
+        let attempt = config.claim(claim, Timestamp::now());
+        let event = Event { name: name.clone(), config: config.clone() };
+        self.store.append(&lock, &mut self.cursor, &[event])?;
+        self.queue.started(&name);
+        Ok(Some((name, attempt)))
     }
 
     fn start(&mut self, worker: usize, name: String, attempt: u32) -> Result<()> {
+        let now = Timestamp::now();
         let child = match self.launcher.spawn(&self.store, &self.experiment, &name, attempt, worker) {
             Ok(child) => child,
             // Out of open files, processes or memory: no fault of the
             // config, and it may pass. Back to todo, and try again.
             Err(NotStarted::Runner(err)) if err.kind == Kind::Resource => {
-                self.record(worker, &name, attempt, Ending::NotStarted, 0.0, Timestamp::now())?;
-                self.put_back(&name);
+                self.record(worker, &name, attempt, Ending::NotStarted, 0.0, now)?;
+                self.queue.put_back(&name);
+                self.count_total();
                 self.back_off(&name, &err);
                 return Ok(());
             }
@@ -449,121 +350,80 @@ impl<'a> Pool<'a> {
             // is a symlink: no fault of the config either. The run stops,
             // the config back to todo, rather than fail them all.
             Err(NotStarted::Runner(err)) => {
-                let _ = self.record(worker, &name, attempt, Ending::NotStarted, 0.0, Timestamp::now());
+                let _ = self.record(worker, &name, attempt, Ending::NotStarted, 0.0, now);
                 return Err(
                     err.context(format!("cannot prepare {name}'s folder ({name} is back to todo); stopping, nothing more is started"))
                 );
             }
             Err(NotStarted::Command(err)) => {
-                self.feedback.started(&name, attempt, worker, self.store.config_files(&name), self.tally);
+                let files = self.store.config_files(&name);
+                self.feedback.started(&name, attempt, worker, files, self.queue.tally);
                 let ending = Ending::Failed { exit_code: None, signal: None, error: err.message };
-                return self.record(worker, &name, attempt, ending, 0.0, Timestamp::now());
+                return self.record(worker, &name, attempt, ending, 0.0, now);
             }
         };
         self.backoff = None;
-        // Reaped by `reap` on SIGCHLD, by pid.
+        // Reaped by the workers on SIGCHLD, by pid.
         let pgid = Pid::from_raw(child.id() as i32);
         drop(child);
-        self.watchdog.watch(pgid);
-        self.workers_by_pid.insert(pgid, worker);
-        let now = Instant::now();
-        self.free.remove(&worker);
-        self.running.insert(
-            worker,
-            Slot {
-                name: name.clone(),
-                attempt,
-                pgid,
-                started: now,
-                deadline: self.options.timeout.map(|t| now + t),
-                timed_out: false,
-                exit: None,
-            },
-        );
-        self.tally.running = self.running.len();
+        self.workers.occupy(worker, &name, attempt, pgid);
+        self.queue.tally.running = self.workers.running();
         self.count_total();
-        self.feedback.started(&name, attempt, worker, self.store.config_files(&name), self.tally);
+        self.feedback.started(&name, attempt, worker, self.store.config_files(&name), self.queue.tally);
         Ok(())
     }
 
-    /// Collect every command that has exited (signals coalesce, so loop).
-    fn reap(&mut self) -> Result<()> {
-        loop {
-            let (pid, status) = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) => (pid, ExitStatus::from_raw((code & 0xff) << 8)),
-                Ok(WaitStatus::Signaled(pid, signal, core)) => {
-                    (pid, ExitStatus::from_raw(signal as i32 | if core { 0x80 } else { 0 }))
-                }
-                Ok(WaitStatus::StillAlive) | Err(_) => return Ok(()),
-                Ok(_) => continue,
-            };
-            if let Some(worker) = self.workers_by_pid.remove(&pid) {
-                self.exited(worker, status)?;
-            }
-        }
-    }
-
-    /// A command's leader exited. What it left in its group gets the time
-    /// a stop gives (SIGTERM, SIGKILL after `--kill-after`): the config
-    /// ends when its group is gone.
-    fn exited(&mut self, worker: usize, status: ExitStatus) -> Result<()> {
-        let Some(slot) = self.running.get_mut(&worker) else {
-            return Ok(());
-        };
-        let (pgid, seconds, ended) = (slot.pgid, slot.started.elapsed().as_secs_f64(), Timestamp::now());
-        if Leftovers::group_lingers(pgid) {
-            slot.exit = Some((status, seconds, ended));
-            if !self.kills.iter().any(|kill| kill.pgid == pgid) {
-                self.terminate(pgid);
-            }
-            return Ok(());
-        }
-        self.finish(worker, status, seconds, ended)
-    }
-
-    /// A config's command has ended: kill whatever it left (nothing, most
-    /// often, at the cost of a read), then judge and record it.
-    fn finish(&mut self, worker: usize, status: ExitStatus, seconds: f64, ended: Timestamp) -> Result<()> {
-        let Some(slot) = self.running.remove(&worker) else {
-            return Ok(());
-        };
-        let watchdog = self.watchdog.pid();
-        let leaders = &self.workers_by_pid;
-        if slot.exit.is_some() {
-            // Its group outlived it: what is left of it goes now.
-            Leftovers::end_group(slot.pgid);
-        }
-        self.leftovers
-            .kill_escaped(&slot.name, slot.pgid, |pid| pid == watchdog || leaders.contains_key(&pid));
-        self.kills.retain(|kill| kill.pgid != slot.pgid);
-        self.watchdog.forget(slot.pgid);
-        self.free.insert(worker);
-        self.tally.running = self.running.len();
+    /// A config's command is gone, every process of it: judge its ending
+    /// (a death by a stop signal waits a moment, in case we are stopped
+    /// too), capture its result, and record it.
+    fn judge(&mut self, ended: Ended) -> Result<()> {
+        self.queue.tally.running = self.workers.running();
         self.nothing_claimable_at = None;
-        let files = self.store.config_files(&slot.name);
-        let ending = if slot.timed_out {
-            judge(status, self.options.timeout)
-        } else if self.stop.is_some() {
+        if ended.timed_out {
+            let ending = judge(ended.exit.status, self.options.timeout);
+            return self.record_with_result(ended, ending);
+        }
+        if self.stop.is_some() {
             // Asked to stop, a command that saves a checkpoint and exits 0
             // has not finished: done only with exit 0 and a result.
-            let captured = capture_result(&files);
-            let finished = status.success() && captured.result.is_some();
-            self.result_warning(&slot.name, captured.warning.filter(|_| finished));
+            let captured = capture_result(&self.store.config_files(&ended.name));
+            let finished = ended.exit.status.success() && captured.result.is_some();
+            self.result_warning(&ended.name, captured.warning.filter(|_| finished));
             let ending = if finished { Ending::Done } else { Ending::Interrupted };
-            return self.record(worker, &slot.name, slot.attempt, ending, seconds, ended);
-        } else if died_of_stop_signal(status) {
-            // Slurm and scancel signal every process of the job: wait a
-            // moment to learn whether we are being stopped too.
-            let until = Instant::now() + STOP_GRACE;
-            let (name, attempt) = (slot.name, slot.attempt);
-            self.deferred.push(Deferred { worker, name, attempt, status, seconds, ended, until });
+            let Ended { worker, name, attempt, exit, .. } = ended;
+            return self.record(worker, &name, attempt, ending, exit.seconds, exit.ended);
+        }
+        if died_of_stop_signal(ended.exit.status) {
+            // Slurm and scancel signal every process of the job.
+            self.workers.defer(ended);
             return Ok(());
-        } else {
-            judge(status, None)
-        };
+        }
+        self.judge_now(ended)
+    }
+
+    /// Judge an ending by its exit status alone.
+    fn judge_now(&mut self, ended: Ended) -> Result<()> {
+        let ending = judge(ended.exit.status, None);
+        self.record_with_result(ended, ending)
+    }
+
+    /// Capture the result an ending left (with its warning), then record it.
+    fn record_with_result(&mut self, ended: Ended, ending: Ending) -> Result<()> {
+        let files = self.store.config_files(&ended.name);
         let (ending, warning) = ended_with_result(&files, ending, self.require_result);
-        self.result_warning(&slot.name, warning);
-        self.record(worker, &slot.name, slot.attempt, ending, seconds, ended)
+        self.result_warning(&ended.name, warning);
+        let Ended { worker, name, attempt, exit, .. } = ended;
+        self.record(worker, &name, attempt, ending, exit.seconds, exit.ended)
+    }
+
+    /// A warning about a config's result: said once, and kept in its record.
+    fn result_warning(&mut self, name: &str, warning: Option<String>) {
+        let Some(warning) = warning else { return };
+        let message = format!("{name}: {warning}");
+        if crate::report::first_time(&message) {
+            self.feedback.warn(&message);
+        }
+        self.result_warnings.insert(name.to_string(), warning);
     }
 
     /// Write a config's ending to the journal, then tell people.
@@ -588,12 +448,6 @@ impl<'a> Pool<'a> {
         }
         let config = self.experiment.configs.get_mut(name).expect("a held config exists").get_mut()?;
         config.finish(&ending, now, self.result_warnings.remove(name));
-        match &ending {
-            Ending::Done => self.tally.done += 1,
-            Ending::Failed { .. } => self.tally.failed += 1,
-            Ending::Interrupted => self.tally.interrupted += 1,
-            Ending::NotStarted => {}
-        }
         let event = Event { name: name.to_string(), config: config.clone() };
         self.store.append(&lock, &mut self.cursor, &[event])?;
         if self.store.journal_outgrew_state(&self.cursor, 0) {
@@ -607,36 +461,22 @@ impl<'a> Pool<'a> {
             }
         }
         drop(lock);
-        let retries_left = self.run_attempts.get(name).copied().unwrap_or(0) <= self.options.retries;
-        let mut retry = matches!(ending, Ending::Failed { .. }) && retries_left && self.stop.is_none();
-        if retry {
-            // Not finished yet: the counts leave it out until its last attempt.
-            self.tally.failed -= 1;
-            self.retry_queue.push_back(name.to_string());
-        }
-        let braking = self.braked() && !self.brake_said;
-        if self.braked() && !self.retry_queue.is_empty() {
-            // Launching nothing more means no retries either: those
-            // configs have failed, and count so.
-            self.tally.failed += self.retry_queue.len();
-            self.retry_queue.clear();
-            retry = false;
-        }
+        let verdict = self.queue.ended(name, &ending, self.stop.is_some());
         self.count_total();
         if ending == Ending::NotStarted {
             // Nothing was started, so there is nothing to tell of its end.
             return Ok(());
         }
-        self.feedback.ended(name, attempt, worker, &ending, seconds, self.tally);
-        if retry {
-            let tries = self.run_attempts.get(name).copied().unwrap_or(0);
-            self.feedback.retrying(name, tries + 1, self.options.retries + 1, self.tally);
-        } else if braking {
-            self.brake_said = true;
+        let tally = self.queue.tally;
+        self.feedback.ended(name, attempt, worker, &ending, seconds, tally);
+        if verdict.retry {
+            let tries = self.queue.tries(name);
+            self.feedback.retrying(name, tries + 1, self.queue.most_tries(), tally);
+        } else if verdict.braking {
             self.feedback.say(&format!(
                 "{} config(s) failed: --max-failures reached, launching nothing more ({} still running)",
-                self.tally.failed,
-                self.running.len()
+                tally.failed,
+                self.workers.running()
             ));
         }
         Ok(())
@@ -650,5 +490,191 @@ impl<'a> Pool<'a> {
         };
         let claim = entry.get().ok().and_then(|config| config.runner.as_ref());
         claim.is_some_and(|claim| claim.id == self.registration.claim.id)
+    }
+
+    /// Start nothing for a while, longer each time in a row; say why once.
+    fn back_off(&mut self, name: &str, err: &crate::error::Error) {
+        let delay = self.backoff.map_or(BACKOFF_FIRST, |backoff| (backoff.delay * 2).min(BACKOFF_MAX));
+        self.backoff = Some(Backoff { until: Instant::now() + delay, delay });
+        if !self.backoff_said {
+            self.backoff_said = true;
+            self.feedback.warn(&format!(
+                "cannot start {name}: {err}; {name} is back to todo, backing off and retrying (every {} at most)",
+                humantime::format_duration(BACKOFF_MAX)
+            ));
+        }
+    }
+
+    /// Whether a resource error has launching on hold.
+    fn backing_off(&self) -> bool {
+        self.backoff.is_some_and(|backoff| Instant::now() < backoff.until)
+    }
+
+    fn next_wakeup(&self) -> Duration {
+        let now = Instant::now();
+        let mut wait = self.workers.next_deadline().unwrap_or(IDLE_RECHECK);
+        if let Some(due) = self.store.sync_due() {
+            wait = wait.min(due);
+        }
+        // Bars to refresh, a "still running" line: never off a terminal
+        // unless --status-every asks.
+        if let Some(due) = self.feedback.due() {
+            wait = wait.min(due);
+        }
+        if self.workers.has_free() && self.stop.is_none() {
+            wait = wait.min(IDLE_RECHECK);
+            if let Some(backoff) = self.backoff.filter(|_| self.backing_off()) {
+                wait = wait.min(backoff.until.saturating_duration_since(now));
+            }
+        }
+        wait
+    }
+
+    /// Nothing is left for us: recover claims of runners that died meanwhile,
+    /// or wait for another host's runner that holds some to show it lives.
+    fn recover_others(&mut self) -> Result<Others> {
+        let liveness = Liveness::new(&self.store, self.options.stale_after);
+        let lock = self.store.lock()?;
+        self.catch_up(&lock)?;
+        let recovered =
+            recover_stale(&mut self.store, &lock, &mut self.cursor, &mut self.experiment, &liveness)?;
+        drop(lock);
+        for event in recovered {
+            if self.queue.claimable(&event.name, event.config.status) {
+                self.queue.push(event.name);
+            }
+        }
+        self.nothing_claimable_at = None;
+        if self.queue.any_claimable(self.status_of()) {
+            return Ok(Others::Recovered);
+        }
+        let selection = self.queue.selection();
+        let waiting = self.elsewhere.waiting(&self.experiment, selection, &liveness)?;
+        if waiting.is_empty() {
+            return Ok(Others::None);
+        }
+        if let Some(said) = self.elsewhere.say_once(&waiting, self.options.stale_after) {
+            self.feedback.say(&said);
+        }
+        Ok(Others::Waiting)
+    }
+
+    /// The first stop signal stops launching and asks every command to stop;
+    /// a second one kills them at once.
+    fn signalled(&mut self, signal: i32) -> Result<()> {
+        let running = self.workers.running();
+        if self.stop.is_some() {
+            self.feedback.say(&format!("{}: killing {running} command(s) now", signal_name(signal)));
+            self.workers.kill_all();
+            return Ok(());
+        }
+        self.stop = Some(signal);
+        if running == 0 {
+            self.feedback.say(&format!("{}: stopping", signal_name(signal)));
+        } else {
+            self.feedback.say(&format!(
+                "{}: stopping; asking {running} running command(s) to stop (SIGTERM, then SIGKILL after {})",
+                signal_name(signal),
+                humantime::format_duration(self.options.kill_after)
+            ));
+        }
+        self.workers.terminate_all();
+        // One at a time, each leaving the list as it is recorded: the total
+        // shown stays put.
+        while let Some(Ended { worker, name, attempt, exit, .. }) = self.workers.next_deferred() {
+            self.record(worker, &name, attempt, Ending::Interrupted, exit.seconds, exit.ended)?;
+        }
+        Ok(())
+    }
+
+    /// Leave on an error: kill every running command at once (a recovered
+    /// claim must never run twice at once), and put their configs back to
+    /// todo if the state can still be written.
+    pub(super) fn abort(&mut self) {
+        // The error itself is said once, by the caller.
+        let running = self.workers.running();
+        if running > 0 {
+            self.feedback.say(&format!(
+                "stopping on an error: killing {running} running command(s), their configs back to todo"
+            ));
+        }
+        let names = self.workers.abort();
+        // Best effort: the error may be that the state cannot be written.
+        let _ = (|| -> Result<()> {
+            let lock = self.store.lock()?;
+            self.catch_up(&lock)?;
+            let names: Vec<String> = names.into_iter().filter(|name| self.holds(name)).collect();
+            recover(&mut self.store, &lock, &mut self.cursor, &mut self.experiment, &names)?;
+            Ok(())
+        })();
+        self.feedback.finish("stopped on an error", crate::color::failed());
+    }
+
+    /// Save, fold when no other runner is active, write the summary when all
+    /// is done, and pick the exit code.
+    pub(super) fn conclude(mut self, liveness: &Liveness) -> Result<i32> {
+        let elapsed = crate::report::format_seconds(self.started_at.elapsed().as_secs_f64());
+        {
+            let lock = self.store.lock()?;
+            self.store.refresh(&lock, &mut self.experiment, &mut self.cursor)?;
+            let alone = liveness.active_runners(Some(&self.registration.claim.id)).is_empty();
+            self.store.sync()?;
+            if alone && self.store.fold_due(&self.cursor, 0) {
+                // Every ending is in the journal already: a fold that fails
+                // (a read-only folder, a full disk) loses nothing.
+                match self.store.fold(&lock, &mut self.experiment) {
+                    Ok(cursor) => self.cursor = cursor,
+                    Err(err) => self.feedback.warn(&format!(
+                        "every result is recorded in the journal, but it could not be folded into experiment.yaml ({err}); the next exp-add or exp-clean will"
+                    )),
+                }
+            }
+        }
+        // A stop signal while closing is still a stop: exit 128+N.
+        self.handle_pending()?;
+        // Reading every result may take a while: it is done outside the
+        // lock, and the file written only if the state is still all done.
+        let tally = self.queue.tally;
+        let summary_is_new = tally.done > 0 || !self.store.dir().join(crate::results::SUMMARY_FILE).exists();
+        if summary_is_new && self.stop.is_none() {
+            let updated = crate::results::update_summary_file(
+                &mut self.store,
+                &mut self.experiment,
+                &mut self.cursor,
+                true,
+            );
+            if let Err(err) = updated {
+                self.feedback.say(&format!("cannot write results_summary.csv: {err}"));
+            }
+            self.handle_pending()?;
+        }
+        let selection = self.queue.selection();
+        let mut left = Counts::default();
+        for (_, entry) in self.experiment.configs.iter().filter(|(name, _)| selection.contains(name)) {
+            left.add(entry.status());
+        }
+        let ran = format!("{} done, {} failed", tally.done, tally.failed);
+        if let Some(signal) = self.stop {
+            self.feedback.finish(
+                &format!(
+                    "interrupted by {}: {} config(s) back to todo, state saved ({ran} in {elapsed})",
+                    signal_name(signal),
+                    tally.interrupted
+                ),
+                crate::color::caution(),
+            );
+            return Ok(128 + signal);
+        }
+        let brake = if self.queue.braked() { "; stopped early by --max-failures" } else { "" };
+        let look = if tally.failed > 0 { crate::color::failed() } else { crate::color::done() };
+        self.feedback.finish(
+            &format!(
+                "{ran} in {elapsed}{brake}; {} failed and {} todo in the selection",
+                left.failed, left.todo
+            ),
+            look,
+        );
+        // Failures of earlier runs or of other runners are exp-status --check's business.
+        Ok(i32::from(tally.failed > 0))
     }
 }
