@@ -187,17 +187,18 @@ fn paragraph(text: &str) -> String {
 }
 
 /// A list of tagged paragraphs: the tag in bold.
-fn tagged(items: &[(&str, &str)]) -> String {
+fn tagged(items: &[(impl AsRef<str>, impl AsRef<str>)]) -> String {
     let mut out = String::new();
     for (tag, text) in items {
-        let _ = writeln!(out, ".TP\n.B {}\n{}", roff(tag), roff(text));
+        let _ = writeln!(out, ".TP\n.B {}\n{}", roff(tag.as_ref()), roff(text.as_ref()));
     }
     out
 }
 
+/// EXIT STATUS, in every page and exp(7): the table of `exp::ExitCode`.
 fn exit_status() -> String {
     let mut out = paragraph("The same codes in every tool:");
-    out.push_str(&tagged(help::EXIT_CODES));
+    out.push_str(&tagged(&help::exit_codes()));
     out
 }
 
