@@ -6,7 +6,7 @@ use exp::add::{add, rows, stdin_has_lines};
 use exp::report::note;
 use exp::store::Store;
 use exp::ticker::Ticker;
-use exp::Error;
+use exp::{Error, ExitCode};
 use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
 use std::path::PathBuf;
 
@@ -54,7 +54,7 @@ pub struct Args {
     pub defaults: Vec<String>,
 }
 
-pub fn main() -> exp::Result<i32> {
+pub fn main() -> exp::Result<ExitCode> {
     let args = crate::driver::parse::<Args>();
     let mut store = Store::open(&args.experiment.dir)?;
     let stdin = std::io::stdin();
@@ -97,5 +97,5 @@ pub fn main() -> exp::Result<i32> {
         note(format!("default(s) in place: {}", args.defaults.join(", ")));
     }
     note(format!("{} config(s) added, {} already present", report.added, report.present));
-    Ok(0)
+    Ok(ExitCode::Success)
 }

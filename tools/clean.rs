@@ -7,6 +7,7 @@ use exp::report::{first_few, note};
 use exp::rows::read_json_lines;
 use exp::select::read_names;
 use exp::store::Store;
+use exp::ExitCode;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -68,7 +69,7 @@ pub struct Args {
     pub stale_after: std::time::Duration,
 }
 
-pub fn main() -> exp::Result<i32> {
+pub fn main() -> exp::Result<ExitCode> {
     let args = crate::driver::parse::<Args>();
     let mut store = Store::open(&args.experiment.dir)?;
     let keep = match &args.keep {
@@ -122,5 +123,5 @@ pub fn main() -> exp::Result<i32> {
         let purged = if args.purge { format!(" ({purged} folder(s) deleted)") } else { String::new() };
         note(format!("removed {removed}{purged} and reset {reset} config(s)"));
     }
-    Ok(0)
+    Ok(ExitCode::Success)
 }

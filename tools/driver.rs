@@ -3,7 +3,7 @@
 
 use clap::FromArgMatches;
 use exp::report::note;
-use exp::{Kind, Result};
+use exp::{ExitCode, Kind, Result};
 use std::io::{self, BufRead, BufReader, BufWriter, StdoutLock, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -47,7 +47,7 @@ pub fn parse<A: clap::Parser>() -> A {
 }
 
 /// Exit on what clap could not parse, said like every other message of the
-/// tools (`exp-run: unexpected argument ...`), with clap's exit code (2).
+/// tools (`exp-run: unexpected argument ...`), exit 2 (clap's code too).
 /// `--help` and `--version` are not errors: clap prints them as it does.
 fn usage_error(err: clap::Error) -> ! {
     if !err.use_stderr() {
@@ -56,7 +56,7 @@ fn usage_error(err: clap::Error) -> ! {
     let text = err.render().to_string();
     let text = text.strip_prefix("error: ").unwrap_or(&text);
     let _ = write!(io::stderr().lock(), "{}: {text}", exp::report::program());
-    std::process::exit(err.exit_code())
+    std::process::exit(ExitCode::Usage.code())
 }
 
 /// A clap value parser for a duration option (`90`, `30s`, `3h50m`).
@@ -65,16 +65,18 @@ pub fn duration(option: &'static str) -> impl Fn(&str) -> std::result::Result<Du
 }
 
 /// Run a tool and exit with its code. Only this function exits.
-pub fn main(tool: fn() -> Result<i32>) -> ! {
+pub fn main(tool: fn() -> Result<ExitCode>) -> ! {
     let code = match tool() {
         Ok(code) => code,
-        Err(err) if err.kind == Kind::BrokenPipe => 0,
         Err(err) => {
-            note(&err);
-            err.kind.exit_code()
+            // A broken pipe is a quiet exit: no one is left to read.
+            if err.kind != Kind::BrokenPipe {
+                note(&err);
+            }
+            ExitCode::from(err.kind)
         }
     };
-    std::process::exit(code)
+    std::process::exit(code.code())
 }
 
 /// Buffered stdout for data; a broken pipe surfaces as a quiet error.

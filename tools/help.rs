@@ -1,9 +1,11 @@
 //! The text every tool's help ends with, in one place: its examples (each
 //! tool keeps its own `EXAMPLES` beside its `Args`), where results and logs
-//! go, and the exit codes. `cargo xtask gen` renders the same constants into
-//! the man pages, so `--help`, `man exp-run` and `man 7 exp` never disagree.
+//! go, and the exit codes (from `exp::ExitCode`, the one table). `cargo xtask
+//! gen` renders the same constants into the man pages, so `--help`, `man
+//! exp-run` and `man 7 exp` never disagree.
 
 use clap::builder::StyledStr;
+use exp::ExitCode;
 use std::fmt::Write as _;
 
 /// One example of a tool's use: what it does, and the line to type.
@@ -24,20 +26,11 @@ pub const RESULTS_AND_LOGS: &str = "A config's result is the JSON object its com
     DIR/configs/NAME/stdout.log and stderr.log (those of an earlier attempt N to stdout.N.log and \
     stderr.N.log); exp-status DIR --log NAME prints them.";
 
-/// The exit codes every tool shares: (code, meaning).
-pub const EXIT_CODES: &[(&str, &str)] = &[
-    ("0", "success"),
-    (
-        "1",
-        "a config this run ran failed (exp-run); --check not satisfied (exp-status); \
-         configs not done (exp-summary without --ignore-missing)",
-    ),
-    ("2", "bad usage or input: nothing was changed"),
-    ("3", "the experiment is missing, corrupt or of a newer schema, or the disk is full or read-only"),
-    ("4", "busy: another runner is active (exp-run --exclusive, exp-init --update)"),
-    ("5", "exp-run --setup failed: nothing ran"),
-    ("128+N", "interrupted by signal N (exp-run: the configs it was running are back to todo)"),
-];
+/// The exit codes every tool shares: (code, meaning), one row per code,
+/// as `exp::ExitCode` says them.
+pub fn exit_codes() -> Vec<(String, String)> {
+    ExitCode::table()
+}
 
 /// Read by every tool: (variable, meaning).
 pub const TOOL_ENVIRONMENT: &[(&str, &str)] = &[
@@ -95,14 +88,21 @@ pub fn short(tool: &str, examples: &[Example]) -> StyledStr {
     let _ = write!(
         text,
         "\n{}$EXP_RESULT, else the last JSON-object line of stdout.\n\
-         {}DIR/configs/NAME/stdout.log and stderr.log.\n\
-         {}0 ok, 1 failed (or --check), 2 bad usage (nothing changed),\n         \
-         3 experiment or disk, 4 busy, 5 --setup, 128+N signal N.\n\
-         More with --help, in man {tool} and man 7 exp.",
+         {}DIR/configs/NAME/stdout.log and stderr.log.\n",
         label("Results:"),
         label("Logs:"),
-        label("Exit:"),
     );
+    // `0 ok, 1 failed (or --check), ...`, a line broken between codes only.
+    let mut codes: Vec<String> = ExitCode::TABLE
+        .iter()
+        .filter_map(|code| Some(format!("{} {},", code.label(), code.brief()?)))
+        .collect();
+    if let Some(last) = codes.last_mut() {
+        last.pop();
+        last.push('.');
+    }
+    text.push_str(&wrap_items(codes.into_iter(), &label("Exit:"), &" ".repeat(9)));
+    let _ = write!(text, "More with --help, in man {tool} and man 7 exp.");
     StyledStr::from(text)
 }
 
@@ -118,8 +118,8 @@ pub fn long(tool: &str, examples: &[Example]) -> StyledStr {
     let _ = writeln!(text, "\n{}", heading("Results and logs:"));
     text.push_str(&wrap(RESULTS_AND_LOGS, "  ", "  "));
     let _ = writeln!(text, "\n{}", heading("Exit status:"));
-    for (code, meaning) in EXIT_CODES {
-        text.push_str(&wrap(meaning, &format!("  {code:<6} "), &" ".repeat(9)));
+    for (code, meaning) in exit_codes() {
+        text.push_str(&wrap(&meaning, &format!("  {code:<6} "), &" ".repeat(9)));
     }
     let _ = write!(text, "\n{}man {tool}; man 7 exp (files, formats, guarantees).", heading("See also: "));
     StyledStr::from(text)
@@ -132,9 +132,14 @@ const WIDTH: usize = 79;
 /// `text` filled to [`WIDTH`] columns, its first line after `first`, the
 /// others after `rest`; ends with a newline.
 fn wrap(text: &str, first: &str, rest: &str) -> String {
+    wrap_items(text.split_whitespace().map(str::to_string), first, rest)
+}
+
+/// `items` filled as words are by [`wrap`], a line broken between items only.
+fn wrap_items(items: impl Iterator<Item = String>, first: &str, rest: &str) -> String {
     let (mut out, mut line) = (String::new(), first.to_string());
     let mut empty = true;
-    for word in text.split_whitespace() {
+    for word in items {
         if !empty && line.chars().count() + 1 + word.chars().count() > WIDTH {
             out.push_str(line.trim_end());
             out.push('\n');
@@ -144,7 +149,7 @@ fn wrap(text: &str, first: &str, rest: &str) -> String {
         if !empty {
             line.push(' ');
         }
-        line.push_str(word);
+        line.push_str(&word);
         empty = false;
     }
     out.push_str(&line);

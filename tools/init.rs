@@ -5,6 +5,7 @@ use clap::Parser;
 use exp::init::{init, Definition, Outcome};
 use exp::model::Command;
 use exp::report::note;
+use exp::ExitCode;
 
 /// The examples that end `exp-init --help` and fill EXAMPLES in its man page.
 pub const EXAMPLES: &[crate::help::Example] = &[
@@ -90,7 +91,7 @@ pub struct Args {
     pub command: Vec<String>,
 }
 
-pub fn main() -> exp::Result<i32> {
+pub fn main() -> exp::Result<ExitCode> {
     let args = crate::driver::parse::<Args>();
     let command = match args.shell {
         Some(line) => Some(Command::Shell(line)),
@@ -127,5 +128,5 @@ pub fn main() -> exp::Result<i32> {
             }
         }
     }
-    Ok(0)
+    Ok(ExitCode::Success)
 }

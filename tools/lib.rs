@@ -1,6 +1,7 @@
 //! The `exp-*` command-line tools: each module is one tool's flags (clap)
 //! and the few lines that call the library and print. `driver` turns the
-//! library's errors into the exit-code table of SPEC.md.
+//! library's errors into the codes of `exp::ExitCode`, the exit table of
+//! `man 7 exp`.
 
 pub mod add;
 pub mod clean;

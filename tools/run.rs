@@ -7,6 +7,7 @@ use exp::run::replay::Replay;
 use exp::run::spawn::CacheMode;
 use exp::run::{run, Options};
 use exp::select::{read_names, Shard};
+use exp::ExitCode;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -151,7 +152,7 @@ fn shard(text: &str) -> Result<Shard, String> {
     Shard::parse(text).map_err(|err| err.message)
 }
 
-pub fn main() -> exp::Result<i32> {
+pub fn main() -> exp::Result<ExitCode> {
     let mut args = std::env::args();
     if args.nth(1).is_some_and(|arg| arg == exp::run::watchdog::WATCHDOG_ARG) {
         return Ok(exp::run::watchdog::serve(&args.next().unwrap_or_default()));
@@ -198,5 +199,5 @@ pub fn main() -> exp::Result<i32> {
         status_every: Some(args.status_every).filter(|every| !every.is_zero()),
         require_result: args.require_result,
     };
-    run(&args.experiment.dir, &options)
+    run(&args.experiment.dir, &options).map(ExitCode::from_number)
 }

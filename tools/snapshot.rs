@@ -4,6 +4,7 @@ use crate::driver::{duration, json_line, stdout, Display, ExperimentDir};
 use clap::Parser;
 use exp::snapshot::{parse_signal, take, Options, Signal};
 use exp::store::Store;
+use exp::ExitCode;
 use std::io::Write;
 use std::time::Duration;
 
@@ -53,7 +54,7 @@ fn signal(text: &str) -> Result<Signal, String> {
     parse_signal(text).map_err(|err| err.message)
 }
 
-pub fn main() -> exp::Result<i32> {
+pub fn main() -> exp::Result<ExitCode> {
     let args = crate::driver::parse::<Args>();
     let mut store = Store::open(&args.experiment.dir)?;
     let snapshot = take(&mut store, &Options { signal: args.signal, wait: args.wait })?;
@@ -66,5 +67,5 @@ pub fn main() -> exp::Result<i32> {
         writeln!(out, "{}", snapshot.dir.display())?;
     }
     out.flush()?;
-    Ok(0)
+    Ok(ExitCode::Success)
 }

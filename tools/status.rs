@@ -11,6 +11,7 @@ use exp::runners::{census_recovering, counts_recovering};
 use exp::status::{overview, table, Row};
 use exp::store::Store;
 use exp::time::Timestamp;
+use exp::ExitCode;
 use std::io::{IsTerminal, Write};
 
 /// The examples that end `exp-status --help` and fill EXAMPLES in its man page.
@@ -77,12 +78,12 @@ pub struct Args {
     pub stale_after: std::time::Duration,
 }
 
-pub fn main() -> exp::Result<i32> {
+pub fn main() -> exp::Result<ExitCode> {
     let args = crate::driver::parse::<Args>();
     let mut store = Store::open(&args.experiment.dir)?;
     if let Some(name) = &args.log {
         exp::logs::print(&mut store, name, args.attempt, args.follow, &mut stdout())?;
-        return Ok(0);
+        return Ok(ExitCode::Success);
     }
     let selected = |status: Status| args.status.is_empty() || args.status.contains(&status);
     let mut out = stdout();
@@ -94,7 +95,7 @@ pub fn main() -> exp::Result<i32> {
             counts.total += all.get(status);
         }
         if !args.counts {
-            return Ok(i32::from(all.done != all.total));
+            return Ok(ExitCode::failed_if(all.done != all.total));
         }
         if args.json {
             json_line(&mut out, &counts)?;
@@ -106,7 +107,7 @@ pub fn main() -> exp::Result<i32> {
             )?;
         }
         out.flush()?;
-        return Ok(i32::from(args.check && all.done != all.total));
+        return Ok(ExitCode::failed_if(args.check && all.done != all.total));
     }
     let census = census_recovering(&mut store, args.stale_after)?;
     let now = Timestamp::now();
@@ -131,7 +132,7 @@ pub fn main() -> exp::Result<i32> {
     }
     out.flush()?;
     let all_done = census.configs.iter().all(|(_, e)| e.status() == Status::Done);
-    Ok(i32::from(args.check && !all_done))
+    Ok(ExitCode::failed_if(args.check && !all_done))
 }
 
 /// A status, one of the possible values the completions offer.

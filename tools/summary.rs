@@ -6,6 +6,7 @@ use exp::report::{first_few, note};
 use exp::results::{not_done, save_to, write_csv, write_json, Options, SUMMARY_FILE};
 use exp::store::Store;
 use exp::ticker::Ticker;
+use exp::ExitCode;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -64,7 +65,7 @@ pub struct Args {
     pub raw: bool,
 }
 
-pub fn main() -> exp::Result<i32> {
+pub fn main() -> exp::Result<ExitCode> {
     let args = crate::driver::parse::<Args>();
     if let Some(folder) = args.output.as_deref().and_then(|path| path.parent()) {
         if !folder.as_os_str().is_empty() && !folder.is_dir() {
@@ -85,7 +86,7 @@ pub fn main() -> exp::Result<i32> {
             "{} config(s) not done: {listed}; --ignore-missing summarises them anyway",
             missing.len()
         ));
-        return Ok(1);
+        return Ok(ExitCode::Failed);
     }
     let target = match (&args.output, args.save) {
         (Some(path), _) => Some(path.clone()),
@@ -113,5 +114,5 @@ pub fn main() -> exp::Result<i32> {
     if let Some(path) = target {
         note(format!("wrote {}", path.display()));
     }
-    Ok(0)
+    Ok(ExitCode::Success)
 }

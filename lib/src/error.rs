@@ -1,10 +1,13 @@
-//! The one error type of exp, and the exit-code table every tool shares.
+//! The one error type of exp, and the kinds of error that pick a tool's
+//! exit code (the table itself is [`crate::exit_code::ExitCode`]).
 
+use crate::exit_code::ExitCode;
 use std::fmt;
 use std::io;
 use std::path::Path;
 
-/// What went wrong, as far as the exit code is concerned (see SPEC.md).
+/// What went wrong, as far as the exit code is concerned: each kind maps to
+/// an [`ExitCode`] (the table of `man 7 exp`, EXIT STATUS).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     /// Usage error or bad input; nothing was changed. Exit 2.
@@ -40,14 +43,9 @@ impl Kind {
         }
     }
 
+    /// The number a tool ending on this kind of error exits with.
     pub fn exit_code(self) -> i32 {
-        match self {
-            Kind::Usage => 2,
-            Kind::State | Kind::Storage | Kind::Resource => 3,
-            Kind::Busy => 4,
-            Kind::Setup => 5,
-            Kind::BrokenPipe => 0,
-        }
+        ExitCode::from(self).code()
     }
 }
 

@@ -6,6 +6,7 @@ pub mod clean;
 pub mod color;
 pub mod duration;
 pub mod error;
+pub mod exit_code;
 pub mod format_spec;
 pub mod grid;
 pub mod hash;
@@ -34,3 +35,4 @@ pub mod time;
 pub mod values;
 
 pub use error::{Error, Kind, Result};
+pub use exit_code::ExitCode;

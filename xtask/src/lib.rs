@@ -7,7 +7,11 @@
 //! ([`write`]), so the staleness test can compare what would be written
 //! with what is committed.
 
-use clap::{Arg, Command, CommandFactory};
+mod complete;
+
+pub use complete::name_options;
+
+use clap::{Command, CommandFactory};
 use clap_complete::Shell;
 use exp_tools::help::{self, Example};
 use std::collections::BTreeMap;
@@ -60,7 +64,7 @@ pub fn generate(root: &Path) -> io::Result<BTreeMap<PathBuf, Vec<u8>>> {
             (Shell::Zsh, format!("_{}", tool.name)),
             (Shell::Fish, format!("{}.fish", tool.name)),
         ] {
-            files.insert(PathBuf::from("completions").join(file), completion(shell, tool));
+            files.insert(PathBuf::from("completions").join(file), complete::completion(shell, tool));
         }
     }
     let source = std::fs::read_to_string(root.join(EXP7_SOURCE))
@@ -187,17 +191,18 @@ fn paragraph(text: &str) -> String {
 }
 
 /// A list of tagged paragraphs: the tag in bold.
-fn tagged(items: &[(&str, &str)]) -> String {
+fn tagged(items: &[(impl AsRef<str>, impl AsRef<str>)]) -> String {
     let mut out = String::new();
     for (tag, text) in items {
-        let _ = writeln!(out, ".TP\n.B {}\n{}", roff(tag), roff(text));
+        let _ = writeln!(out, ".TP\n.B {}\n{}", roff(tag.as_ref()), roff(text.as_ref()));
     }
     out
 }
 
+/// EXIT STATUS, in every page and exp(7): the table of `exp::ExitCode`.
 fn exit_status() -> String {
     let mut out = paragraph("The same codes in every tool:");
-    out.push_str(&tagged(help::EXIT_CODES));
+    out.push_str(&tagged(&help::exit_codes()));
     out
 }
 
@@ -291,205 +296,6 @@ fn exp7(source: &str, tools: &[Tool]) -> io::Result<String> {
         rest = after;
     }
     Ok(text)
-}
-
-// -------------------------------------------------------------- completions
-
-/// A tool's completion script for `shell`, with config names completed
-/// where an option takes one (`--replay NAME`, `--log NAME`).
-fn completion(shell: Shell, tool: &Tool) -> Vec<u8> {
-    let mut command = tool.command.clone();
-    let mut out = Vec::new();
-    clap_complete::generate(shell, &mut command, tool.name, &mut out);
-    let script = String::from_utf8(out).expect("completion scripts are UTF-8");
-    let names = name_options(&tool.command);
-    if names.is_empty() {
-        return script.into_bytes();
-    }
-    let takes_value = value_options(&tool.command).join(" ");
-    match shell {
-        Shell::Bash => bash_names(&script, tool.name, &names, &takes_value),
-        Shell::Zsh => zsh_names(&script, tool.name, &names, &takes_value),
-        Shell::Fish => fish_names(&script, tool.name, &names, &takes_value),
-        _ => script,
-    }
-    .into_bytes()
-}
-
-/// The long options whose value is a config name (value name `NAME`).
-pub fn name_options(command: &Command) -> Vec<String> {
-    command
-        .get_arguments()
-        .filter(|arg| arg.get_value_names().is_some_and(|names| names.iter().any(|n| n == "NAME")))
-        .filter_map(|arg| arg.get_long().map(|long| format!("--{long}")))
-        .collect()
-}
-
-/// Every option that takes a value, long and short: the word after it is
-/// not the experiment directory.
-fn value_options(command: &Command) -> Vec<String> {
-    let takes_value = |arg: &&Arg| !arg.is_positional() && arg.get_action().takes_values();
-    let mut options = Vec::new();
-    for arg in command.get_arguments().filter(takes_value) {
-        options.extend(arg.get_long().map(|long| format!("--{long}")));
-        options.extend(arg.get_short().map(|short| format!("-{short}")));
-    }
-    options
-}
-
-/// bash: a function run first that completes config names after a
-/// name-taking option and hands every other case to clap's function.
-fn bash_names(script: &str, tool: &str, names: &[String], takes_value: &str) -> String {
-    let function = tool.replace('-', "__");
-    let cases = names.join("|");
-    format!(
-        r#"{script}
-# Config names after {names_list}: from `exp-status DIR --names`, where DIR is
-# the experiment on the command line (its first operand), else $EXP_DIR,
-# else the current directory. Added by `cargo xtask gen` to clap's script.
-_{function}_config_names() {{
-    local cur="${{COMP_WORDS[COMP_CWORD]}}" prev="${{COMP_WORDS[COMP_CWORD-1]}}"
-    if [[ $cur == "=" ]]; then
-        cur=""
-    elif [[ $prev == "=" && $COMP_CWORD -ge 2 ]]; then
-        prev="${{COMP_WORDS[COMP_CWORD-2]}}"
-    fi
-    case "$prev" in
-        {cases})
-            local takes_value=" {takes_value} " dir="${{EXP_DIR:-.}}" word skip="" i
-            for (( i = 1; i < COMP_CWORD; i++ )); do
-                word="${{COMP_WORDS[i]}}"
-                if [[ -n $skip ]]; then
-                    [[ $word == "=" ]] || skip=""
-                    continue
-                fi
-                case "$word" in
-                    --) break ;;
-                    =) skip=1 ;;
-                    -*) [[ $takes_value == *" $word "* ]] && skip=1 ;;
-                    *) dir="$word"; break ;;
-                esac
-            done
-            [[ $dir == "~/"* ]] && dir="$HOME/${{dir#"~/"}}"
-            local IFS=$'\n'
-            COMPREPLY=( $(compgen -W "$(exp-status "$dir" --names 2>/dev/null)" -- "$cur") )
-            return 0
-            ;;
-    esac
-    _{function} "$@"
-}}
-
-if [[ "${{BASH_VERSINFO[0]}}" -eq 4 && "${{BASH_VERSINFO[1]}}" -ge 4 || "${{BASH_VERSINFO[0]}}" -gt 4 ]]; then
-    complete -F _{function}_config_names -o nosort -o bashdefault -o default {tool}
-else
-    complete -F _{function}_config_names -o bashdefault -o default {tool}
-fi
-"#,
-        names_list = names.join(" and "),
-    )
-}
-
-/// zsh: the name-taking options' values completed by a function that
-/// lists config names the same way as bash's.
-fn zsh_names(script: &str, tool: &str, names: &[String], takes_value: &str) -> String {
-    let function = format!("_{}_config_names", tool.replace('-', "_"));
-    let mut script = script.to_string();
-    for name in names {
-        // clap writes `'--replay=[help]:NAME:_default'`; complete names instead.
-        let marker = format!("{name}=[");
-        let mut at = 0;
-        while let Some(start) = script[at..].find(&marker).map(|i| i + at) {
-            let end = start + script[start..].find('\n').expect("one spec per line");
-            let line = script[start..end].replace(":NAME:_default'", &format!(":NAME:{function}'"));
-            script.replace_range(start..end, &line);
-            at = start + line.len();
-        }
-    }
-    let helper = format!(
-        r#"# Config names after {names_list}: from `exp-status DIR --names`, where DIR is
-# the experiment on the command line (its first operand), else $EXP_DIR,
-# else the current directory. Added by `cargo xtask gen` to clap's script.
-(( $+functions[{function}] )) ||
-{function}() {{
-    local takes_value=" {takes_value} " dir="${{EXP_DIR:-.}}" word skip="" i
-    for (( i = 2; i < CURRENT; i++ )); do
-        word="${{words[i]}}"
-        if [[ -n $skip ]]; then
-            skip=""
-            continue
-        fi
-        case "$word" in
-            --) break ;;
-            --*=*) ;;
-            -*) [[ $takes_value == *" $word "* ]] && skip=1 ;;
-            *) dir="$word"; break ;;
-        esac
-    done
-    [[ $dir == "~/"* ]] && dir="$HOME/${{dir#"~/"}}"
-    local -a names
-    names=(${{(f)"$(exp-status "$dir" --names 2>/dev/null)"}})
-    compadd -a names
-}}
-
-"#,
-        names_list = names.join(" and "),
-    );
-    let tail = format!("if [ \"$funcstack[1]\" = \"_{tool}\" ]; then");
-    let at = script.find(&tail).expect("clap's zsh script ends by calling or registering its function");
-    script.insert_str(at, &helper);
-    script
-}
-
-/// fish: the name-taking options complete config names, not files.
-fn fish_names(script: &str, tool: &str, names: &[String], takes_value: &str) -> String {
-    let function = format!("__{}_config_names", tool.replace('-', "_"));
-    let mut lines = Vec::new();
-    for line in script.lines() {
-        let long = names.iter().find(|name| line.contains(&format!(" -l {} ", &name[2..])));
-        match long {
-            Some(_) => {
-                lines.push(format!("{} -f -a '({function})'", line.trim_end().trim_end_matches(" -F")))
-            }
-            None => lines.push(line.to_string()),
-        }
-    }
-    let takes_value: Vec<String> = takes_value.split(' ').map(|o| format!("'{o}'")).collect();
-    format!(
-        r#"# Config names after {names_list}: from `exp-status DIR --names`, where DIR is
-# the experiment on the command line (its first operand), else $EXP_DIR,
-# else the current directory. Added by `cargo xtask gen` to clap's script.
-function {function}
-    set -l takes_value {takes_value}
-    set -l dir .
-    set -q EXP_DIR[1]; and test -n "$EXP_DIR"; and set dir $EXP_DIR
-    set -l skip 0
-    for word in (commandline -opc)[2..-1]
-        if test $skip = 1
-            set skip 0
-            continue
-        end
-        switch $word
-            case --
-                break
-            case '--*=*'
-            case '-*'
-                contains -- $word $takes_value; and set skip 1
-            case '*'
-                set dir $word
-                break
-        end
-    end
-    for name in (exp-status $dir --names 2>/dev/null)
-        printf '%s\tconfig\n' $name
-    end
-end
-
-{script}
-"#,
-        names_list = names.join(" and "),
-        takes_value = takes_value.join(" "),
-        script = lines.join("\n"),
-    )
 }
 
 /// The paths where `expected` (generated) and `actual` (on disk) differ:

@@ -16,6 +16,7 @@
 
 use super::{check_request, Options};
 use crate::error::Result;
+use crate::exit_code::ExitCode;
 use crate::run::spawn::{Invocation, Launcher};
 use crate::select::Selection;
 use crate::store::Store;
@@ -52,7 +53,7 @@ pub fn dry_run(store: &mut Store, options: &Options, selection: &Selection) -> R
         }
     }
     out.flush()?;
-    Ok(0)
+    Ok(ExitCode::Success.into())
 }
 
 /// An argv as a shell line.

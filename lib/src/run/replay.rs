@@ -13,6 +13,7 @@
 //! today's command, saying so.
 
 use crate::error::{Error, Result};
+use crate::exit_code::ExitCode;
 use crate::model::Status;
 use crate::report::note;
 use crate::run::spawn::{Invocation, Launcher};
@@ -68,11 +69,11 @@ pub fn replay(store: &mut Store, launcher: &Launcher, which: &Replay, selection:
             .collect(),
     };
     let forward = Forwarder::start()?;
-    let (mut first_failure, mut failed) = (0, 0);
+    let (mut first_failure, mut failed) = (ExitCode::Success, 0);
     for name in &names {
         if let Some(signal) = forward.stopped() {
             note(format!("stopped by signal {signal} before replaying {name}"));
-            return Ok(128 + signal);
+            return Ok(ExitCode::interrupted(signal).into());
         }
         let config = experiment.configs[*name].read()?;
         let attempt = config.attempts.max(1);
@@ -105,26 +106,31 @@ pub fn replay(store: &mut Store, launcher: &Launcher, which: &Replay, selection:
         let status =
             child.wait().map_err(|err| Error::state(format!("cannot wait for {program:?}: {err}")))?;
         forward.child.store(0, Ordering::SeqCst);
-        let code = status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
-        if code != 0 {
+        // Its own code, or 128+N as a shell says it when signal N killed it.
+        let code = match status.code() {
+            Some(code) => ExitCode::Replayed(code),
+            None => ExitCode::interrupted(status.signal().unwrap_or(0)),
+        };
+        if code.code() != 0 {
             failed += 1;
-            if first_failure == 0 {
+            if first_failure == ExitCode::Success {
                 first_failure = code;
             }
-            note(format!("replay of {name} failed (exit code {code})"));
+            note(format!("replay of {name} failed (exit code {})", code.code()));
         }
     }
     if let Some(signal) = forward.stopped() {
-        return Ok(128 + signal);
+        return Ok(ExitCode::interrupted(signal).into());
     }
-    Ok(match which {
+    let code = match which {
         // One config: its command's code; several: the first that failed.
         Replay::Names(_) => first_failure,
         Replay::All => {
             note(format!("replayed {} config(s), {failed} failed", names.len()));
-            i32::from(failed > 0)
+            ExitCode::failed_if(failed > 0)
         }
-    })
+    };
+    Ok(code.into())
 }
 
 /// The argv a config's last attempt ran, as its folder's `command.json`

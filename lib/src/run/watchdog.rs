@@ -17,6 +17,7 @@
 //! name its group to the watchdog.
 
 use crate::error::{Error, Result};
+use crate::exit_code::ExitCode;
 use crate::report::warn;
 use crate::runners::RUNNER_VAR;
 use nix::sys::signal::{killpg, signal, SigHandler, Signal};
@@ -95,7 +96,7 @@ impl Drop for Watchdog {
 
 /// The watchdog's life: follow the list of groups until the pipe closes,
 /// then kill what is left unless the runner said goodbye.
-pub fn serve(runner_id: &str) -> i32 {
+pub fn serve(runner_id: &str) -> ExitCode {
     for stop in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
         // SAFETY: setting a signal to SIG_IGN installs no handler code.
         unsafe {
@@ -131,5 +132,5 @@ pub fn serve(runner_id: &str) -> i32 {
             }
         }
     }
-    0
+    ExitCode::Success
 }
