@@ -199,5 +199,5 @@ pub fn main() -> exp::Result<ExitCode> {
         status_every: Some(args.status_every).filter(|every| !every.is_zero()),
         require_result: args.require_result,
     };
-    run(&args.experiment.dir, &options).map(ExitCode::from_number)
+    run(&args.experiment.dir, &options)
 }

@@ -1,13 +1,12 @@
 //! The one error type of exp, and the kinds of error that pick a tool's
 //! exit code (the table itself is [`crate::exit_code::ExitCode`]).
 
-use crate::exit_code::ExitCode;
 use std::fmt;
 use std::io;
 use std::path::Path;
 
 /// What went wrong, as far as the exit code is concerned: each kind maps to
-/// an [`ExitCode`] (the table of `man 7 exp`, EXIT STATUS).
+/// an [`crate::exit_code::ExitCode`] (the table of `man 7 exp`, EXIT STATUS).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     /// Usage error or bad input; nothing was changed. Exit 2.
@@ -41,11 +40,6 @@ impl Kind {
             Some(EMFILE | ENFILE | EAGAIN | ENOMEM) => Kind::Resource,
             _ => Kind::State,
         }
-    }
-
-    /// The number a tool ending on this kind of error exits with.
-    pub fn exit_code(self) -> i32 {
-        ExitCode::from(self).code()
     }
 }
 

@@ -60,22 +60,6 @@ impl ExitCode {
         }
     }
 
-    /// The code of a number [`crate::run::run`] returns: 0, 1, 4, 128+N or
-    /// a replayed command's own. Only until it returns an `ExitCode` itself
-    /// (a replayed command's 2 reads as `Usage` here: the same number).
-    pub fn from_number(number: i32) -> ExitCode {
-        match number {
-            0 => ExitCode::Success,
-            1 => ExitCode::Failed,
-            2 => ExitCode::Usage,
-            3 => ExitCode::State,
-            4 => ExitCode::Busy,
-            5 => ExitCode::Setup,
-            129.. => ExitCode::Interrupted(number - 128),
-            _ => ExitCode::Replayed(number),
-        }
-    }
-
     /// The number the process exits with.
     pub fn code(self) -> i32 {
         match self {
@@ -198,9 +182,6 @@ mod tests {
             assert_eq!(code.code(), number, "{code:?}");
             assert_eq!(i32::from(code), number, "{code:?}");
         }
-        for number in -1..=256 {
-            assert_eq!(ExitCode::from_number(number).code(), number);
-        }
         assert_eq!(ExitCode::failed_if(true), ExitCode::Failed);
         assert_eq!(ExitCode::failed_if(false), ExitCode::Success);
     }
@@ -211,10 +192,9 @@ mod tests {
         for kind in kinds {
             let code = ExitCode::from(kind);
             assert!(ExitCode::TABLE.contains(&code), "{kind:?}: {code:?}");
-            assert_eq!(kind.exit_code(), code.code());
         }
         assert_eq!(ExitCode::from(Kind::BrokenPipe), ExitCode::BrokenPipe);
-        assert_eq!(Kind::Storage.exit_code(), 3);
+        assert_eq!(ExitCode::from(Kind::Storage).code(), 3);
     }
 
     #[test]

@@ -23,7 +23,7 @@ use crate::store::Store;
 use crate::template::shell_quote;
 use std::io::Write;
 
-pub fn dry_run(store: &mut Store, options: &Options, selection: &Selection) -> Result<i32> {
+pub fn dry_run(store: &mut Store, options: &Options, selection: &Selection) -> Result<ExitCode> {
     let (experiment, _) = store.read()?;
     let launcher = Launcher::new(store, &experiment, &options.env, options.cache)?;
     check_request(&experiment, &launcher, options, selection)?;
@@ -53,7 +53,7 @@ pub fn dry_run(store: &mut Store, options: &Options, selection: &Selection) -> R
         }
     }
     out.flush()?;
-    Ok(ExitCode::Success.into())
+    Ok(ExitCode::Success)
 }
 
 /// An argv as a shell line.

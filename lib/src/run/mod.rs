@@ -22,7 +22,8 @@ pub mod tally;
 pub mod watchdog;
 mod workers;
 
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, Result};
+use crate::exit_code::ExitCode;
 use crate::identity::merged;
 use crate::model::Experiment;
 use crate::runners::{Liveness, Registration};
@@ -74,7 +75,7 @@ pub struct Options {
 }
 
 /// Run the experiment in `dir`; returns the exit code (0, 1 or 128+N).
-pub fn run(dir: &Path, options: &Options) -> Result<i32> {
+pub fn run(dir: &Path, options: &Options) -> Result<ExitCode> {
     // First: the setup, a replay and the pool all wait for children.
     crate::process::reset_sigchld();
     let mut store = Store::open(dir)?;
@@ -100,7 +101,7 @@ fn replay_with_setup(
     options: &Options,
     selection: &Selection,
     which: &Replay,
-) -> Result<i32> {
+) -> Result<ExitCode> {
     let (experiment, _) = store.read()?;
     let mut launcher = Launcher::new(&store, &experiment, &options.env, CacheMode::Replay)?;
     let Some(command) = &options.setup else {
@@ -113,7 +114,7 @@ fn replay_with_setup(
     let mut services = setup::Services::new(&id, &store.internal_dir(), options.kill_after);
     match setup::run_setup(command, launcher.workdir(), store.dir(), &mut services, None)? {
         setup::Setup::Env(env) => launcher.set_setup_env(env),
-        setup::Setup::Stopped(signal) => return Ok(128 + signal),
+        setup::Setup::Stopped(signal) => return Ok(ExitCode::interrupted(signal)),
     }
     let code = replay::replay(&mut store, &launcher, which, selection);
     services.stop();
@@ -122,7 +123,7 @@ fn replay_with_setup(
 }
 
 /// The pool: register, run the setup, then every selected todo config.
-fn run_pool(mut store: Store, options: &Options, selection: Selection) -> Result<i32> {
+fn run_pool(mut store: Store, options: &Options, selection: Selection) -> Result<ExitCode> {
     // Stop signals are heard from here on, --setup included.
     let mut events = Events::watch(&STOP_SIGNALS)?;
     // Orphans below us come to us, so what a config leaves is found cheaply.
@@ -155,7 +156,7 @@ fn run_pool(mut store: Store, options: &Options, selection: Selection) -> Result
         if let Some(other) = liveness.active_runners(None).first() {
             if options.quiet {
                 // For cron: the exit code says it alone.
-                return Ok(Kind::Busy.exit_code());
+                return Ok(ExitCode::Busy);
             }
             return Err(Error::busy(format!(
                 "another runner is active (pid {} on {}); --exclusive leaves it alone (drop it to share the work)",
@@ -183,7 +184,7 @@ fn run_pool(mut store: Store, options: &Options, selection: Selection) -> Result
                         "interrupted by {} during --setup: nothing ran, nothing changed",
                         signal_name(signal)
                     ));
-                    return Ok(128 + signal);
+                    return Ok(ExitCode::interrupted(signal));
                 }
             }
             store.lock()?

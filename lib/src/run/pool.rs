@@ -21,6 +21,7 @@ use super::watchdog::Watchdog;
 use super::workers::{Ended, Workers};
 use super::Options;
 use crate::error::{Kind, Result};
+use crate::exit_code::ExitCode;
 use crate::model::{Claim, Counts, Ending, Experiment, Status};
 use crate::runners::{recover, recover_stale, Liveness, Registration};
 use crate::select::Selection;
@@ -612,7 +613,7 @@ impl<'a> Pool<'a> {
 
     /// Save, fold when no other runner is active, write the summary when all
     /// is done, and pick the exit code.
-    pub(super) fn conclude(mut self, liveness: &Liveness) -> Result<i32> {
+    pub(super) fn conclude(mut self, liveness: &Liveness) -> Result<ExitCode> {
         let elapsed = crate::report::format_seconds(self.started_at.elapsed().as_secs_f64());
         {
             let lock = self.store.lock()?;
@@ -663,7 +664,7 @@ impl<'a> Pool<'a> {
                 ),
                 crate::color::caution(),
             );
-            return Ok(128 + signal);
+            return Ok(ExitCode::interrupted(signal));
         }
         let brake = if self.queue.braked() { "; stopped early by --max-failures" } else { "" };
         let look = if tally.failed > 0 { crate::color::failed() } else { crate::color::done() };
@@ -675,6 +676,6 @@ impl<'a> Pool<'a> {
             look,
         );
         // Failures of earlier runs or of other runners are exp-status --check's business.
-        Ok(i32::from(tally.failed > 0))
+        Ok(ExitCode::failed_if(tally.failed > 0))
     }
 }

@@ -41,7 +41,12 @@ pub enum Replay {
 }
 
 /// Replay; returns the exit code.
-pub fn replay(store: &mut Store, launcher: &Launcher, which: &Replay, selection: &Selection) -> Result<i32> {
+pub fn replay(
+    store: &mut Store,
+    launcher: &Launcher,
+    which: &Replay,
+    selection: &Selection,
+) -> Result<ExitCode> {
     let (experiment, _) = store.read()?;
     let names: Vec<&String> = match which {
         Replay::Names(names) => {
@@ -73,7 +78,7 @@ pub fn replay(store: &mut Store, launcher: &Launcher, which: &Replay, selection:
     for name in &names {
         if let Some(signal) = forward.stopped() {
             note(format!("stopped by signal {signal} before replaying {name}"));
-            return Ok(ExitCode::interrupted(signal).into());
+            return Ok(ExitCode::interrupted(signal));
         }
         let config = experiment.configs[*name].read()?;
         let attempt = config.attempts.max(1);
@@ -120,7 +125,7 @@ pub fn replay(store: &mut Store, launcher: &Launcher, which: &Replay, selection:
         }
     }
     if let Some(signal) = forward.stopped() {
-        return Ok(ExitCode::interrupted(signal).into());
+        return Ok(ExitCode::interrupted(signal));
     }
     let code = match which {
         // One config: its command's code; several: the first that failed.
@@ -130,7 +135,7 @@ pub fn replay(store: &mut Store, launcher: &Launcher, which: &Replay, selection:
             ExitCode::failed_if(failed > 0)
         }
     };
-    Ok(code.into())
+    Ok(code)
 }
 
 /// The argv a config's last attempt ran, as its folder's `command.json`
