@@ -7,7 +7,7 @@ use nix::sys::signal::Signal;
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 
-/// Judge an exit status. `timed_out` means we killed it for `--timeout`.
+/// Judge an exit status; `timeout`, the limit when we killed it for `--timeout`.
 pub fn judge(status: ExitStatus, timeout: Option<std::time::Duration>) -> Ending {
     if let Some(limit) = timeout {
         return Ending::Failed {
