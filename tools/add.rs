@@ -1,6 +1,6 @@
 //! `exp-add DIR`: add configs from a grid or JSON Lines.
 
-use crate::driver::{stdout, Display, ExperimentDir};
+use crate::driver::{stdout, Common};
 use clap::Parser;
 use exp::add::{add, rows, stdin_has_lines};
 use exp::report::note;
@@ -38,9 +38,7 @@ pub const EXAMPLES: &[crate::help::Example] = &[
 #[command(name = "exp-add", version)]
 pub struct Args {
     #[command(flatten)]
-    pub experiment: ExperimentDir,
-    #[command(flatten)]
-    pub display: Display,
+    pub experiment: Common,
     /// A grid axis KEY=V1,V2,..., KEY=A..B[:STEP] (inclusive; decimals
     /// exact, e.g. lr=0.1..0.5:0.1) or the geometric KEY=A..B:xF (A, A*F,
     /// A*F^2... up to B; exact, e.g. C=0.001..1000:x10). Repeatable.

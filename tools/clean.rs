@@ -1,6 +1,6 @@
 //! `exp-clean DIR`: remove configs no longer wanted, reset configs, housekeeping.
 
-use crate::driver::{duration, json_line, read_list, stdout, Display, ExperimentDir};
+use crate::driver::{duration, json_line, read_list, stdout, Common};
 use clap::Parser;
 use exp::clean::{clean, Action, Request};
 use exp::report::{first_few, note};
@@ -43,9 +43,7 @@ pub const EXAMPLES: &[crate::help::Example] = &[
 #[command(name = "exp-clean", version)]
 pub struct Args {
     #[command(flatten)]
-    pub experiment: ExperimentDir,
-    #[command(flatten)]
-    pub display: Display,
+    pub experiment: Common,
     /// Keep only these configs: JSON Lines of params (`-` is stdin); remove the rest.
     #[arg(long, value_name = "FILE", conflicts_with = "names")]
     pub keep: Option<PathBuf>,

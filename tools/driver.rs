@@ -8,17 +8,13 @@ use std::io::{self, BufRead, BufReader, BufWriter, StdoutLock, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The experiment directory, first positional argument of every tool.
+/// What every tool takes: the experiment directory (its first positional
+/// argument), and how output looks to people.
 #[derive(Debug, clap::Args)]
-pub struct ExperimentDir {
+pub struct Common {
     /// The experiment directory [default: $EXP_DIR, else .]
     #[arg(env = "EXP_DIR", default_value = ".", hide_default_value = true, hide_env = true)]
     pub dir: PathBuf,
-}
-
-/// How output looks to people, shared by every tool.
-#[derive(Debug, clap::Args)]
-pub struct Display {
     /// Colour what people read: auto (on a terminal, unless NO_COLOR is
     /// set), always, or never. Data (JSON, CSV, names) is never coloured.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = Color::Auto)]
@@ -33,12 +29,12 @@ pub enum Color {
     Never,
 }
 
-/// Parse a tool's flags (`Args` flattens [`Display`]) and apply the shared
+/// Parse a tool's flags (`Args` flattens [`Common`]) and apply the shared
 /// ones: the one place where `--color` takes effect, before anything is printed.
 pub fn parse<A: clap::Parser>() -> A {
     let mut matches = A::command().try_get_matches().unwrap_or_else(|err| usage_error(err));
-    let display = Display::from_arg_matches(&matches).unwrap_or_else(|err| usage_error(err));
-    exp::color::apply(match display.color {
+    let common = Common::from_arg_matches(&matches).unwrap_or_else(|err| usage_error(err));
+    exp::color::apply(match common.color {
         Color::Auto => exp::color::Choice::Auto,
         Color::Always => exp::color::Choice::Always,
         Color::Never => exp::color::Choice::Never,

@@ -1,6 +1,6 @@
 //! `exp-init DIR -- CMD...`: create an experiment (idempotent when identical).
 
-use crate::driver::{Display, ExperimentDir};
+use crate::driver::Common;
 use clap::Parser;
 use exp::init::{init, Definition, Outcome};
 use exp::model::Command;
@@ -49,9 +49,7 @@ pub const EXAMPLES: &[crate::help::Example] = &[
 #[command(name = "exp-init", version)]
 pub struct Args {
     #[command(flatten)]
-    pub experiment: ExperimentDir,
-    #[command(flatten)]
-    pub display: Display,
+    pub experiment: Common,
     /// A name for the experiment.
     #[arg(long)]
     pub name: Option<String>,

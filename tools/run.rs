@@ -1,6 +1,6 @@
 //! `exp-run DIR`: run the todo configs in a process pool.
 
-use crate::driver::{duration, read_list, Display, ExperimentDir};
+use crate::driver::{duration, read_list, Common};
 use clap::{Parser, ValueEnum};
 use exp::run::feedback::Progress;
 use exp::run::replay::Replay;
@@ -40,9 +40,7 @@ pub const EXAMPLES: &[crate::help::Example] = &[
 #[command(name = "exp-run", version)]
 pub struct Args {
     #[command(flatten)]
-    pub experiment: ExperimentDir,
-    #[command(flatten)]
-    pub display: Display,
+    pub experiment: Common,
     /// Number of workers; 0 means one per core.
     #[arg(short = 'j', long = "jobs", value_name = "N", default_value_t = 1)]
     pub jobs: u16,

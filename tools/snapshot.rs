@@ -1,6 +1,6 @@
 //! `exp-snapshot DIR`: dump what the running configs are doing.
 
-use crate::driver::{duration, json_line, stdout, Display, ExperimentDir};
+use crate::driver::{duration, json_line, stdout, Common};
 use clap::Parser;
 use exp::snapshot::{parse_signal, take, Options, Signal};
 use exp::store::Store;
@@ -36,9 +36,7 @@ pub const EXAMPLES: &[crate::help::Example] = &[
 #[command(name = "exp-snapshot", version)]
 pub struct Args {
     #[command(flatten)]
-    pub experiment: ExperimentDir,
-    #[command(flatten)]
-    pub display: Display,
+    pub experiment: Common,
     /// Send SIG (e.g. USR1) to each running command first.
     #[arg(long, value_name = "SIG", value_parser = signal)]
     pub signal: Option<Signal>,

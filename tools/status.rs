@@ -1,7 +1,7 @@
 //! `exp-status DIR`: an overview for people, or JSON Lines for scripts.
 
 use crate::driver::terminal_width;
-use crate::driver::{duration, json_line, stdout, Display, ExperimentDir};
+use crate::driver::{duration, json_line, stdout, Common};
 use clap::builder::TypedValueParser as _;
 use clap::Parser;
 use exp::model::Counts;
@@ -43,9 +43,7 @@ pub const EXAMPLES: &[crate::help::Example] = &[
 #[command(name = "exp-status", version)]
 pub struct Args {
     #[command(flatten)]
-    pub experiment: ExperimentDir,
-    #[command(flatten)]
-    pub display: Display,
+    pub experiment: Common,
     /// One JSON object per config (with --counts, one object of counts).
     #[arg(long)]
     pub json: bool,

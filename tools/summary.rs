@@ -1,6 +1,6 @@
 //! `exp-summary DIR`: one CSV row (or JSON line) per config, params and results.
 
-use crate::driver::{stdout, Display, ExperimentDir};
+use crate::driver::{stdout, Common};
 use clap::Parser;
 use exp::report::{first_few, note};
 use exp::results::{not_done, save_to, write_csv, write_json, Options, SUMMARY_FILE};
@@ -40,9 +40,7 @@ pub const EXAMPLES: &[crate::help::Example] = &[
 #[command(name = "exp-summary", version)]
 pub struct Args {
     #[command(flatten)]
-    pub experiment: ExperimentDir,
-    #[command(flatten)]
-    pub display: Display,
+    pub experiment: Common,
     /// Summarise configs that are not done too, with a status column.
     #[arg(long)]
     pub ignore_missing: bool,
