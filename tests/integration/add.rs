@@ -1,6 +1,6 @@
 //! `exp-add`: identity, grids, input sources, bad input, hostile names.
 
-use crate::util::*;
+use crate::harness::*;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -3,8 +3,7 @@
 //! `--reset`, `--dry-run`, running configs left alone, a clean racing a
 //! runner, housekeeping and usage errors.
 
-use crate::interrupt::{by_name, read_pid, touch, Bg};
-use crate::util::*;
+use crate::harness::*;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1,8 +1,7 @@
 //! Experiments written by earlier releases of exp load, recover and run on
 //! (as pueue keeps an old state file to guard its compatibility).
 
-use crate::interrupt::by_name;
-use crate::util::*;
+use crate::harness::*;
 use std::path::Path;
 use std::process::Command;
 

@@ -1,8 +1,7 @@
 //! Several runners on one experiment, `--exclusive`, and the other tools
 //! while runners work.
 
-use crate::interrupt::{by_name, run_bounded, runs, touch, with_status, Bg};
-use crate::util::*;
+use crate::harness::*;
 use serde_json::Value;
 use std::collections::BTreeSet;
 

@@ -7,8 +7,7 @@
 //! so they hold across a redesign of the store. What this machine cannot set
 //! up (`chattr`) is skipped with a note on stderr, never failed.
 
-use crate::interrupt::{alive, by_name, read_pid, run_bounded, touch, with_status, Bg};
-use crate::util::*;
+use crate::harness::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::{json, Value};

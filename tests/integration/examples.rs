@@ -3,8 +3,7 @@
 //! checkpoints on SIGTERM and resumes, and `examples/jq-recipes.sh` answers
 //! on a real sweep.
 
-use crate::interrupt::{by_name, Bg};
-use crate::util::*;
+use crate::harness::*;
 use nix::sys::signal::Signal;
 use std::path::{Path, PathBuf};
 

@@ -3,8 +3,7 @@
 //! (defect 6), spreadsheet formulas in summaries (defect 9), and the exit
 //! code of a summary written to a missing folder.
 
-use crate::interrupt::{by_name, read_pid, touch, Bg};
-use crate::util::*;
+use crate::harness::*;
 use std::path::{Path, PathBuf};
 
 /// Every file under `root`, as paths relative to it.

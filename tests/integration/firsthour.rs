@@ -6,8 +6,7 @@
 //! condition (a file a command writes, a status, an open file descriptor);
 //! nothing sleeps and hopes, and nothing asserts on timing.
 
-use crate::interrupt::{by_name, read_pid, run_bounded, touch, Bg};
-use crate::util::*;
+use crate::harness::*;
 use nix::sys::signal::Signal;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;

@@ -4,8 +4,7 @@
 //! deadline, never a hang) with a clear exit code, and never write outside
 //! the experiment.
 
-use crate::interrupt::{by_name, read_pid, with_status, Bg};
-use crate::util::*;
+use crate::harness::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::fs::{self, File};

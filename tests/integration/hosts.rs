@@ -6,11 +6,10 @@
 //! by `faketime`, other users by `setpriv`. What this machine cannot set up
 //! (not root, a tool missing) is skipped with a note on stderr, never failed.
 
-use crate::interrupt::{alive, by_name, read_pid, run_bounded, runs, touch, with_status, Bg};
-use crate::util::*;
+use crate::harness::*;
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 // ---------- helpers ----------
 
@@ -39,22 +38,6 @@ fn wrapped(dir: &Dir, prefix: &[&str], tool: &str, args: &[&str]) -> Command {
     cmd.args(&prefix[1..]).arg(bin(tool)).arg("exp").args(args);
     cmd.current_dir(dir.path()).env_remove("EXP_DIR").env("NO_COLOR", "1");
     cmd
-}
-
-/// Whether `program ARGS` runs and succeeds here; else a note that `test`
-/// is skipped.
-fn can_run(program: &str, args: &[&str], test: &str) -> bool {
-    let ok = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
-    if !ok {
-        eprintln!("note: {test}: skipped, `{program} {}` does not work here", args.join(" "));
-    }
-    ok
 }
 
 /// The pids whose parent is `parent`.
@@ -89,16 +72,6 @@ fn kill_runner_and_watchdog(runner: &mut Bg) {
     wait_for("the watchdog to die", || !alive(watchdog));
     kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
     wait_for("the runner to die", || runner.exited().is_some());
-}
-
-/// SIGKILLs a process group when dropped: an orphaned command (its runner
-/// and watchdog killed) must not outlive a failing test.
-struct KillGroup(i32);
-
-impl Drop for KillGroup {
-    fn drop(&mut self) {
-        let _ = killpg(Pid::from_raw(self.0), Signal::SIGKILL);
-    }
 }
 
 /// One config's `exp-status --json` line in `out`.

@@ -1,7 +1,7 @@
 //! `exp-init`: creating an experiment, idempotence, refused definitions, and
 //! the checks every tool makes on the experiment directory (exit 3).
 
-use crate::util::*;
+use crate::harness::*;
 use std::process::Stdio;
 
 #[test]

@@ -4,179 +4,15 @@
 //! state seen by `exp-status`, a process vanishing from /proc); nothing sleeps
 //! and hopes.
 
-use crate::util::*;
-use nix::sys::signal::{kill, killpg, Signal};
+use crate::harness::*;
+use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
-use std::path::Path;
-use std::process::{Child, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
-// ---------- helpers (shared with concurrency.rs) ----------
-
-/// A background `exp-run exp ARGS...` (or another tool), its stdout and
-/// stderr collected as they come. Dropping it unfinished SIGKILLs it (its
-/// watchdog then kills its commands), so a failing test leaves nothing behind.
-pub(crate) struct Bg {
-    child: Option<Child>,
-    stdout: Arc<Mutex<String>>,
-    stderr: Arc<Mutex<String>>,
-    readers: Vec<JoinHandle<()>>,
-}
-
-impl Bg {
-    pub(crate) fn spawn(dir: &Dir, tool: &str, args: &[&str]) -> Bg {
-        let mut cmd = dir.cmd(tool);
-        cmd.arg("exp").args(args);
-        Bg::of(cmd)
-    }
-
-    /// Another program (a wrapper such as `prlimit`) in the test's
-    /// directory, as `spawn` runs the tools.
-    pub(crate) fn spawn_program(dir: &Dir, program: &str, args: &[&str]) -> Bg {
-        let mut cmd = std::process::Command::new(program);
-        cmd.args(args).current_dir(dir.path()).env_remove("EXP_DIR").env("NO_COLOR", "1");
-        Bg::of(cmd)
-    }
-
-    /// Any command in the background (a tool run through `unshare`,
-    /// `setpriv` or `faketime`), with empty stdin.
-    pub(crate) fn of(mut cmd: std::process::Command) -> Bg {
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn");
-        let stdout = Arc::new(Mutex::new(String::new()));
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let readers = vec![
-            collect(child.stdout.take().unwrap(), stdout.clone()),
-            collect(child.stderr.take().unwrap(), stderr.clone()),
-        ];
-        Bg { child: Some(child), stdout, stderr, readers }
-    }
-
-    /// `exp-run exp ARGS...` in the background.
-    pub(crate) fn run(dir: &Dir, args: &[&str]) -> Bg {
-        Bg::spawn(dir, "exp-run", args)
-    }
-
-    pub(crate) fn pid(&self) -> Pid {
-        Pid::from_raw(self.child.as_ref().expect("running").id() as i32)
-    }
-
-    pub(crate) fn signal(&self, signal: Signal) {
-        kill(self.pid(), signal).expect("signal the runner");
-    }
-
-    pub(crate) fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// Whether it has exited (without reaping it for good: see `finish`).
-    pub(crate) fn exited(&mut self) -> Option<ExitStatus> {
-        self.child.as_mut().expect("running").try_wait().expect("wait")
-    }
-
-    /// Wait for it to exit (failing after a generous minute) and collect its output.
-    pub(crate) fn finish(self) -> Out {
-        self.finish_within(Duration::from_secs(60))
-    }
-
-    /// Wait at most `limit` for it to exit, failing the test otherwise.
-    pub(crate) fn finish_within(mut self, limit: Duration) -> Out {
-        let deadline = Instant::now() + limit;
-        let status = loop {
-            if let Some(status) = self.exited() {
-                break status;
-            }
-            if Instant::now() >= deadline {
-                let stderr = self.stderr();
-                drop(self);
-                panic!("still running after {limit:?}; stderr so far:\n{stderr}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        self.child = None;
-        for reader in self.readers.drain(..) {
-            reader.join().unwrap();
-        }
-        Out {
-            code: std::os::unix::process::ExitStatusExt::signal(&status).map_or(status.code(), |_| None),
-            stdout: self.stdout.lock().unwrap().clone(),
-            stderr: self.stderr.lock().unwrap().clone(),
-        }
-    }
-}
-
-impl Drop for Bg {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn collect(mut from: impl Read + Send + 'static, into: Arc<Mutex<String>>) -> JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut buffer = [0u8; 4096];
-        while let Ok(n) = from.read(&mut buffer) {
-            if n == 0 {
-                break;
-            }
-            into.lock().unwrap().push_str(&String::from_utf8_lossy(&buffer[..n]));
-        }
-    })
-}
-
-/// Run a tool on `./exp` to its end, failing (not hanging) after a minute.
-pub(crate) fn run_bounded(dir: &Dir, tool: &str, args: &[&str]) -> Out {
-    Bg::spawn(dir, tool, args).finish()
-}
-
-/// Whether process `pid` still lives (a zombie is dead: nobody may reap the
-/// orphans of a killed runner in a container).
-pub(crate) fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            let (_, rest) = stat.rsplit_once(')')?;
-            rest.trim_start().chars().next()
-        })
-        .is_some_and(|state| state != 'Z' && state != 'X')
-}
-
-/// A pid written to a file by a command, once the file is complete.
-pub(crate) fn read_pid(path: &Path) -> Option<i32> {
-    std::fs::read_to_string(path).ok()?.trim().parse().ok()
-}
-
-/// Each config's `exp-status --json` line, by name.
-pub(crate) fn by_name(dir: &Dir) -> BTreeMap<String, Value> {
-    dir.status().into_iter().map(|row| (row["name"].as_str().unwrap().to_string(), row)).collect()
-}
-
-/// The names of the configs with `status`.
-pub(crate) fn with_status(rows: &BTreeMap<String, Value>, status: &str) -> BTreeSet<String> {
-    rows.iter().filter(|(_, row)| row["status"] == status).map(|(name, _)| name.clone()).collect()
-}
-
-/// How many times each name was appended to `TMP/runs.txt`.
-pub(crate) fn runs(dir: &Dir) -> BTreeMap<String, usize> {
-    let mut counts = BTreeMap::new();
-    if let Ok(text) = std::fs::read_to_string(dir.path().join("runs.txt")) {
-        for line in text.lines() {
-            *counts.entry(line.to_string()).or_default() += 1;
-        }
-    }
-    counts
-}
-
-pub(crate) fn touch(dir: &Dir, relative: &str) {
-    std::fs::write(dir.path().join(relative), "").unwrap();
-}
+// ---------- helpers ----------
 
 /// Configs `c0..c{n-1}` whose command logs its name to `TMP/runs.txt`; the
 /// first `fast` exit at once, the others (until `TMP/quick` exists) write
@@ -581,15 +417,6 @@ fn a_torn_journal_line_without_claims_to_recover() {
 }
 
 // ---------- a runner that stops on an error ----------
-
-/// SIGKILLs a process group when dropped, so a failing test leaves no orphan.
-struct KillGroup(i32);
-
-impl Drop for KillGroup {
-    fn drop(&mut self) {
-        let _ = killpg(Pid::from_raw(self.0), Signal::SIGKILL);
-    }
-}
 
 #[test]
 fn a_runner_that_stops_on_an_error_takes_its_commands_with_it() {

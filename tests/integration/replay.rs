@@ -3,8 +3,7 @@
 //! byte-identical), and `--setup` (its values in every command's
 //! environment, `{worker}`, a failing setup).
 
-use crate::interrupt::by_name;
-use crate::util::*;
+use crate::harness::*;
 use std::collections::BTreeMap;
 
 /// `KEY=VALUE` words of a config's stdout.log.
@@ -180,15 +179,15 @@ fn a_stop_signal_during_the_setup_stops_it_and_runs_nothing() {
     let before = dir.state();
     // The setup's child (`sleep`) must go too, not only its shell.
     let setup = r#"sleep 60 & echo $! > setup.pid; wait; echo X=1"#;
-    let runner = crate::interrupt::Bg::run(&dir, &["--setup", setup, "--progress", "never"]);
+    let runner = Bg::run(&dir, &["--setup", setup, "--progress", "never"]);
     let pid_file = dir.path().join("setup.pid");
-    wait_for("the setup to start", || crate::interrupt::read_pid(&pid_file).is_some());
-    let sleeper = crate::interrupt::read_pid(&pid_file).unwrap();
+    wait_for("the setup to start", || read_pid(&pid_file).is_some());
+    let sleeper = read_pid(&pid_file).unwrap();
     runner.signal(nix::sys::signal::Signal::SIGTERM);
     let out = runner.finish();
     out.code(143);
     assert!(out.stderr.contains("during --setup"), "{out:?}");
-    wait_for("the setup's child to be gone", || !crate::interrupt::alive(sleeper));
+    wait_for("the setup's child to be gone", || !alive(sleeper));
     assert!(log(&dir).is_empty(), "no command ran");
     assert_eq!(dir.state(), before);
 }

@@ -1,8 +1,7 @@
 //! Bad input and hostile conditions found in review: each must be refused
 //! cleanly or survived, never a panic, a wipe or a silent failure of every config.
 
-use crate::interrupt::{by_name, with_status};
-use crate::util::*;
+use crate::harness::*;
 use std::process::{Command, Stdio};
 
 #[test]

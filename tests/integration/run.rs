@@ -5,7 +5,7 @@
 //! Every command leaves a side effect (a line appended to `runs` in its config
 //! folder) so the tests count exactly how many times each config ran.
 
-use crate::util::*;
+use crate::harness::*;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -465,7 +465,7 @@ exec sleep 1000"#;
     let pids = [pid_in(&dir, "n1", "bg.pid"), pid_in(&dir, "n1", "fg.pid")];
     let _guard = KillOnDrop(pids.to_vec());
     for pid in pids {
-        wait_for(&format!("process {pid} to be gone"), || !crate::interrupt::alive(pid));
+        wait_for(&format!("process {pid} to be gone"), || !alive(pid));
     }
 }
 
@@ -482,7 +482,7 @@ impl Drop for KillOnDrop {
     fn drop(&mut self) {
         for &pid in &self.0 {
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            if crate::interrupt::alive(pid) && cmdline.starts_with(b"sleep") {
+            if alive(pid) && cmdline.starts_with(b"sleep") {
                 let _ = nix::sys::signal::kill(
                     nix::unistd::Pid::from_raw(pid),
                     nix::sys::signal::Signal::SIGKILL,
@@ -508,7 +508,7 @@ exec sleep 1000"#;
     assert!(row["error"].as_str().unwrap().contains("timeout"), "{row}");
     let pid = pid_in(&dir, "n1", "bg.pid");
     let _guard = KillOnDrop(vec![pid]);
-    wait_for(&format!("process {pid} (ignores SIGTERM) to be gone"), || !crate::interrupt::alive(pid));
+    wait_for(&format!("process {pid} (ignores SIGTERM) to be gone"), || !alive(pid));
 }
 
 #[test]

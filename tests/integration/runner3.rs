@@ -2,8 +2,7 @@
 //! defect, each citing it. Every wait is bounded: a runner that hangs fails
 //! the test (and is SIGKILLed with what it started), it never hangs it.
 
-use crate::interrupt::{alive, by_name, read_pid, Bg};
-use crate::util::*;
+use crate::harness::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::path::{Path, PathBuf};
@@ -425,7 +424,7 @@ fn an_immutable_configs_folder_stops_the_run_and_fails_no_config() {
         eprintln!("note: skipped: `chattr +i` is not possible here (not root, or no support)");
         return;
     }
-    let out = crate::interrupt::run_bounded(&dir, "exp-run", &["-j2", "--progress", "never"]);
+    let out = run_bounded(&dir, "exp-run", &["-j2", "--progress", "never"]);
     let _ = std::process::Command::new("chattr").arg("-i").arg(&configs).status();
     out.code(3);
     assert!(out.stderr.contains(&configs.display().to_string()), "what and where: {out:?}");
@@ -497,7 +496,7 @@ fn a_command_that_cannot_be_executed_is_still_the_commands_failure() {
     std::fs::write(dir.path().join("not-executable.sh"), "#!/bin/sh\necho hi\n").unwrap();
     dir.init(&["--naming", "c{i}"], &["./{i}"]);
     dir.run("exp-add", &["--grid", "i=not-executable.sh,missing.sh"]).success();
-    let out = crate::interrupt::run_bounded(&dir, "exp-run", &["--progress", "never"]);
+    let out = run_bounded(&dir, "exp-run", &["--progress", "never"]);
     out.code(1);
     let rows = by_name(&dir);
     for name in ["cnot-executable.sh", "cmissing.sh"] {

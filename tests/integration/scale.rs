@@ -3,7 +3,7 @@
 //! status changes then wait in the journal, and counts come from the
 //! index), every tool still sees every config, exactly once.
 
-use crate::util::*;
+use crate::harness::*;
 use serde_json::Value;
 use std::collections::BTreeSet;
 

@@ -17,9 +17,8 @@
 //! Every wait polls files, `exp-status` or `sinfo` and is bounded; nothing
 //! sleeps and hopes, and no timing is asserted.
 
-use crate::interrupt::{alive, by_name, touch, with_status};
-use crate::slurm::{exp_run, slurm, wait_long, wait_tasks, Job, Slurm, RECORD_EXIT};
-use crate::util::*;
+use crate::harness::slurm::*;
+use crate::harness::*;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;

@@ -3,8 +3,7 @@
 //! `--signal`), `NAME.result.json`, `--json`, nothing running, and the state
 //! left byte-identical.
 
-use crate::interrupt::{alive, by_name, read_pid, touch, Bg};
-use crate::util::*;
+use crate::harness::*;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 

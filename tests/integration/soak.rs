@@ -14,8 +14,7 @@
 //! soak_long -- --ignored` runs the long one (`EXP_SOAK_KILLS`,
 //! `EXP_SOAK_CONFIGS` override both sizes).
 
-use crate::interrupt::Bg;
-use crate::util::*;
+use crate::harness::*;
 use nix::sys::signal::Signal;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};

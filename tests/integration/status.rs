@@ -1,7 +1,7 @@
 //! `exp-status`: JSON lines, counts, names, --check, the Delphyne fixture,
 //! and composition with jq.
 
-use crate::util::*;
+use crate::harness::*;
 use serde_json::{json, Value};
 use std::io::Write;
 use std::path::PathBuf;

@@ -3,7 +3,7 @@
 //! where results come from, `--json`, `--save`/`-o`, `--timing`, the summary
 //! `exp-run` writes, and `exp-status --json --results` piped into jq.
 
-use crate::util::*;
+use crate::harness::*;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::process::Stdio;

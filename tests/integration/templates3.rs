@@ -1,7 +1,7 @@
 //! Trust, round 3: templates, names and grids (issue 15). Each test cites
 //! its defect; each drives the real binaries as a user would.
 
-use crate::util::*;
+use crate::harness::*;
 use serde_json::json;
 use std::path::Path;
 

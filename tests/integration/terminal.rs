@@ -3,7 +3,7 @@
 //! pseudo-terminal (util-linux `script`), exp-run's bars and the progress
 //! line of long exp-add and exp-summary calls.
 
-use crate::util::*;
+use crate::harness::*;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -1,9 +1,9 @@
-//! A small harness: each test gets its own directory and runs the built binaries.
-#![allow(dead_code)] // each test module uses a part of the harness
+//! The experiment dir: each test gets its own temp dir, holding one
+//! experiment at `./exp`, and runs the built binaries on it.
 
+use super::Out;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 /// A fresh temporary directory holding one experiment at `./exp`.
 pub struct Dir {
@@ -64,26 +64,14 @@ impl Dir {
         self.run("exp-init", &args).success();
     }
 
-    /// `exp-status --json`, parsed.
-    pub fn status(&self) -> Vec<serde_json::Value> {
-        self.run("exp-status", &["--json"]).success().json_lines()
-    }
-
-    /// The bytes of `experiment.yaml`.
-    pub fn state_file(&self) -> Vec<u8> {
-        std::fs::read(self.exp().join("experiment.yaml")).expect("experiment.yaml")
-    }
-
-    /// The bytes of the state: `experiment.yaml`, and the journal (empty
-    /// when there is none), to check that something changed nothing.
-    pub fn state(&self) -> (Vec<u8>, Vec<u8>) {
-        let journal = std::fs::read(self.exp().join(".exp/journal.jsonl")).unwrap_or_default();
-        (self.state_file(), journal)
-    }
-
     pub fn read(&self, relative: &str) -> String {
         std::fs::read_to_string(self.path().join(relative)).unwrap_or_else(|e| panic!("{relative}: {e}"))
     }
+}
+
+/// An empty file at `TMP/relative`: a flag a command waits for.
+pub fn touch(dir: &Dir, relative: &str) {
+    std::fs::write(dir.path().join(relative), "").unwrap();
 }
 
 /// Configs `c0..c{n-1}` (param `i`) running the shell template `script`;
@@ -138,34 +126,6 @@ pub const EVERY_TOOL: &[(&str, &[&str])] = &[
     ("exp-clean", &["--reset-failed"]),
 ];
 
-/// Whether the tools can run as Unix user `uid` here (root, `setpriv`,
-/// and built binaries that user may reach: a clone in a private folder
-/// is not); else a note that `test` is skipped.
-pub fn tools_run_as(uid: u32, test: &str) -> bool {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("note: {test}: skipped, needs root to play another user");
-        return false;
-    }
-    let reuid = format!("--reuid={uid}");
-    let regid = format!("--regid={uid}");
-    // Through sh: setpriv's own exec may pass where that user's exec of
-    // the watchdog, a command or a tool would not.
-    let ran = Command::new("setpriv")
-        .args([reuid.as_str(), regid.as_str(), "--clear-groups", "sh", "-c", r#"exec "$0" --version"#])
-        .arg(bin("exp-run"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    if !ran.is_ok_and(|status| status.success()) {
-        eprintln!(
-            "note: {test}: skipped, uid {uid} cannot run {} (setpriv missing, or a private folder)",
-            bin("exp-run").display()
-        );
-        return false;
-    }
-    true
-}
-
 /// The path of a built binary.
 pub fn bin(tool: &str) -> PathBuf {
     match tool {
@@ -177,49 +137,6 @@ pub fn bin(tool: &str) -> PathBuf {
         "exp-snapshot" => env!("CARGO_BIN_EXE_exp-snapshot").into(),
         "exp-clean" => env!("CARGO_BIN_EXE_exp-clean").into(),
         other => panic!("unknown tool {other}"),
-    }
-}
-
-/// A finished process's output.
-#[derive(Debug)]
-pub struct Out {
-    pub code: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Out {
-    pub fn of(output: Output) -> Out {
-        Out {
-            code: output.status.code(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
-    }
-
-    pub fn code(&self, expected: i32) -> &Out {
-        assert_eq!(self.code, Some(expected), "expected exit {expected}\n{self:#?}");
-        self
-    }
-
-    pub fn success(&self) -> &Out {
-        self.code(0)
-    }
-
-    pub fn json_lines(&self) -> Vec<serde_json::Value> {
-        self.stdout
-            .lines()
-            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {line:?}: {e}")))
-            .collect()
-    }
-}
-
-/// Wait until `condition` holds, checking often; fail after a generous limit.
-pub fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
