@@ -50,8 +50,8 @@ fn six(dir: &Dir) {
         &["--naming", "{a}-{b}"],
         &["sh", "-c", r#"echo "$0" >> runs.txt; test "$1" != 3"#, "{name}", "{a}"],
     );
-    dir.run("exp-add", &["--default", "seed=0", "--grid", "a=1,2,3", "--grid", "b=x,y"]).success();
-    dir.run("exp-run", &["-j2"]).code(1);
+    dir.run("exp-add", &["--default", "seed=0", "--grid", "a=1,2,3", "--grid", "b=x,y"]).succeeds();
+    dir.run("exp-run", &["-j2"]).fails_with(1);
     assert_eq!(names(dir), ["1-x", "1-y", "2-x", "2-y", "3-x", "3-y"]);
 }
 
@@ -64,7 +64,7 @@ fn keep_removes_every_config_whose_identity_is_not_listed() {
     // Key order, 1.0 for 1 and an explicit default do not matter.
     let keep = "{\"b\": \"x\", \"a\": 1.0, \"seed\": 0}\n{\"a\": 2, \"b\": \"y\"}\n{\"seed\": 0.0, \"b\": \"x\", \"a\": 3}\n";
     let out = dir.run_stdin("exp-clean", &["--keep", "-"], keep);
-    out.success();
+    out.succeeds();
     let lines = out.json_lines();
     assert_eq!(
         lines,
@@ -83,14 +83,13 @@ fn keep_removes_every_config_whose_identity_is_not_listed() {
     std::fs::write(dir.path().join("keep.jsonl"), keep).unwrap();
     let before = dir.state();
     let out = dir.run("exp-clean", &["--keep", "keep.jsonl"]);
-    out.success();
-    assert!(out.stdout.is_empty(), "{out:?}");
+    out.succeeds().no_stdout();
     assert_eq!(names(&dir), ["1-x", "2-y", "3-x"]);
     assert_eq!(dir.state(), before);
 
     // A removed config does not come back with a run (which runs nothing:
     // the failed config failed in an earlier run, so exit 0).
-    dir.run("exp-run", &[]).success();
+    dir.run("exp-run", &[]).succeeds();
     assert_eq!(names(&dir), ["1-x", "2-y", "3-x"]);
 }
 
@@ -100,7 +99,7 @@ fn purge_deletes_the_folders_of_removed_configs() {
     six(&dir);
     let keep = "{\"a\": 1, \"b\": \"x\"}\n{\"a\": 2, \"b\": \"x\"}\n{\"a\": 2, \"b\": \"y\"}\n{\"a\": 3, \"b\": \"x\"}\n";
     let out = dir.run_stdin("exp-clean", &["--keep", "-", "--purge"], keep);
-    out.success();
+    out.succeeds();
     let lines = out.json_lines();
     assert_eq!(lines.len(), 2, "{lines:?}");
     for line in &lines {
@@ -112,7 +111,7 @@ fn purge_deletes_the_folders_of_removed_configs() {
     assert!(["1-x", "2-x", "2-y", "3-x"].iter().all(|name| config_dir_exists(&dir, name)));
 
     let out = dir.run_stdin("exp-clean", &["--names", "-", "--purge"], "2-x\n");
-    out.success();
+    out.succeeds();
     assert_eq!(out.json_lines()[0]["purged"], true);
     assert!(!config_dir_exists(&dir, "2-x"));
     assert_eq!(names(&dir), ["1-x", "2-y", "3-x"]);
@@ -122,15 +121,15 @@ fn purge_deletes_the_folders_of_removed_configs() {
 fn names_removes_the_listed_configs_bare_or_piped_from_exp_status() {
     let dir = Dir::new();
     six(&dir);
-    let failed = dir.run("exp-status", &["--json", "--status", "failed"]).success().stdout.clone();
+    let failed = dir.run("exp-status", &["--json", "--status", "failed"]).succeeds().stdout.clone();
     let out = dir.run_stdin("exp-clean", &["--names", "-"], &failed);
-    out.success();
+    out.succeeds();
     assert_eq!(changed(&out), [triple("3-x", "remove", "failed"), triple("3-y", "remove", "failed")]);
     assert_eq!(names(&dir), ["1-x", "1-y", "2-x", "2-y"]);
 
     std::fs::write(dir.path().join("names.txt"), "2-y\n\n1-x\n").unwrap();
     let out = dir.run("exp-clean", &["--names", "names.txt"]);
-    out.success();
+    out.succeeds();
     assert_eq!(changed(&out), [triple("1-x", "remove", "done"), triple("2-y", "remove", "done")]);
     assert_eq!(names(&dir), ["1-y", "2-x"]);
     assert!(config_dir_exists(&dir, "1-x"), "the folder stays without --purge");
@@ -143,9 +142,7 @@ fn an_unknown_name_is_exit_2_and_changes_nothing() {
     let before = dir.state();
     for args in [&["--names", "-"][..], &["--names", "-", "--reset"], &["--names", "-", "--purge"]] {
         let out = dir.run_stdin("exp-clean", args, "1-x\nnope\n");
-        out.code(2);
-        assert!(out.stdout.is_empty(), "{out:?}");
-        assert!(out.stderr.contains("nope"), "names the unknown config: {out:?}");
+        out.fails_with(2).no_stdout().stderr_has("nope"); // names the unknown config
         assert_eq!(dir.state(), before, "{args:?}");
     }
     assert_eq!(names(&dir).len(), 6);
@@ -163,9 +160,9 @@ fn reset_failed_puts_failed_configs_back_and_a_run_reruns_exactly_those() {
         5,
         r#"echo "$EXP_NAME" >> runs.txt; [ -e fixed ] || [ "$EXP_PARAM_I" != 2 -a "$EXP_PARAM_I" != 4 ]"#,
     );
-    dir.run("exp-run", &["-j2"]).code(1);
+    dir.run("exp-run", &["-j2"]).fails_with(1);
     let out = dir.run("exp-clean", &["--reset-failed"]);
-    out.success();
+    out.succeeds();
     assert_eq!(changed(&out), [triple("c2", "reset", "failed"), triple("c4", "reset", "failed")]);
     assert!(out.json_lines().iter().all(|line| line.get("purged").is_none()), "{out:?}");
     let expected: BTreeMap<String, String> =
@@ -176,7 +173,7 @@ fn reset_failed_puts_failed_configs_back_and_a_run_reruns_exactly_those() {
     assert_eq!(statuses(&dir), expected);
 
     touch(&dir, "fixed");
-    dir.run("exp-run", &["-j2"]).success();
+    dir.run("exp-run", &["-j2"]).succeeds();
     assert!(statuses(&dir).values().all(|s| s == "done"));
     let expected: BTreeMap<String, usize> = [("c0", 1), ("c1", 1), ("c2", 2), ("c3", 1), ("c4", 2)]
         .iter()
@@ -189,9 +186,9 @@ fn reset_failed_puts_failed_configs_back_and_a_run_reruns_exactly_those() {
 fn reset_puts_listed_configs_back_even_done_ones_and_the_rerun_keeps_earlier_logs() {
     let dir = Dir::new();
     shell_experiment(&dir, 3, r#"echo "$EXP_NAME" >> runs.txt; echo "attempt $EXP_ATTEMPT""#);
-    dir.run("exp-run", &[]).success();
+    dir.run("exp-run", &[]).succeeds();
     let out = dir.run_stdin("exp-clean", &["--names", "-", "--reset"], "c1\n");
-    out.success();
+    out.succeeds();
     assert_eq!(
         out.json_lines(),
         [json!({"name": "c1", "action": "reset", "status": "done", "params": {"i": 1}})]
@@ -199,7 +196,7 @@ fn reset_puts_listed_configs_back_even_done_ones_and_the_rerun_keeps_earlier_log
     assert_eq!(statuses(&dir)["c1"], "todo");
     assert!(config_dir_exists(&dir, "c1"));
 
-    dir.run("exp-run", &[]).success();
+    dir.run("exp-run", &[]).succeeds();
     let rows = by_name(&dir);
     assert_eq!(rows["c1"]["status"], "done");
     assert_eq!(rows["c1"]["attempts"], 2, "{}", rows["c1"]);
@@ -215,12 +212,12 @@ fn reset_puts_listed_configs_back_even_done_ones_and_the_rerun_keeps_earlier_log
 fn reset_of_a_config_that_is_todo_already_changes_nothing_and_says_so() {
     let dir = Dir::new();
     shell_experiment(&dir, 2, "true");
-    dir.run("exp-run", &["--limit", "1"]).success();
+    dir.run("exp-run", &["--limit", "1"]).succeeds();
     let before = dir.state();
     let out = dir.run_stdin("exp-clean", &["--names", "-", "--reset"], "c1\n");
-    out.success();
+    out.succeeds();
     assert!(out.json_lines().is_empty(), "one line per config changed, and none was: {out:?}");
-    assert!(out.stderr.contains("already todo") && out.stderr.contains("c1"), "{out:?}");
+    out.stderr_has("already todo").stderr_has("c1");
     assert_eq!(dir.state(), before);
 }
 
@@ -234,7 +231,7 @@ fn dry_run_prints_what_it_would_change_and_changes_nothing() {
     let keep = "{\"a\": 1, \"b\": \"x\"}\n{\"a\": 3, \"b\": \"x\"}\n";
 
     let out = dir.run_stdin("exp-clean", &["--keep", "-", "--purge", "--dry-run"], keep);
-    out.success();
+    out.succeeds();
     let would = changed(&out);
     assert_eq!(
         would,
@@ -246,10 +243,10 @@ fn dry_run_prints_what_it_would_change_and_changes_nothing() {
         ]
     );
     let out = dir.run("exp-clean", &["--reset-failed", "--dry-run"]);
-    out.success();
+    out.succeeds();
     assert_eq!(changed(&out), [triple("3-x", "reset", "failed"), triple("3-y", "reset", "failed")]);
     let out = dir.run_stdin("exp-clean", &["--names", "-", "--reset", "--dry-run"], "1-x\n");
-    out.success();
+    out.succeeds();
     assert_eq!(changed(&out), [triple("1-x", "reset", "done")]);
 
     assert_eq!(dir.state(), before, "nothing changed");
@@ -258,7 +255,7 @@ fn dry_run_prints_what_it_would_change_and_changes_nothing() {
 
     // The real thing does what the dry run said.
     let out = dir.run_stdin("exp-clean", &["--keep", "-", "--purge"], keep);
-    out.success();
+    out.succeeds();
     assert_eq!(changed(&out), would);
     assert_eq!(names(&dir), ["1-x", "3-x"]);
 }
@@ -283,19 +280,18 @@ fn a_running_config_is_never_touched() {
         (&["--keep", "-"], "{\"i\": 1}\n"),
     ] {
         let out = dir.run_stdin("exp-clean", args, input);
-        out.success();
+        out.succeeds();
         assert!(out.stdout.is_empty(), "{args:?}: nothing changed: {out:?}");
         assert!(out.stderr.contains("skipped") && out.stderr.contains("c0"), "{args:?}: says so: {out:?}");
         assert_eq!(dir.state(), before, "{args:?}");
     }
     let out = dir.run("exp-clean", &["--reset-failed"]);
-    out.success();
-    assert!(out.stdout.is_empty(), "{out:?}");
+    out.succeeds().no_stdout();
     assert_eq!(by_name(&dir)["c0"]["status"], "running");
     assert!(config_dir_exists(&dir, "c0"));
 
     touch(&dir, "release");
-    runner.finish().success();
+    runner.finish().succeeds();
     assert_eq!(statuses(&dir).values().collect::<Vec<_>>(), ["done", "done"]);
 }
 
@@ -333,7 +329,7 @@ echo "$EXP_NAME ok" >> runs.txt"#;
             .map(|(_, row)| format!("{}\n", row["params"]))
             .collect();
         let out = dir.run_stdin("exp-clean", &["--keep", "-"], &keep);
-        out.success();
+        out.succeeds();
         for line in out.json_lines() {
             assert_eq!(line["action"], "remove", "{line}");
             let name = line["name"].as_str().unwrap().to_string();
@@ -341,7 +337,7 @@ echo "$EXP_NAME ok" >> runs.txt"#;
             assert!(removed.insert(name, line["status"].as_str().unwrap().to_string()).is_none(), "{line}");
         }
         let out = dir.run("exp-clean", &["--reset-failed"]);
-        out.success();
+        out.succeeds();
         assert!(out.json_lines().iter().all(|line| line["action"] == "reset" && line["status"] == "failed"));
         if !released {
             // The first clean ran while the first commands were held back.
@@ -356,8 +352,8 @@ echo "$EXP_NAME ok" >> runs.txt"#;
     let out = runner.finish();
     assert!(matches!(out.code, Some(0 | 1)), "{out:?}");
     // Finish what the loop left failed or todo.
-    dir.run("exp-clean", &["--reset-failed"]).success();
-    dir.run("exp-run", &["-j2"]).success();
+    dir.run("exp-clean", &["--reset-failed"]).succeeds();
+    dir.run("exp-run", &["-j2"]).succeeds();
 
     let kept: Vec<&String> = all.iter().filter(|name| !removed.contains_key(*name)).collect();
     let rows = by_name(&dir);
@@ -390,11 +386,10 @@ echo "$EXP_NAME ok" >> runs.txt"#;
 fn with_no_option_it_does_housekeeping_and_exits_0() {
     let dir = Dir::new();
     six(&dir);
-    let before = dir.run("exp-status", &["--json"]).success().stdout.clone();
+    let before = dir.run("exp-status", &["--json"]).succeeds().stdout.clone();
     let out = dir.run("exp-clean", &[]);
-    out.success();
-    assert!(out.stdout.is_empty(), "{out:?}");
-    assert_eq!(dir.run("exp-status", &["--json"]).success().stdout, before);
+    out.succeeds().no_stdout();
+    assert_eq!(dir.run("exp-status", &["--json"]).succeeds().stdout, before);
 }
 
 #[test]
@@ -410,7 +405,7 @@ fn reset_without_names_and_purge_without_a_removal_are_usage_errors() {
         (&["--names", "-", "--reset", "--purge"], "3-x\n"),
     ] {
         let out = dir.run_stdin("exp-clean", args, input);
-        out.code(2);
+        out.fails_with(2);
         assert!(out.stdout.is_empty(), "{args:?}: {out:?}");
         assert_eq!(dir.state(), before, "{args:?}");
     }
@@ -435,17 +430,17 @@ fn results_summary_csv_never_tells_of_a_state_that_is_gone() {
     std::fs::write(dir.path().join("result.json"), format!("{{\"v\": 1, \"pad\": \"{pad}\"}}")).unwrap();
     let result = dir.path().join("result.json").display().to_string();
     shell_experiment(&dir, 60, &format!("cp '{result}' \"$EXP_RESULT\""));
-    dir.run("exp-run", &["-j2", "-q"]).success();
+    dir.run("exp-run", &["-j2", "-q"]).succeeds();
     for round in 0..6 {
         let last = format!("c{}", 59 - round);
-        dir.run_stdin("exp-clean", &["--names", "-", "--reset"], &format!("{last}\n")).success();
+        dir.run_stdin("exp-clean", &["--names", "-", "--reset"], &format!("{last}\n")).succeeds();
         let runner = Bg::run(&dir, &["-q"]);
         std::thread::sleep(std::time::Duration::from_millis(40 * round as u64));
         let (flag, input) = if round % 2 == 0 { ("--reset", "c0\n") } else { ("--purge", "c1\n") };
         let args: &[&str] =
             if flag == "--purge" { &["--names", "-", "--purge"] } else { &["--names", "-", flag] };
-        dir.run_stdin("exp-clean", args, input).success();
-        runner.finish().success();
+        dir.run_stdin("exp-clean", args, input).succeeds();
+        runner.finish().succeeds();
         let rows = by_name(&dir);
         let done: BTreeSet<String> =
             rows.iter().filter(|(_, row)| row["status"] == "done").map(|(name, _)| name.clone()).collect();
@@ -460,9 +455,9 @@ fn results_summary_csv_never_tells_of_a_state_that_is_gone() {
         }
         if round % 2 == 1 {
             // Put the removed one back, for the next rounds.
-            dir.run("exp-add", &["--grid", "i=1"]).success();
+            dir.run("exp-add", &["--grid", "i=1"]).succeeds();
         }
-        dir.run("exp-run", &["-q"]).success();
+        dir.run("exp-run", &["-q"]).succeeds();
         let all: BTreeSet<String> = by_name(&dir).into_keys().collect();
         assert_eq!(summary_rows(&dir), Some(all), "round {round}: a complete run leaves a true summary");
     }

@@ -10,7 +10,7 @@ fn logging_experiment(dir: &Dir, n: usize) -> BTreeSet<String> {
     dir.init(&["--shell", "echo {name} >> runs.txt"], &[]);
     let grid = format!("i=1..{n}");
     run_bounded(dir, "exp-add", &["--grid", &grid])
-        .success()
+        .succeeds()
         .json_lines()
         .iter()
         .map(|l| l["name"].as_str().unwrap().to_string())
@@ -23,7 +23,7 @@ fn runners_share_the_work(runners: usize) {
     assert_eq!(names.len(), 200);
     let pool: Vec<Bg> = (0..runners).map(|_| Bg::run(&dir, &["-j2", "--progress", "never"])).collect();
     for runner in pool {
-        runner.finish().success();
+        runner.finish().succeeds();
     }
     let text = dir.read("runs.txt");
     assert_eq!(text.lines().count(), 200, "every config started once");
@@ -47,7 +47,7 @@ fn four_runners_run_each_config_exactly_once() {
 }
 
 fn counts(dir: &Dir) -> Value {
-    let lines = run_bounded(dir, "exp-status", &["--counts", "--json"]).success().json_lines();
+    let lines = run_bounded(dir, "exp-status", &["--counts", "--json"]).succeeds().json_lines();
     assert_eq!(lines.len(), 1, "{lines:?}");
     let counts = lines.into_iter().next().unwrap();
     let sum: u64 = ["todo", "running", "done", "failed"]
@@ -64,7 +64,7 @@ fn gated_experiment(dir: &Dir, n: usize) {
 while [ ! -e release ]; do sleep 0.02; done"#;
     dir.init(&["--naming", "c{i}", "--shell", script], &[]);
     let grid = format!("i=0..{}", n - 1);
-    run_bounded(dir, "exp-add", &["--grid", &grid]).success();
+    run_bounded(dir, "exp-add", &["--grid", &grid]).succeeds();
 }
 
 #[test]
@@ -74,9 +74,9 @@ fn exclusive_exits_4_while_another_runner_is_active() {
     let first = Bg::run(&dir, &["-j1", "--limit", "1", "--progress", "never"]);
     wait_for("c0 running", || by_name(&dir)["c0"]["status"] == "running");
     let busy = run_bounded(&dir, "exp-run", &["--exclusive", "--progress", "never"]);
-    busy.code(4);
+    busy.fails_with(4);
     assert!(!busy.stderr.is_empty(), "says why: {busy:?}");
-    assert!(busy.stdout.is_empty(), "{busy:?}");
+    busy.no_stdout();
     // It started nothing.
     let rows = by_name(&dir);
     assert_eq!(rows["c0"]["status"], "running");
@@ -85,8 +85,8 @@ fn exclusive_exits_4_while_another_runner_is_active() {
     assert_eq!(runs(&dir).keys().cloned().collect::<Vec<_>>(), ["c0"]);
     // Once the first runner is gone, --exclusive runs.
     touch(&dir, "release");
-    first.finish().success();
-    run_bounded(&dir, "exp-run", &["--exclusive", "--progress", "never"]).success();
+    first.finish().succeeds();
+    run_bounded(&dir, "exp-run", &["--exclusive", "--progress", "never"]).succeeds();
     let rows = by_name(&dir);
     assert_eq!(with_status(&rows, "done").len(), 2, "{rows:#?}");
     assert!(runs(&dir).values().all(|&n| n == 1), "{:?}", runs(&dir));
@@ -103,15 +103,14 @@ fn the_cron_line_fired_twice_overlapping_runs_each_config_once() {
     let first = Bg::run(&dir, &cron);
     wait_for("c0 running", || by_name(&dir)["c0"]["status"] == "running");
     let second = run_bounded(&dir, "exp-run", &cron);
-    second.code(4);
-    assert!(second.stderr.contains("another runner is active"), "{second:?}");
+    second.fails_with(4).stderr_has("another runner is active");
     touch(&dir, "release");
-    first.finish().success();
+    first.finish().succeeds();
     assert_eq!(with_status(&by_name(&dir), "done").len(), 3);
     assert!(runs(&dir).values().all(|&n| n == 1), "{:?}", runs(&dir));
     // The next tick finds nothing to do, quietly.
     let idle = run_bounded(&dir, "exp-run", &["--exclusive", "--progress", "never", "-q"]);
-    idle.success();
+    idle.succeeds();
     assert!(idle.stderr.is_empty() && idle.stdout.is_empty(), "{idle:?}");
 }
 
@@ -121,12 +120,12 @@ fn a_config_added_while_a_runner_works_is_run_by_it() {
     gated_experiment(&dir, 1);
     let runner = Bg::run(&dir, &["-j1", "--json", "--progress", "never"]);
     wait_for("c0 running", || by_name(&dir)["c0"]["status"] == "running");
-    let added = dir.run_stdin("exp-add", &[], "{\"i\":1}\n").success().json_lines();
+    let added = dir.run_stdin("exp-add", &[], "{\"i\":1}\n").succeeds().json_lines();
     assert_eq!(added[0]["name"], "c1");
     assert_eq!(added[0]["added"], true);
     touch(&dir, "release");
     let out = runner.finish();
-    out.success();
+    out.succeeds();
     let started: BTreeSet<String> = out
         .json_lines()
         .iter()
@@ -147,13 +146,13 @@ fn status_and_add_stay_consistent_while_a_runner_works() {
     let script = r#"echo "$EXP_NAME" >> runs.txt
 if [ "$EXP_PARAM_I" = 0 ]; then while [ ! -e release ]; do sleep 0.02; done; fi"#;
     dir.init(&["--naming", "c{i}", "--shell", script], &[]);
-    run_bounded(&dir, "exp-add", &["--grid", "i=0..99"]).success();
+    run_bounded(&dir, "exp-add", &["--grid", "i=0..99"]).succeeds();
     let runner = Bg::run(&dir, &["-j2", "--progress", "never"]);
     let mut total = 100;
     let mut seen_running = false;
     for k in 0..20 {
         let line = format!("{{\"i\":{}}}\n", 1000 + k);
-        let added = dir.run_stdin("exp-add", &[], &line).success().json_lines();
+        let added = dir.run_stdin("exp-add", &[], &line).succeeds().json_lines();
         assert_eq!(added[0]["added"], true, "{added:?}");
         total += 1;
         let counts = counts(&dir);
@@ -171,7 +170,7 @@ if [ "$EXP_PARAM_I" = 0 ]; then while [ ! -e release ]; do sleep 0.02; done; fi"
     });
     assert!(seen_running, "c0 was seen running");
     touch(&dir, "release");
-    runner.finish().success();
+    runner.finish().succeeds();
     let counts = counts(&dir);
     assert_eq!(counts["done"], total, "{counts}");
     let runs = runs(&dir);
@@ -192,7 +191,7 @@ fn exclusive_is_not_blocked_by_a_dead_runner() {
     wait_for("the runner to die", || first.exited().is_some());
     drop(first);
     touch(&dir, "release");
-    run_bounded(&dir, "exp-run", &["--exclusive", "--progress", "never"]).success();
+    run_bounded(&dir, "exp-run", &["--exclusive", "--progress", "never"]).succeeds();
     let rows = by_name(&dir);
     assert_eq!(with_status(&rows, "done").len(), 2, "{rows:#?}");
     assert_eq!(runs(&dir)["c0"], 2, "c0 was interrupted, then run again");
@@ -232,7 +231,7 @@ fn a_claim_from_another_host_is_kept_while_its_heartbeat_is_fresh() {
     let registration = claim_from_another_host(&dir, std::time::Duration::from_secs(5));
     assert_eq!(by_name(&dir)["c0"]["status"], "running");
     // That runner is active: --exclusive refuses.
-    run_bounded(&dir, "exp-run", &["--exclusive", "--progress", "never"]).code(4);
+    run_bounded(&dir, "exp-run", &["--exclusive", "--progress", "never"]).fails_with(4);
     // Another runner leaves c0 alone and runs c1; out of work, it waits
     // for that runner to beat once more (it lives), which it does.
     touch(&dir, "release");
@@ -240,7 +239,7 @@ fn a_claim_from_another_host_is_kept_while_its_heartbeat_is_fresh() {
     std::thread::sleep(std::time::Duration::from_millis(500));
     let beat = std::time::SystemTime::now();
     std::fs::File::options().write(true).open(&registration).unwrap().set_modified(beat).unwrap();
-    runner.finish().success();
+    runner.finish().succeeds();
     let rows = by_name(&dir);
     assert_eq!(rows["c0"]["status"], "running", "{rows:#?}");
     assert_eq!(rows["c1"]["status"], "done", "{rows:#?}");
@@ -249,7 +248,7 @@ fn a_claim_from_another_host_is_kept_while_its_heartbeat_is_fresh() {
     let mut c0 = Value::Null;
     wait_for("c0 recovered with --stale-after 1s", || {
         let out = run_bounded(&dir, "exp-status", &["--json", "--stale-after", "1s"]);
-        c0 = out.success().json_lines().into_iter().find(|r| r["name"] == "c0").unwrap();
+        c0 = out.succeeds().json_lines().into_iter().find(|r| r["name"] == "c0").unwrap();
         c0["status"] == "todo"
     });
     assert!(c0["interruption_time"].is_string(), "{c0:#}");
@@ -262,7 +261,7 @@ fn a_claim_from_another_host_with_a_stale_heartbeat_is_recovered() {
     claim_from_another_host(&dir, std::time::Duration::from_secs(600));
     touch(&dir, "release");
     // Older than the default --stale-after (2m): the runner takes c0 back.
-    run_bounded(&dir, "exp-run", &["--exclusive", "--progress", "never"]).success();
+    run_bounded(&dir, "exp-run", &["--exclusive", "--progress", "never"]).succeeds();
     let rows = by_name(&dir);
     assert_eq!(with_status(&rows, "done").len(), 2, "{rows:#?}");
     assert_eq!(runs(&dir)["c0"], 1);

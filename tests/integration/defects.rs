@@ -98,7 +98,7 @@ fn unfolded(dir: &Dir) {
   while [ ! -e release ]; do sleep 0.02; done
 fi"#;
     dir.init(&["--naming", "c{i}", "--shell", script], &[]);
-    run_bounded(dir, "exp-add", &["--grid", "i=0..3"]).success();
+    run_bounded(dir, "exp-add", &["--grid", "i=0..3"]).succeeds();
     std::fs::write(dir.path().join("gate-names"), "c0\n").unwrap();
     let mut holder = Bg::run(dir, &["--names", "gate-names", "--progress", "never"]);
     let pid_file = dir.path().join("c0.pid");
@@ -106,7 +106,7 @@ fi"#;
     let c0 = read_pid(&pid_file).unwrap();
     let _guard = KillOnDrop(c0);
     wait_for("c0 running", || by_name(dir)["c0"]["status"] == "running");
-    run_bounded(dir, "exp-run", &["--progress", "never"]).success();
+    run_bounded(dir, "exp-run", &["--progress", "never"]).succeeds();
     holder.signal(Signal::SIGKILL);
     reap(&mut holder);
     drop(holder);
@@ -139,20 +139,20 @@ fn deeply_nested_params_are_refused_and_the_deepest_accepted_round_trip() {
     for levels in [125, 65] {
         let line = format!("{}\n", nested(levels));
         let out = dir.run_stdin("exp-add", &[], &line);
-        out.code(2);
+        out.fails_with(2);
         assert!(out.stderr.contains("64"), "{levels} levels: names the limit: {out:?}");
     }
     assert!(dir.status().is_empty(), "nothing was added");
 
     let deepest = nested(64);
-    let added = dir.run_stdin("exp-add", &[], &format!("{deepest}\n")).success().json_lines();
+    let added = dir.run_stdin("exp-add", &[], &format!("{deepest}\n")).succeeds().json_lines();
     assert_eq!(added.len(), 1);
     assert_eq!(added[0]["params"], deepest);
     let name = added[0]["name"].as_str().unwrap().to_string();
     let rows = dir.status();
     assert_eq!(rows[0]["params"], deepest, "exp-status returns it unchanged");
 
-    run_bounded(&dir, "exp-run", &["--progress", "never"]).success();
+    run_bounded(&dir, "exp-run", &["--progress", "never"]).succeeds();
     let seen = std::fs::read_to_string(dir.exp().join("configs").join(&name).join("params.seen")).unwrap();
     let seen: Value = serde_json::from_str(&seen).expect("EXP_PARAMS is JSON");
     assert_eq!(seen, deepest, "EXP_PARAMS carries the params exactly");
@@ -161,8 +161,8 @@ fn deeply_nested_params_are_refused_and_the_deepest_accepted_round_trip() {
     let rows = dir.status();
     assert_eq!(rows[0]["status"], "done");
     assert_eq!(rows[0]["params"], deepest);
-    dir.run_stdin("exp-add", &[], "{\"d\":2}\n").success();
-    dir.run("exp-summary", &["--ignore-missing", "--json"]).success();
+    dir.run_stdin("exp-add", &[], "{\"d\":2}\n").succeeds();
+    dir.run("exp-summary", &["--ignore-missing", "--json"]).succeeds();
     let rows = dir.status();
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0]["params"], deepest);
@@ -186,7 +186,7 @@ echo "$EXP_NAME" >> "starts/$PPID"
 sleep "$(printf '0.%03d' $(( 50 + (EXP_PARAM_I * 37) % 151 )))"
 echo "$EXP_NAME" >> finished"#;
     dir.init(&["--naming", "c{i}", "--shell", script], &[]);
-    run_bounded(&dir, "exp-add", &["--grid", "i=0..59"]).success();
+    run_bounded(&dir, "exp-add", &["--grid", "i=0..59"]).succeeds();
     let finished = || -> usize {
         let text = std::fs::read_to_string(dir.path().join("finished")).unwrap_or_default();
         text.lines().collect::<BTreeSet<_>>().len()
@@ -227,8 +227,8 @@ echo "$EXP_NAME" >> finished"#;
     let last = run_bounded(&dir, "exp-run", &["-j3", "--progress", "never"]);
     let overlap = std::fs::read_to_string(dir.path().join("overlap")).unwrap_or_default();
     assert!(overlap.is_empty(), "configs ran twice at once: {overlap}");
-    out.success();
-    last.success();
+    out.succeeds();
+    last.succeeds();
     let rows = by_name(&dir);
     assert_eq!(with_status(&rows, "done").len(), 60, "{rows:#?}");
     assert_eq!(finished(), 60);
@@ -260,8 +260,8 @@ fn a_journal_with_a_corrupt_header_is_exit_3_for_every_tool_and_kept() {
 /// Five configs `c1..c5`, run to done, so exp has rewritten the state.
 fn five_done(dir: &Dir) {
     dir.init(&["--naming", "c{i}"], &["true"]);
-    dir.run("exp-add", &["--grid", "i=1..5"]).success();
-    dir.run("exp-run", &["--progress", "never"]).success();
+    dir.run("exp-add", &["--grid", "i=1..5"]).succeeds();
+    dir.run("exp-run", &["--progress", "never"]).succeeds();
     assert_eq!(with_status(&by_name(dir), "done").len(), 5);
 }
 
@@ -316,16 +316,16 @@ fn a_fifo_as_result_json_does_not_hang_the_runner() {
 echo "{{\"i\": $EXP_PARAM_I}}"
 [ "$EXP_NAME" != c2 ] || [ -e fixed ]"#;
     dir.init(&["--naming", "c{i}", "--shell", script], &[]);
-    dir.run("exp-add", &["--grid", "i=1..2"]).success();
+    dir.run("exp-add", &["--grid", "i=1..2"]).succeeds();
     let out = Bg::run(&dir, &["--progress", "never"]).finish();
-    out.code(1);
+    out.fails_with(1);
     let rows = by_name(&dir);
     assert_eq!(rows["c1"]["status"], "done", "{rows:#?}");
     assert_eq!(rows["c2"]["status"], "failed", "{rows:#?}");
     // Readers of results do not hang on it either.
     let results = run_bounded(&dir, "exp-status", &["--json", "--results"]);
-    results.success();
-    run_bounded(&dir, "exp-summary", &["--ignore-missing"]).success();
+    results.succeeds();
+    run_bounded(&dir, "exp-summary", &["--ignore-missing"]).succeeds();
 
     // A FIFO planted at the failed config's result.json before its retry.
     let planted = dir.exp().join("configs/c2/result.json");
@@ -338,8 +338,8 @@ echo "{{\"i\": $EXP_PARAM_I}}"
         let status = rows[name]["status"].as_str().unwrap();
         assert!(status == "done" || status == "failed", "{name}: {status}: {out:?}");
     }
-    run_bounded(&dir, "exp-status", &["--json", "--results"]).success();
-    run_bounded(&dir, "exp-summary", &["--ignore-missing", "--json"]).success();
+    run_bounded(&dir, "exp-status", &["--json", "--results"]).succeeds();
+    run_bounded(&dir, "exp-summary", &["--ignore-missing", "--json"]).succeeds();
 }
 
 /// c1 and c2; a FIFO is planted at c1's `stdout.log` before the run, with a
@@ -347,7 +347,7 @@ echo "{{\"i\": $EXP_PARAM_I}}"
 fn fifo_as_stdout_log(reader: bool) -> String {
     let dir = Dir::new();
     dir.init(&["--naming", "c{i}"], &["echo", "{i}"]);
-    dir.run("exp-add", &["--grid", "i=1..2"]).success();
+    dir.run("exp-add", &["--grid", "i=1..2"]).succeeds();
     let folder = dir.exp().join("configs/c1");
     std::fs::create_dir_all(&folder).unwrap();
     let fifo = folder.join("stdout.log");
@@ -362,7 +362,7 @@ fn fifo_as_stdout_log(reader: bool) -> String {
     });
     // A file left in a config's folder is kept aside, never opened: the run
     // ends, and the config runs with logs of its own.
-    Bg::run(&dir, &["--progress", "never"]).finish().success();
+    Bg::run(&dir, &["--progress", "never"]).finish().succeeds();
     let rows = by_name(&dir);
     assert_eq!(rows["c1"]["status"], "done", "{rows:#?}");
     assert_eq!(rows["c2"]["status"], "done", "{rows:#?}");
@@ -460,7 +460,7 @@ fn a_runner_started_with_stop_signals_blocked_still_stops() {
         let script = r#"echo $$ > c0.tmp && mv c0.tmp c0.pid
 while [ ! -e release ]; do sleep 0.02; done"#;
         dir.init(&["--naming", "c{i}", "--shell", script], &[]);
-        dir.run("exp-add", &["--grid", "i=0"]).success();
+        dir.run("exp-add", &["--grid", "i=0"]).succeeds();
         let stderr = dir.path().join("runner.err");
         let mut command = dir.cmd("exp-run");
         command
@@ -494,7 +494,7 @@ fn an_invalid_last_journal_line_is_skipped_then_cut_by_the_next_run() {
     let script = r#"echo "$EXP_NAME" >> runs.txt
 if [ "$EXP_NAME" = c0 ]; then while [ ! -e release ]; do sleep 0.02; done; fi"#;
     dir.init(&["--naming", "c{i}", "--shell", script], &[]);
-    run_bounded(&dir, "exp-add", &["--grid", "i=0..3"]).success();
+    run_bounded(&dir, "exp-add", &["--grid", "i=0..3"]).succeeds();
     std::fs::write(dir.path().join("gate-names"), "c0\n").unwrap();
     let holder = Bg::run(&dir, &["--names", "gate-names", "--progress", "never"]);
     wait_for("c0 running", || by_name(&dir)["c0"]["status"] == "running");
@@ -504,11 +504,10 @@ if [ "$EXP_NAME" = c0 ]; then while [ ! -e release ]; do sleep 0.02; done; fi"#;
     text.extend_from_slice(b"garbage\n");
     std::fs::write(&journal, &text).unwrap();
     let out = run_bounded(&dir, "exp-status", &["--json"]);
-    out.success();
-    assert!(out.stderr.contains("journal.jsonl"), "warns about the line: {out:?}");
+    out.succeeds().stderr_has("journal.jsonl"); // warns about the line
     assert_eq!(out.json_lines().len(), 4);
 
-    run_bounded(&dir, "exp-run", &["--progress", "never"]).success();
+    run_bounded(&dir, "exp-run", &["--progress", "never"]).succeeds();
     let after = String::from_utf8(bytes(&journal)).unwrap();
     assert!(!after.contains("garbage"), "the next writer cut the invalid line: {after}");
     assert!(after.contains("\"c1\""), "the run's events are in the journal, not folded: {after}");
@@ -519,7 +518,7 @@ if [ "$EXP_NAME" = c0 ]; then while [ ! -e release ]; do sleep 0.02; done; fi"#;
         assert_eq!(out.code, Some(0), "{tool} {args:?}: {out:#?}");
     }
     touch(&dir, "release");
-    holder.finish().success();
+    holder.finish().succeeds();
     // The tools above added c99 (exp-add) and ran it (exp-run).
     let rows = by_name(&dir);
     assert_eq!(with_status(&rows, "done").len(), 5, "{rows:#?}");
@@ -529,8 +528,7 @@ if [ "$EXP_NAME" = c0 ]; then while [ ! -e release ]; do sleep 0.02; done; fi"#;
     let runs = std::fs::read_to_string(dir.path().join("runs.txt")).unwrap();
     assert_eq!(runs.lines().count(), 5, "each config ran once: {runs}");
     let out = run_bounded(&dir, "exp-status", &[]);
-    out.success();
-    assert!(!out.stderr.contains("journal"), "{out:?}");
+    out.succeeds().stderr_lacks("journal");
 }
 
 #[test]
@@ -576,22 +574,20 @@ fn integers_beyond_64_bits_are_refused_and_u64_max_reaches_the_command_exactly()
     dir.init(&[], &["sh", "-c", script, "sh", "{n}"]);
     for big in ["18446744073709551616", "18446744073709551617", "-9223372036854775809"] {
         let out = dir.run_stdin("exp-add", &[], &format!("{{\"n\":{big}}}\n"));
-        out.code(2);
-        assert!(out.stderr.contains("quote"), "suggests quoting: {out:?}");
+        out.fails_with(2).stderr_has("quote"); // suggests quoting
         let out = dir.run("exp-add", &["--grid", &format!("n={big}")]);
-        out.code(2);
-        assert!(out.stderr.contains("quote"), "suggests quoting: {out:?}");
+        out.fails_with(2).stderr_has("quote"); // suggests quoting
     }
     assert!(dir.status().is_empty(), "nothing was added");
 
     let max = "18446744073709551615";
-    let added = dir.run_stdin("exp-add", &[], &format!("{{\"n\":{max}}}\n")).success().json_lines();
+    let added = dir.run_stdin("exp-add", &[], &format!("{{\"n\":{max}}}\n")).succeeds().json_lines();
     let exact = added[0]["name"].as_str().unwrap().to_string();
     assert_eq!(added[0]["params"]["n"].as_u64(), Some(u64::MAX));
-    let added = dir.run_stdin("exp-add", &[], "{\"n\":\"18446744073709551616\"}\n").success().json_lines();
+    let added = dir.run_stdin("exp-add", &[], "{\"n\":\"18446744073709551616\"}\n").succeeds().json_lines();
     let quoted = added[0]["name"].as_str().unwrap().to_string();
     assert_eq!(added[0]["params"]["n"], "18446744073709551616");
-    dir.run("exp-run", &["--progress", "never"]).success();
+    dir.run("exp-run", &["--progress", "never"]).succeeds();
 
     let seen = |name: &str| dir.read(&format!("exp/configs/{name}/seen"));
     assert_eq!(seen(&exact), format!("{max}\n{max}\n{{\"n\":{max}}}\n"));
@@ -611,7 +607,7 @@ fn a_symlinked_journal_is_exit_3_and_nothing_is_written_through_it() {
     // state, then exited 3.
     let dir = Dir::new();
     dir.init(&["--naming", "c{i}"], &["true"]);
-    dir.run("exp-add", &["--grid", "i=1..2"]).success();
+    dir.run("exp-add", &["--grid", "i=1..2"]).succeeds();
     let journal = journal_path(&dir);
     let elsewhere = dir.path().join("elsewhere.jsonl");
     std::fs::rename(&journal, &elsewhere).unwrap();
@@ -637,18 +633,17 @@ fn a_run_in_an_immutable_experiment_dir_exits_0_and_warns_that_it_could_not_fold
     // although every config had run and was recorded.
     let dir = Dir::new();
     dir.init(&["--naming", "c{i}"], &["echo", "{i}"]);
-    dir.run("exp-add", &["--grid", "i=1..3"]).success();
+    dir.run("exp-add", &["--grid", "i=1..3"]).succeeds();
     let Some(immutable) = Immutable::set(&dir.exp(), "a_run_in_an_immutable_experiment_dir") else {
         return;
     };
     let out = run_bounded(&dir, "exp-run", &["--progress", "never"]);
-    out.success();
-    assert!(out.stderr.contains("fold"), "warns that it could not fold: {out:?}");
+    out.succeeds().stderr_has("fold"); // warns that it could not fold
     let rows = by_name(&dir);
     assert_eq!(with_status(&rows, "done").len(), 3, "{rows:#?}");
     drop(immutable);
     // Once writable again, the next writer folds.
-    dir.run("exp-add", &["--grid", "i=4"]).success();
+    dir.run("exp-add", &["--grid", "i=4"]).succeeds();
     let rows = by_name(&dir);
     assert_eq!(with_status(&rows, "done").len(), 3, "{rows:#?}");
     assert_eq!(rows["c4"]["status"], "todo");
@@ -661,7 +656,7 @@ fn a_symlinked_runners_folder_is_exit_3_and_nothing_is_written_in_its_target() {
     // Defect 11: a symlinked .exp/runners was followed.
     let dir = Dir::new();
     dir.init(&["--naming", "c{i}"], &["true"]);
-    dir.run("exp-add", &["--grid", "i=1..2"]).success();
+    dir.run("exp-add", &["--grid", "i=1..2"]).succeeds();
     let runners = dir.exp().join(".exp/runners");
     let target = dir.path().join("elsewhere");
     std::fs::create_dir(&target).unwrap();
@@ -741,17 +736,13 @@ fn summary_columns_never_collide_nor_go_blank() {
     }
     let lines =
         "{\"k\":\"arr\"}\n{\"k\":\"empty\"}\n{\"k\":\"dots\"}\n{\"k\":\"pdots\",\"p.q\":1,\"p\":{\"q\":2}}\n";
-    dir.run_stdin("exp-add", &[], lines).success();
+    dir.run_stdin("exp-add", &[], lines).succeeds();
     let run = dir.run("exp-run", &["--progress", "never"]);
-    run.success();
+    run.succeeds();
     let warned = run.stderr.lines().filter(|l| l.contains("configs/arr/result.json")).count();
     assert_eq!(warned, 1, "the run warns of it once, not again for its summary: {run:?}");
     let out = dir.run("exp-summary", &[]);
-    out.success();
-    assert!(
-        out.stderr.contains("configs/arr/result.json") && out.stderr.contains("warning"),
-        "a warning names the result that is not an object: {out:?}"
-    );
+    out.succeeds().stderr_has("configs/arr/result.json").stderr_has("warning"); // a warning names the result that is not an object
     check_summary(&out.stdout);
     check_summary(&dir.read("exp/results_summary.csv"));
 }
@@ -800,7 +791,7 @@ configs:
     std::fs::write(state_path(&dir), state).unwrap();
     let path = state_path(&dir);
     // exp-add rewrites the state; so does the fold at the end of a run.
-    dir.run_stdin("exp-add", &[], "{\"i\":2}\n").success();
+    dir.run_stdin("exp-add", &[], "{\"i\":2}\n").succeeds();
     for step in ["after exp-add", "after exp-run"] {
         let text = String::from_utf8(bytes(&path)).unwrap();
         assert_ne!(text, state, "{step}: the state was rewritten");
@@ -809,7 +800,7 @@ configs:
         }
         python_sees_the_keys(&path);
         if step == "after exp-add" {
-            dir.run("exp-run", &["--progress", "never"]).success();
+            dir.run("exp-run", &["--progress", "never"]).succeeds();
         }
     }
     let rows = by_name(&dir);
@@ -828,7 +819,7 @@ fn params_with_a_nul_a_key_twice_or_an_empty_grid_value_are_exit_2() {
         assert_eq!(out.code, Some(2), "{line}: {out:#?}");
     }
     let out = dir.run("exp-add", &["--grid", "i=1,,2"]);
-    out.code(2);
+    out.fails_with(2);
     assert!(dir.status().is_empty(), "nothing was added");
 }
 
@@ -871,13 +862,13 @@ fn a_2_mib_result_line_is_captured() {
     let dir = Dir::new();
     let script = r#"echo noise; printf '{{"big":"'; head -c 2097152 /dev/zero | tr '\0' a; printf '"}}\n'"#;
     dir.init(&["--naming", "c{i}", "--shell", script], &[]);
-    dir.run("exp-add", &["--grid", "i=1"]).success();
-    run_bounded(&dir, "exp-run", &["--progress", "never"]).success();
-    let rows = run_bounded(&dir, "exp-status", &["--json", "--results"]).success().json_lines();
+    dir.run("exp-add", &["--grid", "i=1"]).succeeds();
+    run_bounded(&dir, "exp-run", &["--progress", "never"]).succeeds();
+    let rows = run_bounded(&dir, "exp-status", &["--json", "--results"]).succeeds().json_lines();
     let big = rows[0]["result"]["big"].as_str().unwrap_or_else(|| panic!("no result: {:.300}", rows[0]));
     assert_eq!(big.len(), 2 << 20);
     assert!(big.bytes().all(|b| b == b'a'));
-    let summary = run_bounded(&dir, "exp-summary", &["--json"]).success().json_lines();
+    let summary = run_bounded(&dir, "exp-summary", &["--json"]).succeeds().json_lines();
     assert_eq!(summary[0]["result"]["big"].as_str().map(str::len), Some(2 << 20));
 }
 
@@ -888,11 +879,11 @@ fn a_result_line_beyond_the_searched_tail_is_warned_about() {
     let dir = Dir::new();
     let script = r#"echo '{{"x":1}}'; yes bbbbbbbbbbbbbbb | head -c 17825792"#;
     dir.init(&["--naming", "c{i}", "--shell", script], &[]);
-    dir.run("exp-add", &["--grid", "i=1"]).success();
+    dir.run("exp-add", &["--grid", "i=1"]).succeeds();
     let out = run_bounded(&dir, "exp-run", &["--progress", "never"]);
-    out.success();
-    assert!(out.stderr.contains("16 MiB"), "names the limit: {out:?}");
-    assert!(out.stderr.contains("stdout.log"), "names the file: {out:?}");
+    out.succeeds()
+        .stderr_has("16 MiB") // names the limit
+        .stderr_has("stdout.log"); // names the file
 }
 
 // ---------- 16: --dry-run checks less than a run ----------
@@ -903,10 +894,10 @@ fn dry_run_refuses_a_bad_env_template_like_a_real_run() {
     // real run refuses.
     let dir = Dir::new();
     dir.init(&["--naming", "c{i}"], &["echo", "{i}"]);
-    dir.run("exp-add", &["--grid", "i=1"]).success();
+    dir.run("exp-add", &["--grid", "i=1"]).succeeds();
     for args in [&["--dry-run", "--env", "X={nope}"][..], &["--env", "X={nope}"][..]] {
         let out = dir.run("exp-run", args);
-        out.code(2);
+        out.fails_with(2);
         assert!(out.stderr.contains("c1") && out.stderr.contains("nope"), "{args:?}: {out:?}");
         assert!(out.stdout.is_empty(), "{args:?}: {out:?}");
     }
@@ -924,7 +915,7 @@ fn a_setsid_descendant_dies_with_a_sigkilled_runner() {
     let script = r#"setsid sh -c 'echo $$ > sleeper.tmp && mv sleeper.tmp sleeper.pid && exec sleep 1000' &
 wait"#;
     dir.init(&["--naming", "c{i}", "--shell", script], &[]);
-    dir.run("exp-add", &["--grid", "i=0"]).success();
+    dir.run("exp-add", &["--grid", "i=0"]).succeeds();
     let mut runner = Bg::run(&dir, &["--progress", "never"]);
     let pid_file = dir.path().join("sleeper.pid");
     wait_for("the sleeper to start", || read_pid(&pid_file).is_some());
@@ -949,7 +940,7 @@ fn status_shows_the_state_when_it_cannot_recover_stale_claims() {
     let script = r#"echo $$ > c0.tmp && mv c0.tmp c0.pid
 while [ ! -e release ]; do sleep 0.02; done"#;
     dir.init(&["--naming", "c{i}", "--shell", script], &[]);
-    dir.run("exp-add", &["--grid", "i=0"]).success();
+    dir.run("exp-add", &["--grid", "i=0"]).succeeds();
     let mut runner = Bg::run(&dir, &["--progress", "never"]);
     let pid_file = dir.path().join("c0.pid");
     wait_for("c0 to start", || read_pid(&pid_file).is_some());
@@ -967,14 +958,12 @@ while [ ! -e release ]; do sleep 0.02; done"#;
         return;
     };
     let out = run_bounded(&dir, "exp-status", &["--json"]);
-    out.success();
-    assert!(out.stderr.contains("warning"), "warns: {out:?}");
+    out.succeeds().stderr_has("warning"); // warns
     let rows = out.json_lines();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["status"], "running", "shown as it is: {rows:?}");
     let out = run_bounded(&dir, "exp-status", &[]);
-    out.success();
-    assert!(out.stdout.contains("c0") && out.stderr.contains("warning"), "{out:?}");
+    out.succeeds().stdout_has("c0").stderr_has("warning");
     assert_eq!(bytes(&journal), before);
     drop(immutable);
     // Writable again: the claim is recovered.

@@ -166,7 +166,7 @@ impl Drop for Proc {
 /// stderr and ends with a result line.
 fn one_config(dir: &Dir) {
     dir.init(&["--naming", "c{a}", "--shell", r#"echo out; echo err >&2; echo "{{\"r\":{a}}}""#], &[]);
-    dir.run("exp-add", &["--grid", "a=1"]).success();
+    dir.run("exp-add", &["--grid", "a=1"]).succeeds();
 }
 
 type Run = (&'static str, &'static [&'static str], &'static [i32]);
@@ -268,8 +268,8 @@ fn planted_in_a_config_folder() {
             let canary = Canary::new(&dir);
             one_config(&dir);
             if *later {
-                dir.run("exp-run", &[]).success();
-                dir.run_stdin("exp-clean", &["--names", "-", "--reset"], "c1\n").success();
+                dir.run("exp-run", &[]).succeeds();
+                dir.run_stdin("exp-clean", &["--names", "-", "--reset"], "c1\n").succeeds();
             }
             let path = dir.exp().join(&at);
             plant(&path, how, &canary);
@@ -346,7 +346,7 @@ fn planted_where_a_snapshot_reads() {
             &["--naming", "c{a}", "--shell", "echo $$ > pid.tmp && mv pid.tmp pid && exec sleep 30"],
             &[],
         );
-        dir.run("exp-add", &["--grid", "a=1"]).success();
+        dir.run("exp-add", &["--grid", "a=1"]).succeeds();
         let runner = Bg::run(&dir, &["--kill-after", "1s"]);
         wait_for("the command to start", || read_pid(&dir.path().join("pid")).is_some());
         for file in ["status.txt", "stdout.log", "stderr.log", "result.json"] {
@@ -375,10 +375,10 @@ fn a_leftover_result_json_is_not_taken_for_the_new_runs() {
     let dir = Dir::new();
     let script = r#"if [ -e second ]; then echo '{{"run":2}}'; else echo '{{"run":1}}'; fi"#;
     dir.init(&["--naming", "c{a}", "--shell", script], &[]);
-    dir.run("exp-add", &["--grid", "a=1"]).success();
+    dir.run("exp-add", &["--grid", "a=1"]).succeeds();
     ends(&dir, "first", "exp-run", &[], &[0]);
-    dir.run_stdin("exp-clean", &["--names", "-"], "c1\n").success();
-    dir.run("exp-add", &["--grid", "a=1"]).success();
+    dir.run_stdin("exp-clean", &["--names", "-"], "c1\n").succeeds();
+    dir.run("exp-add", &["--grid", "a=1"]).succeeds();
     fs::write(dir.path().join("second"), "").unwrap();
     ends(&dir, "second", "exp-run", &[], &[0]);
     let summary = ends(&dir, "second", "exp-summary", &[], &[0]);
@@ -416,7 +416,7 @@ fn a_runner_started_with_its_signals_blocked_or_ignored_still_stops() {
         let dir = Dir::new();
         let script = "echo $$ > pid.tmp && mv pid.tmp pid && exec sleep 30";
         dir.init(&["--naming", "c{a}", "--shell", script], &[]);
-        dir.run("exp-add", &["--grid", "a=1"]).success();
+        dir.run("exp-add", &["--grid", "a=1"]).succeeds();
         let code = format!("import signal, os, sys; {setup}; os.execvp(sys.argv[1], sys.argv[1:])");
         let mut wrapper = Command::new("python3");
         wrapper.arg("-c").arg(code).arg(bin("exp-run")).arg("exp");
@@ -462,17 +462,17 @@ fn run_with_sigchld_ignored(dir: &Dir, args: &[&str]) -> Out {
 fn a_runner_started_with_sigchld_ignored_still_waits_for_its_commands() {
     let dir = Dir::new();
     dir.init(&["--naming", "c{a}", "--shell", "test \"$X\" = 1"], &[]);
-    dir.run("exp-add", &["--grid", "a=1,2"]).success();
+    dir.run("exp-add", &["--grid", "a=1,2"]).succeeds();
     let setup = run_with_sigchld_ignored(&dir, &["--setup", "echo X=1", "--limit", "1"]);
-    setup.success();
+    setup.succeeds();
     assert_eq!(by_name(&dir)["c1"]["status"], "done", "the setup's X reached the command: {setup:#?}");
     let pool = run_with_sigchld_ignored(&dir, &["--env", "X=1"]);
-    pool.success();
+    pool.succeeds();
     assert_eq!(by_name(&dir)["c2"]["status"], "done", "{pool:#?}");
     let replay = run_with_sigchld_ignored(&dir, &["--replay", "c1", "--env", "X=1"]);
-    replay.success();
+    replay.succeeds();
     let failing = run_with_sigchld_ignored(&dir, &["--replay", "c2", "--env", "X=2"]);
-    failing.code(1);
+    failing.fails_with(1);
 }
 
 // ---------- invalid UTF-8 ----------
@@ -484,13 +484,13 @@ fn invalid_utf8_output_breaks_nothing() {
     let dir = Dir::new();
     let script = r#"if [ {a} = 1 ]; then printf 'ok\n\377\376 bad\n'; printf '\377 err\n' >&2; printf '{{"r":1}}\n\377\376'; else printf '{{"r":"\377"}}\n\377'; fi"#;
     dir.init(&["--naming", "c{a}", "--shell", script], &[]);
-    dir.run("exp-add", &["--grid", "a=1,2"]).success();
+    dir.run("exp-add", &["--grid", "a=1,2"]).succeeds();
     ends(&dir, "run", "exp-run", &[], &[0]);
     let rows = by_name(&dir);
     assert_eq!(with_status(&rows, "done").len(), 2, "{rows:#?}");
     ends(&dir, "status", "exp-status", &[], &[0]);
     let summary = ends(&dir, "summary", "exp-summary", &[], &[0]);
-    assert!(summary.stdout.contains("c1,1,1"), "{summary:?}");
+    summary.stdout_has("c1,1,1");
     let log = Proc::tool(&dir, "exp-status", &["--log", "c1"], Path::new("/dev/null"));
     let logged = log.stdout.clone();
     assert_eq!(log.finish().code, Some(0));
@@ -508,7 +508,7 @@ fn invalid_utf8_output_breaks_nothing() {
 fn invalid_utf8_params_are_refused_and_change_nothing() {
     let dir = Dir::new();
     dir.init(&["--naming", "c{a}"], &["true"]);
-    dir.run("exp-add", &["--grid", "a=1"]).success();
+    dir.run("exp-add", &["--grid", "a=1"]).succeeds();
     let before = dir.state();
     for (i, input) in [
         &b"{\"a\":\"\xff\"}\n"[..],
@@ -524,7 +524,7 @@ fn invalid_utf8_params_are_refused_and_change_nothing() {
         let by_file =
             Proc::tool(&dir, "exp-add", &["-f", file.to_str().unwrap()], Path::new("/dev/null")).finish();
         assert_eq!(by_file.code, Some(2), "{input:?}: {by_file:#?}");
-        assert!(by_file.stderr.contains("UTF-8"), "{by_file:#?}");
+        by_file.stderr_has("UTF-8");
         let by_stdin = Proc::tool(&dir, "exp-add", &[], &file).finish();
         assert_eq!(by_stdin.code, Some(2), "{input:?}: {by_stdin:#?}");
         assert_eq!(dir.state(), before, "{input:?}");
@@ -568,7 +568,7 @@ fn a_five_megabyte_params_line() {
 fn a_fifty_megabyte_output_line() {
     let dir = Dir::new();
     dir.init(&["--naming", "c{a}"], &["sh", "-c", r"head -c 52428800 /dev/zero | tr '\0' x"]);
-    dir.run("exp-add", &["--grid", "a=1"]).success();
+    dir.run("exp-add", &["--grid", "a=1"]).succeeds();
     ends(&dir, "run", "exp-run", &[], &[0]);
     assert_eq!(by_name(&dir)["c1"]["status"], "done");
     ends(&dir, "status", "exp-status", &[], &[0]);
@@ -625,12 +625,12 @@ fn a_full_disk() {
     // Config 5 fills the disk itself, once, mid-run.
     let script = r#"if [ {a} = 5 ] && [ ! -e filled ]; then touch filled; cat /dev/zero > "$EXP_DIR/filler"; fi; echo "{{\"a\":{a}}}""#;
     dir.init(&["--naming", "c{a}", "--shell", script], &[]);
-    dir.run("exp-add", &["--grid", "a=1..3"]).success();
+    dir.run("exp-add", &["--grid", "a=1..3"]).succeeds();
     let filler = dir.exp().join("filler");
     fill(&filler);
     let before = dir.state();
     let out = ends(&dir, "full", "exp-add", &["--grid", "a=4..6"], &[3]);
-    assert!(out.stderr.contains("No space left"), "{out:#?}");
+    out.stderr_has("No space left");
     assert_eq!(dir.state(), before);
     assert_eq!(dir.status().len(), 3);
     let out = ends(&dir, "full", "exp-run", &[], &[0, 1, 3]);
@@ -693,9 +693,9 @@ impl Drop for Immutable {
 fn a_read_only_directory() {
     let dir = Dir::new();
     dir.init(&["--naming", "c{a}"], &["true"]);
-    dir.run("exp-add", &["--grid", "a=1..3"]).success();
-    dir.run("exp-run", &[]).success();
-    dir.run("exp-add", &["--grid", "a=4"]).success();
+    dir.run("exp-add", &["--grid", "a=1..3"]).succeeds();
+    dir.run("exp-run", &[]).succeeds();
+    dir.run("exp-add", &["--grid", "a=4"]).succeeds();
     for recursive in [false, true] {
         let case = if recursive { "chattr -R +i" } else { "chattr +i" };
         let before = dir.state();

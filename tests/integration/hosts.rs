@@ -24,7 +24,7 @@ echo $$ > "pids/$EXP_NAME"
 while [ ! -e release ]; do sleep 0.05; done"#;
     dir.init(&["--naming", "c{i}", "--shell", script], &[]);
     let grid = format!("i=0..{}", n - 1);
-    run_bounded(dir, "exp-add", &["--grid", &grid]).success();
+    run_bounded(dir, "exp-add", &["--grid", &grid]).succeeds();
 }
 
 /// The pid of c0's command, once it has started.
@@ -110,8 +110,8 @@ fn a_runner_in_another_pid_namespace_is_judged_by_its_heartbeat() {
     let mut a = Bg::of(in_pid_namespace(&dir, "exp-run", &["-j1", "--limit", "1", "--progress", "never"]));
     wait_for("c0 to start in the namespace", || c0_command(&dir).is_some());
     // Runners here know A is alive: --exclusive refuses, a plain run leaves c0 alone.
-    run_bounded(&dir, "exp-run", &["--exclusive", "--progress", "never"]).code(4);
-    run_bounded(&dir, "exp-run", &["--progress", "never"]).success();
+    run_bounded(&dir, "exp-run", &["--exclusive", "--progress", "never"]).fails_with(4);
+    run_bounded(&dir, "exp-run", &["--progress", "never"]).succeeds();
     let rows = by_name(&dir);
     assert_eq!(rows["c0"]["status"], "running", "{rows:#?}");
     assert_eq!(with_status(&rows, "done").len(), 2, "{rows:#?}");
@@ -124,13 +124,13 @@ fn a_runner_in_another_pid_namespace_is_judged_by_its_heartbeat() {
     wait_for("runner A to die", || a.exited().is_some());
     // Nothing tells that A is dead but its heartbeat: c0 is A's until it is stale.
     let out = run_bounded(&dir, "exp-status", &["--json", "--stale-after", "1h"]);
-    assert_eq!(row(out.success(), "c0")["status"], "running", "{out:#?}");
+    assert_eq!(row(out.succeeds(), "c0")["status"], "running", "{out:#?}");
     wait_for("c0 recovered once A's heartbeat is older than 2s", || {
         let out = run_bounded(&dir, "exp-status", &["--json", "--stale-after", "2s"]);
-        row(out.success(), "c0")["status"] == "todo"
+        row(out.succeeds(), "c0")["status"] == "todo"
     });
     touch(&dir, "release");
-    run_bounded(&dir, "exp-run", &["--progress", "never"]).success();
+    run_bounded(&dir, "exp-run", &["--progress", "never"]).succeeds();
     assert_eq!(by_name(&dir)["c0"]["status"], "done");
     assert_eq!(runs(&dir)["c0"], 2, "run again only after A was gone");
 }
@@ -149,16 +149,16 @@ fn a_runner_inside_a_pid_namespace_leaves_a_live_claim_alone() {
     wait_for("c0 to start", || c0_command(&dir).is_some());
     // From inside the namespace, A's pid means nothing: A is alive by its heartbeat.
     let status = Bg::of(in_pid_namespace(&dir, "exp-status", &["--json"])).finish();
-    assert_eq!(row(status.success(), "c0")["status"], "running", "{status:#?}");
+    assert_eq!(row(status.succeeds(), "c0")["status"], "running", "{status:#?}");
     let exclusive = Bg::of(in_pid_namespace(&dir, "exp-run", &["--exclusive", "--progress", "never"]));
-    exclusive.finish().code(4);
-    Bg::of(in_pid_namespace(&dir, "exp-run", &["--progress", "never"])).finish().success();
+    exclusive.finish().fails_with(4);
+    Bg::of(in_pid_namespace(&dir, "exp-run", &["--progress", "never"])).finish().succeeds();
     let rows = by_name(&dir);
     assert_eq!(rows["c0"]["status"], "running", "{rows:#?}");
     assert_eq!(with_status(&rows, "done").len(), 2, "{rows:#?}");
     assert_eq!(runs(&dir)["c0"], 1, "c0 was not run twice");
     touch(&dir, "release");
-    a.finish().success();
+    a.finish().succeeds();
     assert_eq!(by_name(&dir)["c0"]["status"], "done");
     assert_eq!(runs(&dir)["c0"], 1);
 }
@@ -215,17 +215,16 @@ fn a_reader_with_a_clock_ahead_leaves_a_live_runner_on_another_host_alone() {
     assert_eq!(by_name(&dir)["c0"]["runner"]["host"], "other-host");
 
     let status = Bg::of(skewed(&dir, "+5m", "exp-status", &["--json", "--stale-after", "2m"])).finish();
-    assert_eq!(row(status.success(), "c0")["status"], "running", "{status:#?}");
+    assert_eq!(row(status.succeeds(), "c0")["status"], "running", "{status:#?}");
     let run = Bg::of(skewed(&dir, "+5m", "exp-run", &["--stale-after", "2m", "--progress", "never"]));
     let run = run.finish();
-    run.success();
-    assert!(!run.stderr.contains("back to todo"), "{run:#?}");
+    run.succeeds().stderr_lacks("back to todo");
     let rows = by_name(&dir);
     assert_eq!(rows["c0"]["status"], "running", "{rows:#?}");
     assert_eq!(with_status(&rows, "done").len(), 2, "{rows:#?}");
     assert_eq!(runs(&dir)["c0"], 1, "c0 was not run twice");
     touch(&dir, "release");
-    a.finish().success();
+    a.finish().succeeds();
     assert_eq!(by_name(&dir)["c0"]["status"], "done");
 }
 
@@ -244,10 +243,10 @@ fn a_reader_with_a_clock_behind_recovers_a_dead_runner_on_another_host() {
     dead_runner_on_other_host(&dir);
     wait_for("c0 recovered by a reader 5 minutes behind", || {
         let status = Bg::of(skewed(&dir, "-5m", "exp-status", &["--json", "--stale-after", "2s"])).finish();
-        row(status.success(), "c0")["status"] == "todo"
+        row(status.succeeds(), "c0")["status"] == "todo"
     });
     touch(&dir, "release");
-    Bg::of(skewed(&dir, "-5m", "exp-run", &["--progress", "never"])).finish().success();
+    Bg::of(skewed(&dir, "-5m", "exp-run", &["--progress", "never"])).finish().succeeds();
     assert_eq!(by_name(&dir)["c0"]["status"], "done");
     assert_eq!(runs(&dir)["c0"], 2);
 }
@@ -269,12 +268,12 @@ fn a_heartbeat_from_the_future_is_alive_only_within_stale_after() {
     };
     stamp(30);
     let out = run_bounded(&dir, "exp-status", &["--json", "--stale-after", "2m"]);
-    assert_eq!(row(out.success(), "c0")["status"], "running", "{out:#?}");
-    assert!(out.stderr.contains("in the future"), "{out:#?}");
+    assert_eq!(row(out.succeeds(), "c0")["status"], "running", "{out:#?}");
+    out.stderr_has("in the future");
     stamp(600);
     let out = run_bounded(&dir, "exp-status", &["--json", "--stale-after", "2m"]);
-    assert_eq!(row(out.success(), "c0")["status"], "todo", "{out:#?}");
-    assert!(out.stderr.contains("in the future"), "{out:#?}");
+    assert_eq!(row(out.succeeds(), "c0")["status"], "todo", "{out:#?}");
+    out.stderr_has("in the future");
 }
 
 /// Trust round 3, defect 4: a reader that cannot make a file beside the
@@ -303,10 +302,10 @@ fn a_reader_that_cannot_write_uses_its_own_clock_and_says_so() {
         &["--json"],
     );
     let out = Bg::of(reader).finish();
-    assert_eq!(row(out.success(), "c0")["status"], "running", "{out:#?}");
+    assert_eq!(row(out.succeeds(), "c0")["status"], "running", "{out:#?}");
     assert_eq!(out.stderr.matches("this host's clock").count(), 1, "{out:#?}");
     touch(&dir, "release");
-    a.finish().success();
+    a.finish().succeeds();
 }
 
 fn set_mode(path: &std::path::Path, mode: u32) {
@@ -359,25 +358,26 @@ fn a_claim_whose_command_may_run_under_another_user_is_left_to_that_user() {
     assert!(alive(command), "the command runs on");
 
     // Root's housekeeping sees the command, and keeps what says whose c0 is.
-    run_bounded(&dir, "exp-clean", &[]).success();
+    run_bounded(&dir, "exp-clean", &[]).succeeds();
     // Bob cannot see alice's processes: c0 stays hers, and he is told so.
     let status = Bg::of(as_user(&dir, BOB, "exp-status", &["--json"])).finish();
-    assert_eq!(row(status.success(), "c0")["status"], "running", "{status:#?}");
-    assert!(status.stderr.contains(&ALICE.to_string()), "says whose: {status:#?}");
-    assert!(status.stderr.contains("exp-status"), "says what to do: {status:#?}");
-    Bg::of(as_user(&dir, BOB, "exp-run", &["--progress", "never"])).finish().success();
+    assert_eq!(row(status.succeeds(), "c0")["status"], "running", "{status:#?}");
+    status
+        .stderr_has(ALICE.to_string()) // says whose
+        .stderr_has("exp-status"); // says what to do
+    Bg::of(as_user(&dir, BOB, "exp-run", &["--progress", "never"])).finish().succeeds();
     assert_eq!(runs(&dir)["c0"], 1, "c0 was not run twice");
     // Not even once the command has ended: bob cannot know that it has.
     killpg(Pid::from_raw(command), Signal::SIGKILL).unwrap();
     wait_for("the command to die", || !alive(command));
     let status = Bg::of(as_user(&dir, BOB, "exp-status", &["--json"])).finish();
-    assert_eq!(row(status.success(), "c0")["status"], "running", "{status:#?}");
+    assert_eq!(row(status.succeeds(), "c0")["status"], "running", "{status:#?}");
 
     // Alice's own tools recover it; then bob runs it, in the folder alice made.
     let status = Bg::of(as_user(&dir, ALICE, "exp-status", &["--json"])).finish();
-    assert_eq!(row(status.success(), "c0")["status"], "todo", "{status:#?}");
+    assert_eq!(row(status.succeeds(), "c0")["status"], "todo", "{status:#?}");
     touch(&dir, "release");
-    Bg::of(as_user(&dir, BOB, "exp-run", &["--progress", "never"])).finish().success();
+    Bg::of(as_user(&dir, BOB, "exp-run", &["--progress", "never"])).finish().succeeds();
     let rows = by_name(&dir);
     assert_eq!(with_status(&rows, "done").len(), 3, "{rows:#?}");
     assert_eq!(runs(&dir)["c0"], 2);
@@ -418,7 +418,7 @@ fn journal_of_a_killed_run(dir: &Dir) -> Vec<String> {
 echo $$ > "pids/$EXP_NAME"
 while [ ! -e release ]; do sleep 0.05; done"#;
     dir.init(&["--naming", "cfg{i}", "--shell", script], &[]);
-    run_bounded(dir, "exp-add", &["--grid", "i=1..3"]).success();
+    run_bounded(dir, "exp-add", &["--grid", "i=1..3"]).succeeds();
     let mut runner = Bg::run(dir, &["-j1", "--progress", "never"]);
     wait_for("cfg3 to start", || read_pid(&dir.path().join("pids/cfg3")).is_some());
     runner.signal(Signal::SIGKILL);
@@ -479,14 +479,13 @@ fn a_damaged_byte_in_the_last_journal_line_is_cut_with_a_warning() {
     flip_name(&dir, 5, "cfg3");
     let out = run_bounded(&dir, "exp-status", &["--json"]);
     let names: Vec<String> =
-        out.success().json_lines().iter().map(|row| row["name"].as_str().unwrap().to_string()).collect();
+        out.succeeds().json_lines().iter().map(|row| row["name"].as_str().unwrap().to_string()).collect();
     assert_eq!(names, ["cfg1", "cfg2", "cfg3"], "{out:#?}");
-    assert!(out.stderr.contains("last line"), "warns: {out:#?}");
+    out.stderr_has("last line"); // warns
     assert_eq!(row(&out, "cfg3")["status"], "todo", "its claim was in the damaged line");
     touch(&dir, "release");
     let run = run_bounded(&dir, "exp-run", &["--progress", "never"]);
-    run.success();
-    assert!(run.stderr.contains("cut"), "{run:#?}");
+    run.succeeds().stderr_has("cut");
     let rows = by_name(&dir);
     assert_eq!(with_status(&rows, "done").len(), 3, "{rows:#?}");
     assert!(!rows.contains_key("cfh3"), "{rows:#?}");
@@ -514,7 +513,7 @@ fn a_journal_without_checksums_still_loads() {
     std::fs::write(journal_path(&dir), &old).unwrap();
     // A reader recovers cfg3's dead claim: one more line, in the old format.
     let out = run_bounded(&dir, "exp-status", &["--json"]);
-    assert_eq!(row(out.success(), "cfg1")["status"], "done", "{out:#?}");
+    assert_eq!(row(out.succeeds(), "cfg1")["status"], "done", "{out:#?}");
     assert_eq!(row(&out, "cfg2")["status"], "done");
     assert_eq!(row(&out, "cfg3")["status"], "todo");
     let text = dir.read("exp/.exp/journal.jsonl");
@@ -523,7 +522,7 @@ fn a_journal_without_checksums_still_loads() {
     assert!(!text.contains("crc"), "{text}");
     // The next fold starts a journal with checksums.
     touch(&dir, "release");
-    run_bounded(&dir, "exp-run", &["--progress", "never"]).success();
+    run_bounded(&dir, "exp-run", &["--progress", "never"]).succeeds();
     assert_eq!(with_status(&by_name(&dir), "done").len(), 3);
     let text = dir.read("exp/.exp/journal.jsonl");
     let header: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
@@ -552,15 +551,15 @@ fn status_shows_the_host_of_each_configs_latest_attempt() {
     };
     wait_for("c0 to start", || c0_command(&dir).is_some());
     assert_eq!(by_name(&dir)["c0"]["host"], there);
-    run_bounded(&dir, "exp-run", &["--progress", "never"]).success();
+    run_bounded(&dir, "exp-run", &["--progress", "never"]).succeeds();
     touch(&dir, "release");
-    a.finish().success();
+    a.finish().succeeds();
     let rows = by_name(&dir);
     assert_eq!(with_status(&rows, "done").len(), 3, "{rows:#?}");
     assert_eq!(rows["c0"]["host"], there, "kept when it ends");
     assert_eq!(rows["c1"]["host"], here.as_str());
     let reset = dir.run_stdin("exp-clean", &["--reset", "--names", "-"], "c1\n");
-    reset.success();
+    reset.succeeds();
     let rows = by_name(&dir);
     assert_eq!(rows["c1"]["status"], "todo");
     assert!(rows["c1"]["host"].is_null(), "cleared by a reset: {:#}", rows["c1"]);
@@ -584,8 +583,7 @@ fn a_runner_out_of_work_waits_for_a_late_host_and_recovers_its_claim() {
     dead_runner_on_other_host(&dir);
     touch(&dir, "release");
     let out = run_bounded(&dir, "exp-run", &["--stale-after", "6s", "--progress", "never"]);
-    out.success();
-    assert!(out.stderr.contains("other-host"), "it says whom it waits for: {out:#?}");
+    out.succeeds().stderr_has("other-host"); // it says whom it waits for
     let rows = by_name(&dir);
     assert!(rows.values().all(|row| row["status"] == "done"), "{rows:#?}");
     assert_eq!(runs(&dir)["c0"], 2, "c0 ran again, once");
@@ -604,11 +602,11 @@ fn a_runner_out_of_work_leaves_a_live_host_be_once_it_beats() {
     let a = Bg::of(on_other_host(&dir, "exp-run", &["-j1", "--limit", "1", "--progress", "never"]));
     wait_for("c0 to start on the other host", || c0_command(&dir).is_some());
     let out = run_bounded(&dir, "exp-run", &["--progress", "never"]);
-    out.success();
+    out.succeeds();
     let rows = by_name(&dir);
     assert_eq!(rows["c0"]["status"], "running", "left to its live runner: {out:#?}");
     assert_eq!(runs(&dir)["c0"], 1);
     touch(&dir, "release");
-    a.finish().success();
+    a.finish().succeeds();
     assert_eq!(by_name(&dir)["c0"]["status"], "done");
 }

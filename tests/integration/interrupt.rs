@@ -30,7 +30,7 @@ wait"#
     dir.init(&["--naming", "c{i}", "--shell", &script], &[]);
     let grid = format!("i=0..{}", n - 1);
     let names: Vec<String> = run_bounded(dir, "exp-add", &["--grid", &grid])
-        .success()
+        .succeeds()
         .json_lines()
         .iter()
         .map(|l| l["name"].as_str().unwrap().to_string())
@@ -114,9 +114,9 @@ fn interrupt_mid_run(signal: Signal) -> Dir {
     assert_eq!(started.keys().cloned().collect::<BTreeSet<_>>(), set(&["c1", "c2"]));
     runner.signal(signal);
     let out = runner.finish();
-    out.code(128 + signal as i32);
-    assert!(out.stderr.contains("saved"), "says the state was saved: {out:?}");
-    assert!(out.stdout.is_empty(), "{out:?}");
+    out.fails_with(128 + signal as i32)
+        .stderr_has("saved") // says the state was saved
+        .no_stdout();
     wait_gone(&started);
     assert_interrupted(&by_name(&dir), &set(&["c1", "c2"]), &set(&["c0"]));
     dir
@@ -127,7 +127,7 @@ fn interrupt_mid_run(signal: Signal) -> Dir {
 fn resume(dir: &Dir, interrupted: &[&str]) {
     touch(dir, "quick");
     let out = run_bounded(dir, "exp-run", &["-j2", "--progress", "never"]);
-    out.success();
+    out.succeeds();
     let rows = by_name(dir);
     assert_eq!(with_status(&rows, "done").len(), rows.len(), "{rows:#?}");
     for (name, count) in runs(dir) {
@@ -169,7 +169,7 @@ fn slurm_style_sigterm_to_every_process_is_an_interruption_not_a_failure() {
     }
     runner.signal(Signal::SIGTERM);
     let out = runner.finish();
-    out.code(143);
+    out.fails_with(143);
     wait_gone(&started);
     let interrupted: BTreeSet<String> = started.keys().cloned().collect();
     assert_interrupted(&by_name(&dir), &interrupted, &BTreeSet::new());
@@ -189,7 +189,7 @@ case {i} in
   *) trap "" TERM; while :; do sleep 0.05; done;;
 esac"#;
     dir.init(&["--naming", "c{i}", "--shell", script], &[]);
-    dir.run("exp-add", &["--grid", "i=1..3"]).success();
+    dir.run("exp-add", &["--grid", "i=1..3"]).succeeds();
     // -j 4 leaves a slot idle: the runner looks for work under the lock every second.
     let runner = Bg::run(&dir, &["-j4", "--progress", "never", "--kill-after", "120s"]);
     let pids: Vec<i32> = ["c1", "c2", "c3"]
@@ -216,8 +216,7 @@ esac"#;
 
     // Well within --kill-after: the second Ctrl-C was heard.
     let out = runner.finish_within(Duration::from_secs(60));
-    out.code(130);
-    assert!(out.stderr.contains("killing"), "{out:?}");
+    out.fails_with(130).stderr_has("killing");
     let rows = by_name(&dir);
     assert_eq!(rows["c1"]["status"], "failed", "it failed before the stop: {rows:#?}");
     assert_eq!(rows["c1"]["exit_code"], 1, "{rows:#?}");
@@ -236,7 +235,7 @@ echo "$EXP_NAME" >> runs.txt
 echo $$ > "pids/$EXP_NAME.sh"
 while :; do sleep 0.1; done"#;
     dir.init(&["--naming", "c{i}", "--shell", script], &[]);
-    run_bounded(dir, "exp-add", &["--grid", "i=0..1"]).success();
+    run_bounded(dir, "exp-add", &["--grid", "i=0..1"]).succeeds();
 }
 
 fn stubborn_pid(dir: &Dir) -> i32 {
@@ -256,7 +255,7 @@ fn a_command_ignoring_sigterm_is_killed_after_kill_after() {
     runner.signal(Signal::SIGINT);
     let out = runner.finish();
     let waited = signalled.elapsed();
-    out.code(130);
+    out.fails_with(130);
     assert!(
         waited >= Duration::from_millis(1900),
         "SIGKILL only after --kill-after 2s, not after {waited:?}"
@@ -284,7 +283,7 @@ fn a_second_sigint_kills_at_once() {
     runner.signal(Signal::SIGINT);
     let out = runner.finish_within(Duration::from_secs(30));
     assert!(signalled.elapsed() < Duration::from_secs(30));
-    out.code(130);
+    out.fails_with(130);
     wait_for("the stubborn command to die", || !alive(pid));
     assert_interrupted(&by_name(&dir), &set(&["c0"]), &BTreeSet::new());
 }
@@ -308,7 +307,7 @@ fn sigkill_of_the_runner_kills_its_commands_and_loses_no_done_config() {
     wait_gone(&started);
     // exp-status recovers the claims of the dead runner (same host, pid gone).
     let out = run_bounded(&dir, "exp-status", &["--json"]);
-    out.success();
+    out.succeeds();
     let rows: BTreeMap<String, Value> =
         out.json_lines().into_iter().map(|row| (row["name"].as_str().unwrap().to_string(), row)).collect();
     let interrupted: BTreeSet<String> = started.keys().cloned().collect();
@@ -326,7 +325,7 @@ fn the_next_runner_says_what_it_recovered_against_its_real_total() {
     touch(&dir, "quick");
     // Plain lines (stderr is no terminal), each with the run's counts.
     let out = run_bounded(&dir, "exp-run", &["-j2"]);
-    out.success();
+    out.succeeds();
     let line = out
         .stderr
         .lines()
@@ -374,8 +373,7 @@ fn a_torn_journal_line_is_skipped_with_a_warning() {
     std::fs::write(&journal, format!("{text}{torn}")).unwrap();
 
     let out = run_bounded(&dir, "exp-status", &["--json"]);
-    out.success();
-    assert!(out.stderr.contains("torn"), "warns about the torn line: {out:?}");
+    out.succeeds().stderr_has("torn"); // warns about the torn line
     let rows: BTreeMap<String, Value> =
         out.json_lines().into_iter().map(|row| (row["name"].as_str().unwrap().to_string(), row)).collect();
     assert_eq!(rows.len(), 4);
@@ -384,8 +382,7 @@ fn a_torn_journal_line_is_skipped_with_a_warning() {
 
     resume(&dir, &["c2"]);
     let after = run_bounded(&dir, "exp-status", &["--json"]);
-    after.success();
-    assert!(!after.stderr.contains("torn"), "{after:?}");
+    after.succeeds().stderr_lacks("torn");
 }
 
 #[test]
@@ -404,13 +401,12 @@ fn a_torn_journal_line_without_claims_to_recover() {
     let torn = r#"{"name":"c2","config":{"params":{"i":2},"stat"#;
     std::fs::write(&journal, format!("{text}{torn}")).unwrap();
     let out = run_bounded(&dir, "exp-status", &["--json"]);
-    out.success();
-    assert!(out.stderr.contains("torn"), "{out:?}");
+    out.succeeds().stderr_has("torn");
     let rows = out.json_lines();
     assert_eq!(rows.len(), 3);
     assert_eq!(rows[2]["status"], "todo");
     let out = run_bounded(&dir, "exp-run", &["--progress", "never"]);
-    out.success();
+    out.succeeds();
     let rows = by_name(&dir);
     assert_eq!(with_status(&rows, "done").len(), 3, "{rows:#?}");
     assert!(runs(&dir).values().all(|&n| n == 1), "{:?}", runs(&dir));
@@ -425,7 +421,7 @@ fn a_runner_that_stops_on_an_error_takes_its_commands_with_it() {
     let script = r#"echo $$ > "pids/$EXP_NAME.sh"
 while [ ! -e release ]; do sleep 0.02; done"#;
     dir.init(&["--naming", "c{i}", "--shell", script], &[]);
-    run_bounded(&dir, "exp-add", &["--grid", "i=0..0"]).success();
+    run_bounded(&dir, "exp-add", &["--grid", "i=0..0"]).succeeds();
     // -j2 with one config: a free slot, so the runner reads the state again
     // about every second.
     let runner = Bg::run(&dir, &["-j2", "--progress", "never"]);
@@ -439,7 +435,7 @@ while [ ! -e release ]; do sleep 0.02; done"#;
     let good = std::fs::read(&state).unwrap();
     std::fs::write(&state, "configs: [[[\n").unwrap();
     let out = runner.finish();
-    out.code(3);
+    out.fails_with(3);
     // ...and must not leave c0's command running on its own: once the file
     // is fixed, c0's claim is recovered as todo and a new runner would run
     // it a second time, at once.

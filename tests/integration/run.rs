@@ -44,9 +44,9 @@ fn runs_of(dir: &Dir, k: usize) -> Vec<usize> {
 /// An experiment named `n{n}` with the shell template `script`, and the
 /// configs `n=1..=k`.
 fn sweep(dir: &Dir, script: &str, k: usize) {
-    dir.run("exp-init", &["--naming", "n{n}", "--shell", script]).success();
+    dir.run("exp-init", &["--naming", "n{n}", "--shell", script]).succeeds();
     let grid = format!("n=1..{k}");
-    let added = dir.run("exp-add", &["--grid", &grid]).success().json_lines();
+    let added = dir.run("exp-add", &["--grid", &grid]).succeeds().json_lines();
     assert_eq!(added.len(), k);
 }
 
@@ -95,8 +95,7 @@ fn a_mixed_sweep_exits_1_with_done_and_failed_configs() {
     let dir = Dir::new();
     sweep(&dir, &fails_3_and_5(), 6);
     let out = dir.run("exp-run", &["-j2"]);
-    out.code(1);
-    assert!(out.stdout.is_empty(), "no data on stdout: {out:?}");
+    out.fails_with(1).no_stdout(); // no data on stdout
     assert_eq!(statuses(&dir), mixed_statuses());
     assert_eq!(runs_of(&dir, 6), [1; 6]);
     let rows = by_name(&dir);
@@ -120,8 +119,8 @@ fn exit_code_and_killing_signal_are_kept() {
         &["--naming", "{kind}"],
         &["sh", "-c", r#"if [ "$1" = code ]; then exit 7; else kill -9 $$; fi"#, "sh", "{kind}"],
     );
-    dir.run("exp-add", &["--grid", "kind=code,kill"]).success();
-    dir.run("exp-run", &["-j2"]).code(1);
+    dir.run("exp-add", &["--grid", "kind=code,kill"]).succeeds();
+    dir.run("exp-run", &["-j2"]).fails_with(1);
     let rows = by_name(&dir);
     let code = &rows["code"];
     assert_eq!(code["status"], "failed");
@@ -148,8 +147,8 @@ else
   echo '{{"score": 0}}'; echo '{{"score": 2, "how": "stdout"}}'; echo 'bye'
 fi"#;
     dir.init(&["--naming", "{m}"], &["sh", "-c", script, "sh", "{m}"]);
-    dir.run("exp-add", &["--grid", "m=file,stdout"]).success();
-    dir.run("exp-run", &[]).success();
+    dir.run("exp-add", &["--grid", "m=file,stdout"]).succeeds();
+    dir.run("exp-run", &[]).succeeds();
     for m in ["file", "stdout"] {
         let stdout = dir.read(&format!("exp/configs/{m}/stdout.log"));
         let stderr = dir.read(&format!("exp/configs/{m}/stderr.log"));
@@ -186,7 +185,7 @@ fn retries_run_until_success_and_keep_earlier_logs() {
     let dir = Dir::new();
     let script = format!(r#"{COUNT}; echo "attempt $EXP_ATTEMPT"; test "$EXP_ATTEMPT" -ge 3"#);
     sweep(&dir, &script, 1);
-    dir.run("exp-run", &["--retries", "2"]).success();
+    dir.run("exp-run", &["--retries", "2"]).succeeds();
     let row = &by_name(&dir)["n1"];
     assert_eq!(row["status"], "done", "{row}");
     assert_eq!(row["attempts"], 3, "{row}");
@@ -204,7 +203,7 @@ fn retries_1_on_an_always_failing_command_runs_it_twice() {
     let dir = Dir::new();
     sweep(&dir, &format!("{COUNT}; echo try $EXP_ATTEMPT; exit 3"), 2);
     let out = dir.run("exp-run", &["--retries", "1", "-j2", "--json"]);
-    out.code(1);
+    out.fails_with(1);
     assert_eq!(runs_of(&dir, 2), [2, 2]);
     for (name, row) in by_name(&dir) {
         assert_eq!(row["status"], "failed", "{name}");
@@ -227,17 +226,17 @@ fn retries_1_on_an_always_failing_command_runs_it_twice() {
 fn retry_failed_reruns_exactly_the_failed_configs() {
     let dir = Dir::new();
     sweep(&dir, &fails_3_and_5_once(), 6);
-    dir.run("exp-run", &["-j2"]).code(1);
+    dir.run("exp-run", &["-j2"]).fails_with(1);
     assert_eq!(statuses(&dir), mixed_statuses());
 
     // A plain second run runs nothing, says failed configs remain, and
     // exits 0: nothing it ran failed.
-    let second = dir.run("exp-run", &["-j2"]).success().stderr.clone();
+    let second = dir.run("exp-run", &["-j2"]).succeeds().stderr.clone();
     assert!(second.contains("2 failed and 0 todo in the selection"), "{second}");
     assert_eq!(runs_of(&dir, 6), [1; 6]);
     assert_eq!(statuses(&dir), mixed_statuses());
 
-    dir.run("exp-run", &["-j2", "--retry-failed"]).success();
+    dir.run("exp-run", &["-j2", "--retry-failed"]).succeeds();
     assert_eq!(runs_of(&dir, 6), [1, 1, 2, 1, 2, 1]);
     assert!(statuses(&dir).values().all(|s| s == "done"));
     let rows = by_name(&dir);
@@ -246,7 +245,7 @@ fn retry_failed_reruns_exactly_the_failed_configs() {
     assert!(dir.exp().join("results_summary.csv").exists(), "all done now");
 
     // Nothing left: another --retry-failed runs nothing.
-    dir.run("exp-run", &["--retry-failed"]).success();
+    dir.run("exp-run", &["--retry-failed"]).succeeds();
     assert_eq!(runs_of(&dir, 6), [1, 1, 2, 1, 2, 1]);
 }
 
@@ -256,7 +255,7 @@ fn retry_failed_reruns_exactly_the_failed_configs() {
 fn failed_names_piped_from_exp_status_are_rerun() {
     let dir = Dir::new();
     sweep(&dir, &fails_3_and_5_once(), 6);
-    dir.run("exp-run", &["-j2"]).code(1);
+    dir.run("exp-run", &["-j2"]).fails_with(1);
 
     let mut producer = dir
         .cmd("exp-status")
@@ -269,7 +268,7 @@ fn failed_names_piped_from_exp_status_are_rerun() {
     consumer.args(["exp", "--names", "-", "-j2"]).stdin(producer.stdout.take().expect("piped"));
     let out = Out::of(consumer.output().expect("spawn exp-run"));
     assert!(producer.wait().unwrap().success(), "exp-status failed");
-    out.success();
+    out.succeeds();
     assert_eq!(runs_of(&dir, 6), [1, 1, 2, 1, 2, 1]);
     assert!(statuses(&dir).values().all(|s| s == "done"));
 }
@@ -280,7 +279,7 @@ fn names_file_of_json_lines_runs_only_those() {
     sweep(&dir, &format!("{COUNT}; true {{n}}"), 4);
     let lines: Vec<String> = dir
         .run("exp-status", &["--json"])
-        .success()
+        .succeeds()
         .stdout
         .lines()
         .filter(|l| {
@@ -291,11 +290,11 @@ fn names_file_of_json_lines_runs_only_those() {
         .collect();
     assert_eq!(lines.len(), 2);
     std::fs::write(dir.path().join("pick.jsonl"), lines.join("\n") + "\n").unwrap();
-    dir.run("exp-run", &["--names", "pick.jsonl"]).success();
+    dir.run("exp-run", &["--names", "pick.jsonl"]).succeeds();
     assert_eq!(runs_of(&dir, 4), [1, 0, 1, 0]);
     assert_eq!(statuses(&dir), map(&[("n1", "done"), ("n2", "todo"), ("n3", "done"), ("n4", "todo")]));
     // Listed done configs are skipped.
-    dir.run("exp-run", &["--names", "pick.jsonl"]).success();
+    dir.run("exp-run", &["--names", "pick.jsonl"]).succeeds();
     assert_eq!(runs_of(&dir, 4), [1, 0, 1, 0]);
 }
 
@@ -305,8 +304,7 @@ fn an_unknown_name_is_a_usage_error_and_runs_nothing() {
     sweep(&dir, &format!("{COUNT}; true {{n}}"), 2);
     let before = std::fs::read(dir.exp().join("experiment.yaml")).unwrap();
     let out = dir.run_stdin("exp-run", &["--names", "-"], "n1\nnope\n");
-    out.code(2);
-    assert!(out.stderr.contains("nope"), "{out:?}");
+    out.fails_with(2).stderr_has("nope");
     assert_eq!(runs_of(&dir, 2), [0, 0]);
     assert!(statuses(&dir).values().all(|s| s == "todo"));
     assert_eq!(std::fs::read(dir.exp().join("experiment.yaml")).unwrap(), before);
@@ -331,7 +329,7 @@ fn shards_split_the_configs_disjointly_and_completely() {
         let shard = format!("{i}/3");
         let before: BTreeSet<String> =
             statuses(&dir).into_iter().filter(|(_, s)| s == "done").map(|(n, _)| n).collect();
-        dir.run("exp-run", &["--shard", &shard, "-j2"]).success();
+        dir.run("exp-run", &["--shard", &shard, "-j2"]).succeeds();
         let after: BTreeSet<String> =
             statuses(&dir).into_iter().filter(|(_, s)| s == "done").map(|(n, _)| n).collect();
         let this: BTreeSet<String> = after.difference(&before).cloned().collect();
@@ -351,15 +349,15 @@ fn exit_status_counts_only_configs_this_run_ran() {
     sweep(&dir, &format!("{COUNT}; test {{n}} -ne 1"), 6);
     let with_n1 = fnv1a(b"n1") % 2;
     let other = 1 - with_n1;
-    dir.run("exp-run", &["--shard", &format!("{other}/2")]).success();
-    dir.run("exp-run", &["--shard", &format!("{with_n1}/2")]).code(1);
+    dir.run("exp-run", &["--shard", &format!("{other}/2")]).succeeds();
+    dir.run("exp-run", &["--shard", &format!("{with_n1}/2")]).fails_with(1);
     // n1 failed in an earlier run: a run that ran nothing failing exits 0
     // (a Slurm task must not be marked FAILED for another task's config);
     // exp-status --check answers for the whole experiment.
-    dir.run("exp-run", &["--shard", &format!("{other}/2")]).success();
-    dir.run_stdin("exp-run", &["--names", "-"], "n2\n").success();
-    dir.run("exp-run", &[]).success();
-    dir.run("exp-status", &["--check"]).code(1);
+    dir.run("exp-run", &["--shard", &format!("{other}/2")]).succeeds();
+    dir.run_stdin("exp-run", &["--names", "-"], "n2\n").succeeds();
+    dir.run("exp-run", &[]).succeeds();
+    dir.run("exp-status", &["--check"]).fails_with(1);
     assert_eq!(runs_of(&dir, 6), [1; 6]);
 }
 
@@ -367,12 +365,12 @@ fn exit_status_counts_only_configs_this_run_ran() {
 fn limit_starts_exactly_n_configs() {
     let dir = Dir::new();
     sweep(&dir, &format!("{COUNT}; true {{n}}"), 5);
-    dir.run("exp-run", &["--limit", "2", "-j2"]).success();
+    dir.run("exp-run", &["--limit", "2", "-j2"]).succeeds();
     assert_eq!(runs_of(&dir, 5).iter().sum::<usize>(), 2);
     let counts = statuses(&dir);
     assert_eq!(counts.values().filter(|s| *s == "done").count(), 2);
     assert_eq!(counts.values().filter(|s| *s == "todo").count(), 3);
-    dir.run("exp-run", &["--limit", "1"]).success();
+    dir.run("exp-run", &["--limit", "1"]).succeeds();
     assert_eq!(runs_of(&dir, 5).iter().sum::<usize>(), 3);
     assert_eq!(runs_of(&dir, 5).iter().max(), Some(&1));
 }
@@ -381,10 +379,10 @@ fn limit_starts_exactly_n_configs() {
 fn dry_run_prints_the_commands_and_runs_nothing() {
     let dir = Dir::new();
     dir.init(&["--naming", "n{n}"], &["sh", "-c", r#"echo run >> "$EXP_CONFIG_DIR/runs""#, "sh", "{n}"]);
-    dir.run("exp-add", &["--grid", "n=1..3"]).success();
+    dir.run("exp-add", &["--grid", "n=1..3"]).succeeds();
     let before = std::fs::read(dir.exp().join("experiment.yaml")).unwrap();
     let out = dir.run("exp-run", &["--dry-run", "-j2"]);
-    out.success();
+    out.succeeds();
     // A line `NAME: ARGV` per config, its variables indented below.
     let lines: Vec<&str> = out.stdout.lines().filter(|l| !l.starts_with(' ')).collect();
     assert_eq!(lines.len(), 3, "{out:?}");
@@ -399,7 +397,7 @@ fn dry_run_prints_the_commands_and_runs_nothing() {
     assert_eq!(std::fs::read(dir.exp().join("experiment.yaml")).unwrap(), before);
     // --limit applies to the listing too.
     let out = dir.run("exp-run", &["--dry-run", "--limit", "1"]);
-    assert_eq!(out.success().stdout.lines().filter(|l| !l.starts_with(' ')).count(), 1);
+    assert_eq!(out.succeeds().stdout.lines().filter(|l| !l.starts_with(' ')).count(), 1);
     assert_eq!(runs_of(&dir, 3), [0, 0, 0]);
 }
 
@@ -418,9 +416,9 @@ const HOSTILE: [&str; 8] = [
 
 fn hostile_values_arrive_verbatim(dir: &Dir) {
     let input: String = HOSTILE.iter().map(|v| json!({ "v": v }).to_string() + "\n").collect();
-    let added = dir.run_stdin("exp-add", &[], &input).success().json_lines();
+    let added = dir.run_stdin("exp-add", &[], &input).succeeds().json_lines();
     assert_eq!(added.len(), HOSTILE.len());
-    dir.run("exp-run", &["-j2"]).success();
+    dir.run("exp-run", &["-j2"]).succeeds();
     for line in &added {
         let name = line["name"].as_str().unwrap();
         let value = line["params"]["v"].as_str().unwrap();
@@ -454,11 +452,11 @@ fn timeout_kills_the_whole_process_group() {
 echo $$ > "$EXP_CONFIG_DIR/fg.pid"
 exec sleep 1000"#;
     dir.init(&["--naming", "n{n}"], &["sh", "-c", script, "sh", "{n}"]);
-    dir.run("exp-add", &["--grid", "n=1"]).success();
+    dir.run("exp-add", &["--grid", "n=1"]).succeeds();
     // 2s rather than 1s: the pid files must be written before the kill even
     // on a busy machine.
     let out = dir.run("exp-run", &["--timeout", "2s", "--kill-after", "2s"]);
-    out.code(1);
+    out.fails_with(1);
     let row = &by_name(&dir)["n1"];
     assert_eq!(row["status"], "failed", "{row}");
     assert!(row["error"].as_str().unwrap().contains("timeout"), "{row}");
@@ -500,9 +498,9 @@ fn timeout_kills_a_group_member_that_ignores_sigterm() {
     let script = r#"sh -c 'trap "" TERM; exec sleep 1000' & echo $! > "$EXP_CONFIG_DIR/bg.pid"
 exec sleep 1000"#;
     dir.init(&["--naming", "n{n}"], &["sh", "-c", script, "sh", "{n}"]);
-    dir.run("exp-add", &["--grid", "n=1"]).success();
+    dir.run("exp-add", &["--grid", "n=1"]).succeeds();
     let out = dir.run("exp-run", &["--timeout", "1", "--kill-after", "1s"]);
-    out.code(1);
+    out.fails_with(1);
     let row = &by_name(&dir)["n1"];
     assert_eq!(row["status"], "failed", "{row}");
     assert!(row["error"].as_str().unwrap().contains("timeout"), "{row}");
@@ -515,7 +513,7 @@ exec sleep 1000"#;
 fn a_command_killed_by_sigterm_on_its_own_is_failed_not_interrupted() {
     let dir = Dir::new();
     sweep(&dir, &format!("{COUNT}; test {{n}} -ne 1 || kill -TERM $$"), 2);
-    dir.run("exp-run", &["-j2"]).code(1);
+    dir.run("exp-run", &["-j2"]).fails_with(1);
     let rows = by_name(&dir);
     assert_eq!(rows["n1"]["status"], "failed", "{}", rows["n1"]);
     assert_eq!(rows["n1"]["signal"], "SIGTERM", "{}", rows["n1"]);
@@ -528,15 +526,15 @@ fn a_command_killed_by_sigterm_on_its_own_is_failed_not_interrupted() {
 fn a_missing_program_is_failed_with_a_clear_error() {
     let dir = Dir::new();
     dir.init(&["--naming", "n{n}"], &["./no-such-program", "{n}"]);
-    dir.run("exp-add", &["--grid", "n=1..2"]).success();
+    dir.run("exp-add", &["--grid", "n=1..2"]).succeeds();
     let out = dir.run("exp-run", &["-j2", "--retries", "1"]);
-    out.code(1);
+    out.fails_with(1);
     for (name, row) in by_name(&dir) {
         assert_eq!(row["status"], "failed", "{name}");
         assert_eq!(row["attempts"], 2, "{name}");
         assert!(row["error"].as_str().unwrap().contains("no-such-program"), "{row}");
     }
-    assert!(out.stderr.contains("no-such-program"), "{out:?}");
+    out.stderr_has("no-such-program");
 }
 
 // ---------- environment ----------
@@ -565,8 +563,8 @@ fn the_command_gets_its_environment_and_working_directory() {
     .iter()
     .map(|v| v.to_string() + "\n")
     .collect::<String>();
-    dir.run_stdin("exp-add", &[], &input).success();
-    dir.run("exp-run", &["-j2", "--env", "GPU={worker}", "--env", "TAG=t-{name}"]).success();
+    dir.run_stdin("exp-add", &[], &input).succeeds();
+    dir.run("exp-run", &["-j2", "--env", "GPU={worker}", "--env", "TAG=t-{name}"]).succeeds();
     let root = dir.path().canonicalize().unwrap();
     let rows = by_name(&dir);
     for (name, row) in &rows {
@@ -607,8 +605,8 @@ fn the_command_gets_its_environment_and_working_directory() {
 
     // --no-cache: EXP_CACHE_MODE=off.
     dir.run_stdin("exp-add", &[], "{\"i\":3,\"learning-rate\":0.3,\"model\":\"z\",\"nested\":{}}\n")
-        .success();
-    dir.run("exp-run", &["--no-cache"]).success();
+        .succeeds();
+    dir.run("exp-run", &["--no-cache"]).succeeds();
     assert_eq!(env_of(&dir, "c3")["EXP_CACHE_MODE"], "off");
 }
 
@@ -619,7 +617,7 @@ fn json_events_are_the_only_stdout() {
     let dir = Dir::new();
     sweep(&dir, &format!("{COUNT}; echo noise; echo noise >&2; test {{n}} -ne 2"), 3);
     let out = dir.run("exp-run", &["--json", "-j2"]);
-    out.code(1);
+    out.fails_with(1);
     let events = out.json_lines();
     assert_eq!(events.len(), 6, "{}", out.stdout);
     for name in ["n1", "n2", "n3"] {
@@ -645,8 +643,7 @@ fn stderr_off_a_terminal_has_one_plain_line_per_config() {
     let dir = Dir::new();
     sweep(&dir, &format!("{COUNT}; test {{n}} -ne 2"), 3);
     let out = dir.run("exp-run", &["-j2"]);
-    out.code(1);
-    assert!(out.stdout.is_empty());
+    out.fails_with(1).no_stdout();
     assert!(!out.stderr.contains('\x1b'), "escape codes: {:?}", out.stderr);
     for name in ["n1", "n2", "n3"] {
         let lines: Vec<&str> = out
@@ -665,12 +662,11 @@ fn progress_never_prints_only_the_closing_line_and_q_nothing() {
     let dir = Dir::new();
     sweep(&dir, &format!("{COUNT}; true {{n}}"), 3);
     let out = dir.run("exp-run", &["--progress", "never", "--limit", "2"]);
-    out.success();
-    assert!(out.stdout.is_empty());
+    out.succeeds().no_stdout();
     assert_eq!(out.stderr.lines().count(), 1, "{:?}", out.stderr);
-    assert!(!out.stderr.contains('\x1b'));
+    out.stderr_lacks('\x1b');
     let out = dir.run("exp-run", &["--progress", "never", "-q"]);
-    out.success();
+    out.succeeds();
     assert_eq!(out.stdout, "");
     assert_eq!(out.stderr, "");
     assert_eq!(runs_of(&dir, 3), [1, 1, 1]);
@@ -682,15 +678,15 @@ fn progress_never_prints_only_the_closing_line_and_q_nothing() {
 fn a_config_added_later_is_picked_up_and_done_ones_never_rerun() {
     let dir = Dir::new();
     sweep(&dir, &format!("{COUNT}; true {{n}}"), 2);
-    dir.run("exp-run", &[]).success();
+    dir.run("exp-run", &[]).succeeds();
     assert_eq!(runs_of(&dir, 2), [1, 1]);
-    dir.run("exp-add", &["--grid", "n=3"]).success();
-    dir.run("exp-run", &["-j2"]).success();
+    dir.run("exp-add", &["--grid", "n=3"]).succeeds();
+    dir.run("exp-run", &["-j2"]).succeeds();
     assert_eq!(runs_of(&dir, 3), [1, 1, 1]);
     assert!(statuses(&dir).values().all(|s| s == "done"));
     // Nothing left: zero side effects.
     let out = dir.run("exp-run", &["-j2"]);
-    out.success();
+    out.succeeds();
     assert_eq!(runs_of(&dir, 3), [1, 1, 1]);
     let csv = dir.read("exp/results_summary.csv");
     assert_eq!(csv.lines().count(), 4, "header and 3 rows: {csv}");
@@ -701,7 +697,7 @@ fn jobs_0_uses_all_cores() {
     let dir = Dir::new();
     sweep(&dir, &format!("{COUNT}; true {{n}}"), 4);
     let out = dir.run("exp-run", &["-j", "0", "--json"]);
-    out.success();
+    out.succeeds();
     assert_eq!(runs_of(&dir, 4), [1; 4]);
     let cores = std::thread::available_parallelism().unwrap().get() as u64;
     for event in out.json_lines() {

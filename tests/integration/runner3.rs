@@ -94,7 +94,7 @@ fn a_setup_that_leaves_a_server_is_done_when_it_exits_and_its_services_stop_with
         Bg::run(&dir, &["-j2", "--setup", SERVING_SETUP, "--kill-after", "5s", "--progress", "never"]);
     let (_guard, pids) = services(&dir);
     let out = runner.finish_within(BOUND);
-    out.success();
+    out.succeeds();
     for name in ["c0", "c1", "c2"] {
         assert_eq!(dir.read(&format!("{name}.port")), "1234", "{name} got PORT, its \\r stripped");
     }
@@ -114,7 +114,7 @@ fn a_stopped_run_stops_the_setups_services() {
         pid_in(&dir, "c0.pid");
         runner.signal(signal);
         let out = runner.finish_within(BOUND);
-        out.code(code);
+        out.fails_with(code);
         assert_gone(&pids, &format!("{signal}"));
         assert_eq!(dir.read("c0.port").trim(), "1234");
         assert!(by_name(&dir).values().all(|row| row["status"] == "todo"));
@@ -133,8 +133,7 @@ fn a_stop_during_the_setup_stops_it_and_what_it_started() {
     let pids = [pid_in(&dir, "server.pid"), pid_in(&dir, "setup.pid")];
     runner.signal(Signal::SIGINT);
     let out = runner.finish_within(BOUND);
-    out.code(130);
-    assert!(out.stderr.contains("during --setup"), "{out:?}");
+    out.fails_with(130).stderr_has("during --setup");
     assert_gone(&pids, "a stop during the setup");
     assert!(!dir.path().join("c0.pid").exists(), "nothing ran");
 }
@@ -165,7 +164,7 @@ fn a_run_that_stops_on_an_error_stops_the_setups_services() {
     let runner = Bg::run(&dir, &["--setup", &setup, "--kill-after", "5s", "--progress", "never"]);
     let (_guard, pids) = services(&dir);
     let out = runner.finish_within(BOUND);
-    out.code(3);
+    out.fails_with(3);
     assert_gone(&pids, "an error");
 }
 
@@ -174,12 +173,12 @@ fn a_run_that_stops_on_an_error_stops_the_setups_services() {
 fn a_replay_stops_the_setups_services() {
     let dir = Dir::new();
     shell_experiment(&dir, 1, r#"printf '%s' "$PORT" > "$EXP_NAME.port""#);
-    dir.run("exp-run", &["--progress", "never"]).success();
+    dir.run("exp-run", &["--progress", "never"]).succeeds();
     std::fs::remove_file(dir.path().join("c0.port")).unwrap();
     let runner = Bg::run(&dir, &["--replay", "c0", "--setup", SERVING_SETUP, "--kill-after", "5s"]);
     let (_guard, pids) = services(&dir);
     let out = runner.finish_within(BOUND);
-    out.success();
+    out.succeeds();
     assert_eq!(dir.read("c0.port"), "1234");
     assert_gone(&pids, "a replay");
 }
@@ -202,10 +201,10 @@ fn the_setup_server_example_serves_every_worker_and_stops_with_the_run() {
 reply = urllib.request.urlopen("http://127.0.0.1:" + os.environ["PORT"] + "/square?x={x}").read()
 print(reply.decode())"#;
     dir.init(&["--naming", "x{x}"], &["python3", "-c", ask]);
-    dir.run("exp-add", &["--grid", "x=1..6"]).success();
+    dir.run("exp-add", &["--grid", "x=1..6"]).succeeds();
     let setup = format!("sh {}", example("setup-server.sh").display());
     let out = Bg::run(&dir, &["-j3", "--setup", &setup, "--progress", "never"]).finish_within(BOUND);
-    out.success();
+    out.succeeds();
     let mut servers = std::collections::BTreeSet::new();
     for x in 1..=6 {
         let result: serde_json::Value =
@@ -267,7 +266,7 @@ esac"#,
     }
     std::fs::write(dir.path().join("release"), "").unwrap();
     let out = runner.finish_within(BOUND);
-    out.code(1);
+    out.fails_with(1);
     let rows = by_name(&dir);
     assert_eq!(rows["c0"]["status"], "done");
     assert_eq!(rows["c1"]["status"], "failed");
@@ -314,7 +313,7 @@ if kill -0 "$(cat escaped)" 2>/dev/null; then echo alive > seen; else echo gone 
     shell_experiment(&dir, 1, &script);
     let _guard = KillOnDrop(vec![dir.path().join("escaped")]);
     let out = Bg::run(&dir, &["--retries", "1", "--progress", "never"]).finish_within(BOUND);
-    out.success();
+    out.succeeds();
     assert_eq!(dir.read("seen").trim(), "gone", "attempt 2 saw attempt 1's escapee");
 }
 
@@ -376,13 +375,11 @@ fn an_unwritable_configs_folder_stops_the_run_and_fails_no_config() {
     shell_experiment(&dir, 3, "true");
     shared_with_nobody(&dir, "exp/configs");
     let out = run_as_nobody(&dir, &["-j2", "--progress", "never"]);
-    out.code(3);
+    out.fails_with(3);
     let configs = dir.exp().join("configs").display().to_string();
-    assert!(
-        out.stderr.contains(&configs) && out.stderr.contains("ermission denied"),
-        "what and where: {out:?}"
-    );
-    assert!(out.stderr.contains("back to todo"), "{out:?}");
+    out.stderr_has(&configs)
+        .stderr_has("ermission denied") // what and where
+        .stderr_has("back to todo");
     assert_untouched_todo(&dir);
 }
 
@@ -395,12 +392,12 @@ fn an_unwritable_config_folder_stops_the_run_and_fails_no_config() {
     }
     let dir = Dir::new();
     shell_experiment(&dir, 2, r#"[ "$EXP_ATTEMPT" -gt 1 ]"#);
-    dir.run("exp-run", &["--progress", "never"]).code(1);
+    dir.run("exp-run", &["--progress", "never"]).fails_with(1);
     shared_with_nobody(&dir, "exp/configs/c0");
     let out = run_as_nobody(&dir, &["--retry-failed", "--progress", "never"]);
-    out.code(3);
+    out.fails_with(3);
     let folder = dir.exp().join("configs/c0").display().to_string();
-    assert!(out.stderr.contains(&folder), "what and where: {out:?}");
+    out.stderr_has(&folder); // what and where
     let rows = by_name(&dir);
     assert_eq!(rows["c0"]["status"], "todo", "{:#}", rows["c0"]);
     assert_eq!(rows["c0"]["attempts"], 1, "the refused attempt is not counted: {:#}", rows["c0"]);
@@ -426,8 +423,7 @@ fn an_immutable_configs_folder_stops_the_run_and_fails_no_config() {
     }
     let out = run_bounded(&dir, "exp-run", &["-j2", "--progress", "never"]);
     let _ = std::process::Command::new("chattr").arg("-i").arg(&configs).status();
-    out.code(3);
-    assert!(out.stderr.contains(&configs.display().to_string()), "what and where: {out:?}");
+    out.fails_with(3).stderr_has(configs.display().to_string()); // what and where
     assert_untouched_todo(&dir);
 }
 
@@ -462,7 +458,7 @@ fn too_many_open_files_backs_off_and_retries_without_failing_a_config() {
                 .unwrap();
             assert!(raise.success());
             let out = runner.finish_within(BOUND);
-            out.success();
+            out.succeeds();
             assert_eq!(out.stderr.matches("backing off").count(), 1, "said once: {out:?}");
             for (name, row) in by_name(&dir) {
                 assert_eq!(row["status"], "done", "limit {limit}: {name}: {row:#}");
@@ -495,15 +491,15 @@ fn a_command_that_cannot_be_executed_is_still_the_commands_failure() {
     let dir = Dir::new();
     std::fs::write(dir.path().join("not-executable.sh"), "#!/bin/sh\necho hi\n").unwrap();
     dir.init(&["--naming", "c{i}"], &["./{i}"]);
-    dir.run("exp-add", &["--grid", "i=not-executable.sh,missing.sh"]).success();
+    dir.run("exp-add", &["--grid", "i=not-executable.sh,missing.sh"]).succeeds();
     let out = run_bounded(&dir, "exp-run", &["--progress", "never"]);
-    out.code(1);
+    out.fails_with(1);
     let rows = by_name(&dir);
     for name in ["cnot-executable.sh", "cmissing.sh"] {
         assert_eq!(rows[name]["status"], "failed", "{name}: {:#}", rows[name]);
         assert_eq!(rows[name]["attempts"], 1, "{name}: {:#}", rows[name]);
     }
-    assert!(!out.stderr.contains("backing off"), "{out:?}");
+    out.stderr_lacks("backing off");
 }
 
 // ---------- defect 12: no silent empty results ----------
@@ -523,7 +519,7 @@ c2) echo '{{not a result'; echo '{{"ok": 2}}' ;;
 esac"#;
     shell_experiment(&dir, 3, script);
     let run = dir.run("exp-run", &["--progress", "never"]);
-    run.success();
+    run.succeeds();
     let warned = |out: &Out, name: &str| {
         out.stderr
             .lines()
@@ -533,11 +529,11 @@ esac"#;
     assert_eq!(warned(&run, "c0"), 1, "{run:?}");
     assert_eq!(warned(&run, "c1"), 1, "{run:?}");
     assert_eq!(warned(&run, "c2"), 0, "a bad line before the result is no matter: {run:?}");
-    assert!(run.stderr.contains(".304752839"), "the line is shown: {run:?}");
+    run.stderr_has(".304752839"); // the line is shown
     let rows = by_name(&dir);
     assert_eq!(rows["c0"]["status"], "done", "a result is not required here");
     let summary = dir.run("exp-summary", &[]);
-    summary.success();
+    summary.succeeds();
     assert_eq!(warned(&summary, "c0"), 1, "{summary:?}");
     assert_eq!(warned(&summary, "c1"), 1, "{summary:?}");
     assert_eq!(warned(&summary, "c2"), 0, "{summary:?}");
@@ -559,24 +555,24 @@ fn require_result_fails_a_config_that_exits_0_without_a_result() {
     let dir = Dir::new();
     let script = r#"if [ "$EXP_PARAM_I" = 0 ]; then echo '{{"ok": 1}}'; else echo '{{"secs": .3}}'; fi"#;
     dir.init(&["--naming", "c{i}", "--shell", script, "--require-result"], &[]);
-    dir.run("exp-add", &["--grid", "i=0..1"]).success();
+    dir.run("exp-add", &["--grid", "i=0..1"]).succeeds();
     // The same definition again is still the same experiment.
-    dir.run("exp-init", &["--naming", "c{i}", "--shell", script, "--require-result"]).success();
-    dir.run("exp-run", &["--progress", "never"]).code(1);
+    dir.run("exp-init", &["--naming", "c{i}", "--shell", script, "--require-result"]).succeeds();
+    dir.run("exp-run", &["--progress", "never"]).fails_with(1);
     let rows = by_name(&dir);
     assert_eq!(rows["c0"]["status"], "done");
     assert_eq!(rows["c1"]["status"], "failed");
     assert_eq!(rows["c1"]["error"], "no result");
     assert_eq!(rows["c1"]["exit_code"], 0);
 
-    dir.run("exp-init", &["--update", "--no-require-result"]).success();
-    dir.run("exp-run", &["--retry-failed", "--progress", "never"]).success();
+    dir.run("exp-init", &["--update", "--no-require-result"]).succeeds();
+    dir.run("exp-run", &["--retry-failed", "--progress", "never"]).succeeds();
     assert_eq!(by_name(&dir)["c1"]["status"], "done", "lifted");
 
     // exp-run's own flag, on an experiment that does not ask for it.
     let out = dir.run_stdin("exp-clean", &["--names", "-", "--reset"], "c0\nc1\n");
-    out.success();
-    dir.run("exp-run", &["--require-result", "--progress", "never"]).code(1);
+    out.succeeds();
+    dir.run("exp-run", &["--require-result", "--progress", "never"]).fails_with(1);
     let rows = by_name(&dir);
     assert_eq!(rows["c0"]["status"], "done");
     assert_eq!(rows["c1"]["error"], "no result");
@@ -593,30 +589,30 @@ fn require_result_fails_a_config_that_exits_0_without_a_result() {
 fn a_replay_runs_the_recorded_command_in_todays_environment() {
     let dir = Dir::new();
     dir.init(&["--naming", "c{i}", "--env", "X=old"], &["sh", "-c", "echo v1 {i} $X > out.txt"]);
-    dir.run("exp-add", &["--grid", "i=7"]).success();
-    dir.run("exp-run", &["--progress", "never"]).success();
+    dir.run("exp-add", &["--grid", "i=7"]).succeeds();
+    dir.run("exp-run", &["--progress", "never"]).succeeds();
     assert_eq!(dir.read("out.txt"), "v1 7 old\n");
     dir.run("exp-init", &["--update", "--env", "X=new", "--", "sh", "-c", "echo v2 {i} $X > out.txt"])
-        .success();
+        .succeeds();
 
     let out = dir.run("exp-run", &["--replay", "c7"]);
-    out.success();
+    out.succeeds();
     assert_eq!(dir.read("out.txt"), "v1 7 new\n", "the recorded argv, today's environment");
-    assert!(out.stderr.contains("changed"), "says the template changed since: {out:?}");
+    out.stderr_has("changed"); // says the template changed since
 
     std::fs::remove_file(dir.exp().join("configs/c7/command.json")).unwrap();
     let out = dir.run("exp-run", &["--replay", "c7"]);
-    out.success();
+    out.succeeds();
     assert_eq!(dir.read("out.txt"), "v2 7 new\n", "no record: today's command");
-    assert!(out.stderr.contains("command.json"), "says it has no record: {out:?}");
+    out.stderr_has("command.json"); // says it has no record
 
     // Run under today's template, a replay says nothing of the kind.
-    dir.run("exp-add", &["--grid", "i=8"]).success();
-    dir.run("exp-run", &["--progress", "never"]).success();
+    dir.run("exp-add", &["--grid", "i=8"]).succeeds();
+    dir.run("exp-run", &["--progress", "never"]).succeeds();
     let out = dir.run("exp-run", &["--replay", "c8"]);
-    out.success();
+    out.succeeds();
     assert_eq!(dir.read("out.txt"), "v2 8 new\n");
-    assert!(!out.stderr.contains("changed") && !out.stderr.contains("command.json"), "{out:?}");
+    out.stderr_lacks("changed").stderr_lacks("command.json");
 }
 
 // ---------- smaller things ----------
@@ -629,12 +625,12 @@ fn a_replay_runs_the_recorded_command_in_todays_environment() {
 fn dry_run_shows_each_configs_argv_and_the_variables_exp_sets() {
     let dir = Dir::new();
     dir.init(&["--naming", "c{i}", "--env", "MODEL=m{i}"], &["echo", "{i}"]);
-    dir.run("exp-add", &["--grid", "i=0..3"]).success();
+    dir.run("exp-add", &["--grid", "i=0..3"]).succeeds();
     let mut cmd = dir.cmd("exp-run");
     cmd.args(["exp", "--dry-run", "--json", "-j2", "--env", "GPU={worker}"])
         .env("INHERITED_SECRET", "s3cr3t");
     let out = Out::of(cmd.output().unwrap());
-    out.success();
+    out.succeeds();
     let lines = out.json_lines();
     assert_eq!(lines.len(), 4, "{out:?}");
     let mut workers = std::collections::BTreeSet::new();
@@ -660,11 +656,9 @@ fn dry_run_shows_each_configs_argv_and_the_variables_exp_sets() {
     let mut cmd = dir.cmd("exp-run");
     cmd.args(["exp", "--dry-run", "--limit", "1"]).env("INHERITED_SECRET", "s3cr3t");
     let out = Out::of(cmd.output().unwrap());
-    out.success();
+    out.succeeds();
     assert!(out.stdout.starts_with("c0: echo 0\n"), "{out:?}");
-    assert!(out.stdout.contains("\n    MODEL=m0\n"), "{out:?}");
-    assert!(out.stdout.contains("\n    EXP_NAME=c0\n"), "{out:?}");
-    assert!(!out.stdout.contains("s3cr3t"), "{out:?}");
+    out.stdout_has("\n    MODEL=m0\n").stdout_has("\n    EXP_NAME=c0\n").stdout_lacks("s3cr3t");
 }
 
 /// Trust round 3: off a terminal, the counter's denominator shrank while a
@@ -679,7 +673,7 @@ fn the_counter_keeps_its_total_during_a_stop() {
     }
     runner.signal(Signal::SIGINT);
     let out = runner.finish_within(BOUND);
-    out.code(130);
+    out.fails_with(130);
     let totals: Vec<&str> = out
         .stderr
         .lines()

@@ -186,7 +186,7 @@ fn the_example_batch_script_finishes_a_sweep() {
             .output()
             .expect("spawn sbatch"),
     );
-    out.success();
+    out.succeeds();
     let job = slurm.job(&out);
     job.wait_gone();
     let rows = by_name(&dir);

@@ -108,7 +108,7 @@ impl Cluster {
     /// `.ci/slurm-cluster ARGS` on this cluster, asserting success.
     fn script(&self, args: &[&str]) -> Out {
         let out = Out::of(self.script_command(args).output().expect("run .ci/slurm-cluster"));
-        out.success();
+        out.succeeds();
         out
     }
 
@@ -486,8 +486,8 @@ fn a_drained_nodes_configs_go_back_to_todo_and_finish_elsewhere() {
     });
     let scontrol =
         |args: &[&str]| Out::of(cluster.slurm.cmd("scontrol").args(args).output().expect("scontrol"));
-    scontrol(&["update", &format!("nodename={drained}"), "state=drain", "reason=exp-test"]).success();
-    scontrol(&["requeue", &format!("{}_{task}", job.id)]).success();
+    scontrol(&["update", &format!("nodename={drained}"), "state=drain", "reason=exp-test"]).succeeds();
+    scontrol(&["requeue", &format!("{}_{task}", job.id)]).succeeds();
 
     // Its runner stops its commands, puts their configs back, and leaves.
     wait_long(&format!("the configs of {drained} to be back to todo"), || {

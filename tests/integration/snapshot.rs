@@ -21,7 +21,7 @@ while [ ! -e release ]; do i=$((i+1)); sleep 0.05; done"#
     );
     dir.init(&["--naming", "c{i}", "--shell", &script], &[]);
     let grid = format!("i=0..{}", n - 1);
-    dir.run("exp-add", &["--grid", &grid]).success();
+    dir.run("exp-add", &["--grid", &grid]).succeeds();
 }
 
 /// Wait until `names` have started their loop and show as running; their pids.
@@ -71,7 +71,7 @@ fn read(path: &Path) -> String {
 /// Let the commands finish, and the runner with them.
 fn release(dir: &Dir, runner: Bg) {
     touch(dir, "release");
-    runner.finish().success();
+    runner.finish().succeeds();
 }
 
 #[test]
@@ -83,7 +83,7 @@ fn a_snapshot_lists_the_running_configs_with_their_logs_and_changes_nothing() {
     let before = dir.state();
 
     let out = dir.run("exp-snapshot", &[]);
-    out.success();
+    out.succeeds();
     let snapshot = folder(&dir, &out);
     assert!(snapshot.starts_with(dir.exp().join("snapshots")), "{snapshot:?}");
     assert_eq!(files(&snapshot), ["c0.status.txt", "c1.status.txt", "index.md"]);
@@ -119,7 +119,7 @@ fn signal_usr1_puts_what_the_command_writes_to_its_status_file_in_the_snapshot()
     let before = dir.state();
 
     let out = dir.run("exp-snapshot", &["--signal", "USR1", "--wait", "10s"]);
-    out.success();
+    out.succeeds();
     let snapshot = folder(&dir, &out);
     let status = read(&snapshot.join("c0.status.txt"));
     let line = status
@@ -149,7 +149,7 @@ fn a_command_that_does_not_trap_the_signal_is_not_sent_it_and_runs_on() {
     let before = dir.state();
 
     let lines =
-        dir.run("exp-snapshot", &["--signal", "USR1", "--wait", "10s", "--json"]).success().json_lines();
+        dir.run("exp-snapshot", &["--signal", "USR1", "--wait", "10s", "--json"]).succeeds().json_lines();
     let line =
         |name: &str| lines.iter().find(|l| l["name"] == name).unwrap_or_else(|| panic!("{name}: {lines:?}"));
     assert_eq!(line("c0")["signalled"], true, "{lines:?}");
@@ -176,7 +176,7 @@ fn json_gives_one_line_per_running_config() {
     let pids = wait_running(&dir, &["c0", "c1"]);
     let before = dir.state();
 
-    let lines = dir.run("exp-snapshot", &["--json"]).success().json_lines();
+    let lines = dir.run("exp-snapshot", &["--json"]).succeeds().json_lines();
     assert_eq!(lines.len(), 2, "{lines:?}");
     let snapshot = PathBuf::from(lines[0]["snapshot"].as_str().expect("the folder"));
     let snapshot = dir.path().join(snapshot);
@@ -198,12 +198,11 @@ fn json_gives_one_line_per_running_config() {
 fn with_nothing_running_there_are_no_lines_and_the_index_says_so() {
     let dir = Dir::new();
     dir.init(&["--naming", "c{i}"], &["true"]);
-    dir.run("exp-add", &["--grid", "i=0..1"]).success();
+    dir.run("exp-add", &["--grid", "i=0..1"]).succeeds();
     let before = dir.state();
 
     let out = dir.run("exp-snapshot", &["--json"]);
-    out.success();
-    assert!(out.stdout.is_empty(), "{out:?}");
+    out.succeeds().no_stdout();
     let folders: Vec<_> =
         std::fs::read_dir(dir.exp().join("snapshots")).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(folders.len(), 1, "{folders:?}");
@@ -211,7 +210,7 @@ fn with_nothing_running_there_are_no_lines_and_the_index_says_so() {
     assert!(read(&folders[0].join("index.md")).contains("No config is running"));
 
     let out = dir.run("exp-snapshot", &[]);
-    out.success();
+    out.succeeds();
     let snapshot = folder(&dir, &out);
     assert_ne!(snapshot, folders[0], "a new folder each time");
     assert!(read(&snapshot.join("index.md")).contains("No config is running"));
@@ -230,7 +229,7 @@ fn a_running_config_with_a_result_gets_it_in_the_snapshot() {
     wait_running(&dir, &["c0", "c1"]);
 
     let out = dir.run("exp-snapshot", &[]);
-    out.success();
+    out.succeeds();
     let snapshot = folder(&dir, &out);
     assert_eq!(files(&snapshot), ["c0.result.json", "c0.status.txt", "c1.status.txt", "index.md"]);
     let result: Value = serde_json::from_str(&read(&snapshot.join("c0.result.json"))).unwrap();

@@ -97,7 +97,7 @@ fn add(dir: &Dir, from: u64, to: u64, rng: &mut Rng) -> BTreeSet<String> {
     let lines: String =
         (from..to).map(|i| format!("{{\"i\":{i},\"nap\":{},\"pad\":\"{pad}\"}}\n", rng.below(5))).collect();
     dir.run_stdin("exp-add", &["-f", "-"], &lines)
-        .success()
+        .succeeds()
         .json_lines()
         .iter()
         .map(|l| l["name"].as_str().unwrap().to_string())
@@ -135,7 +135,7 @@ fn soak(sizes: Sizes) {
     let mut rng = Rng(seed);
     let dir = Dir::new();
     std::fs::create_dir(dir.path().join("locks")).unwrap();
-    dir.run("exp-init", &["--naming", "c{i}", "--shell", COMMAND]).success();
+    dir.run("exp-init", &["--naming", "c{i}", "--shell", COMMAND]).succeeds();
     let first = sizes.configs * 2 / 3;
     let mut expected = add(&dir, 0, first, &mut rng);
     let mut next = first;
@@ -179,7 +179,7 @@ fn soak(sizes: Sizes) {
                     .collect();
                 if !victims.is_empty() {
                     let out = dir.run_stdin("exp-clean", &["--names", "-"], &(victims.join("\n") + "\n"));
-                    for line in out.success().json_lines() {
+                    for line in out.succeeds().json_lines() {
                         removed.insert(line["name"].as_str().unwrap().to_string());
                     }
                 }
@@ -213,7 +213,7 @@ fn soak(sizes: Sizes) {
     assert_eq!(by_name.keys().cloned().collect::<BTreeSet<_>>(), wanted, "the experiment's configs");
     let not_done: Vec<_> = by_name.iter().filter(|(_, r)| r["status"] != "done").map(|(n, _)| n).collect();
     assert!(not_done.is_empty(), "not done at the end: {not_done:?}");
-    for row in dir.run("exp-status", &["--json", "--results"]).success().json_lines() {
+    for row in dir.run("exp-status", &["--json", "--results"]).succeeds().json_lines() {
         let name = row["name"].as_str().unwrap();
         assert_eq!(row["result"]["name"], name, "{name} lost or mixed up its result: {row}");
     }

@@ -12,8 +12,8 @@ const ESC: char = '\x1b';
 
 /// An experiment named `n{n}` running the shell template `script` for `n=1..=k`.
 fn sweep(dir: &Dir, script: &str, k: usize) {
-    dir.run("exp-init", &["--naming", "n{n}", "--shell", script]).success();
-    dir.run("exp-add", &["--grid", &format!("n=1..{k}")]).success();
+    dir.run("exp-init", &["--naming", "n{n}", "--shell", script]).succeeds();
+    dir.run("exp-add", &["--grid", &format!("n=1..{k}")]).succeeds();
 }
 
 /// `[n/N] HH:MM:SS REST` after the program's name: (n, N, REST).
@@ -44,8 +44,7 @@ fn plain_lines_carry_a_counter_and_the_time() {
         3,
     );
     let out = dir.run("exp-run", &["-j2", "--retries", "1"]);
-    out.success();
-    assert!(!out.stderr.contains(ESC), "{out:?}");
+    out.succeeds().stderr_lacks(ESC);
     let lines: Vec<&str> = out.stderr.lines().collect();
     let (closing, events) = lines.split_last().unwrap();
     assert!(closing.starts_with("exp-run: 3 done, 0 failed"), "{out:?}");
@@ -71,7 +70,7 @@ fn status_every_names_what_is_still_running() {
     let dir = Dir::new();
     sweep(&dir, "sleep 3", 1);
     let out = dir.run("exp-run", &["--status-every", "1s"]);
-    out.success();
+    out.succeeds();
     let still = still_running(&out.stderr);
     assert!(!still.is_empty(), "{out:?}");
     for line in still {
@@ -86,7 +85,7 @@ fn status_every_caps_its_list() {
     let dir = Dir::new();
     sweep(&dir, "sleep 2", 7);
     let out = dir.run("exp-run", &["-j7", "--status-every", "0.5s"]);
-    out.success();
+    out.succeeds();
     let line = *still_running(&out.stderr).first().unwrap_or_else(|| panic!("{out:?}"));
     let names = line.matches(" (").count();
     assert_eq!(names, 5, "five named: {line:?}");
@@ -98,20 +97,19 @@ fn progress_never_quiet_and_off_print_no_status_lines() {
     let dir = Dir::new();
     sweep(&dir, "sleep 2", 4);
     let never = dir.run("exp-run", &["--limit", "1", "--status-every", "0.3s", "--progress", "never"]);
-    never.success();
+    never.succeeds();
     assert_eq!(never.stderr.lines().count(), 1, "the closing line only: {never:?}");
     let quiet = dir.run("exp-run", &["--limit", "1", "--status-every", "0.3s", "-q"]);
-    quiet.success();
+    quiet.succeeds();
     assert_eq!(quiet.stderr, "", "{quiet:?}");
     for off in ["off", "0"] {
         let out = dir.run("exp-run", &["--limit", "1", "--status-every", off]);
-        out.success();
+        out.succeeds();
         assert!(still_running(&out.stderr).is_empty(), "{off}: {out:?}");
         assert_eq!(out.stderr.lines().count(), 2, "one plain line and the closing one: {out:?}");
     }
     let bad = dir.run("exp-run", &["--status-every", "often"]);
-    bad.code(2);
-    assert!(bad.stderr.contains("--status-every"), "{bad:?}");
+    bad.fails_with(2).stderr_has("--status-every");
 }
 
 // ---------- colour ----------
@@ -120,7 +118,7 @@ fn progress_never_quiet_and_off_print_no_status_lines() {
 fn one_done_one_failed() -> Dir {
     let dir = Dir::new();
     sweep(&dir, "test {n} -ne 2", 2);
-    dir.run("exp-run", &["-q"]).code(1);
+    dir.run("exp-run", &["-q"]).fails_with(1);
     dir
 }
 
@@ -128,19 +126,18 @@ fn one_done_one_failed() -> Dir {
 fn exp_status_colours_people_output_on_request_only() {
     let dir = one_done_one_failed();
     let always = dir.run("exp-status", &["--color", "always"]);
-    always.success();
-    assert!(always.stdout.contains(ESC), "{always:?}");
+    always.succeeds().stdout_has(ESC);
     let failed = always.stdout.lines().find(|l| l.contains("n2")).unwrap();
     assert!(failed.contains("\x1b[31m"), "a failed config in red: {failed:?}");
     let table = dir.run("exp-status", &["--status", "failed", "--color", "always"]);
-    assert!(table.stdout.contains("\x1b[31mfailed"), "{table:?}");
+    table.stdout_has("\x1b[31mfailed");
     // Dir::cmd sets NO_COLOR=1, and stdout is a pipe anyway.
     for args in
         [&["--color", "auto"][..], &[], &["--color", "never"], &["--status", "failed", "--color", "never"]]
     {
         let out = dir.run("exp-status", args);
         assert!(!out.stdout.contains(ESC) && !out.stderr.contains(ESC), "{args:?}: {out:?}");
-        assert!(out.stdout.contains("n2"), "{out:?}");
+        out.stdout_has("n2");
     }
     // Data is never coloured.
     for args in
@@ -149,11 +146,11 @@ fn exp_status_colours_people_output_on_request_only() {
         let mut args = args.to_vec();
         args.extend(["--color", "always"]);
         let out = dir.run("exp-status", &args);
-        out.success();
+        out.succeeds();
         assert!(!out.stdout.contains(ESC), "{args:?}: {out:?}");
     }
     let bad = dir.run("exp-status", &["--color", "sometimes"]);
-    bad.code(2);
+    bad.fails_with(2);
 }
 
 #[test]
@@ -161,25 +158,23 @@ fn exp_run_colours_its_lines_and_warnings_on_request_only() {
     let dir = Dir::new();
     sweep(&dir, "test {n} -ne 2", 2);
     let always = dir.run("exp-run", &["--color", "always", "--json"]);
-    always.code(1);
-    assert!(always.stderr.contains("\x1b[31mfailed\x1b[0m n2"), "{always:?}");
+    always.fails_with(1).stderr_has("\x1b[31mfailed\x1b[0m n2");
     let closing = always.stderr.lines().last().unwrap();
     assert!(closing.contains("\x1b[31m1 done, 1 failed"), "the closing line says it failed: {closing:?}");
-    assert!(!always.stdout.contains(ESC), "--json events are data: {always:?}");
-    dir.run("exp-clean", &["--reset-failed"]).success();
+    always.stdout_lacks(ESC); // --json events are data
+    dir.run("exp-clean", &["--reset-failed"]).succeeds();
     for args in [&["--color", "auto"][..], &["--color", "never"]] {
         let out = dir.run("exp-run", args);
-        out.code(1);
+        out.fails_with(1);
         assert!(out.stderr.contains("failed n2") && !out.stderr.contains(ESC), "{args:?}: {out:?}");
-        dir.run("exp-clean", &["--reset-failed"]).success();
+        dir.run("exp-clean", &["--reset-failed"]).succeeds();
     }
     // `warning:` is coloured like the rest.
     let warns = |color: &str| dir.run_stdin("exp-add", &["--color", color], "{\"n\":9,\"unused\":1}\n");
     let coloured = warns("always");
-    assert!(coloured.stderr.contains("\x1b[33mwarning\x1b[0m: "), "{coloured:?}");
-    assert!(!coloured.stdout.contains(ESC), "exp-add's lines are data: {coloured:?}");
+    coloured.stderr_has("\x1b[33mwarning\x1b[0m: ").stdout_lacks(ESC); // exp-add's lines are data
     let plain = warns("auto");
-    assert!(plain.stderr.contains("warning: ") && !plain.stderr.contains(ESC), "{plain:?}");
+    plain.stderr_has("warning: ").stderr_lacks(ESC);
 }
 
 #[test]
@@ -187,14 +182,14 @@ fn every_tool_takes_color() {
     let dir = Dir::new();
     for tool in ["exp-init", "exp-add", "exp-run", "exp-status", "exp-summary", "exp-snapshot", "exp-clean"] {
         let help = dir.run(tool, &["--help"]);
-        help.success();
+        help.succeeds();
         assert!(help.stdout.contains("--color <WHEN>"), "{tool}: {help:?}");
         assert!(!help.stdout.contains(ESC), "{tool}: {help:?}");
     }
-    dir.run("exp-init", &["--color", "never", "--", "true"]).success();
-    dir.run("exp-add", &["--color", "always", "--grid", "n=1"]).success();
-    dir.run("exp-run", &["--color", "never"]).success();
-    dir.run("exp-summary", &["--color", "always"]).success();
+    dir.run("exp-init", &["--color", "never", "--", "true"]).succeeds();
+    dir.run("exp-add", &["--color", "always", "--grid", "n=1"]).succeeds();
+    dir.run("exp-run", &["--color", "never"]).succeeds();
+    dir.run("exp-summary", &["--color", "always"]).succeeds();
 }
 
 // ---------- under a pseudo-terminal ----------
@@ -333,11 +328,11 @@ fn long_adds_and_summaries_show_progress_on_a_terminal_only() {
     assert!(lines.iter().any(|l| l.contains("/60,000 configs read")) || !long(started), "{lines:?}");
     // In a pipe: not a byte of it.
     let piped = dir.run("exp-summary", &["--ignore-missing"]);
-    piped.success();
+    piped.succeeds();
     assert_eq!(piped.stderr, "", "{piped:?}");
     assert_eq!(piped.stdout.lines().count(), 60_001);
     let more = dir.run("exp-add", &["--grid", "a=300..349", "--grid", "b=0..199"]);
-    more.success();
+    more.succeeds();
     assert_eq!(more.stderr.lines().count(), 1, "the count only: {more:?}");
 }
 

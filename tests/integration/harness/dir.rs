@@ -61,7 +61,7 @@ impl Dir {
             args.push("--");
             args.extend_from_slice(argv);
         }
-        self.run("exp-init", &args).success();
+        self.run("exp-init", &args).succeeds();
     }
 
     pub fn read(&self, relative: &str) -> String {
@@ -79,7 +79,7 @@ pub fn touch(dir: &Dir, relative: &str) {
 pub fn shell_experiment(dir: &Dir, n: usize, script: &str) -> Vec<String> {
     dir.init(&["--naming", "c{i}", "--shell", script], &[]);
     let grid = format!("i=0..{}", n - 1);
-    assert_eq!(dir.run("exp-add", &["--grid", &grid]).success().json_lines().len(), n);
+    assert_eq!(dir.run("exp-add", &["--grid", &grid]).succeeds().json_lines().len(), n);
     (0..n).map(|i| format!("c{i}")).collect()
 }
 

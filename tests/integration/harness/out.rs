@@ -19,13 +19,57 @@ impl Out {
         }
     }
 
-    pub fn code(&self, expected: i32) -> &Out {
-        assert_eq!(self.code, Some(expected), "expected exit {expected}\n{self:#?}");
+    /// Exit 0.
+    #[track_caller]
+    pub fn succeeds(&self) -> &Out {
+        assert_eq!(self.code, Some(0), "expected success\n{self:#?}");
         self
     }
 
-    pub fn success(&self) -> &Out {
-        self.code(0)
+    /// Exit `code`: a failure (1), bad usage (2), a broken experiment (3),
+    /// a busy one (4), or a stop by signal N (128+N).
+    #[track_caller]
+    pub fn fails_with(&self, code: i32) -> &Out {
+        assert_ne!(code, 0, "fails_with(0): say succeeds()");
+        assert_eq!(self.code, Some(code), "expected exit {code}\n{self:#?}");
+        self
+    }
+
+    /// `stdout_has`, `stderr_has` and their `lacks`: a text (or a char) is
+    /// there, or is not.
+    #[track_caller]
+    pub fn stdout_has(&self, needle: impl ToString) -> &Out {
+        let needle = needle.to_string();
+        assert!(self.stdout.contains(&needle), "stdout lacks {needle:?}\n{self:#?}");
+        self
+    }
+
+    #[track_caller]
+    pub fn stderr_has(&self, needle: impl ToString) -> &Out {
+        let needle = needle.to_string();
+        assert!(self.stderr.contains(&needle), "stderr lacks {needle:?}\n{self:#?}");
+        self
+    }
+
+    #[track_caller]
+    pub fn stdout_lacks(&self, needle: impl ToString) -> &Out {
+        let needle = needle.to_string();
+        assert!(!self.stdout.contains(&needle), "stdout has {needle:?}\n{self:#?}");
+        self
+    }
+
+    #[track_caller]
+    pub fn stderr_lacks(&self, needle: impl ToString) -> &Out {
+        let needle = needle.to_string();
+        assert!(!self.stderr.contains(&needle), "stderr has {needle:?}\n{self:#?}");
+        self
+    }
+
+    /// Nothing on stdout: no data (a refusal, a stop, a quiet run).
+    #[track_caller]
+    pub fn no_stdout(&self) -> &Out {
+        assert!(self.stdout.is_empty(), "expected no stdout\n{self:#?}");
+        self
     }
 
     pub fn json_lines(&self) -> Vec<serde_json::Value> {

@@ -122,7 +122,7 @@ impl Slurm {
                 .output()
                 .expect("spawn sbatch"),
         );
-        out.success();
+        out.succeeds();
         self.job(&out)
     }
 

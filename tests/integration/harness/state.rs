@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 impl Dir {
     /// `exp-status --json`, parsed.
     pub fn status(&self) -> Vec<serde_json::Value> {
-        self.run("exp-status", &["--json"]).success().json_lines()
+        self.run("exp-status", &["--json"]).succeeds().json_lines()
     }
 
     /// The bytes of `experiment.yaml`.
