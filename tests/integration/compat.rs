@@ -7,7 +7,7 @@ use std::process::Command;
 
 /// Copy a folder of `tests/fixtures` to `to`.
 fn copy_fixture(name: &str, to: &Path) {
-    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let from = repo("tests/fixtures").join(name);
     let status = Command::new("cp").arg("-r").arg(&from).arg(to).status().unwrap();
     assert!(status.success(), "copy {from:?}");
 }

@@ -12,106 +12,43 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 // ---------- helpers ----------
-
-fn state_path(dir: &Dir) -> PathBuf {
-    dir.exp().join("experiment.yaml")
-}
-
-fn journal_path(dir: &Dir) -> PathBuf {
-    dir.exp().join(".exp/journal.jsonl")
-}
-
-fn bytes(path: &Path) -> Vec<u8> {
-    std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
 
 /// Run every tool (bounded: none may hang) and check its exit code and that
 /// its stderr says `says`; then neither `experiment.yaml` nor the journal
 /// changed by a byte.
 fn every_tool_exits(dir: &Dir, code: i32, says: &str) {
-    let state = bytes(&state_path(dir));
-    let journal = std::fs::read(journal_path(dir)).ok();
+    let state = dir.state_file();
+    let journal = dir.journal();
     for (tool, args) in EVERY_TOOL {
         let out = run_bounded(dir, tool, args);
         assert_eq!(out.code, Some(code), "{tool} {args:?}: expected exit {code}\n{out:#?}");
         assert!(out.stderr.contains(says), "{tool} {args:?} does not say {says:?}: {out:#?}");
-        assert_eq!(bytes(&state_path(dir)), state, "{tool} {args:?} changed experiment.yaml");
-        assert_eq!(std::fs::read(journal_path(dir)).ok(), journal, "{tool} {args:?} changed the journal");
+        assert_eq!(dir.state_file(), state, "{tool} {args:?} changed experiment.yaml");
+        assert_eq!(dir.journal(), journal, "{tool} {args:?} changed the journal");
     }
 }
 
-/// Kills a process when dropped, so a failing test leaves no orphan behind.
-struct KillOnDrop(i32);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = kill(Pid::from_raw(self.0), Signal::SIGKILL);
-    }
-}
-
-/// A file or folder made immutable (`chattr +i`) until dropped.
-struct Immutable(PathBuf);
-
-impl Immutable {
-    /// None (with a note) when this machine cannot do it: not root, or a
-    /// filesystem without the attribute.
-    fn set(path: &Path, test: &str) -> Option<Immutable> {
-        let done = Command::new("chattr")
-            .arg("+i")
-            .arg(path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success());
-        if !done {
-            eprintln!("note: {test}: skipped, `chattr +i` is not possible here (not root, or no support)");
-            return None;
-        }
-        Some(Immutable(path.to_path_buf()))
-    }
-}
-
-impl Drop for Immutable {
-    fn drop(&mut self) {
-        let _ = Command::new("chattr").arg("-i").arg(&self.0).stderr(Stdio::null()).status();
-    }
-}
-
-/// Wait for a background runner to exit (reaping it), failing after a minute.
-fn reap(runner: &mut Bg) {
-    wait_for("the runner to exit", || runner.exited().is_some());
-}
-
-/// An experiment `c0..c3` whose c0 waits for `TMP/release` (writing its
-/// shell's pid to `TMP/c0.pid`) and the others exit at once; c1..c3 are run
-/// to done by a runner that does not fold, because another runner (holding
-/// c0) is alive; that one is then SIGKILLed. So c1..c3 are done in the
-/// journal only, and c0 is left claimed by a dead runner.
+/// An experiment `c0..c3` whose c0 is gated and the others exit at once;
+/// c1..c3 are run to done by a runner that does not fold, because another
+/// runner (holding c0) is alive; that one is then SIGKILLed. So c1..c3 are
+/// done in the journal only, and c0 is left claimed by a dead runner.
 fn unfolded(dir: &Dir) {
-    let script = r#"if [ "$EXP_NAME" = c0 ]; then
-  echo $$ > c0.tmp && mv c0.tmp c0.pid
-  while [ ! -e release ]; do sleep 0.02; done
-fi"#;
-    dir.init(&["--naming", "c{i}", "--shell", script], &[]);
-    run_bounded(dir, "exp-add", &["--grid", "i=0..3"]).succeeds();
+    gated_experiment(dir, 4, r#"[ "$EXP_NAME" = c0 ] || exit 0"#);
     std::fs::write(dir.path().join("gate-names"), "c0\n").unwrap();
     let mut holder = Bg::run(dir, &["--names", "gate-names", "--progress", "never"]);
-    let pid_file = dir.path().join("c0.pid");
-    wait_for("c0 to start", || read_pid(&pid_file).is_some());
-    let c0 = read_pid(&pid_file).unwrap();
-    let _guard = KillOnDrop(c0);
-    wait_for("c0 running", || by_name(dir)["c0"]["status"] == "running");
+    let c0 = wait_running(dir, &["c0"])[0];
+    let _guard = KillOnDrop::Pid(c0);
     run_bounded(dir, "exp-run", &["--progress", "never"]).succeeds();
     holder.signal(Signal::SIGKILL);
-    reap(&mut holder);
+    holder.wait_exit();
     drop(holder);
     wait_for("c0's command to die with its runner", || !alive(c0));
-    let journal = std::fs::read_to_string(journal_path(dir)).unwrap();
+    let journal = std::fs::read_to_string(dir.journal_path()).unwrap();
     assert!(
         journal.lines().count() > 1 && ["\"c1\"", "\"c2\"", "\"c3\""].iter().all(|n| journal.contains(n)),
         "the run's events are in the journal, not folded: {journal}"
@@ -219,7 +156,7 @@ echo "$EXP_NAME" >> finished"#;
             break; // nothing was left for it
         }
         victim.signal(Signal::SIGKILL);
-        reap(&mut victim);
+        victim.wait_exit();
         kills += 1;
     }
     let out = worker.finish();
@@ -246,7 +183,7 @@ fn a_journal_with_a_corrupt_header_is_exit_3_for_every_tool_and_kept() {
     unfolded(&dir);
     let rows = by_name(&dir);
     assert_eq!(with_status(&rows, "done").len(), 3, "{rows:#?}");
-    let path = journal_path(&dir);
+    let path = dir.journal_path();
     let mut journal = bytes(&path);
     assert_eq!(journal[0], b'{');
     journal.remove(0);
@@ -271,7 +208,7 @@ fn every_prefix_of_experiment_yaml_is_exit_3_and_left_unchanged() {
     // configs, a 0-byte file an empty experiment).
     let dir = Dir::new();
     five_done(&dir);
-    let path = state_path(&dir);
+    let path = dir.state_path();
     let whole = bytes(&path);
     for len in 0..whole.len() {
         let prefix = &whole[..len];
@@ -289,7 +226,7 @@ fn a_lost_config_line_in_experiment_yaml_is_exit_3() {
     // Defect 4: a state file that lost one config's line loaded with fewer configs.
     let dir = Dir::new();
     five_done(&dir);
-    let path = state_path(&dir);
+    let path = dir.state_path();
     let whole = String::from_utf8(bytes(&path)).unwrap();
     let lines: Vec<&str> = whole.split_inclusive('\n').collect();
     // The config's own line starts with its name (a header line may hold "c3" too).
@@ -403,44 +340,6 @@ fn block_stop_signals(command: &mut Command) {
     }
 }
 
-/// A child whose output goes to files, killed if dropped unfinished.
-struct Proc {
-    child: Option<Child>,
-    stderr: PathBuf,
-}
-
-impl Proc {
-    fn finish(mut self) -> Out {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut child = self.child.take().unwrap();
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("still running after a minute: {}", std::fs::read_to_string(&self.stderr).unwrap());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        Out {
-            code: status.code(),
-            stdout: String::new(),
-            stderr: std::fs::read_to_string(&self.stderr).unwrap_or_default(),
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
 #[test]
 fn a_runner_started_with_stop_signals_blocked_still_stops() {
     // Defect 6: a runner started with SIGTERM/SIGINT blocked ignored them.
@@ -457,24 +356,13 @@ fn a_runner_started_with_stop_signals_blocked_still_stops() {
 
     for signal in [Signal::SIGTERM, Signal::SIGINT] {
         let dir = Dir::new();
-        let script = r#"echo $$ > c0.tmp && mv c0.tmp c0.pid
-while [ ! -e release ]; do sleep 0.02; done"#;
-        dir.init(&["--naming", "c{i}", "--shell", script], &[]);
-        dir.run("exp-add", &["--grid", "i=0"]).succeeds();
-        let stderr = dir.path().join("runner.err");
-        let mut command = dir.cmd("exp-run");
-        command
-            .args(["exp", "--progress", "never", "--kill-after", "2s"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&stderr).unwrap());
+        gated_experiment(&dir, 1, "");
+        let mut command = Command::new(bin("exp-run"));
+        command.args(["exp", "--progress", "never", "--kill-after", "2s"]);
         block_stop_signals(&mut command);
-        let runner = Proc { child: Some(command.spawn().expect("spawn exp-run")), stderr };
-        let pid_file = dir.path().join("c0.pid");
-        wait_for("c0 to start", || read_pid(&pid_file).is_some());
-        let _guard = KillOnDrop(read_pid(&pid_file).unwrap());
-        wait_for("c0 running", || by_name(&dir)["c0"]["status"] == "running");
-        kill(Pid::from_raw(runner.child.as_ref().unwrap().id() as i32), signal).unwrap();
+        let runner = Proc::spawn(&dir, "exp-run", command, Stdio::null());
+        let _guard = KillOnDrop::Pid(wait_running(&dir, &["c0"])[0]);
+        kill(runner.pid(), signal).unwrap();
         let out = runner.finish();
         assert_eq!(out.code, Some(128 + signal as i32), "{signal}: {out:#?}");
         let rows = by_name(&dir);
@@ -491,15 +379,12 @@ fn an_invalid_last_journal_line_is_skipped_then_cut_by_the_next_run() {
     // every tool exited 3 afterwards. The run here does not fold (another
     // runner is alive), so what it appends stays in the journal.
     let dir = Dir::new();
-    let script = r#"echo "$EXP_NAME" >> runs.txt
-if [ "$EXP_NAME" = c0 ]; then while [ ! -e release ]; do sleep 0.02; done; fi"#;
-    dir.init(&["--naming", "c{i}", "--shell", script], &[]);
-    run_bounded(&dir, "exp-add", &["--grid", "i=0..3"]).succeeds();
+    c0_gated_experiment(&dir, 4);
     std::fs::write(dir.path().join("gate-names"), "c0\n").unwrap();
     let holder = Bg::run(&dir, &["--names", "gate-names", "--progress", "never"]);
     wait_for("c0 running", || by_name(&dir)["c0"]["status"] == "running");
 
-    let journal = journal_path(&dir);
+    let journal = dir.journal_path();
     let mut text = bytes(&journal);
     text.extend_from_slice(b"garbage\n");
     std::fs::write(&journal, &text).unwrap();
@@ -517,7 +402,7 @@ if [ "$EXP_NAME" = c0 ]; then while [ ! -e release ]; do sleep 0.02; done; fi"#;
         let out = run_bounded(&dir, tool, args);
         assert_eq!(out.code, Some(0), "{tool} {args:?}: {out:#?}");
     }
-    touch(&dir, "release");
+    release(&dir);
     holder.finish().succeeds();
     // The tools above added c99 (exp-add) and ran it (exp-run).
     let rows = by_name(&dir);
@@ -536,7 +421,7 @@ fn an_invalid_journal_line_in_the_middle_is_exit_3() {
     // Defect 7: an invalid line followed by valid ones is corruption, not a torn write.
     let dir = Dir::new();
     unfolded(&dir);
-    let path = journal_path(&dir);
+    let path = dir.journal_path();
     let text = String::from_utf8(bytes(&path)).unwrap();
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
     assert!(lines.len() >= 3, "{text}");
@@ -556,11 +441,11 @@ fn a_journal_from_another_experiment_is_exit_3() {
     unfolded(&a);
     let b = Dir::new();
     unfolded(&b);
-    std::fs::copy(journal_path(&a), journal_path(&b)).unwrap();
-    let (state, journal) = (bytes(&state_path(&b)), bytes(&journal_path(&b)));
+    std::fs::copy(a.journal_path(), b.journal_path()).unwrap();
+    let (state, journal) = (b.state_file(), bytes(&b.journal_path()));
     every_tool_exits(&b, 3, "another experiment");
-    assert_eq!(bytes(&state_path(&b)), state);
-    assert_eq!(bytes(&journal_path(&b)), journal);
+    assert_eq!(b.state_file(), state);
+    assert_eq!(bytes(&b.journal_path()), journal);
 }
 
 // ---------- 9: integers beyond 64 bits ----------
@@ -608,11 +493,11 @@ fn a_symlinked_journal_is_exit_3_and_nothing_is_written_through_it() {
     let dir = Dir::new();
     dir.init(&["--naming", "c{i}"], &["true"]);
     dir.run("exp-add", &["--grid", "i=1..2"]).succeeds();
-    let journal = journal_path(&dir);
+    let journal = dir.journal_path();
     let elsewhere = dir.path().join("elsewhere.jsonl");
     std::fs::rename(&journal, &elsewhere).unwrap();
     std::os::unix::fs::symlink(&elsewhere, &journal).unwrap();
-    let (state, target) = (bytes(&state_path(&dir)), bytes(&elsewhere));
+    let (state, target) = (dir.state_file(), bytes(&elsewhere));
     for (tool, args) in [
         ("exp-add", &["--grid", "i=3"][..]),
         ("exp-run", &["--progress", "never"][..]),
@@ -620,7 +505,7 @@ fn a_symlinked_journal_is_exit_3_and_nothing_is_written_through_it() {
     ] {
         let out = run_bounded(&dir, tool, args);
         assert_eq!(out.code, Some(3), "{tool}: {out:#?}");
-        assert_eq!(bytes(&state_path(&dir)), state, "{tool} changed experiment.yaml");
+        assert_eq!(dir.state_file(), state, "{tool} changed experiment.yaml");
         assert_eq!(bytes(&elsewhere), target, "{tool} wrote through the symlink");
         assert!(std::fs::symlink_metadata(&journal).unwrap().file_type().is_symlink());
     }
@@ -788,8 +673,8 @@ configs:
     status: todo
     tag: 7
 "#;
-    std::fs::write(state_path(&dir), state).unwrap();
-    let path = state_path(&dir);
+    std::fs::write(dir.state_path(), state).unwrap();
+    let path = dir.state_path();
     // exp-add rewrites the state; so does the fold at the end of a run.
     dir.run_stdin("exp-add", &[], "{\"i\":2}\n").succeeds();
     for step in ["after exp-add", "after exp-run"] {
@@ -840,7 +725,7 @@ configs:
     params: {i: 2}
     status: done
 "#;
-    std::fs::write(state_path(&dir), state).unwrap();
+    std::fs::write(dir.state_path(), state).unwrap();
     for (tool, args) in [
         ("exp-status", &[][..]),
         ("exp-status", &["--json"][..]),
@@ -917,16 +802,14 @@ wait"#;
     dir.init(&["--naming", "c{i}", "--shell", script], &[]);
     dir.run("exp-add", &["--grid", "i=0"]).succeeds();
     let mut runner = Bg::run(&dir, &["--progress", "never"]);
-    let pid_file = dir.path().join("sleeper.pid");
-    wait_for("the sleeper to start", || read_pid(&pid_file).is_some());
-    let sleeper = read_pid(&pid_file).unwrap();
-    let _guard = KillOnDrop(sleeper);
+    let sleeper = wait_pid(&dir, "sleeper.pid");
+    let _guard = KillOnDrop::Pid(sleeper);
     // It left the command's process group and session.
     let stat = std::fs::read_to_string(format!("/proc/{sleeper}/stat")).unwrap();
     let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
     assert_eq!(fields[2], sleeper.to_string(), "it leads its own group: {stat}");
     runner.signal(Signal::SIGKILL);
-    reap(&mut runner);
+    runner.wait_exit();
     wait_for("the setsid'd sleep to die with its runner", || !alive(sleeper));
 }
 
@@ -937,22 +820,16 @@ fn status_shows_the_state_when_it_cannot_recover_stale_claims() {
     // Defect 18: exp-status on a full disk (or a read-only journal) exited 3
     // when it had to recover a stale claim.
     let dir = Dir::new();
-    let script = r#"echo $$ > c0.tmp && mv c0.tmp c0.pid
-while [ ! -e release ]; do sleep 0.02; done"#;
-    dir.init(&["--naming", "c{i}", "--shell", script], &[]);
-    dir.run("exp-add", &["--grid", "i=0"]).succeeds();
+    gated_experiment(&dir, 1, "");
     let mut runner = Bg::run(&dir, &["--progress", "never"]);
-    let pid_file = dir.path().join("c0.pid");
-    wait_for("c0 to start", || read_pid(&pid_file).is_some());
-    let c0 = read_pid(&pid_file).unwrap();
-    let _guard = KillOnDrop(c0);
-    wait_for("c0 running", || by_name(&dir)["c0"]["status"] == "running");
+    let c0 = wait_running(&dir, &["c0"])[0];
+    let _guard = KillOnDrop::Pid(c0);
     runner.signal(Signal::SIGKILL);
-    reap(&mut runner);
+    runner.wait_exit();
     drop(runner);
     wait_for("c0's command to die with its runner", || !alive(c0));
 
-    let journal = journal_path(&dir);
+    let journal = dir.journal_path();
     let before = bytes(&journal);
     let Some(immutable) = Immutable::set(&journal, "status_shows_the_state_when_it_cannot_recover") else {
         return;

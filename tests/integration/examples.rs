@@ -5,19 +5,14 @@
 
 use crate::harness::*;
 use nix::sys::signal::Signal;
-use std::path::{Path, PathBuf};
-
-fn example(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name)
-}
+use std::path::Path;
 
 /// The example trainer over `lr` and `seed`, or None (after a note) without python3.
 fn trainer(dir: &Dir, epochs: u32) -> Option<()> {
-    if std::process::Command::new("python3").arg("--version").output().is_err() {
-        eprintln!("note: examples tests skipped: python3 is not installed");
+    if !python3("examples tests") {
         return None;
     }
-    let train = example("train.py").display().to_string();
+    let train = repo("examples/train.py").display().to_string();
     let epochs = epochs.to_string();
     dir.init(
         &["--naming", "lr{lr}-s{seed}"],
@@ -88,7 +83,7 @@ fn the_jq_recipes_answer_on_a_real_sweep() {
     )
     .unwrap();
     let out = Out::of(
-        std::process::Command::new(example("jq-recipes.sh"))
+        std::process::Command::new(repo("examples/jq-recipes.sh"))
             .env("EXP_DIR", dir.exp())
             .env("PATH", path)
             .output()

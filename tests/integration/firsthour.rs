@@ -10,15 +10,10 @@ use crate::harness::*;
 use nix::sys::signal::Signal;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 
 // ---------- helpers ----------
-
-/// The bytes of the journal, if any.
-fn journal(dir: &Dir) -> Option<Vec<u8>> {
-    std::fs::read(dir.exp().join(".exp/journal.jsonl")).ok()
-}
 
 /// What a user sees of each config: (name, status, params, attempts).
 fn configs(dir: &Dir) -> Vec<(String, String, Value, u64)> {
@@ -46,58 +41,17 @@ fn run_from(dir: &Dir, cwd: &Path, tool: &str, args: &[&str]) -> Out {
     Out::of(cmd.output().expect("spawn"))
 }
 
-/// `exp-clean exp ARGS...` with `input` on stdin (the harness's `bin` knows
-/// only the four main tools).
-fn clean_stdin(dir: &Dir, args: &[&str], input: &str) -> Out {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_exp-clean"))
-        .current_dir(dir.path())
-        .env_remove("EXP_DIR")
-        .env("NO_COLOR", "1")
-        .arg("exp")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn exp-clean");
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    Out::of(child.wait_with_output().expect("wait"))
-}
-
-/// An executable script at `TMP/relative`.
-fn script(dir: &Path, relative: &str, body: &str) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let path = dir.join(relative);
-    std::fs::write(&path, body).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path
-}
-
-/// A file a command wrote in its config folder.
-fn config_file(dir: &Dir, name: &str, file: &str) -> String {
-    dir.read(&format!("exp/configs/{name}/{file}"))
-}
-
-/// One config `c0` whose command writes its pid to `TMP/started`, then
-/// waits for `TMP/gate`.
-fn gated_experiment(dir: &Dir) {
-    let command = "echo $$ > started; while [ ! -e gate ]; do sleep 0.05; done";
-    dir.init(&["--naming", "c{i}", "--shell", command], &[]);
-    dir.run("exp-add", &["--grid", "i=0"]).succeeds();
-}
-
-/// A background runner of the gated experiment, once its command has started.
+/// A background runner of one gated config `c0`, once its command has started.
 fn gated_runner(dir: &Dir) -> Bg {
+    gated_experiment(dir, 1, "");
     let runner = Bg::run(dir, &["--progress", "never"]);
-    let started = dir.path().join("started");
-    wait_for("the gated command to start", || read_pid(&started).is_some());
+    wait_pid(dir, "pids/c0");
     runner
 }
 
 /// Release the gated command and check that its runner ends well.
-fn release(dir: &Dir, runner: Bg) {
-    touch(dir, "gate");
+fn release_runner(dir: &Dir, runner: Bg) {
+    release(dir);
     runner.finish().succeeds();
     assert_eq!(status_of(dir, "c0"), "done");
 }
@@ -171,22 +125,21 @@ fn init_update_says_how_many_done_configs_ran_under_the_old_command() {
 
     // The next run starts only the todo config, with the new command.
     run_bounded(&dir, "exp-run", &[]).succeeds();
-    assert_eq!(config_file(&dir, "c3", "which"), "new\n");
-    assert_eq!(config_file(&dir, "c0", "which"), "old\n");
+    assert_eq!(dir.config_file("c3", "which"), "new\n");
+    assert_eq!(dir.config_file("c0", "which"), "old\n");
     assert_eq!(status_of(&dir, "c1"), "failed");
 }
 
 #[test]
 fn init_update_while_a_runner_is_active_exits_4_and_changes_nothing() {
     let dir = Dir::new();
-    gated_experiment(&dir);
     let runner = gated_runner(&dir);
-    let (state_before, journal_before) = (dir.state_file(), journal(&dir));
+    let (state_before, journal_before) = (dir.state_file(), dir.journal());
     let out = dir.run("exp-init", &["--update", "--shell", "echo fixed"]);
     out.fails_with(4).stderr_has("runner is active");
     assert_eq!(dir.state_file(), state_before, "experiment.yaml untouched");
-    assert_eq!(journal(&dir), journal_before, "journal untouched");
-    release(&dir, runner);
+    assert_eq!(dir.journal(), journal_before, "journal untouched");
+    release_runner(&dir, runner);
     assert!(!dir.read("exp/experiment.yaml").contains("echo fixed"), "the old command stays");
 }
 
@@ -229,7 +182,7 @@ fn init_update_from_elsewhere_looks_for_the_program_where_commands_run() {
     let out = dir.run("exp-init", &["--update", "--", "./train2.sh"]);
     out.succeeds();
     run_bounded(&dir, "exp-run", &[]).succeeds();
-    assert_eq!(config_file(&dir, "c0", "stdout.log"), "v2\n", "the new script ran in the project");
+    assert_eq!(dir.config_file("c0", "stdout.log"), "v2\n", "the new script ran in the project");
     out.stderr_lacks("not found"); // ./train2.sh exists where commands run
 }
 
@@ -258,7 +211,7 @@ fn reset_of_a_done_config_reruns_it_as_attempt_2_keeping_the_first_logs() {
     dir.run("exp-add", &["--grid", "i=0..1"]).succeeds();
     run_bounded(&dir, "exp-run", &[]).succeeds();
 
-    let out = clean_stdin(&dir, &["--names", "-", "--reset"], "c0\n");
+    let out = dir.run_stdin("exp-clean", &["--names", "-", "--reset"], "c0\n");
     out.succeeds();
     let lines = out.json_lines();
     assert_eq!(lines.len(), 1, "{out:?}");
@@ -270,8 +223,8 @@ fn reset_of_a_done_config_reruns_it_as_attempt_2_keeping_the_first_logs() {
 
     run_bounded(&dir, "exp-run", &[]).succeeds();
     assert_eq!(dir.read("runs.txt"), "c0 1\nc1 1\nc0 2\n", "only c0 ran again");
-    assert_eq!(config_file(&dir, "c0", "stdout.log"), "attempt 2\n");
-    assert_eq!(config_file(&dir, "c0", "stdout.1.log"), "attempt 1\n");
+    assert_eq!(dir.config_file("c0", "stdout.log"), "attempt 2\n");
+    assert_eq!(dir.config_file("c0", "stdout.1.log"), "attempt 1\n");
     let row = &by_name(&dir)["c0"];
     assert_eq!(row["status"], "done", "{row}");
     assert_eq!(row["attempts"], 2, "{row}");
@@ -304,7 +257,7 @@ fn a_decimal_range_with_a_step_gives_exact_values() {
     run_bounded(&dir, "exp-run", &["-j2"]).succeeds();
     let names: Vec<String> = lines.iter().map(|l| l["name"].as_str().unwrap().to_string()).collect();
     assert_eq!(names, ["lr0.1", "lr0.2", "lr0.3", "lr0.4", "lr0.5"]);
-    let args: Vec<String> = names.iter().map(|name| config_file(&dir, name, "arg")).collect();
+    let args: Vec<String> = names.iter().map(|name| dir.config_file(name, "arg")).collect();
     assert_eq!(args, ["0.1", "0.2", "0.3", "0.4", "0.5"], "the argv the command received");
 }
 
@@ -317,7 +270,7 @@ fn an_integer_range_with_a_step_gives_every_step() {
     assert_eq!(values, [json!(1), json!(4), json!(7)]);
     assert!(values.iter().all(Value::is_i64), "integers: {values:?}");
     run_bounded(&dir, "exp-run", &[]).succeeds();
-    let args: Vec<String> = ["n1", "n4", "n7"].iter().map(|name| config_file(&dir, name, "arg")).collect();
+    let args: Vec<String> = ["n1", "n4", "n7"].iter().map(|name| dir.config_file(name, "arg")).collect();
     assert_eq!(args, ["1", "4", "7"]);
 }
 
@@ -357,7 +310,7 @@ fn a_key_no_template_reads_is_warned_about_and_still_reaches_the_command() {
     assert_eq!(lines[0]["params"], json!({"lr": 0.01, "dropuot": 0.1}));
 
     run_bounded(&dir, "exp-run", &[]).succeeds();
-    assert_eq!(config_file(&dir, "lr0.01", "dropuot"), "0.1");
+    assert_eq!(dir.config_file("lr0.01", "dropuot"), "0.1");
 
     // An object or array reaches the command in EXP_PARAMS only: the
     // warning names no variable the command will not get.
@@ -417,7 +370,7 @@ fn a_relative_script_runs_where_init_ran_whatever_the_runner_cwd() {
     run_from(&dir, Path::new("/"), "exp-run", &["--limit", "1"]).succeeds();
     run_from(&dir, dir.path(), "exp-run", &[]).succeeds();
     for name in ["c0", "c1"] {
-        let pwd = config_file(&dir, name, "pwd");
+        let pwd = dir.config_file(name, "pwd");
         assert!(same_dir(&pwd, &project), "{name} ran in {pwd:?}, not {}", project.display());
     }
 }
@@ -432,7 +385,7 @@ fn workdir_makes_commands_run_there() {
     dir.init(&["--workdir", "work", "--naming", "c{i}"], &["sh", "-c", record]);
     dir.run("exp-add", &["--grid", "i=0"]).succeeds();
     run_from(&dir, Path::new("/"), "exp-run", &[]).succeeds();
-    let pwd = config_file(&dir, "c0", "pwd");
+    let pwd = dir.config_file("c0", "pwd");
     assert!(same_dir(&pwd, &work), "ran in {pwd:?}, not {}", work.display());
 }
 
@@ -702,7 +655,7 @@ fn a_checkpoint_without_a_result_on_sigterm_leaves_the_config_todo() {
     trapping_experiment(&dir, "echo saved checkpoint; exit 0");
     let out = sigterm_the_runner(&dir);
     out.fails_with(143);
-    assert_eq!(config_file(&dir, "c0", "stdout.log"), "saved checkpoint\n", "the trap ran");
+    assert_eq!(dir.config_file("c0", "stdout.log"), "saved checkpoint\n", "the trap ran");
     let row = &by_name(&dir)["c0"];
     assert_eq!(row["status"], "todo", "not done without a result: {row}");
     assert!(row["interruption_time"].is_string(), "{row}");
@@ -746,7 +699,6 @@ fn a_run_of_only_successful_configs_exits_0_while_check_sees_an_old_failure() {
 #[test]
 fn exclusive_quiet_while_another_runner_is_active_exits_4_silently() {
     let dir = Dir::new();
-    gated_experiment(&dir);
     let runner = gated_runner(&dir);
     let quiet = dir.run("exp-run", &["--exclusive", "-q"]);
     quiet.fails_with(4);
@@ -754,7 +706,7 @@ fn exclusive_quiet_while_another_runner_is_active_exits_4_silently() {
     assert_eq!(quiet.stdout, "", "{quiet:?}");
     let loud = dir.run("exp-run", &["--exclusive"]);
     loud.fails_with(4).stderr_has("another runner is active");
-    release(&dir, runner);
+    release_runner(&dir, runner);
 }
 
 // ---------- small things ----------
@@ -767,7 +719,7 @@ fn a_dotted_placeholder_reaches_into_a_nested_param() {
     let out = dir.run_stdin("exp-add", &[], "{\"i\":0,\"model\":{\"depth\":3,\"width\":8}}\n");
     out.succeeds().stderr_lacks("\"model\""); // model is read
     run_bounded(&dir, "exp-run", &[]).succeeds();
-    assert_eq!(config_file(&dir, "c0", "depth"), "3");
+    assert_eq!(dir.config_file("c0", "depth"), "3");
 }
 
 #[test]
@@ -779,7 +731,7 @@ fn env_worker_modulo_gives_slots_0_and_1_with_4_workers() {
     run_bounded(&dir, "exp-run", &["-j", "4", "--env", "SLOT={worker%2}"]).succeeds();
     let mut workers = BTreeSet::new();
     for i in 0..8 {
-        let text = config_file(&dir, &format!("c{i}"), "slot");
+        let text = dir.config_file(&format!("c{i}"), "slot");
         let (slot, worker) = text.trim().split_once(' ').unwrap();
         let (slot, worker): (u32, u32) = (slot.parse().unwrap(), worker.parse().unwrap());
         assert!(slot <= 1, "c{i}: SLOT={slot}");
@@ -800,9 +752,9 @@ fn a_config_folder_holds_its_params_and_exact_argv_even_when_the_program_is_miss
     assert_eq!(rows["no-such-program"]["status"], "failed");
     assert!(rows["no-such-program"]["error"].as_str().unwrap().contains("no-such-program"));
     for prog in ["sh", "no-such-program"] {
-        let params: Value = serde_json::from_str(&config_file(&dir, prog, "params.json")).unwrap();
+        let params: Value = serde_json::from_str(&dir.config_file(prog, "params.json")).unwrap();
         assert_eq!(params, json!({"prog": prog, "lr": 0.1, "seed": 0}), "{prog}: merged params");
-        let argv: Value = serde_json::from_str(&config_file(&dir, prog, "command.json")).unwrap();
+        let argv: Value = serde_json::from_str(&dir.config_file(prog, "command.json")).unwrap();
         assert_eq!(argv, json!([prog, "-c", "exit 0", "--lr", "0.1"]), "{prog}: argv after substitution");
     }
 }

@@ -6,12 +6,10 @@
 
 use crate::harness::*;
 use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
 use std::fs::{self, File};
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 // ---------- helpers ----------
 
@@ -95,71 +93,6 @@ fn ends(dir: &Dir, case: &str, tool: &str, args: &[&str], codes: &[i32]) -> Out 
     );
     assert!(!out.stderr.contains("panicked"), "{case}: {tool} {args:?}: {out:#?}");
     out
-}
-
-/// A process of any command, its output in files; `finish` fails after a
-/// minute rather than hanging, and dropping it unfinished kills it.
-struct Proc {
-    child: Option<Child>,
-    stdout: PathBuf,
-    stderr: PathBuf,
-}
-
-impl Proc {
-    fn spawn(dir: &Dir, label: &str, mut cmd: Command, stdin: Stdio) -> Proc {
-        let stdout = dir.path().join(format!("{label}.stdout"));
-        let stderr = dir.path().join(format!("{label}.stderr"));
-        cmd.current_dir(dir.path())
-            .env_remove("EXP_DIR")
-            .env("NO_COLOR", "1")
-            .stdin(stdin)
-            .stdout(File::create(&stdout).unwrap())
-            .stderr(File::create(&stderr).unwrap());
-        Proc { child: Some(cmd.spawn().expect("spawn")), stdout, stderr }
-    }
-
-    /// A tool on `./exp`, its stdin read from `input`.
-    fn tool(dir: &Dir, tool: &str, args: &[&str], input: &Path) -> Proc {
-        let mut cmd = Command::new(bin(tool));
-        cmd.arg("exp").args(args);
-        Proc::spawn(dir, tool, cmd, Stdio::from(File::open(input).unwrap()))
-    }
-
-    fn pid(&self) -> Pid {
-        Pid::from_raw(self.child.as_ref().expect("running").id() as i32)
-    }
-
-    fn finish(mut self) -> Out {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let child = self.child.as_mut().expect("running");
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("wait") {
-                break status;
-            }
-            if Instant::now() >= deadline {
-                let stderr = fs::read_to_string(&self.stderr).unwrap_or_default();
-                drop(self);
-                panic!("still running after a minute; stderr so far:\n{stderr}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        self.child = None;
-        let read = |path: &Path| String::from_utf8_lossy(&fs::read(path).unwrap()).into_owned();
-        Out {
-            code: std::os::unix::process::ExitStatusExt::signal(&status).map_or(status.code(), |_| None),
-            stdout: read(&self.stdout),
-            stderr: read(&self.stderr),
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }
 
 /// `./exp` with one config, `c1`, whose command writes to stdout and
@@ -348,7 +281,7 @@ fn planted_where_a_snapshot_reads() {
         );
         dir.run("exp-add", &["--grid", "a=1"]).succeeds();
         let runner = Bg::run(&dir, &["--kill-after", "1s"]);
-        wait_for("the command to start", || read_pid(&dir.path().join("pid")).is_some());
+        wait_pid(&dir, "pid");
         for file in ["status.txt", "stdout.log", "stderr.log", "result.json"] {
             plant(&dir.exp().join("configs/c1").join(file), how, &canary);
         }
@@ -404,8 +337,7 @@ fn a_leftover_result_json_is_not_taken_for_the_new_runs() {
 /// commands a clean signal mask.
 #[test]
 fn a_runner_started_with_its_signals_blocked_or_ignored_still_stops() {
-    if Command::new("python3").arg("--version").output().map_or(true, |out| !out.status.success()) {
-        eprintln!("note: python3 not found; skipping the blocked-signals test");
+    if !python3("a_runner_started_with_its_signals_blocked_or_ignored_still_stops") {
         return;
     }
     let signals = "{signal.SIGTERM, signal.SIGINT, signal.SIGHUP}";
@@ -658,35 +590,6 @@ fn a_full_disk() {
 
 // ---------- a read-only directory ----------
 
-/// `chattr +i` on a path (or `-R`), undone when dropped.
-struct Immutable {
-    path: PathBuf,
-    recursive: bool,
-}
-
-impl Immutable {
-    fn set(path: &Path, recursive: bool) -> Option<Immutable> {
-        let flag = |on: bool| if on { "+i" } else { "-i" };
-        let mut cmd = Command::new("chattr");
-        if recursive {
-            cmd.arg("-R");
-        }
-        let done = cmd.arg(flag(true)).arg(path).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
-        let guard = Immutable { path: path.to_path_buf(), recursive };
-        done.then_some(guard)
-    }
-}
-
-impl Drop for Immutable {
-    fn drop(&mut self) {
-        let mut cmd = Command::new("chattr");
-        if self.recursive {
-            cmd.arg("-R");
-        }
-        let _ = cmd.arg("-i").arg(&self.path).status();
-    }
-}
-
 /// An immutable experiment directory (then everything in it): exp-status
 /// reads it (exit 0), exp-add exits 3 and changes nothing.
 #[test]
@@ -699,8 +602,8 @@ fn a_read_only_directory() {
     for recursive in [false, true] {
         let case = if recursive { "chattr -R +i" } else { "chattr +i" };
         let before = dir.state();
-        let Some(guard) = Immutable::set(&dir.exp(), recursive) else {
-            eprintln!("note: chattr +i failed (filesystem or capability); skipping the read-only test");
+        let immutable = if recursive { Immutable::set_all } else { Immutable::set };
+        let Some(guard) = immutable(&dir.exp(), "a_read_only_directory") else {
             return;
         };
         ends(&dir, case, "exp-status", &[], &[0]);

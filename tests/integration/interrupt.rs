@@ -9,7 +9,6 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 // ---------- helpers ----------
@@ -192,14 +191,8 @@ esac"#;
     dir.run("exp-add", &["--grid", "i=1..3"]).succeeds();
     // -j 4 leaves a slot idle: the runner looks for work under the lock every second.
     let runner = Bg::run(&dir, &["-j4", "--progress", "never", "--kill-after", "120s"]);
-    let pids: Vec<i32> = ["c1", "c2", "c3"]
-        .iter()
-        .map(|name| {
-            let path = dir.path().join("pids").join(name);
-            wait_for(&format!("{name} to start"), || read_pid(&path).is_some());
-            read_pid(&path).unwrap()
-        })
-        .collect();
+    let pids: Vec<i32> =
+        ["c1", "c2", "c3"].iter().map(|name| wait_pid(&dir, &format!("pids/{name}"))).collect();
     wait_for("the claims to show", || with_status(&by_name(&dir), "running").len() == 3);
 
     let lock = std::fs::File::open(dir.exp().join(".exp/lock")).expect("the lock file");
@@ -239,9 +232,7 @@ while :; do sleep 0.1; done"#;
 }
 
 fn stubborn_pid(dir: &Dir) -> i32 {
-    let path = dir.path().join("pids/c0.sh");
-    wait_for("the stubborn command to start", || read_pid(&path).is_some());
-    read_pid(&path).unwrap()
+    wait_pid(dir, "pids/c0.sh")
 }
 
 #[test]
@@ -300,7 +291,7 @@ fn sigkill_of_the_runner_kills_its_commands_and_loses_no_done_config() {
     assert_eq!(done_before, set(&["c0", "c1"]));
     runner.signal(Signal::SIGKILL);
     // Reap it, so its pid is gone as far as the next process can tell.
-    let status = wait_exit(&mut runner);
+    let status = runner.wait_exit();
     assert!(status.code().is_none(), "killed: {status:?}");
     drop(runner);
     // The watchdog kills the dead runner's commands, children included.
@@ -308,8 +299,7 @@ fn sigkill_of_the_runner_kills_its_commands_and_loses_no_done_config() {
     // exp-status recovers the claims of the dead runner (same host, pid gone).
     let out = run_bounded(&dir, "exp-status", &["--json"]);
     out.succeeds();
-    let rows: BTreeMap<String, Value> =
-        out.json_lines().into_iter().map(|row| (row["name"].as_str().unwrap().to_string(), row)).collect();
+    let rows = out.rows_by_name();
     let interrupted: BTreeSet<String> = started.keys().cloned().collect();
     assert_eq!(interrupted, set(&["c2", "c3"]));
     assert_interrupted(&rows, &interrupted, &done_before);
@@ -341,18 +331,9 @@ fn sigkill_mid_run(dir: &Dir, jobs: usize, done: usize) {
     let mut runner = Bg::run(dir, &[&format!("-j{jobs}"), "--progress", "never"]);
     let started = wait_until_busy(dir, jobs, done);
     runner.signal(Signal::SIGKILL);
-    wait_exit(&mut runner);
+    runner.wait_exit();
     drop(runner);
     wait_gone(&started);
-}
-
-fn wait_exit(runner: &mut Bg) -> ExitStatus {
-    let mut status = None;
-    wait_for("the runner to exit", || {
-        status = runner.exited();
-        status.is_some()
-    });
-    status.unwrap()
 }
 
 #[test]
@@ -374,8 +355,7 @@ fn a_torn_journal_line_is_skipped_with_a_warning() {
 
     let out = run_bounded(&dir, "exp-status", &["--json"]);
     out.succeeds().stderr_has("torn"); // warns about the torn line
-    let rows: BTreeMap<String, Value> =
-        out.json_lines().into_iter().map(|row| (row["name"].as_str().unwrap().to_string(), row)).collect();
+    let rows = out.rows_by_name();
     assert_eq!(rows.len(), 4);
     assert_interrupted(&rows, &set(&["c2"]), &set(&["c0", "c1"]));
     assert_eq!(rows["c3"]["status"], "todo");
@@ -393,7 +373,7 @@ fn a_torn_journal_line_without_claims_to_recover() {
     let mut runner = Bg::run(&dir, &["-j1", "--progress", "never", "--limit", "2"]);
     wait_for("c0 and c1 done", || with_status(&by_name(&dir), "done").len() == 2);
     // It exits cleanly and folds: the journal holds its header alone.
-    let status = wait_exit(&mut runner);
+    let status = runner.wait_exit();
     assert_eq!(status.code(), Some(0));
     drop(runner);
     let journal = dir.exp().join(".exp/journal.jsonl");
@@ -417,19 +397,12 @@ fn a_torn_journal_line_without_claims_to_recover() {
 #[test]
 fn a_runner_that_stops_on_an_error_takes_its_commands_with_it() {
     let dir = Dir::new();
-    std::fs::create_dir(dir.path().join("pids")).unwrap();
-    let script = r#"echo $$ > "pids/$EXP_NAME.sh"
-while [ ! -e release ]; do sleep 0.02; done"#;
-    dir.init(&["--naming", "c{i}", "--shell", script], &[]);
-    run_bounded(&dir, "exp-add", &["--grid", "i=0..0"]).succeeds();
+    gated_experiment(&dir, 1, "");
     // -j2 with one config: a free slot, so the runner reads the state again
     // about every second.
     let runner = Bg::run(&dir, &["-j2", "--progress", "never"]);
-    let pid_file = dir.path().join("pids/c0.sh");
-    wait_for("c0 to start", || read_pid(&pid_file).is_some());
-    let pid = read_pid(&pid_file).unwrap();
-    let _guard = KillGroup(pid);
-    wait_for("c0 running", || by_name(&dir)["c0"]["status"] == "running");
+    let pid = wait_running(&dir, &["c0"])[0];
+    let _guard = KillOnDrop::Group(pid);
     // Someone breaks experiment.yaml: the runner stops with exit 3...
     let state = dir.exp().join("experiment.yaml");
     let good = std::fs::read(&state).unwrap();

@@ -14,40 +14,17 @@ use std::process::Stdio;
 /// Appended to every command: one line per run in the config's folder.
 const COUNT: &str = r#"echo run >> "$EXP_CONFIG_DIR/runs""#;
 
-/// `exp-status --json`, by name.
-fn by_name(dir: &Dir) -> BTreeMap<String, Value> {
-    dir.status().into_iter().map(|row| (row["name"].as_str().expect("name").to_string(), row)).collect()
-}
-
-/// Status of every config, by name.
-fn statuses(dir: &Dir) -> BTreeMap<String, String> {
-    by_name(dir).into_iter().map(|(name, row)| (name, row["status"].as_str().unwrap().to_string())).collect()
-}
-
 /// How many times the config `name` ran (lines in its `runs` file).
-fn runs(dir: &Dir, name: &str) -> usize {
-    match std::fs::read_to_string(config_dir(dir, name).join("runs")) {
+fn config_runs(dir: &Dir, name: &str) -> usize {
+    match std::fs::read_to_string(dir.config(name).join("runs")) {
         Ok(text) => text.lines().count(),
         Err(_) => 0,
     }
 }
 
-fn config_dir(dir: &Dir, name: &str) -> PathBuf {
-    dir.exp().join("configs").join(name)
-}
-
 /// Runs per config for names `n1..=nK`.
 fn runs_of(dir: &Dir, k: usize) -> Vec<usize> {
-    (1..=k).map(|i| runs(dir, &format!("n{i}"))).collect()
-}
-
-/// An experiment named `n{n}` with the shell template `script`, and the
-/// configs `n=1..=k`.
-fn sweep(dir: &Dir, script: &str, k: usize) {
-    dir.run("exp-init", &["--naming", "n{n}", "--shell", script]).succeeds();
-    let grid = format!("n=1..{k}");
-    let added = dir.run("exp-add", &["--grid", &grid]).succeeds().json_lines();
-    assert_eq!(added.len(), k);
+    (1..=k).map(|i| config_runs(dir, &format!("n{i}"))).collect()
 }
 
 /// Fails for n=3 and n=5, succeeds for the others; counts runs.
@@ -150,14 +127,12 @@ fi"#;
     dir.run("exp-add", &["--grid", "m=file,stdout"]).succeeds();
     dir.run("exp-run", &[]).succeeds();
     for m in ["file", "stdout"] {
-        let stdout = dir.read(&format!("exp/configs/{m}/stdout.log"));
-        let stderr = dir.read(&format!("exp/configs/{m}/stderr.log"));
+        let stdout = dir.config_file(m, "stdout.log");
+        let stderr = dir.config_file(m, "stderr.log");
         assert!(stdout.starts_with(&format!("out-{m}\n")), "{stdout:?}");
         assert_eq!(stderr, format!("err-{m}\n"));
     }
-    let result = |m: &str| -> Value {
-        serde_json::from_str(&dir.read(&format!("exp/configs/{m}/result.json"))).unwrap()
-    };
+    let result = |m: &str| -> Value { serde_json::from_str(&dir.config_file(m, "result.json")).unwrap() };
     assert_eq!(result("file"), json!({"score": 1, "how": "file"}));
     assert_eq!(result("stdout"), json!({"score": 2, "how": "stdout"}));
 
@@ -189,7 +164,7 @@ fn retries_run_until_success_and_keep_earlier_logs() {
     let row = &by_name(&dir)["n1"];
     assert_eq!(row["status"], "done", "{row}");
     assert_eq!(row["attempts"], 3, "{row}");
-    assert_eq!(runs(&dir, "n1"), 3);
+    assert_eq!(config_runs(&dir, "n1"), 3);
     assert_eq!(dir.read("exp/configs/n1/stdout.log"), "attempt 3\n");
     assert_eq!(dir.read("exp/configs/n1/stdout.1.log"), "attempt 1\n");
     assert_eq!(dir.read("exp/configs/n1/stdout.2.log"), "attempt 2\n");
@@ -209,8 +184,8 @@ fn retries_1_on_an_always_failing_command_runs_it_twice() {
         assert_eq!(row["status"], "failed", "{name}");
         assert_eq!(row["attempts"], 2, "{name}");
         assert_eq!(row["exit_code"], 3, "{name}");
-        assert_eq!(dir.read(&format!("exp/configs/{name}/stdout.1.log")), "try 1\n");
-        assert_eq!(dir.read(&format!("exp/configs/{name}/stdout.log")), "try 2\n");
+        assert_eq!(dir.config_file(&name, "stdout.1.log"), "try 1\n");
+        assert_eq!(dir.config_file(&name, "stdout.log"), "try 2\n");
     }
     let events = out.json_lines();
     let ends: Vec<&Value> = events.iter().filter(|e| e["event"] == "end").collect();
@@ -312,13 +287,6 @@ fn an_unknown_name_is_a_usage_error_and_runs_nothing() {
 
 // ---------- --shard, --limit, --dry-run ----------
 
-/// The documented shard hash: 64-bit FNV-1a of the name's bytes.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325, |hash, &b| (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
-}
-
 #[test]
 fn shards_split_the_configs_disjointly_and_completely() {
     let dir = Dir::new();
@@ -333,8 +301,7 @@ fn shards_split_the_configs_disjointly_and_completely() {
         let after: BTreeSet<String> =
             statuses(&dir).into_iter().filter(|(_, s)| s == "done").map(|(n, _)| n).collect();
         let this: BTreeSet<String> = after.difference(&before).cloned().collect();
-        let expected: BTreeSet<String> =
-            all.iter().filter(|n| fnv1a(n.as_bytes()) % 3 == i).cloned().collect();
+        let expected: BTreeSet<String> = all.iter().filter(|n| shard_of(n, 3) == i).cloned().collect();
         assert_eq!(this, expected, "shard {shard}");
         assert!(seen.is_disjoint(&this));
         seen.extend(this);
@@ -347,7 +314,7 @@ fn shards_split_the_configs_disjointly_and_completely() {
 fn exit_status_counts_only_configs_this_run_ran() {
     let dir = Dir::new();
     sweep(&dir, &format!("{COUNT}; test {{n}} -ne 1"), 6);
-    let with_n1 = fnv1a(b"n1") % 2;
+    let with_n1 = shard_of("n1", 2);
     let other = 1 - with_n1;
     dir.run("exp-run", &["--shard", &format!("{other}/2")]).succeeds();
     dir.run("exp-run", &["--shard", &format!("{with_n1}/2")]).fails_with(1);
@@ -422,7 +389,7 @@ fn hostile_values_arrive_verbatim(dir: &Dir) {
     for line in &added {
         let name = line["name"].as_str().unwrap();
         let value = line["params"]["v"].as_str().unwrap();
-        let arg = std::fs::read_to_string(config_dir(dir, name).join("arg")).unwrap();
+        let arg = std::fs::read_to_string(dir.config(name).join("arg")).unwrap();
         assert_eq!(arg, format!("{value}\n"), "value {value:?}");
     }
     let pwned = files_named(dir.path(), "pwned");
@@ -461,7 +428,7 @@ exec sleep 1000"#;
     assert_eq!(row["status"], "failed", "{row}");
     assert!(row["error"].as_str().unwrap().contains("timeout"), "{row}");
     let pids = [pid_in(&dir, "n1", "bg.pid"), pid_in(&dir, "n1", "fg.pid")];
-    let _guard = KillOnDrop(pids.to_vec());
+    let _guard = KillOnDrop::Sleeps(pids.to_vec());
     for pid in pids {
         wait_for(&format!("process {pid} to be gone"), || !alive(pid));
     }
@@ -469,25 +436,7 @@ exec sleep 1000"#;
 
 /// A pid a command wrote to a file in its config folder.
 fn pid_in(dir: &Dir, name: &str, file: &str) -> i32 {
-    dir.read(&format!("exp/configs/{name}/{file}")).trim().parse().unwrap()
-}
-
-/// SIGKILLs the listed `sleep` processes still alive when a test ends, so a
-/// failing test leaves nothing behind.
-struct KillOnDrop(Vec<i32>);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        for &pid in &self.0 {
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            if alive(pid) && cmdline.starts_with(b"sleep") {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
-        }
-    }
+    dir.config_file(name, file).trim().parse().unwrap()
 }
 
 #[test]
@@ -505,7 +454,7 @@ exec sleep 1000"#;
     assert_eq!(row["status"], "failed", "{row}");
     assert!(row["error"].as_str().unwrap().contains("timeout"), "{row}");
     let pid = pid_in(&dir, "n1", "bg.pid");
-    let _guard = KillOnDrop(vec![pid]);
+    let _guard = KillOnDrop::Sleeps(vec![pid]);
     wait_for(&format!("process {pid} (ignores SIGTERM) to be gone"), || !alive(pid));
 }
 
@@ -541,7 +490,7 @@ fn a_missing_program_is_failed_with_a_clear_error() {
 
 /// The `env -0` dump of a command: NAME=VALUE entries, NUL-terminated.
 fn env_of(dir: &Dir, name: &str) -> BTreeMap<String, String> {
-    std::fs::read_to_string(config_dir(dir, name).join("env"))
+    std::fs::read_to_string(dir.config(name).join("env"))
         .unwrap()
         .split('\0')
         .filter_map(|l| l.split_once('='))
@@ -569,7 +518,7 @@ fn the_command_gets_its_environment_and_working_directory() {
     let rows = by_name(&dir);
     for (name, row) in &rows {
         let env = env_of(&dir, name);
-        let config = config_dir(&dir, name).canonicalize().unwrap();
+        let config = dir.config(name).canonicalize().unwrap();
         let path = |key: &str| PathBuf::from(&env[key]).canonicalize().unwrap();
         assert_eq!(env["EXP_NAME"], *name);
         assert_eq!(path("EXP_CONFIG_DIR"), config);
@@ -599,7 +548,7 @@ fn the_command_gets_its_environment_and_working_directory() {
             config,
             "EXP_STATUS_FILE in the config folder"
         );
-        let pwd = std::fs::read_to_string(config_dir(&dir, name).join("pwd")).unwrap();
+        let pwd = std::fs::read_to_string(dir.config(name).join("pwd")).unwrap();
         assert_eq!(PathBuf::from(pwd.trim_end()), root, "working directory");
     }
 

@@ -3,9 +3,7 @@
 //! the test (and is SIGKILLed with what it started), it never hangs it.
 
 use crate::harness::*;
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
-use std::path::{Path, PathBuf};
+use nix::sys::signal::Signal;
 use std::time::Duration;
 
 // ---------- helpers ----------
@@ -13,25 +11,6 @@ use std::time::Duration;
 /// The most a runner may take to end once it should: generous for a busy
 /// machine, far below a hang.
 const BOUND: Duration = Duration::from_secs(60);
-
-/// Kills the processes whose pids are in these files when dropped, so a
-/// failing test leaves no server behind.
-struct KillOnDrop(Vec<PathBuf>);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        for pid in self.0.iter().filter_map(|path| read_pid(path)) {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-        }
-    }
-}
-
-/// The pid written to `file` (relative to the test's directory), waiting for it.
-fn pid_in(dir: &Dir, file: &str) -> i32 {
-    let path = dir.path().join(file);
-    wait_for(file, || read_pid(&path).is_some());
-    read_pid(&path).unwrap()
-}
 
 /// The setup's log files in `DIR/.exp` (one per runner), concatenated.
 fn setup_logs(dir: &Dir) -> String {
@@ -56,8 +35,8 @@ printf 'PORT=1234\r\n'"#;
 
 fn services(dir: &Dir) -> (KillOnDrop, Vec<i32>) {
     let files = ["server.pid", "escaped.pid", "ticker.pid"];
-    let guard = KillOnDrop(files.iter().map(|f| dir.path().join(f)).collect());
-    let pids = files.iter().map(|f| pid_in(dir, f)).collect();
+    let guard = KillOnDrop::PidFiles(files.iter().map(|f| dir.path().join(f)).collect());
+    let pids = files.iter().map(|f| wait_pid(dir, f)).collect();
     (guard, pids)
 }
 
@@ -67,13 +46,9 @@ fn assert_gone(pids: &[i32], after: &str) {
     }
 }
 
-/// Configs that write their pid and wait for `TMP/release`.
-fn gated_experiment(dir: &Dir, n: usize) {
-    shell_experiment(
-        dir,
-        n,
-        r#"echo "$PORT" > "$EXP_NAME.port"; echo $$ > "$EXP_NAME.pid"; while [ ! -e release ]; do sleep 0.02; done"#,
-    );
+/// Gated configs that write the `$PORT` a setup gave them to `TMP/NAME.port`.
+fn port_experiment(dir: &Dir, n: usize) {
+    gated_experiment(dir, n, r#"echo "$PORT" > "$EXP_NAME.port""#);
 }
 
 // ---------- defect 3: a setup that serves the run ----------
@@ -107,11 +82,11 @@ fn a_setup_that_leaves_a_server_is_done_when_it_exits_and_its_services_stop_with
 fn a_stopped_run_stops_the_setups_services() {
     for (signal, code) in [(Signal::SIGINT, 130), (Signal::SIGTERM, 143)] {
         let dir = Dir::new();
-        gated_experiment(&dir, 2);
+        port_experiment(&dir, 2);
         let runner =
             Bg::run(&dir, &["-j2", "--setup", SERVING_SETUP, "--kill-after", "5s", "--progress", "never"]);
         let (_guard, pids) = services(&dir);
-        pid_in(&dir, "c0.pid");
+        wait_pid(&dir, "pids/c0");
         runner.signal(signal);
         let out = runner.finish_within(BOUND);
         out.fails_with(code);
@@ -126,16 +101,16 @@ fn a_stopped_run_stops_the_setups_services() {
 #[test]
 fn a_stop_during_the_setup_stops_it_and_what_it_started() {
     let dir = Dir::new();
-    gated_experiment(&dir, 1);
+    port_experiment(&dir, 1);
     let setup = "setsid sleep 300 & echo $! > server.pid; sleep 300 & echo $! > setup.pid; wait";
     let runner = Bg::run(&dir, &["--setup", setup, "--kill-after", "5s", "--progress", "never"]);
-    let _guard = KillOnDrop(vec![dir.path().join("server.pid"), dir.path().join("setup.pid")]);
-    let pids = [pid_in(&dir, "server.pid"), pid_in(&dir, "setup.pid")];
+    let _guard = KillOnDrop::PidFiles(vec![dir.path().join("server.pid"), dir.path().join("setup.pid")]);
+    let pids = [wait_pid(&dir, "server.pid"), wait_pid(&dir, "setup.pid")];
     runner.signal(Signal::SIGINT);
     let out = runner.finish_within(BOUND);
     out.fails_with(130).stderr_has("during --setup");
     assert_gone(&pids, "a stop during the setup");
-    assert!(!dir.path().join("c0.pid").exists(), "nothing ran");
+    assert_eq!(gated_pid(&dir, "c0"), None, "nothing ran");
 }
 
 /// Trust round 3, defect 3: a runner that is SIGKILLed leaves no service
@@ -143,12 +118,12 @@ fn a_stop_during_the_setup_stops_it_and_what_it_started() {
 #[test]
 fn a_sigkilled_runner_takes_the_setups_services_with_it() {
     let dir = Dir::new();
-    gated_experiment(&dir, 1);
+    port_experiment(&dir, 1);
     let mut runner = Bg::run(&dir, &["--setup", SERVING_SETUP, "--progress", "never"]);
     let (_guard, pids) = services(&dir);
-    let command = pid_in(&dir, "c0.pid");
+    let command = wait_pid(&dir, "pids/c0");
     runner.signal(Signal::SIGKILL);
-    wait_for("the runner to die", || runner.exited().is_some());
+    runner.wait_exit();
     wait_for("its services and command to be gone", || !pids.iter().chain([&command]).any(|&p| alive(p)));
 }
 
@@ -157,7 +132,7 @@ fn a_sigkilled_runner_takes_the_setups_services_with_it() {
 #[test]
 fn a_run_that_stops_on_an_error_stops_the_setups_services() {
     let dir = Dir::new();
-    gated_experiment(&dir, 1);
+    port_experiment(&dir, 1);
     let journal = dir.exp().join(".exp/journal.jsonl");
     assert!(journal.exists(), "exp-add leaves a journal");
     let setup = format!("{SERVING_SETUP}\nprintf 'garbage\\ngarbage\\n' >> '{}'", journal.display());
@@ -183,17 +158,12 @@ fn a_replay_stops_the_setups_services() {
     assert_gone(&pids, "a replay");
 }
 
-fn example(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name)
-}
-
 /// Trust round 3, defect 3: `examples/setup-server.sh`, one server for all
 /// workers (Delphyne's WorkersSetup): the configs talk to it via `$PORT`,
 /// and it is gone when the run ends.
 #[test]
 fn the_setup_server_example_serves_every_worker_and_stops_with_the_run() {
-    if std::process::Command::new("python3").arg("--version").output().is_err() {
-        eprintln!("note: skipped: python3 is not installed");
+    if !python3("the_setup_server_example_serves_every_worker_and_stops_with_the_run") {
         return;
     }
     let dir = Dir::new();
@@ -202,7 +172,7 @@ reply = urllib.request.urlopen("http://127.0.0.1:" + os.environ["PORT"] + "/squa
 print(reply.decode())"#;
     dir.init(&["--naming", "x{x}"], &["python3", "-c", ask]);
     dir.run("exp-add", &["--grid", "x=1..6"]).succeeds();
-    let setup = format!("sh {}", example("setup-server.sh").display());
+    let setup = format!("sh {}", repo("examples/setup-server.sh").display());
     let out = Bg::run(&dir, &["-j3", "--setup", &setup, "--progress", "never"]).finish_within(BOUND);
     out.succeeds();
     let mut servers = std::collections::BTreeSet::new();
@@ -253,10 +223,10 @@ esac"#,
     );
     shell_experiment(&dir, 4, &script);
     let files = ["c0.escaped", "c0.bg", "c1.escaped", "c2.escaped", "c3.pid"];
-    let _guard = KillOnDrop(files.iter().map(|f| dir.path().join(f)).collect());
+    let _guard = KillOnDrop::PidFiles(files.iter().map(|f| dir.path().join(f)).collect());
     // c3 ignores the timeout's SIGTERM: it keeps the run going while we look.
     let runner = Bg::run(&dir, &["-j4", "--timeout", "5s", "--kill-after", "120s", "--progress", "never"]);
-    let left: Vec<i32> = files[..4].iter().map(|f| pid_in(&dir, f)).collect();
+    let left: Vec<i32> = files[..4].iter().map(|f| wait_pid(&dir, f)).collect();
     wait_for("c0, c1 and c2 to end", || {
         let rows = by_name(&dir);
         ["c0", "c1", "c2"].iter().all(|name| rows[*name]["status"] != "running")
@@ -264,7 +234,7 @@ esac"#,
     for (file, pid) in files.iter().zip(&left) {
         assert!(!alive(*pid), "{file} ({pid}) still runs after its config was recorded");
     }
-    std::fs::write(dir.path().join("release"), "").unwrap();
+    release(&dir);
     let out = runner.finish_within(BOUND);
     out.fails_with(1);
     let rows = by_name(&dir);
@@ -282,11 +252,11 @@ fn a_stopped_config_leaves_no_escapee_running() {
         let script = format!("{}\necho $$ > \"$EXP_NAME.pid\"\nsleep 300", escape("$EXP_NAME.escaped"));
         shell_experiment(&dir, 2, &script);
         let files = ["c0.escaped", "c1.escaped"];
-        let _guard = KillOnDrop(files.iter().map(|f| dir.path().join(f)).collect());
+        let _guard = KillOnDrop::PidFiles(files.iter().map(|f| dir.path().join(f)).collect());
         let runner = Bg::run(&dir, &["-j2", "--kill-after", "60s", "--progress", "never"]);
-        let escaped: Vec<i32> = files.iter().map(|f| pid_in(&dir, f)).collect();
-        pid_in(&dir, "c0.pid");
-        pid_in(&dir, "c1.pid");
+        let escaped: Vec<i32> = files.iter().map(|f| wait_pid(&dir, f)).collect();
+        wait_pid(&dir, "c0.pid");
+        wait_pid(&dir, "c1.pid");
         runner.signal(signal);
         let out = runner.finish_within(BOUND);
         assert_eq!(out.code, Some(128 + signal as i32), "{out:?}");
@@ -311,7 +281,7 @@ if kill -0 "$(cat escaped)" 2>/dev/null; then echo alive > seen; else echo gone 
         escape("escaped")
     );
     shell_experiment(&dir, 1, &script);
-    let _guard = KillOnDrop(vec![dir.path().join("escaped")]);
+    let _guard = KillOnDrop::PidFiles(vec![dir.path().join("escaped")]);
     let out = Bg::run(&dir, &["--retries", "1", "--progress", "never"]).finish_within(BOUND);
     out.succeeds();
     assert_eq!(dir.read("seen").trim(), "gone", "attempt 2 saw attempt 1's escapee");
@@ -321,27 +291,7 @@ if kill -0 "$(cat escaped)" 2>/dev/null; then echo alive > seen; else echo gone 
 
 /// Run `exp-run exp ARGS` as uid/gid 65534 (`setpriv`), bounded.
 fn run_as_nobody(dir: &Dir, args: &[&str]) -> Out {
-    let mut cmd = std::process::Command::new("setpriv");
-    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(bin("exp-run"))
-        .arg("exp")
-        .args(args)
-        .current_dir(dir.path())
-        .env_remove("EXP_DIR")
-        .env("NO_COLOR", "1")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn().expect("setpriv");
-    let deadline = std::time::Instant::now() + BOUND;
-    while child.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() >= deadline {
-            let _ = child.kill();
-            panic!("exp-run as nobody still running after {BOUND:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Out::of(child.wait_with_output().unwrap())
+    Bg::of(as_user(dir, 65534, "exp-run", args)).finish_within(BOUND)
 }
 
 /// Make the whole test directory world-writable (a shared experiment),
@@ -411,18 +361,13 @@ fn an_immutable_configs_folder_stops_the_run_and_fails_no_config() {
     let dir = Dir::new();
     shell_experiment(&dir, 3, "true");
     let configs = dir.exp().join("configs");
-    let ok = std::process::Command::new("chattr")
-        .arg("+i")
-        .arg(&configs)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("note: skipped: `chattr +i` is not possible here (not root, or no support)");
+    let Some(immutable) =
+        Immutable::set(&configs, "an_immutable_configs_folder_stops_the_run_and_fails_no_config")
+    else {
         return;
-    }
+    };
     let out = run_bounded(&dir, "exp-run", &["-j2", "--progress", "never"]);
-    let _ = std::process::Command::new("chattr").arg("-i").arg(&configs).status();
+    drop(immutable);
     out.fails_with(3).stderr_has(configs.display().to_string()); // what and where
     assert_untouched_todo(&dir);
 }
@@ -666,10 +611,10 @@ fn dry_run_shows_each_configs_argv_and_the_variables_exp_sets() {
 #[test]
 fn the_counter_keeps_its_total_during_a_stop() {
     let dir = Dir::new();
-    gated_experiment(&dir, 4);
+    port_experiment(&dir, 4);
     let runner = Bg::run(&dir, &["-j4", "--kill-after", "60s"]);
     for i in 0..4 {
-        pid_in(&dir, &format!("c{i}.pid"));
+        wait_pid(&dir, &format!("pids/c{i}"));
     }
     runner.signal(Signal::SIGINT);
     let out = runner.finish_within(BOUND);

@@ -13,7 +13,6 @@
 use crate::harness::slurm::*;
 use crate::harness::*;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
 /// The `NAME TASK` lines the commands appended to `TMP/log.txt`, by name.
 fn ran_by(dir: &Dir) -> BTreeMap<String, Vec<String>> {
@@ -167,7 +166,7 @@ fn the_example_batch_script_finishes_a_sweep() {
     let Some(slurm) = slurm() else { return };
     let dir = Dir::new();
     let names = shell_experiment(&dir, 12, r#"echo "$EXP_NAME $SLURM_ARRAY_TASK_ID" >> log.txt; sleep 0.1"#);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/slurm-array.sbatch");
+    let script = repo("examples/slurm-array.sbatch");
     let bins = bin("exp-run").parent().unwrap().to_path_buf();
     let path = std::env::join_paths(
         std::iter::once(bins).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),

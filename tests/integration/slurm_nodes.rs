@@ -113,7 +113,7 @@ impl Cluster {
     }
 
     fn script_command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/slurm-cluster"));
+        let mut cmd = Command::new(repo(".ci/slurm-cluster"));
         cmd.args(args).env("EXP_SLURM_DIR", &self.dir).stdin(Stdio::null());
         cmd
     }

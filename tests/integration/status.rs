@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 
 fn fixture() -> PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/delphyne-abduction-experiment.yaml")
+    repo("tests/fixtures/delphyne-abduction-experiment.yaml")
 }
 
 /// An experiment with the Delphyne fixture as its state.
@@ -23,26 +23,13 @@ fn delphyne() -> Dir {
 fn experiment_with(dir: &Dir, n: usize) -> Vec<String> {
     dir.init(&[], &["echo", "{i}"]);
     let grid = format!("i=0..{}", n - 1);
-    dir.run("exp-add", &["--grid", &grid])
-        .succeeds()
-        .json_lines()
-        .iter()
-        .map(|l| l["name"].as_str().unwrap().to_string())
-        .collect()
+    names(&dir.run("exp-add", &["--grid", &grid]).succeeds().json_lines())
 }
 
 /// Run the first `how_many` todo configs (their `echo` succeeds): done.
 fn mark_done(dir: &Dir, how_many: usize) {
     let limit = how_many.to_string();
     dir.run("exp-run", &["--limit", &limit, "--progress", "never", "-q"]).succeeds();
-}
-
-fn counts(dir: &Dir, args: &[&str]) -> Value {
-    let mut all = vec!["--counts", "--json"];
-    all.extend_from_slice(args);
-    let lines = dir.run("exp-status", &all).succeeds().json_lines();
-    assert_eq!(lines.len(), 1, "one object");
-    lines.into_iter().next().unwrap()
 }
 
 #[test]

@@ -10,12 +10,6 @@ use std::time::{Duration, Instant};
 
 const ESC: char = '\x1b';
 
-/// An experiment named `n{n}` running the shell template `script` for `n=1..=k`.
-fn sweep(dir: &Dir, script: &str, k: usize) {
-    dir.run("exp-init", &["--naming", "n{n}", "--shell", script]).succeeds();
-    dir.run("exp-add", &["--grid", &format!("n=1..{k}")]).succeeds();
-}
-
 /// `[n/N] HH:MM:SS REST` after the program's name: (n, N, REST).
 fn counted(line: &str) -> Option<(usize, usize, &str)> {
     let rest = line.strip_prefix("exp-run: [")?;
@@ -263,15 +257,11 @@ fn screen_lines(captured: &str) -> Vec<String> {
     strip_ansi(captured).split(['\r', '\n']).filter(|l| !l.trim().is_empty()).map(str::to_string).collect()
 }
 
-fn quoted(path: &Path) -> String {
-    format!("'{}'", path.display())
-}
-
 #[test]
 fn bars_on_a_terminal_count_show_each_commands_last_line_and_fit_70_columns() {
     let dir = Dir::new();
     sweep(&dir, "for i in 1 2 3 4 5; do echo \"step $i of {n}\"; sleep 0.3; done", 4);
-    let run = format!("{} exp -j 2", quoted(&bin("exp-run")));
+    let run = format!("{} exp -j 2", quote(&bin("exp-run")));
     let Some(captured) = on_a_terminal(dir.path(), &run) else { return };
     assert!(dir.status().iter().all(|row| row["status"] == "done"), "{captured}");
     let lines = screen_lines(&captured);
@@ -299,7 +289,7 @@ fn a_retry_shows_on_the_bars() {
         r#"sleep 0.3; test -e "$EXP_CONFIG_DIR/again" || (touch "$EXP_CONFIG_DIR/again"; exit 1)"#,
         1,
     );
-    let run = format!("{} exp --retries 2", quoted(&bin("exp-run")));
+    let run = format!("{} exp --retries 2", quote(&bin("exp-run")));
     let Some(captured) = on_a_terminal(dir.path(), &run) else { return };
     let lines = screen_lines(&captured);
     assert!(lines.iter().any(|l| l.contains("failed n1 (exit code 1")), "{lines:?}");
@@ -313,7 +303,7 @@ fn long_adds_and_summaries_show_progress_on_a_terminal_only() {
     dir.init(&[], &["true"]);
     // 60,000 rows: long enough to pass the progress line's delay in a test build.
     let grid = "--grid a=0..299 --grid b=0..199";
-    let add = format!("{} exp {grid} > /dev/null", quoted(&bin("exp-add")));
+    let add = format!("{} exp {grid} > /dev/null", quote(&bin("exp-add")));
     let started = Instant::now();
     let Some(captured) = on_a_terminal(dir.path(), &add) else { return };
     let lines = screen_lines(&captured);
@@ -321,7 +311,7 @@ fn long_adds_and_summaries_show_progress_on_a_terminal_only() {
     // The line waits 300 ms before it shows: only a slow enough call must show it.
     let long = |started: Instant| started.elapsed() > Duration::from_millis(1500);
     assert!(lines.iter().any(|l| l.contains("rows read")) || !long(started), "{lines:?}");
-    let summary = format!("{} exp --ignore-missing > /dev/null", quoted(&bin("exp-summary")));
+    let summary = format!("{} exp --ignore-missing > /dev/null", quote(&bin("exp-summary")));
     let started = Instant::now();
     let captured = on_a_terminal(dir.path(), &summary).unwrap();
     let lines = screen_lines(&captured);
@@ -346,7 +336,7 @@ fn interactive_enter_lists_the_running_configs_and_takes_a_snapshot_without_echo
     let go = dir.path().join("go");
     // The commands wait for the test to let them finish.
     sweep(&dir, &format!("while [ ! -e '{}' ]; do sleep 0.05; done", go.display()), 3);
-    let line = format!("stty cols 70 rows 30; {} exp -j 2 --interactive", quoted(&bin("exp-run")));
+    let line = format!("stty cols 70 rows 30; {} exp -j 2 --interactive", quote(&bin("exp-run")));
     let mut child = Command::new("script")
         .args(["-qfec", &line, "/dev/null"])
         .current_dir(dir.path())

@@ -1,11 +1,13 @@
 //! Tools in the background: a runner to signal, watch and reap, its output
 //! collected as it comes; and polling for a condition, never sleeping and hoping.
 
-use super::{Dir, Out};
+use super::{bin, Dir, Out};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use std::fs::File;
 use std::io::Read;
-use std::process::{Child, ExitStatus, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -71,6 +73,17 @@ impl Bg {
         self.child.as_mut().expect("running").try_wait().expect("wait")
     }
 
+    /// Wait for it to exit (a SIGKILLed runner: reaped, so its pid is gone
+    /// as far as the next process can tell), failing after a minute.
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        let mut status = None;
+        wait_for("the runner to exit", || {
+            status = self.exited();
+            status.is_some()
+        });
+        status.unwrap()
+    }
+
     /// Wait for it to exit (failing after a generous minute) and collect its output.
     pub fn finish(self) -> Out {
         self.finish_within(Duration::from_secs(60))
@@ -121,6 +134,72 @@ fn collect(mut from: impl Read + Send + 'static, into: Arc<Mutex<String>>) -> Jo
             into.lock().unwrap().push_str(&String::from_utf8_lossy(&buffer[..n]));
         }
     })
+}
+
+/// A process of any command, its output in files (no pipe to fill, no
+/// reader thread: a process that may block or outlive its reader); `finish` fails after a
+/// minute rather than hanging, and dropping it unfinished kills it.
+pub struct Proc {
+    child: Option<Child>,
+    pub stdout: PathBuf,
+    pub stderr: PathBuf,
+}
+
+impl Proc {
+    pub fn spawn(dir: &Dir, label: &str, mut cmd: Command, stdin: Stdio) -> Proc {
+        let stdout = dir.path().join(format!("{label}.stdout"));
+        let stderr = dir.path().join(format!("{label}.stderr"));
+        cmd.current_dir(dir.path())
+            .env_remove("EXP_DIR")
+            .env("NO_COLOR", "1")
+            .stdin(stdin)
+            .stdout(File::create(&stdout).unwrap())
+            .stderr(File::create(&stderr).unwrap());
+        Proc { child: Some(cmd.spawn().expect("spawn")), stdout, stderr }
+    }
+
+    /// A tool on `./exp`, its stdin read from `input`.
+    pub fn tool(dir: &Dir, tool: &str, args: &[&str], input: &Path) -> Proc {
+        let mut cmd = Command::new(bin(tool));
+        cmd.arg("exp").args(args);
+        Proc::spawn(dir, tool, cmd, Stdio::from(File::open(input).unwrap()))
+    }
+
+    pub fn pid(&self) -> Pid {
+        Pid::from_raw(self.child.as_ref().expect("running").id() as i32)
+    }
+
+    pub fn finish(mut self) -> Out {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let child = self.child.as_mut().expect("running");
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                let stderr = std::fs::read_to_string(&self.stderr).unwrap_or_default();
+                drop(self);
+                panic!("still running after a minute; stderr so far:\n{stderr}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        self.child = None;
+        let read = |path: &Path| String::from_utf8_lossy(&std::fs::read(path).unwrap()).into_owned();
+        Out {
+            code: std::os::unix::process::ExitStatusExt::signal(&status).map_or(status.code(), |_| None),
+            stdout: read(&self.stdout),
+            stderr: read(&self.stderr),
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 /// Run a tool on `./exp` to its end, failing (not hanging) after a minute.

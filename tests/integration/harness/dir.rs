@@ -69,18 +69,43 @@ impl Dir {
     }
 }
 
+/// `PREFIX... TOOL exp ARGS...` (a tool run through `setpriv`, `unshare`
+/// or `faketime`) in the temp dir, as `Dir::cmd` sets it up.
+pub fn wrapped(dir: &Dir, prefix: &[&str], tool: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(prefix[0]);
+    cmd.args(&prefix[1..]).arg(bin(tool)).arg("exp").args(args);
+    cmd.current_dir(dir.path()).env_remove("EXP_DIR").env("NO_COLOR", "1");
+    cmd
+}
+
+/// `TOOL exp ARGS` as Unix user `uid` (group `uid`, no other groups).
+pub fn as_user(dir: &Dir, uid: u32, tool: &str, args: &[&str]) -> Command {
+    let (reuid, regid) = (format!("--reuid={uid}"), format!("--regid={uid}"));
+    wrapped(dir, &["setpriv", &reuid, &regid, "--clear-groups"], tool, args)
+}
+
+/// A file of the repository: `examples/train.py`, `tests/fixtures/...`.
+pub fn repo(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+/// An executable script at `folder/name`.
+pub fn script(folder: &Path, name: &str, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = folder.join(name);
+    std::fs::write(&path, body).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// A path quoted as one word for `sh`.
+pub fn quote(path: &Path) -> String {
+    format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
+}
+
 /// An empty file at `TMP/relative`: a flag a command waits for.
 pub fn touch(dir: &Dir, relative: &str) {
     std::fs::write(dir.path().join(relative), "").unwrap();
-}
-
-/// Configs `c0..c{n-1}` (param `i`) running the shell template `script`;
-/// their names.
-pub fn shell_experiment(dir: &Dir, n: usize, script: &str) -> Vec<String> {
-    dir.init(&["--naming", "c{i}", "--shell", script], &[]);
-    let grid = format!("i=0..{}", n - 1);
-    assert_eq!(dir.run("exp-add", &["--grid", &grid]).succeeds().json_lines().len(), n);
-    (0..n).map(|i| format!("c{i}")).collect()
 }
 
 /// `TOOL exp ARGS | jq FILTER...`: jq's output (the tool must succeed).

@@ -2,13 +2,15 @@
 //! `use crate::harness::*;` and never reaches into another test file.
 //!
 //! Each module holds one idea: the experiment dir and running tools
-//! (`dir`), a finished tool's output with fluent assertions (`out`),
+//! (`dir`), ready-made experiments (`experiments`), a finished tool's
+//! output with fluent assertions (`out`),
 //! background runners (`background`), what the state says (`state`), pids
 //! and kills (`process`), what this machine can do (`skip`), and the shared
 //! Slurm cluster (`slurm`, imported by name by the Slurm tests only).
 
 mod background;
 mod dir;
+mod experiments;
 mod out;
 mod process;
 mod skip;
@@ -17,6 +19,7 @@ mod state;
 
 pub use background::*;
 pub use dir::*;
+pub use experiments::*;
 pub use out::*;
 pub use process::*;
 pub use skip::*;

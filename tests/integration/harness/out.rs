@@ -1,5 +1,7 @@
 //! A finished tool's output: its exit code, stdout and stderr.
 
+use serde_json::Value;
+use std::collections::BTreeMap;
 use std::process::Output;
 
 /// A finished process's output.
@@ -72,10 +74,24 @@ impl Out {
         self
     }
 
-    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+    pub fn json_lines(&self) -> Vec<Value> {
         self.stdout
             .lines()
             .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {line:?}: {e}")))
             .collect()
+    }
+
+    /// The JSON lines (of `exp-status --json`) by config name.
+    pub fn rows_by_name(&self) -> BTreeMap<String, Value> {
+        self.json_lines().into_iter().map(|row| (row["name"].as_str().unwrap().to_string(), row)).collect()
+    }
+
+    /// The JSON line of config `name` (of `exp-status --json`).
+    #[track_caller]
+    pub fn row(&self, name: &str) -> Value {
+        self.json_lines()
+            .into_iter()
+            .find(|row| row["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {self:#?}"))
     }
 }

@@ -2,6 +2,7 @@
 //! test it skips when the answer is no, so a skip is never silent.
 
 use super::bin;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// Whether the tools can run as Unix user `uid` here (root, `setpriv`,
@@ -46,4 +47,63 @@ pub fn can_run(program: &str, args: &[&str], test: &str) -> bool {
         eprintln!("note: {test}: skipped, `{program} {}` does not work here", args.join(" "));
     }
     ok
+}
+
+/// Whether python3 runs here (CI installs it); else a note that `test` is
+/// skipped.
+pub fn python3(test: &str) -> bool {
+    let ok = Command::new("python3").arg("--version").output().is_ok_and(|out| out.status.success());
+    if !ok {
+        eprintln!("note: {test}: skipped, python3 is not installed");
+    }
+    ok
+}
+
+/// A file or folder made immutable (`chattr +i`, even for root) until
+/// dropped.
+pub struct Immutable {
+    path: PathBuf,
+    recursive: bool,
+}
+
+impl Immutable {
+    /// `chattr +i PATH`, or None (after a note that `test` is skipped) when
+    /// this machine cannot: not root, or a filesystem without the attribute.
+    pub fn set(path: &Path, test: &str) -> Option<Immutable> {
+        Immutable::chattr(path, false, test)
+    }
+
+    /// `chattr -R +i PATH`: the folder and everything in it.
+    pub fn set_all(path: &Path, test: &str) -> Option<Immutable> {
+        Immutable::chattr(path, true, test)
+    }
+
+    fn chattr(path: &Path, recursive: bool, test: &str) -> Option<Immutable> {
+        let mut cmd = Command::new("chattr");
+        if recursive {
+            cmd.arg("-R");
+        }
+        let done = cmd
+            .arg("+i")
+            .arg(path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        if !done {
+            eprintln!("note: {test}: skipped, `chattr +i` is not possible here (not root, or no support)");
+            return None;
+        }
+        Some(Immutable { path: path.to_path_buf(), recursive })
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let mut cmd = Command::new("chattr");
+        if self.recursive {
+            cmd.arg("-R");
+        }
+        let _ = cmd.arg("-i").arg(&self.path).stderr(Stdio::null()).status();
+    }
 }

@@ -1,9 +1,9 @@
 //! The Slurm cluster the Slurm tests share (`slurm.rs`, `slurm_nodes.rs`):
 //! found once, held by one test at a time, jobs cancelled when dropped.
 
-use super::{bin, Dir, Out};
+use super::{bin, quote, Dir, Out};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard, Once, OnceLock};
 use std::time::{Duration, Instant};
@@ -171,11 +171,6 @@ pub fn wait_long(what: &str, mut condition: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out after {JOB_LIMIT:?} waiting for {what}");
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// A word quoted for `sh`.
-pub fn quote(path: &Path) -> String {
-    format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
 }
 
 /// `exp-run DIR/exp ARGS` as a line of a job script.
