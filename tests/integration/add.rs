@@ -9,10 +9,6 @@ fn params(lines: &[Value]) -> Vec<Value> {
     lines.iter().map(|l| l["params"].clone()).collect()
 }
 
-fn names(lines: &[Value]) -> Vec<String> {
-    lines.iter().map(|l| l["name"].as_str().expect("name").to_string()).collect()
-}
-
 /// Add `input` on stdin, asserting success; the JSON lines printed.
 fn add(dir: &Dir, args: &[&str], input: &str) -> Vec<Value> {
     dir.run_stdin("exp-add", args, input).succeeds().json_lines()

@@ -7,27 +7,6 @@ use crate::harness::*;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
-fn names(dir: &Dir) -> Vec<String> {
-    dir.status().iter().map(|row| row["name"].as_str().unwrap().to_string()).collect()
-}
-
-fn statuses(dir: &Dir) -> BTreeMap<String, String> {
-    by_name(dir).into_iter().map(|(name, row)| (name, row["status"].as_str().unwrap().to_string())).collect()
-}
-
-fn config_dir_exists(dir: &Dir, name: &str) -> bool {
-    dir.exp().join("configs").join(name).is_dir()
-}
-
-/// How many times each name was appended to `TMP/runs.txt`.
-fn runs(dir: &Dir) -> BTreeMap<String, usize> {
-    let mut counts = BTreeMap::new();
-    for line in std::fs::read_to_string(dir.path().join("runs.txt")).unwrap_or_default().lines() {
-        *counts.entry(line.to_string()).or_default() += 1;
-    }
-    counts
-}
-
 fn changed(out: &Out) -> Vec<(String, String, String)> {
     out.json_lines()
         .iter()
@@ -52,7 +31,7 @@ fn six(dir: &Dir) {
     );
     dir.run("exp-add", &["--default", "seed=0", "--grid", "a=1,2,3", "--grid", "b=x,y"]).succeeds();
     dir.run("exp-run", &["-j2"]).fails_with(1);
-    assert_eq!(names(dir), ["1-x", "1-y", "2-x", "2-y", "3-x", "3-y"]);
+    assert_eq!(names(&dir.status()), ["1-x", "1-y", "2-x", "2-y", "3-x", "3-y"]);
 }
 
 // ---------- removing ----------
@@ -74,9 +53,9 @@ fn keep_removes_every_config_whose_identity_is_not_listed() {
             json!({"name": "3-y", "action": "remove", "status": "failed", "params": {"a": 3, "b": "y", "seed": 0}, "purged": false}),
         ]
     );
-    assert_eq!(names(&dir), ["1-x", "2-y", "3-x"]);
+    assert_eq!(names(&dir.status()), ["1-x", "2-y", "3-x"]);
     for name in ["1-x", "1-y", "2-x", "2-y", "3-x", "3-y"] {
-        assert!(config_dir_exists(&dir, name), "{name}'s folder stays without --purge");
+        assert!(dir.config(name).is_dir(), "{name}'s folder stays without --purge");
     }
 
     // From a file too; a second clean with the same list changes nothing.
@@ -84,13 +63,13 @@ fn keep_removes_every_config_whose_identity_is_not_listed() {
     let before = dir.state();
     let out = dir.run("exp-clean", &["--keep", "keep.jsonl"]);
     out.succeeds().no_stdout();
-    assert_eq!(names(&dir), ["1-x", "2-y", "3-x"]);
+    assert_eq!(names(&dir.status()), ["1-x", "2-y", "3-x"]);
     assert_eq!(dir.state(), before);
 
     // A removed config does not come back with a run (which runs nothing:
     // the failed config failed in an earlier run, so exit 0).
     dir.run("exp-run", &[]).succeeds();
-    assert_eq!(names(&dir), ["1-x", "2-y", "3-x"]);
+    assert_eq!(names(&dir.status()), ["1-x", "2-y", "3-x"]);
 }
 
 #[test]
@@ -106,15 +85,15 @@ fn purge_deletes_the_folders_of_removed_configs() {
         assert_eq!(line["action"], "remove");
         assert_eq!(line["purged"], true, "{line}");
     }
-    assert_eq!(names(&dir), ["1-x", "2-x", "2-y", "3-x"]);
-    assert!(!config_dir_exists(&dir, "1-y") && !config_dir_exists(&dir, "3-y"));
-    assert!(["1-x", "2-x", "2-y", "3-x"].iter().all(|name| config_dir_exists(&dir, name)));
+    assert_eq!(names(&dir.status()), ["1-x", "2-x", "2-y", "3-x"]);
+    assert!(!dir.config("1-y").is_dir() && !dir.config("3-y").is_dir());
+    assert!(["1-x", "2-x", "2-y", "3-x"].iter().all(|name| dir.config(name).is_dir()));
 
     let out = dir.run_stdin("exp-clean", &["--names", "-", "--purge"], "2-x\n");
     out.succeeds();
     assert_eq!(out.json_lines()[0]["purged"], true);
-    assert!(!config_dir_exists(&dir, "2-x"));
-    assert_eq!(names(&dir), ["1-x", "2-y", "3-x"]);
+    assert!(!dir.config("2-x").is_dir());
+    assert_eq!(names(&dir.status()), ["1-x", "2-y", "3-x"]);
 }
 
 #[test]
@@ -125,14 +104,14 @@ fn names_removes_the_listed_configs_bare_or_piped_from_exp_status() {
     let out = dir.run_stdin("exp-clean", &["--names", "-"], &failed);
     out.succeeds();
     assert_eq!(changed(&out), [triple("3-x", "remove", "failed"), triple("3-y", "remove", "failed")]);
-    assert_eq!(names(&dir), ["1-x", "1-y", "2-x", "2-y"]);
+    assert_eq!(names(&dir.status()), ["1-x", "1-y", "2-x", "2-y"]);
 
     std::fs::write(dir.path().join("names.txt"), "2-y\n\n1-x\n").unwrap();
     let out = dir.run("exp-clean", &["--names", "names.txt"]);
     out.succeeds();
     assert_eq!(changed(&out), [triple("1-x", "remove", "done"), triple("2-y", "remove", "done")]);
-    assert_eq!(names(&dir), ["1-y", "2-x"]);
-    assert!(config_dir_exists(&dir, "1-x"), "the folder stays without --purge");
+    assert_eq!(names(&dir.status()), ["1-y", "2-x"]);
+    assert!(dir.config("1-x").is_dir(), "the folder stays without --purge");
 }
 
 #[test]
@@ -145,8 +124,8 @@ fn an_unknown_name_is_exit_2_and_changes_nothing() {
         out.fails_with(2).no_stdout().stderr_has("nope"); // names the unknown config
         assert_eq!(dir.state(), before, "{args:?}");
     }
-    assert_eq!(names(&dir).len(), 6);
-    assert!(config_dir_exists(&dir, "1-x"));
+    assert_eq!(names(&dir.status()).len(), 6);
+    assert!(dir.config("1-x").is_dir());
 }
 
 // ---------- resetting ----------
@@ -194,7 +173,7 @@ fn reset_puts_listed_configs_back_even_done_ones_and_the_rerun_keeps_earlier_log
         [json!({"name": "c1", "action": "reset", "status": "done", "params": {"i": 1}})]
     );
     assert_eq!(statuses(&dir)["c1"], "todo");
-    assert!(config_dir_exists(&dir, "c1"));
+    assert!(dir.config("c1").is_dir());
 
     dir.run("exp-run", &[]).succeeds();
     let rows = by_name(&dir);
@@ -250,14 +229,14 @@ fn dry_run_prints_what_it_would_change_and_changes_nothing() {
     assert_eq!(changed(&out), [triple("1-x", "reset", "done")]);
 
     assert_eq!(dir.state(), before, "nothing changed");
-    assert_eq!(names(&dir).len(), 6);
-    assert!(["1-x", "1-y", "2-x", "2-y", "3-x", "3-y"].iter().all(|n| config_dir_exists(&dir, n)));
+    assert_eq!(names(&dir.status()).len(), 6);
+    assert!(["1-x", "1-y", "2-x", "2-y", "3-x", "3-y"].iter().all(|n| dir.config(n).is_dir()));
 
     // The real thing does what the dry run said.
     let out = dir.run_stdin("exp-clean", &["--keep", "-", "--purge"], keep);
     out.succeeds();
     assert_eq!(changed(&out), would);
-    assert_eq!(names(&dir), ["1-x", "3-x"]);
+    assert_eq!(names(&dir.status()), ["1-x", "3-x"]);
 }
 
 // ---------- running configs and runners ----------
@@ -265,12 +244,9 @@ fn dry_run_prints_what_it_would_change_and_changes_nothing() {
 #[test]
 fn a_running_config_is_never_touched() {
     let dir = Dir::new();
-    std::fs::create_dir(dir.path().join("pids")).unwrap();
-    shell_experiment(&dir, 2, r#"echo $$ > "pids/$EXP_NAME"; while [ ! -e release ]; do sleep 0.05; done"#);
+    gated_experiment(&dir, 2, "");
     let runner = Bg::run(&dir, &["-j1", "--progress", "never"]);
-    let pid_file = dir.path().join("pids/c0");
-    wait_for("c0 to start", || read_pid(&pid_file).is_some());
-    wait_for("c0 running", || by_name(&dir)["c0"]["status"] == "running");
+    wait_running(&dir, &["c0"]);
     let before = dir.state();
 
     for (args, input) in [
@@ -288,9 +264,9 @@ fn a_running_config_is_never_touched() {
     let out = dir.run("exp-clean", &["--reset-failed"]);
     out.succeeds().no_stdout();
     assert_eq!(by_name(&dir)["c0"]["status"], "running");
-    assert!(config_dir_exists(&dir, "c0"));
+    assert!(dir.config("c0").is_dir());
 
-    touch(&dir, "release");
+    release(&dir);
     runner.finish().succeeds();
     assert_eq!(statuses(&dir).values().collect::<Vec<_>>(), ["done", "done"]);
 }
@@ -409,7 +385,7 @@ fn reset_without_names_and_purge_without_a_removal_are_usage_errors() {
         assert!(out.stdout.is_empty(), "{args:?}: {out:?}");
         assert_eq!(dir.state(), before, "{args:?}");
     }
-    assert_eq!(names(&dir).len(), 6);
+    assert_eq!(names(&dir.status()).len(), 6);
 }
 
 /// The names listed in `results_summary.csv`, or None without one.

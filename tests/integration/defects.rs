@@ -90,7 +90,7 @@ fn deeply_nested_params_are_refused_and_the_deepest_accepted_round_trip() {
     assert_eq!(rows[0]["params"], deepest, "exp-status returns it unchanged");
 
     run_bounded(&dir, "exp-run", &["--progress", "never"]).succeeds();
-    let seen = std::fs::read_to_string(dir.exp().join("configs").join(&name).join("params.seen")).unwrap();
+    let seen = dir.config_file(&name, "params.seen");
     let seen: Value = serde_json::from_str(&seen).expect("EXP_PARAMS is JSON");
     assert_eq!(seen, deepest, "EXP_PARAMS carries the params exactly");
 
@@ -474,7 +474,7 @@ fn integers_beyond_64_bits_are_refused_and_u64_max_reaches_the_command_exactly()
     assert_eq!(added[0]["params"]["n"], "18446744073709551616");
     dir.run("exp-run", &["--progress", "never"]).succeeds();
 
-    let seen = |name: &str| dir.read(&format!("exp/configs/{name}/seen"));
+    let seen = |name: &str| dir.config_file(name, "seen");
     assert_eq!(seen(&exact), format!("{max}\n{max}\n{{\"n\":{max}}}\n"));
     let big = "18446744073709551616";
     assert_eq!(seen(&quoted), format!("{big}\n{big}\n{{\"n\":\"{big}\"}}\n"));

@@ -6,22 +6,6 @@
 use crate::harness::*;
 use std::path::{Path, PathBuf};
 
-/// Every file under `root`, as paths relative to it.
-fn files_under(root: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut todo = vec![root.to_path_buf()];
-    while let Some(dir) = todo.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            match std::fs::symlink_metadata(&path).unwrap().is_dir() {
-                true => todo.push(path),
-                false => found.push(path.strip_prefix(root).unwrap().to_path_buf()),
-            }
-        }
-    }
-    found
-}
-
 /// A folder outside the experiment holding a planted result and logs.
 fn outside_with_secrets(dir: &Dir) -> PathBuf {
     let outside = dir.path().join("outside");
@@ -35,7 +19,7 @@ fn outside_with_secrets(dir: &Dir) -> PathBuf {
 
 /// Replace `configs/NAME` by a symlink to `target`.
 fn swap_for_symlink(dir: &Dir, name: &str, target: &Path) {
-    let folder = dir.exp().join("configs").join(name);
+    let folder = dir.config(name);
     std::fs::rename(&folder, dir.path().join(format!("{name}.real"))).unwrap();
     std::os::unix::fs::symlink(target, &folder).unwrap();
 }
@@ -46,16 +30,12 @@ fn swap_for_symlink(dir: &Dir, name: &str, target: &Path) {
 #[test]
 fn a_snapshot_folder_swapped_for_a_symlink_during_the_wait_takes_nothing_outside() {
     let dir = Dir::new();
-    std::fs::create_dir(dir.path().join("pids")).unwrap();
     // The command traps USR1 but never answers, so the snapshot waits.
     let script = r#"trap ':' USR1
-echo '{{"loss": "SECRET-RESULT"}}' > "$EXP_RESULT"
-echo $$ > "pids/$EXP_NAME"
-while [ ! -e release ]; do sleep 0.05; done"#;
-    shell_experiment(&dir, 1, script);
+echo '{{"loss": "SECRET-RESULT"}}' > "$EXP_RESULT""#;
+    gated_experiment(&dir, 1, script);
     let runner = Bg::run(&dir, &["--progress", "never"]);
-    wait_for("c0 to start", || read_pid(&dir.path().join("pids/c0")).is_some());
-    wait_for("c0 to show as running", || by_name(&dir)["c0"]["status"] == "running");
+    wait_running(&dir, &["c0"]);
 
     let snapshot = Bg::spawn(&dir, "exp-snapshot", &["--signal", "USR1", "--wait", "3s"]);
     let snapshots = dir.exp().join("snapshots");
@@ -69,7 +49,7 @@ while [ ! -e release ]; do sleep 0.05; done"#;
     let out = snapshot.finish();
     assert!(matches!(out.code, Some(0 | 3)), "{out:?}");
     assert_eq!(files_under(&outside), Vec::<PathBuf>::new(), "nothing written through the symlink: {out:?}");
-    touch(&dir, "release");
+    release(&dir);
     runner.finish().succeeds();
 }
 
@@ -129,11 +109,9 @@ fn a_runner_refuses_to_write_through_a_config_folder_that_is_a_symlink() {
 #[test]
 fn a_snapshot_skips_a_running_config_whose_folder_is_a_symlink() {
     let dir = Dir::new();
-    std::fs::create_dir(dir.path().join("pids")).unwrap();
-    shell_experiment(&dir, 1, r#"echo $$ > "pids/$EXP_NAME"; while [ ! -e release ]; do sleep 0.05; done"#);
+    gated_experiment(&dir, 1, "");
     let runner = Bg::run(&dir, &["--progress", "never"]);
-    wait_for("c0 to start", || read_pid(&dir.path().join("pids/c0")).is_some());
-    wait_for("c0 to show as running", || by_name(&dir)["c0"]["status"] == "running");
+    wait_running(&dir, &["c0"]);
     let outside = outside_with_secrets(&dir);
     swap_for_symlink(&dir, "c0", &outside);
 
@@ -145,7 +123,7 @@ fn a_snapshot_skips_a_running_config_whose_folder_is_a_symlink() {
         assert!(!text.contains("SECRET"), "{file:?} holds what is behind the symlink:\n{text}");
     }
     out.stderr_has("c0").stderr_has("symlink");
-    touch(&dir, "release");
+    release(&dir);
     // The runner cannot record c0's files safely; whatever it decides, it ends.
     let _ = runner.finish();
 }

@@ -49,13 +49,6 @@ fn gated_runner(dir: &Dir) -> Bg {
     runner
 }
 
-/// Release the gated command and check that its runner ends well.
-fn release_runner(dir: &Dir, runner: Bg) {
-    release(dir);
-    runner.finish().succeeds();
-    assert_eq!(status_of(dir, "c0"), "done");
-}
-
 /// The same directory, both canonicalized.
 fn same_dir(a: &str, b: &Path) -> bool {
     std::fs::canonicalize(a.trim()).unwrap() == std::fs::canonicalize(b).unwrap()
@@ -140,6 +133,7 @@ fn init_update_while_a_runner_is_active_exits_4_and_changes_nothing() {
     assert_eq!(dir.state_file(), state_before, "experiment.yaml untouched");
     assert_eq!(dir.journal(), journal_before, "journal untouched");
     release_runner(&dir, runner);
+    assert_eq!(status_of(&dir, "c0"), "done");
     assert!(!dir.read("exp/experiment.yaml").contains("echo fixed"), "the old command stays");
 }
 
@@ -643,8 +637,7 @@ fn trapping_experiment(dir: &Dir, on_term: &str) {
 /// SIGTERM to the runner once its command has started; its output.
 fn sigterm_the_runner(dir: &Dir) -> Out {
     let runner = Bg::run(dir, &["--progress", "never", "--kill-after", "30s"]);
-    let pid = dir.path().join("pid");
-    wait_for("the command to start", || read_pid(&pid).is_some());
+    wait_pid(dir, "pid");
     runner.signal(Signal::SIGTERM);
     runner.finish()
 }
@@ -707,6 +700,7 @@ fn exclusive_quiet_while_another_runner_is_active_exits_4_silently() {
     let loud = dir.run("exp-run", &["--exclusive"]);
     loud.fails_with(4).stderr_has("another runner is active");
     release_runner(&dir, runner);
+    assert_eq!(status_of(&dir, "c0"), "done");
 }
 
 // ---------- small things ----------

@@ -47,6 +47,18 @@ fn kill_runner_and_watchdog(runner: &mut Bg) {
     runner.wait_exit();
 }
 
+/// c0 was left to its runner `a`, alive elsewhere, while the others ran
+/// once here; released, `a` finishes it.
+fn c0_left_to_its_runner(dir: &Dir, a: Bg) {
+    let rows = by_name(dir);
+    assert_eq!(rows["c0"]["status"], "running", "{rows:#?}");
+    assert_eq!(with_status(&rows, "done").len(), 2, "{rows:#?}");
+    assert_eq!(runs(dir)["c0"], 1, "c0 was not run twice");
+    release(dir);
+    a.finish().succeeds();
+    assert_eq!(by_name(dir)["c0"]["status"], "done");
+}
+
 // ---------- defect 2: one hostname, two PID namespaces ----------
 
 /// `unshare -p --fork --mount-proc TOOL exp ARGS`: a runner in a container
@@ -118,13 +130,7 @@ fn a_runner_inside_a_pid_namespace_leaves_a_live_claim_alone() {
     let exclusive = Bg::of(in_pid_namespace(&dir, "exp-run", &["--exclusive", "--progress", "never"]));
     exclusive.finish().fails_with(4);
     Bg::of(in_pid_namespace(&dir, "exp-run", &["--progress", "never"])).finish().succeeds();
-    let rows = by_name(&dir);
-    assert_eq!(rows["c0"]["status"], "running", "{rows:#?}");
-    assert_eq!(with_status(&rows, "done").len(), 2, "{rows:#?}");
-    assert_eq!(runs(&dir)["c0"], 1, "c0 was not run twice");
-    release(&dir);
-    a.finish().succeeds();
-    assert_eq!(by_name(&dir)["c0"]["status"], "done");
+    c0_left_to_its_runner(&dir, a);
     assert_eq!(runs(&dir)["c0"], 1);
 }
 
@@ -184,13 +190,7 @@ fn a_reader_with_a_clock_ahead_leaves_a_live_runner_on_another_host_alone() {
     let run = Bg::of(skewed(&dir, "+5m", "exp-run", &["--stale-after", "2m", "--progress", "never"]));
     let run = run.finish();
     run.succeeds().stderr_lacks("back to todo");
-    let rows = by_name(&dir);
-    assert_eq!(rows["c0"]["status"], "running", "{rows:#?}");
-    assert_eq!(with_status(&rows, "done").len(), 2, "{rows:#?}");
-    assert_eq!(runs(&dir)["c0"], 1, "c0 was not run twice");
-    release(&dir);
-    a.finish().succeeds();
-    assert_eq!(by_name(&dir)["c0"]["status"], "done");
+    c0_left_to_its_runner(&dir, a);
 }
 
 /// Trust round 3, defect 4: a reader whose clock is 5 minutes behind saw a
@@ -490,7 +490,7 @@ fn a_journal_without_checksums_still_loads() {
 fn status_shows_the_host_of_each_configs_latest_attempt() {
     let dir = Dir::new();
     c0_gated_experiment(&dir, 3);
-    let here = nix::unistd::gethostname().unwrap().into_string().unwrap();
+    let here = hostname();
     assert!(dir.status().iter().all(|row| row.get("host") == Some(&serde_json::Value::Null)));
     let elsewhere =
         can_run("unshare", &["--uts", "true"], "status_shows_the_host_of_each_configs_latest_attempt");

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 /// `KEY=VALUE` words of a config's stdout.log.
 fn words(dir: &Dir, name: &str) -> BTreeMap<String, String> {
-    dir.read(&format!("exp/configs/{name}/stdout.log"))
+    dir.config_file(name, "stdout.log")
         .split_whitespace()
         .filter_map(|word| word.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -37,7 +37,7 @@ fn a_run_records_with_each_configs_own_cache_dir_and_no_cache_turns_it_off() {
     for name in ["c0", "c1"] {
         let seen = words(&dir, name);
         assert_eq!(seen["mode"], "record");
-        let expected = dir.exp().join("configs").join(name).join("cache");
+        let expected = dir.config(name).join("cache");
         assert!(expected.is_dir(), "{expected:?}");
         let cache = dir.path().join(&seen["cache"]);
         assert_eq!(cache.canonicalize().unwrap(), expected.canonicalize().unwrap());
@@ -164,7 +164,7 @@ fn a_failing_setup_runs_nothing_and_exits_5() {
     let rows = by_name(&dir);
     assert!(rows.values().all(|row| row["status"] == "todo" && row["dir"].is_null()), "{rows:?}");
     for name in rows.keys() {
-        assert!(!dir.exp().join("configs").join(name).exists(), "{name} has no folder");
+        assert!(!dir.config(name).exists(), "{name} has no folder");
     }
     assert_eq!(dir.state(), before);
 }
@@ -177,9 +177,7 @@ fn a_stop_signal_during_the_setup_stops_it_and_runs_nothing() {
     // The setup's child (`sleep`) must go too, not only its shell.
     let setup = r#"sleep 60 & echo $! > setup.pid; wait; echo X=1"#;
     let runner = Bg::run(&dir, &["--setup", setup, "--progress", "never"]);
-    let pid_file = dir.path().join("setup.pid");
-    wait_for("the setup to start", || read_pid(&pid_file).is_some());
-    let sleeper = read_pid(&pid_file).unwrap();
+    let sleeper = wait_pid(&dir, "setup.pid");
     runner.signal(nix::sys::signal::Signal::SIGTERM);
     let out = runner.finish();
     out.fails_with(143).stderr_has("during --setup");

@@ -8,7 +8,7 @@
 use crate::harness::*;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 
 /// Appended to every command: one line per run in the config's folder.
@@ -45,24 +45,6 @@ fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 
 fn mixed_statuses() -> BTreeMap<String, String> {
     map(&[("n1", "done"), ("n2", "done"), ("n3", "failed"), ("n4", "done"), ("n5", "failed"), ("n6", "done")])
-}
-
-/// Every file under `root` whose name starts with `prefix`.
-fn files_named(root: &Path, prefix: &str) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
-            let path = entry.path();
-            if entry.file_name().to_string_lossy().starts_with(prefix) {
-                found.push(path.clone());
-            }
-            if entry.file_type().unwrap().is_dir() {
-                stack.push(path);
-            }
-        }
-    }
-    found
 }
 
 // ---------- statuses and exit codes ----------
@@ -392,7 +374,10 @@ fn hostile_values_arrive_verbatim(dir: &Dir) {
         let arg = std::fs::read_to_string(dir.config(name).join("arg")).unwrap();
         assert_eq!(arg, format!("{value}\n"), "value {value:?}");
     }
-    let pwned = files_named(dir.path(), "pwned");
+    let pwned: Vec<PathBuf> = files_under(dir.path())
+        .into_iter()
+        .filter(|path| path.file_name().unwrap().to_string_lossy().starts_with("pwned"))
+        .collect();
     assert!(pwned.is_empty(), "injected: {pwned:?}");
 }
 

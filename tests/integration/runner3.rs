@@ -178,7 +178,7 @@ print(reply.decode())"#;
     let mut servers = std::collections::BTreeSet::new();
     for x in 1..=6 {
         let result: serde_json::Value =
-            serde_json::from_str(&dir.read(&format!("exp/configs/x{x}/result.json"))).unwrap();
+            serde_json::from_str(&dir.config_file(&format!("x{x}"), "result.json")).unwrap();
         assert_eq!(result["square"], x * x, "{result}");
         servers.insert(result["server_pid"].as_i64().unwrap());
     }

@@ -17,7 +17,8 @@ fn big(dir: &Dir) -> Vec<String> {
     added.iter().map(|l| l["name"].as_str().unwrap().to_string()).collect()
 }
 
-fn names(dir: &Dir) -> Vec<String> {
+/// What `exp-status --names` lists.
+fn listed_names(dir: &Dir) -> Vec<String> {
     dir.run("exp-status", &["--names"]).succeeds().stdout.lines().map(str::to_string).collect()
 }
 
@@ -47,7 +48,7 @@ fn adding_to_a_big_experiment_keeps_every_config_once() {
         counts(&dir, &[]),
         serde_json::json!({"todo":8002,"running":0,"done":0,"failed":0,"total":8002})
     );
-    assert_eq!(names(&dir), expected, "every config once, in order");
+    assert_eq!(listed_names(&dir), expected, "every config once, in order");
     let rows = dir.status();
     assert_eq!(rows.len(), 8002);
     assert_eq!(rows.last().unwrap()["params"]["pad"], "other");

@@ -108,15 +108,6 @@ fn runner(dir: &Dir, jobs: usize) -> Bg {
     Bg::run(dir, &["-j", &jobs.to_string(), "--progress", "never", "--kill-after", "2s"])
 }
 
-/// Wait for a killed or stopped runner to exit, reaping it.
-fn reap(mut runner: Bg) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while runner.exited().is_none() {
-        assert!(Instant::now() < deadline, "a signalled runner did not exit");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 /// `exp-status --json` must always answer, with valid lines.
 fn poll_status(dir: &Dir) -> Vec<Value> {
     let out = dir.run("exp-status", &["--json", "--stale-after", "10m"]);
@@ -147,7 +138,7 @@ fn soak(sizes: Sizes) {
         std::thread::sleep(Duration::from_millis(rng.below(60)));
         match rng.below(10) {
             0..=5 => {
-                let victim = runners.swap_remove(rng.below(runners.len() as u64) as usize);
+                let mut victim = runners.swap_remove(rng.below(runners.len() as u64) as usize);
                 if rng.below(4) == 0 {
                     victim.signal(Signal::SIGTERM);
                     terms += 1;
@@ -155,7 +146,7 @@ fn soak(sizes: Sizes) {
                     victim.signal(Signal::SIGKILL);
                     kills += 1;
                 }
-                reap(victim);
+                victim.wait_exit();
                 // Restart one, or sometimes two at once.
                 for _ in 0..1 + rng.below(2) {
                     if runners.len() < sizes.runners + 1 {

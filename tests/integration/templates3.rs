@@ -3,7 +3,7 @@
 
 use crate::harness::*;
 use serde_json::json;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Values that would run `touch PWNED` if they were ever taken as code,
 /// in every quoting a template could give them.
@@ -23,20 +23,8 @@ const HOSTILE: &[&str] = &[
 ];
 
 /// Every file named PWNED under `root`.
-fn pwned(root: &Path) -> Vec<std::path::PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                stack.push(path);
-            } else if entry.file_name() == "PWNED" {
-                found.push(path);
-            }
-        }
-    }
-    found
+fn pwned(root: &Path) -> Vec<PathBuf> {
+    files_under(root).into_iter().filter(|path| path.ends_with("PWNED")).collect()
 }
 
 /// The stdout of each config, by its param `x`.
@@ -45,7 +33,7 @@ fn outputs(dir: &Dir) -> Vec<(String, String)> {
         .iter()
         .map(|row| {
             let name = row["name"].as_str().unwrap();
-            let out = dir.read(&format!("exp/configs/{name}/stdout.log"));
+            let out = dir.config_file(name, "stdout.log");
             (row["params"]["x"].as_str().unwrap().to_string(), out)
         })
         .collect()
@@ -83,7 +71,7 @@ fn a_value_inside_quotes_of_a_shell_template_is_data_never_code() {
             }
             assert_eq!(out, expected.replace("VALUE", &value), "template {template:?}, value {value:?}");
         }
-        assert_eq!(pwned(dir.path()), Vec::<std::path::PathBuf>::new(), "template {template:?}");
+        assert_eq!(pwned(dir.path()), Vec::<PathBuf>::new(), "template {template:?}");
     }
 }
 
@@ -144,7 +132,7 @@ fn a_stored_template_that_is_now_refused_stops_exp_run_and_exp_add() {
         assert!(out.stderr.contains("exp-init --update"), "{tool} {args:?}: {out:?}");
         assert_eq!(dir.state(), before, "{tool} {args:?} changed the experiment");
     }
-    assert_eq!(pwned(dir.path()), Vec::<std::path::PathBuf>::new());
+    assert_eq!(pwned(dir.path()), Vec::<PathBuf>::new());
 }
 
 /// Trust round 3, defect 1: a value with a NUL character cannot reach a
@@ -244,7 +232,7 @@ fn python_format_specs_name_configs_and_fill_commands() {
     let names: Vec<&str> = added.iter().map(|line| line["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["lr1.00e-03-C1.23e_04-i007-x0.5000", "lr1.00e-04-C1.23e_04-i007-x0.5000"]);
     dir.run("exp-run", &["--progress", "never"]).succeeds();
-    assert_eq!(dir.read(&format!("exp/configs/{}/stdout.log", names[0])), "1.00e-03 007 w00\n");
+    assert_eq!(dir.config_file(names[0], "stdout.log"), "1.00e-03 007 w00\n");
 
     // In the argv form too.
     let dir = Dir::new();

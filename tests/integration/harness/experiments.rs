@@ -1,7 +1,7 @@
 //! Ready-made experiments: configs `c0..` running a shell line, gated ones
 //! whose commands wait for the test to release them, and sweeps `n1..nK`.
 
-use super::{by_name, read_pid, touch, wait_for, Dir};
+use super::{by_name, read_pid, touch, wait_for, Bg, Dir, Out};
 
 /// Configs `c0..c{n-1}` (param `i`) running the shell template `script`;
 /// their names.
@@ -55,6 +55,14 @@ pub fn wait_running(dir: &Dir, names: &[&str]) -> Vec<i32> {
 /// Let every gated command end.
 pub fn release(dir: &Dir) {
     touch(dir, "release");
+}
+
+/// Release the gated commands and let `runner` end, as it must: well.
+pub fn release_runner(dir: &Dir, runner: Bg) -> Out {
+    release(dir);
+    let out = runner.finish();
+    out.succeeds();
+    out
 }
 
 /// Configs `n1..nK` (param `n`) running the shell template `script`.

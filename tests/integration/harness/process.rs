@@ -23,6 +23,11 @@ pub fn read_pid(path: &Path) -> Option<i32> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
+/// This machine's hostname, as exp records a host.
+pub fn hostname() -> String {
+    nix::unistd::gethostname().unwrap().to_string_lossy().into_owned()
+}
+
 /// The pid a command writes to `TMP/relative`, once it is there.
 pub fn wait_pid(dir: &Dir, relative: &str) -> i32 {
     let path = dir.path().join(relative);

@@ -110,3 +110,20 @@ pub fn runs(dir: &Dir) -> BTreeMap<String, usize> {
     }
     counts
 }
+
+/// Every file under `root` (anything but a folder; a symlink is not
+/// followed), as paths relative to it.
+pub fn files_under(root: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            match std::fs::symlink_metadata(&path).unwrap().is_dir() {
+                true => todo.push(path),
+                false => found.push(path.strip_prefix(root).unwrap().to_path_buf()),
+            }
+        }
+    }
+    found
+}
