@@ -1,4 +1,5 @@
-//! One regression test per defect of the attack report, each named after the defect, citing its number.
+//! Regression tests of the attack report: one or more per defect, each named
+//! after what it guards, its doc comment citing the defect.
 //!
 //! The tests drive the real binaries as a user (or an attacker) would and
 //! look only at what is documented: exit codes, stdout and stderr, the
@@ -67,10 +68,10 @@ fn nested(levels: usize) -> Value {
     json!({ "d": value })
 }
 
+/// Attack report, defect 1: a params object nested 125 levels deep was
+/// written, and from then on every tool exited 3.
 #[test]
 fn deeply_nested_params_are_refused_and_the_deepest_accepted_round_trip() {
-    // Defect 1: a params object nested 125 levels deep was written, and
-    // from then on every tool exited 3.
     let dir = Dir::new();
     dir.init(&[], &["sh", "-c", r#"printf %s "$EXP_PARAMS" > "$EXP_CONFIG_DIR/params.seen""#]);
     for levels in [125, 65] {
@@ -107,12 +108,12 @@ fn deeply_nested_params_are_refused_and_the_deepest_accepted_round_trip() {
 
 // ---------- 2: a recovered config running twice at once ----------
 
+/// Attack report, defect 2: a config recovered from a SIGKILLed runner could
+/// run twice at once (the window between spawning a command and telling the
+/// watchdog). Each command holds a per-config lock while it runs and records
+/// "overlap" if another instance holds it.
 #[test]
 fn a_recovered_config_never_runs_twice_at_once() {
-    // Defect 2: a config recovered from a SIGKILLed runner could run twice
-    // at once (the window between spawning a command and telling the
-    // watchdog). Each command holds a per-config lock while it runs and
-    // records "overlap" if another instance holds it.
     let dir = Dir::new();
     for folder in ["locks", "starts"] {
         std::fs::create_dir(dir.path().join(folder)).unwrap();
@@ -174,11 +175,11 @@ echo "$EXP_NAME" >> finished"#;
 
 // ---------- 3: a journal with a corrupt header ----------
 
+/// Attack report, defect 3: removing the first `{` of the journal's first
+/// line made exp-status report journalled configs todo, and the next exp-add
+/// erased the journal.
 #[test]
 fn a_journal_with_a_corrupt_header_is_exit_3_for_every_tool_and_kept() {
-    // Defect 3: removing the first `{` of the journal's first line made
-    // exp-status report journalled configs todo, and the next exp-add
-    // erased the journal.
     let dir = Dir::new();
     unfolded(&dir);
     let rows = by_name(&dir);
@@ -202,10 +203,10 @@ fn five_done(dir: &Dir) {
     assert_eq!(with_status(&by_name(dir), "done").len(), 5);
 }
 
+/// Attack report, defect 4: a truncated experiment.yaml loaded (prefixes
+/// showed fewer configs, a 0-byte file an empty experiment).
 #[test]
 fn every_prefix_of_experiment_yaml_is_exit_3_and_left_unchanged() {
-    // Defect 4: a truncated experiment.yaml loaded (prefixes showed fewer
-    // configs, a 0-byte file an empty experiment).
     let dir = Dir::new();
     five_done(&dir);
     let path = dir.state_path();
@@ -221,9 +222,10 @@ fn every_prefix_of_experiment_yaml_is_exit_3_and_left_unchanged() {
     assert_eq!(with_status(&by_name(&dir), "done").len(), 5);
 }
 
+/// Attack report, defect 4: a state file that lost one config's line loaded
+/// with fewer configs.
 #[test]
 fn a_lost_config_line_in_experiment_yaml_is_exit_3() {
-    // Defect 4: a state file that lost one config's line loaded with fewer configs.
     let dir = Dir::new();
     five_done(&dir);
     let path = dir.state_path();
@@ -244,9 +246,10 @@ fn a_lost_config_line_in_experiment_yaml_is_exit_3() {
 
 // ---------- 5: FIFOs where exp reads or writes a config's files ----------
 
+/// Attack report, defect 5: a FIFO at $EXP_RESULT hung the runner, deaf to
+/// SIGINT/SIGTERM.
 #[test]
 fn a_fifo_as_result_json_does_not_hang_the_runner() {
-    // Defect 5: a FIFO at $EXP_RESULT hung the runner, deaf to SIGINT/SIGTERM.
     let dir = Dir::new();
     // c1 makes a FIFO of its result; c2 fails until TMP/fixed exists.
     let script = r#"if [ "$EXP_NAME" = c1 ]; then mkfifo "$EXP_RESULT"; fi
@@ -310,15 +313,17 @@ fn fifo_as_stdout_log(reader: bool) -> String {
     std::fs::read_to_string(folder.join("stdout.log")).expect("a log of its own")
 }
 
+/// Attack report, defect 5: a FIFO planted at configs/NAME/stdout.log hung
+/// the runner.
 #[test]
 fn a_fifo_planted_as_stdout_log_with_a_reader_is_kept_aside() {
-    // Defect 5: a FIFO planted at configs/NAME/stdout.log hung the runner.
     assert_eq!(fifo_as_stdout_log(true), "1\n");
 }
 
+/// Attack report, defect 5: the same FIFO with nobody reading it: the run
+/// still ends.
 #[test]
 fn a_fifo_planted_as_stdout_log_without_a_reader_does_not_hang() {
-    // Defect 5: the same FIFO with nobody reading it: the run still ends.
     assert_eq!(fifo_as_stdout_log(false), "1\n");
 }
 
@@ -340,10 +345,10 @@ fn block_stop_signals(command: &mut Command) {
     }
 }
 
+/// Attack report, defect 6: a runner started with SIGTERM/SIGINT blocked
+/// ignored them. The wrapper works: a process it starts has both blocked.
 #[test]
 fn a_runner_started_with_stop_signals_blocked_still_stops() {
-    // Defect 6: a runner started with SIGTERM/SIGINT blocked ignored them.
-    // The wrapper works: a process it starts has both blocked.
     let mut probe = Command::new("cat");
     probe.arg("/proc/self/status");
     block_stop_signals(&mut probe);
@@ -372,12 +377,12 @@ fn a_runner_started_with_stop_signals_blocked_still_stops() {
 
 // ---------- 7: an invalid last journal line ----------
 
+/// Attack report, defect 7: after `echo garbage >> .exp/journal.jsonl`,
+/// exp-status warned and skipped it, then the next exp-run appended after it
+/// and every tool exited 3 afterwards. The run here does not fold (another
+/// runner is alive), so what it appends stays in the journal.
 #[test]
 fn an_invalid_last_journal_line_is_skipped_then_cut_by_the_next_run() {
-    // Defect 7: after `echo garbage >> .exp/journal.jsonl`, exp-status
-    // warned and skipped it, then the next exp-run appended after it and
-    // every tool exited 3 afterwards. The run here does not fold (another
-    // runner is alive), so what it appends stays in the journal.
     let dir = Dir::new();
     c0_gated_experiment(&dir, 4);
     std::fs::write(dir.path().join("gate-names"), "c0\n").unwrap();
@@ -416,9 +421,10 @@ fn an_invalid_last_journal_line_is_skipped_then_cut_by_the_next_run() {
     out.succeeds().stderr_lacks("journal");
 }
 
+/// Attack report, defect 7: an invalid line followed by valid ones is
+/// corruption, not a torn write.
 #[test]
 fn an_invalid_journal_line_in_the_middle_is_exit_3() {
-    // Defect 7: an invalid line followed by valid ones is corruption, not a torn write.
     let dir = Dir::new();
     unfolded(&dir);
     let path = dir.journal_path();
@@ -432,11 +438,11 @@ fn an_invalid_journal_line_in_the_middle_is_exit_3() {
 
 // ---------- 8: a journal of another experiment ----------
 
+/// Attack report, defect 8: a journal copied from experiment A into
+/// experiment B was applied when its epoch matched. Both are made the same
+/// way, so their epochs match.
 #[test]
 fn a_journal_from_another_experiment_is_exit_3() {
-    // Defect 8: a journal copied from experiment A into experiment B was
-    // applied when its epoch matched. Both are made the same way, so their
-    // epochs match.
     let a = Dir::new();
     unfolded(&a);
     let b = Dir::new();
@@ -450,10 +456,10 @@ fn a_journal_from_another_experiment_is_exit_3() {
 
 // ---------- 9: integers beyond 64 bits ----------
 
+/// Attack report, defect 9: integers beyond 64 bits silently became floats
+/// (2^64 and 2^64+1 were one config).
 #[test]
 fn integers_beyond_64_bits_are_refused_and_u64_max_reaches_the_command_exactly() {
-    // Defect 9: integers beyond 64 bits silently became floats (2^64 and
-    // 2^64+1 were one config).
     let dir = Dir::new();
     let script = r#"printf '%s\n%s\n%s\n' "$1" "$EXP_PARAM_N" "$EXP_PARAMS" > "$EXP_CONFIG_DIR/seen""#;
     dir.init(&[], &["sh", "-c", script, "sh", "{n}"]);
@@ -486,10 +492,10 @@ fn integers_beyond_64_bits_are_refused_and_u64_max_reaches_the_command_exactly()
 
 // ---------- 10: exit 3 after changes were made ----------
 
+/// Attack report, defect 10: with a symlink at .exp/journal.jsonl, exp-add
+/// wrote the state, then exited 3.
 #[test]
 fn a_symlinked_journal_is_exit_3_and_nothing_is_written_through_it() {
-    // Defect 10: with a symlink at .exp/journal.jsonl, exp-add wrote the
-    // state, then exited 3.
     let dir = Dir::new();
     dir.init(&["--naming", "c{i}"], &["true"]);
     dir.run("exp-add", &["--grid", "i=1..2"]).succeeds();
@@ -512,10 +518,10 @@ fn a_symlinked_journal_is_exit_3_and_nothing_is_written_through_it() {
     assert!(!dir.exp().join("configs/c1").exists(), "nothing ran");
 }
 
+/// Attack report, defect 10: when the fold at the end of a run failed,
+/// exp-run exited 3 although every config had run and was recorded.
 #[test]
 fn a_run_in_an_immutable_experiment_dir_exits_0_and_warns_that_it_could_not_fold() {
-    // Defect 10: when the fold at the end of a run failed, exp-run exited 3
-    // although every config had run and was recorded.
     let dir = Dir::new();
     dir.init(&["--naming", "c{i}"], &["echo", "{i}"]);
     dir.run("exp-add", &["--grid", "i=1..3"]).succeeds();
@@ -536,9 +542,9 @@ fn a_run_in_an_immutable_experiment_dir_exits_0_and_warns_that_it_could_not_fold
 
 // ---------- 11: a symlinked .exp/runners ----------
 
+/// Attack report, defect 11: a symlinked .exp/runners was followed.
 #[test]
 fn a_symlinked_runners_folder_is_exit_3_and_nothing_is_written_in_its_target() {
-    // Defect 11: a symlinked .exp/runners was followed.
     let dir = Dir::new();
     dir.init(&["--naming", "c{i}"], &["true"]);
     dir.run("exp-add", &["--grid", "i=1..2"]).succeeds();
@@ -609,9 +615,9 @@ fn check_summary(text: &str) {
     }
 }
 
+/// Attack report, defect 12: summary columns collided or went blank.
 #[test]
 fn summary_columns_never_collide_nor_go_blank() {
-    // Defect 12: summary columns collided or went blank.
     let dir = Dir::new();
     std::fs::create_dir(dir.path().join("results")).unwrap();
     let script = r#"if [ -e "results/$EXP_NAME.json" ]; then cp "results/$EXP_NAME.json" "$EXP_RESULT"; fi"#;
@@ -656,9 +662,10 @@ assert len(d["configs"]) == 2, d"#;
     true
 }
 
+/// Attack report, defect 13: unknown keys in experiment.yaml were dropped on
+/// the next rewrite.
 #[test]
 fn unknown_keys_in_a_hand_written_experiment_yaml_survive_rewrites() {
-    // Defect 13: unknown keys in experiment.yaml were dropped on the next rewrite.
     let dir = Dir::new();
     std::fs::create_dir(dir.exp()).unwrap();
     let state = r#"name: hand
@@ -694,9 +701,9 @@ configs:
 
 // ---------- 14: lax input checks ----------
 
+/// Attack report, defect 14: lax input checks let these through.
 #[test]
 fn params_with_a_nul_a_key_twice_or_an_empty_grid_value_are_exit_2() {
-    // Defect 14: lax input checks let these through.
     let dir = Dir::new();
     dir.init(&[], &["true"]);
     for line in [r#"{"s":"a\u0000b"}"#, r#"{"a":1,"a":2}"#, r#"{"s\u0000":1}"#] {
@@ -708,10 +715,10 @@ fn params_with_a_nul_a_key_twice_or_an_empty_grid_value_are_exit_2() {
     assert!(dir.status().is_empty(), "nothing was added");
 }
 
+/// Attack report, defect 14: a hand-written experiment.yaml with one config
+/// name twice loaded with one of them silently dropped.
 #[test]
 fn a_config_name_given_twice_in_a_hand_written_state_is_exit_3() {
-    // Defect 14: a hand-written experiment.yaml with one config name twice
-    // loaded with one of them silently dropped.
     let dir = Dir::new();
     std::fs::create_dir(dir.exp()).unwrap();
     let state = r#"name: null
@@ -741,9 +748,10 @@ configs:
 
 // ---------- 15: large results ----------
 
+/// Attack report, defect 15: a result line over 1 MiB was not captured, with
+/// no warning.
 #[test]
 fn a_2_mib_result_line_is_captured() {
-    // Defect 15: a result line over 1 MiB was not captured, with no warning.
     let dir = Dir::new();
     let script = r#"echo noise; printf '{{"big":"'; head -c 2097152 /dev/zero | tr '\0' a; printf '"}}\n'"#;
     dir.init(&["--naming", "c{i}", "--shell", script], &[]);
@@ -757,10 +765,10 @@ fn a_2_mib_result_line_is_captured() {
     assert_eq!(summary[0]["result"]["big"].as_str().map(str::len), Some(2 << 20));
 }
 
+/// Attack report, defect 15: a result line too far from the end of stdout was
+/// lost without a word; now a warning names the limit.
 #[test]
 fn a_result_line_beyond_the_searched_tail_is_warned_about() {
-    // Defect 15: a result line too far from the end of stdout was lost
-    // without a word; now a warning names the limit.
     let dir = Dir::new();
     let script = r#"echo '{{"x":1}}'; yes bbbbbbbbbbbbbbb | head -c 17825792"#;
     dir.init(&["--naming", "c{i}", "--shell", script], &[]);
@@ -773,10 +781,10 @@ fn a_result_line_beyond_the_searched_tail_is_warned_about() {
 
 // ---------- 16: --dry-run checks less than a run ----------
 
+/// Attack report, defect 16: `exp-run --dry-run --env X={nope}` printed
+/// commands that a real run refuses.
 #[test]
 fn dry_run_refuses_a_bad_env_template_like_a_real_run() {
-    // Defect 16: `exp-run --dry-run --env X={nope}` printed commands that a
-    // real run refuses.
     let dir = Dir::new();
     dir.init(&["--naming", "c{i}"], &["echo", "{i}"]);
     dir.run("exp-add", &["--grid", "i=1"]).succeeds();
@@ -793,9 +801,10 @@ fn dry_run_refuses_a_bad_env_template_like_a_real_run() {
 
 // ---------- 17: setsid descendants of a SIGKILLed runner ----------
 
+/// Attack report, defect 17: commands that `setsid` outlived a SIGKILLed
+/// runner.
 #[test]
 fn a_setsid_descendant_dies_with_a_sigkilled_runner() {
-    // Defect 17: commands that `setsid` outlived a SIGKILLed runner.
     let dir = Dir::new();
     let script = r#"setsid sh -c 'echo $$ > sleeper.tmp && mv sleeper.tmp sleeper.pid && exec sleep 1000' &
 wait"#;
@@ -815,10 +824,10 @@ wait"#;
 
 // ---------- 18: exp-status cannot recover stale claims ----------
 
+/// Attack report, defect 18: exp-status on a full disk (or a read-only
+/// journal) exited 3 when it had to recover a stale claim.
 #[test]
 fn status_shows_the_state_when_it_cannot_recover_stale_claims() {
-    // Defect 18: exp-status on a full disk (or a read-only journal) exited 3
-    // when it had to recover a stale claim.
     let dir = Dir::new();
     gated_experiment(&dir, 1, "");
     let mut runner = Bg::run(&dir, &["--progress", "never"]);

@@ -483,9 +483,10 @@ fn a_journal_without_checksums_still_loads() {
 
 // ---------- the node a config ran on ----------
 
-/// `host` in `exp-status --json`: where a config's latest attempt ran (null
-/// when it never started); set when it is claimed, kept when it ends,
-/// cleared by a reset.
+/// Trust round 3 (the multi-node cluster; a field, not a defect): `host` in
+/// `exp-status --json` is where a config's latest attempt ran (null when it
+/// never started); set when it is claimed, kept when it ends, cleared by a
+/// reset.
 #[test]
 fn status_shows_the_host_of_each_configs_latest_attempt() {
     let dir = Dir::new();
@@ -541,8 +542,9 @@ fn a_runner_out_of_work_waits_for_a_late_host_and_recovers_its_claim() {
     assert_eq!(runs(&dir)["c0"], 2, "c0 ran again, once");
 }
 
-/// ... and a live runner on another host, busy with a long config, beats
-/// within a heartbeat: the runner out of work then leaves it be, and ends.
+/// Trust round 3 (the multi-node cluster), the guard of that fix: a live
+/// runner on another host, busy with a long config, beats within a
+/// heartbeat; the runner out of work then leaves it be, and ends.
 #[test]
 fn a_runner_out_of_work_leaves_a_live_host_be_once_it_beats() {
     let test = "a_runner_out_of_work_leaves_a_live_host_be_once_it_beats";
