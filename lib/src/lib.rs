@@ -16,8 +16,6 @@ pub mod logs;
 pub mod model;
 pub mod naming;
 pub mod process;
-#[cfg(test)]
-mod properties;
 pub mod report;
 pub mod run;
 pub mod runners;
