@@ -362,7 +362,7 @@ fn a_runner_started_with_stop_signals_blocked_still_stops() {
     for signal in [Signal::SIGTERM, Signal::SIGINT] {
         let dir = Dir::new();
         gated_experiment(&dir, 1, "");
-        let mut command = Command::new(bin("exp-run"));
+        let mut command = dir.cmd("exp-run");
         command.args(["exp", "--progress", "never", "--kill-after", "2s"]);
         block_stop_signals(&mut command);
         let runner = Proc::spawn(&dir, "exp-run", command, Stdio::null());

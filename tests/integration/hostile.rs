@@ -350,7 +350,7 @@ fn a_runner_started_with_its_signals_blocked_or_ignored_still_stops() {
         dir.init(&["--naming", "c{a}", "--shell", script], &[]);
         dir.run("exp-add", &["--grid", "a=1"]).succeeds();
         let code = format!("import signal, os, sys; {setup}; os.execvp(sys.argv[1], sys.argv[1:])");
-        let mut wrapper = Command::new("python3");
+        let mut wrapper = dir.program("python3");
         wrapper.arg("-c").arg(code).arg(bin("exp-run")).arg("exp");
         let runner = Proc::spawn(&dir, "exp-run", wrapper, Stdio::null());
         // The command once it is `sleep`: its signal mask and ignored signals.
@@ -461,7 +461,7 @@ fn invalid_utf8_params_are_refused_and_change_nothing() {
         assert_eq!(by_stdin.code, Some(2), "{input:?}: {by_stdin:#?}");
         assert_eq!(dir.state(), before, "{input:?}");
     }
-    let mut grid = Command::new(bin("exp-add"));
+    let mut grid = dir.cmd("exp-add");
     grid.arg("exp")
         .arg("--grid")
         .arg(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"a=\xff"));

@@ -1,7 +1,7 @@
 //! Tools in the background: a runner to signal, watch and reap, its output
 //! collected as it comes; and polling for a condition, never sleeping and hoping.
 
-use super::{bin, Dir, Out};
+use super::{Dir, Out};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::fs::File;
@@ -32,8 +32,8 @@ impl Bg {
     /// Another program (a wrapper such as `prlimit`) in the test's
     /// directory, as `spawn` runs the tools.
     pub fn spawn_program(dir: &Dir, program: &str, args: &[&str]) -> Bg {
-        let mut cmd = std::process::Command::new(program);
-        cmd.args(args).current_dir(dir.path()).env_remove("EXP_DIR").env("NO_COLOR", "1");
+        let mut cmd = dir.program(program);
+        cmd.args(args);
         Bg::of(cmd)
     }
 
@@ -137,8 +137,9 @@ fn collect(mut from: impl Read + Send + 'static, into: Arc<Mutex<String>>) -> Jo
 }
 
 /// A process of any command, its output in files (no pipe to fill, no
-/// reader thread: a process that may block or outlive its reader); `finish` fails after a
-/// minute rather than hanging, and dropping it unfinished kills it.
+/// reader thread: for a process that may block or outlive its reader);
+/// `finish` fails after a minute rather than hanging, and dropping it
+/// unfinished kills it.
 pub struct Proc {
     child: Option<Child>,
     pub stdout: PathBuf,
@@ -146,21 +147,18 @@ pub struct Proc {
 }
 
 impl Proc {
+    /// `cmd` (from `Dir::cmd` or `Dir::program`), its output in
+    /// `TMP/LABEL.stdout` and `TMP/LABEL.stderr`.
     pub fn spawn(dir: &Dir, label: &str, mut cmd: Command, stdin: Stdio) -> Proc {
         let stdout = dir.path().join(format!("{label}.stdout"));
         let stderr = dir.path().join(format!("{label}.stderr"));
-        cmd.current_dir(dir.path())
-            .env_remove("EXP_DIR")
-            .env("NO_COLOR", "1")
-            .stdin(stdin)
-            .stdout(File::create(&stdout).unwrap())
-            .stderr(File::create(&stderr).unwrap());
+        cmd.stdin(stdin).stdout(File::create(&stdout).unwrap()).stderr(File::create(&stderr).unwrap());
         Proc { child: Some(cmd.spawn().expect("spawn")), stdout, stderr }
     }
 
     /// A tool on `./exp`, its stdin read from `input`.
     pub fn tool(dir: &Dir, tool: &str, args: &[&str], input: &Path) -> Proc {
-        let mut cmd = Command::new(bin(tool));
+        let mut cmd = dir.cmd(tool);
         cmd.arg("exp").args(args);
         Proc::spawn(dir, tool, cmd, Stdio::from(File::open(input).unwrap()))
     }

@@ -26,7 +26,13 @@ impl Dir {
 
     /// A command for one of the exp binaries, run in the temp dir.
     pub fn cmd(&self, tool: &str) -> Command {
-        let mut cmd = Command::new(bin(tool));
+        self.program(bin(tool))
+    }
+
+    /// Any program run in the temp dir as the tools are: no `EXP_DIR`
+    /// from the test's environment, no colour.
+    pub fn program(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new(program);
         cmd.current_dir(self.path()).env_remove("EXP_DIR").env("NO_COLOR", "1");
         cmd
     }
@@ -72,9 +78,8 @@ impl Dir {
 /// `PREFIX... TOOL exp ARGS...` (a tool run through `setpriv`, `unshare`
 /// or `faketime`) in the temp dir, as `Dir::cmd` sets it up.
 pub fn wrapped(dir: &Dir, prefix: &[&str], tool: &str, args: &[&str]) -> Command {
-    let mut cmd = Command::new(prefix[0]);
+    let mut cmd = dir.program(prefix[0]);
     cmd.args(&prefix[1..]).arg(bin(tool)).arg("exp").args(args);
-    cmd.current_dir(dir.path()).env_remove("EXP_DIR").env("NO_COLOR", "1");
     cmd
 }
 
@@ -165,7 +170,7 @@ pub fn bin(tool: &str) -> PathBuf {
     }
 }
 
-/// Whether `jq` is installed (CI installs it; the jq tests need it).
+/// `jq`, which the composition tests need (CI installs it).
 pub fn jq() -> Command {
     Command::new("jq")
 }

@@ -3,10 +3,10 @@
 //!
 //! Each module holds one idea: the experiment dir and running tools
 //! (`dir`), ready-made experiments (`experiments`), a finished tool's
-//! output with fluent assertions (`out`),
-//! background runners (`background`), what the state says (`state`), pids
-//! and kills (`process`), what this machine can do (`skip`), and the shared
-//! Slurm cluster (`slurm`, imported by name by the Slurm tests only).
+//! output with fluent assertions (`out`), background runners
+//! (`background`), what the state says (`state`), pids and kills
+//! (`process`), what this machine can do (`skip`), and the Slurm cluster
+//! (`slurm`, which only the Slurm tests import, by name).
 
 mod background;
 mod dir;
