@@ -633,7 +633,8 @@ fn summary_columns_never_collide_nor_go_blank() {
     let warned = run.stderr.lines().filter(|l| l.contains("configs/arr/result.json")).count();
     assert_eq!(warned, 1, "the run warns of it once, not again for its summary: {run:?}");
     let out = dir.run("exp-summary", &[]);
-    out.succeeds().stderr_has("configs/arr/result.json").stderr_has("warning"); // a warning names the result that is not an object
+    // A warning names the result that is not an object.
+    out.succeeds().stderr_has("configs/arr/result.json").stderr_has("warning");
     check_summary(&out.stdout);
     check_summary(&dir.read("exp/results_summary.csv"));
 }

@@ -92,7 +92,8 @@ fn the_jq_recipes_answer_on_a_real_sweep() {
     out.succeeds()
         .stdout_has("lr1-s0\texit code 1: loss diverged") // the failed one, with why
         .stdout_has("\"name\":\"lr0.3-s0\""); // the best by loss
-                                              // The results table holds the done configs, best first, despite the failure.
+
+    // The results table holds the done configs, best first, despite the failure.
     let table = out.stdout.split("# a results table").nth(1).expect("the table's heading");
     let rows: Vec<&str> = table.lines().skip(1).take_while(|line| !line.starts_with('#')).collect();
     let names: Vec<&str> = rows.iter().map(|row| row.split('\t').next().unwrap()).collect();

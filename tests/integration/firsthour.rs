@@ -60,7 +60,8 @@ fn same_dir(a: &str, b: &Path) -> bool {
 fn init_with_a_misspelled_program_warns_and_still_creates_the_experiment() {
     let dir = Dir::new();
     let out = dir.run("exp-init", &["--", "pyhton3", "train.py"]);
-    out.succeeds().no_stdout().stderr_has("warning").stderr_has("\"pyhton3\" is not found"); // names the program
+    out.succeeds().no_stdout().stderr_has("warning");
+    out.stderr_has("\"pyhton3\" is not found"); // names the program
     assert!(dir.exp().join("experiment.yaml").is_file());
     let counts = dir.run("exp-status", &["--counts", "--json"]).succeeds().json_lines();
     assert_eq!(counts, [json!({"todo": 0, "running": 0, "done": 0, "failed": 0, "total": 0})]);
@@ -113,7 +114,8 @@ fn init_update_says_how_many_done_configs_ran_under_the_old_command() {
 
     let new = r#"echo new > "$EXP_CONFIG_DIR/which"; test "$1" -ge 0"#;
     let out = dir.run("exp-init", &["--update", "--", "sh", "-c", new, "sh", "{i}"]);
-    out.succeeds().stderr_has("2 done config(s) ran under the old command").stderr_has("--reset"); // says how to run them again
+    out.succeeds().stderr_has("2 done config(s) ran under the old command");
+    out.stderr_has("--reset"); // says how to run them again
     assert_eq!(configs(&dir), before, "every config and its status kept");
 
     // The next run starts only the todo config, with the new command.

@@ -22,7 +22,7 @@ mod examples;
 mod files3;
 /// A researcher's first hour: typos, fixes, grids, paths, failures and stops.
 mod firsthour;
-/// Hostile surroundings: planted FIFOs and symlinks, blocked signals, invalid UTF-8, full and read-only disks.
+/// Hostile surroundings: planted FIFOs and symlinks, blocked signals, bad UTF-8, full or read-only disks.
 mod hostile;
 /// Trust, round 3, regressions: hosts, PID namespaces, clocks, Unix users, damaged journal bytes.
 mod hosts;
