@@ -51,7 +51,7 @@ fn exclusive_exits_4_while_another_runner_is_active() {
     let dir = Dir::new();
     logged_gated(&dir, 2);
     let first = Bg::run(&dir, &["-j1", "--limit", "1", "--progress", "never"]);
-    wait_for("c0 running", || by_name(&dir)["c0"]["status"] == "running");
+    wait_running(&dir, &["c0"]);
     let busy = run_bounded(&dir, "exp-run", &["--exclusive", "--progress", "never"]);
     busy.fails_with(4);
     assert!(!busy.stderr.is_empty(), "says why: {busy:?}");
@@ -80,7 +80,7 @@ fn the_cron_line_fired_twice_overlapping_runs_each_config_once() {
     logged_gated(&dir, 3);
     let cron = ["--exclusive", "--progress", "never"];
     let first = Bg::run(&dir, &cron);
-    wait_for("c0 running", || by_name(&dir)["c0"]["status"] == "running");
+    wait_running(&dir, &["c0"]);
     let second = run_bounded(&dir, "exp-run", &cron);
     second.fails_with(4).stderr_has("another runner is active");
     release(&dir);
@@ -98,7 +98,7 @@ fn a_config_added_while_a_runner_works_is_run_by_it() {
     let dir = Dir::new();
     logged_gated(&dir, 1);
     let runner = Bg::run(&dir, &["-j1", "--json", "--progress", "never"]);
-    wait_for("c0 running", || by_name(&dir)["c0"]["status"] == "running");
+    wait_running(&dir, &["c0"]);
     let added = dir.run_stdin("exp-add", &[], "{\"i\":1}\n").succeeds().json_lines();
     assert_eq!(added[0]["name"], "c1");
     assert_eq!(added[0]["added"], true);

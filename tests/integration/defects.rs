@@ -387,7 +387,7 @@ fn an_invalid_last_journal_line_is_skipped_then_cut_by_the_next_run() {
     c0_gated_experiment(&dir, 4);
     std::fs::write(dir.path().join("gate-names"), "c0\n").unwrap();
     let holder = Bg::run(&dir, &["--names", "gate-names", "--progress", "never"]);
-    wait_for("c0 running", || by_name(&dir)["c0"]["status"] == "running");
+    wait_running(&dir, &["c0"]);
 
     let journal = dir.journal_path();
     let mut text = bytes(&journal);
