@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 impl Dir {
     /// `exp-status --json`, parsed.
-    pub fn status(&self) -> Vec<serde_json::Value> {
+    pub fn status(&self) -> Vec<Value> {
         self.run("exp-status", &["--json"]).succeeds().json_lines()
     }
 
