@@ -17,8 +17,6 @@ pub mod logs;
 pub mod model;
 pub mod naming;
 pub mod process;
-#[cfg(test)]
-mod properties;
 pub mod report;
 pub mod results;
 pub mod rows;

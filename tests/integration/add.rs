@@ -1,6 +1,6 @@
 //! `exp-add`: identity, grids, input sources, bad input, hostile names.
 
-use crate::util::*;
+use crate::harness::*;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -9,13 +9,9 @@ fn params(lines: &[Value]) -> Vec<Value> {
     lines.iter().map(|l| l["params"].clone()).collect()
 }
 
-fn names(lines: &[Value]) -> Vec<String> {
-    lines.iter().map(|l| l["name"].as_str().expect("name").to_string()).collect()
-}
-
 /// Add `input` on stdin, asserting success; the JSON lines printed.
 fn add(dir: &Dir, args: &[&str], input: &str) -> Vec<Value> {
-    dir.run_stdin("exp-add", args, input).success().json_lines()
+    dir.run_stdin("exp-add", args, input).succeeds().json_lines()
 }
 
 // ---------- identity ----------
@@ -61,7 +57,7 @@ fn a_later_default_makes_old_and_new_configs_identical() {
     dir.init(&[], &["echo", "{lr}"]);
     let old = add(&dir, &[], "{\"lr\":1}\n");
     let out = dir.run_stdin("exp-add", &["--default", "seed=0"], "");
-    out.success();
+    out.succeeds();
     assert!(dir.read("exp/experiment.yaml").contains("seed"));
     let new = add(&dir, &[], "{\"lr\":1,\"seed\":0}\n");
     assert_eq!(new[0]["added"], false);
@@ -74,7 +70,7 @@ fn a_later_default_makes_old_and_new_configs_identical() {
     assert_eq!(first["params"], json!({"seed": 0, "lr": 1}));
     // Adding the same default again is fine and changes nothing.
     let before = dir.state_file();
-    dir.run_stdin("exp-add", &["--default", "seed=0"], "").success();
+    dir.run_stdin("exp-add", &["--default", "seed=0"], "").succeeds();
     assert_eq!(dir.state_file(), before);
 }
 
@@ -85,12 +81,10 @@ fn changing_a_default_is_refused_and_changes_nothing() {
     add(&dir, &[], "{\"lr\":1}\n");
     let before = dir.state_file();
     let out = dir.run_stdin("exp-add", &["--default", "seed=1"], "{\"lr\":2}\n");
-    out.code(2);
-    assert!(out.stderr.contains("seed"), "{out:?}");
-    assert!(out.stdout.is_empty());
+    out.fails_with(2).stderr_has("seed").no_stdout();
     assert_eq!(dir.state_file(), before);
     // Same value written differently is not a change.
-    dir.run_stdin("exp-add", &["--default", "seed=0.0"], "").success();
+    dir.run_stdin("exp-add", &["--default", "seed=0.0"], "").succeeds();
     assert_eq!(dir.state_file(), before, "seed=0.0 is seed=0: nothing to write");
 }
 
@@ -101,11 +95,10 @@ fn a_default_that_would_merge_two_existing_configs_is_refused() {
     add(&dir, &[], "{\"lr\":1}\n{\"lr\":1,\"seed\":0}\n");
     let before = dir.state_file();
     let out = dir.run_stdin("exp-add", &["--default", "seed=0"], "");
-    out.code(2);
-    assert!(out.stderr.contains("seed"), "{out:?}");
+    out.fails_with(2).stderr_has("seed");
     assert_eq!(dir.state_file(), before);
     // A default that keeps them apart is fine.
-    dir.run_stdin("exp-add", &["--default", "seed=1"], "").success();
+    dir.run_stdin("exp-add", &["--default", "seed=1"], "").succeeds();
     assert_eq!(dir.status().len(), 2);
 }
 
@@ -116,18 +109,18 @@ fn grid_is_the_cartesian_product_in_order() {
     let dir = Dir::new();
     dir.init(&[], &["echo", "{a}", "{b}"]);
     let out = dir.run("exp-add", &["--grid", "a=1,2", "--grid", "b=x,y"]);
-    out.success();
+    out.succeeds();
     let lines = out.json_lines();
     assert_eq!(
         params(&lines),
         [json!({"a":1,"b":"x"}), json!({"a":1,"b":"y"}), json!({"a":2,"b":"x"}), json!({"a":2,"b":"y"}),]
     );
     assert!(lines.iter().all(|l| l["added"] == true));
-    assert!(out.stderr.contains('4'), "a count on stderr: {out:?}");
+    out.stderr_has('4'); // a count on stderr
     assert_eq!(out.stderr.trim().lines().count(), 1, "{out:?}");
     // The same grid again adds nothing.
     let again = dir.run("exp-add", &["--grid", "b=x,y", "--grid", "a=1,2"]);
-    assert!(again.success().json_lines().iter().all(|l| l["added"] == false));
+    assert!(again.succeeds().json_lines().iter().all(|l| l["added"] == false));
     assert_eq!(dir.status().len(), 4);
 }
 
@@ -135,11 +128,11 @@ fn grid_is_the_cartesian_product_in_order() {
 fn grid_ranges_are_inclusive() {
     let dir = Dir::new();
     dir.init(&[], &["echo", "{n}"]);
-    let lines = dir.run("exp-add", &["--grid", "n=1..5"]).success().json_lines();
+    let lines = dir.run("exp-add", &["--grid", "n=1..5"]).succeeds().json_lines();
     assert_eq!(params(&lines), (1..=5).map(|n| json!({"n": n})).collect::<Vec<_>>());
-    let one = dir.run("exp-add", &["--grid", "n=7..7"]).success().json_lines();
+    let one = dir.run("exp-add", &["--grid", "n=7..7"]).succeeds().json_lines();
     assert_eq!(params(&one), [json!({"n": 7})]);
-    let negative = dir.run("exp-add", &["--grid", "n=-1..1"]).success().json_lines();
+    let negative = dir.run("exp-add", &["--grid", "n=-1..1"]).succeeds().json_lines();
     assert_eq!(params(&negative), [json!({"n":-1}), json!({"n":0}), json!({"n":1})]);
 }
 
@@ -147,10 +140,10 @@ fn grid_ranges_are_inclusive() {
 fn grid_values_are_json_where_they_parse() {
     let dir = Dir::new();
     dir.init(&[], &["echo", "{s}"]);
-    let lines = dir.run("exp-add", &["--grid", "s=[1,2],[3,4]"]).success().json_lines();
+    let lines = dir.run("exp-add", &["--grid", "s=[1,2],[3,4]"]).succeeds().json_lines();
     assert_eq!(params(&lines), [json!({"s":[1,2]}), json!({"s":[3,4]})]);
     let mixed =
-        dir.run("exp-add", &["--grid", r#"s=adam,0.1,true,null,{"k":[1,2]},"a,b""#]).success().json_lines();
+        dir.run("exp-add", &["--grid", r#"s=adam,0.1,true,null,{"k":[1,2]},"a,b""#]).succeeds().json_lines();
     assert_eq!(
         params(&mixed),
         [
@@ -170,7 +163,7 @@ fn file_rows_are_crossed_with_the_grid() {
     dir.init(&[], &["echo", "{model}", "{seed}"]);
     let file = dir.path().join("rows.jsonl");
     std::fs::write(&file, "{\"model\":\"a\"}\n{\"model\":\"b\"}\n").unwrap();
-    let lines = dir.run("exp-add", &["-f", "rows.jsonl", "--grid", "seed=0..2"]).success().json_lines();
+    let lines = dir.run("exp-add", &["-f", "rows.jsonl", "--grid", "seed=0..2"]).succeeds().json_lines();
     let expected: Vec<Value> =
         ["a", "b"].iter().flat_map(|m| (0..=2).map(move |s| json!({"model": m, "seed": s}))).collect();
     assert_eq!(params(&lines), expected);
@@ -178,8 +171,7 @@ fn file_rows_are_crossed_with_the_grid() {
     std::fs::write(&file, "{\"model\":\"c\",\"seed\":9}\n").unwrap();
     let before = dir.state_file();
     let out = dir.run("exp-add", &["-f", "rows.jsonl", "--grid", "seed=0..2"]);
-    out.code(2);
-    assert!(out.stderr.contains("seed"), "{out:?}");
+    out.fails_with(2).stderr_has("seed");
     assert_eq!(dir.state_file(), before);
 }
 
@@ -189,8 +181,7 @@ fn a_key_given_twice_in_grids_is_refused() {
     dir.init(&[], &["echo", "{a}"]);
     let before = dir.state_file();
     let out = dir.run("exp-add", &["--grid", "a=1", "--grid", "a=2"]);
-    out.code(2);
-    assert!(out.stderr.contains("\"a\""), "{out:?}");
+    out.fails_with(2).stderr_has("\"a\"");
     assert_eq!(dir.state_file(), before);
 }
 
@@ -201,7 +192,7 @@ fn stdin_file_and_dash_all_read_json_lines() {
     let dir = Dir::new();
     dir.init(&[], &["echo", "{i}"]);
     let stdin = dir.run_stdin("exp-add", &[], "\n{\"i\":1}\n   \n\n{\"i\":2}\n\n");
-    stdin.success();
+    stdin.succeeds();
     let lines = stdin.json_lines();
     assert_eq!(params(&lines), [json!({"i":1}), json!({"i":2})]);
     for line in &lines {
@@ -209,19 +200,19 @@ fn stdin_file_and_dash_all_read_json_lines() {
         assert_eq!(keys, BTreeSet::from(["name", "params", "added"]));
     }
     assert_eq!(stdin.stderr.trim().lines().count(), 1, "{stdin:?}");
-    assert!(stdin.stderr.contains('2'), "{stdin:?}");
+    stdin.stderr_has('2');
 
     std::fs::write(dir.path().join("in.jsonl"), "{\"i\":3}\n\n{\"i\":1}").unwrap();
     let file = dir.run("exp-add", &["-f", "in.jsonl"]);
-    let lines = file.success().json_lines();
+    let lines = file.succeeds().json_lines();
     assert_eq!(params(&lines), [json!({"i":3}), json!({"i":1})]);
     assert_eq!(lines[0]["added"], true);
     assert_eq!(lines[1]["added"], false);
 
     let dash = dir.run_stdin("exp-add", &["-f", "-"], "{\"i\":4}\n");
-    assert_eq!(params(&dash.success().json_lines()), [json!({"i":4})]);
+    assert_eq!(params(&dash.succeeds().json_lines()), [json!({"i":4})]);
     let long = dir.run_stdin("exp-add", &["--file", "-"], "{\"i\":5}\n");
-    long.success();
+    long.succeeds();
     assert_eq!(dir.status().len(), 5);
 }
 
@@ -231,8 +222,7 @@ fn empty_input_adds_nothing() {
     dir.init(&[], &["echo", "{i}"]);
     let before = dir.state_file();
     let out = dir.run_stdin("exp-add", &[], "\n\n");
-    out.success();
-    assert!(out.stdout.is_empty());
+    out.succeeds().no_stdout();
     assert_eq!(dir.state_file(), before);
 }
 
@@ -242,8 +232,7 @@ fn a_missing_file_is_exit_2() {
     dir.init(&[], &["echo", "{i}"]);
     let before = dir.state_file();
     let out = dir.run("exp-add", &["-f", "nope.jsonl"]);
-    out.code(2);
-    assert!(out.stderr.contains("nope.jsonl"), "{out:?}");
+    out.fails_with(2).stderr_has("nope.jsonl");
     assert_eq!(dir.state_file(), before);
 }
 
@@ -254,7 +243,7 @@ fn a_missing_file_is_exit_2() {
 fn refused(dir: &Dir, args: &[&str], input: &str, needle: &str) {
     let before = dir.state_file();
     let out = dir.run_stdin("exp-add", args, input);
-    out.code(2);
+    out.fails_with(2);
     assert!(out.stdout.is_empty(), "{args:?}: {out:?}");
     assert!(out.stderr.contains(needle), "{args:?}: stderr should name {needle:?}: {out:?}");
     assert_eq!(dir.state_file(), before, "{args:?} changed experiment.yaml");
@@ -351,7 +340,7 @@ fn assert_safe(name: &str) {
 fn uuid_names_by_default() {
     let dir = Dir::new();
     dir.init(&[], &["echo", "{i}"]);
-    let lines = dir.run("exp-add", &["--grid", "i=1..3"]).success().json_lines();
+    let lines = dir.run("exp-add", &["--grid", "i=1..3"]).succeeds().json_lines();
     let names = names(&lines);
     for name in &names {
         assert_safe(name);
@@ -460,15 +449,15 @@ fn twenty_thousand_configs_in_one_call() {
     }
     std::fs::write(dir.path().join("big.jsonl"), &input).unwrap();
     let out = dir.run("exp-add", &["-f", "big.jsonl"]);
-    out.success();
+    out.succeeds();
     assert_eq!(out.stdout.lines().count(), 20_000);
-    assert!(out.stderr.contains("20000"), "{out:?}");
-    let counts = dir.run("exp-status", &["--counts", "--json"]).success().json_lines();
+    out.stderr_has("20000");
+    let counts = dir.run("exp-status", &["--counts", "--json"]).succeeds().json_lines();
     assert_eq!(counts, [json!({"todo":20000,"running":0,"done":0,"failed":0,"total":20000})]);
     // Adding them again adds nothing and leaves the state as it was.
     let before = dir.state_file();
     let again = dir.run("exp-add", &["-f", "big.jsonl"]);
-    again.success();
+    again.succeeds();
     assert!(again.stdout.lines().all(|l| l.ends_with("\"added\":false}")));
     assert_eq!(dir.state_file(), before);
 }

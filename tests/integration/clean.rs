@@ -3,31 +3,9 @@
 //! `--reset`, `--dry-run`, running configs left alone, a clean racing a
 //! runner, housekeeping and usage errors.
 
-use crate::interrupt::{by_name, read_pid, touch, Bg};
-use crate::util::*;
+use crate::harness::*;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-
-fn names(dir: &Dir) -> Vec<String> {
-    dir.status().iter().map(|row| row["name"].as_str().unwrap().to_string()).collect()
-}
-
-fn statuses(dir: &Dir) -> BTreeMap<String, String> {
-    by_name(dir).into_iter().map(|(name, row)| (name, row["status"].as_str().unwrap().to_string())).collect()
-}
-
-fn config_dir_exists(dir: &Dir, name: &str) -> bool {
-    dir.exp().join("configs").join(name).is_dir()
-}
-
-/// How many times each name was appended to `TMP/runs.txt`.
-fn runs(dir: &Dir) -> BTreeMap<String, usize> {
-    let mut counts = BTreeMap::new();
-    for line in std::fs::read_to_string(dir.path().join("runs.txt")).unwrap_or_default().lines() {
-        *counts.entry(line.to_string()).or_default() += 1;
-    }
-    counts
-}
 
 fn changed(out: &Out) -> Vec<(String, String, String)> {
     out.json_lines()
@@ -51,9 +29,9 @@ fn six(dir: &Dir) {
         &["--naming", "{a}-{b}"],
         &["sh", "-c", r#"echo "$0" >> runs.txt; test "$1" != 3"#, "{name}", "{a}"],
     );
-    dir.run("exp-add", &["--default", "seed=0", "--grid", "a=1,2,3", "--grid", "b=x,y"]).success();
-    dir.run("exp-run", &["-j2"]).code(1);
-    assert_eq!(names(dir), ["1-x", "1-y", "2-x", "2-y", "3-x", "3-y"]);
+    dir.run("exp-add", &["--default", "seed=0", "--grid", "a=1,2,3", "--grid", "b=x,y"]).succeeds();
+    dir.run("exp-run", &["-j2"]).fails_with(1);
+    assert_eq!(names(&dir.status()), ["1-x", "1-y", "2-x", "2-y", "3-x", "3-y"]);
 }
 
 // ---------- removing ----------
@@ -65,7 +43,7 @@ fn keep_removes_every_config_whose_identity_is_not_listed() {
     // Key order, 1.0 for 1 and an explicit default do not matter.
     let keep = "{\"b\": \"x\", \"a\": 1.0, \"seed\": 0}\n{\"a\": 2, \"b\": \"y\"}\n{\"seed\": 0.0, \"b\": \"x\", \"a\": 3}\n";
     let out = dir.run_stdin("exp-clean", &["--keep", "-"], keep);
-    out.success();
+    out.succeeds();
     let lines = out.json_lines();
     assert_eq!(
         lines,
@@ -75,24 +53,23 @@ fn keep_removes_every_config_whose_identity_is_not_listed() {
             json!({"name": "3-y", "action": "remove", "status": "failed", "params": {"a": 3, "b": "y", "seed": 0}, "purged": false}),
         ]
     );
-    assert_eq!(names(&dir), ["1-x", "2-y", "3-x"]);
+    assert_eq!(names(&dir.status()), ["1-x", "2-y", "3-x"]);
     for name in ["1-x", "1-y", "2-x", "2-y", "3-x", "3-y"] {
-        assert!(config_dir_exists(&dir, name), "{name}'s folder stays without --purge");
+        assert!(dir.config(name).is_dir(), "{name}'s folder stays without --purge");
     }
 
     // From a file too; a second clean with the same list changes nothing.
     std::fs::write(dir.path().join("keep.jsonl"), keep).unwrap();
     let before = dir.state();
     let out = dir.run("exp-clean", &["--keep", "keep.jsonl"]);
-    out.success();
-    assert!(out.stdout.is_empty(), "{out:?}");
-    assert_eq!(names(&dir), ["1-x", "2-y", "3-x"]);
+    out.succeeds().no_stdout();
+    assert_eq!(names(&dir.status()), ["1-x", "2-y", "3-x"]);
     assert_eq!(dir.state(), before);
 
     // A removed config does not come back with a run (which runs nothing:
     // the failed config failed in an earlier run, so exit 0).
-    dir.run("exp-run", &[]).success();
-    assert_eq!(names(&dir), ["1-x", "2-y", "3-x"]);
+    dir.run("exp-run", &[]).succeeds();
+    assert_eq!(names(&dir.status()), ["1-x", "2-y", "3-x"]);
 }
 
 #[test]
@@ -101,40 +78,40 @@ fn purge_deletes_the_folders_of_removed_configs() {
     six(&dir);
     let keep = "{\"a\": 1, \"b\": \"x\"}\n{\"a\": 2, \"b\": \"x\"}\n{\"a\": 2, \"b\": \"y\"}\n{\"a\": 3, \"b\": \"x\"}\n";
     let out = dir.run_stdin("exp-clean", &["--keep", "-", "--purge"], keep);
-    out.success();
+    out.succeeds();
     let lines = out.json_lines();
     assert_eq!(lines.len(), 2, "{lines:?}");
     for line in &lines {
         assert_eq!(line["action"], "remove");
         assert_eq!(line["purged"], true, "{line}");
     }
-    assert_eq!(names(&dir), ["1-x", "2-x", "2-y", "3-x"]);
-    assert!(!config_dir_exists(&dir, "1-y") && !config_dir_exists(&dir, "3-y"));
-    assert!(["1-x", "2-x", "2-y", "3-x"].iter().all(|name| config_dir_exists(&dir, name)));
+    assert_eq!(names(&dir.status()), ["1-x", "2-x", "2-y", "3-x"]);
+    assert!(!dir.config("1-y").is_dir() && !dir.config("3-y").is_dir());
+    assert!(["1-x", "2-x", "2-y", "3-x"].iter().all(|name| dir.config(name).is_dir()));
 
     let out = dir.run_stdin("exp-clean", &["--names", "-", "--purge"], "2-x\n");
-    out.success();
+    out.succeeds();
     assert_eq!(out.json_lines()[0]["purged"], true);
-    assert!(!config_dir_exists(&dir, "2-x"));
-    assert_eq!(names(&dir), ["1-x", "2-y", "3-x"]);
+    assert!(!dir.config("2-x").is_dir());
+    assert_eq!(names(&dir.status()), ["1-x", "2-y", "3-x"]);
 }
 
 #[test]
 fn names_removes_the_listed_configs_bare_or_piped_from_exp_status() {
     let dir = Dir::new();
     six(&dir);
-    let failed = dir.run("exp-status", &["--json", "--status", "failed"]).success().stdout.clone();
+    let failed = dir.run("exp-status", &["--json", "--status", "failed"]).succeeds().stdout.clone();
     let out = dir.run_stdin("exp-clean", &["--names", "-"], &failed);
-    out.success();
+    out.succeeds();
     assert_eq!(changed(&out), [triple("3-x", "remove", "failed"), triple("3-y", "remove", "failed")]);
-    assert_eq!(names(&dir), ["1-x", "1-y", "2-x", "2-y"]);
+    assert_eq!(names(&dir.status()), ["1-x", "1-y", "2-x", "2-y"]);
 
     std::fs::write(dir.path().join("names.txt"), "2-y\n\n1-x\n").unwrap();
     let out = dir.run("exp-clean", &["--names", "names.txt"]);
-    out.success();
+    out.succeeds();
     assert_eq!(changed(&out), [triple("1-x", "remove", "done"), triple("2-y", "remove", "done")]);
-    assert_eq!(names(&dir), ["1-y", "2-x"]);
-    assert!(config_dir_exists(&dir, "1-x"), "the folder stays without --purge");
+    assert_eq!(names(&dir.status()), ["1-y", "2-x"]);
+    assert!(dir.config("1-x").is_dir(), "the folder stays without --purge");
 }
 
 #[test]
@@ -144,13 +121,11 @@ fn an_unknown_name_is_exit_2_and_changes_nothing() {
     let before = dir.state();
     for args in [&["--names", "-"][..], &["--names", "-", "--reset"], &["--names", "-", "--purge"]] {
         let out = dir.run_stdin("exp-clean", args, "1-x\nnope\n");
-        out.code(2);
-        assert!(out.stdout.is_empty(), "{out:?}");
-        assert!(out.stderr.contains("nope"), "names the unknown config: {out:?}");
+        out.fails_with(2).no_stdout().stderr_has("nope"); // names the unknown config
         assert_eq!(dir.state(), before, "{args:?}");
     }
-    assert_eq!(names(&dir).len(), 6);
-    assert!(config_dir_exists(&dir, "1-x"));
+    assert_eq!(names(&dir.status()).len(), 6);
+    assert!(dir.config("1-x").is_dir());
 }
 
 // ---------- resetting ----------
@@ -164,9 +139,9 @@ fn reset_failed_puts_failed_configs_back_and_a_run_reruns_exactly_those() {
         5,
         r#"echo "$EXP_NAME" >> runs.txt; [ -e fixed ] || [ "$EXP_PARAM_I" != 2 -a "$EXP_PARAM_I" != 4 ]"#,
     );
-    dir.run("exp-run", &["-j2"]).code(1);
+    dir.run("exp-run", &["-j2"]).fails_with(1);
     let out = dir.run("exp-clean", &["--reset-failed"]);
-    out.success();
+    out.succeeds();
     assert_eq!(changed(&out), [triple("c2", "reset", "failed"), triple("c4", "reset", "failed")]);
     assert!(out.json_lines().iter().all(|line| line.get("purged").is_none()), "{out:?}");
     let expected: BTreeMap<String, String> =
@@ -177,7 +152,7 @@ fn reset_failed_puts_failed_configs_back_and_a_run_reruns_exactly_those() {
     assert_eq!(statuses(&dir), expected);
 
     touch(&dir, "fixed");
-    dir.run("exp-run", &["-j2"]).success();
+    dir.run("exp-run", &["-j2"]).succeeds();
     assert!(statuses(&dir).values().all(|s| s == "done"));
     let expected: BTreeMap<String, usize> = [("c0", 1), ("c1", 1), ("c2", 2), ("c3", 1), ("c4", 2)]
         .iter()
@@ -190,17 +165,17 @@ fn reset_failed_puts_failed_configs_back_and_a_run_reruns_exactly_those() {
 fn reset_puts_listed_configs_back_even_done_ones_and_the_rerun_keeps_earlier_logs() {
     let dir = Dir::new();
     shell_experiment(&dir, 3, r#"echo "$EXP_NAME" >> runs.txt; echo "attempt $EXP_ATTEMPT""#);
-    dir.run("exp-run", &[]).success();
+    dir.run("exp-run", &[]).succeeds();
     let out = dir.run_stdin("exp-clean", &["--names", "-", "--reset"], "c1\n");
-    out.success();
+    out.succeeds();
     assert_eq!(
         out.json_lines(),
         [json!({"name": "c1", "action": "reset", "status": "done", "params": {"i": 1}})]
     );
     assert_eq!(statuses(&dir)["c1"], "todo");
-    assert!(config_dir_exists(&dir, "c1"));
+    assert!(dir.config("c1").is_dir());
 
-    dir.run("exp-run", &[]).success();
+    dir.run("exp-run", &[]).succeeds();
     let rows = by_name(&dir);
     assert_eq!(rows["c1"]["status"], "done");
     assert_eq!(rows["c1"]["attempts"], 2, "{}", rows["c1"]);
@@ -216,12 +191,12 @@ fn reset_puts_listed_configs_back_even_done_ones_and_the_rerun_keeps_earlier_log
 fn reset_of_a_config_that_is_todo_already_changes_nothing_and_says_so() {
     let dir = Dir::new();
     shell_experiment(&dir, 2, "true");
-    dir.run("exp-run", &["--limit", "1"]).success();
+    dir.run("exp-run", &["--limit", "1"]).succeeds();
     let before = dir.state();
     let out = dir.run_stdin("exp-clean", &["--names", "-", "--reset"], "c1\n");
-    out.success();
+    out.succeeds();
     assert!(out.json_lines().is_empty(), "one line per config changed, and none was: {out:?}");
-    assert!(out.stderr.contains("already todo") && out.stderr.contains("c1"), "{out:?}");
+    out.stderr_has("already todo").stderr_has("c1");
     assert_eq!(dir.state(), before);
 }
 
@@ -235,7 +210,7 @@ fn dry_run_prints_what_it_would_change_and_changes_nothing() {
     let keep = "{\"a\": 1, \"b\": \"x\"}\n{\"a\": 3, \"b\": \"x\"}\n";
 
     let out = dir.run_stdin("exp-clean", &["--keep", "-", "--purge", "--dry-run"], keep);
-    out.success();
+    out.succeeds();
     let would = changed(&out);
     assert_eq!(
         would,
@@ -247,21 +222,21 @@ fn dry_run_prints_what_it_would_change_and_changes_nothing() {
         ]
     );
     let out = dir.run("exp-clean", &["--reset-failed", "--dry-run"]);
-    out.success();
+    out.succeeds();
     assert_eq!(changed(&out), [triple("3-x", "reset", "failed"), triple("3-y", "reset", "failed")]);
     let out = dir.run_stdin("exp-clean", &["--names", "-", "--reset", "--dry-run"], "1-x\n");
-    out.success();
+    out.succeeds();
     assert_eq!(changed(&out), [triple("1-x", "reset", "done")]);
 
     assert_eq!(dir.state(), before, "nothing changed");
-    assert_eq!(names(&dir).len(), 6);
-    assert!(["1-x", "1-y", "2-x", "2-y", "3-x", "3-y"].iter().all(|n| config_dir_exists(&dir, n)));
+    assert_eq!(names(&dir.status()).len(), 6);
+    assert!(["1-x", "1-y", "2-x", "2-y", "3-x", "3-y"].iter().all(|n| dir.config(n).is_dir()));
 
     // The real thing does what the dry run said.
     let out = dir.run_stdin("exp-clean", &["--keep", "-", "--purge"], keep);
-    out.success();
+    out.succeeds();
     assert_eq!(changed(&out), would);
-    assert_eq!(names(&dir), ["1-x", "3-x"]);
+    assert_eq!(names(&dir.status()), ["1-x", "3-x"]);
 }
 
 // ---------- running configs and runners ----------
@@ -269,12 +244,9 @@ fn dry_run_prints_what_it_would_change_and_changes_nothing() {
 #[test]
 fn a_running_config_is_never_touched() {
     let dir = Dir::new();
-    std::fs::create_dir(dir.path().join("pids")).unwrap();
-    shell_experiment(&dir, 2, r#"echo $$ > "pids/$EXP_NAME"; while [ ! -e release ]; do sleep 0.05; done"#);
+    gated_experiment(&dir, 2, "");
     let runner = Bg::run(&dir, &["-j1", "--progress", "never"]);
-    let pid_file = dir.path().join("pids/c0");
-    wait_for("c0 to start", || read_pid(&pid_file).is_some());
-    wait_for("c0 running", || by_name(&dir)["c0"]["status"] == "running");
+    wait_running(&dir, &["c0"]);
     let before = dir.state();
 
     for (args, input) in [
@@ -284,19 +256,18 @@ fn a_running_config_is_never_touched() {
         (&["--keep", "-"], "{\"i\": 1}\n"),
     ] {
         let out = dir.run_stdin("exp-clean", args, input);
-        out.success();
+        out.succeeds();
         assert!(out.stdout.is_empty(), "{args:?}: nothing changed: {out:?}");
         assert!(out.stderr.contains("skipped") && out.stderr.contains("c0"), "{args:?}: says so: {out:?}");
         assert_eq!(dir.state(), before, "{args:?}");
     }
     let out = dir.run("exp-clean", &["--reset-failed"]);
-    out.success();
-    assert!(out.stdout.is_empty(), "{out:?}");
+    out.succeeds().no_stdout();
     assert_eq!(by_name(&dir)["c0"]["status"], "running");
-    assert!(config_dir_exists(&dir, "c0"));
+    assert!(dir.config("c0").is_dir());
 
-    touch(&dir, "release");
-    runner.finish().success();
+    release(&dir);
+    runner.finish().succeeds();
     assert_eq!(statuses(&dir).values().collect::<Vec<_>>(), ["done", "done"]);
 }
 
@@ -334,7 +305,7 @@ echo "$EXP_NAME ok" >> runs.txt"#;
             .map(|(_, row)| format!("{}\n", row["params"]))
             .collect();
         let out = dir.run_stdin("exp-clean", &["--keep", "-"], &keep);
-        out.success();
+        out.succeeds();
         for line in out.json_lines() {
             assert_eq!(line["action"], "remove", "{line}");
             let name = line["name"].as_str().unwrap().to_string();
@@ -342,7 +313,7 @@ echo "$EXP_NAME ok" >> runs.txt"#;
             assert!(removed.insert(name, line["status"].as_str().unwrap().to_string()).is_none(), "{line}");
         }
         let out = dir.run("exp-clean", &["--reset-failed"]);
-        out.success();
+        out.succeeds();
         assert!(out.json_lines().iter().all(|line| line["action"] == "reset" && line["status"] == "failed"));
         if !released {
             // The first clean ran while the first commands were held back.
@@ -357,8 +328,8 @@ echo "$EXP_NAME ok" >> runs.txt"#;
     let out = runner.finish();
     assert!(matches!(out.code, Some(0 | 1)), "{out:?}");
     // Finish what the loop left failed or todo.
-    dir.run("exp-clean", &["--reset-failed"]).success();
-    dir.run("exp-run", &["-j2"]).success();
+    dir.run("exp-clean", &["--reset-failed"]).succeeds();
+    dir.run("exp-run", &["-j2"]).succeeds();
 
     let kept: Vec<&String> = all.iter().filter(|name| !removed.contains_key(*name)).collect();
     let rows = by_name(&dir);
@@ -391,11 +362,10 @@ echo "$EXP_NAME ok" >> runs.txt"#;
 fn with_no_option_it_does_housekeeping_and_exits_0() {
     let dir = Dir::new();
     six(&dir);
-    let before = dir.run("exp-status", &["--json"]).success().stdout.clone();
+    let before = dir.run("exp-status", &["--json"]).succeeds().stdout.clone();
     let out = dir.run("exp-clean", &[]);
-    out.success();
-    assert!(out.stdout.is_empty(), "{out:?}");
-    assert_eq!(dir.run("exp-status", &["--json"]).success().stdout, before);
+    out.succeeds().no_stdout();
+    assert_eq!(dir.run("exp-status", &["--json"]).succeeds().stdout, before);
 }
 
 #[test]
@@ -411,11 +381,11 @@ fn reset_without_names_and_purge_without_a_removal_are_usage_errors() {
         (&["--names", "-", "--reset", "--purge"], "3-x\n"),
     ] {
         let out = dir.run_stdin("exp-clean", args, input);
-        out.code(2);
+        out.fails_with(2);
         assert!(out.stdout.is_empty(), "{args:?}: {out:?}");
         assert_eq!(dir.state(), before, "{args:?}");
     }
-    assert_eq!(names(&dir).len(), 6);
+    assert_eq!(names(&dir.status()).len(), 6);
 }
 
 /// The names listed in `results_summary.csv`, or None without one.
@@ -436,17 +406,17 @@ fn results_summary_csv_never_tells_of_a_state_that_is_gone() {
     std::fs::write(dir.path().join("result.json"), format!("{{\"v\": 1, \"pad\": \"{pad}\"}}")).unwrap();
     let result = dir.path().join("result.json").display().to_string();
     shell_experiment(&dir, 60, &format!("cp '{result}' \"$EXP_RESULT\""));
-    dir.run("exp-run", &["-j2", "-q"]).success();
+    dir.run("exp-run", &["-j2", "-q"]).succeeds();
     for round in 0..6 {
         let last = format!("c{}", 59 - round);
-        dir.run_stdin("exp-clean", &["--names", "-", "--reset"], &format!("{last}\n")).success();
+        dir.run_stdin("exp-clean", &["--names", "-", "--reset"], &format!("{last}\n")).succeeds();
         let runner = Bg::run(&dir, &["-q"]);
         std::thread::sleep(std::time::Duration::from_millis(40 * round as u64));
         let (flag, input) = if round % 2 == 0 { ("--reset", "c0\n") } else { ("--purge", "c1\n") };
         let args: &[&str] =
             if flag == "--purge" { &["--names", "-", "--purge"] } else { &["--names", "-", flag] };
-        dir.run_stdin("exp-clean", args, input).success();
-        runner.finish().success();
+        dir.run_stdin("exp-clean", args, input).succeeds();
+        runner.finish().succeeds();
         let rows = by_name(&dir);
         let done: BTreeSet<String> =
             rows.iter().filter(|(_, row)| row["status"] == "done").map(|(name, _)| name.clone()).collect();
@@ -461,9 +431,9 @@ fn results_summary_csv_never_tells_of_a_state_that_is_gone() {
         }
         if round % 2 == 1 {
             // Put the removed one back, for the next rounds.
-            dir.run("exp-add", &["--grid", "i=1"]).success();
+            dir.run("exp-add", &["--grid", "i=1"]).succeeds();
         }
-        dir.run("exp-run", &["-q"]).success();
+        dir.run("exp-run", &["-q"]).succeeds();
         let all: BTreeSet<String> = by_name(&dir).into_keys().collect();
         assert_eq!(summary_rows(&dir), Some(all), "round {round}: a complete run leaves a true summary");
     }

@@ -1,14 +1,13 @@
 //! Experiments written by earlier releases of exp load, recover and run on
 //! (as pueue keeps an old state file to guard its compatibility).
 
-use crate::interrupt::by_name;
-use crate::util::*;
+use crate::harness::*;
 use std::path::Path;
 use std::process::Command;
 
 /// Copy a folder of `tests/fixtures` to `to`.
 fn copy_fixture(name: &str, to: &Path) {
-    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let from = repo("tests/fixtures").join(name);
     let status = Command::new("cp").arg("-r").arg(&from).arg(to).status().unwrap();
     assert!(status.success(), "copy {from:?}");
 }
@@ -35,15 +34,15 @@ fn an_experiment_of_exp_0_1_loads_recovers_and_runs_on() {
     assert_eq!(statuses, [("c0", "done"), ("c1", "done"), ("c2", "done"), ("c3", "todo"), ("c4", "todo")]);
     assert_eq!(rows["c3"]["attempts"], 1, "the killed attempt counts");
 
-    dir.run("exp-init", &["--update", "--shell", r#"echo "{{\"loss\": $EXP_PARAM_I}}""#]).success();
-    dir.run("exp-run", &["--progress", "never"]).success();
-    let summary = dir.run("exp-summary", &["--json"]).success().json_lines();
+    dir.run("exp-init", &["--update", "--shell", r#"echo "{{\"loss\": $EXP_PARAM_I}}""#]).succeeds();
+    dir.run("exp-run", &["--progress", "never"]).succeeds();
+    let summary = dir.run("exp-summary", &["--json"]).succeeds().json_lines();
     let losses: Vec<i64> = summary.iter().map(|row| row["result"]["loss"].as_i64().unwrap()).collect();
     assert_eq!(losses, [0, 1, 2, 3, 4]);
 
     // Rewritten in this release's format: an earlier release refuses it
     // (a newer schema) rather than append journal lines without checksums.
-    dir.run("exp-clean", &[]).success();
+    dir.run("exp-clean", &[]).succeeds();
     let state = dir.read("exp/experiment.yaml");
     assert!(state.starts_with("schema_version: 3\n"), "{state}");
     let journal = dir.read("exp/.exp/journal.jsonl");

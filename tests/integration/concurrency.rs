@@ -1,8 +1,7 @@
 //! Several runners on one experiment, `--exclusive`, and the other tools
 //! while runners work.
 
-use crate::interrupt::{by_name, run_bounded, runs, touch, with_status, Bg};
-use crate::util::*;
+use crate::harness::*;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
@@ -10,12 +9,7 @@ use std::collections::BTreeSet;
 fn logging_experiment(dir: &Dir, n: usize) -> BTreeSet<String> {
     dir.init(&["--shell", "echo {name} >> runs.txt"], &[]);
     let grid = format!("i=1..{n}");
-    run_bounded(dir, "exp-add", &["--grid", &grid])
-        .success()
-        .json_lines()
-        .iter()
-        .map(|l| l["name"].as_str().unwrap().to_string())
-        .collect()
+    names(&run_bounded(dir, "exp-add", &["--grid", &grid]).succeeds().json_lines()).into_iter().collect()
 }
 
 fn runners_share_the_work(runners: usize) {
@@ -24,7 +18,7 @@ fn runners_share_the_work(runners: usize) {
     assert_eq!(names.len(), 200);
     let pool: Vec<Bg> = (0..runners).map(|_| Bg::run(&dir, &["-j2", "--progress", "never"])).collect();
     for runner in pool {
-        runner.finish().success();
+        runner.finish().succeeds();
     }
     let text = dir.read("runs.txt");
     assert_eq!(text.lines().count(), 200, "every config started once");
@@ -32,7 +26,7 @@ fn runners_share_the_work(runners: usize) {
     assert_eq!(ran, names, "200 unique");
     let rows = by_name(&dir);
     assert_eq!(with_status(&rows, "done"), names);
-    let counts = counts(&dir);
+    let counts = counts(&dir, &[]);
     assert_eq!(counts["done"], 200, "{counts}");
     assert!(dir.exp().join("results_summary.csv").is_file(), "all done: the summary is written");
 }
@@ -47,37 +41,21 @@ fn four_runners_run_each_config_exactly_once() {
     runners_share_the_work(4);
 }
 
-fn counts(dir: &Dir) -> Value {
-    let lines = run_bounded(dir, "exp-status", &["--counts", "--json"]).success().json_lines();
-    assert_eq!(lines.len(), 1, "{lines:?}");
-    let counts = lines.into_iter().next().unwrap();
-    let sum: u64 = ["todo", "running", "done", "failed"]
-        .iter()
-        .map(|k| counts[k].as_u64().unwrap_or_else(|| panic!("{k}: {counts}")))
-        .sum();
-    assert_eq!(Some(sum), counts["total"].as_u64(), "{counts}");
-    counts
-}
-
-/// Configs `c0..` whose command logs its name, then waits for `TMP/release`.
-fn gated_experiment(dir: &Dir, n: usize) {
-    let script = r#"echo "$EXP_NAME" >> runs.txt
-while [ ! -e release ]; do sleep 0.02; done"#;
-    dir.init(&["--naming", "c{i}", "--shell", script], &[]);
-    let grid = format!("i=0..{}", n - 1);
-    run_bounded(dir, "exp-add", &["--grid", &grid]).success();
+/// Gated configs `c0..` whose command logs its name to `TMP/runs.txt`.
+fn logged_gated(dir: &Dir, n: usize) {
+    gated_experiment(dir, n, r#"echo "$EXP_NAME" >> runs.txt"#);
 }
 
 #[test]
 fn exclusive_exits_4_while_another_runner_is_active() {
     let dir = Dir::new();
-    gated_experiment(&dir, 2);
+    logged_gated(&dir, 2);
     let first = Bg::run(&dir, &["-j1", "--limit", "1", "--progress", "never"]);
-    wait_for("c0 running", || by_name(&dir)["c0"]["status"] == "running");
+    wait_running(&dir, &["c0"]);
     let busy = run_bounded(&dir, "exp-run", &["--exclusive", "--progress", "never"]);
-    busy.code(4);
+    busy.fails_with(4);
     assert!(!busy.stderr.is_empty(), "says why: {busy:?}");
-    assert!(busy.stdout.is_empty(), "{busy:?}");
+    busy.no_stdout();
     // It started nothing.
     let rows = by_name(&dir);
     assert_eq!(rows["c0"]["status"], "running");
@@ -85,9 +63,9 @@ fn exclusive_exits_4_while_another_runner_is_active() {
     assert!(rows["c1"]["start_time"].is_null(), "{rows:#?}");
     assert_eq!(runs(&dir).keys().cloned().collect::<Vec<_>>(), ["c0"]);
     // Once the first runner is gone, --exclusive runs.
-    touch(&dir, "release");
-    first.finish().success();
-    run_bounded(&dir, "exp-run", &["--exclusive", "--progress", "never"]).success();
+    release(&dir);
+    first.finish().succeeds();
+    run_bounded(&dir, "exp-run", &["--exclusive", "--progress", "never"]).succeeds();
     let rows = by_name(&dir);
     assert_eq!(with_status(&rows, "done").len(), 2, "{rows:#?}");
     assert!(runs(&dir).values().all(|&n| n == 1), "{:?}", runs(&dir));
@@ -99,35 +77,34 @@ fn exclusive_exits_4_while_another_runner_is_active() {
 #[test]
 fn the_cron_line_fired_twice_overlapping_runs_each_config_once() {
     let dir = Dir::new();
-    gated_experiment(&dir, 3);
+    logged_gated(&dir, 3);
     let cron = ["--exclusive", "--progress", "never"];
     let first = Bg::run(&dir, &cron);
-    wait_for("c0 running", || by_name(&dir)["c0"]["status"] == "running");
+    wait_running(&dir, &["c0"]);
     let second = run_bounded(&dir, "exp-run", &cron);
-    second.code(4);
-    assert!(second.stderr.contains("another runner is active"), "{second:?}");
-    touch(&dir, "release");
-    first.finish().success();
+    second.fails_with(4).stderr_has("another runner is active");
+    release(&dir);
+    first.finish().succeeds();
     assert_eq!(with_status(&by_name(&dir), "done").len(), 3);
     assert!(runs(&dir).values().all(|&n| n == 1), "{:?}", runs(&dir));
     // The next tick finds nothing to do, quietly.
     let idle = run_bounded(&dir, "exp-run", &["--exclusive", "--progress", "never", "-q"]);
-    idle.success();
+    idle.succeeds();
     assert!(idle.stderr.is_empty() && idle.stdout.is_empty(), "{idle:?}");
 }
 
 #[test]
 fn a_config_added_while_a_runner_works_is_run_by_it() {
     let dir = Dir::new();
-    gated_experiment(&dir, 1);
+    logged_gated(&dir, 1);
     let runner = Bg::run(&dir, &["-j1", "--json", "--progress", "never"]);
-    wait_for("c0 running", || by_name(&dir)["c0"]["status"] == "running");
-    let added = dir.run_stdin("exp-add", &[], "{\"i\":1}\n").success().json_lines();
+    wait_running(&dir, &["c0"]);
+    let added = dir.run_stdin("exp-add", &[], "{\"i\":1}\n").succeeds().json_lines();
     assert_eq!(added[0]["name"], "c1");
     assert_eq!(added[0]["added"], true);
-    touch(&dir, "release");
+    release(&dir);
     let out = runner.finish();
-    out.success();
+    out.succeeds();
     let started: BTreeSet<String> = out
         .json_lines()
         .iter()
@@ -145,19 +122,16 @@ fn status_and_add_stay_consistent_while_a_runner_works() {
     let dir = Dir::new();
     // c0 waits for TMP/release, so the runner cannot finish before we say;
     // the others exit at once, so statuses change all the time.
-    let script = r#"echo "$EXP_NAME" >> runs.txt
-if [ "$EXP_PARAM_I" = 0 ]; then while [ ! -e release ]; do sleep 0.02; done; fi"#;
-    dir.init(&["--naming", "c{i}", "--shell", script], &[]);
-    run_bounded(&dir, "exp-add", &["--grid", "i=0..99"]).success();
+    c0_gated_experiment(&dir, 100);
     let runner = Bg::run(&dir, &["-j2", "--progress", "never"]);
     let mut total = 100;
     let mut seen_running = false;
     for k in 0..20 {
         let line = format!("{{\"i\":{}}}\n", 1000 + k);
-        let added = dir.run_stdin("exp-add", &[], &line).success().json_lines();
+        let added = dir.run_stdin("exp-add", &[], &line).succeeds().json_lines();
         assert_eq!(added[0]["added"], true, "{added:?}");
         total += 1;
-        let counts = counts(&dir);
+        let counts = counts(&dir, &[]);
         assert_eq!(counts["total"], total, "{counts}");
         seen_running |= counts["running"].as_u64().unwrap() > 0;
         let rows = dir.status();
@@ -165,15 +139,15 @@ if [ "$EXP_PARAM_I" = 0 ]; then while [ ! -e release ]; do sleep 0.02; done; fi"
     }
     // Everything but c0 gets done by the one runner, the new configs too.
     wait_for("all but c0 done", || {
-        let counts = counts(&dir);
+        let counts = counts(&dir, &[]);
         assert_eq!(counts["total"], total, "{counts}");
         seen_running |= counts["running"].as_u64().unwrap() > 0;
         counts["done"] == total - 1
     });
     assert!(seen_running, "c0 was seen running");
-    touch(&dir, "release");
-    runner.finish().success();
-    let counts = counts(&dir);
+    release(&dir);
+    runner.finish().succeeds();
+    let counts = counts(&dir, &[]);
     assert_eq!(counts["done"], total, "{counts}");
     let runs = runs(&dir);
     assert_eq!(runs.len() as u64, total, "{runs:?}");
@@ -185,15 +159,15 @@ fn exclusive_is_not_blocked_by_a_dead_runner() {
     // A cron line after a crash: the SIGKILLed runner's registration is left
     // behind, but its pid is gone, so it is not active.
     let dir = Dir::new();
-    gated_experiment(&dir, 2);
+    logged_gated(&dir, 2);
     let mut first = Bg::run(&dir, &["-j1", "--progress", "never"]);
     // The claim is written before the command starts: wait for the command.
     wait_for("c0's command to start", || runs(&dir).get("c0") == Some(&1));
     first.signal(nix::sys::signal::Signal::SIGKILL);
-    wait_for("the runner to die", || first.exited().is_some());
+    first.wait_exit();
     drop(first);
-    touch(&dir, "release");
-    run_bounded(&dir, "exp-run", &["--exclusive", "--progress", "never"]).success();
+    release(&dir);
+    run_bounded(&dir, "exp-run", &["--exclusive", "--progress", "never"]).succeeds();
     let rows = by_name(&dir);
     assert_eq!(with_status(&rows, "done").len(), 2, "{rows:#?}");
     assert_eq!(runs(&dir)["c0"], 2, "c0 was interrupted, then run again");
@@ -229,19 +203,19 @@ fn claim_from_another_host(dir: &Dir, age: std::time::Duration) -> std::path::Pa
 #[test]
 fn a_claim_from_another_host_is_kept_while_its_heartbeat_is_fresh() {
     let dir = Dir::new();
-    gated_experiment(&dir, 2);
+    logged_gated(&dir, 2);
     let registration = claim_from_another_host(&dir, std::time::Duration::from_secs(5));
     assert_eq!(by_name(&dir)["c0"]["status"], "running");
     // That runner is active: --exclusive refuses.
-    run_bounded(&dir, "exp-run", &["--exclusive", "--progress", "never"]).code(4);
+    run_bounded(&dir, "exp-run", &["--exclusive", "--progress", "never"]).fails_with(4);
     // Another runner leaves c0 alone and runs c1; out of work, it waits
     // for that runner to beat once more (it lives), which it does.
-    touch(&dir, "release");
+    release(&dir);
     let runner = Bg::run(&dir, &["--progress", "never"]);
     std::thread::sleep(std::time::Duration::from_millis(500));
     let beat = std::time::SystemTime::now();
     std::fs::File::options().write(true).open(&registration).unwrap().set_modified(beat).unwrap();
-    runner.finish().success();
+    runner.finish().succeeds();
     let rows = by_name(&dir);
     assert_eq!(rows["c0"]["status"], "running", "{rows:#?}");
     assert_eq!(rows["c1"]["status"], "done", "{rows:#?}");
@@ -250,7 +224,7 @@ fn a_claim_from_another_host_is_kept_while_its_heartbeat_is_fresh() {
     let mut c0 = Value::Null;
     wait_for("c0 recovered with --stale-after 1s", || {
         let out = run_bounded(&dir, "exp-status", &["--json", "--stale-after", "1s"]);
-        c0 = out.success().json_lines().into_iter().find(|r| r["name"] == "c0").unwrap();
+        c0 = out.succeeds().row("c0");
         c0["status"] == "todo"
     });
     assert!(c0["interruption_time"].is_string(), "{c0:#}");
@@ -259,11 +233,11 @@ fn a_claim_from_another_host_is_kept_while_its_heartbeat_is_fresh() {
 #[test]
 fn a_claim_from_another_host_with_a_stale_heartbeat_is_recovered() {
     let dir = Dir::new();
-    gated_experiment(&dir, 2);
+    logged_gated(&dir, 2);
     claim_from_another_host(&dir, std::time::Duration::from_secs(600));
-    touch(&dir, "release");
+    release(&dir);
     // Older than the default --stale-after (2m): the runner takes c0 back.
-    run_bounded(&dir, "exp-run", &["--exclusive", "--progress", "never"]).success();
+    run_bounded(&dir, "exp-run", &["--exclusive", "--progress", "never"]).succeeds();
     let rows = by_name(&dir);
     assert_eq!(with_status(&rows, "done").len(), 2, "{rows:#?}");
     assert_eq!(runs(&dir)["c0"], 1);

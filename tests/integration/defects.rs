@@ -1,4 +1,5 @@
-//! One regression test per defect of the attack report, each named after the defect, citing its number.
+//! Regression tests of the attack report: one or more per defect, each named
+//! after what it guards, its doc comment citing the defect.
 //!
 //! The tests drive the real binaries as a user (or an attacker) would and
 //! look only at what is documented: exit codes, stdout and stderr, the
@@ -7,112 +8,48 @@
 //! so they hold across a redesign of the store. What this machine cannot set
 //! up (`chattr`) is skipped with a note on stderr, never failed.
 
-use crate::interrupt::{alive, by_name, read_pid, run_bounded, touch, with_status, Bg};
-use crate::util::*;
+use crate::harness::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 // ---------- helpers ----------
-
-fn state_path(dir: &Dir) -> PathBuf {
-    dir.exp().join("experiment.yaml")
-}
-
-fn journal_path(dir: &Dir) -> PathBuf {
-    dir.exp().join(".exp/journal.jsonl")
-}
-
-fn bytes(path: &Path) -> Vec<u8> {
-    std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
 
 /// Run every tool (bounded: none may hang) and check its exit code and that
 /// its stderr says `says`; then neither `experiment.yaml` nor the journal
 /// changed by a byte.
 fn every_tool_exits(dir: &Dir, code: i32, says: &str) {
-    let state = bytes(&state_path(dir));
-    let journal = std::fs::read(journal_path(dir)).ok();
+    let state = dir.state_file();
+    let journal = dir.journal();
     for (tool, args) in EVERY_TOOL {
         let out = run_bounded(dir, tool, args);
         assert_eq!(out.code, Some(code), "{tool} {args:?}: expected exit {code}\n{out:#?}");
         assert!(out.stderr.contains(says), "{tool} {args:?} does not say {says:?}: {out:#?}");
-        assert_eq!(bytes(&state_path(dir)), state, "{tool} {args:?} changed experiment.yaml");
-        assert_eq!(std::fs::read(journal_path(dir)).ok(), journal, "{tool} {args:?} changed the journal");
+        assert_eq!(dir.state_file(), state, "{tool} {args:?} changed experiment.yaml");
+        assert_eq!(dir.journal(), journal, "{tool} {args:?} changed the journal");
     }
 }
 
-/// Kills a process when dropped, so a failing test leaves no orphan behind.
-struct KillOnDrop(i32);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = kill(Pid::from_raw(self.0), Signal::SIGKILL);
-    }
-}
-
-/// A file or folder made immutable (`chattr +i`) until dropped.
-struct Immutable(PathBuf);
-
-impl Immutable {
-    /// None (with a note) when this machine cannot do it: not root, or a
-    /// filesystem without the attribute.
-    fn set(path: &Path, test: &str) -> Option<Immutable> {
-        let done = Command::new("chattr")
-            .arg("+i")
-            .arg(path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success());
-        if !done {
-            eprintln!("note: {test}: skipped, `chattr +i` is not possible here (not root, or no support)");
-            return None;
-        }
-        Some(Immutable(path.to_path_buf()))
-    }
-}
-
-impl Drop for Immutable {
-    fn drop(&mut self) {
-        let _ = Command::new("chattr").arg("-i").arg(&self.0).stderr(Stdio::null()).status();
-    }
-}
-
-/// Wait for a background runner to exit (reaping it), failing after a minute.
-fn reap(runner: &mut Bg) {
-    wait_for("the runner to exit", || runner.exited().is_some());
-}
-
-/// An experiment `c0..c3` whose c0 waits for `TMP/release` (writing its
-/// shell's pid to `TMP/c0.pid`) and the others exit at once; c1..c3 are run
-/// to done by a runner that does not fold, because another runner (holding
-/// c0) is alive; that one is then SIGKILLed. So c1..c3 are done in the
-/// journal only, and c0 is left claimed by a dead runner.
+/// An experiment `c0..c3` whose c0 is gated and the others exit at once;
+/// c1..c3 are run to done by a runner that does not fold, because another
+/// runner (holding c0) is alive; that one is then SIGKILLed. So c1..c3 are
+/// done in the journal only, and c0 is left claimed by a dead runner.
 fn unfolded(dir: &Dir) {
-    let script = r#"if [ "$EXP_NAME" = c0 ]; then
-  echo $$ > c0.tmp && mv c0.tmp c0.pid
-  while [ ! -e release ]; do sleep 0.02; done
-fi"#;
-    dir.init(&["--naming", "c{i}", "--shell", script], &[]);
-    run_bounded(dir, "exp-add", &["--grid", "i=0..3"]).success();
+    gated_experiment(dir, 4, r#"[ "$EXP_NAME" = c0 ] || exit 0"#);
     std::fs::write(dir.path().join("gate-names"), "c0\n").unwrap();
     let mut holder = Bg::run(dir, &["--names", "gate-names", "--progress", "never"]);
-    let pid_file = dir.path().join("c0.pid");
-    wait_for("c0 to start", || read_pid(&pid_file).is_some());
-    let c0 = read_pid(&pid_file).unwrap();
-    let _guard = KillOnDrop(c0);
-    wait_for("c0 running", || by_name(dir)["c0"]["status"] == "running");
-    run_bounded(dir, "exp-run", &["--progress", "never"]).success();
+    let c0 = wait_running(dir, &["c0"])[0];
+    let _guard = KillOnDrop::Pid(c0);
+    run_bounded(dir, "exp-run", &["--progress", "never"]).succeeds();
     holder.signal(Signal::SIGKILL);
-    reap(&mut holder);
+    holder.wait_exit();
     drop(holder);
     wait_for("c0's command to die with its runner", || !alive(c0));
-    let journal = std::fs::read_to_string(journal_path(dir)).unwrap();
+    let journal = std::fs::read_to_string(dir.journal_path()).unwrap();
     assert!(
         journal.lines().count() > 1 && ["\"c1\"", "\"c2\"", "\"c3\""].iter().all(|n| journal.contains(n)),
         "the run's events are in the journal, not folded: {journal}"
@@ -131,30 +68,30 @@ fn nested(levels: usize) -> Value {
     json!({ "d": value })
 }
 
+/// Attack report, defect 1: a params object nested 125 levels deep was
+/// written, and from then on every tool exited 3.
 #[test]
 fn deeply_nested_params_are_refused_and_the_deepest_accepted_round_trip() {
-    // Defect 1: a params object nested 125 levels deep was written, and
-    // from then on every tool exited 3.
     let dir = Dir::new();
     dir.init(&[], &["sh", "-c", r#"printf %s "$EXP_PARAMS" > "$EXP_CONFIG_DIR/params.seen""#]);
     for levels in [125, 65] {
         let line = format!("{}\n", nested(levels));
         let out = dir.run_stdin("exp-add", &[], &line);
-        out.code(2);
+        out.fails_with(2);
         assert!(out.stderr.contains("64"), "{levels} levels: names the limit: {out:?}");
     }
     assert!(dir.status().is_empty(), "nothing was added");
 
     let deepest = nested(64);
-    let added = dir.run_stdin("exp-add", &[], &format!("{deepest}\n")).success().json_lines();
+    let added = dir.run_stdin("exp-add", &[], &format!("{deepest}\n")).succeeds().json_lines();
     assert_eq!(added.len(), 1);
     assert_eq!(added[0]["params"], deepest);
     let name = added[0]["name"].as_str().unwrap().to_string();
     let rows = dir.status();
     assert_eq!(rows[0]["params"], deepest, "exp-status returns it unchanged");
 
-    run_bounded(&dir, "exp-run", &["--progress", "never"]).success();
-    let seen = std::fs::read_to_string(dir.exp().join("configs").join(&name).join("params.seen")).unwrap();
+    run_bounded(&dir, "exp-run", &["--progress", "never"]).succeeds();
+    let seen = dir.config_file(&name, "params.seen");
     let seen: Value = serde_json::from_str(&seen).expect("EXP_PARAMS is JSON");
     assert_eq!(seen, deepest, "EXP_PARAMS carries the params exactly");
 
@@ -162,8 +99,8 @@ fn deeply_nested_params_are_refused_and_the_deepest_accepted_round_trip() {
     let rows = dir.status();
     assert_eq!(rows[0]["status"], "done");
     assert_eq!(rows[0]["params"], deepest);
-    dir.run_stdin("exp-add", &[], "{\"d\":2}\n").success();
-    dir.run("exp-summary", &["--ignore-missing", "--json"]).success();
+    dir.run_stdin("exp-add", &[], "{\"d\":2}\n").succeeds();
+    dir.run("exp-summary", &["--ignore-missing", "--json"]).succeeds();
     let rows = dir.status();
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0]["params"], deepest);
@@ -171,12 +108,12 @@ fn deeply_nested_params_are_refused_and_the_deepest_accepted_round_trip() {
 
 // ---------- 2: a recovered config running twice at once ----------
 
+/// Attack report, defect 2: a config recovered from a SIGKILLed runner could
+/// run twice at once (the window between spawning a command and telling the
+/// watchdog). Each command holds a per-config lock while it runs and records
+/// "overlap" if another instance holds it.
 #[test]
 fn a_recovered_config_never_runs_twice_at_once() {
-    // Defect 2: a config recovered from a SIGKILLed runner could run twice
-    // at once (the window between spawning a command and telling the
-    // watchdog). Each command holds a per-config lock while it runs and
-    // records "overlap" if another instance holds it.
     let dir = Dir::new();
     for folder in ["locks", "starts"] {
         std::fs::create_dir(dir.path().join(folder)).unwrap();
@@ -187,7 +124,7 @@ echo "$EXP_NAME" >> "starts/$PPID"
 sleep "$(printf '0.%03d' $(( 50 + (EXP_PARAM_I * 37) % 151 )))"
 echo "$EXP_NAME" >> finished"#;
     dir.init(&["--naming", "c{i}", "--shell", script], &[]);
-    run_bounded(&dir, "exp-add", &["--grid", "i=0..59"]).success();
+    run_bounded(&dir, "exp-add", &["--grid", "i=0..59"]).succeeds();
     let finished = || -> usize {
         let text = std::fs::read_to_string(dir.path().join("finished")).unwrap_or_default();
         text.lines().collect::<BTreeSet<_>>().len()
@@ -220,7 +157,7 @@ echo "$EXP_NAME" >> finished"#;
             break; // nothing was left for it
         }
         victim.signal(Signal::SIGKILL);
-        reap(&mut victim);
+        victim.wait_exit();
         kills += 1;
     }
     let out = worker.finish();
@@ -228,8 +165,8 @@ echo "$EXP_NAME" >> finished"#;
     let last = run_bounded(&dir, "exp-run", &["-j3", "--progress", "never"]);
     let overlap = std::fs::read_to_string(dir.path().join("overlap")).unwrap_or_default();
     assert!(overlap.is_empty(), "configs ran twice at once: {overlap}");
-    out.success();
-    last.success();
+    out.succeeds();
+    last.succeeds();
     let rows = by_name(&dir);
     assert_eq!(with_status(&rows, "done").len(), 60, "{rows:#?}");
     assert_eq!(finished(), 60);
@@ -238,16 +175,16 @@ echo "$EXP_NAME" >> finished"#;
 
 // ---------- 3: a journal with a corrupt header ----------
 
+/// Attack report, defect 3: removing the first `{` of the journal's first
+/// line made exp-status report journalled configs todo, and the next exp-add
+/// erased the journal.
 #[test]
 fn a_journal_with_a_corrupt_header_is_exit_3_for_every_tool_and_kept() {
-    // Defect 3: removing the first `{` of the journal's first line made
-    // exp-status report journalled configs todo, and the next exp-add
-    // erased the journal.
     let dir = Dir::new();
     unfolded(&dir);
     let rows = by_name(&dir);
     assert_eq!(with_status(&rows, "done").len(), 3, "{rows:#?}");
-    let path = journal_path(&dir);
+    let path = dir.journal_path();
     let mut journal = bytes(&path);
     assert_eq!(journal[0], b'{');
     journal.remove(0);
@@ -261,18 +198,18 @@ fn a_journal_with_a_corrupt_header_is_exit_3_for_every_tool_and_kept() {
 /// Five configs `c1..c5`, run to done, so exp has rewritten the state.
 fn five_done(dir: &Dir) {
     dir.init(&["--naming", "c{i}"], &["true"]);
-    dir.run("exp-add", &["--grid", "i=1..5"]).success();
-    dir.run("exp-run", &["--progress", "never"]).success();
+    dir.run("exp-add", &["--grid", "i=1..5"]).succeeds();
+    dir.run("exp-run", &["--progress", "never"]).succeeds();
     assert_eq!(with_status(&by_name(dir), "done").len(), 5);
 }
 
+/// Attack report, defect 4: a truncated experiment.yaml loaded (prefixes
+/// showed fewer configs, a 0-byte file an empty experiment).
 #[test]
 fn every_prefix_of_experiment_yaml_is_exit_3_and_left_unchanged() {
-    // Defect 4: a truncated experiment.yaml loaded (prefixes showed fewer
-    // configs, a 0-byte file an empty experiment).
     let dir = Dir::new();
     five_done(&dir);
-    let path = state_path(&dir);
+    let path = dir.state_path();
     let whole = bytes(&path);
     for len in 0..whole.len() {
         let prefix = &whole[..len];
@@ -285,12 +222,13 @@ fn every_prefix_of_experiment_yaml_is_exit_3_and_left_unchanged() {
     assert_eq!(with_status(&by_name(&dir), "done").len(), 5);
 }
 
+/// Attack report, defect 4: a state file that lost one config's line loaded
+/// with fewer configs.
 #[test]
 fn a_lost_config_line_in_experiment_yaml_is_exit_3() {
-    // Defect 4: a state file that lost one config's line loaded with fewer configs.
     let dir = Dir::new();
     five_done(&dir);
-    let path = state_path(&dir);
+    let path = dir.state_path();
     let whole = String::from_utf8(bytes(&path)).unwrap();
     let lines: Vec<&str> = whole.split_inclusive('\n').collect();
     // The config's own line starts with its name (a header line may hold "c3" too).
@@ -308,25 +246,26 @@ fn a_lost_config_line_in_experiment_yaml_is_exit_3() {
 
 // ---------- 5: FIFOs where exp reads or writes a config's files ----------
 
+/// Attack report, defect 5: a FIFO at $EXP_RESULT hung the runner, deaf to
+/// SIGINT/SIGTERM.
 #[test]
 fn a_fifo_as_result_json_does_not_hang_the_runner() {
-    // Defect 5: a FIFO at $EXP_RESULT hung the runner, deaf to SIGINT/SIGTERM.
     let dir = Dir::new();
     // c1 makes a FIFO of its result; c2 fails until TMP/fixed exists.
     let script = r#"if [ "$EXP_NAME" = c1 ]; then mkfifo "$EXP_RESULT"; fi
 echo "{{\"i\": $EXP_PARAM_I}}"
 [ "$EXP_NAME" != c2 ] || [ -e fixed ]"#;
     dir.init(&["--naming", "c{i}", "--shell", script], &[]);
-    dir.run("exp-add", &["--grid", "i=1..2"]).success();
+    dir.run("exp-add", &["--grid", "i=1..2"]).succeeds();
     let out = Bg::run(&dir, &["--progress", "never"]).finish();
-    out.code(1);
+    out.fails_with(1);
     let rows = by_name(&dir);
     assert_eq!(rows["c1"]["status"], "done", "{rows:#?}");
     assert_eq!(rows["c2"]["status"], "failed", "{rows:#?}");
     // Readers of results do not hang on it either.
     let results = run_bounded(&dir, "exp-status", &["--json", "--results"]);
-    results.success();
-    run_bounded(&dir, "exp-summary", &["--ignore-missing"]).success();
+    results.succeeds();
+    run_bounded(&dir, "exp-summary", &["--ignore-missing"]).succeeds();
 
     // A FIFO planted at the failed config's result.json before its retry.
     let planted = dir.exp().join("configs/c2/result.json");
@@ -339,8 +278,8 @@ echo "{{\"i\": $EXP_PARAM_I}}"
         let status = rows[name]["status"].as_str().unwrap();
         assert!(status == "done" || status == "failed", "{name}: {status}: {out:?}");
     }
-    run_bounded(&dir, "exp-status", &["--json", "--results"]).success();
-    run_bounded(&dir, "exp-summary", &["--ignore-missing", "--json"]).success();
+    run_bounded(&dir, "exp-status", &["--json", "--results"]).succeeds();
+    run_bounded(&dir, "exp-summary", &["--ignore-missing", "--json"]).succeeds();
 }
 
 /// c1 and c2; a FIFO is planted at c1's `stdout.log` before the run, with a
@@ -348,7 +287,7 @@ echo "{{\"i\": $EXP_PARAM_I}}"
 fn fifo_as_stdout_log(reader: bool) -> String {
     let dir = Dir::new();
     dir.init(&["--naming", "c{i}"], &["echo", "{i}"]);
-    dir.run("exp-add", &["--grid", "i=1..2"]).success();
+    dir.run("exp-add", &["--grid", "i=1..2"]).succeeds();
     let folder = dir.exp().join("configs/c1");
     std::fs::create_dir_all(&folder).unwrap();
     let fifo = folder.join("stdout.log");
@@ -363,7 +302,7 @@ fn fifo_as_stdout_log(reader: bool) -> String {
     });
     // A file left in a config's folder is kept aside, never opened: the run
     // ends, and the config runs with logs of its own.
-    Bg::run(&dir, &["--progress", "never"]).finish().success();
+    Bg::run(&dir, &["--progress", "never"]).finish().succeeds();
     let rows = by_name(&dir);
     assert_eq!(rows["c1"]["status"], "done", "{rows:#?}");
     assert_eq!(rows["c2"]["status"], "done", "{rows:#?}");
@@ -374,15 +313,17 @@ fn fifo_as_stdout_log(reader: bool) -> String {
     std::fs::read_to_string(folder.join("stdout.log")).expect("a log of its own")
 }
 
+/// Attack report, defect 5: a FIFO planted at configs/NAME/stdout.log hung
+/// the runner.
 #[test]
 fn a_fifo_planted_as_stdout_log_with_a_reader_is_kept_aside() {
-    // Defect 5: a FIFO planted at configs/NAME/stdout.log hung the runner.
     assert_eq!(fifo_as_stdout_log(true), "1\n");
 }
 
+/// Attack report, defect 5: the same FIFO with nobody reading it: the run
+/// still ends.
 #[test]
 fn a_fifo_planted_as_stdout_log_without_a_reader_does_not_hang() {
-    // Defect 5: the same FIFO with nobody reading it: the run still ends.
     assert_eq!(fifo_as_stdout_log(false), "1\n");
 }
 
@@ -404,48 +345,10 @@ fn block_stop_signals(command: &mut Command) {
     }
 }
 
-/// A child whose output goes to files, killed if dropped unfinished.
-struct Proc {
-    child: Option<Child>,
-    stderr: PathBuf,
-}
-
-impl Proc {
-    fn finish(mut self) -> Out {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut child = self.child.take().unwrap();
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("still running after a minute: {}", std::fs::read_to_string(&self.stderr).unwrap());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        Out {
-            code: status.code(),
-            stdout: String::new(),
-            stderr: std::fs::read_to_string(&self.stderr).unwrap_or_default(),
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
+/// Attack report, defect 6: a runner started with SIGTERM/SIGINT blocked
+/// ignored them. The wrapper works: a process it starts has both blocked.
 #[test]
 fn a_runner_started_with_stop_signals_blocked_still_stops() {
-    // Defect 6: a runner started with SIGTERM/SIGINT blocked ignored them.
-    // The wrapper works: a process it starts has both blocked.
     let mut probe = Command::new("cat");
     probe.arg("/proc/self/status");
     block_stop_signals(&mut probe);
@@ -458,24 +361,13 @@ fn a_runner_started_with_stop_signals_blocked_still_stops() {
 
     for signal in [Signal::SIGTERM, Signal::SIGINT] {
         let dir = Dir::new();
-        let script = r#"echo $$ > c0.tmp && mv c0.tmp c0.pid
-while [ ! -e release ]; do sleep 0.02; done"#;
-        dir.init(&["--naming", "c{i}", "--shell", script], &[]);
-        dir.run("exp-add", &["--grid", "i=0"]).success();
-        let stderr = dir.path().join("runner.err");
+        gated_experiment(&dir, 1, "");
         let mut command = dir.cmd("exp-run");
-        command
-            .args(["exp", "--progress", "never", "--kill-after", "2s"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&stderr).unwrap());
+        command.args(["exp", "--progress", "never", "--kill-after", "2s"]);
         block_stop_signals(&mut command);
-        let runner = Proc { child: Some(command.spawn().expect("spawn exp-run")), stderr };
-        let pid_file = dir.path().join("c0.pid");
-        wait_for("c0 to start", || read_pid(&pid_file).is_some());
-        let _guard = KillOnDrop(read_pid(&pid_file).unwrap());
-        wait_for("c0 running", || by_name(&dir)["c0"]["status"] == "running");
-        kill(Pid::from_raw(runner.child.as_ref().unwrap().id() as i32), signal).unwrap();
+        let runner = Proc::spawn(&dir, "exp-run", command, Stdio::null());
+        let _guard = KillOnDrop::Pid(wait_running(&dir, &["c0"])[0]);
+        kill(runner.pid(), signal).unwrap();
         let out = runner.finish();
         assert_eq!(out.code, Some(128 + signal as i32), "{signal}: {out:#?}");
         let rows = by_name(&dir);
@@ -485,31 +377,27 @@ while [ ! -e release ]; do sleep 0.02; done"#;
 
 // ---------- 7: an invalid last journal line ----------
 
+/// Attack report, defect 7: after `echo garbage >> .exp/journal.jsonl`,
+/// exp-status warned and skipped it, then the next exp-run appended after it
+/// and every tool exited 3 afterwards. The run here does not fold (another
+/// runner is alive), so what it appends stays in the journal.
 #[test]
 fn an_invalid_last_journal_line_is_skipped_then_cut_by_the_next_run() {
-    // Defect 7: after `echo garbage >> .exp/journal.jsonl`, exp-status
-    // warned and skipped it, then the next exp-run appended after it and
-    // every tool exited 3 afterwards. The run here does not fold (another
-    // runner is alive), so what it appends stays in the journal.
     let dir = Dir::new();
-    let script = r#"echo "$EXP_NAME" >> runs.txt
-if [ "$EXP_NAME" = c0 ]; then while [ ! -e release ]; do sleep 0.02; done; fi"#;
-    dir.init(&["--naming", "c{i}", "--shell", script], &[]);
-    run_bounded(&dir, "exp-add", &["--grid", "i=0..3"]).success();
+    c0_gated_experiment(&dir, 4);
     std::fs::write(dir.path().join("gate-names"), "c0\n").unwrap();
     let holder = Bg::run(&dir, &["--names", "gate-names", "--progress", "never"]);
-    wait_for("c0 running", || by_name(&dir)["c0"]["status"] == "running");
+    wait_running(&dir, &["c0"]);
 
-    let journal = journal_path(&dir);
+    let journal = dir.journal_path();
     let mut text = bytes(&journal);
     text.extend_from_slice(b"garbage\n");
     std::fs::write(&journal, &text).unwrap();
     let out = run_bounded(&dir, "exp-status", &["--json"]);
-    out.success();
-    assert!(out.stderr.contains("journal.jsonl"), "warns about the line: {out:?}");
+    out.succeeds().stderr_has("journal.jsonl"); // warns about the line
     assert_eq!(out.json_lines().len(), 4);
 
-    run_bounded(&dir, "exp-run", &["--progress", "never"]).success();
+    run_bounded(&dir, "exp-run", &["--progress", "never"]).succeeds();
     let after = String::from_utf8(bytes(&journal)).unwrap();
     assert!(!after.contains("garbage"), "the next writer cut the invalid line: {after}");
     assert!(after.contains("\"c1\""), "the run's events are in the journal, not folded: {after}");
@@ -519,8 +407,8 @@ if [ "$EXP_NAME" = c0 ]; then while [ ! -e release ]; do sleep 0.02; done; fi"#;
         let out = run_bounded(&dir, tool, args);
         assert_eq!(out.code, Some(0), "{tool} {args:?}: {out:#?}");
     }
-    touch(&dir, "release");
-    holder.finish().success();
+    release(&dir);
+    holder.finish().succeeds();
     // The tools above added c99 (exp-add) and ran it (exp-run).
     let rows = by_name(&dir);
     assert_eq!(with_status(&rows, "done").len(), 5, "{rows:#?}");
@@ -530,16 +418,16 @@ if [ "$EXP_NAME" = c0 ]; then while [ ! -e release ]; do sleep 0.02; done; fi"#;
     let runs = std::fs::read_to_string(dir.path().join("runs.txt")).unwrap();
     assert_eq!(runs.lines().count(), 5, "each config ran once: {runs}");
     let out = run_bounded(&dir, "exp-status", &[]);
-    out.success();
-    assert!(!out.stderr.contains("journal"), "{out:?}");
+    out.succeeds().stderr_lacks("journal");
 }
 
+/// Attack report, defect 7: an invalid line followed by valid ones is
+/// corruption, not a torn write.
 #[test]
 fn an_invalid_journal_line_in_the_middle_is_exit_3() {
-    // Defect 7: an invalid line followed by valid ones is corruption, not a torn write.
     let dir = Dir::new();
     unfolded(&dir);
-    let path = journal_path(&dir);
+    let path = dir.journal_path();
     let text = String::from_utf8(bytes(&path)).unwrap();
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
     assert!(lines.len() >= 3, "{text}");
@@ -550,51 +438,49 @@ fn an_invalid_journal_line_in_the_middle_is_exit_3() {
 
 // ---------- 8: a journal of another experiment ----------
 
+/// Attack report, defect 8: a journal copied from experiment A into
+/// experiment B was applied when its epoch matched. Both are made the same
+/// way, so their epochs match.
 #[test]
 fn a_journal_from_another_experiment_is_exit_3() {
-    // Defect 8: a journal copied from experiment A into experiment B was
-    // applied when its epoch matched. Both are made the same way, so their
-    // epochs match.
     let a = Dir::new();
     unfolded(&a);
     let b = Dir::new();
     unfolded(&b);
-    std::fs::copy(journal_path(&a), journal_path(&b)).unwrap();
-    let (state, journal) = (bytes(&state_path(&b)), bytes(&journal_path(&b)));
+    std::fs::copy(a.journal_path(), b.journal_path()).unwrap();
+    let (state, journal) = (b.state_file(), bytes(&b.journal_path()));
     every_tool_exits(&b, 3, "another experiment");
-    assert_eq!(bytes(&state_path(&b)), state);
-    assert_eq!(bytes(&journal_path(&b)), journal);
+    assert_eq!(b.state_file(), state);
+    assert_eq!(bytes(&b.journal_path()), journal);
 }
 
 // ---------- 9: integers beyond 64 bits ----------
 
+/// Attack report, defect 9: integers beyond 64 bits silently became floats
+/// (2^64 and 2^64+1 were one config).
 #[test]
 fn integers_beyond_64_bits_are_refused_and_u64_max_reaches_the_command_exactly() {
-    // Defect 9: integers beyond 64 bits silently became floats (2^64 and
-    // 2^64+1 were one config).
     let dir = Dir::new();
     let script = r#"printf '%s\n%s\n%s\n' "$1" "$EXP_PARAM_N" "$EXP_PARAMS" > "$EXP_CONFIG_DIR/seen""#;
     dir.init(&[], &["sh", "-c", script, "sh", "{n}"]);
     for big in ["18446744073709551616", "18446744073709551617", "-9223372036854775809"] {
         let out = dir.run_stdin("exp-add", &[], &format!("{{\"n\":{big}}}\n"));
-        out.code(2);
-        assert!(out.stderr.contains("quote"), "suggests quoting: {out:?}");
+        out.fails_with(2).stderr_has("quote"); // suggests quoting
         let out = dir.run("exp-add", &["--grid", &format!("n={big}")]);
-        out.code(2);
-        assert!(out.stderr.contains("quote"), "suggests quoting: {out:?}");
+        out.fails_with(2).stderr_has("quote"); // suggests quoting
     }
     assert!(dir.status().is_empty(), "nothing was added");
 
     let max = "18446744073709551615";
-    let added = dir.run_stdin("exp-add", &[], &format!("{{\"n\":{max}}}\n")).success().json_lines();
+    let added = dir.run_stdin("exp-add", &[], &format!("{{\"n\":{max}}}\n")).succeeds().json_lines();
     let exact = added[0]["name"].as_str().unwrap().to_string();
     assert_eq!(added[0]["params"]["n"].as_u64(), Some(u64::MAX));
-    let added = dir.run_stdin("exp-add", &[], "{\"n\":\"18446744073709551616\"}\n").success().json_lines();
+    let added = dir.run_stdin("exp-add", &[], "{\"n\":\"18446744073709551616\"}\n").succeeds().json_lines();
     let quoted = added[0]["name"].as_str().unwrap().to_string();
     assert_eq!(added[0]["params"]["n"], "18446744073709551616");
-    dir.run("exp-run", &["--progress", "never"]).success();
+    dir.run("exp-run", &["--progress", "never"]).succeeds();
 
-    let seen = |name: &str| dir.read(&format!("exp/configs/{name}/seen"));
+    let seen = |name: &str| dir.config_file(name, "seen");
     assert_eq!(seen(&exact), format!("{max}\n{max}\n{{\"n\":{max}}}\n"));
     let big = "18446744073709551616";
     assert_eq!(seen(&quoted), format!("{big}\n{big}\n{{\"n\":\"{big}\"}}\n"));
@@ -606,18 +492,18 @@ fn integers_beyond_64_bits_are_refused_and_u64_max_reaches_the_command_exactly()
 
 // ---------- 10: exit 3 after changes were made ----------
 
+/// Attack report, defect 10: with a symlink at .exp/journal.jsonl, exp-add
+/// wrote the state, then exited 3.
 #[test]
 fn a_symlinked_journal_is_exit_3_and_nothing_is_written_through_it() {
-    // Defect 10: with a symlink at .exp/journal.jsonl, exp-add wrote the
-    // state, then exited 3.
     let dir = Dir::new();
     dir.init(&["--naming", "c{i}"], &["true"]);
-    dir.run("exp-add", &["--grid", "i=1..2"]).success();
-    let journal = journal_path(&dir);
+    dir.run("exp-add", &["--grid", "i=1..2"]).succeeds();
+    let journal = dir.journal_path();
     let elsewhere = dir.path().join("elsewhere.jsonl");
     std::fs::rename(&journal, &elsewhere).unwrap();
     std::os::unix::fs::symlink(&elsewhere, &journal).unwrap();
-    let (state, target) = (bytes(&state_path(&dir)), bytes(&elsewhere));
+    let (state, target) = (dir.state_file(), bytes(&elsewhere));
     for (tool, args) in [
         ("exp-add", &["--grid", "i=3"][..]),
         ("exp-run", &["--progress", "never"][..]),
@@ -625,31 +511,30 @@ fn a_symlinked_journal_is_exit_3_and_nothing_is_written_through_it() {
     ] {
         let out = run_bounded(&dir, tool, args);
         assert_eq!(out.code, Some(3), "{tool}: {out:#?}");
-        assert_eq!(bytes(&state_path(&dir)), state, "{tool} changed experiment.yaml");
+        assert_eq!(dir.state_file(), state, "{tool} changed experiment.yaml");
         assert_eq!(bytes(&elsewhere), target, "{tool} wrote through the symlink");
         assert!(std::fs::symlink_metadata(&journal).unwrap().file_type().is_symlink());
     }
     assert!(!dir.exp().join("configs/c1").exists(), "nothing ran");
 }
 
+/// Attack report, defect 10: when the fold at the end of a run failed,
+/// exp-run exited 3 although every config had run and was recorded.
 #[test]
 fn a_run_in_an_immutable_experiment_dir_exits_0_and_warns_that_it_could_not_fold() {
-    // Defect 10: when the fold at the end of a run failed, exp-run exited 3
-    // although every config had run and was recorded.
     let dir = Dir::new();
     dir.init(&["--naming", "c{i}"], &["echo", "{i}"]);
-    dir.run("exp-add", &["--grid", "i=1..3"]).success();
+    dir.run("exp-add", &["--grid", "i=1..3"]).succeeds();
     let Some(immutable) = Immutable::set(&dir.exp(), "a_run_in_an_immutable_experiment_dir") else {
         return;
     };
     let out = run_bounded(&dir, "exp-run", &["--progress", "never"]);
-    out.success();
-    assert!(out.stderr.contains("fold"), "warns that it could not fold: {out:?}");
+    out.succeeds().stderr_has("fold"); // warns that it could not fold
     let rows = by_name(&dir);
     assert_eq!(with_status(&rows, "done").len(), 3, "{rows:#?}");
     drop(immutable);
     // Once writable again, the next writer folds.
-    dir.run("exp-add", &["--grid", "i=4"]).success();
+    dir.run("exp-add", &["--grid", "i=4"]).succeeds();
     let rows = by_name(&dir);
     assert_eq!(with_status(&rows, "done").len(), 3, "{rows:#?}");
     assert_eq!(rows["c4"]["status"], "todo");
@@ -657,12 +542,12 @@ fn a_run_in_an_immutable_experiment_dir_exits_0_and_warns_that_it_could_not_fold
 
 // ---------- 11: a symlinked .exp/runners ----------
 
+/// Attack report, defect 11: a symlinked .exp/runners was followed.
 #[test]
 fn a_symlinked_runners_folder_is_exit_3_and_nothing_is_written_in_its_target() {
-    // Defect 11: a symlinked .exp/runners was followed.
     let dir = Dir::new();
     dir.init(&["--naming", "c{i}"], &["true"]);
-    dir.run("exp-add", &["--grid", "i=1..2"]).success();
+    dir.run("exp-add", &["--grid", "i=1..2"]).succeeds();
     let runners = dir.exp().join(".exp/runners");
     let target = dir.path().join("elsewhere");
     std::fs::create_dir(&target).unwrap();
@@ -730,9 +615,9 @@ fn check_summary(text: &str) {
     }
 }
 
+/// Attack report, defect 12: summary columns collided or went blank.
 #[test]
 fn summary_columns_never_collide_nor_go_blank() {
-    // Defect 12: summary columns collided or went blank.
     let dir = Dir::new();
     std::fs::create_dir(dir.path().join("results")).unwrap();
     let script = r#"if [ -e "results/$EXP_NAME.json" ]; then cp "results/$EXP_NAME.json" "$EXP_RESULT"; fi"#;
@@ -742,17 +627,14 @@ fn summary_columns_never_collide_nor_go_blank() {
     }
     let lines =
         "{\"k\":\"arr\"}\n{\"k\":\"empty\"}\n{\"k\":\"dots\"}\n{\"k\":\"pdots\",\"p.q\":1,\"p\":{\"q\":2}}\n";
-    dir.run_stdin("exp-add", &[], lines).success();
+    dir.run_stdin("exp-add", &[], lines).succeeds();
     let run = dir.run("exp-run", &["--progress", "never"]);
-    run.success();
+    run.succeeds();
     let warned = run.stderr.lines().filter(|l| l.contains("configs/arr/result.json")).count();
     assert_eq!(warned, 1, "the run warns of it once, not again for its summary: {run:?}");
     let out = dir.run("exp-summary", &[]);
-    out.success();
-    assert!(
-        out.stderr.contains("configs/arr/result.json") && out.stderr.contains("warning"),
-        "a warning names the result that is not an object: {out:?}"
-    );
+    // A warning names the result that is not an object.
+    out.succeeds().stderr_has("configs/arr/result.json").stderr_has("warning");
     check_summary(&out.stdout);
     check_summary(&dir.read("exp/results_summary.csv"));
 }
@@ -781,9 +663,10 @@ assert len(d["configs"]) == 2, d"#;
     true
 }
 
+/// Attack report, defect 13: unknown keys in experiment.yaml were dropped on
+/// the next rewrite.
 #[test]
 fn unknown_keys_in_a_hand_written_experiment_yaml_survive_rewrites() {
-    // Defect 13: unknown keys in experiment.yaml were dropped on the next rewrite.
     let dir = Dir::new();
     std::fs::create_dir(dir.exp()).unwrap();
     let state = r#"name: hand
@@ -798,10 +681,10 @@ configs:
     status: todo
     tag: 7
 "#;
-    std::fs::write(state_path(&dir), state).unwrap();
-    let path = state_path(&dir);
+    std::fs::write(dir.state_path(), state).unwrap();
+    let path = dir.state_path();
     // exp-add rewrites the state; so does the fold at the end of a run.
-    dir.run_stdin("exp-add", &[], "{\"i\":2}\n").success();
+    dir.run_stdin("exp-add", &[], "{\"i\":2}\n").succeeds();
     for step in ["after exp-add", "after exp-run"] {
         let text = String::from_utf8(bytes(&path)).unwrap();
         assert_ne!(text, state, "{step}: the state was rewritten");
@@ -810,7 +693,7 @@ configs:
         }
         python_sees_the_keys(&path);
         if step == "after exp-add" {
-            dir.run("exp-run", &["--progress", "never"]).success();
+            dir.run("exp-run", &["--progress", "never"]).succeeds();
         }
     }
     let rows = by_name(&dir);
@@ -819,9 +702,9 @@ configs:
 
 // ---------- 14: lax input checks ----------
 
+/// Attack report, defect 14: lax input checks let these through.
 #[test]
 fn params_with_a_nul_a_key_twice_or_an_empty_grid_value_are_exit_2() {
-    // Defect 14: lax input checks let these through.
     let dir = Dir::new();
     dir.init(&[], &["true"]);
     for line in [r#"{"s":"a\u0000b"}"#, r#"{"a":1,"a":2}"#, r#"{"s\u0000":1}"#] {
@@ -829,14 +712,14 @@ fn params_with_a_nul_a_key_twice_or_an_empty_grid_value_are_exit_2() {
         assert_eq!(out.code, Some(2), "{line}: {out:#?}");
     }
     let out = dir.run("exp-add", &["--grid", "i=1,,2"]);
-    out.code(2);
+    out.fails_with(2);
     assert!(dir.status().is_empty(), "nothing was added");
 }
 
+/// Attack report, defect 14: a hand-written experiment.yaml with one config
+/// name twice loaded with one of them silently dropped.
 #[test]
 fn a_config_name_given_twice_in_a_hand_written_state_is_exit_3() {
-    // Defect 14: a hand-written experiment.yaml with one config name twice
-    // loaded with one of them silently dropped.
     let dir = Dir::new();
     std::fs::create_dir(dir.exp()).unwrap();
     let state = r#"name: null
@@ -850,7 +733,7 @@ configs:
     params: {i: 2}
     status: done
 "#;
-    std::fs::write(state_path(&dir), state).unwrap();
+    std::fs::write(dir.state_path(), state).unwrap();
     for (tool, args) in [
         ("exp-status", &[][..]),
         ("exp-status", &["--json"][..]),
@@ -866,48 +749,49 @@ configs:
 
 // ---------- 15: large results ----------
 
+/// Attack report, defect 15: a result line over 1 MiB was not captured, with
+/// no warning.
 #[test]
 fn a_2_mib_result_line_is_captured() {
-    // Defect 15: a result line over 1 MiB was not captured, with no warning.
     let dir = Dir::new();
     let script = r#"echo noise; printf '{{"big":"'; head -c 2097152 /dev/zero | tr '\0' a; printf '"}}\n'"#;
     dir.init(&["--naming", "c{i}", "--shell", script], &[]);
-    dir.run("exp-add", &["--grid", "i=1"]).success();
-    run_bounded(&dir, "exp-run", &["--progress", "never"]).success();
-    let rows = run_bounded(&dir, "exp-status", &["--json", "--results"]).success().json_lines();
+    dir.run("exp-add", &["--grid", "i=1"]).succeeds();
+    run_bounded(&dir, "exp-run", &["--progress", "never"]).succeeds();
+    let rows = run_bounded(&dir, "exp-status", &["--json", "--results"]).succeeds().json_lines();
     let big = rows[0]["result"]["big"].as_str().unwrap_or_else(|| panic!("no result: {:.300}", rows[0]));
     assert_eq!(big.len(), 2 << 20);
     assert!(big.bytes().all(|b| b == b'a'));
-    let summary = run_bounded(&dir, "exp-summary", &["--json"]).success().json_lines();
+    let summary = run_bounded(&dir, "exp-summary", &["--json"]).succeeds().json_lines();
     assert_eq!(summary[0]["result"]["big"].as_str().map(str::len), Some(2 << 20));
 }
 
+/// Attack report, defect 15: a result line too far from the end of stdout was
+/// lost without a word; now a warning names the limit.
 #[test]
 fn a_result_line_beyond_the_searched_tail_is_warned_about() {
-    // Defect 15: a result line too far from the end of stdout was lost
-    // without a word; now a warning names the limit.
     let dir = Dir::new();
     let script = r#"echo '{{"x":1}}'; yes bbbbbbbbbbbbbbb | head -c 17825792"#;
     dir.init(&["--naming", "c{i}", "--shell", script], &[]);
-    dir.run("exp-add", &["--grid", "i=1"]).success();
+    dir.run("exp-add", &["--grid", "i=1"]).succeeds();
     let out = run_bounded(&dir, "exp-run", &["--progress", "never"]);
-    out.success();
-    assert!(out.stderr.contains("16 MiB"), "names the limit: {out:?}");
-    assert!(out.stderr.contains("stdout.log"), "names the file: {out:?}");
+    out.succeeds()
+        .stderr_has("16 MiB") // names the limit
+        .stderr_has("stdout.log"); // names the file
 }
 
 // ---------- 16: --dry-run checks less than a run ----------
 
+/// Attack report, defect 16: `exp-run --dry-run --env X={nope}` printed
+/// commands that a real run refuses.
 #[test]
 fn dry_run_refuses_a_bad_env_template_like_a_real_run() {
-    // Defect 16: `exp-run --dry-run --env X={nope}` printed commands that a
-    // real run refuses.
     let dir = Dir::new();
     dir.init(&["--naming", "c{i}"], &["echo", "{i}"]);
-    dir.run("exp-add", &["--grid", "i=1"]).success();
+    dir.run("exp-add", &["--grid", "i=1"]).succeeds();
     for args in [&["--dry-run", "--env", "X={nope}"][..], &["--env", "X={nope}"][..]] {
         let out = dir.run("exp-run", args);
-        out.code(2);
+        out.fails_with(2);
         assert!(out.stderr.contains("c1") && out.stderr.contains("nope"), "{args:?}: {out:?}");
         assert!(out.stdout.is_empty(), "{args:?}: {out:?}");
     }
@@ -918,64 +802,55 @@ fn dry_run_refuses_a_bad_env_template_like_a_real_run() {
 
 // ---------- 17: setsid descendants of a SIGKILLed runner ----------
 
+/// Attack report, defect 17: commands that `setsid` outlived a SIGKILLed
+/// runner.
 #[test]
 fn a_setsid_descendant_dies_with_a_sigkilled_runner() {
-    // Defect 17: commands that `setsid` outlived a SIGKILLed runner.
     let dir = Dir::new();
     let script = r#"setsid sh -c 'echo $$ > sleeper.tmp && mv sleeper.tmp sleeper.pid && exec sleep 1000' &
 wait"#;
     dir.init(&["--naming", "c{i}", "--shell", script], &[]);
-    dir.run("exp-add", &["--grid", "i=0"]).success();
+    dir.run("exp-add", &["--grid", "i=0"]).succeeds();
     let mut runner = Bg::run(&dir, &["--progress", "never"]);
-    let pid_file = dir.path().join("sleeper.pid");
-    wait_for("the sleeper to start", || read_pid(&pid_file).is_some());
-    let sleeper = read_pid(&pid_file).unwrap();
-    let _guard = KillOnDrop(sleeper);
+    let sleeper = wait_pid(&dir, "sleeper.pid");
+    let _guard = KillOnDrop::Pid(sleeper);
     // It left the command's process group and session.
     let stat = std::fs::read_to_string(format!("/proc/{sleeper}/stat")).unwrap();
     let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
     assert_eq!(fields[2], sleeper.to_string(), "it leads its own group: {stat}");
     runner.signal(Signal::SIGKILL);
-    reap(&mut runner);
+    runner.wait_exit();
     wait_for("the setsid'd sleep to die with its runner", || !alive(sleeper));
 }
 
 // ---------- 18: exp-status cannot recover stale claims ----------
 
+/// Attack report, defect 18: exp-status on a full disk (or a read-only
+/// journal) exited 3 when it had to recover a stale claim.
 #[test]
 fn status_shows_the_state_when_it_cannot_recover_stale_claims() {
-    // Defect 18: exp-status on a full disk (or a read-only journal) exited 3
-    // when it had to recover a stale claim.
     let dir = Dir::new();
-    let script = r#"echo $$ > c0.tmp && mv c0.tmp c0.pid
-while [ ! -e release ]; do sleep 0.02; done"#;
-    dir.init(&["--naming", "c{i}", "--shell", script], &[]);
-    dir.run("exp-add", &["--grid", "i=0"]).success();
+    gated_experiment(&dir, 1, "");
     let mut runner = Bg::run(&dir, &["--progress", "never"]);
-    let pid_file = dir.path().join("c0.pid");
-    wait_for("c0 to start", || read_pid(&pid_file).is_some());
-    let c0 = read_pid(&pid_file).unwrap();
-    let _guard = KillOnDrop(c0);
-    wait_for("c0 running", || by_name(&dir)["c0"]["status"] == "running");
+    let c0 = wait_running(&dir, &["c0"])[0];
+    let _guard = KillOnDrop::Pid(c0);
     runner.signal(Signal::SIGKILL);
-    reap(&mut runner);
+    runner.wait_exit();
     drop(runner);
     wait_for("c0's command to die with its runner", || !alive(c0));
 
-    let journal = journal_path(&dir);
+    let journal = dir.journal_path();
     let before = bytes(&journal);
     let Some(immutable) = Immutable::set(&journal, "status_shows_the_state_when_it_cannot_recover") else {
         return;
     };
     let out = run_bounded(&dir, "exp-status", &["--json"]);
-    out.success();
-    assert!(out.stderr.contains("warning"), "warns: {out:?}");
+    out.succeeds().stderr_has("warning"); // warns
     let rows = out.json_lines();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["status"], "running", "shown as it is: {rows:?}");
     let out = run_bounded(&dir, "exp-status", &[]);
-    out.success();
-    assert!(out.stdout.contains("c0") && out.stderr.contains("warning"), "{out:?}");
+    out.succeeds().stdout_has("c0").stderr_has("warning");
     assert_eq!(bytes(&journal), before);
     drop(immutable);
     // Writable again: the claim is recovered.

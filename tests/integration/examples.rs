@@ -3,22 +3,16 @@
 //! checkpoints on SIGTERM and resumes, and `examples/jq-recipes.sh` answers
 //! on a real sweep.
 
-use crate::interrupt::{by_name, Bg};
-use crate::util::*;
+use crate::harness::*;
 use nix::sys::signal::Signal;
-use std::path::{Path, PathBuf};
-
-fn example(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name)
-}
+use std::path::Path;
 
 /// The example trainer over `lr` and `seed`, or None (after a note) without python3.
 fn trainer(dir: &Dir, epochs: u32) -> Option<()> {
-    if std::process::Command::new("python3").arg("--version").output().is_err() {
-        eprintln!("note: examples tests skipped: python3 is not installed");
+    if !python3("examples tests") {
         return None;
     }
-    let train = example("train.py").display().to_string();
+    let train = repo("examples/train.py").display().to_string();
     let epochs = epochs.to_string();
     dir.init(
         &["--naming", "lr{lr}-s{seed}"],
@@ -35,14 +29,13 @@ fn json(path: &Path) -> serde_json::Value {
 fn a_replay_of_the_example_trainer_gives_back_the_recorded_result() {
     let dir = Dir::new();
     let Some(()) = trainer(&dir, 2) else { return };
-    dir.run("exp-add", &["--grid", "lr=0.1,0.2", "--grid", "seed=0"]).success();
-    dir.run("exp-run", &["-j", "2", "--progress", "never"]).success();
+    dir.run("exp-add", &["--grid", "lr=0.1,0.2", "--grid", "seed=0"]).succeeds();
+    dir.run("exp-run", &["-j", "2", "--progress", "never"]).succeeds();
     let folder = dir.exp().join("configs/lr0.1-s0");
     let recorded = json(&folder.join("result.json"));
 
     let replay = dir.run("exp-run", &["--replay", "lr0.1-s0"]);
-    replay.success();
-    assert!(replay.stdout.contains("epoch 2/2"), "the command's own output: {replay:?}");
+    replay.succeeds().stdout_has("epoch 2/2"); // the command's own output
     assert_eq!(json(&folder.join("result.replay.json")), recorded, "the cached random draw was reused");
 
     // Without its cache a replay fails, rather than compute anew.
@@ -50,14 +43,14 @@ fn a_replay_of_the_example_trainer_gives_back_the_recorded_result() {
     std::fs::create_dir(folder.join("cache")).unwrap();
     let missing = dir.run("exp-run", &["--replay", "lr0.1-s0"]);
     assert_ne!(missing.code, Some(0), "{missing:?}");
-    assert!(missing.stderr.contains("no cached answer"), "{missing:?}");
+    missing.stderr_has("no cached answer");
 }
 
 #[test]
 fn the_example_trainer_checkpoints_on_sigterm_and_resumes() {
     let dir = Dir::new();
     let Some(()) = trainer(&dir, 12) else { return };
-    dir.run("exp-add", &["--grid", "lr=0.1", "--grid", "seed=0"]).success();
+    dir.run("exp-add", &["--grid", "lr=0.1", "--grid", "seed=0"]).succeeds();
     let runner = Bg::run(&dir, &["--progress", "never"]);
     let log = dir.exp().join("configs/lr0.1-s0/stdout.log");
     wait_for("two epochs", || std::fs::read_to_string(&log).is_ok_and(|text| text.contains("epoch 2/")));
@@ -67,7 +60,7 @@ fn the_example_trainer_checkpoints_on_sigterm_and_resumes() {
     let row = &by_name(&dir)["lr0.1-s0"];
     assert_eq!(row["status"], "todo", "a checkpoint without a result is not done: {row:#}");
 
-    dir.run("exp-run", &["--progress", "never"]).success();
+    dir.run("exp-run", &["--progress", "never"]).succeeds();
     let again = std::fs::read_to_string(&log).unwrap();
     assert!(again.contains("resuming from epoch"), "{again}");
     assert_eq!(by_name(&dir)["lr0.1-s0"]["status"], "done");
@@ -82,23 +75,24 @@ fn the_jq_recipes_answer_on_a_real_sweep() {
         return;
     }
     // lr=1 diverges: one failed config for the recipes to find.
-    dir.run("exp-add", &["--grid", "lr=0.1,0.3,1", "--grid", "seed=0"]).success();
-    dir.run("exp-run", &["-j", "2", "--progress", "never"]).code(1);
+    dir.run("exp-add", &["--grid", "lr=0.1,0.3,1", "--grid", "seed=0"]).succeeds();
+    dir.run("exp-run", &["-j", "2", "--progress", "never"]).fails_with(1);
     let bins = bin("exp-status").parent().unwrap().to_path_buf();
     let path = std::env::join_paths(
         std::iter::once(bins).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
     )
     .unwrap();
     let out = Out::of(
-        std::process::Command::new(example("jq-recipes.sh"))
+        std::process::Command::new(repo("examples/jq-recipes.sh"))
             .env("EXP_DIR", dir.exp())
             .env("PATH", path)
             .output()
             .expect("run the recipes"),
     );
-    out.success();
-    assert!(out.stdout.contains("lr1-s0\texit code 1: loss diverged"), "the failed one, with why: {out:?}");
-    assert!(out.stdout.contains("\"name\":\"lr0.3-s0\""), "the best by loss: {out:?}");
+    out.succeeds()
+        .stdout_has("lr1-s0\texit code 1: loss diverged") // the failed one, with why
+        .stdout_has("\"name\":\"lr0.3-s0\""); // the best by loss
+
     // The results table holds the done configs, best first, despite the failure.
     let table = out.stdout.split("# a results table").nth(1).expect("the table's heading");
     let rows: Vec<&str> = table.lines().skip(1).take_while(|line| !line.starts_with('#')).collect();

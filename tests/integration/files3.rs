@@ -3,25 +3,8 @@
 //! (defect 6), spreadsheet formulas in summaries (defect 9), and the exit
 //! code of a summary written to a missing folder.
 
-use crate::interrupt::{by_name, read_pid, touch, Bg};
-use crate::util::*;
+use crate::harness::*;
 use std::path::{Path, PathBuf};
-
-/// Every file under `root`, as paths relative to it.
-fn files_under(root: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut todo = vec![root.to_path_buf()];
-    while let Some(dir) = todo.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            match std::fs::symlink_metadata(&path).unwrap().is_dir() {
-                true => todo.push(path),
-                false => found.push(path.strip_prefix(root).unwrap().to_path_buf()),
-            }
-        }
-    }
-    found
-}
 
 /// A folder outside the experiment holding a planted result and logs.
 fn outside_with_secrets(dir: &Dir) -> PathBuf {
@@ -36,7 +19,7 @@ fn outside_with_secrets(dir: &Dir) -> PathBuf {
 
 /// Replace `configs/NAME` by a symlink to `target`.
 fn swap_for_symlink(dir: &Dir, name: &str, target: &Path) {
-    let folder = dir.exp().join("configs").join(name);
+    let folder = dir.config(name);
     std::fs::rename(&folder, dir.path().join(format!("{name}.real"))).unwrap();
     std::os::unix::fs::symlink(target, &folder).unwrap();
 }
@@ -47,16 +30,12 @@ fn swap_for_symlink(dir: &Dir, name: &str, target: &Path) {
 #[test]
 fn a_snapshot_folder_swapped_for_a_symlink_during_the_wait_takes_nothing_outside() {
     let dir = Dir::new();
-    std::fs::create_dir(dir.path().join("pids")).unwrap();
     // The command traps USR1 but never answers, so the snapshot waits.
     let script = r#"trap ':' USR1
-echo '{{"loss": "SECRET-RESULT"}}' > "$EXP_RESULT"
-echo $$ > "pids/$EXP_NAME"
-while [ ! -e release ]; do sleep 0.05; done"#;
-    shell_experiment(&dir, 1, script);
+echo '{{"loss": "SECRET-RESULT"}}' > "$EXP_RESULT""#;
+    gated_experiment(&dir, 1, script);
     let runner = Bg::run(&dir, &["--progress", "never"]);
-    wait_for("c0 to start", || read_pid(&dir.path().join("pids/c0")).is_some());
-    wait_for("c0 to show as running", || by_name(&dir)["c0"]["status"] == "running");
+    wait_running(&dir, &["c0"]);
 
     let snapshot = Bg::spawn(&dir, "exp-snapshot", &["--signal", "USR1", "--wait", "3s"]);
     let snapshots = dir.exp().join("snapshots");
@@ -70,8 +49,8 @@ while [ ! -e release ]; do sleep 0.05; done"#;
     let out = snapshot.finish();
     assert!(matches!(out.code, Some(0 | 3)), "{out:?}");
     assert_eq!(files_under(&outside), Vec::<PathBuf>::new(), "nothing written through the symlink: {out:?}");
-    touch(&dir, "release");
-    runner.finish().success();
+    release(&dir);
+    runner.finish().succeeds();
 }
 
 /// Trust round 3, defect 11: readers followed a `configs/NAME` that is a
@@ -80,7 +59,7 @@ while [ ! -e release ]; do sleep 0.05; done"#;
 fn readers_skip_a_config_folder_that_is_a_symlink_and_name_it() {
     let dir = Dir::new();
     shell_experiment(&dir, 2, r#"echo "{{\"loss\": $EXP_PARAM_I}}""#);
-    dir.run("exp-run", &["--progress", "never"]).success();
+    dir.run("exp-run", &["--progress", "never"]).succeeds();
     let outside = outside_with_secrets(&dir);
     swap_for_symlink(&dir, "c1", &outside);
     std::fs::remove_file(dir.exp().join("results_summary.csv")).unwrap();
@@ -104,7 +83,7 @@ fn readers_skip_a_config_folder_that_is_a_symlink_and_name_it() {
     assert_eq!(rows[1]["result"], serde_json::Value::Null, "{summary:?}");
 
     // --save writes no secret either.
-    dir.run("exp-summary", &["--save"]).success();
+    dir.run("exp-summary", &["--save"]).succeeds();
     assert!(!dir.read("exp/results_summary.csv").contains("SECRET"));
 }
 
@@ -119,8 +98,7 @@ fn a_runner_refuses_to_write_through_a_config_folder_that_is_a_symlink() {
     std::fs::create_dir(&outside).unwrap();
     std::os::unix::fs::symlink(&outside, dir.exp().join("configs/c0")).unwrap();
     let out = dir.run("exp-run", &["--progress", "never"]);
-    out.code(3);
-    assert!(out.stderr.contains("configs/c0") && out.stderr.contains("symlink"), "{out:?}");
+    out.fails_with(3).stderr_has("configs/c0").stderr_has("symlink");
     assert_eq!(files_under(&outside), Vec::<PathBuf>::new());
     let row = &by_name(&dir)["c0"];
     assert_eq!((row["status"].as_str(), row["attempts"].as_u64()), (Some("todo"), Some(0)), "{row}");
@@ -131,23 +109,21 @@ fn a_runner_refuses_to_write_through_a_config_folder_that_is_a_symlink() {
 #[test]
 fn a_snapshot_skips_a_running_config_whose_folder_is_a_symlink() {
     let dir = Dir::new();
-    std::fs::create_dir(dir.path().join("pids")).unwrap();
-    shell_experiment(&dir, 1, r#"echo $$ > "pids/$EXP_NAME"; while [ ! -e release ]; do sleep 0.05; done"#);
+    gated_experiment(&dir, 1, "");
     let runner = Bg::run(&dir, &["--progress", "never"]);
-    wait_for("c0 to start", || read_pid(&dir.path().join("pids/c0")).is_some());
-    wait_for("c0 to show as running", || by_name(&dir)["c0"]["status"] == "running");
+    wait_running(&dir, &["c0"]);
     let outside = outside_with_secrets(&dir);
     swap_for_symlink(&dir, "c0", &outside);
 
     let out = dir.run("exp-snapshot", &[]);
-    out.success();
+    out.succeeds();
     let folder = dir.path().join(out.stdout.trim());
     for file in files_under(&folder) {
         let text = std::fs::read_to_string(folder.join(&file)).unwrap();
         assert!(!text.contains("SECRET"), "{file:?} holds what is behind the symlink:\n{text}");
     }
-    assert!(out.stderr.contains("c0") && out.stderr.contains("symlink"), "{out:?}");
-    touch(&dir, "release");
+    out.stderr_has("c0").stderr_has("symlink");
+    release(&dir);
     // The runner cannot record c0's files safely; whatever it decides, it ends.
     let _ = runner.finish();
 }
@@ -158,19 +134,19 @@ fn a_snapshot_skips_a_running_config_whose_folder_is_a_symlink() {
 fn purging_a_never_run_config_keeps_the_folder_an_earlier_config_of_its_name_left() {
     let dir = Dir::new();
     dir.init(&["--naming", "m-{x}", "--shell", r#"echo step > "$EXP_CACHE_DIR/checkpoint""#], &[]);
-    dir.run("exp-add", &["--grid", "x=a"]).success();
-    dir.run("exp-run", &["--progress", "never"]).success();
+    dir.run("exp-add", &["--grid", "x=a"]).succeeds();
+    dir.run("exp-run", &["--progress", "never"]).succeeds();
     let checkpoint = dir.exp().join("configs/m-a/cache/checkpoint");
     assert!(checkpoint.exists());
 
     // Removed without --purge: its folder and checkpoint are kept.
-    dir.run_stdin("exp-clean", &["--names", "-"], "m-a\n").success();
+    dir.run_stdin("exp-clean", &["--names", "-"], "m-a\n").succeeds();
     assert!(checkpoint.exists());
     // The same params again: a new m-a, never run, then removed with --purge.
-    let added = dir.run("exp-add", &["--grid", "x=a"]).success().json_lines();
+    let added = dir.run("exp-add", &["--grid", "x=a"]).succeeds().json_lines();
     assert_eq!(added[0]["name"], "m-a");
     let out = dir.run_stdin("exp-clean", &["--names", "-", "--purge"], "m-a\n");
-    out.success();
+    out.succeeds();
     assert_eq!(out.json_lines()[0]["purged"], false, "it had no folder of its own: {out:?}");
     assert!(checkpoint.exists(), "the earlier m-a's checkpoint survives: {out:?}");
 }
@@ -180,10 +156,10 @@ fn purging_a_never_run_config_keeps_the_folder_an_earlier_config_of_its_name_lef
 fn purging_a_config_that_ran_deletes_its_own_folder() {
     let dir = Dir::new();
     dir.init(&["--naming", "m-{x}", "--shell", r#"echo step > "$EXP_CACHE_DIR/checkpoint""#], &[]);
-    dir.run("exp-add", &["--grid", "x=a"]).success();
-    dir.run("exp-run", &["--progress", "never"]).success();
+    dir.run("exp-add", &["--grid", "x=a"]).succeeds();
+    dir.run("exp-run", &["--progress", "never"]).succeeds();
     let out = dir.run_stdin("exp-clean", &["--names", "-", "--purge"], "m-a\n");
-    assert_eq!(out.success().json_lines()[0]["purged"], true);
+    assert_eq!(out.succeeds().json_lines()[0]["purged"], true);
     assert!(!dir.exp().join("configs/m-a").exists());
 }
 
@@ -194,8 +170,9 @@ fn text_cells_that_a_spreadsheet_would_run_are_written_with_a_leading_quote() {
     let dir = Dir::new();
     let result = r#"{{note: .cmd, loss: -0.5, delta: "-0.25", tab: "\tx", cr: "\ry", at: "@SUM(A1)", plus: "+1+2", safe: "a=b"}}"#;
     dir.init(&["--shell", &format!("echo \"$EXP_PARAMS\" | jq -c '{result}'")], &[]);
-    dir.run_stdin("exp-add", &["-f", "-"], r#"{"cmd": "=HYPERLINK(\"http://x\",\"y\")", "n": -3}"#).success();
-    dir.run("exp-run", &["--progress", "never"]).success();
+    dir.run_stdin("exp-add", &["-f", "-"], r#"{"cmd": "=HYPERLINK(\"http://x\",\"y\")", "n": -3}"#)
+        .succeeds();
+    dir.run("exp-run", &["--progress", "never"]).succeeds();
 
     let read_csv = |text: &str| {
         let mut reader = csv::Reader::from_reader(text.as_bytes());
@@ -204,7 +181,7 @@ fn text_cells_that_a_spreadsheet_would_run_are_written_with_a_leading_quote() {
         header.into_iter().zip(row).collect::<std::collections::BTreeMap<_, _>>()
     };
     let saved = dir.read("exp/results_summary.csv");
-    for text in [dir.run("exp-summary", &[]).success().stdout.clone(), saved] {
+    for text in [dir.run("exp-summary", &[]).succeeds().stdout.clone(), saved] {
         let row = read_csv(&text);
         assert_eq!(row["cmd"], r#"'=HYPERLINK("http://x","y")"#, "{text}");
         assert_eq!(row["note"], r#"'=HYPERLINK("http://x","y")"#, "{text}");
@@ -218,11 +195,11 @@ fn text_cells_that_a_spreadsheet_would_run_are_written_with_a_leading_quote() {
         assert_eq!(row["loss"], "-0.5");
         assert_eq!(row["delta"], "-0.25");
     }
-    let raw = read_csv(&dir.run("exp-summary", &["--raw"]).success().stdout.clone());
+    let raw = read_csv(&dir.run("exp-summary", &["--raw"]).succeeds().stdout.clone());
     assert_eq!(raw["cmd"], r#"=HYPERLINK("http://x","y")"#);
     assert_eq!(raw["tab"], "\tx");
     // JSON is data, not a spreadsheet: never touched.
-    let json = dir.run("exp-summary", &["--json"]).success().json_lines();
+    let json = dir.run("exp-summary", &["--json"]).succeeds().json_lines();
     assert_eq!(json[0]["params"]["cmd"], r#"=HYPERLINK("http://x","y")"#);
 }
 
@@ -232,8 +209,7 @@ fn text_cells_that_a_spreadsheet_would_run_are_written_with_a_leading_quote() {
 fn a_summary_written_into_a_missing_folder_is_bad_usage() {
     let dir = Dir::new();
     shell_experiment(&dir, 1, "echo '{{\"loss\": 1}}'");
-    dir.run("exp-run", &["--progress", "never"]).success();
+    dir.run("exp-run", &["--progress", "never"]).succeeds();
     let out = dir.run("exp-summary", &["-o", "/missing/dir/x.csv"]);
-    out.code(2);
-    assert!(out.stderr.contains("/missing/dir"), "{out:?}");
+    out.fails_with(2).stderr_has("/missing/dir");
 }

@@ -6,20 +6,14 @@
 //! condition (a file a command writes, a status, an open file descriptor);
 //! nothing sleeps and hopes, and nothing asserts on timing.
 
-use crate::interrupt::{by_name, read_pid, run_bounded, touch, Bg};
-use crate::util::*;
+use crate::harness::*;
 use nix::sys::signal::Signal;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 
 // ---------- helpers ----------
-
-/// The bytes of the journal, if any.
-fn journal(dir: &Dir) -> Option<Vec<u8>> {
-    std::fs::read(dir.exp().join(".exp/journal.jsonl")).ok()
-}
 
 /// What a user sees of each config: (name, status, params, attempts).
 fn configs(dir: &Dir) -> Vec<(String, String, Value, u64)> {
@@ -47,60 +41,12 @@ fn run_from(dir: &Dir, cwd: &Path, tool: &str, args: &[&str]) -> Out {
     Out::of(cmd.output().expect("spawn"))
 }
 
-/// `exp-clean exp ARGS...` with `input` on stdin (the harness's `bin` knows
-/// only the four main tools).
-fn clean_stdin(dir: &Dir, args: &[&str], input: &str) -> Out {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_exp-clean"))
-        .current_dir(dir.path())
-        .env_remove("EXP_DIR")
-        .env("NO_COLOR", "1")
-        .arg("exp")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn exp-clean");
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    Out::of(child.wait_with_output().expect("wait"))
-}
-
-/// An executable script at `TMP/relative`.
-fn script(dir: &Path, relative: &str, body: &str) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let path = dir.join(relative);
-    std::fs::write(&path, body).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path
-}
-
-/// A file a command wrote in its config folder.
-fn config_file(dir: &Dir, name: &str, file: &str) -> String {
-    dir.read(&format!("exp/configs/{name}/{file}"))
-}
-
-/// One config `c0` whose command writes its pid to `TMP/started`, then
-/// waits for `TMP/gate`.
-fn gated_experiment(dir: &Dir) {
-    let command = "echo $$ > started; while [ ! -e gate ]; do sleep 0.05; done";
-    dir.init(&["--naming", "c{i}", "--shell", command], &[]);
-    dir.run("exp-add", &["--grid", "i=0"]).success();
-}
-
-/// A background runner of the gated experiment, once its command has started.
+/// A background runner of one gated config `c0`, once its command has started.
 fn gated_runner(dir: &Dir) -> Bg {
+    gated_experiment(dir, 1, "");
     let runner = Bg::run(dir, &["--progress", "never"]);
-    let started = dir.path().join("started");
-    wait_for("the gated command to start", || read_pid(&started).is_some());
+    wait_pid(dir, "pids/c0");
     runner
-}
-
-/// Release the gated command and check that its runner ends well.
-fn release(dir: &Dir, runner: Bg) {
-    touch(dir, "gate");
-    runner.finish().success();
-    assert_eq!(status_of(dir, "c0"), "done");
 }
 
 /// The same directory, both canonicalized.
@@ -114,12 +60,10 @@ fn same_dir(a: &str, b: &Path) -> bool {
 fn init_with_a_misspelled_program_warns_and_still_creates_the_experiment() {
     let dir = Dir::new();
     let out = dir.run("exp-init", &["--", "pyhton3", "train.py"]);
-    out.success();
-    assert!(out.stdout.is_empty(), "{out:?}");
-    assert!(out.stderr.contains("warning"), "{out:?}");
-    assert!(out.stderr.contains("\"pyhton3\" is not found"), "names the program: {out:?}");
+    out.succeeds().no_stdout().stderr_has("warning");
+    out.stderr_has("\"pyhton3\" is not found"); // names the program
     assert!(dir.exp().join("experiment.yaml").is_file());
-    let counts = dir.run("exp-status", &["--counts", "--json"]).success().json_lines();
+    let counts = dir.run("exp-status", &["--counts", "--json"]).succeeds().json_lines();
     assert_eq!(counts, [json!({"todo": 0, "running": 0, "done": 0, "failed": 0, "total": 0})]);
 }
 
@@ -129,9 +73,7 @@ fn fixing_the_typo_by_running_init_again_is_refused_with_a_hint_to_update() {
     dir.init(&[], &["pyhton3", "train.py"]);
     let before = dir.state_file();
     let out = dir.run("exp-init", &["--", "python3", "train.py"]);
-    out.code(2);
-    assert!(out.stderr.contains("command"), "{out:?}");
-    assert!(out.stderr.contains("--update"), "says how to fix it: {out:?}");
+    out.fails_with(2).stderr_has("command").stderr_has("--update"); // says how to fix it
     assert_eq!(dir.state_file(), before, "nothing changed");
 }
 
@@ -139,21 +81,19 @@ fn fixing_the_typo_by_running_init_again_is_refused_with_a_hint_to_update() {
 fn init_update_fixes_the_typo_and_keeps_every_config_and_its_status() {
     let dir = Dir::new();
     dir.init(&["--naming", "c{i}"], &["pyhton3", "train.py", "--seed", "{i}"]);
-    dir.run("exp-add", &["--grid", "i=0..2"]).success();
+    dir.run("exp-add", &["--grid", "i=0..2"]).succeeds();
     // The first config fails (the program is missing); the others stay todo.
-    run_bounded(&dir, "exp-run", &["--limit", "1"]).code(1);
+    run_bounded(&dir, "exp-run", &["--limit", "1"]).fails_with(1);
     let before = configs(&dir);
     let statuses: Vec<&str> = before.iter().map(|(_, status, _, _)| status.as_str()).collect();
     assert_eq!(statuses, ["failed", "todo", "todo"], "{before:?}");
 
     let out = dir.run("exp-init", &["--update", "--", "python3", "train.py", "--seed", "{i}"]);
-    out.success();
-    assert!(out.stderr.contains("updated command"), "{out:?}");
-    assert!(!out.stderr.contains("old command"), "no config was done: {out:?}");
+    out.succeeds().stderr_has("updated command").stderr_lacks("old command"); // no config was done
     assert_eq!(configs(&dir), before, "every config and its status kept");
 
     // The fixed command is the one that would run now.
-    let planned = dir.run("exp-run", &["--dry-run", "--json", "--retry-failed"]).success().json_lines();
+    let planned = dir.run("exp-run", &["--dry-run", "--json", "--retry-failed"]).succeeds().json_lines();
     assert_eq!(planned.len(), 3, "{planned:?}");
     for line in &planned {
         let argv = line["argv"].as_array().unwrap();
@@ -166,38 +106,36 @@ fn init_update_says_how_many_done_configs_ran_under_the_old_command() {
     let dir = Dir::new();
     let old = r#"echo old > "$EXP_CONFIG_DIR/which"; test "$1" -ne 1"#;
     dir.init(&["--naming", "c{i}"], &["sh", "-c", old, "sh", "{i}"]);
-    dir.run("exp-add", &["--grid", "i=0..3"]).success();
-    run_bounded(&dir, "exp-run", &["--limit", "3"]).code(1);
+    dir.run("exp-add", &["--grid", "i=0..3"]).succeeds();
+    run_bounded(&dir, "exp-run", &["--limit", "3"]).fails_with(1);
     let before = configs(&dir);
     let statuses: Vec<&str> = before.iter().map(|(_, status, _, _)| status.as_str()).collect();
     assert_eq!(statuses, ["done", "failed", "done", "todo"], "{before:?}");
 
     let new = r#"echo new > "$EXP_CONFIG_DIR/which"; test "$1" -ge 0"#;
     let out = dir.run("exp-init", &["--update", "--", "sh", "-c", new, "sh", "{i}"]);
-    out.success();
-    assert!(out.stderr.contains("2 done config(s) ran under the old command"), "{out:?}");
-    assert!(out.stderr.contains("--reset"), "says how to run them again: {out:?}");
+    out.succeeds().stderr_has("2 done config(s) ran under the old command");
+    out.stderr_has("--reset"); // says how to run them again
     assert_eq!(configs(&dir), before, "every config and its status kept");
 
     // The next run starts only the todo config, with the new command.
-    run_bounded(&dir, "exp-run", &[]).success();
-    assert_eq!(config_file(&dir, "c3", "which"), "new\n");
-    assert_eq!(config_file(&dir, "c0", "which"), "old\n");
+    run_bounded(&dir, "exp-run", &[]).succeeds();
+    assert_eq!(dir.config_file("c3", "which"), "new\n");
+    assert_eq!(dir.config_file("c0", "which"), "old\n");
     assert_eq!(status_of(&dir, "c1"), "failed");
 }
 
 #[test]
 fn init_update_while_a_runner_is_active_exits_4_and_changes_nothing() {
     let dir = Dir::new();
-    gated_experiment(&dir);
     let runner = gated_runner(&dir);
-    let (state_before, journal_before) = (dir.state_file(), journal(&dir));
+    let (state_before, journal_before) = (dir.state_file(), dir.journal());
     let out = dir.run("exp-init", &["--update", "--shell", "echo fixed"]);
-    out.code(4);
-    assert!(out.stderr.contains("runner is active"), "{out:?}");
+    out.fails_with(4).stderr_has("runner is active");
     assert_eq!(dir.state_file(), state_before, "experiment.yaml untouched");
-    assert_eq!(journal(&dir), journal_before, "journal untouched");
-    release(&dir, runner);
+    assert_eq!(dir.journal(), journal_before, "journal untouched");
+    release_runner(&dir, runner);
+    assert_eq!(status_of(&dir, "c0"), "done");
     assert!(!dir.read("exp/experiment.yaml").contains("echo fixed"), "the old command stays");
 }
 
@@ -205,11 +143,10 @@ fn init_update_while_a_runner_is_active_exits_4_and_changes_nothing() {
 fn init_update_cannot_change_the_naming() {
     let dir = Dir::new();
     dir.init(&["--naming", "c{i}"], &["echo", "{i}"]);
-    dir.run("exp-add", &["--grid", "i=0..1"]).success();
+    dir.run("exp-add", &["--grid", "i=0..1"]).succeeds();
     let before = dir.state_file();
     let out = dir.run("exp-init", &["--update", "--naming", "run{i}", "--", "echo", "{i}", "again"]);
-    out.code(2);
-    assert!(out.stderr.contains("--naming"), "{out:?}");
+    out.fails_with(2).stderr_has("--naming");
     assert_eq!(dir.state_file(), before, "nothing changed");
 }
 
@@ -217,13 +154,13 @@ fn init_update_cannot_change_the_naming() {
 fn init_update_with_a_param_some_config_lacks_exits_2_naming_the_config() {
     let dir = Dir::new();
     dir.init(&["--naming", "c{i}"], &["echo", "{i}"]);
-    dir.run_stdin("exp-add", &[], "{\"i\":0,\"lr\":0.1}\n{\"i\":1}\n").success();
+    dir.run_stdin("exp-add", &[], "{\"i\":0,\"lr\":0.1}\n{\"i\":1}\n").succeeds();
     let before = dir.state_file();
     let out = dir.run("exp-init", &["--update", "--", "echo", "{i}", "--lr", "{lr}"]);
-    out.code(2);
-    assert!(out.stderr.contains("config c1"), "names the config: {out:?}");
-    assert!(out.stderr.contains("\"lr\""), "names the param: {out:?}");
-    assert!(!out.stderr.contains("config c0"), "{out:?}");
+    out.fails_with(2)
+        .stderr_has("config c1") // names the config
+        .stderr_has("\"lr\"") // names the param
+        .stderr_lacks("config c0");
     assert_eq!(dir.state_file(), before, "nothing changed");
 }
 
@@ -234,15 +171,15 @@ fn init_update_from_elsewhere_looks_for_the_program_where_commands_run() {
     std::fs::create_dir(&project).unwrap();
     script(&project, "train.sh", "#!/bin/sh\necho v1\n");
     script(&project, "train2.sh", "#!/bin/sh\necho v2\n");
-    run_from(&dir, &project, "exp-init", &["--naming", "c{i}", "--", "./train.sh"]).success();
-    dir.run("exp-add", &["--grid", "i=0"]).success();
+    run_from(&dir, &project, "exp-init", &["--naming", "c{i}", "--", "./train.sh"]).succeeds();
+    dir.run("exp-add", &["--grid", "i=0"]).succeeds();
 
     // From the temp dir, not the project: the workdir stays the project's.
     let out = dir.run("exp-init", &["--update", "--", "./train2.sh"]);
-    out.success();
-    run_bounded(&dir, "exp-run", &[]).success();
-    assert_eq!(config_file(&dir, "c0", "stdout.log"), "v2\n", "the new script ran in the project");
-    assert!(!out.stderr.contains("not found"), "./train2.sh exists where commands run: {out:?}");
+    out.succeeds();
+    run_bounded(&dir, "exp-run", &[]).succeeds();
+    assert_eq!(dir.config_file("c0", "stdout.log"), "v2\n", "the new script ran in the project");
+    out.stderr_lacks("not found"); // ./train2.sh exists where commands run
 }
 
 // ---------- re-running done configs ----------
@@ -251,14 +188,14 @@ fn init_update_from_elsewhere_looks_for_the_program_where_commands_run() {
 fn listing_a_done_config_runs_nothing_and_says_it_was_skipped() {
     let dir = Dir::new();
     dir.init(&["--naming", "c{i}", "--shell", "echo {i} >> runs.txt"], &[]);
-    dir.run("exp-add", &["--grid", "i=0..1"]).success();
-    run_bounded(&dir, "exp-run", &[]).success();
+    dir.run("exp-add", &["--grid", "i=0..1"]).succeeds();
+    run_bounded(&dir, "exp-run", &[]).succeeds();
     assert_eq!(dir.read("runs.txt"), "0\n1\n");
 
     let out = dir.run_stdin("exp-run", &["--names", "-"], "c0\n");
-    out.success();
+    out.succeeds();
     assert_eq!(dir.read("runs.txt"), "0\n1\n", "nothing ran");
-    assert!(out.stderr.contains("1 listed config(s) skipped: 1 done"), "{out:?}");
+    out.stderr_has("1 listed config(s) skipped: 1 done");
     assert_eq!(status_of(&dir, "c0"), "done");
 }
 
@@ -267,11 +204,11 @@ fn reset_of_a_done_config_reruns_it_as_attempt_2_keeping_the_first_logs() {
     let dir = Dir::new();
     let command = r#"echo "attempt $EXP_ATTEMPT"; echo "$EXP_NAME $EXP_ATTEMPT" >> runs.txt"#;
     dir.init(&["--naming", "c{i}", "--shell", command], &[]);
-    dir.run("exp-add", &["--grid", "i=0..1"]).success();
-    run_bounded(&dir, "exp-run", &[]).success();
+    dir.run("exp-add", &["--grid", "i=0..1"]).succeeds();
+    run_bounded(&dir, "exp-run", &[]).succeeds();
 
-    let out = clean_stdin(&dir, &["--names", "-", "--reset"], "c0\n");
-    out.success();
+    let out = dir.run_stdin("exp-clean", &["--names", "-", "--reset"], "c0\n");
+    out.succeeds();
     let lines = out.json_lines();
     assert_eq!(lines.len(), 1, "{out:?}");
     assert_eq!(lines[0]["name"], "c0");
@@ -280,10 +217,10 @@ fn reset_of_a_done_config_reruns_it_as_attempt_2_keeping_the_first_logs() {
     assert_eq!(status_of(&dir, "c0"), "todo");
     assert_eq!(status_of(&dir, "c1"), "done");
 
-    run_bounded(&dir, "exp-run", &[]).success();
+    run_bounded(&dir, "exp-run", &[]).succeeds();
     assert_eq!(dir.read("runs.txt"), "c0 1\nc1 1\nc0 2\n", "only c0 ran again");
-    assert_eq!(config_file(&dir, "c0", "stdout.log"), "attempt 2\n");
-    assert_eq!(config_file(&dir, "c0", "stdout.1.log"), "attempt 1\n");
+    assert_eq!(dir.config_file("c0", "stdout.log"), "attempt 2\n");
+    assert_eq!(dir.config_file("c0", "stdout.1.log"), "attempt 1\n");
     let row = &by_name(&dir)["c0"];
     assert_eq!(row["status"], "done", "{row}");
     assert_eq!(row["attempts"], 2, "{row}");
@@ -305,7 +242,7 @@ fn a_decimal_range_with_a_step_gives_exact_values() {
     let dir = Dir::new();
     recording(&dir, "lr");
     let out = dir.run("exp-add", &["--grid", "lr=0.1..0.5:0.1"]);
-    out.success();
+    out.succeeds();
     assert!(!out.stdout.contains("0000000"), "no float noise: {}", out.stdout);
     let lines = out.json_lines();
     let values: Vec<Value> = lines.iter().map(|l| l["params"]["lr"].clone()).collect();
@@ -313,10 +250,10 @@ fn a_decimal_range_with_a_step_gives_exact_values() {
     assert!(values.iter().all(Value::is_number), "JSON numbers: {values:?}");
     assert!(out.stdout.contains(r#""lr":0.3"#), "{}", out.stdout);
 
-    run_bounded(&dir, "exp-run", &["-j2"]).success();
+    run_bounded(&dir, "exp-run", &["-j2"]).succeeds();
     let names: Vec<String> = lines.iter().map(|l| l["name"].as_str().unwrap().to_string()).collect();
     assert_eq!(names, ["lr0.1", "lr0.2", "lr0.3", "lr0.4", "lr0.5"]);
-    let args: Vec<String> = names.iter().map(|name| config_file(&dir, name, "arg")).collect();
+    let args: Vec<String> = names.iter().map(|name| dir.config_file(name, "arg")).collect();
     assert_eq!(args, ["0.1", "0.2", "0.3", "0.4", "0.5"], "the argv the command received");
 }
 
@@ -324,12 +261,12 @@ fn a_decimal_range_with_a_step_gives_exact_values() {
 fn an_integer_range_with_a_step_gives_every_step() {
     let dir = Dir::new();
     recording(&dir, "n");
-    let lines = dir.run("exp-add", &["--grid", "n=1..7:3"]).success().json_lines();
+    let lines = dir.run("exp-add", &["--grid", "n=1..7:3"]).succeeds().json_lines();
     let values: Vec<Value> = lines.iter().map(|l| l["params"]["n"].clone()).collect();
     assert_eq!(values, [json!(1), json!(4), json!(7)]);
     assert!(values.iter().all(Value::is_i64), "integers: {values:?}");
-    run_bounded(&dir, "exp-run", &[]).success();
-    let args: Vec<String> = ["n1", "n4", "n7"].iter().map(|name| config_file(&dir, name, "arg")).collect();
+    run_bounded(&dir, "exp-run", &[]).succeeds();
+    let args: Vec<String> = ["n1", "n4", "n7"].iter().map(|name| dir.config_file(name, "arg")).collect();
     assert_eq!(args, ["1", "4", "7"]);
 }
 
@@ -337,13 +274,13 @@ fn an_integer_range_with_a_step_gives_every_step() {
 fn malformed_grids_exit_2_naming_the_argument_and_change_nothing() {
     let dir = Dir::new();
     recording(&dir, "lr");
-    dir.run("exp-add", &["--grid", "lr=1"]).success();
+    dir.run("exp-add", &["--grid", "lr=1"]).succeeds();
     let before = dir.state_file();
     for (grid, why) in
         [("lr=0.1..0.5", "needs a step"), ("n=1..5:0", "greater than 0"), ("i=1,,2", "empty value")]
     {
         let out = dir.run("exp-add", &["--grid", grid]);
-        out.code(2);
+        out.fails_with(2);
         assert!(out.stdout.is_empty(), "{grid}: {out:?}");
         assert!(out.stderr.contains(grid), "{grid}: names the argument: {out:?}");
         assert!(out.stderr.contains(why), "{grid}: says why: {out:?}");
@@ -358,25 +295,24 @@ fn a_key_no_template_reads_is_warned_about_and_still_reaches_the_command() {
     let record = r#"printf %s "$EXP_PARAM_DROPUOT" > "$EXP_CONFIG_DIR/dropuot""#;
     dir.init(&["--naming", "lr{lr}"], &["sh", "-c", record, "sh", "{lr}"]);
     let out = dir.run("exp-add", &["--grid", "lr=0.01", "--grid", "dropuot=0.1"]);
-    out.success();
-    assert!(out.stderr.contains("warning"), "{out:?}");
-    assert!(out.stderr.contains("\"dropuot\""), "names the key: {out:?}");
-    assert!(out.stderr.contains("EXP_PARAM_DROPUOT"), "{out:?}");
-    assert!(!out.stderr.contains("\"lr\""), "lr is used: {out:?}");
+    out.succeeds()
+        .stderr_has("warning")
+        .stderr_has("\"dropuot\"") // names the key
+        .stderr_has("EXP_PARAM_DROPUOT")
+        .stderr_lacks("\"lr\""); // lr is used
     let lines = out.json_lines();
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["added"], true, "still added: {out:?}");
     assert_eq!(lines[0]["params"], json!({"lr": 0.01, "dropuot": 0.1}));
 
-    run_bounded(&dir, "exp-run", &[]).success();
-    assert_eq!(config_file(&dir, "lr0.01", "dropuot"), "0.1");
+    run_bounded(&dir, "exp-run", &[]).succeeds();
+    assert_eq!(dir.config_file("lr0.01", "dropuot"), "0.1");
 
     // An object or array reaches the command in EXP_PARAMS only: the
     // warning names no variable the command will not get.
     let out = dir.run_stdin("exp-add", &["-f", "-"], r#"{"lr": 0.02, "opt": {"beta": 0.9}}"#);
-    out.success();
-    assert!(out.stderr.contains("\"opt\"") && out.stderr.contains("EXP_PARAMS"), "{out:?}");
-    assert!(!out.stderr.contains("EXP_PARAM_OPT"), "only scalars get their own variable: {out:?}");
+    out.succeeds().stderr_has("\"opt\"").stderr_has("EXP_PARAMS").stderr_lacks("EXP_PARAM_OPT");
+    // only scalars get their own variable
 }
 
 #[test]
@@ -384,9 +320,9 @@ fn no_unused_key_warning_when_the_command_reads_no_param_in_its_template() {
     let dir = Dir::new();
     dir.init(&[], &["echo", "{name}"]);
     let out = dir.run("exp-add", &["--grid", "dropuot=0.1"]);
-    out.success();
-    assert!(!out.stderr.contains("dropuot"), "the command reads EXP_PARAMS itself: {out:?}");
-    assert!(!out.stderr.contains("warning"), "{out:?}");
+    out.succeeds()
+        .stderr_lacks("dropuot") // the command reads EXP_PARAMS itself
+        .stderr_lacks("warning");
     assert_eq!(out.json_lines().len(), 1);
 }
 
@@ -397,9 +333,7 @@ fn piped_lines_with_only_a_grid_are_ignored_with_a_hint() {
     let dir = Dir::new();
     dir.init(&[], &["true"]);
     let out = dir.run_stdin("exp-add", &["--grid", "lr=1,2"], "{\"model\":\"a\"}\n");
-    out.success();
-    assert!(out.stderr.contains("ignored"), "{out:?}");
-    assert!(out.stderr.contains("-f -"), "says how to use them: {out:?}");
+    out.succeeds().stderr_has("ignored").stderr_has("-f -"); // says how to use them
     let params: Vec<Value> = out.json_lines().iter().map(|l| l["params"].clone()).collect();
     assert_eq!(params, [json!({"lr": 1}), json!({"lr": 2})]);
 }
@@ -409,8 +343,7 @@ fn piped_lines_with_f_dash_are_crossed_with_the_grid() {
     let dir = Dir::new();
     dir.init(&[], &["true"]);
     let out = dir.run_stdin("exp-add", &["-f", "-", "--grid", "lr=1,2"], "{\"model\":\"a\"}\n");
-    out.success();
-    assert!(!out.stderr.contains("ignored"), "{out:?}");
+    out.succeeds().stderr_lacks("ignored");
     let params: Vec<Value> = out.json_lines().iter().map(|l| l["params"].clone()).collect();
     assert_eq!(params, [json!({"model": "a", "lr": 1}), json!({"model": "a", "lr": 2})]);
     let stored: BTreeSet<String> = dir.status().iter().map(|row| row["params"].to_string()).collect();
@@ -426,15 +359,14 @@ fn a_relative_script_runs_where_init_ran_whatever_the_runner_cwd() {
     std::fs::create_dir(&project).unwrap();
     script(&project, "script.sh", "#!/bin/sh\npwd > \"$EXP_CONFIG_DIR/pwd\"\n");
     let out = run_from(&dir, &project, "exp-init", &["--naming", "c{i}", "--", "./script.sh"]);
-    out.success();
-    assert!(!out.stderr.contains("not found"), "the script exists there: {out:?}");
-    dir.run("exp-add", &["--grid", "i=0..1"]).success();
+    out.succeeds().stderr_lacks("not found"); // the script exists there
+    dir.run("exp-add", &["--grid", "i=0..1"]).succeeds();
 
     // The runner starts from elsewhere: the root, then the temp dir.
-    run_from(&dir, Path::new("/"), "exp-run", &["--limit", "1"]).success();
-    run_from(&dir, dir.path(), "exp-run", &[]).success();
+    run_from(&dir, Path::new("/"), "exp-run", &["--limit", "1"]).succeeds();
+    run_from(&dir, dir.path(), "exp-run", &[]).succeeds();
     for name in ["c0", "c1"] {
-        let pwd = config_file(&dir, name, "pwd");
+        let pwd = dir.config_file(name, "pwd");
         assert!(same_dir(&pwd, &project), "{name} ran in {pwd:?}, not {}", project.display());
     }
 }
@@ -447,9 +379,9 @@ fn workdir_makes_commands_run_there() {
     let record = r#"pwd > "$EXP_CONFIG_DIR/pwd""#;
     // Relative to where exp-init runs (the temp dir).
     dir.init(&["--workdir", "work", "--naming", "c{i}"], &["sh", "-c", record]);
-    dir.run("exp-add", &["--grid", "i=0"]).success();
-    run_from(&dir, Path::new("/"), "exp-run", &[]).success();
-    let pwd = config_file(&dir, "c0", "pwd");
+    dir.run("exp-add", &["--grid", "i=0"]).succeeds();
+    run_from(&dir, Path::new("/"), "exp-run", &[]).succeeds();
+    let pwd = dir.config_file("c0", "pwd");
     assert!(same_dir(&pwd, &work), "ran in {pwd:?}, not {}", work.display());
 }
 
@@ -457,9 +389,7 @@ fn workdir_makes_commands_run_there() {
 fn a_nonexistent_workdir_is_refused_at_init() {
     let dir = Dir::new();
     let out = dir.run("exp-init", &["--workdir", "nowhere", "--", "true"]);
-    out.code(2);
-    assert!(out.stderr.contains("--workdir"), "{out:?}");
-    assert!(out.stderr.contains("nowhere"), "{out:?}");
+    out.fails_with(2).stderr_has("--workdir").stderr_has("nowhere");
     assert!(!dir.exp().join("experiment.yaml").exists(), "nothing created");
 }
 
@@ -469,11 +399,11 @@ fn a_nonexistent_workdir_is_refused_at_init() {
 fn max_failures_stops_a_broken_sweep_after_n_failures() {
     let dir = Dir::new();
     dir.init(&["--naming", "c{i}", "--shell", "echo {i} >> runs.txt; exit 3"], &[]);
-    dir.run("exp-add", &["--grid", "i=0..9"]).success();
+    dir.run("exp-add", &["--grid", "i=0..9"]).succeeds();
     let out = run_bounded(&dir, "exp-run", &["-j1", "--max-failures", "2"]);
-    out.code(1);
+    out.fails_with(1);
     assert_eq!(dir.read("runs.txt").lines().count(), 2, "exactly 2 ran");
-    assert!(out.stderr.contains("--max-failures reached"), "{out:?}");
+    out.stderr_has("--max-failures reached");
     let rows = by_name(&dir);
     let failed = rows.values().filter(|row| row["status"] == "failed").count();
     let todo = rows.values().filter(|row| row["status"] == "todo").count();
@@ -484,13 +414,13 @@ fn max_failures_stops_a_broken_sweep_after_n_failures() {
 fn max_failures_with_retries_announces_only_retries_that_run_and_counts_every_failure() {
     let dir = Dir::new();
     dir.init(&["--naming", "c{i}", "--shell", "sleep 0.1; exit 3"], &[]);
-    dir.run("exp-add", &["--grid", "i=0..19"]).success();
+    dir.run("exp-add", &["--grid", "i=0..19"]).succeeds();
     let out = run_bounded(
         &dir,
         "exp-run",
         &["-j4", "--retries", "2", "--max-failures", "3", "--progress", "never"],
     );
-    out.code(1);
+    out.fails_with(1);
     let rows = by_name(&dir);
     for line in out.stderr.lines().filter(|l| l.contains("retrying ")) {
         // "retrying c5, attempt 2/3"
@@ -512,12 +442,12 @@ fn a_failure_shows_the_last_line_of_stderr_everywhere() {
     let dir = Dir::new();
     let command = "echo loading... >&2; echo 'ModuleNotFoundError: no module named torch' >&2; exit 1";
     dir.init(&["--naming", "c{i}", "--shell", command], &[]);
-    dir.run("exp-add", &["--grid", "i=0"]).success();
+    dir.run("exp-add", &["--grid", "i=0"]).succeeds();
     let why = "ModuleNotFoundError: no module named torch";
 
     // exp-run's plain line (stderr is not a terminal).
     let out = run_bounded(&dir, "exp-run", &[]);
-    out.code(1);
+    out.fails_with(1);
     let line = out.stderr.lines().find(|l| l.contains("failed c0")).unwrap_or_else(|| panic!("{out:?}"));
     assert!(line.contains("exit code 1") && line.contains(why), "{line}");
 
@@ -529,7 +459,7 @@ fn a_failure_shows_the_last_line_of_stderr_everywhere() {
     assert!(!error.contains("loading"), "only the last line: {row}");
 
     // The plain overview lists it among the failed.
-    let overview = dir.run("exp-status", &[]).success().stdout.clone();
+    let overview = dir.run("exp-status", &[]).succeeds().stdout.clone();
     let failed_at = overview.find("failed:").unwrap_or_else(|| panic!("{overview}"));
     let listed =
         overview[failed_at..].lines().find(|l| l.contains("c0")).unwrap_or_else(|| panic!("{overview}"));
@@ -542,10 +472,10 @@ fn a_failure_shows_the_last_line_of_stderr_everywhere() {
 fn log_prints_stdout_then_stderr_each_under_a_header() {
     let dir = Dir::new();
     dir.init(&["--naming", "c{i}", "--shell", "echo out line; echo err line >&2"], &[]);
-    dir.run("exp-add", &["--grid", "i=0"]).success();
-    run_bounded(&dir, "exp-run", &[]).success();
+    dir.run("exp-add", &["--grid", "i=0"]).succeeds();
+    run_bounded(&dir, "exp-run", &[]).succeeds();
     let out = dir.run("exp-status", &["--log", "c0"]);
-    out.success();
+    out.succeeds();
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines.len(), 4, "{out:?}");
     assert!(lines[0].starts_with("==> ") && lines[0].ends_with("c0/stdout.log <=="), "{out:?}");
@@ -559,12 +489,12 @@ fn log_attempt_1_shows_the_first_attempt_after_a_retry() {
     let dir = Dir::new();
     let command = r#"echo "out $EXP_ATTEMPT"; echo "err $EXP_ATTEMPT" >&2; test "$EXP_ATTEMPT" -ge 2"#;
     dir.init(&["--naming", "c{i}", "--shell", command], &[]);
-    dir.run("exp-add", &["--grid", "i=0"]).success();
-    run_bounded(&dir, "exp-run", &["--retries", "1"]).success();
+    dir.run("exp-add", &["--grid", "i=0"]).succeeds();
+    run_bounded(&dir, "exp-run", &["--retries", "1"]).succeeds();
     assert_eq!(by_name(&dir)["c0"]["attempts"], 2);
 
     let first = dir.run("exp-status", &["--log", "c0", "--attempt", "1"]);
-    first.success();
+    first.succeeds();
     let lines: Vec<&str> = first.stdout.lines().collect();
     assert_eq!(lines.len(), 4, "{first:?}");
     assert!(lines[0].ends_with("c0/stdout.1.log <=="), "{first:?}");
@@ -573,7 +503,7 @@ fn log_attempt_1_shows_the_first_attempt_after_a_retry() {
     assert_eq!(lines[3], "err 1");
 
     let latest = dir.run("exp-status", &["--log", "c0"]);
-    latest.success();
+    latest.succeeds();
     let lines: Vec<&str> = latest.stdout.lines().collect();
     assert_eq!(lines, [lines[0], "out 2", lines[2], "err 2"], "{latest:?}");
     assert!(lines[0].ends_with("c0/stdout.log <==") && lines[2].ends_with("c0/stderr.log <=="));
@@ -583,16 +513,12 @@ fn log_attempt_1_shows_the_first_attempt_after_a_retry() {
 fn log_of_an_unknown_config_or_attempt_is_exit_2() {
     let dir = Dir::new();
     dir.init(&["--naming", "c{i}", "--shell", "echo hi"], &[]);
-    dir.run("exp-add", &["--grid", "i=0"]).success();
-    run_bounded(&dir, "exp-run", &[]).success();
+    dir.run("exp-add", &["--grid", "i=0"]).succeeds();
+    run_bounded(&dir, "exp-run", &[]).succeeds();
     let unknown = dir.run("exp-status", &["--log", "nope"]);
-    unknown.code(2);
-    assert!(unknown.stderr.contains("nope"), "{unknown:?}");
-    assert!(unknown.stdout.is_empty(), "{unknown:?}");
+    unknown.fails_with(2).stderr_has("nope").no_stdout();
     let attempt = dir.run("exp-status", &["--log", "c0", "--attempt", "9"]);
-    attempt.code(2);
-    assert!(attempt.stderr.contains("--attempt 9"), "{attempt:?}");
-    assert!(attempt.stdout.is_empty(), "{attempt:?}");
+    attempt.fails_with(2).stderr_has("--attempt 9").no_stdout();
 }
 
 /// Whether process `pid` has `path` open.
@@ -609,7 +535,7 @@ fn log_follow_prints_new_lines_and_ends_with_the_config() {
     let command = "echo first; while [ ! -e gate1 ]; do sleep 0.05; done; echo second; \
                    while [ ! -e gate2 ]; do sleep 0.05; done; echo third";
     dir.init(&["--naming", "c{i}", "--shell", command], &[]);
-    dir.run("exp-add", &["--grid", "i=0"]).success();
+    dir.run("exp-add", &["--grid", "i=0"]).succeeds();
     let runner = Bg::run(&dir, &["--progress", "never"]);
     let stdout_log = dir.exp().join("configs/c0/stdout.log");
     wait_for("the first line", || std::fs::read_to_string(&stdout_log).is_ok_and(|t| t.contains("first")));
@@ -623,9 +549,9 @@ fn log_follow_prints_new_lines_and_ends_with_the_config() {
     touch(&dir, "gate1");
     wait_for("the second line", || std::fs::read_to_string(&stdout_log).is_ok_and(|t| t.contains("second")));
     touch(&dir, "gate2");
-    runner.finish().success();
+    runner.finish().succeeds();
     let out = follower.finish();
-    out.success();
+    out.succeeds();
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert!(lines[0].ends_with("c0/stdout.log <=="), "{out:?}");
     assert_eq!(lines[1], "first", "{out:?}");
@@ -645,7 +571,7 @@ fn log_of_a_config_retried_again_and_again_shows_one_whole_attempt_each_time() {
     let command =
         "echo \"attempt $EXP_ATTEMPT start\"; sleep 0.05; echo \"attempt $EXP_ATTEMPT end\"; exit 1";
     dir.init(&["--naming", "c{i}", "--shell", command], &[]);
-    dir.run("exp-add", &["--grid", "i=0"]).success();
+    dir.run("exp-add", &["--grid", "i=0"]).succeeds();
     let runner = Bg::run(&dir, &["--retries", "100000", "--progress", "never"]);
     wait_for("a few attempts", || by_name(&dir)["c0"]["attempts"].as_u64().unwrap_or(0) >= 3);
     for round in 0..100 {
@@ -654,7 +580,7 @@ fn log_of_a_config_retried_again_and_again_shows_one_whole_attempt_each_time() {
         let follow = round % 2 == 0;
         let args: &[&str] = if follow { &["--log", "c0", "--follow"] } else { &["--log", "c0"] };
         let out = dir.run("exp-status", args);
-        out.success();
+        out.succeeds();
         let attempts: BTreeSet<&str> = out
             .stdout
             .lines()
@@ -665,7 +591,7 @@ fn log_of_a_config_retried_again_and_again_shows_one_whole_attempt_each_time() {
         if follow {
             let attempt = attempts.into_iter().next().unwrap_or_else(|| panic!("an attempt: {out:?}"));
             for end in ["start", "end"] {
-                assert!(out.stdout.contains(&format!("attempt {attempt} {end}")), "{out:?}");
+                out.stdout_has(format!("attempt {attempt} {end}"));
             }
         }
     }
@@ -679,10 +605,10 @@ fn log_of_a_config_retried_again_and_again_shows_one_whole_attempt_each_time() {
 fn status_failed_prints_a_table_of_only_the_failed_configs() {
     let dir = Dir::new();
     dir.init(&["--naming", "c{i}", "--shell", "test {model} = mlp && test {i} -ne 1 && test {i} -ne 3"], &[]);
-    dir.run("exp-add", &["--grid", "i=0..3", "--grid", "model=mlp"]).success();
-    run_bounded(&dir, "exp-run", &[]).code(1);
+    dir.run("exp-add", &["--grid", "i=0..3", "--grid", "model=mlp"]).succeeds();
+    run_bounded(&dir, "exp-run", &[]).fails_with(1);
     let out = dir.run("exp-status", &["--status", "failed"]);
-    out.success();
+    out.succeeds();
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines.len(), 3, "a header and two rows: {out:?}");
     assert_eq!(
@@ -707,14 +633,13 @@ fn trapping_experiment(dir: &Dir, on_term: &str) {
     let body = format!("trap '{on_term}' TERM\necho $$ > pid\nwhile :; do sleep 0.05; done\n");
     script(dir.path(), "stop.sh", &body);
     dir.init(&["--naming", "c{i}"], &["sh", "stop.sh"]);
-    dir.run("exp-add", &["--grid", "i=0"]).success();
+    dir.run("exp-add", &["--grid", "i=0"]).succeeds();
 }
 
 /// SIGTERM to the runner once its command has started; its output.
 fn sigterm_the_runner(dir: &Dir) -> Out {
     let runner = Bg::run(dir, &["--progress", "never", "--kill-after", "30s"]);
-    let pid = dir.path().join("pid");
-    wait_for("the command to start", || read_pid(&pid).is_some());
+    wait_pid(dir, "pid");
     runner.signal(Signal::SIGTERM);
     runner.finish()
 }
@@ -724,8 +649,8 @@ fn a_checkpoint_without_a_result_on_sigterm_leaves_the_config_todo() {
     let dir = Dir::new();
     trapping_experiment(&dir, "echo saved checkpoint; exit 0");
     let out = sigterm_the_runner(&dir);
-    out.code(143);
-    assert_eq!(config_file(&dir, "c0", "stdout.log"), "saved checkpoint\n", "the trap ran");
+    out.fails_with(143);
+    assert_eq!(dir.config_file("c0", "stdout.log"), "saved checkpoint\n", "the trap ran");
     let row = &by_name(&dir)["c0"];
     assert_eq!(row["status"], "todo", "not done without a result: {row}");
     assert!(row["interruption_time"].is_string(), "{row}");
@@ -736,8 +661,8 @@ fn a_result_written_on_sigterm_makes_the_config_done() {
     let dir = Dir::new();
     trapping_experiment(&dir, r#"echo "{\"loss\": 0.5}" > "$EXP_RESULT"; exit 0"#);
     let out = sigterm_the_runner(&dir);
-    out.code(143);
-    let rows = dir.run("exp-status", &["--json", "--results"]).success().json_lines();
+    out.fails_with(143);
+    let rows = dir.run("exp-status", &["--json", "--results"]).succeeds().json_lines();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["status"], "done", "{:?}", rows[0]);
     assert_eq!(rows[0]["result"], json!({"loss": 0.5}), "{:?}", rows[0]);
@@ -749,20 +674,19 @@ fn a_result_written_on_sigterm_makes_the_config_done() {
 fn a_run_of_only_successful_configs_exits_0_while_check_sees_an_old_failure() {
     let dir = Dir::new();
     dir.init(&["--naming", "c{i}", "--shell", "test {i} -ne 1"], &[]);
-    dir.run("exp-add", &["--grid", "i=0..3"]).success();
-    dir.run_stdin("exp-run", &["--names", "-"], "c1\n").code(1);
+    dir.run("exp-add", &["--grid", "i=0..3"]).succeeds();
+    dir.run_stdin("exp-run", &["--names", "-"], "c1\n").fails_with(1);
     assert_eq!(status_of(&dir, "c1"), "failed");
 
     // A later task of the array runs the rest: all of them succeed.
     let out = run_bounded(&dir, "exp-run", &[]);
-    out.success();
-    assert!(out.stderr.contains("1 failed and 0 todo in the selection"), "{out:?}");
+    out.succeeds().stderr_has("1 failed and 0 todo in the selection");
     let rows = by_name(&dir);
     for name in ["c0", "c2", "c3"] {
         assert_eq!(rows[name]["status"], "done", "{name}");
     }
     assert_eq!(rows["c1"]["status"], "failed");
-    dir.run("exp-status", &["--check"]).code(1);
+    dir.run("exp-status", &["--check"]).fails_with(1);
 }
 
 // ---------- cron ----------
@@ -770,16 +694,15 @@ fn a_run_of_only_successful_configs_exits_0_while_check_sees_an_old_failure() {
 #[test]
 fn exclusive_quiet_while_another_runner_is_active_exits_4_silently() {
     let dir = Dir::new();
-    gated_experiment(&dir);
     let runner = gated_runner(&dir);
     let quiet = dir.run("exp-run", &["--exclusive", "-q"]);
-    quiet.code(4);
+    quiet.fails_with(4);
     assert_eq!(quiet.stderr, "", "cron mails nothing: {quiet:?}");
     assert_eq!(quiet.stdout, "", "{quiet:?}");
     let loud = dir.run("exp-run", &["--exclusive"]);
-    loud.code(4);
-    assert!(loud.stderr.contains("another runner is active"), "{loud:?}");
-    release(&dir, runner);
+    loud.fails_with(4).stderr_has("another runner is active");
+    release_runner(&dir, runner);
+    assert_eq!(status_of(&dir, "c0"), "done");
 }
 
 // ---------- small things ----------
@@ -790,10 +713,9 @@ fn a_dotted_placeholder_reaches_into_a_nested_param() {
     let record = r#"printf %s "$1" > "$EXP_CONFIG_DIR/depth""#;
     dir.init(&["--naming", "c{i}"], &["sh", "-c", record, "sh", "{model.depth}"]);
     let out = dir.run_stdin("exp-add", &[], "{\"i\":0,\"model\":{\"depth\":3,\"width\":8}}\n");
-    out.success();
-    assert!(!out.stderr.contains("\"model\""), "model is read: {out:?}");
-    run_bounded(&dir, "exp-run", &[]).success();
-    assert_eq!(config_file(&dir, "c0", "depth"), "3");
+    out.succeeds().stderr_lacks("\"model\""); // model is read
+    run_bounded(&dir, "exp-run", &[]).succeeds();
+    assert_eq!(dir.config_file("c0", "depth"), "3");
 }
 
 #[test]
@@ -801,11 +723,11 @@ fn env_worker_modulo_gives_slots_0_and_1_with_4_workers() {
     let dir = Dir::new();
     let record = r#"echo "$SLOT $EXP_WORKER" > "$EXP_CONFIG_DIR/slot""#;
     dir.init(&["--naming", "c{i}", "--shell", record], &[]);
-    dir.run("exp-add", &["--grid", "i=0..7"]).success();
-    run_bounded(&dir, "exp-run", &["-j", "4", "--env", "SLOT={worker%2}"]).success();
+    dir.run("exp-add", &["--grid", "i=0..7"]).succeeds();
+    run_bounded(&dir, "exp-run", &["-j", "4", "--env", "SLOT={worker%2}"]).succeeds();
     let mut workers = BTreeSet::new();
     for i in 0..8 {
-        let text = config_file(&dir, &format!("c{i}"), "slot");
+        let text = dir.config_file(&format!("c{i}"), "slot");
         let (slot, worker) = text.trim().split_once(' ').unwrap();
         let (slot, worker): (u32, u32) = (slot.parse().unwrap(), worker.parse().unwrap());
         assert!(slot <= 1, "c{i}: SLOT={slot}");
@@ -819,16 +741,16 @@ fn env_worker_modulo_gives_slots_0_and_1_with_4_workers() {
 fn a_config_folder_holds_its_params_and_exact_argv_even_when_the_program_is_missing() {
     let dir = Dir::new();
     dir.init(&["--naming", "{prog}", "--default", "seed=0"], &["{prog}", "-c", "exit 0", "--lr", "{lr}"]);
-    dir.run("exp-add", &["--grid", "prog=sh,no-such-program", "--grid", "lr=0.1"]).success();
-    run_bounded(&dir, "exp-run", &[]).code(1);
+    dir.run("exp-add", &["--grid", "prog=sh,no-such-program", "--grid", "lr=0.1"]).succeeds();
+    run_bounded(&dir, "exp-run", &[]).fails_with(1);
     let rows = by_name(&dir);
     assert_eq!(rows["sh"]["status"], "done");
     assert_eq!(rows["no-such-program"]["status"], "failed");
     assert!(rows["no-such-program"]["error"].as_str().unwrap().contains("no-such-program"));
     for prog in ["sh", "no-such-program"] {
-        let params: Value = serde_json::from_str(&config_file(&dir, prog, "params.json")).unwrap();
+        let params: Value = serde_json::from_str(&dir.config_file(prog, "params.json")).unwrap();
         assert_eq!(params, json!({"prog": prog, "lr": 0.1, "seed": 0}), "{prog}: merged params");
-        let argv: Value = serde_json::from_str(&config_file(&dir, prog, "command.json")).unwrap();
+        let argv: Value = serde_json::from_str(&dir.config_file(prog, "command.json")).unwrap();
         assert_eq!(argv, json!([prog, "-c", "exit 0", "--lr", "0.1"]), "{prog}: argv after substitution");
     }
 }

@@ -4,15 +4,12 @@
 //! deadline, never a hang) with a clear exit code, and never write outside
 //! the experiment.
 
-use crate::interrupt::{by_name, read_pid, with_status, Bg};
-use crate::util::*;
+use crate::harness::*;
 use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
 use std::fs::{self, File};
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 // ---------- helpers ----------
 
@@ -98,76 +95,11 @@ fn ends(dir: &Dir, case: &str, tool: &str, args: &[&str], codes: &[i32]) -> Out 
     out
 }
 
-/// A process of any command, its output in files; `finish` fails after a
-/// minute rather than hanging, and dropping it unfinished kills it.
-struct Proc {
-    child: Option<Child>,
-    stdout: PathBuf,
-    stderr: PathBuf,
-}
-
-impl Proc {
-    fn spawn(dir: &Dir, label: &str, mut cmd: Command, stdin: Stdio) -> Proc {
-        let stdout = dir.path().join(format!("{label}.stdout"));
-        let stderr = dir.path().join(format!("{label}.stderr"));
-        cmd.current_dir(dir.path())
-            .env_remove("EXP_DIR")
-            .env("NO_COLOR", "1")
-            .stdin(stdin)
-            .stdout(File::create(&stdout).unwrap())
-            .stderr(File::create(&stderr).unwrap());
-        Proc { child: Some(cmd.spawn().expect("spawn")), stdout, stderr }
-    }
-
-    /// A tool on `./exp`, its stdin read from `input`.
-    fn tool(dir: &Dir, tool: &str, args: &[&str], input: &Path) -> Proc {
-        let mut cmd = Command::new(bin(tool));
-        cmd.arg("exp").args(args);
-        Proc::spawn(dir, tool, cmd, Stdio::from(File::open(input).unwrap()))
-    }
-
-    fn pid(&self) -> Pid {
-        Pid::from_raw(self.child.as_ref().expect("running").id() as i32)
-    }
-
-    fn finish(mut self) -> Out {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let child = self.child.as_mut().expect("running");
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("wait") {
-                break status;
-            }
-            if Instant::now() >= deadline {
-                let stderr = fs::read_to_string(&self.stderr).unwrap_or_default();
-                drop(self);
-                panic!("still running after a minute; stderr so far:\n{stderr}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        self.child = None;
-        let read = |path: &Path| String::from_utf8_lossy(&fs::read(path).unwrap()).into_owned();
-        Out {
-            code: std::os::unix::process::ExitStatusExt::signal(&status).map_or(status.code(), |_| None),
-            stdout: read(&self.stdout),
-            stderr: read(&self.stderr),
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
 /// `./exp` with one config, `c1`, whose command writes to stdout and
 /// stderr and ends with a result line.
 fn one_config(dir: &Dir) {
     dir.init(&["--naming", "c{a}", "--shell", r#"echo out; echo err >&2; echo "{{\"r\":{a}}}""#], &[]);
-    dir.run("exp-add", &["--grid", "a=1"]).success();
+    dir.run("exp-add", &["--grid", "a=1"]).succeeds();
 }
 
 type Run = (&'static str, &'static [&'static str], &'static [i32]);
@@ -269,8 +201,8 @@ fn planted_in_a_config_folder() {
             let canary = Canary::new(&dir);
             one_config(&dir);
             if *later {
-                dir.run("exp-run", &[]).success();
-                dir.run_stdin("exp-clean", &["--names", "-", "--reset"], "c1\n").success();
+                dir.run("exp-run", &[]).succeeds();
+                dir.run_stdin("exp-clean", &["--names", "-", "--reset"], "c1\n").succeeds();
             }
             let path = dir.exp().join(&at);
             plant(&path, how, &canary);
@@ -347,9 +279,9 @@ fn planted_where_a_snapshot_reads() {
             &["--naming", "c{a}", "--shell", "echo $$ > pid.tmp && mv pid.tmp pid && exec sleep 30"],
             &[],
         );
-        dir.run("exp-add", &["--grid", "a=1"]).success();
+        dir.run("exp-add", &["--grid", "a=1"]).succeeds();
         let runner = Bg::run(&dir, &["--kill-after", "1s"]);
-        wait_for("the command to start", || read_pid(&dir.path().join("pid")).is_some());
+        wait_pid(&dir, "pid");
         for file in ["status.txt", "stdout.log", "stderr.log", "result.json"] {
             plant(&dir.exp().join("configs/c1").join(file), how, &canary);
         }
@@ -376,10 +308,10 @@ fn a_leftover_result_json_is_not_taken_for_the_new_runs() {
     let dir = Dir::new();
     let script = r#"if [ -e second ]; then echo '{{"run":2}}'; else echo '{{"run":1}}'; fi"#;
     dir.init(&["--naming", "c{a}", "--shell", script], &[]);
-    dir.run("exp-add", &["--grid", "a=1"]).success();
+    dir.run("exp-add", &["--grid", "a=1"]).succeeds();
     ends(&dir, "first", "exp-run", &[], &[0]);
-    dir.run_stdin("exp-clean", &["--names", "-"], "c1\n").success();
-    dir.run("exp-add", &["--grid", "a=1"]).success();
+    dir.run_stdin("exp-clean", &["--names", "-"], "c1\n").succeeds();
+    dir.run("exp-add", &["--grid", "a=1"]).succeeds();
     fs::write(dir.path().join("second"), "").unwrap();
     ends(&dir, "second", "exp-run", &[], &[0]);
     let summary = ends(&dir, "second", "exp-summary", &[], &[0]);
@@ -405,8 +337,7 @@ fn a_leftover_result_json_is_not_taken_for_the_new_runs() {
 /// commands a clean signal mask.
 #[test]
 fn a_runner_started_with_its_signals_blocked_or_ignored_still_stops() {
-    if Command::new("python3").arg("--version").output().map_or(true, |out| !out.status.success()) {
-        eprintln!("note: python3 not found; skipping the blocked-signals test");
+    if !python3("a_runner_started_with_its_signals_blocked_or_ignored_still_stops") {
         return;
     }
     let signals = "{signal.SIGTERM, signal.SIGINT, signal.SIGHUP}";
@@ -417,9 +348,9 @@ fn a_runner_started_with_its_signals_blocked_or_ignored_still_stops() {
         let dir = Dir::new();
         let script = "echo $$ > pid.tmp && mv pid.tmp pid && exec sleep 30";
         dir.init(&["--naming", "c{a}", "--shell", script], &[]);
-        dir.run("exp-add", &["--grid", "a=1"]).success();
+        dir.run("exp-add", &["--grid", "a=1"]).succeeds();
         let code = format!("import signal, os, sys; {setup}; os.execvp(sys.argv[1], sys.argv[1:])");
-        let mut wrapper = Command::new("python3");
+        let mut wrapper = dir.program("python3");
         wrapper.arg("-c").arg(code).arg(bin("exp-run")).arg("exp");
         let runner = Proc::spawn(&dir, "exp-run", wrapper, Stdio::null());
         // The command once it is `sleep`: its signal mask and ignored signals.
@@ -463,17 +394,17 @@ fn run_with_sigchld_ignored(dir: &Dir, args: &[&str]) -> Out {
 fn a_runner_started_with_sigchld_ignored_still_waits_for_its_commands() {
     let dir = Dir::new();
     dir.init(&["--naming", "c{a}", "--shell", "test \"$X\" = 1"], &[]);
-    dir.run("exp-add", &["--grid", "a=1,2"]).success();
+    dir.run("exp-add", &["--grid", "a=1,2"]).succeeds();
     let setup = run_with_sigchld_ignored(&dir, &["--setup", "echo X=1", "--limit", "1"]);
-    setup.success();
+    setup.succeeds();
     assert_eq!(by_name(&dir)["c1"]["status"], "done", "the setup's X reached the command: {setup:#?}");
     let pool = run_with_sigchld_ignored(&dir, &["--env", "X=1"]);
-    pool.success();
+    pool.succeeds();
     assert_eq!(by_name(&dir)["c2"]["status"], "done", "{pool:#?}");
     let replay = run_with_sigchld_ignored(&dir, &["--replay", "c1", "--env", "X=1"]);
-    replay.success();
+    replay.succeeds();
     let failing = run_with_sigchld_ignored(&dir, &["--replay", "c2", "--env", "X=2"]);
-    failing.code(1);
+    failing.fails_with(1);
 }
 
 // ---------- invalid UTF-8 ----------
@@ -485,13 +416,13 @@ fn invalid_utf8_output_breaks_nothing() {
     let dir = Dir::new();
     let script = r#"if [ {a} = 1 ]; then printf 'ok\n\377\376 bad\n'; printf '\377 err\n' >&2; printf '{{"r":1}}\n\377\376'; else printf '{{"r":"\377"}}\n\377'; fi"#;
     dir.init(&["--naming", "c{a}", "--shell", script], &[]);
-    dir.run("exp-add", &["--grid", "a=1,2"]).success();
+    dir.run("exp-add", &["--grid", "a=1,2"]).succeeds();
     ends(&dir, "run", "exp-run", &[], &[0]);
     let rows = by_name(&dir);
     assert_eq!(with_status(&rows, "done").len(), 2, "{rows:#?}");
     ends(&dir, "status", "exp-status", &[], &[0]);
     let summary = ends(&dir, "summary", "exp-summary", &[], &[0]);
-    assert!(summary.stdout.contains("c1,1,1"), "{summary:?}");
+    summary.stdout_has("c1,1,1");
     let log = Proc::tool(&dir, "exp-status", &["--log", "c1"], Path::new("/dev/null"));
     let logged = log.stdout.clone();
     assert_eq!(log.finish().code, Some(0));
@@ -509,7 +440,7 @@ fn invalid_utf8_output_breaks_nothing() {
 fn invalid_utf8_params_are_refused_and_change_nothing() {
     let dir = Dir::new();
     dir.init(&["--naming", "c{a}"], &["true"]);
-    dir.run("exp-add", &["--grid", "a=1"]).success();
+    dir.run("exp-add", &["--grid", "a=1"]).succeeds();
     let before = dir.state();
     for (i, input) in [
         &b"{\"a\":\"\xff\"}\n"[..],
@@ -525,12 +456,12 @@ fn invalid_utf8_params_are_refused_and_change_nothing() {
         let by_file =
             Proc::tool(&dir, "exp-add", &["-f", file.to_str().unwrap()], Path::new("/dev/null")).finish();
         assert_eq!(by_file.code, Some(2), "{input:?}: {by_file:#?}");
-        assert!(by_file.stderr.contains("UTF-8"), "{by_file:#?}");
+        by_file.stderr_has("UTF-8");
         let by_stdin = Proc::tool(&dir, "exp-add", &[], &file).finish();
         assert_eq!(by_stdin.code, Some(2), "{input:?}: {by_stdin:#?}");
         assert_eq!(dir.state(), before, "{input:?}");
     }
-    let mut grid = Command::new(bin("exp-add"));
+    let mut grid = dir.cmd("exp-add");
     grid.arg("exp")
         .arg("--grid")
         .arg(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"a=\xff"));
@@ -569,7 +500,7 @@ fn a_five_megabyte_params_line() {
 fn a_fifty_megabyte_output_line() {
     let dir = Dir::new();
     dir.init(&["--naming", "c{a}"], &["sh", "-c", r"head -c 52428800 /dev/zero | tr '\0' x"]);
-    dir.run("exp-add", &["--grid", "a=1"]).success();
+    dir.run("exp-add", &["--grid", "a=1"]).succeeds();
     ends(&dir, "run", "exp-run", &[], &[0]);
     assert_eq!(by_name(&dir)["c1"]["status"], "done");
     ends(&dir, "status", "exp-status", &[], &[0]);
@@ -626,12 +557,12 @@ fn a_full_disk() {
     // Config 5 fills the disk itself, once, mid-run.
     let script = r#"if [ {a} = 5 ] && [ ! -e filled ]; then touch filled; cat /dev/zero > "$EXP_DIR/filler"; fi; echo "{{\"a\":{a}}}""#;
     dir.init(&["--naming", "c{a}", "--shell", script], &[]);
-    dir.run("exp-add", &["--grid", "a=1..3"]).success();
+    dir.run("exp-add", &["--grid", "a=1..3"]).succeeds();
     let filler = dir.exp().join("filler");
     fill(&filler);
     let before = dir.state();
     let out = ends(&dir, "full", "exp-add", &["--grid", "a=4..6"], &[3]);
-    assert!(out.stderr.contains("No space left"), "{out:#?}");
+    out.stderr_has("No space left");
     assert_eq!(dir.state(), before);
     assert_eq!(dir.status().len(), 3);
     let out = ends(&dir, "full", "exp-run", &[], &[0, 1, 3]);
@@ -659,49 +590,20 @@ fn a_full_disk() {
 
 // ---------- a read-only directory ----------
 
-/// `chattr +i` on a path (or `-R`), undone when dropped.
-struct Immutable {
-    path: PathBuf,
-    recursive: bool,
-}
-
-impl Immutable {
-    fn set(path: &Path, recursive: bool) -> Option<Immutable> {
-        let flag = |on: bool| if on { "+i" } else { "-i" };
-        let mut cmd = Command::new("chattr");
-        if recursive {
-            cmd.arg("-R");
-        }
-        let done = cmd.arg(flag(true)).arg(path).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
-        let guard = Immutable { path: path.to_path_buf(), recursive };
-        done.then_some(guard)
-    }
-}
-
-impl Drop for Immutable {
-    fn drop(&mut self) {
-        let mut cmd = Command::new("chattr");
-        if self.recursive {
-            cmd.arg("-R");
-        }
-        let _ = cmd.arg("-i").arg(&self.path).status();
-    }
-}
-
 /// An immutable experiment directory (then everything in it): exp-status
 /// reads it (exit 0), exp-add exits 3 and changes nothing.
 #[test]
 fn a_read_only_directory() {
     let dir = Dir::new();
     dir.init(&["--naming", "c{a}"], &["true"]);
-    dir.run("exp-add", &["--grid", "a=1..3"]).success();
-    dir.run("exp-run", &[]).success();
-    dir.run("exp-add", &["--grid", "a=4"]).success();
+    dir.run("exp-add", &["--grid", "a=1..3"]).succeeds();
+    dir.run("exp-run", &[]).succeeds();
+    dir.run("exp-add", &["--grid", "a=4"]).succeeds();
     for recursive in [false, true] {
         let case = if recursive { "chattr -R +i" } else { "chattr +i" };
         let before = dir.state();
-        let Some(guard) = Immutable::set(&dir.exp(), recursive) else {
-            eprintln!("note: chattr +i failed (filesystem or capability); skipping the read-only test");
+        let immutable = if recursive { Immutable::set_all } else { Immutable::set };
+        let Some(guard) = immutable(&dir.exp(), "a_read_only_directory") else {
             return;
         };
         ends(&dir, case, "exp-status", &[], &[0]);

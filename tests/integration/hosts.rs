@@ -6,56 +6,12 @@
 //! by `faketime`, other users by `setpriv`. What this machine cannot set up
 //! (not root, a tool missing) is skipped with a note on stderr, never failed.
 
-use crate::interrupt::{alive, by_name, read_pid, run_bounded, runs, touch, with_status, Bg};
-use crate::util::*;
+use crate::harness::*;
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 // ---------- helpers ----------
-
-/// Configs `c0..c{n-1}` whose command logs its name to `TMP/runs.txt`; c0
-/// writes its shell's pid to `TMP/pids/c0` and blocks until `TMP/release`
-/// exists, the others end at once.
-fn gated_experiment(dir: &Dir, n: usize) {
-    std::fs::create_dir(dir.path().join("pids")).unwrap();
-    let script = r#"echo "$EXP_NAME" >> runs.txt
-[ "$EXP_PARAM_I" = 0 ] || exit 0
-echo $$ > "pids/$EXP_NAME"
-while [ ! -e release ]; do sleep 0.05; done"#;
-    dir.init(&["--naming", "c{i}", "--shell", script], &[]);
-    let grid = format!("i=0..{}", n - 1);
-    run_bounded(dir, "exp-add", &["--grid", &grid]).success();
-}
-
-/// The pid of c0's command, once it has started.
-fn c0_command(dir: &Dir) -> Option<i32> {
-    read_pid(&dir.path().join("pids/c0"))
-}
-
-/// `PREFIX... TOOL exp ARGS...` in the temp dir, as `Dir::cmd` sets it up.
-fn wrapped(dir: &Dir, prefix: &[&str], tool: &str, args: &[&str]) -> Command {
-    let mut cmd = Command::new(prefix[0]);
-    cmd.args(&prefix[1..]).arg(bin(tool)).arg("exp").args(args);
-    cmd.current_dir(dir.path()).env_remove("EXP_DIR").env("NO_COLOR", "1");
-    cmd
-}
-
-/// Whether `program ARGS` runs and succeeds here; else a note that `test`
-/// is skipped.
-fn can_run(program: &str, args: &[&str], test: &str) -> bool {
-    let ok = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
-    if !ok {
-        eprintln!("note: {test}: skipped, `{program} {}` does not work here", args.join(" "));
-    }
-    ok
-}
 
 /// The pids whose parent is `parent`.
 fn children_of(parent: i32) -> Vec<i32> {
@@ -88,25 +44,19 @@ fn kill_runner_and_watchdog(runner: &mut Bg) {
     kill(Pid::from_raw(watchdog), Signal::SIGKILL).unwrap();
     wait_for("the watchdog to die", || !alive(watchdog));
     kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
-    wait_for("the runner to die", || runner.exited().is_some());
+    runner.wait_exit();
 }
 
-/// SIGKILLs a process group when dropped: an orphaned command (its runner
-/// and watchdog killed) must not outlive a failing test.
-struct KillGroup(i32);
-
-impl Drop for KillGroup {
-    fn drop(&mut self) {
-        let _ = killpg(Pid::from_raw(self.0), Signal::SIGKILL);
-    }
-}
-
-/// One config's `exp-status --json` line in `out`.
-fn row(out: &Out, name: &str) -> serde_json::Value {
-    out.json_lines()
-        .into_iter()
-        .find(|row| row["name"] == name)
-        .unwrap_or_else(|| panic!("no {name} in {out:#?}"))
+/// c0 was left to its runner `a`, alive elsewhere, while the others ran
+/// once here; released, `a` finishes it.
+fn c0_left_to_its_runner(dir: &Dir, a: Bg) {
+    let rows = by_name(dir);
+    assert_eq!(rows["c0"]["status"], "running", "{rows:#?}");
+    assert_eq!(with_status(&rows, "done").len(), 2, "{rows:#?}");
+    assert_eq!(runs(dir)["c0"], 1, "c0 was not run twice");
+    release(dir);
+    a.finish().succeeds();
+    assert_eq!(by_name(dir)["c0"]["status"], "done");
 }
 
 // ---------- defect 2: one hostname, two PID namespaces ----------
@@ -132,13 +82,13 @@ fn a_runner_in_another_pid_namespace_is_judged_by_its_heartbeat() {
         return;
     }
     let dir = Dir::new();
-    gated_experiment(&dir, 3);
+    c0_gated_experiment(&dir, 3);
     // Runner A in its own PID namespace (its pid 1) takes c0 only.
     let mut a = Bg::of(in_pid_namespace(&dir, "exp-run", &["-j1", "--limit", "1", "--progress", "never"]));
-    wait_for("c0 to start in the namespace", || c0_command(&dir).is_some());
+    wait_for("c0 to start in the namespace", || gated_pid(&dir, "c0").is_some());
     // Runners here know A is alive: --exclusive refuses, a plain run leaves c0 alone.
-    run_bounded(&dir, "exp-run", &["--exclusive", "--progress", "never"]).code(4);
-    run_bounded(&dir, "exp-run", &["--progress", "never"]).success();
+    run_bounded(&dir, "exp-run", &["--exclusive", "--progress", "never"]).fails_with(4);
+    run_bounded(&dir, "exp-run", &["--progress", "never"]).succeeds();
     let rows = by_name(&dir);
     assert_eq!(rows["c0"]["status"], "running", "{rows:#?}");
     assert_eq!(with_status(&rows, "done").len(), 2, "{rows:#?}");
@@ -148,16 +98,16 @@ fn a_runner_in_another_pid_namespace_is_judged_by_its_heartbeat() {
     // before unshare learns that its child, A, is gone.
     let a_here = children_of(a.pid().as_raw()).into_iter().next().expect("unshare's child: runner A");
     kill(Pid::from_raw(a_here), Signal::SIGKILL).unwrap();
-    wait_for("runner A to die", || a.exited().is_some());
+    a.wait_exit();
     // Nothing tells that A is dead but its heartbeat: c0 is A's until it is stale.
     let out = run_bounded(&dir, "exp-status", &["--json", "--stale-after", "1h"]);
-    assert_eq!(row(out.success(), "c0")["status"], "running", "{out:#?}");
+    assert_eq!(out.succeeds().row("c0")["status"], "running", "{out:#?}");
     wait_for("c0 recovered once A's heartbeat is older than 2s", || {
         let out = run_bounded(&dir, "exp-status", &["--json", "--stale-after", "2s"]);
-        row(out.success(), "c0")["status"] == "todo"
+        out.succeeds().row("c0")["status"] == "todo"
     });
-    touch(&dir, "release");
-    run_bounded(&dir, "exp-run", &["--progress", "never"]).success();
+    release(&dir);
+    run_bounded(&dir, "exp-run", &["--progress", "never"]).succeeds();
     assert_eq!(by_name(&dir)["c0"]["status"], "done");
     assert_eq!(runs(&dir)["c0"], 2, "run again only after A was gone");
 }
@@ -171,22 +121,16 @@ fn a_runner_inside_a_pid_namespace_leaves_a_live_claim_alone() {
         return;
     }
     let dir = Dir::new();
-    gated_experiment(&dir, 3);
+    c0_gated_experiment(&dir, 3);
     let a = Bg::run(&dir, &["-j1", "--limit", "1", "--progress", "never"]);
-    wait_for("c0 to start", || c0_command(&dir).is_some());
+    wait_for("c0 to start", || gated_pid(&dir, "c0").is_some());
     // From inside the namespace, A's pid means nothing: A is alive by its heartbeat.
     let status = Bg::of(in_pid_namespace(&dir, "exp-status", &["--json"])).finish();
-    assert_eq!(row(status.success(), "c0")["status"], "running", "{status:#?}");
+    assert_eq!(status.succeeds().row("c0")["status"], "running", "{status:#?}");
     let exclusive = Bg::of(in_pid_namespace(&dir, "exp-run", &["--exclusive", "--progress", "never"]));
-    exclusive.finish().code(4);
-    Bg::of(in_pid_namespace(&dir, "exp-run", &["--progress", "never"])).finish().success();
-    let rows = by_name(&dir);
-    assert_eq!(rows["c0"]["status"], "running", "{rows:#?}");
-    assert_eq!(with_status(&rows, "done").len(), 2, "{rows:#?}");
-    assert_eq!(runs(&dir)["c0"], 1, "c0 was not run twice");
-    touch(&dir, "release");
-    a.finish().success();
-    assert_eq!(by_name(&dir)["c0"]["status"], "done");
+    exclusive.finish().fails_with(4);
+    Bg::of(in_pid_namespace(&dir, "exp-run", &["--progress", "never"])).finish().succeeds();
+    c0_left_to_its_runner(&dir, a);
     assert_eq!(runs(&dir)["c0"], 1);
 }
 
@@ -197,8 +141,8 @@ fn a_runner_inside_a_pid_namespace_leaves_a_live_claim_alone() {
 /// Returns its registration file, whose mtime is its heartbeat.
 fn dead_runner_on_other_host(dir: &Dir) -> std::path::PathBuf {
     let mut a = Bg::of(on_other_host(dir, "exp-run", &["-j1", "--limit", "1", "--progress", "never"]));
-    wait_for("c0 to start on the other host", || c0_command(dir).is_some());
-    let command = c0_command(dir).unwrap();
+    wait_for("c0 to start on the other host", || gated_pid(dir, "c0").is_some());
+    let command = gated_pid(dir, "c0").unwrap();
     kill_runner_and_watchdog(&mut a);
     let _ = killpg(Pid::from_raw(command), Signal::SIGKILL);
     wait_for("its command to die", || !alive(command));
@@ -236,24 +180,17 @@ fn a_reader_with_a_clock_ahead_leaves_a_live_runner_on_another_host_alone() {
         return;
     }
     let dir = Dir::new();
-    gated_experiment(&dir, 3);
+    c0_gated_experiment(&dir, 3);
     let a = Bg::of(on_other_host(&dir, "exp-run", &["-j1", "--limit", "1", "--progress", "never"]));
-    wait_for("c0 to start on the other host", || c0_command(&dir).is_some());
+    wait_for("c0 to start on the other host", || gated_pid(&dir, "c0").is_some());
     assert_eq!(by_name(&dir)["c0"]["runner"]["host"], "other-host");
 
     let status = Bg::of(skewed(&dir, "+5m", "exp-status", &["--json", "--stale-after", "2m"])).finish();
-    assert_eq!(row(status.success(), "c0")["status"], "running", "{status:#?}");
+    assert_eq!(status.succeeds().row("c0")["status"], "running", "{status:#?}");
     let run = Bg::of(skewed(&dir, "+5m", "exp-run", &["--stale-after", "2m", "--progress", "never"]));
     let run = run.finish();
-    run.success();
-    assert!(!run.stderr.contains("back to todo"), "{run:#?}");
-    let rows = by_name(&dir);
-    assert_eq!(rows["c0"]["status"], "running", "{rows:#?}");
-    assert_eq!(with_status(&rows, "done").len(), 2, "{rows:#?}");
-    assert_eq!(runs(&dir)["c0"], 1, "c0 was not run twice");
-    touch(&dir, "release");
-    a.finish().success();
-    assert_eq!(by_name(&dir)["c0"]["status"], "done");
+    run.succeeds().stderr_lacks("back to todo");
+    c0_left_to_its_runner(&dir, a);
 }
 
 /// Trust round 3, defect 4: a reader whose clock is 5 minutes behind saw a
@@ -267,14 +204,14 @@ fn a_reader_with_a_clock_behind_recovers_a_dead_runner_on_another_host() {
         return;
     }
     let dir = Dir::new();
-    gated_experiment(&dir, 2);
+    c0_gated_experiment(&dir, 2);
     dead_runner_on_other_host(&dir);
     wait_for("c0 recovered by a reader 5 minutes behind", || {
         let status = Bg::of(skewed(&dir, "-5m", "exp-status", &["--json", "--stale-after", "2s"])).finish();
-        row(status.success(), "c0")["status"] == "todo"
+        status.succeeds().row("c0")["status"] == "todo"
     });
-    touch(&dir, "release");
-    Bg::of(skewed(&dir, "-5m", "exp-run", &["--progress", "never"])).finish().success();
+    release(&dir);
+    Bg::of(skewed(&dir, "-5m", "exp-run", &["--progress", "never"])).finish().succeeds();
     assert_eq!(by_name(&dir)["c0"]["status"], "done");
     assert_eq!(runs(&dir)["c0"], 2);
 }
@@ -288,7 +225,7 @@ fn a_heartbeat_from_the_future_is_alive_only_within_stale_after() {
         return;
     }
     let dir = Dir::new();
-    gated_experiment(&dir, 2);
+    c0_gated_experiment(&dir, 2);
     let registration = dead_runner_on_other_host(&dir);
     let stamp = |ahead: u64| {
         let beat = std::time::SystemTime::now() + std::time::Duration::from_secs(ahead);
@@ -296,12 +233,12 @@ fn a_heartbeat_from_the_future_is_alive_only_within_stale_after() {
     };
     stamp(30);
     let out = run_bounded(&dir, "exp-status", &["--json", "--stale-after", "2m"]);
-    assert_eq!(row(out.success(), "c0")["status"], "running", "{out:#?}");
-    assert!(out.stderr.contains("in the future"), "{out:#?}");
+    assert_eq!(out.succeeds().row("c0")["status"], "running", "{out:#?}");
+    out.stderr_has("in the future");
     stamp(600);
     let out = run_bounded(&dir, "exp-status", &["--json", "--stale-after", "2m"]);
-    assert_eq!(row(out.success(), "c0")["status"], "todo", "{out:#?}");
-    assert!(out.stderr.contains("in the future"), "{out:#?}");
+    assert_eq!(out.succeeds().row("c0")["status"], "todo", "{out:#?}");
+    out.stderr_has("in the future");
 }
 
 /// Trust round 3, defect 4: a reader that cannot make a file beside the
@@ -318,9 +255,9 @@ fn a_reader_that_cannot_write_uses_its_own_clock_and_says_so() {
         return;
     }
     let dir = Dir::new();
-    gated_experiment(&dir, 2);
+    c0_gated_experiment(&dir, 2);
     let a = Bg::of(on_other_host(&dir, "exp-run", &["-j1", "--limit", "1", "--progress", "never"]));
-    wait_for("c0 to start on the other host", || c0_command(&dir).is_some());
+    wait_for("c0 to start on the other host", || gated_pid(&dir, "c0").is_some());
     // Readable by all, writable by root only.
     set_mode(dir.path(), 0o755);
     let reader = wrapped(
@@ -330,10 +267,10 @@ fn a_reader_that_cannot_write_uses_its_own_clock_and_says_so() {
         &["--json"],
     );
     let out = Bg::of(reader).finish();
-    assert_eq!(row(out.success(), "c0")["status"], "running", "{out:#?}");
+    assert_eq!(out.succeeds().row("c0")["status"], "running", "{out:#?}");
     assert_eq!(out.stderr.matches("this host's clock").count(), 1, "{out:#?}");
-    touch(&dir, "release");
-    a.finish().success();
+    release(&dir);
+    a.finish().succeeds();
 }
 
 fn set_mode(path: &std::path::Path, mode: u32) {
@@ -342,12 +279,6 @@ fn set_mode(path: &std::path::Path, mode: u32) {
 }
 
 // ---------- defect 8: another Unix user ----------
-
-/// `TOOL exp ARGS` as Unix user `uid` (group `uid`, no other groups).
-fn as_user(dir: &Dir, uid: u32, tool: &str, args: &[&str]) -> Command {
-    let (reuid, regid) = (format!("--reuid={uid}"), format!("--regid={uid}"));
-    wrapped(dir, &["setpriv", &reuid, &regid, "--clear-groups"], tool, args)
-}
 
 fn two_users_work(test: &str) -> bool {
     tools_run_as(ALICE, test) && tools_run_as(BOB, test)
@@ -363,9 +294,9 @@ fn orphan_of_alice(dir: &Dir) -> i32 {
     let opened = Command::new("chmod").arg("-R").arg("a+rwX").arg(dir.path()).status().unwrap();
     assert!(opened.success());
     let mut a = Bg::of(as_user(dir, ALICE, "exp-run", &["-j1", "--limit", "1", "--progress", "never"]));
-    wait_for("c0 to start as alice", || c0_command(dir).is_some());
+    wait_for("c0 to start as alice", || gated_pid(dir, "c0").is_some());
     kill_runner_and_watchdog(&mut a);
-    c0_command(dir).unwrap()
+    gated_pid(dir, "c0").unwrap()
 }
 
 /// Trust round 3, defect 8: user A's runner and watchdog were SIGKILLed
@@ -380,31 +311,32 @@ fn a_claim_whose_command_may_run_under_another_user_is_left_to_that_user() {
         return;
     }
     let dir = Dir::new();
-    gated_experiment(&dir, 3);
+    c0_gated_experiment(&dir, 3);
     let command = orphan_of_alice(&dir);
-    let _orphan = KillGroup(command);
+    let _orphan = KillOnDrop::Group(command);
     assert!(alive(command), "the command runs on");
 
     // Root's housekeeping sees the command, and keeps what says whose c0 is.
-    run_bounded(&dir, "exp-clean", &[]).success();
+    run_bounded(&dir, "exp-clean", &[]).succeeds();
     // Bob cannot see alice's processes: c0 stays hers, and he is told so.
     let status = Bg::of(as_user(&dir, BOB, "exp-status", &["--json"])).finish();
-    assert_eq!(row(status.success(), "c0")["status"], "running", "{status:#?}");
-    assert!(status.stderr.contains(&ALICE.to_string()), "says whose: {status:#?}");
-    assert!(status.stderr.contains("exp-status"), "says what to do: {status:#?}");
-    Bg::of(as_user(&dir, BOB, "exp-run", &["--progress", "never"])).finish().success();
+    assert_eq!(status.succeeds().row("c0")["status"], "running", "{status:#?}");
+    status
+        .stderr_has(ALICE.to_string()) // says whose
+        .stderr_has("exp-status"); // says what to do
+    Bg::of(as_user(&dir, BOB, "exp-run", &["--progress", "never"])).finish().succeeds();
     assert_eq!(runs(&dir)["c0"], 1, "c0 was not run twice");
     // Not even once the command has ended: bob cannot know that it has.
     killpg(Pid::from_raw(command), Signal::SIGKILL).unwrap();
     wait_for("the command to die", || !alive(command));
     let status = Bg::of(as_user(&dir, BOB, "exp-status", &["--json"])).finish();
-    assert_eq!(row(status.success(), "c0")["status"], "running", "{status:#?}");
+    assert_eq!(status.succeeds().row("c0")["status"], "running", "{status:#?}");
 
     // Alice's own tools recover it; then bob runs it, in the folder alice made.
     let status = Bg::of(as_user(&dir, ALICE, "exp-status", &["--json"])).finish();
-    assert_eq!(row(status.success(), "c0")["status"], "todo", "{status:#?}");
-    touch(&dir, "release");
-    Bg::of(as_user(&dir, BOB, "exp-run", &["--progress", "never"])).finish().success();
+    assert_eq!(status.succeeds().row("c0")["status"], "todo", "{status:#?}");
+    release(&dir);
+    Bg::of(as_user(&dir, BOB, "exp-run", &["--progress", "never"])).finish().succeeds();
     let rows = by_name(&dir);
     assert_eq!(with_status(&rows, "done").len(), 3, "{rows:#?}");
     assert_eq!(runs(&dir)["c0"], 2);
@@ -419,9 +351,9 @@ fn root_recovers_another_users_claim_once_its_command_has_ended() {
         return;
     }
     let dir = Dir::new();
-    gated_experiment(&dir, 2);
+    c0_gated_experiment(&dir, 2);
     let command = orphan_of_alice(&dir);
-    let _orphan = KillGroup(command);
+    let _orphan = KillOnDrop::Group(command);
     // Root sees the command: c0 stays running while it lives.
     assert_eq!(by_name(&dir)["c0"]["status"], "running");
     killpg(Pid::from_raw(command), Signal::SIGKILL).unwrap();
@@ -430,10 +362,6 @@ fn root_recovers_another_users_claim_once_its_command_has_ended() {
 }
 
 // ---------- defect 14: a damaged journal byte ----------
-
-fn journal_path(dir: &Dir) -> std::path::PathBuf {
-    dir.exp().join(".exp/journal.jsonl")
-}
 
 /// Configs `cfg1..cfg3`; a runner SIGKILLed while cfg3 runs, after cfg1 and
 /// cfg2 are done, leaves a journal of a header and five lines (cfg1
@@ -445,12 +373,11 @@ fn journal_of_a_killed_run(dir: &Dir) -> Vec<String> {
 echo $$ > "pids/$EXP_NAME"
 while [ ! -e release ]; do sleep 0.05; done"#;
     dir.init(&["--naming", "cfg{i}", "--shell", script], &[]);
-    run_bounded(dir, "exp-add", &["--grid", "i=1..3"]).success();
+    run_bounded(dir, "exp-add", &["--grid", "i=1..3"]).succeeds();
     let mut runner = Bg::run(dir, &["-j1", "--progress", "never"]);
-    wait_for("cfg3 to start", || read_pid(&dir.path().join("pids/cfg3")).is_some());
+    let command = wait_pid(dir, "pids/cfg3");
     runner.signal(Signal::SIGKILL);
-    wait_for("the runner to die", || runner.exited().is_some());
-    let command = read_pid(&dir.path().join("pids/cfg3")).unwrap();
+    runner.wait_exit();
     wait_for("its command to die", || !alive(command));
     let lines: Vec<String> = dir.read("exp/.exp/journal.jsonl").lines().map(str::to_string).collect();
     assert_eq!(lines.len(), 6, "{lines:#?}");
@@ -459,7 +386,7 @@ while [ ! -e release ]; do sleep 0.05; done"#;
 
 /// Flip one byte of `name` in line `index` of the journal (`cfg1` -> `cfh1`).
 fn flip_name(dir: &Dir, index: usize, name: &str) {
-    let path = journal_path(dir);
+    let path = dir.journal_path();
     let mut bytes = std::fs::read(&path).unwrap();
     let start: usize = bytes.split_inclusive(|&b| b == b'\n').take(index).map(<[u8]>::len).sum();
     let line_len = bytes[start..].iter().position(|&b| b == b'\n').unwrap();
@@ -481,7 +408,7 @@ fn a_damaged_byte_in_a_middle_journal_line_is_exit_3_for_every_tool() {
     let dir = Dir::new();
     journal_of_a_killed_run(&dir);
     flip_name(&dir, 2, "cfg1");
-    let journal = std::fs::read(journal_path(&dir)).unwrap();
+    let journal = std::fs::read(dir.journal_path()).unwrap();
     let state = dir.state_file();
     for (tool, args) in EVERY_TOOL {
         let out = run_bounded(&dir, tool, args);
@@ -490,7 +417,7 @@ fn a_damaged_byte_in_a_middle_journal_line_is_exit_3_for_every_tool() {
         assert!(!out.stdout.contains("cfh1"), "{tool} {args:?}: {out:#?}");
         assert_eq!(dir.state_file(), state, "{tool} {args:?} changed experiment.yaml");
         assert_eq!(
-            std::fs::read(journal_path(&dir)).unwrap(),
+            std::fs::read(dir.journal_path()).unwrap(),
             journal,
             "{tool} {args:?} changed the journal"
         );
@@ -505,15 +432,12 @@ fn a_damaged_byte_in_the_last_journal_line_is_cut_with_a_warning() {
     journal_of_a_killed_run(&dir);
     flip_name(&dir, 5, "cfg3");
     let out = run_bounded(&dir, "exp-status", &["--json"]);
-    let names: Vec<String> =
-        out.success().json_lines().iter().map(|row| row["name"].as_str().unwrap().to_string()).collect();
-    assert_eq!(names, ["cfg1", "cfg2", "cfg3"], "{out:#?}");
-    assert!(out.stderr.contains("last line"), "warns: {out:#?}");
-    assert_eq!(row(&out, "cfg3")["status"], "todo", "its claim was in the damaged line");
-    touch(&dir, "release");
+    assert_eq!(names(&out.succeeds().json_lines()), ["cfg1", "cfg2", "cfg3"], "{out:#?}");
+    out.stderr_has("last line"); // warns
+    assert_eq!(out.row("cfg3")["status"], "todo", "its claim was in the damaged line");
+    release(&dir);
     let run = run_bounded(&dir, "exp-run", &["--progress", "never"]);
-    run.success();
-    assert!(run.stderr.contains("cut"), "{run:#?}");
+    run.succeeds().stderr_has("cut");
     let rows = by_name(&dir);
     assert_eq!(with_status(&rows, "done").len(), 3, "{rows:#?}");
     assert!(!rows.contains_key("cfh3"), "{rows:#?}");
@@ -538,19 +462,19 @@ fn a_journal_without_checksums_still_loads() {
             format!("{value}\n")
         })
         .collect();
-    std::fs::write(journal_path(&dir), &old).unwrap();
+    std::fs::write(dir.journal_path(), &old).unwrap();
     // A reader recovers cfg3's dead claim: one more line, in the old format.
     let out = run_bounded(&dir, "exp-status", &["--json"]);
-    assert_eq!(row(out.success(), "cfg1")["status"], "done", "{out:#?}");
-    assert_eq!(row(&out, "cfg2")["status"], "done");
-    assert_eq!(row(&out, "cfg3")["status"], "todo");
+    assert_eq!(out.succeeds().row("cfg1")["status"], "done", "{out:#?}");
+    assert_eq!(out.row("cfg2")["status"], "done");
+    assert_eq!(out.row("cfg3")["status"], "todo");
     let text = dir.read("exp/.exp/journal.jsonl");
     assert!(text.starts_with(&old), "appended to, not rewritten");
     assert_eq!(text.lines().count(), 7, "{text}");
     assert!(!text.contains("crc"), "{text}");
     // The next fold starts a journal with checksums.
-    touch(&dir, "release");
-    run_bounded(&dir, "exp-run", &["--progress", "never"]).success();
+    release(&dir);
+    run_bounded(&dir, "exp-run", &["--progress", "never"]).succeeds();
     assert_eq!(with_status(&by_name(&dir), "done").len(), 3);
     let text = dir.read("exp/.exp/journal.jsonl");
     let header: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
@@ -559,14 +483,15 @@ fn a_journal_without_checksums_still_loads() {
 
 // ---------- the node a config ran on ----------
 
-/// `host` in `exp-status --json`: where a config's latest attempt ran (null
-/// when it never started); set when it is claimed, kept when it ends,
-/// cleared by a reset.
+/// Trust round 3 (the multi-node cluster; a field, not a defect): `host` in
+/// `exp-status --json` is where a config's latest attempt ran (null when it
+/// never started); set when it is claimed, kept when it ends, cleared by a
+/// reset.
 #[test]
 fn status_shows_the_host_of_each_configs_latest_attempt() {
     let dir = Dir::new();
-    gated_experiment(&dir, 3);
-    let here = nix::unistd::gethostname().unwrap().into_string().unwrap();
+    c0_gated_experiment(&dir, 3);
+    let here = hostname();
     assert!(dir.status().iter().all(|row| row.get("host") == Some(&serde_json::Value::Null)));
     let elsewhere =
         can_run("unshare", &["--uts", "true"], "status_shows_the_host_of_each_configs_latest_attempt");
@@ -577,17 +502,17 @@ fn status_shows_the_host_of_each_configs_latest_attempt() {
         ),
         false => (Bg::run(&dir, &["-j1", "--limit", "1", "--progress", "never"]), here.as_str()),
     };
-    wait_for("c0 to start", || c0_command(&dir).is_some());
+    wait_for("c0 to start", || gated_pid(&dir, "c0").is_some());
     assert_eq!(by_name(&dir)["c0"]["host"], there);
-    run_bounded(&dir, "exp-run", &["--progress", "never"]).success();
-    touch(&dir, "release");
-    a.finish().success();
+    run_bounded(&dir, "exp-run", &["--progress", "never"]).succeeds();
+    release(&dir);
+    a.finish().succeeds();
     let rows = by_name(&dir);
     assert_eq!(with_status(&rows, "done").len(), 3, "{rows:#?}");
     assert_eq!(rows["c0"]["host"], there, "kept when it ends");
     assert_eq!(rows["c1"]["host"], here.as_str());
     let reset = dir.run_stdin("exp-clean", &["--reset", "--names", "-"], "c1\n");
-    reset.success();
+    reset.succeeds();
     let rows = by_name(&dir);
     assert_eq!(rows["c1"]["status"], "todo");
     assert!(rows["c1"]["host"].is_null(), "cleared by a reset: {:#}", rows["c1"]);
@@ -607,19 +532,19 @@ fn a_runner_out_of_work_waits_for_a_late_host_and_recovers_its_claim() {
         return;
     }
     let dir = Dir::new();
-    gated_experiment(&dir, 3);
+    c0_gated_experiment(&dir, 3);
     dead_runner_on_other_host(&dir);
-    touch(&dir, "release");
+    release(&dir);
     let out = run_bounded(&dir, "exp-run", &["--stale-after", "6s", "--progress", "never"]);
-    out.success();
-    assert!(out.stderr.contains("other-host"), "it says whom it waits for: {out:#?}");
+    out.succeeds().stderr_has("other-host"); // it says whom it waits for
     let rows = by_name(&dir);
     assert!(rows.values().all(|row| row["status"] == "done"), "{rows:#?}");
     assert_eq!(runs(&dir)["c0"], 2, "c0 ran again, once");
 }
 
-/// ... and a live runner on another host, busy with a long config, beats
-/// within a heartbeat: the runner out of work then leaves it be, and ends.
+/// Trust round 3 (the multi-node cluster), the guard of that fix: a live
+/// runner on another host, busy with a long config, beats within a
+/// heartbeat; the runner out of work then leaves it be, and ends.
 #[test]
 fn a_runner_out_of_work_leaves_a_live_host_be_once_it_beats() {
     let test = "a_runner_out_of_work_leaves_a_live_host_be_once_it_beats";
@@ -627,15 +552,15 @@ fn a_runner_out_of_work_leaves_a_live_host_be_once_it_beats() {
         return;
     }
     let dir = Dir::new();
-    gated_experiment(&dir, 3);
+    c0_gated_experiment(&dir, 3);
     let a = Bg::of(on_other_host(&dir, "exp-run", &["-j1", "--limit", "1", "--progress", "never"]));
-    wait_for("c0 to start on the other host", || c0_command(&dir).is_some());
+    wait_for("c0 to start on the other host", || gated_pid(&dir, "c0").is_some());
     let out = run_bounded(&dir, "exp-run", &["--progress", "never"]);
-    out.success();
+    out.succeeds();
     let rows = by_name(&dir);
     assert_eq!(rows["c0"]["status"], "running", "left to its live runner: {out:#?}");
     assert_eq!(runs(&dir)["c0"], 1);
-    touch(&dir, "release");
-    a.finish().success();
+    release(&dir);
+    a.finish().succeeds();
     assert_eq!(by_name(&dir)["c0"]["status"], "done");
 }

@@ -1,18 +1,17 @@
 //! `exp-init`: creating an experiment, idempotence, refused definitions, and
 //! the checks every tool makes on the experiment directory (exit 3).
 
-use crate::util::*;
+use crate::harness::*;
 use std::process::Stdio;
 
 #[test]
 fn creates_an_experiment_that_status_reads() {
     let dir = Dir::new();
     let out = dir.run("exp-init", &["--name", "sweep", "--", "echo", "{lr}"]);
-    out.success();
-    assert!(out.stdout.is_empty(), "stdout carries data only: {out:?}");
+    out.succeeds().no_stdout(); // stdout carries data only
     assert!(dir.exp().join("experiment.yaml").is_file());
     assert!(dir.status().is_empty());
-    let counts = dir.run("exp-status", &["--counts", "--json"]).success().json_lines();
+    let counts = dir.run("exp-status", &["--counts", "--json"]).succeeds().json_lines();
     assert_eq!(counts, [serde_json::json!({"todo":0,"running":0,"done":0,"failed":0,"total":0})]);
 }
 
@@ -20,11 +19,10 @@ fn creates_an_experiment_that_status_reads() {
 fn same_definition_again_is_a_no_op() {
     let dir = Dir::new();
     let args = ["--name", "n", "--default", "seed=0", "--", "echo", "{lr}", "{seed}"];
-    dir.run("exp-init", &args).success();
+    dir.run("exp-init", &args).succeeds();
     let before = dir.state_file();
     let out = dir.run("exp-init", &args);
-    out.success();
-    assert!(out.stdout.is_empty());
+    out.succeeds().no_stdout();
     assert_eq!(dir.state_file(), before, "an identical exp-init changes nothing");
 }
 
@@ -34,33 +32,30 @@ fn a_different_definition_is_refused() {
     dir.init(&["--name", "n"], &["echo", "{lr}"]);
     let before = dir.state_file();
     let other_command = dir.run("exp-init", &["--name", "n", "--", "echo", "{x}"]);
-    other_command.code(2);
-    assert!(other_command.stderr.contains("command"), "{other_command:?}");
+    other_command.fails_with(2).stderr_has("command");
     let other_name = dir.run("exp-init", &["--name", "m", "--", "echo", "{lr}"]);
-    other_name.code(2);
-    assert!(other_name.stderr.contains("name"), "{other_name:?}");
+    other_name.fails_with(2).stderr_has("name");
     let shell = dir.run("exp-init", &["--name", "n", "--shell", "echo {lr}"]);
-    shell.code(2);
+    shell.fails_with(2);
     assert_eq!(dir.state_file(), before);
 }
 
 #[test]
 fn shell_template_is_stored_and_checked() {
     let dir = Dir::new();
-    dir.run("exp-init", &["--shell", "echo {lr} | tee out.txt"]).success();
+    dir.run("exp-init", &["--shell", "echo {lr} | tee out.txt"]).succeeds();
     assert!(dir.read("exp/experiment.yaml").contains("echo {lr} | tee out.txt"));
-    dir.run_stdin("exp-add", &[], "{\"lr\":0.1}\n").success();
+    dir.run_stdin("exp-add", &[], "{\"lr\":0.1}\n").succeeds();
     let before = dir.state_file();
     let out = dir.run_stdin("exp-add", &[], "{\"x\":1}\n");
-    out.code(2);
-    assert!(out.stderr.contains("lr"), "{out:?}");
+    out.fails_with(2).stderr_has("lr");
     assert_eq!(dir.state_file(), before);
 }
 
 #[test]
 fn shell_and_argv_together_are_a_usage_error() {
     let dir = Dir::new();
-    dir.run("exp-init", &["--shell", "echo hi", "--", "echo", "hi"]).code(2);
+    dir.run("exp-init", &["--shell", "echo hi", "--", "echo", "hi"]).fails_with(2);
     assert!(!dir.exp().join("experiment.yaml").exists());
 }
 
@@ -82,7 +77,7 @@ fn bad_definitions_exit_2_and_create_nothing() {
     for args in cases {
         let dir = Dir::new();
         let out = dir.run("exp-init", args);
-        out.code(2);
+        out.fails_with(2);
         assert!(!out.stderr.trim().is_empty(), "{args:?}: a message: {out:?}");
         assert!(!dir.exp().join("experiment.yaml").exists(), "{args:?} created an experiment");
     }
@@ -92,16 +87,14 @@ fn bad_definitions_exit_2_and_create_nothing() {
 fn naming_with_a_builtin_names_it() {
     let dir = Dir::new();
     let out = dir.run("exp-init", &["--naming", "{name}-x", "--", "echo"]);
-    out.code(2);
-    assert!(out.stderr.contains("{name}"), "{out:?}");
+    out.fails_with(2).stderr_has("{name}");
 }
 
 #[test]
 fn malformed_command_template_names_the_problem() {
     let dir = Dir::new();
     let out = dir.run("exp-init", &["--", "echo", "{lr"]);
-    out.code(2);
-    assert!(out.stderr.contains("{lr"), "{out:?}");
+    out.fails_with(2).stderr_has("{lr");
 }
 
 const TOOLS: [&str; 3] = ["exp-init", "exp-add", "exp-status"];
@@ -133,15 +126,15 @@ fn corrupt_state_is_exit_3_and_never_overwritten() {
         dir.init(&[], &["echo", "{lr}"]);
         std::fs::write(dir.exp().join("experiment.yaml"), garbage).unwrap();
         for (tool, out) in every_tool(&dir) {
-            out.code(3);
+            out.fails_with(3);
             assert!(out.stdout.is_empty(), "{tool}: {out:?}");
             assert!(out.stderr.contains("experiment.yaml"), "{tool}: {out:?}");
             assert_eq!(dir.state_file(), garbage, "{tool} rewrote a corrupt file");
         }
         for args in [&["--counts", "--json"][..], &["--check"], &["--names"], &[]] {
-            dir.run("exp-status", args).code(3);
+            dir.run("exp-status", args).fails_with(3);
         }
-        dir.run("exp-add", &["--grid", "lr=1,2"]).code(3);
+        dir.run("exp-add", &["--grid", "lr=1,2"]).fails_with(3);
         assert_eq!(dir.state_file(), garbage);
     }
 }
@@ -156,7 +149,7 @@ fn a_newer_schema_is_exit_3() {
     let newer = format!("schema_version: 99\n{rest}");
     std::fs::write(dir.exp().join("experiment.yaml"), &newer).unwrap();
     for (tool, out) in every_tool(&dir) {
-        out.code(3);
+        out.fails_with(3);
         assert!(out.stderr.contains("99"), "{tool}: {out:?}");
         assert_eq!(dir.state_file(), newer.as_bytes(), "{tool}");
     }
@@ -167,14 +160,14 @@ fn missing_directory_or_state_file_is_exit_3() {
     let dir = Dir::new();
     for tool in ["exp-add", "exp-status"] {
         let out = dir.run_stdin(tool, &[], "{\"lr\":1}\n");
-        out.code(3);
+        out.fails_with(3);
         assert!(out.stderr.contains("no such directory"), "{tool}: {out:?}");
     }
     assert!(!dir.exp().exists(), "nothing is created for a missing experiment");
     std::fs::create_dir(dir.exp()).unwrap();
     for tool in ["exp-add", "exp-status"] {
         let out = dir.run_stdin(tool, &[], "{\"lr\":1}\n");
-        out.code(3);
+        out.fails_with(3);
         assert!(out.stderr.contains("experiment.yaml"), "{tool}: {out:?}");
     }
     let left: Vec<_> = std::fs::read_dir(dir.exp()).unwrap().collect();
@@ -196,21 +189,21 @@ fn exp_dir_is_honoured_without_a_dir_argument() {
         child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
         Out::of(child.wait_with_output().unwrap())
     };
-    run("exp-init", &["--", "echo", "{lr}"], "").success();
+    run("exp-init", &["--", "echo", "{lr}"], "").succeeds();
     assert!(dir.exp().join("experiment.yaml").is_file());
     let added = run("exp-add", &[], "{\"lr\":1}\n{\"lr\":2}\n");
-    added.success();
+    added.succeeds();
     assert_eq!(added.json_lines().len(), 2);
     let counts = run("exp-status", &["--counts", "--json"], "");
-    counts.success();
+    counts.succeeds();
     assert_eq!(counts.json_lines()[0]["total"], 2);
     // An explicit DIR wins over EXP_DIR.
     let other = run("exp-status", &["elsewhere", "--json"], "");
-    other.code(3);
+    other.fails_with(3);
     // Without DIR or EXP_DIR, the current directory is the experiment.
     let mut cmd = dir.cmd("exp-status");
     cmd.current_dir(dir.exp()).arg("--json").stdin(Stdio::null());
     let here = Out::of(cmd.output().unwrap());
-    here.success();
+    here.succeeds();
     assert_eq!(here.json_lines().len(), 2);
 }

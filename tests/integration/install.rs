@@ -1,24 +1,21 @@
 //! `install.sh`: the tools, their man pages and completions land under
 //! PREFIX where man, bash-completion, zsh and fish look for them.
 
-use std::path::Path;
+use crate::harness::*;
 use std::process::Command;
 
 #[test]
 fn install_sh_puts_everything_under_prefix() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let bindir = Path::new(env!("CARGO_BIN_EXE_exp-run")).parent().unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let prefix = tmp.path().join("prefix");
-    let out = Command::new("sh")
-        .arg(root.join("install.sh"))
-        .arg("--no-build")
-        .env("PREFIX", &prefix)
-        .env("BINDIR", bindir)
-        .env_remove("DESTDIR")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "install.sh: {}", String::from_utf8_lossy(&out.stderr));
+    let bins = bin("exp-run");
+    let bindir = bins.parent().unwrap();
+    let dir = Dir::new();
+    let prefix = dir.path().join("prefix");
+    let install = || {
+        let mut sh = Command::new("sh");
+        sh.arg(repo("install.sh")).arg("--no-build").env("PREFIX", &prefix).env("BINDIR", bindir);
+        Out::of(sh.env_remove("DESTDIR").output().unwrap())
+    };
+    install().succeeds();
 
     let tools = ["exp-init", "exp-add", "exp-run", "exp-status", "exp-snapshot", "exp-summary", "exp-clean"];
     for tool in tools {
@@ -37,7 +34,7 @@ fn install_sh_puts_everything_under_prefix() {
     assert!(prefix.join("share/man/man7/exp.7").is_file());
     // The committed files, as they are.
     let installed = std::fs::read(prefix.join("share/man/man1/exp-run.1")).unwrap();
-    assert_eq!(installed, std::fs::read(root.join("man/exp-run.1")).unwrap());
+    assert_eq!(installed, std::fs::read(repo("man/exp-run.1")).unwrap());
 
     if Command::new("man").arg("--version").output().is_err() {
         eprintln!("note: installed man pages not rendered: man is not installed (apt-get install man-db)");
@@ -72,28 +69,15 @@ fn install_sh_puts_everything_under_prefix() {
     }
 
     // Again: it replaces what it installed.
-    let again = Command::new("sh")
-        .arg(root.join("install.sh"))
-        .arg("--no-build")
-        .env("PREFIX", &prefix)
-        .env("BINDIR", bindir)
-        .output()
-        .unwrap();
-    assert!(again.status.success(), "install.sh again: {}", String::from_utf8_lossy(&again.stderr));
+    install().succeeds();
 }
 
 #[test]
 fn install_sh_without_built_binaries_says_so() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let tmp = tempfile::tempdir().unwrap();
-    let out = Command::new("sh")
-        .arg(root.join("install.sh"))
-        .arg("--no-build")
-        .env("PREFIX", tmp.path().join("prefix"))
-        .env("BINDIR", tmp.path().join("nothing"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("is not built"));
-    assert!(!tmp.path().join("prefix").exists(), "nothing is installed");
+    let dir = Dir::new();
+    let mut sh = Command::new("sh");
+    sh.arg(repo("install.sh")).arg("--no-build");
+    sh.env("PREFIX", dir.path().join("prefix")).env("BINDIR", dir.path().join("nothing"));
+    Out::of(sh.output().unwrap()).fails_with(1).stderr_has("is not built");
+    assert!(!dir.path().join("prefix").exists(), "nothing is installed");
 }

@@ -4,179 +4,14 @@
 //! state seen by `exp-status`, a process vanishing from /proc); nothing sleeps
 //! and hopes.
 
-use crate::util::*;
-use nix::sys::signal::{kill, killpg, Signal};
+use crate::harness::*;
+use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
-use std::path::Path;
-use std::process::{Child, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-// ---------- helpers (shared with concurrency.rs) ----------
-
-/// A background `exp-run exp ARGS...` (or another tool), its stdout and
-/// stderr collected as they come. Dropping it unfinished SIGKILLs it (its
-/// watchdog then kills its commands), so a failing test leaves nothing behind.
-pub(crate) struct Bg {
-    child: Option<Child>,
-    stdout: Arc<Mutex<String>>,
-    stderr: Arc<Mutex<String>>,
-    readers: Vec<JoinHandle<()>>,
-}
-
-impl Bg {
-    pub(crate) fn spawn(dir: &Dir, tool: &str, args: &[&str]) -> Bg {
-        let mut cmd = dir.cmd(tool);
-        cmd.arg("exp").args(args);
-        Bg::of(cmd)
-    }
-
-    /// Another program (a wrapper such as `prlimit`) in the test's
-    /// directory, as `spawn` runs the tools.
-    pub(crate) fn spawn_program(dir: &Dir, program: &str, args: &[&str]) -> Bg {
-        let mut cmd = std::process::Command::new(program);
-        cmd.args(args).current_dir(dir.path()).env_remove("EXP_DIR").env("NO_COLOR", "1");
-        Bg::of(cmd)
-    }
-
-    /// Any command in the background (a tool run through `unshare`,
-    /// `setpriv` or `faketime`), with empty stdin.
-    pub(crate) fn of(mut cmd: std::process::Command) -> Bg {
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn");
-        let stdout = Arc::new(Mutex::new(String::new()));
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let readers = vec![
-            collect(child.stdout.take().unwrap(), stdout.clone()),
-            collect(child.stderr.take().unwrap(), stderr.clone()),
-        ];
-        Bg { child: Some(child), stdout, stderr, readers }
-    }
-
-    /// `exp-run exp ARGS...` in the background.
-    pub(crate) fn run(dir: &Dir, args: &[&str]) -> Bg {
-        Bg::spawn(dir, "exp-run", args)
-    }
-
-    pub(crate) fn pid(&self) -> Pid {
-        Pid::from_raw(self.child.as_ref().expect("running").id() as i32)
-    }
-
-    pub(crate) fn signal(&self, signal: Signal) {
-        kill(self.pid(), signal).expect("signal the runner");
-    }
-
-    pub(crate) fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// Whether it has exited (without reaping it for good: see `finish`).
-    pub(crate) fn exited(&mut self) -> Option<ExitStatus> {
-        self.child.as_mut().expect("running").try_wait().expect("wait")
-    }
-
-    /// Wait for it to exit (failing after a generous minute) and collect its output.
-    pub(crate) fn finish(self) -> Out {
-        self.finish_within(Duration::from_secs(60))
-    }
-
-    /// Wait at most `limit` for it to exit, failing the test otherwise.
-    pub(crate) fn finish_within(mut self, limit: Duration) -> Out {
-        let deadline = Instant::now() + limit;
-        let status = loop {
-            if let Some(status) = self.exited() {
-                break status;
-            }
-            if Instant::now() >= deadline {
-                let stderr = self.stderr();
-                drop(self);
-                panic!("still running after {limit:?}; stderr so far:\n{stderr}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        self.child = None;
-        for reader in self.readers.drain(..) {
-            reader.join().unwrap();
-        }
-        Out {
-            code: std::os::unix::process::ExitStatusExt::signal(&status).map_or(status.code(), |_| None),
-            stdout: self.stdout.lock().unwrap().clone(),
-            stderr: self.stderr.lock().unwrap().clone(),
-        }
-    }
-}
-
-impl Drop for Bg {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn collect(mut from: impl Read + Send + 'static, into: Arc<Mutex<String>>) -> JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut buffer = [0u8; 4096];
-        while let Ok(n) = from.read(&mut buffer) {
-            if n == 0 {
-                break;
-            }
-            into.lock().unwrap().push_str(&String::from_utf8_lossy(&buffer[..n]));
-        }
-    })
-}
-
-/// Run a tool on `./exp` to its end, failing (not hanging) after a minute.
-pub(crate) fn run_bounded(dir: &Dir, tool: &str, args: &[&str]) -> Out {
-    Bg::spawn(dir, tool, args).finish()
-}
-
-/// Whether process `pid` still lives (a zombie is dead: nobody may reap the
-/// orphans of a killed runner in a container).
-pub(crate) fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            let (_, rest) = stat.rsplit_once(')')?;
-            rest.trim_start().chars().next()
-        })
-        .is_some_and(|state| state != 'Z' && state != 'X')
-}
-
-/// A pid written to a file by a command, once the file is complete.
-pub(crate) fn read_pid(path: &Path) -> Option<i32> {
-    std::fs::read_to_string(path).ok()?.trim().parse().ok()
-}
-
-/// Each config's `exp-status --json` line, by name.
-pub(crate) fn by_name(dir: &Dir) -> BTreeMap<String, Value> {
-    dir.status().into_iter().map(|row| (row["name"].as_str().unwrap().to_string(), row)).collect()
-}
-
-/// The names of the configs with `status`.
-pub(crate) fn with_status(rows: &BTreeMap<String, Value>, status: &str) -> BTreeSet<String> {
-    rows.iter().filter(|(_, row)| row["status"] == status).map(|(name, _)| name.clone()).collect()
-}
-
-/// How many times each name was appended to `TMP/runs.txt`.
-pub(crate) fn runs(dir: &Dir) -> BTreeMap<String, usize> {
-    let mut counts = BTreeMap::new();
-    if let Ok(text) = std::fs::read_to_string(dir.path().join("runs.txt")) {
-        for line in text.lines() {
-            *counts.entry(line.to_string()).or_default() += 1;
-        }
-    }
-    counts
-}
-
-pub(crate) fn touch(dir: &Dir, relative: &str) {
-    std::fs::write(dir.path().join(relative), "").unwrap();
-}
+// ---------- helpers ----------
 
 /// Configs `c0..c{n-1}` whose command logs its name to `TMP/runs.txt`; the
 /// first `fast` exit at once, the others (until `TMP/quick` exists) write
@@ -194,7 +29,7 @@ wait"#
     dir.init(&["--naming", "c{i}", "--shell", &script], &[]);
     let grid = format!("i=0..{}", n - 1);
     let names: Vec<String> = run_bounded(dir, "exp-add", &["--grid", &grid])
-        .success()
+        .succeeds()
         .json_lines()
         .iter()
         .map(|l| l["name"].as_str().unwrap().to_string())
@@ -278,9 +113,9 @@ fn interrupt_mid_run(signal: Signal) -> Dir {
     assert_eq!(started.keys().cloned().collect::<BTreeSet<_>>(), set(&["c1", "c2"]));
     runner.signal(signal);
     let out = runner.finish();
-    out.code(128 + signal as i32);
-    assert!(out.stderr.contains("saved"), "says the state was saved: {out:?}");
-    assert!(out.stdout.is_empty(), "{out:?}");
+    out.fails_with(128 + signal as i32)
+        .stderr_has("saved") // says the state was saved
+        .no_stdout();
     wait_gone(&started);
     assert_interrupted(&by_name(&dir), &set(&["c1", "c2"]), &set(&["c0"]));
     dir
@@ -291,7 +126,7 @@ fn interrupt_mid_run(signal: Signal) -> Dir {
 fn resume(dir: &Dir, interrupted: &[&str]) {
     touch(dir, "quick");
     let out = run_bounded(dir, "exp-run", &["-j2", "--progress", "never"]);
-    out.success();
+    out.succeeds();
     let rows = by_name(dir);
     assert_eq!(with_status(&rows, "done").len(), rows.len(), "{rows:#?}");
     for (name, count) in runs(dir) {
@@ -333,7 +168,7 @@ fn slurm_style_sigterm_to_every_process_is_an_interruption_not_a_failure() {
     }
     runner.signal(Signal::SIGTERM);
     let out = runner.finish();
-    out.code(143);
+    out.fails_with(143);
     wait_gone(&started);
     let interrupted: BTreeSet<String> = started.keys().cloned().collect();
     assert_interrupted(&by_name(&dir), &interrupted, &BTreeSet::new());
@@ -353,17 +188,11 @@ case {i} in
   *) trap "" TERM; while :; do sleep 0.05; done;;
 esac"#;
     dir.init(&["--naming", "c{i}", "--shell", script], &[]);
-    dir.run("exp-add", &["--grid", "i=1..3"]).success();
+    dir.run("exp-add", &["--grid", "i=1..3"]).succeeds();
     // -j 4 leaves a slot idle: the runner looks for work under the lock every second.
     let runner = Bg::run(&dir, &["-j4", "--progress", "never", "--kill-after", "120s"]);
-    let pids: Vec<i32> = ["c1", "c2", "c3"]
-        .iter()
-        .map(|name| {
-            let path = dir.path().join("pids").join(name);
-            wait_for(&format!("{name} to start"), || read_pid(&path).is_some());
-            read_pid(&path).unwrap()
-        })
-        .collect();
+    let pids: Vec<i32> =
+        ["c1", "c2", "c3"].iter().map(|name| wait_pid(&dir, &format!("pids/{name}"))).collect();
     wait_for("the claims to show", || with_status(&by_name(&dir), "running").len() == 3);
 
     let lock = std::fs::File::open(dir.exp().join(".exp/lock")).expect("the lock file");
@@ -380,8 +209,7 @@ esac"#;
 
     // Well within --kill-after: the second Ctrl-C was heard.
     let out = runner.finish_within(Duration::from_secs(60));
-    out.code(130);
-    assert!(out.stderr.contains("killing"), "{out:?}");
+    out.fails_with(130).stderr_has("killing");
     let rows = by_name(&dir);
     assert_eq!(rows["c1"]["status"], "failed", "it failed before the stop: {rows:#?}");
     assert_eq!(rows["c1"]["exit_code"], 1, "{rows:#?}");
@@ -400,13 +228,11 @@ echo "$EXP_NAME" >> runs.txt
 echo $$ > "pids/$EXP_NAME.sh"
 while :; do sleep 0.1; done"#;
     dir.init(&["--naming", "c{i}", "--shell", script], &[]);
-    run_bounded(dir, "exp-add", &["--grid", "i=0..1"]).success();
+    run_bounded(dir, "exp-add", &["--grid", "i=0..1"]).succeeds();
 }
 
 fn stubborn_pid(dir: &Dir) -> i32 {
-    let path = dir.path().join("pids/c0.sh");
-    wait_for("the stubborn command to start", || read_pid(&path).is_some());
-    read_pid(&path).unwrap()
+    wait_pid(dir, "pids/c0.sh")
 }
 
 #[test]
@@ -420,7 +246,7 @@ fn a_command_ignoring_sigterm_is_killed_after_kill_after() {
     runner.signal(Signal::SIGINT);
     let out = runner.finish();
     let waited = signalled.elapsed();
-    out.code(130);
+    out.fails_with(130);
     assert!(
         waited >= Duration::from_millis(1900),
         "SIGKILL only after --kill-after 2s, not after {waited:?}"
@@ -448,7 +274,7 @@ fn a_second_sigint_kills_at_once() {
     runner.signal(Signal::SIGINT);
     let out = runner.finish_within(Duration::from_secs(30));
     assert!(signalled.elapsed() < Duration::from_secs(30));
-    out.code(130);
+    out.fails_with(130);
     wait_for("the stubborn command to die", || !alive(pid));
     assert_interrupted(&by_name(&dir), &set(&["c0"]), &BTreeSet::new());
 }
@@ -465,16 +291,15 @@ fn sigkill_of_the_runner_kills_its_commands_and_loses_no_done_config() {
     assert_eq!(done_before, set(&["c0", "c1"]));
     runner.signal(Signal::SIGKILL);
     // Reap it, so its pid is gone as far as the next process can tell.
-    let status = wait_exit(&mut runner);
+    let status = runner.wait_exit();
     assert!(status.code().is_none(), "killed: {status:?}");
     drop(runner);
     // The watchdog kills the dead runner's commands, children included.
     wait_gone(&started);
     // exp-status recovers the claims of the dead runner (same host, pid gone).
     let out = run_bounded(&dir, "exp-status", &["--json"]);
-    out.success();
-    let rows: BTreeMap<String, Value> =
-        out.json_lines().into_iter().map(|row| (row["name"].as_str().unwrap().to_string(), row)).collect();
+    out.succeeds();
+    let rows = out.rows_by_name();
     let interrupted: BTreeSet<String> = started.keys().cloned().collect();
     assert_eq!(interrupted, set(&["c2", "c3"]));
     assert_interrupted(&rows, &interrupted, &done_before);
@@ -490,7 +315,7 @@ fn the_next_runner_says_what_it_recovered_against_its_real_total() {
     touch(&dir, "quick");
     // Plain lines (stderr is no terminal), each with the run's counts.
     let out = run_bounded(&dir, "exp-run", &["-j2"]);
-    out.success();
+    out.succeeds();
     let line = out
         .stderr
         .lines()
@@ -506,18 +331,9 @@ fn sigkill_mid_run(dir: &Dir, jobs: usize, done: usize) {
     let mut runner = Bg::run(dir, &[&format!("-j{jobs}"), "--progress", "never"]);
     let started = wait_until_busy(dir, jobs, done);
     runner.signal(Signal::SIGKILL);
-    wait_exit(&mut runner);
+    runner.wait_exit();
     drop(runner);
     wait_gone(&started);
-}
-
-fn wait_exit(runner: &mut Bg) -> ExitStatus {
-    let mut status = None;
-    wait_for("the runner to exit", || {
-        status = runner.exited();
-        status.is_some()
-    });
-    status.unwrap()
 }
 
 #[test]
@@ -538,18 +354,15 @@ fn a_torn_journal_line_is_skipped_with_a_warning() {
     std::fs::write(&journal, format!("{text}{torn}")).unwrap();
 
     let out = run_bounded(&dir, "exp-status", &["--json"]);
-    out.success();
-    assert!(out.stderr.contains("torn"), "warns about the torn line: {out:?}");
-    let rows: BTreeMap<String, Value> =
-        out.json_lines().into_iter().map(|row| (row["name"].as_str().unwrap().to_string(), row)).collect();
+    out.succeeds().stderr_has("torn"); // warns about the torn line
+    let rows = out.rows_by_name();
     assert_eq!(rows.len(), 4);
     assert_interrupted(&rows, &set(&["c2"]), &set(&["c0", "c1"]));
     assert_eq!(rows["c3"]["status"], "todo");
 
     resume(&dir, &["c2"]);
     let after = run_bounded(&dir, "exp-status", &["--json"]);
-    after.success();
-    assert!(!after.stderr.contains("torn"), "{after:?}");
+    after.succeeds().stderr_lacks("torn");
 }
 
 #[test]
@@ -560,7 +373,7 @@ fn a_torn_journal_line_without_claims_to_recover() {
     let mut runner = Bg::run(&dir, &["-j1", "--progress", "never", "--limit", "2"]);
     wait_for("c0 and c1 done", || with_status(&by_name(&dir), "done").len() == 2);
     // It exits cleanly and folds: the journal holds its header alone.
-    let status = wait_exit(&mut runner);
+    let status = runner.wait_exit();
     assert_eq!(status.code(), Some(0));
     drop(runner);
     let journal = dir.exp().join(".exp/journal.jsonl");
@@ -568,13 +381,12 @@ fn a_torn_journal_line_without_claims_to_recover() {
     let torn = r#"{"name":"c2","config":{"params":{"i":2},"stat"#;
     std::fs::write(&journal, format!("{text}{torn}")).unwrap();
     let out = run_bounded(&dir, "exp-status", &["--json"]);
-    out.success();
-    assert!(out.stderr.contains("torn"), "{out:?}");
+    out.succeeds().stderr_has("torn");
     let rows = out.json_lines();
     assert_eq!(rows.len(), 3);
     assert_eq!(rows[2]["status"], "todo");
     let out = run_bounded(&dir, "exp-run", &["--progress", "never"]);
-    out.success();
+    out.succeeds();
     let rows = by_name(&dir);
     assert_eq!(with_status(&rows, "done").len(), 3, "{rows:#?}");
     assert!(runs(&dir).values().all(|&n| n == 1), "{:?}", runs(&dir));
@@ -582,37 +394,21 @@ fn a_torn_journal_line_without_claims_to_recover() {
 
 // ---------- a runner that stops on an error ----------
 
-/// SIGKILLs a process group when dropped, so a failing test leaves no orphan.
-struct KillGroup(i32);
-
-impl Drop for KillGroup {
-    fn drop(&mut self) {
-        let _ = killpg(Pid::from_raw(self.0), Signal::SIGKILL);
-    }
-}
-
 #[test]
 fn a_runner_that_stops_on_an_error_takes_its_commands_with_it() {
     let dir = Dir::new();
-    std::fs::create_dir(dir.path().join("pids")).unwrap();
-    let script = r#"echo $$ > "pids/$EXP_NAME.sh"
-while [ ! -e release ]; do sleep 0.02; done"#;
-    dir.init(&["--naming", "c{i}", "--shell", script], &[]);
-    run_bounded(&dir, "exp-add", &["--grid", "i=0..0"]).success();
+    gated_experiment(&dir, 1, "");
     // -j2 with one config: a free slot, so the runner reads the state again
     // about every second.
     let runner = Bg::run(&dir, &["-j2", "--progress", "never"]);
-    let pid_file = dir.path().join("pids/c0.sh");
-    wait_for("c0 to start", || read_pid(&pid_file).is_some());
-    let pid = read_pid(&pid_file).unwrap();
-    let _guard = KillGroup(pid);
-    wait_for("c0 running", || by_name(&dir)["c0"]["status"] == "running");
+    let pid = wait_running(&dir, &["c0"])[0];
+    let _guard = KillOnDrop::Group(pid);
     // Someone breaks experiment.yaml: the runner stops with exit 3...
     let state = dir.exp().join("experiment.yaml");
     let good = std::fs::read(&state).unwrap();
     std::fs::write(&state, "configs: [[[\n").unwrap();
     let out = runner.finish();
-    out.code(3);
+    out.fails_with(3);
     // ...and must not leave c0's command running on its own: once the file
     // is fixed, c0's claim is recovered as todo and a new runner would run
     // it a second time, at once.

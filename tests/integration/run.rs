@@ -5,49 +5,26 @@
 //! Every command leaves a side effect (a line appended to `runs` in its config
 //! folder) so the tests count exactly how many times each config ran.
 
-use crate::util::*;
+use crate::harness::*;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 
 /// Appended to every command: one line per run in the config's folder.
 const COUNT: &str = r#"echo run >> "$EXP_CONFIG_DIR/runs""#;
 
-/// `exp-status --json`, by name.
-fn by_name(dir: &Dir) -> BTreeMap<String, Value> {
-    dir.status().into_iter().map(|row| (row["name"].as_str().expect("name").to_string(), row)).collect()
-}
-
-/// Status of every config, by name.
-fn statuses(dir: &Dir) -> BTreeMap<String, String> {
-    by_name(dir).into_iter().map(|(name, row)| (name, row["status"].as_str().unwrap().to_string())).collect()
-}
-
 /// How many times the config `name` ran (lines in its `runs` file).
-fn runs(dir: &Dir, name: &str) -> usize {
-    match std::fs::read_to_string(config_dir(dir, name).join("runs")) {
+fn config_runs(dir: &Dir, name: &str) -> usize {
+    match std::fs::read_to_string(dir.config(name).join("runs")) {
         Ok(text) => text.lines().count(),
         Err(_) => 0,
     }
 }
 
-fn config_dir(dir: &Dir, name: &str) -> PathBuf {
-    dir.exp().join("configs").join(name)
-}
-
 /// Runs per config for names `n1..=nK`.
 fn runs_of(dir: &Dir, k: usize) -> Vec<usize> {
-    (1..=k).map(|i| runs(dir, &format!("n{i}"))).collect()
-}
-
-/// An experiment named `n{n}` with the shell template `script`, and the
-/// configs `n=1..=k`.
-fn sweep(dir: &Dir, script: &str, k: usize) {
-    dir.run("exp-init", &["--naming", "n{n}", "--shell", script]).success();
-    let grid = format!("n=1..{k}");
-    let added = dir.run("exp-add", &["--grid", &grid]).success().json_lines();
-    assert_eq!(added.len(), k);
+    (1..=k).map(|i| config_runs(dir, &format!("n{i}"))).collect()
 }
 
 /// Fails for n=3 and n=5, succeeds for the others; counts runs.
@@ -70,24 +47,6 @@ fn mixed_statuses() -> BTreeMap<String, String> {
     map(&[("n1", "done"), ("n2", "done"), ("n3", "failed"), ("n4", "done"), ("n5", "failed"), ("n6", "done")])
 }
 
-/// Every file under `root` whose name starts with `prefix`.
-fn files_named(root: &Path, prefix: &str) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
-            let path = entry.path();
-            if entry.file_name().to_string_lossy().starts_with(prefix) {
-                found.push(path.clone());
-            }
-            if entry.file_type().unwrap().is_dir() {
-                stack.push(path);
-            }
-        }
-    }
-    found
-}
-
 // ---------- statuses and exit codes ----------
 
 #[test]
@@ -95,8 +54,7 @@ fn a_mixed_sweep_exits_1_with_done_and_failed_configs() {
     let dir = Dir::new();
     sweep(&dir, &fails_3_and_5(), 6);
     let out = dir.run("exp-run", &["-j2"]);
-    out.code(1);
-    assert!(out.stdout.is_empty(), "no data on stdout: {out:?}");
+    out.fails_with(1).no_stdout(); // no data on stdout
     assert_eq!(statuses(&dir), mixed_statuses());
     assert_eq!(runs_of(&dir, 6), [1; 6]);
     let rows = by_name(&dir);
@@ -120,8 +78,8 @@ fn exit_code_and_killing_signal_are_kept() {
         &["--naming", "{kind}"],
         &["sh", "-c", r#"if [ "$1" = code ]; then exit 7; else kill -9 $$; fi"#, "sh", "{kind}"],
     );
-    dir.run("exp-add", &["--grid", "kind=code,kill"]).success();
-    dir.run("exp-run", &["-j2"]).code(1);
+    dir.run("exp-add", &["--grid", "kind=code,kill"]).succeeds();
+    dir.run("exp-run", &["-j2"]).fails_with(1);
     let rows = by_name(&dir);
     let code = &rows["code"];
     assert_eq!(code["status"], "failed");
@@ -148,17 +106,15 @@ else
   echo '{{"score": 0}}'; echo '{{"score": 2, "how": "stdout"}}'; echo 'bye'
 fi"#;
     dir.init(&["--naming", "{m}"], &["sh", "-c", script, "sh", "{m}"]);
-    dir.run("exp-add", &["--grid", "m=file,stdout"]).success();
-    dir.run("exp-run", &[]).success();
+    dir.run("exp-add", &["--grid", "m=file,stdout"]).succeeds();
+    dir.run("exp-run", &[]).succeeds();
     for m in ["file", "stdout"] {
-        let stdout = dir.read(&format!("exp/configs/{m}/stdout.log"));
-        let stderr = dir.read(&format!("exp/configs/{m}/stderr.log"));
+        let stdout = dir.config_file(m, "stdout.log");
+        let stderr = dir.config_file(m, "stderr.log");
         assert!(stdout.starts_with(&format!("out-{m}\n")), "{stdout:?}");
         assert_eq!(stderr, format!("err-{m}\n"));
     }
-    let result = |m: &str| -> Value {
-        serde_json::from_str(&dir.read(&format!("exp/configs/{m}/result.json"))).unwrap()
-    };
+    let result = |m: &str| -> Value { serde_json::from_str(&dir.config_file(m, "result.json")).unwrap() };
     assert_eq!(result("file"), json!({"score": 1, "how": "file"}));
     assert_eq!(result("stdout"), json!({"score": 2, "how": "stdout"}));
 
@@ -186,11 +142,11 @@ fn retries_run_until_success_and_keep_earlier_logs() {
     let dir = Dir::new();
     let script = format!(r#"{COUNT}; echo "attempt $EXP_ATTEMPT"; test "$EXP_ATTEMPT" -ge 3"#);
     sweep(&dir, &script, 1);
-    dir.run("exp-run", &["--retries", "2"]).success();
+    dir.run("exp-run", &["--retries", "2"]).succeeds();
     let row = &by_name(&dir)["n1"];
     assert_eq!(row["status"], "done", "{row}");
     assert_eq!(row["attempts"], 3, "{row}");
-    assert_eq!(runs(&dir, "n1"), 3);
+    assert_eq!(config_runs(&dir, "n1"), 3);
     assert_eq!(dir.read("exp/configs/n1/stdout.log"), "attempt 3\n");
     assert_eq!(dir.read("exp/configs/n1/stdout.1.log"), "attempt 1\n");
     assert_eq!(dir.read("exp/configs/n1/stdout.2.log"), "attempt 2\n");
@@ -204,14 +160,14 @@ fn retries_1_on_an_always_failing_command_runs_it_twice() {
     let dir = Dir::new();
     sweep(&dir, &format!("{COUNT}; echo try $EXP_ATTEMPT; exit 3"), 2);
     let out = dir.run("exp-run", &["--retries", "1", "-j2", "--json"]);
-    out.code(1);
+    out.fails_with(1);
     assert_eq!(runs_of(&dir, 2), [2, 2]);
     for (name, row) in by_name(&dir) {
         assert_eq!(row["status"], "failed", "{name}");
         assert_eq!(row["attempts"], 2, "{name}");
         assert_eq!(row["exit_code"], 3, "{name}");
-        assert_eq!(dir.read(&format!("exp/configs/{name}/stdout.1.log")), "try 1\n");
-        assert_eq!(dir.read(&format!("exp/configs/{name}/stdout.log")), "try 2\n");
+        assert_eq!(dir.config_file(&name, "stdout.1.log"), "try 1\n");
+        assert_eq!(dir.config_file(&name, "stdout.log"), "try 2\n");
     }
     let events = out.json_lines();
     let ends: Vec<&Value> = events.iter().filter(|e| e["event"] == "end").collect();
@@ -227,17 +183,17 @@ fn retries_1_on_an_always_failing_command_runs_it_twice() {
 fn retry_failed_reruns_exactly_the_failed_configs() {
     let dir = Dir::new();
     sweep(&dir, &fails_3_and_5_once(), 6);
-    dir.run("exp-run", &["-j2"]).code(1);
+    dir.run("exp-run", &["-j2"]).fails_with(1);
     assert_eq!(statuses(&dir), mixed_statuses());
 
     // A plain second run runs nothing, says failed configs remain, and
     // exits 0: nothing it ran failed.
-    let second = dir.run("exp-run", &["-j2"]).success().stderr.clone();
+    let second = dir.run("exp-run", &["-j2"]).succeeds().stderr.clone();
     assert!(second.contains("2 failed and 0 todo in the selection"), "{second}");
     assert_eq!(runs_of(&dir, 6), [1; 6]);
     assert_eq!(statuses(&dir), mixed_statuses());
 
-    dir.run("exp-run", &["-j2", "--retry-failed"]).success();
+    dir.run("exp-run", &["-j2", "--retry-failed"]).succeeds();
     assert_eq!(runs_of(&dir, 6), [1, 1, 2, 1, 2, 1]);
     assert!(statuses(&dir).values().all(|s| s == "done"));
     let rows = by_name(&dir);
@@ -246,7 +202,7 @@ fn retry_failed_reruns_exactly_the_failed_configs() {
     assert!(dir.exp().join("results_summary.csv").exists(), "all done now");
 
     // Nothing left: another --retry-failed runs nothing.
-    dir.run("exp-run", &["--retry-failed"]).success();
+    dir.run("exp-run", &["--retry-failed"]).succeeds();
     assert_eq!(runs_of(&dir, 6), [1, 1, 2, 1, 2, 1]);
 }
 
@@ -256,7 +212,7 @@ fn retry_failed_reruns_exactly_the_failed_configs() {
 fn failed_names_piped_from_exp_status_are_rerun() {
     let dir = Dir::new();
     sweep(&dir, &fails_3_and_5_once(), 6);
-    dir.run("exp-run", &["-j2"]).code(1);
+    dir.run("exp-run", &["-j2"]).fails_with(1);
 
     let mut producer = dir
         .cmd("exp-status")
@@ -269,7 +225,7 @@ fn failed_names_piped_from_exp_status_are_rerun() {
     consumer.args(["exp", "--names", "-", "-j2"]).stdin(producer.stdout.take().expect("piped"));
     let out = Out::of(consumer.output().expect("spawn exp-run"));
     assert!(producer.wait().unwrap().success(), "exp-status failed");
-    out.success();
+    out.succeeds();
     assert_eq!(runs_of(&dir, 6), [1, 1, 2, 1, 2, 1]);
     assert!(statuses(&dir).values().all(|s| s == "done"));
 }
@@ -280,7 +236,7 @@ fn names_file_of_json_lines_runs_only_those() {
     sweep(&dir, &format!("{COUNT}; true {{n}}"), 4);
     let lines: Vec<String> = dir
         .run("exp-status", &["--json"])
-        .success()
+        .succeeds()
         .stdout
         .lines()
         .filter(|l| {
@@ -291,11 +247,11 @@ fn names_file_of_json_lines_runs_only_those() {
         .collect();
     assert_eq!(lines.len(), 2);
     std::fs::write(dir.path().join("pick.jsonl"), lines.join("\n") + "\n").unwrap();
-    dir.run("exp-run", &["--names", "pick.jsonl"]).success();
+    dir.run("exp-run", &["--names", "pick.jsonl"]).succeeds();
     assert_eq!(runs_of(&dir, 4), [1, 0, 1, 0]);
     assert_eq!(statuses(&dir), map(&[("n1", "done"), ("n2", "todo"), ("n3", "done"), ("n4", "todo")]));
     // Listed done configs are skipped.
-    dir.run("exp-run", &["--names", "pick.jsonl"]).success();
+    dir.run("exp-run", &["--names", "pick.jsonl"]).succeeds();
     assert_eq!(runs_of(&dir, 4), [1, 0, 1, 0]);
 }
 
@@ -305,21 +261,13 @@ fn an_unknown_name_is_a_usage_error_and_runs_nothing() {
     sweep(&dir, &format!("{COUNT}; true {{n}}"), 2);
     let before = std::fs::read(dir.exp().join("experiment.yaml")).unwrap();
     let out = dir.run_stdin("exp-run", &["--names", "-"], "n1\nnope\n");
-    out.code(2);
-    assert!(out.stderr.contains("nope"), "{out:?}");
+    out.fails_with(2).stderr_has("nope");
     assert_eq!(runs_of(&dir, 2), [0, 0]);
     assert!(statuses(&dir).values().all(|s| s == "todo"));
     assert_eq!(std::fs::read(dir.exp().join("experiment.yaml")).unwrap(), before);
 }
 
 // ---------- --shard, --limit, --dry-run ----------
-
-/// The documented shard hash: 64-bit FNV-1a of the name's bytes.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325, |hash, &b| (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
-}
 
 #[test]
 fn shards_split_the_configs_disjointly_and_completely() {
@@ -331,12 +279,11 @@ fn shards_split_the_configs_disjointly_and_completely() {
         let shard = format!("{i}/3");
         let before: BTreeSet<String> =
             statuses(&dir).into_iter().filter(|(_, s)| s == "done").map(|(n, _)| n).collect();
-        dir.run("exp-run", &["--shard", &shard, "-j2"]).success();
+        dir.run("exp-run", &["--shard", &shard, "-j2"]).succeeds();
         let after: BTreeSet<String> =
             statuses(&dir).into_iter().filter(|(_, s)| s == "done").map(|(n, _)| n).collect();
         let this: BTreeSet<String> = after.difference(&before).cloned().collect();
-        let expected: BTreeSet<String> =
-            all.iter().filter(|n| fnv1a(n.as_bytes()) % 3 == i).cloned().collect();
+        let expected: BTreeSet<String> = all.iter().filter(|n| shard_of(n, 3) == i).cloned().collect();
         assert_eq!(this, expected, "shard {shard}");
         assert!(seen.is_disjoint(&this));
         seen.extend(this);
@@ -349,17 +296,17 @@ fn shards_split_the_configs_disjointly_and_completely() {
 fn exit_status_counts_only_configs_this_run_ran() {
     let dir = Dir::new();
     sweep(&dir, &format!("{COUNT}; test {{n}} -ne 1"), 6);
-    let with_n1 = fnv1a(b"n1") % 2;
+    let with_n1 = shard_of("n1", 2);
     let other = 1 - with_n1;
-    dir.run("exp-run", &["--shard", &format!("{other}/2")]).success();
-    dir.run("exp-run", &["--shard", &format!("{with_n1}/2")]).code(1);
+    dir.run("exp-run", &["--shard", &format!("{other}/2")]).succeeds();
+    dir.run("exp-run", &["--shard", &format!("{with_n1}/2")]).fails_with(1);
     // n1 failed in an earlier run: a run that ran nothing failing exits 0
     // (a Slurm task must not be marked FAILED for another task's config);
     // exp-status --check answers for the whole experiment.
-    dir.run("exp-run", &["--shard", &format!("{other}/2")]).success();
-    dir.run_stdin("exp-run", &["--names", "-"], "n2\n").success();
-    dir.run("exp-run", &[]).success();
-    dir.run("exp-status", &["--check"]).code(1);
+    dir.run("exp-run", &["--shard", &format!("{other}/2")]).succeeds();
+    dir.run_stdin("exp-run", &["--names", "-"], "n2\n").succeeds();
+    dir.run("exp-run", &[]).succeeds();
+    dir.run("exp-status", &["--check"]).fails_with(1);
     assert_eq!(runs_of(&dir, 6), [1; 6]);
 }
 
@@ -367,12 +314,12 @@ fn exit_status_counts_only_configs_this_run_ran() {
 fn limit_starts_exactly_n_configs() {
     let dir = Dir::new();
     sweep(&dir, &format!("{COUNT}; true {{n}}"), 5);
-    dir.run("exp-run", &["--limit", "2", "-j2"]).success();
+    dir.run("exp-run", &["--limit", "2", "-j2"]).succeeds();
     assert_eq!(runs_of(&dir, 5).iter().sum::<usize>(), 2);
     let counts = statuses(&dir);
     assert_eq!(counts.values().filter(|s| *s == "done").count(), 2);
     assert_eq!(counts.values().filter(|s| *s == "todo").count(), 3);
-    dir.run("exp-run", &["--limit", "1"]).success();
+    dir.run("exp-run", &["--limit", "1"]).succeeds();
     assert_eq!(runs_of(&dir, 5).iter().sum::<usize>(), 3);
     assert_eq!(runs_of(&dir, 5).iter().max(), Some(&1));
 }
@@ -381,10 +328,10 @@ fn limit_starts_exactly_n_configs() {
 fn dry_run_prints_the_commands_and_runs_nothing() {
     let dir = Dir::new();
     dir.init(&["--naming", "n{n}"], &["sh", "-c", r#"echo run >> "$EXP_CONFIG_DIR/runs""#, "sh", "{n}"]);
-    dir.run("exp-add", &["--grid", "n=1..3"]).success();
+    dir.run("exp-add", &["--grid", "n=1..3"]).succeeds();
     let before = std::fs::read(dir.exp().join("experiment.yaml")).unwrap();
     let out = dir.run("exp-run", &["--dry-run", "-j2"]);
-    out.success();
+    out.succeeds();
     // A line `NAME: ARGV` per config, its variables indented below.
     let lines: Vec<&str> = out.stdout.lines().filter(|l| !l.starts_with(' ')).collect();
     assert_eq!(lines.len(), 3, "{out:?}");
@@ -399,7 +346,7 @@ fn dry_run_prints_the_commands_and_runs_nothing() {
     assert_eq!(std::fs::read(dir.exp().join("experiment.yaml")).unwrap(), before);
     // --limit applies to the listing too.
     let out = dir.run("exp-run", &["--dry-run", "--limit", "1"]);
-    assert_eq!(out.success().stdout.lines().filter(|l| !l.starts_with(' ')).count(), 1);
+    assert_eq!(out.succeeds().stdout.lines().filter(|l| !l.starts_with(' ')).count(), 1);
     assert_eq!(runs_of(&dir, 3), [0, 0, 0]);
 }
 
@@ -418,16 +365,19 @@ const HOSTILE: [&str; 8] = [
 
 fn hostile_values_arrive_verbatim(dir: &Dir) {
     let input: String = HOSTILE.iter().map(|v| json!({ "v": v }).to_string() + "\n").collect();
-    let added = dir.run_stdin("exp-add", &[], &input).success().json_lines();
+    let added = dir.run_stdin("exp-add", &[], &input).succeeds().json_lines();
     assert_eq!(added.len(), HOSTILE.len());
-    dir.run("exp-run", &["-j2"]).success();
+    dir.run("exp-run", &["-j2"]).succeeds();
     for line in &added {
         let name = line["name"].as_str().unwrap();
         let value = line["params"]["v"].as_str().unwrap();
-        let arg = std::fs::read_to_string(config_dir(dir, name).join("arg")).unwrap();
+        let arg = std::fs::read_to_string(dir.config(name).join("arg")).unwrap();
         assert_eq!(arg, format!("{value}\n"), "value {value:?}");
     }
-    let pwned = files_named(dir.path(), "pwned");
+    let pwned: Vec<PathBuf> = files_under(dir.path())
+        .into_iter()
+        .filter(|path| path.file_name().unwrap().to_string_lossy().starts_with("pwned"))
+        .collect();
     assert!(pwned.is_empty(), "injected: {pwned:?}");
 }
 
@@ -454,42 +404,24 @@ fn timeout_kills_the_whole_process_group() {
 echo $$ > "$EXP_CONFIG_DIR/fg.pid"
 exec sleep 1000"#;
     dir.init(&["--naming", "n{n}"], &["sh", "-c", script, "sh", "{n}"]);
-    dir.run("exp-add", &["--grid", "n=1"]).success();
+    dir.run("exp-add", &["--grid", "n=1"]).succeeds();
     // 2s rather than 1s: the pid files must be written before the kill even
     // on a busy machine.
     let out = dir.run("exp-run", &["--timeout", "2s", "--kill-after", "2s"]);
-    out.code(1);
+    out.fails_with(1);
     let row = &by_name(&dir)["n1"];
     assert_eq!(row["status"], "failed", "{row}");
     assert!(row["error"].as_str().unwrap().contains("timeout"), "{row}");
     let pids = [pid_in(&dir, "n1", "bg.pid"), pid_in(&dir, "n1", "fg.pid")];
-    let _guard = KillOnDrop(pids.to_vec());
+    let _guard = KillOnDrop::Sleeps(pids.to_vec());
     for pid in pids {
-        wait_for(&format!("process {pid} to be gone"), || !crate::interrupt::alive(pid));
+        wait_for(&format!("process {pid} to be gone"), || !alive(pid));
     }
 }
 
 /// A pid a command wrote to a file in its config folder.
 fn pid_in(dir: &Dir, name: &str, file: &str) -> i32 {
-    dir.read(&format!("exp/configs/{name}/{file}")).trim().parse().unwrap()
-}
-
-/// SIGKILLs the listed `sleep` processes still alive when a test ends, so a
-/// failing test leaves nothing behind.
-struct KillOnDrop(Vec<i32>);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        for &pid in &self.0 {
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            if crate::interrupt::alive(pid) && cmdline.starts_with(b"sleep") {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
-        }
-    }
+    dir.config_file(name, file).trim().parse().unwrap()
 }
 
 #[test]
@@ -500,22 +432,22 @@ fn timeout_kills_a_group_member_that_ignores_sigterm() {
     let script = r#"sh -c 'trap "" TERM; exec sleep 1000' & echo $! > "$EXP_CONFIG_DIR/bg.pid"
 exec sleep 1000"#;
     dir.init(&["--naming", "n{n}"], &["sh", "-c", script, "sh", "{n}"]);
-    dir.run("exp-add", &["--grid", "n=1"]).success();
+    dir.run("exp-add", &["--grid", "n=1"]).succeeds();
     let out = dir.run("exp-run", &["--timeout", "1", "--kill-after", "1s"]);
-    out.code(1);
+    out.fails_with(1);
     let row = &by_name(&dir)["n1"];
     assert_eq!(row["status"], "failed", "{row}");
     assert!(row["error"].as_str().unwrap().contains("timeout"), "{row}");
     let pid = pid_in(&dir, "n1", "bg.pid");
-    let _guard = KillOnDrop(vec![pid]);
-    wait_for(&format!("process {pid} (ignores SIGTERM) to be gone"), || !crate::interrupt::alive(pid));
+    let _guard = KillOnDrop::Sleeps(vec![pid]);
+    wait_for(&format!("process {pid} (ignores SIGTERM) to be gone"), || !alive(pid));
 }
 
 #[test]
 fn a_command_killed_by_sigterm_on_its_own_is_failed_not_interrupted() {
     let dir = Dir::new();
     sweep(&dir, &format!("{COUNT}; test {{n}} -ne 1 || kill -TERM $$"), 2);
-    dir.run("exp-run", &["-j2"]).code(1);
+    dir.run("exp-run", &["-j2"]).fails_with(1);
     let rows = by_name(&dir);
     assert_eq!(rows["n1"]["status"], "failed", "{}", rows["n1"]);
     assert_eq!(rows["n1"]["signal"], "SIGTERM", "{}", rows["n1"]);
@@ -528,22 +460,22 @@ fn a_command_killed_by_sigterm_on_its_own_is_failed_not_interrupted() {
 fn a_missing_program_is_failed_with_a_clear_error() {
     let dir = Dir::new();
     dir.init(&["--naming", "n{n}"], &["./no-such-program", "{n}"]);
-    dir.run("exp-add", &["--grid", "n=1..2"]).success();
+    dir.run("exp-add", &["--grid", "n=1..2"]).succeeds();
     let out = dir.run("exp-run", &["-j2", "--retries", "1"]);
-    out.code(1);
+    out.fails_with(1);
     for (name, row) in by_name(&dir) {
         assert_eq!(row["status"], "failed", "{name}");
         assert_eq!(row["attempts"], 2, "{name}");
         assert!(row["error"].as_str().unwrap().contains("no-such-program"), "{row}");
     }
-    assert!(out.stderr.contains("no-such-program"), "{out:?}");
+    out.stderr_has("no-such-program");
 }
 
 // ---------- environment ----------
 
 /// The `env -0` dump of a command: NAME=VALUE entries, NUL-terminated.
 fn env_of(dir: &Dir, name: &str) -> BTreeMap<String, String> {
-    std::fs::read_to_string(config_dir(dir, name).join("env"))
+    std::fs::read_to_string(dir.config(name).join("env"))
         .unwrap()
         .split('\0')
         .filter_map(|l| l.split_once('='))
@@ -565,13 +497,13 @@ fn the_command_gets_its_environment_and_working_directory() {
     .iter()
     .map(|v| v.to_string() + "\n")
     .collect::<String>();
-    dir.run_stdin("exp-add", &[], &input).success();
-    dir.run("exp-run", &["-j2", "--env", "GPU={worker}", "--env", "TAG=t-{name}"]).success();
+    dir.run_stdin("exp-add", &[], &input).succeeds();
+    dir.run("exp-run", &["-j2", "--env", "GPU={worker}", "--env", "TAG=t-{name}"]).succeeds();
     let root = dir.path().canonicalize().unwrap();
     let rows = by_name(&dir);
     for (name, row) in &rows {
         let env = env_of(&dir, name);
-        let config = config_dir(&dir, name).canonicalize().unwrap();
+        let config = dir.config(name).canonicalize().unwrap();
         let path = |key: &str| PathBuf::from(&env[key]).canonicalize().unwrap();
         assert_eq!(env["EXP_NAME"], *name);
         assert_eq!(path("EXP_CONFIG_DIR"), config);
@@ -601,14 +533,14 @@ fn the_command_gets_its_environment_and_working_directory() {
             config,
             "EXP_STATUS_FILE in the config folder"
         );
-        let pwd = std::fs::read_to_string(config_dir(&dir, name).join("pwd")).unwrap();
+        let pwd = std::fs::read_to_string(dir.config(name).join("pwd")).unwrap();
         assert_eq!(PathBuf::from(pwd.trim_end()), root, "working directory");
     }
 
     // --no-cache: EXP_CACHE_MODE=off.
     dir.run_stdin("exp-add", &[], "{\"i\":3,\"learning-rate\":0.3,\"model\":\"z\",\"nested\":{}}\n")
-        .success();
-    dir.run("exp-run", &["--no-cache"]).success();
+        .succeeds();
+    dir.run("exp-run", &["--no-cache"]).succeeds();
     assert_eq!(env_of(&dir, "c3")["EXP_CACHE_MODE"], "off");
 }
 
@@ -619,7 +551,7 @@ fn json_events_are_the_only_stdout() {
     let dir = Dir::new();
     sweep(&dir, &format!("{COUNT}; echo noise; echo noise >&2; test {{n}} -ne 2"), 3);
     let out = dir.run("exp-run", &["--json", "-j2"]);
-    out.code(1);
+    out.fails_with(1);
     let events = out.json_lines();
     assert_eq!(events.len(), 6, "{}", out.stdout);
     for name in ["n1", "n2", "n3"] {
@@ -645,8 +577,7 @@ fn stderr_off_a_terminal_has_one_plain_line_per_config() {
     let dir = Dir::new();
     sweep(&dir, &format!("{COUNT}; test {{n}} -ne 2"), 3);
     let out = dir.run("exp-run", &["-j2"]);
-    out.code(1);
-    assert!(out.stdout.is_empty());
+    out.fails_with(1).no_stdout();
     assert!(!out.stderr.contains('\x1b'), "escape codes: {:?}", out.stderr);
     for name in ["n1", "n2", "n3"] {
         let lines: Vec<&str> = out
@@ -665,12 +596,11 @@ fn progress_never_prints_only_the_closing_line_and_q_nothing() {
     let dir = Dir::new();
     sweep(&dir, &format!("{COUNT}; true {{n}}"), 3);
     let out = dir.run("exp-run", &["--progress", "never", "--limit", "2"]);
-    out.success();
-    assert!(out.stdout.is_empty());
+    out.succeeds().no_stdout();
     assert_eq!(out.stderr.lines().count(), 1, "{:?}", out.stderr);
-    assert!(!out.stderr.contains('\x1b'));
+    out.stderr_lacks('\x1b');
     let out = dir.run("exp-run", &["--progress", "never", "-q"]);
-    out.success();
+    out.succeeds();
     assert_eq!(out.stdout, "");
     assert_eq!(out.stderr, "");
     assert_eq!(runs_of(&dir, 3), [1, 1, 1]);
@@ -682,15 +612,15 @@ fn progress_never_prints_only_the_closing_line_and_q_nothing() {
 fn a_config_added_later_is_picked_up_and_done_ones_never_rerun() {
     let dir = Dir::new();
     sweep(&dir, &format!("{COUNT}; true {{n}}"), 2);
-    dir.run("exp-run", &[]).success();
+    dir.run("exp-run", &[]).succeeds();
     assert_eq!(runs_of(&dir, 2), [1, 1]);
-    dir.run("exp-add", &["--grid", "n=3"]).success();
-    dir.run("exp-run", &["-j2"]).success();
+    dir.run("exp-add", &["--grid", "n=3"]).succeeds();
+    dir.run("exp-run", &["-j2"]).succeeds();
     assert_eq!(runs_of(&dir, 3), [1, 1, 1]);
     assert!(statuses(&dir).values().all(|s| s == "done"));
     // Nothing left: zero side effects.
     let out = dir.run("exp-run", &["-j2"]);
-    out.success();
+    out.succeeds();
     assert_eq!(runs_of(&dir, 3), [1, 1, 1]);
     let csv = dir.read("exp/results_summary.csv");
     assert_eq!(csv.lines().count(), 4, "header and 3 rows: {csv}");
@@ -701,7 +631,7 @@ fn jobs_0_uses_all_cores() {
     let dir = Dir::new();
     sweep(&dir, &format!("{COUNT}; true {{n}}"), 4);
     let out = dir.run("exp-run", &["-j", "0", "--json"]);
-    out.success();
+    out.succeeds();
     assert_eq!(runs_of(&dir, 4), [1; 4]);
     let cores = std::thread::available_parallelism().unwrap().get() as u64;
     for event in out.json_lines() {

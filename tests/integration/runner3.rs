@@ -2,11 +2,8 @@
 //! defect, each citing it. Every wait is bounded: a runner that hangs fails
 //! the test (and is SIGKILLed with what it started), it never hangs it.
 
-use crate::interrupt::{alive, by_name, read_pid, Bg};
-use crate::util::*;
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
-use std::path::{Path, PathBuf};
+use crate::harness::*;
+use nix::sys::signal::Signal;
 use std::time::Duration;
 
 // ---------- helpers ----------
@@ -14,25 +11,6 @@ use std::time::Duration;
 /// The most a runner may take to end once it should: generous for a busy
 /// machine, far below a hang.
 const BOUND: Duration = Duration::from_secs(60);
-
-/// Kills the processes whose pids are in these files when dropped, so a
-/// failing test leaves no server behind.
-struct KillOnDrop(Vec<PathBuf>);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        for pid in self.0.iter().filter_map(|path| read_pid(path)) {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-        }
-    }
-}
-
-/// The pid written to `file` (relative to the test's directory), waiting for it.
-fn pid_in(dir: &Dir, file: &str) -> i32 {
-    let path = dir.path().join(file);
-    wait_for(file, || read_pid(&path).is_some());
-    read_pid(&path).unwrap()
-}
 
 /// The setup's log files in `DIR/.exp` (one per runner), concatenated.
 fn setup_logs(dir: &Dir) -> String {
@@ -57,8 +35,8 @@ printf 'PORT=1234\r\n'"#;
 
 fn services(dir: &Dir) -> (KillOnDrop, Vec<i32>) {
     let files = ["server.pid", "escaped.pid", "ticker.pid"];
-    let guard = KillOnDrop(files.iter().map(|f| dir.path().join(f)).collect());
-    let pids = files.iter().map(|f| pid_in(dir, f)).collect();
+    let guard = KillOnDrop::PidFiles(files.iter().map(|f| dir.path().join(f)).collect());
+    let pids = files.iter().map(|f| wait_pid(dir, f)).collect();
     (guard, pids)
 }
 
@@ -68,13 +46,9 @@ fn assert_gone(pids: &[i32], after: &str) {
     }
 }
 
-/// Configs that write their pid and wait for `TMP/release`.
-fn gated_experiment(dir: &Dir, n: usize) {
-    shell_experiment(
-        dir,
-        n,
-        r#"echo "$PORT" > "$EXP_NAME.port"; echo $$ > "$EXP_NAME.pid"; while [ ! -e release ]; do sleep 0.02; done"#,
-    );
+/// Gated configs that write the `$PORT` a setup gave them to `TMP/NAME.port`.
+fn port_experiment(dir: &Dir, n: usize) {
+    gated_experiment(dir, n, r#"echo "$PORT" > "$EXP_NAME.port""#);
 }
 
 // ---------- defect 3: a setup that serves the run ----------
@@ -95,7 +69,7 @@ fn a_setup_that_leaves_a_server_is_done_when_it_exits_and_its_services_stop_with
         Bg::run(&dir, &["-j2", "--setup", SERVING_SETUP, "--kill-after", "5s", "--progress", "never"]);
     let (_guard, pids) = services(&dir);
     let out = runner.finish_within(BOUND);
-    out.success();
+    out.succeeds();
     for name in ["c0", "c1", "c2"] {
         assert_eq!(dir.read(&format!("{name}.port")), "1234", "{name} got PORT, its \\r stripped");
     }
@@ -108,14 +82,14 @@ fn a_setup_that_leaves_a_server_is_done_when_it_exits_and_its_services_stop_with
 fn a_stopped_run_stops_the_setups_services() {
     for (signal, code) in [(Signal::SIGINT, 130), (Signal::SIGTERM, 143)] {
         let dir = Dir::new();
-        gated_experiment(&dir, 2);
+        port_experiment(&dir, 2);
         let runner =
             Bg::run(&dir, &["-j2", "--setup", SERVING_SETUP, "--kill-after", "5s", "--progress", "never"]);
         let (_guard, pids) = services(&dir);
-        pid_in(&dir, "c0.pid");
+        wait_pid(&dir, "pids/c0");
         runner.signal(signal);
         let out = runner.finish_within(BOUND);
-        out.code(code);
+        out.fails_with(code);
         assert_gone(&pids, &format!("{signal}"));
         assert_eq!(dir.read("c0.port").trim(), "1234");
         assert!(by_name(&dir).values().all(|row| row["status"] == "todo"));
@@ -127,17 +101,16 @@ fn a_stopped_run_stops_the_setups_services() {
 #[test]
 fn a_stop_during_the_setup_stops_it_and_what_it_started() {
     let dir = Dir::new();
-    gated_experiment(&dir, 1);
+    port_experiment(&dir, 1);
     let setup = "setsid sleep 300 & echo $! > server.pid; sleep 300 & echo $! > setup.pid; wait";
     let runner = Bg::run(&dir, &["--setup", setup, "--kill-after", "5s", "--progress", "never"]);
-    let _guard = KillOnDrop(vec![dir.path().join("server.pid"), dir.path().join("setup.pid")]);
-    let pids = [pid_in(&dir, "server.pid"), pid_in(&dir, "setup.pid")];
+    let _guard = KillOnDrop::PidFiles(vec![dir.path().join("server.pid"), dir.path().join("setup.pid")]);
+    let pids = [wait_pid(&dir, "server.pid"), wait_pid(&dir, "setup.pid")];
     runner.signal(Signal::SIGINT);
     let out = runner.finish_within(BOUND);
-    out.code(130);
-    assert!(out.stderr.contains("during --setup"), "{out:?}");
+    out.fails_with(130).stderr_has("during --setup");
     assert_gone(&pids, "a stop during the setup");
-    assert!(!dir.path().join("c0.pid").exists(), "nothing ran");
+    assert_eq!(gated_pid(&dir, "c0"), None, "nothing ran");
 }
 
 /// Trust round 3, defect 3: a runner that is SIGKILLed leaves no service
@@ -145,12 +118,12 @@ fn a_stop_during_the_setup_stops_it_and_what_it_started() {
 #[test]
 fn a_sigkilled_runner_takes_the_setups_services_with_it() {
     let dir = Dir::new();
-    gated_experiment(&dir, 1);
+    port_experiment(&dir, 1);
     let mut runner = Bg::run(&dir, &["--setup", SERVING_SETUP, "--progress", "never"]);
     let (_guard, pids) = services(&dir);
-    let command = pid_in(&dir, "c0.pid");
+    let command = wait_pid(&dir, "pids/c0");
     runner.signal(Signal::SIGKILL);
-    wait_for("the runner to die", || runner.exited().is_some());
+    runner.wait_exit();
     wait_for("its services and command to be gone", || !pids.iter().chain([&command]).any(|&p| alive(p)));
 }
 
@@ -159,14 +132,14 @@ fn a_sigkilled_runner_takes_the_setups_services_with_it() {
 #[test]
 fn a_run_that_stops_on_an_error_stops_the_setups_services() {
     let dir = Dir::new();
-    gated_experiment(&dir, 1);
+    port_experiment(&dir, 1);
     let journal = dir.exp().join(".exp/journal.jsonl");
     assert!(journal.exists(), "exp-add leaves a journal");
     let setup = format!("{SERVING_SETUP}\nprintf 'garbage\\ngarbage\\n' >> '{}'", journal.display());
     let runner = Bg::run(&dir, &["--setup", &setup, "--kill-after", "5s", "--progress", "never"]);
     let (_guard, pids) = services(&dir);
     let out = runner.finish_within(BOUND);
-    out.code(3);
+    out.fails_with(3);
     assert_gone(&pids, "an error");
 }
 
@@ -175,18 +148,14 @@ fn a_run_that_stops_on_an_error_stops_the_setups_services() {
 fn a_replay_stops_the_setups_services() {
     let dir = Dir::new();
     shell_experiment(&dir, 1, r#"printf '%s' "$PORT" > "$EXP_NAME.port""#);
-    dir.run("exp-run", &["--progress", "never"]).success();
+    dir.run("exp-run", &["--progress", "never"]).succeeds();
     std::fs::remove_file(dir.path().join("c0.port")).unwrap();
     let runner = Bg::run(&dir, &["--replay", "c0", "--setup", SERVING_SETUP, "--kill-after", "5s"]);
     let (_guard, pids) = services(&dir);
     let out = runner.finish_within(BOUND);
-    out.success();
+    out.succeeds();
     assert_eq!(dir.read("c0.port"), "1234");
     assert_gone(&pids, "a replay");
-}
-
-fn example(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name)
 }
 
 /// Trust round 3, defect 3: `examples/setup-server.sh`, one server for all
@@ -194,8 +163,7 @@ fn example(name: &str) -> PathBuf {
 /// and it is gone when the run ends.
 #[test]
 fn the_setup_server_example_serves_every_worker_and_stops_with_the_run() {
-    if std::process::Command::new("python3").arg("--version").output().is_err() {
-        eprintln!("note: skipped: python3 is not installed");
+    if !python3("the_setup_server_example_serves_every_worker_and_stops_with_the_run") {
         return;
     }
     let dir = Dir::new();
@@ -203,14 +171,14 @@ fn the_setup_server_example_serves_every_worker_and_stops_with_the_run() {
 reply = urllib.request.urlopen("http://127.0.0.1:" + os.environ["PORT"] + "/square?x={x}").read()
 print(reply.decode())"#;
     dir.init(&["--naming", "x{x}"], &["python3", "-c", ask]);
-    dir.run("exp-add", &["--grid", "x=1..6"]).success();
-    let setup = format!("sh {}", example("setup-server.sh").display());
+    dir.run("exp-add", &["--grid", "x=1..6"]).succeeds();
+    let setup = format!("sh {}", repo("examples/setup-server.sh").display());
     let out = Bg::run(&dir, &["-j3", "--setup", &setup, "--progress", "never"]).finish_within(BOUND);
-    out.success();
+    out.succeeds();
     let mut servers = std::collections::BTreeSet::new();
     for x in 1..=6 {
         let result: serde_json::Value =
-            serde_json::from_str(&dir.read(&format!("exp/configs/x{x}/result.json"))).unwrap();
+            serde_json::from_str(&dir.config_file(&format!("x{x}"), "result.json")).unwrap();
         assert_eq!(result["square"], x * x, "{result}");
         servers.insert(result["server_pid"].as_i64().unwrap());
     }
@@ -255,10 +223,10 @@ esac"#,
     );
     shell_experiment(&dir, 4, &script);
     let files = ["c0.escaped", "c0.bg", "c1.escaped", "c2.escaped", "c3.pid"];
-    let _guard = KillOnDrop(files.iter().map(|f| dir.path().join(f)).collect());
+    let _guard = KillOnDrop::PidFiles(files.iter().map(|f| dir.path().join(f)).collect());
     // c3 ignores the timeout's SIGTERM: it keeps the run going while we look.
     let runner = Bg::run(&dir, &["-j4", "--timeout", "5s", "--kill-after", "120s", "--progress", "never"]);
-    let left: Vec<i32> = files[..4].iter().map(|f| pid_in(&dir, f)).collect();
+    let left: Vec<i32> = files[..4].iter().map(|f| wait_pid(&dir, f)).collect();
     wait_for("c0, c1 and c2 to end", || {
         let rows = by_name(&dir);
         ["c0", "c1", "c2"].iter().all(|name| rows[*name]["status"] != "running")
@@ -266,9 +234,9 @@ esac"#,
     for (file, pid) in files.iter().zip(&left) {
         assert!(!alive(*pid), "{file} ({pid}) still runs after its config was recorded");
     }
-    std::fs::write(dir.path().join("release"), "").unwrap();
+    release(&dir);
     let out = runner.finish_within(BOUND);
-    out.code(1);
+    out.fails_with(1);
     let rows = by_name(&dir);
     assert_eq!(rows["c0"]["status"], "done");
     assert_eq!(rows["c1"]["status"], "failed");
@@ -284,11 +252,11 @@ fn a_stopped_config_leaves_no_escapee_running() {
         let script = format!("{}\necho $$ > \"$EXP_NAME.pid\"\nsleep 300", escape("$EXP_NAME.escaped"));
         shell_experiment(&dir, 2, &script);
         let files = ["c0.escaped", "c1.escaped"];
-        let _guard = KillOnDrop(files.iter().map(|f| dir.path().join(f)).collect());
+        let _guard = KillOnDrop::PidFiles(files.iter().map(|f| dir.path().join(f)).collect());
         let runner = Bg::run(&dir, &["-j2", "--kill-after", "60s", "--progress", "never"]);
-        let escaped: Vec<i32> = files.iter().map(|f| pid_in(&dir, f)).collect();
-        pid_in(&dir, "c0.pid");
-        pid_in(&dir, "c1.pid");
+        let escaped: Vec<i32> = files.iter().map(|f| wait_pid(&dir, f)).collect();
+        wait_pid(&dir, "c0.pid");
+        wait_pid(&dir, "c1.pid");
         runner.signal(signal);
         let out = runner.finish_within(BOUND);
         assert_eq!(out.code, Some(128 + signal as i32), "{out:?}");
@@ -313,9 +281,9 @@ if kill -0 "$(cat escaped)" 2>/dev/null; then echo alive > seen; else echo gone 
         escape("escaped")
     );
     shell_experiment(&dir, 1, &script);
-    let _guard = KillOnDrop(vec![dir.path().join("escaped")]);
+    let _guard = KillOnDrop::PidFiles(vec![dir.path().join("escaped")]);
     let out = Bg::run(&dir, &["--retries", "1", "--progress", "never"]).finish_within(BOUND);
-    out.success();
+    out.succeeds();
     assert_eq!(dir.read("seen").trim(), "gone", "attempt 2 saw attempt 1's escapee");
 }
 
@@ -323,27 +291,7 @@ if kill -0 "$(cat escaped)" 2>/dev/null; then echo alive > seen; else echo gone 
 
 /// Run `exp-run exp ARGS` as uid/gid 65534 (`setpriv`), bounded.
 fn run_as_nobody(dir: &Dir, args: &[&str]) -> Out {
-    let mut cmd = std::process::Command::new("setpriv");
-    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(bin("exp-run"))
-        .arg("exp")
-        .args(args)
-        .current_dir(dir.path())
-        .env_remove("EXP_DIR")
-        .env("NO_COLOR", "1")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn().expect("setpriv");
-    let deadline = std::time::Instant::now() + BOUND;
-    while child.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() >= deadline {
-            let _ = child.kill();
-            panic!("exp-run as nobody still running after {BOUND:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Out::of(child.wait_with_output().unwrap())
+    Bg::of(as_user(dir, 65534, "exp-run", args)).finish_within(BOUND)
 }
 
 /// Make the whole test directory world-writable (a shared experiment),
@@ -377,13 +325,11 @@ fn an_unwritable_configs_folder_stops_the_run_and_fails_no_config() {
     shell_experiment(&dir, 3, "true");
     shared_with_nobody(&dir, "exp/configs");
     let out = run_as_nobody(&dir, &["-j2", "--progress", "never"]);
-    out.code(3);
+    out.fails_with(3);
     let configs = dir.exp().join("configs").display().to_string();
-    assert!(
-        out.stderr.contains(&configs) && out.stderr.contains("ermission denied"),
-        "what and where: {out:?}"
-    );
-    assert!(out.stderr.contains("back to todo"), "{out:?}");
+    out.stderr_has(&configs)
+        .stderr_has("ermission denied") // what and where
+        .stderr_has("back to todo");
     assert_untouched_todo(&dir);
 }
 
@@ -396,12 +342,12 @@ fn an_unwritable_config_folder_stops_the_run_and_fails_no_config() {
     }
     let dir = Dir::new();
     shell_experiment(&dir, 2, r#"[ "$EXP_ATTEMPT" -gt 1 ]"#);
-    dir.run("exp-run", &["--progress", "never"]).code(1);
+    dir.run("exp-run", &["--progress", "never"]).fails_with(1);
     shared_with_nobody(&dir, "exp/configs/c0");
     let out = run_as_nobody(&dir, &["--retry-failed", "--progress", "never"]);
-    out.code(3);
+    out.fails_with(3);
     let folder = dir.exp().join("configs/c0").display().to_string();
-    assert!(out.stderr.contains(&folder), "what and where: {out:?}");
+    out.stderr_has(&folder); // what and where
     let rows = by_name(&dir);
     assert_eq!(rows["c0"]["status"], "todo", "{:#}", rows["c0"]);
     assert_eq!(rows["c0"]["attempts"], 1, "the refused attempt is not counted: {:#}", rows["c0"]);
@@ -415,20 +361,14 @@ fn an_immutable_configs_folder_stops_the_run_and_fails_no_config() {
     let dir = Dir::new();
     shell_experiment(&dir, 3, "true");
     let configs = dir.exp().join("configs");
-    let ok = std::process::Command::new("chattr")
-        .arg("+i")
-        .arg(&configs)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("note: skipped: `chattr +i` is not possible here (not root, or no support)");
+    let Some(immutable) =
+        Immutable::set(&configs, "an_immutable_configs_folder_stops_the_run_and_fails_no_config")
+    else {
         return;
-    }
-    let out = crate::interrupt::run_bounded(&dir, "exp-run", &["-j2", "--progress", "never"]);
-    let _ = std::process::Command::new("chattr").arg("-i").arg(&configs).status();
-    out.code(3);
-    assert!(out.stderr.contains(&configs.display().to_string()), "what and where: {out:?}");
+    };
+    let out = run_bounded(&dir, "exp-run", &["-j2", "--progress", "never"]);
+    drop(immutable);
+    out.fails_with(3).stderr_has(configs.display().to_string()); // what and where
     assert_untouched_todo(&dir);
 }
 
@@ -463,7 +403,7 @@ fn too_many_open_files_backs_off_and_retries_without_failing_a_config() {
                 .unwrap();
             assert!(raise.success());
             let out = runner.finish_within(BOUND);
-            out.success();
+            out.succeeds();
             assert_eq!(out.stderr.matches("backing off").count(), 1, "said once: {out:?}");
             for (name, row) in by_name(&dir) {
                 assert_eq!(row["status"], "done", "limit {limit}: {name}: {row:#}");
@@ -496,15 +436,15 @@ fn a_command_that_cannot_be_executed_is_still_the_commands_failure() {
     let dir = Dir::new();
     std::fs::write(dir.path().join("not-executable.sh"), "#!/bin/sh\necho hi\n").unwrap();
     dir.init(&["--naming", "c{i}"], &["./{i}"]);
-    dir.run("exp-add", &["--grid", "i=not-executable.sh,missing.sh"]).success();
-    let out = crate::interrupt::run_bounded(&dir, "exp-run", &["--progress", "never"]);
-    out.code(1);
+    dir.run("exp-add", &["--grid", "i=not-executable.sh,missing.sh"]).succeeds();
+    let out = run_bounded(&dir, "exp-run", &["--progress", "never"]);
+    out.fails_with(1);
     let rows = by_name(&dir);
     for name in ["cnot-executable.sh", "cmissing.sh"] {
         assert_eq!(rows[name]["status"], "failed", "{name}: {:#}", rows[name]);
         assert_eq!(rows[name]["attempts"], 1, "{name}: {:#}", rows[name]);
     }
-    assert!(!out.stderr.contains("backing off"), "{out:?}");
+    out.stderr_lacks("backing off");
 }
 
 // ---------- defect 12: no silent empty results ----------
@@ -524,7 +464,7 @@ c2) echo '{{not a result'; echo '{{"ok": 2}}' ;;
 esac"#;
     shell_experiment(&dir, 3, script);
     let run = dir.run("exp-run", &["--progress", "never"]);
-    run.success();
+    run.succeeds();
     let warned = |out: &Out, name: &str| {
         out.stderr
             .lines()
@@ -534,11 +474,11 @@ esac"#;
     assert_eq!(warned(&run, "c0"), 1, "{run:?}");
     assert_eq!(warned(&run, "c1"), 1, "{run:?}");
     assert_eq!(warned(&run, "c2"), 0, "a bad line before the result is no matter: {run:?}");
-    assert!(run.stderr.contains(".304752839"), "the line is shown: {run:?}");
+    run.stderr_has(".304752839"); // the line is shown
     let rows = by_name(&dir);
     assert_eq!(rows["c0"]["status"], "done", "a result is not required here");
     let summary = dir.run("exp-summary", &[]);
-    summary.success();
+    summary.succeeds();
     assert_eq!(warned(&summary, "c0"), 1, "{summary:?}");
     assert_eq!(warned(&summary, "c1"), 1, "{summary:?}");
     assert_eq!(warned(&summary, "c2"), 0, "{summary:?}");
@@ -560,24 +500,24 @@ fn require_result_fails_a_config_that_exits_0_without_a_result() {
     let dir = Dir::new();
     let script = r#"if [ "$EXP_PARAM_I" = 0 ]; then echo '{{"ok": 1}}'; else echo '{{"secs": .3}}'; fi"#;
     dir.init(&["--naming", "c{i}", "--shell", script, "--require-result"], &[]);
-    dir.run("exp-add", &["--grid", "i=0..1"]).success();
+    dir.run("exp-add", &["--grid", "i=0..1"]).succeeds();
     // The same definition again is still the same experiment.
-    dir.run("exp-init", &["--naming", "c{i}", "--shell", script, "--require-result"]).success();
-    dir.run("exp-run", &["--progress", "never"]).code(1);
+    dir.run("exp-init", &["--naming", "c{i}", "--shell", script, "--require-result"]).succeeds();
+    dir.run("exp-run", &["--progress", "never"]).fails_with(1);
     let rows = by_name(&dir);
     assert_eq!(rows["c0"]["status"], "done");
     assert_eq!(rows["c1"]["status"], "failed");
     assert_eq!(rows["c1"]["error"], "no result");
     assert_eq!(rows["c1"]["exit_code"], 0);
 
-    dir.run("exp-init", &["--update", "--no-require-result"]).success();
-    dir.run("exp-run", &["--retry-failed", "--progress", "never"]).success();
+    dir.run("exp-init", &["--update", "--no-require-result"]).succeeds();
+    dir.run("exp-run", &["--retry-failed", "--progress", "never"]).succeeds();
     assert_eq!(by_name(&dir)["c1"]["status"], "done", "lifted");
 
     // exp-run's own flag, on an experiment that does not ask for it.
     let out = dir.run_stdin("exp-clean", &["--names", "-", "--reset"], "c0\nc1\n");
-    out.success();
-    dir.run("exp-run", &["--require-result", "--progress", "never"]).code(1);
+    out.succeeds();
+    dir.run("exp-run", &["--require-result", "--progress", "never"]).fails_with(1);
     let rows = by_name(&dir);
     assert_eq!(rows["c0"]["status"], "done");
     assert_eq!(rows["c1"]["error"], "no result");
@@ -594,30 +534,30 @@ fn require_result_fails_a_config_that_exits_0_without_a_result() {
 fn a_replay_runs_the_recorded_command_in_todays_environment() {
     let dir = Dir::new();
     dir.init(&["--naming", "c{i}", "--env", "X=old"], &["sh", "-c", "echo v1 {i} $X > out.txt"]);
-    dir.run("exp-add", &["--grid", "i=7"]).success();
-    dir.run("exp-run", &["--progress", "never"]).success();
+    dir.run("exp-add", &["--grid", "i=7"]).succeeds();
+    dir.run("exp-run", &["--progress", "never"]).succeeds();
     assert_eq!(dir.read("out.txt"), "v1 7 old\n");
     dir.run("exp-init", &["--update", "--env", "X=new", "--", "sh", "-c", "echo v2 {i} $X > out.txt"])
-        .success();
+        .succeeds();
 
     let out = dir.run("exp-run", &["--replay", "c7"]);
-    out.success();
+    out.succeeds();
     assert_eq!(dir.read("out.txt"), "v1 7 new\n", "the recorded argv, today's environment");
-    assert!(out.stderr.contains("changed"), "says the template changed since: {out:?}");
+    out.stderr_has("changed"); // says the template changed since
 
     std::fs::remove_file(dir.exp().join("configs/c7/command.json")).unwrap();
     let out = dir.run("exp-run", &["--replay", "c7"]);
-    out.success();
+    out.succeeds();
     assert_eq!(dir.read("out.txt"), "v2 7 new\n", "no record: today's command");
-    assert!(out.stderr.contains("command.json"), "says it has no record: {out:?}");
+    out.stderr_has("command.json"); // says it has no record
 
     // Run under today's template, a replay says nothing of the kind.
-    dir.run("exp-add", &["--grid", "i=8"]).success();
-    dir.run("exp-run", &["--progress", "never"]).success();
+    dir.run("exp-add", &["--grid", "i=8"]).succeeds();
+    dir.run("exp-run", &["--progress", "never"]).succeeds();
     let out = dir.run("exp-run", &["--replay", "c8"]);
-    out.success();
+    out.succeeds();
     assert_eq!(dir.read("out.txt"), "v2 8 new\n");
-    assert!(!out.stderr.contains("changed") && !out.stderr.contains("command.json"), "{out:?}");
+    out.stderr_lacks("changed").stderr_lacks("command.json");
 }
 
 // ---------- smaller things ----------
@@ -630,12 +570,12 @@ fn a_replay_runs_the_recorded_command_in_todays_environment() {
 fn dry_run_shows_each_configs_argv_and_the_variables_exp_sets() {
     let dir = Dir::new();
     dir.init(&["--naming", "c{i}", "--env", "MODEL=m{i}"], &["echo", "{i}"]);
-    dir.run("exp-add", &["--grid", "i=0..3"]).success();
+    dir.run("exp-add", &["--grid", "i=0..3"]).succeeds();
     let mut cmd = dir.cmd("exp-run");
     cmd.args(["exp", "--dry-run", "--json", "-j2", "--env", "GPU={worker}"])
         .env("INHERITED_SECRET", "s3cr3t");
     let out = Out::of(cmd.output().unwrap());
-    out.success();
+    out.succeeds();
     let lines = out.json_lines();
     assert_eq!(lines.len(), 4, "{out:?}");
     let mut workers = std::collections::BTreeSet::new();
@@ -661,11 +601,9 @@ fn dry_run_shows_each_configs_argv_and_the_variables_exp_sets() {
     let mut cmd = dir.cmd("exp-run");
     cmd.args(["exp", "--dry-run", "--limit", "1"]).env("INHERITED_SECRET", "s3cr3t");
     let out = Out::of(cmd.output().unwrap());
-    out.success();
+    out.succeeds();
     assert!(out.stdout.starts_with("c0: echo 0\n"), "{out:?}");
-    assert!(out.stdout.contains("\n    MODEL=m0\n"), "{out:?}");
-    assert!(out.stdout.contains("\n    EXP_NAME=c0\n"), "{out:?}");
-    assert!(!out.stdout.contains("s3cr3t"), "{out:?}");
+    out.stdout_has("\n    MODEL=m0\n").stdout_has("\n    EXP_NAME=c0\n").stdout_lacks("s3cr3t");
 }
 
 /// Trust round 3: off a terminal, the counter's denominator shrank while a
@@ -673,14 +611,14 @@ fn dry_run_shows_each_configs_argv_and_the_variables_exp_sets() {
 #[test]
 fn the_counter_keeps_its_total_during_a_stop() {
     let dir = Dir::new();
-    gated_experiment(&dir, 4);
+    port_experiment(&dir, 4);
     let runner = Bg::run(&dir, &["-j4", "--kill-after", "60s"]);
     for i in 0..4 {
-        pid_in(&dir, &format!("c{i}.pid"));
+        wait_pid(&dir, &format!("pids/c{i}"));
     }
     runner.signal(Signal::SIGINT);
     let out = runner.finish_within(BOUND);
-    out.code(130);
+    out.fails_with(130);
     let totals: Vec<&str> = out
         .stderr
         .lines()

@@ -17,9 +17,8 @@
 //! Every wait polls files, `exp-status` or `sinfo` and is bounded; nothing
 //! sleeps and hopes, and no timing is asserted.
 
-use crate::interrupt::{alive, by_name, touch, with_status};
-use crate::slurm::{exp_run, slurm, wait_long, wait_tasks, Job, Slurm, RECORD_EXIT};
-use crate::util::*;
+use crate::harness::slurm::*;
+use crate::harness::*;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -109,12 +108,12 @@ impl Cluster {
     /// `.ci/slurm-cluster ARGS` on this cluster, asserting success.
     fn script(&self, args: &[&str]) -> Out {
         let out = Out::of(self.script_command(args).output().expect("run .ci/slurm-cluster"));
-        out.success();
+        out.succeeds();
         out
     }
 
     fn script_command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/slurm-cluster"));
+        let mut cmd = Command::new(repo(".ci/slurm-cluster"));
         cmd.args(args).env("EXP_SLURM_DIR", &self.dir).stdin(Stdio::null());
         cmd
     }
@@ -213,7 +212,7 @@ fn running_by_host(attempts: &[Attempt]) -> BTreeMap<String, Vec<Attempt>> {
 }
 
 /// Wait until `count` commands run, on `NODES` distinct nodes; them, by host.
-fn wait_running(dir: &Dir, count: usize) -> BTreeMap<String, Vec<Attempt>> {
+fn wait_attempts_running(dir: &Dir, count: usize) -> BTreeMap<String, Vec<Attempt>> {
     wait_long(&format!("{count} commands running on {NODES} nodes"), || {
         let running = running_by_host(&attempts(dir));
         running.len() == NODES && running.values().map(Vec::len).sum::<usize>() == count
@@ -335,7 +334,7 @@ fn an_exclusive_array_spreads_one_experiment_over_the_nodes() {
     let run = exp_run(&dir, "-j 2 --progress never");
     let job = cluster.slurm.submit(&dir, "spread", "0-2", &["--exclusive"], &format!("{run}\n{RECORD_EXIT}"));
     // Each runner claims a config per slot, and holds them.
-    let running = wait_running(&dir, 2 * NODES);
+    let running = wait_attempts_running(&dir, 2 * NODES);
     for (host, attempts) in &running {
         assert!(cluster.nodes.contains(host), "a command ran on {host}, not a node: {running:#?}");
         assert_eq!(attempts.len(), 2, "one task, two slots, on each node: {running:#?}");
@@ -394,7 +393,7 @@ fn kill_the_busiest_node(release: Release) {
     let run = exp_run(&dir, &format!(r#"-j "$((SLURM_ARRAY_TASK_ID + 1))" {stale} --progress never"#));
     let options = ["--exclusive", "--no-requeue"];
     let job = cluster.slurm.submit(&dir, "dead", "0-2", &options, &format!("{run}\n{RECORD_EXIT}"));
-    let running = wait_running(&dir, 1 + 2 + 3);
+    let running = wait_attempts_running(&dir, 1 + 2 + 3);
     let (victim, lost) = running.iter().max_by_key(|(_, attempts)| attempts.len()).unwrap();
     let (victim, lost) = (victim.clone(), lost.clone());
     assert_eq!(lost.len(), 3, "{running:#?}");
@@ -469,7 +468,7 @@ fn a_drained_nodes_configs_go_back_to_todo_and_finish_elsewhere() {
     touch(&dir, "hold");
     let run = exp_run(&dir, "-j 2 --progress never");
     let job = cluster.slurm.submit(&dir, "drain", "0-2", &["--exclusive"], &format!("{run}\n{RECORD_EXIT}"));
-    let running = wait_running(&dir, 2 * NODES);
+    let running = wait_attempts_running(&dir, 2 * NODES);
     let drained = running.keys().next().unwrap().clone();
     let lost = running[&drained].clone();
     let tasks = cluster.tasks(&job);
@@ -487,8 +486,8 @@ fn a_drained_nodes_configs_go_back_to_todo_and_finish_elsewhere() {
     });
     let scontrol =
         |args: &[&str]| Out::of(cluster.slurm.cmd("scontrol").args(args).output().expect("scontrol"));
-    scontrol(&["update", &format!("nodename={drained}"), "state=drain", "reason=exp-test"]).success();
-    scontrol(&["requeue", &format!("{}_{task}", job.id)]).success();
+    scontrol(&["update", &format!("nodename={drained}"), "state=drain", "reason=exp-test"]).succeeds();
+    scontrol(&["requeue", &format!("{}_{task}", job.id)]).succeeds();
 
     // Its runner stops its commands, puts their configs back, and leaves.
     wait_long(&format!("the configs of {drained} to be back to todo"), || {

@@ -3,47 +3,18 @@
 //! `--signal`), `NAME.result.json`, `--json`, nothing running, and the state
 //! left byte-identical.
 
-use crate::interrupt::{alive, by_name, read_pid, touch, Bg};
-use crate::util::*;
+use crate::harness::*;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
-/// Configs `c0..c{n-1}`. Each command runs `before`, writes its worker slot
-/// to `TMP/pids/NAME.worker` and its pid to `TMP/pids/NAME`, then sleeps in
-/// short steps, counting them in `$i`, until `TMP/release` exists.
+/// Gated configs `c0..c{n-1}`. Each command runs `before`, then writes
+/// its worker slot to `TMP/pids/NAME.worker`.
 fn blocking(dir: &Dir, n: usize, before: &str) {
-    std::fs::create_dir(dir.path().join("pids")).unwrap();
-    let script = format!(
-        r#"{before}
-echo "$EXP_WORKER" > "pids/$EXP_NAME.worker"
-echo $$ > "pids/$EXP_NAME"
-i=0
-while [ ! -e release ]; do i=$((i+1)); sleep 0.05; done"#
-    );
-    dir.init(&["--naming", "c{i}", "--shell", &script], &[]);
-    let grid = format!("i=0..{}", n - 1);
-    dir.run("exp-add", &["--grid", &grid]).success();
-}
-
-/// Wait until `names` have started their loop and show as running; their pids.
-fn wait_running(dir: &Dir, names: &[&str]) -> Vec<i32> {
-    for name in names {
-        let path = dir.path().join("pids").join(name);
-        wait_for(&format!("{name} to start"), || read_pid(&path).is_some());
-    }
-    wait_for("the claims to show", || {
-        let rows = by_name(dir);
-        names.iter().all(|name| rows[*name]["status"] == "running")
-    });
-    names.iter().map(|name| read_pid(&dir.path().join("pids").join(name)).unwrap()).collect()
+    gated_experiment(dir, n, &format!("{before}\necho \"$EXP_WORKER\" > \"pids/$EXP_NAME.worker\""));
 }
 
 fn worker_of(dir: &Dir, name: &str) -> u64 {
     dir.read(&format!("pids/{name}.worker")).trim().parse().unwrap()
-}
-
-fn hostname() -> String {
-    nix::unistd::gethostname().unwrap().to_string_lossy().into_owned()
 }
 
 /// The folder `exp-snapshot` printed (its only stdout line).
@@ -69,12 +40,6 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path:?}: {e}"))
 }
 
-/// Let the commands finish, and the runner with them.
-fn release(dir: &Dir, runner: Bg) {
-    touch(dir, "release");
-    runner.finish().success();
-}
-
 #[test]
 fn a_snapshot_lists_the_running_configs_with_their_logs_and_changes_nothing() {
     let dir = Dir::new();
@@ -84,7 +49,7 @@ fn a_snapshot_lists_the_running_configs_with_their_logs_and_changes_nothing() {
     let before = dir.state();
 
     let out = dir.run("exp-snapshot", &[]);
-    out.success();
+    out.succeeds();
     let snapshot = folder(&dir, &out);
     assert!(snapshot.starts_with(dir.exp().join("snapshots")), "{snapshot:?}");
     assert_eq!(files(&snapshot), ["c0.status.txt", "c1.status.txt", "index.md"]);
@@ -107,20 +72,20 @@ fn a_snapshot_lists_the_running_configs_with_their_logs_and_changes_nothing() {
     assert!(!index.contains("[c2]"), "c2 is not running:\n{index}");
 
     assert_eq!(dir.state(), before, "experiment.yaml and the journal are untouched");
-    release(&dir, runner);
+    release_runner(&dir, runner);
     assert!(by_name(&dir).values().all(|row| row["status"] == "done"));
 }
 
 #[test]
 fn signal_usr1_puts_what_the_command_writes_to_its_status_file_in_the_snapshot() {
     let dir = Dir::new();
-    blocking(&dir, 1, r#"trap 'echo "step $i" > "$EXP_STATUS_FILE"' USR1"#);
+    blocking(&dir, 1, r#"trap 'echo "step $step" > "$EXP_STATUS_FILE"' USR1"#);
     let runner = Bg::run(&dir, &["--progress", "never"]);
     let pid = wait_running(&dir, &["c0"])[0];
     let before = dir.state();
 
     let out = dir.run("exp-snapshot", &["--signal", "USR1", "--wait", "10s"]);
-    out.success();
+    out.succeeds();
     let snapshot = folder(&dir, &out);
     let status = read(&snapshot.join("c0.status.txt"));
     let line = status
@@ -134,7 +99,7 @@ fn signal_usr1_puts_what_the_command_writes_to_its_status_file_in_the_snapshot()
     assert!(alive(pid), "c0's command was killed by the signal");
     assert_eq!(by_name(&dir)["c0"]["status"], "running");
     assert_eq!(dir.state(), before);
-    release(&dir, runner);
+    release_runner(&dir, runner);
     assert_eq!(by_name(&dir)["c0"]["status"], "done", "not killed, not failed");
 }
 
@@ -144,13 +109,17 @@ fn signal_usr1_puts_what_the_command_writes_to_its_status_file_in_the_snapshot()
 #[test]
 fn a_command_that_does_not_trap_the_signal_is_not_sent_it_and_runs_on() {
     let dir = Dir::new();
-    blocking(&dir, 2, r#"if [ "$EXP_NAME" = c0 ]; then trap 'echo "step $i" > "$EXP_STATUS_FILE"' USR1; fi"#);
+    blocking(
+        &dir,
+        2,
+        r#"if [ "$EXP_NAME" = c0 ]; then trap 'echo "step $step" > "$EXP_STATUS_FILE"' USR1; fi"#,
+    );
     let runner = Bg::run(&dir, &["-j2", "--progress", "never"]);
     let pids = wait_running(&dir, &["c0", "c1"]);
     let before = dir.state();
 
     let lines =
-        dir.run("exp-snapshot", &["--signal", "USR1", "--wait", "10s", "--json"]).success().json_lines();
+        dir.run("exp-snapshot", &["--signal", "USR1", "--wait", "10s", "--json"]).succeeds().json_lines();
     let line =
         |name: &str| lines.iter().find(|l| l["name"] == name).unwrap_or_else(|| panic!("{name}: {lines:?}"));
     assert_eq!(line("c0")["signalled"], true, "{lines:?}");
@@ -165,7 +134,7 @@ fn a_command_that_does_not_trap_the_signal_is_not_sent_it_and_runs_on() {
 
     assert!(pids.iter().all(|&pid| alive(pid)), "a command was killed by the snapshot");
     assert_eq!(dir.state(), before);
-    release(&dir, runner);
+    release_runner(&dir, runner);
     assert!(by_name(&dir).values().all(|row| row["status"] == "done"), "not killed, not failed");
 }
 
@@ -177,7 +146,7 @@ fn json_gives_one_line_per_running_config() {
     let pids = wait_running(&dir, &["c0", "c1"]);
     let before = dir.state();
 
-    let lines = dir.run("exp-snapshot", &["--json"]).success().json_lines();
+    let lines = dir.run("exp-snapshot", &["--json"]).succeeds().json_lines();
     assert_eq!(lines.len(), 2, "{lines:?}");
     let snapshot = PathBuf::from(lines[0]["snapshot"].as_str().expect("the folder"));
     let snapshot = dir.path().join(snapshot);
@@ -192,19 +161,18 @@ fn json_gives_one_line_per_running_config() {
         assert!(snapshot.join(format!("{name}.status.txt")).is_file());
     }
     assert_eq!(dir.state(), before);
-    release(&dir, runner);
+    release_runner(&dir, runner);
 }
 
 #[test]
 fn with_nothing_running_there_are_no_lines_and_the_index_says_so() {
     let dir = Dir::new();
     dir.init(&["--naming", "c{i}"], &["true"]);
-    dir.run("exp-add", &["--grid", "i=0..1"]).success();
+    dir.run("exp-add", &["--grid", "i=0..1"]).succeeds();
     let before = dir.state();
 
     let out = dir.run("exp-snapshot", &["--json"]);
-    out.success();
-    assert!(out.stdout.is_empty(), "{out:?}");
+    out.succeeds().no_stdout();
     let folders: Vec<_> =
         std::fs::read_dir(dir.exp().join("snapshots")).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(folders.len(), 1, "{folders:?}");
@@ -212,7 +180,7 @@ fn with_nothing_running_there_are_no_lines_and_the_index_says_so() {
     assert!(read(&folders[0].join("index.md")).contains("No config is running"));
 
     let out = dir.run("exp-snapshot", &[]);
-    out.success();
+    out.succeeds();
     let snapshot = folder(&dir, &out);
     assert_ne!(snapshot, folders[0], "a new folder each time");
     assert!(read(&snapshot.join("index.md")).contains("No config is running"));
@@ -231,10 +199,10 @@ fn a_running_config_with_a_result_gets_it_in_the_snapshot() {
     wait_running(&dir, &["c0", "c1"]);
 
     let out = dir.run("exp-snapshot", &[]);
-    out.success();
+    out.succeeds();
     let snapshot = folder(&dir, &out);
     assert_eq!(files(&snapshot), ["c0.result.json", "c0.status.txt", "c1.status.txt", "index.md"]);
     let result: Value = serde_json::from_str(&read(&snapshot.join("c0.result.json"))).unwrap();
     assert_eq!(result, json!({"loss": 0.5, "step": 10}));
-    release(&dir, runner);
+    release_runner(&dir, runner);
 }

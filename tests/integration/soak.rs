@@ -14,8 +14,7 @@
 //! soak_long -- --ignored` runs the long one (`EXP_SOAK_KILLS`,
 //! `EXP_SOAK_CONFIGS` override both sizes).
 
-use crate::interrupt::Bg;
-use crate::util::*;
+use crate::harness::*;
 use nix::sys::signal::Signal;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -98,7 +97,7 @@ fn add(dir: &Dir, from: u64, to: u64, rng: &mut Rng) -> BTreeSet<String> {
     let lines: String =
         (from..to).map(|i| format!("{{\"i\":{i},\"nap\":{},\"pad\":\"{pad}\"}}\n", rng.below(5))).collect();
     dir.run_stdin("exp-add", &["-f", "-"], &lines)
-        .success()
+        .succeeds()
         .json_lines()
         .iter()
         .map(|l| l["name"].as_str().unwrap().to_string())
@@ -107,15 +106,6 @@ fn add(dir: &Dir, from: u64, to: u64, rng: &mut Rng) -> BTreeSet<String> {
 
 fn runner(dir: &Dir, jobs: usize) -> Bg {
     Bg::run(dir, &["-j", &jobs.to_string(), "--progress", "never", "--kill-after", "2s"])
-}
-
-/// Wait for a killed or stopped runner to exit, reaping it.
-fn reap(mut runner: Bg) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while runner.exited().is_none() {
-        assert!(Instant::now() < deadline, "a signalled runner did not exit");
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 /// `exp-status --json` must always answer, with valid lines.
@@ -136,7 +126,7 @@ fn soak(sizes: Sizes) {
     let mut rng = Rng(seed);
     let dir = Dir::new();
     std::fs::create_dir(dir.path().join("locks")).unwrap();
-    dir.run("exp-init", &["--naming", "c{i}", "--shell", COMMAND]).success();
+    dir.run("exp-init", &["--naming", "c{i}", "--shell", COMMAND]).succeeds();
     let first = sizes.configs * 2 / 3;
     let mut expected = add(&dir, 0, first, &mut rng);
     let mut next = first;
@@ -148,7 +138,7 @@ fn soak(sizes: Sizes) {
         std::thread::sleep(Duration::from_millis(rng.below(60)));
         match rng.below(10) {
             0..=5 => {
-                let victim = runners.swap_remove(rng.below(runners.len() as u64) as usize);
+                let mut victim = runners.swap_remove(rng.below(runners.len() as u64) as usize);
                 if rng.below(4) == 0 {
                     victim.signal(Signal::SIGTERM);
                     terms += 1;
@@ -156,7 +146,7 @@ fn soak(sizes: Sizes) {
                     victim.signal(Signal::SIGKILL);
                     kills += 1;
                 }
-                reap(victim);
+                victim.wait_exit();
                 // Restart one, or sometimes two at once.
                 for _ in 0..1 + rng.below(2) {
                     if runners.len() < sizes.runners + 1 {
@@ -180,7 +170,7 @@ fn soak(sizes: Sizes) {
                     .collect();
                 if !victims.is_empty() {
                     let out = dir.run_stdin("exp-clean", &["--names", "-"], &(victims.join("\n") + "\n"));
-                    for line in out.success().json_lines() {
+                    for line in out.succeeds().json_lines() {
                         removed.insert(line["name"].as_str().unwrap().to_string());
                     }
                 }
@@ -214,7 +204,7 @@ fn soak(sizes: Sizes) {
     assert_eq!(by_name.keys().cloned().collect::<BTreeSet<_>>(), wanted, "the experiment's configs");
     let not_done: Vec<_> = by_name.iter().filter(|(_, r)| r["status"] != "done").map(|(n, _)| n).collect();
     assert!(not_done.is_empty(), "not done at the end: {not_done:?}");
-    for row in dir.run("exp-status", &["--json", "--results"]).success().json_lines() {
+    for row in dir.run("exp-status", &["--json", "--results"]).succeeds().json_lines() {
         let name = row["name"].as_str().unwrap();
         assert_eq!(row["result"]["name"], name, "{name} lost or mixed up its result: {row}");
     }

@@ -1,14 +1,14 @@
 //! `exp-status`: JSON lines, counts, names, --check, the Delphyne fixture,
 //! and composition with jq.
 
-use crate::util::*;
+use crate::harness::*;
 use serde_json::{json, Value};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::Stdio;
 
 fn fixture() -> PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/delphyne-abduction-experiment.yaml")
+    repo("tests/fixtures/delphyne-abduction-experiment.yaml")
 }
 
 /// An experiment with the Delphyne fixture as its state.
@@ -23,33 +23,20 @@ fn delphyne() -> Dir {
 fn experiment_with(dir: &Dir, n: usize) -> Vec<String> {
     dir.init(&[], &["echo", "{i}"]);
     let grid = format!("i=0..{}", n - 1);
-    dir.run("exp-add", &["--grid", &grid])
-        .success()
-        .json_lines()
-        .iter()
-        .map(|l| l["name"].as_str().unwrap().to_string())
-        .collect()
+    names(&dir.run("exp-add", &["--grid", &grid]).succeeds().json_lines())
 }
 
 /// Run the first `how_many` todo configs (their `echo` succeeds): done.
 fn mark_done(dir: &Dir, how_many: usize) {
     let limit = how_many.to_string();
-    dir.run("exp-run", &["--limit", &limit, "--progress", "never", "-q"]).success();
-}
-
-fn counts(dir: &Dir, args: &[&str]) -> Value {
-    let mut all = vec!["--counts", "--json"];
-    all.extend_from_slice(args);
-    let lines = dir.run("exp-status", &all).success().json_lines();
-    assert_eq!(lines.len(), 1, "one object");
-    lines.into_iter().next().unwrap()
+    dir.run("exp-run", &["--limit", &limit, "--progress", "never", "-q"]).succeeds();
 }
 
 #[test]
 fn json_lines_carry_every_documented_field() {
     let dir = Dir::new();
     dir.init(&["--default", "seed=0"], &["echo", "{lr}"]);
-    dir.run_stdin("exp-add", &[], "{\"lr\":0.1}\n{\"lr\":0.2,\"seed\":1}\n").success();
+    dir.run_stdin("exp-add", &[], "{\"lr\":0.1}\n{\"lr\":0.2,\"seed\":1}\n").succeeds();
     let rows = dir.status();
     assert_eq!(rows.len(), 2);
     for row in &rows {
@@ -86,7 +73,7 @@ fn counts_shape_and_status_filter() {
     assert_eq!(all, json!({"todo":3,"running":0,"done":2,"failed":0,"total":5}));
     let keys: Vec<&String> = all.as_object().unwrap().keys().collect();
     assert_eq!(keys, ["todo", "running", "done", "failed", "total"]);
-    let text = dir.run("exp-status", &["--counts"]).success().stdout.clone();
+    let text = dir.run("exp-status", &["--counts"]).succeeds().stdout.clone();
     assert!(text.contains("done\t2") && text.contains("total\t5"), "{text}");
     assert_eq!(
         counts(&dir, &["--status", "done"]),
@@ -100,17 +87,17 @@ fn names_filter_by_status() {
     let names = experiment_with(&dir, 4);
     mark_done(&dir, 1);
     let out = dir.run("exp-status", &["--status", "todo", "--names"]);
-    out.success();
+    out.succeeds();
     let todo: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(todo, names[1..].iter().map(String::as_str).collect::<Vec<_>>());
     let done = dir.run("exp-status", &["--status", "done", "--names"]);
-    assert_eq!(done.success().stdout, format!("{}\n", names[0]));
+    assert_eq!(done.succeeds().stdout, format!("{}\n", names[0]));
     let both = dir.run("exp-status", &["--status", "done", "--status", "todo", "--names"]);
-    assert_eq!(both.success().stdout.lines().count(), 4);
+    assert_eq!(both.succeeds().stdout.lines().count(), 4);
     let failed = dir.run("exp-status", &["--status", "failed", "--names"]);
-    assert!(failed.success().stdout.is_empty());
+    assert!(failed.succeeds().stdout.is_empty());
     let json = dir.run("exp-status", &["--status", "done", "--json"]);
-    let rows = json.success().json_lines();
+    let rows = json.succeeds().json_lines();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["name"].as_str().unwrap(), names[0]);
     assert_eq!(rows[0]["status"], "done");
@@ -121,8 +108,7 @@ fn an_unknown_status_is_a_usage_error() {
     let dir = Dir::new();
     experiment_with(&dir, 1);
     let out = dir.run("exp-status", &["--status", "finished", "--names"]);
-    out.code(2);
-    assert!(out.stderr.contains("finished"), "{out:?}");
+    out.fails_with(2).stderr_has("finished");
 }
 
 #[test]
@@ -130,28 +116,22 @@ fn check_is_exit_1_until_everything_is_done() {
     let dir = Dir::new();
     experiment_with(&dir, 3);
     let out = dir.run("exp-status", &["--check"]);
-    out.code(1);
-    assert!(out.stdout.is_empty());
+    out.fails_with(1).no_stdout();
     mark_done(&dir, 2);
-    dir.run("exp-status", &["--check"]).code(1);
+    dir.run("exp-status", &["--check"]).fails_with(1);
     mark_done(&dir, 1);
     let done = dir.run("exp-status", &["--check"]);
-    done.success();
-    assert!(done.stdout.is_empty());
+    done.succeeds().no_stdout();
 }
 
 #[test]
 fn human_overview_summarises() {
     let dir = Dir::new();
     dir.init(&["--name", "my-sweep"], &["echo", "{i}"]);
-    dir.run("exp-add", &["--grid", "i=1..3"]).success();
+    dir.run("exp-add", &["--grid", "i=1..3"]).succeeds();
     mark_done(&dir, 1);
     let out = dir.run("exp-status", &[]);
-    out.success();
-    assert!(out.stdout.contains("my-sweep"), "{out:?}");
-    assert!(out.stdout.contains("3 configs"), "{out:?}");
-    assert!(out.stdout.contains("1 done"), "{out:?}");
-    assert!(out.stdout.contains("2 todo"), "{out:?}");
+    out.succeeds().stdout_has("my-sweep").stdout_has("3 configs").stdout_has("1 done").stdout_has("2 todo");
 }
 
 #[test]
@@ -190,13 +170,11 @@ fn delphyne_fixture_loads_unchanged() {
     assert!((first_duration - 18.732235).abs() < 1e-3, "{first_duration}");
 
     let overview = dir.run("exp-status", &[]);
-    overview.success();
-    assert!(overview.stdout.contains("2 configs"), "{overview:?}");
-    assert!(overview.stdout.contains("2 done"), "{overview:?}");
+    overview.succeeds().stdout_has("2 configs").stdout_has("2 done");
     assert_eq!(counts(&dir, &[]), json!({"todo":0,"running":0,"done":2,"failed":0,"total":2}));
-    dir.run("exp-status", &["--check"]).success();
+    dir.run("exp-status", &["--check"]).succeeds();
     let names = dir.run("exp-status", &["--names"]);
-    assert_eq!(names.success().stdout.lines().count(), 2);
+    assert_eq!(names.succeeds().stdout.lines().count(), 2);
     assert_eq!(dir.state_file(), original, "exp-status changed the Delphyne file");
 }
 
@@ -210,7 +188,7 @@ fn delphyne_fixture_accepts_new_configs() {
          \"temperature\":1.5,\"num_completions\":4,\"max_requests_per_attempt\":4,\
          \"max_dollar_budget\":0.1,\"seed\":0}\n{\"bench_name\":\"2\"}\n",
     );
-    let lines = out.success().json_lines();
+    let lines = out.succeeds().json_lines();
     assert_eq!(lines[0]["added"], false, "the existing config is recognised");
     assert_eq!(lines[0]["name"], "473d263f-c542-45f7-84d2-d8e3ba379d81");
     assert_eq!(lines[1]["added"], true);
@@ -235,7 +213,7 @@ fn composes_with_jq_through_a_pipe() {
     let names = experiment_with(&dir, 4);
     mark_done(&dir, 1);
     let out = through_jq(&dir, "exp-status", &["--json"], &["-r", r#"select(.status=="todo") | .name"#]);
-    out.success();
+    out.succeeds();
     let todo: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(todo, names[1..].iter().map(String::as_str).collect::<Vec<_>>());
 
@@ -246,11 +224,11 @@ fn composes_with_jq_through_a_pipe() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let rows = dir.run("exp-status", &["--json"]).success().stdout.clone();
+    let rows = dir.run("exp-status", &["--json"]).succeeds().stdout.clone();
     back.stdin.take().unwrap().write_all(rows.as_bytes()).unwrap();
     let transformed = Out::of(back.wait_with_output().unwrap());
-    let added = dir.run_stdin("exp-add", &[], &transformed.success().stdout);
-    assert_eq!(added.success().json_lines().len(), 4);
+    let added = dir.run_stdin("exp-add", &[], &transformed.succeeds().stdout);
+    assert_eq!(added.succeeds().json_lines().len(), 4);
     assert_eq!(counts(&dir, &[])["total"], 8);
 }
 

@@ -3,7 +3,7 @@
 //! where results come from, `--json`, `--save`/`-o`, `--timing`, the summary
 //! `exp-run` writes, and `exp-status --json --results` piped into jq.
 
-use crate::util::*;
+use crate::harness::*;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::process::Stdio;
@@ -65,7 +65,7 @@ fn experiment(dir: &Dir, defaults: &[&str], rows: &[Value]) {
         args.extend(["--default", default]);
     }
     let lines: String = rows.iter().map(|row| format!("{row}\n")).collect();
-    let added = dir.run_stdin("exp-add", &args, &lines).success().json_lines();
+    let added = dir.run_stdin("exp-add", &args, &lines).succeeds().json_lines();
     assert_eq!(added.len(), rows.len());
 }
 
@@ -76,7 +76,7 @@ fn result(dir: &Dir, name: &str, text: &str) {
 
 fn summary(dir: &Dir, args: &[&str]) -> Table {
     let out = dir.run("exp-summary", args);
-    out.success();
+    out.succeeds();
     let table = Table::parse(&out.stdout);
     table.assert_well_formed();
     table
@@ -96,7 +96,7 @@ fn columns_are_name_then_params_then_results_in_first_seen_order() {
     );
     result(&dir, "c0", r#"{"loss": 0.5, "acc": 0.75}"#);
     result(&dir, "c1", r#"{"loss": 0.25, "extra": {"x": 1, "y": [true, null]}, "acc": 0.5}"#);
-    dir.run("exp-run", &["-j2"]).success();
+    dir.run("exp-run", &["-j2"]).succeeds();
 
     let table = summary(&dir, &[]);
     assert_eq!(
@@ -115,7 +115,7 @@ fn a_result_field_clashing_with_a_param_is_prefixed_and_nothing_is_overwritten()
     experiment(&dir, &[], &[json!({"i": 0, "lr": 0.1}), json!({"i": 1, "lr": 0.2})]);
     result(&dir, "c0", r#"{"lr": 0.05, "name": "mine", "a.b": 1, "a": {"b": 2}, "": 3}"#);
     result(&dir, "c1", r#"{"lr": 0.07}"#);
-    dir.run("exp-run", &[]).success();
+    dir.run("exp-run", &[]).succeeds();
 
     let table = summary(&dir, &[]);
     assert_eq!(table.header, ["name", "i", "lr", "result.lr", "result.name", r#""a.b""#, "a.b", r#""""#]);
@@ -137,7 +137,7 @@ fn numbers_are_written_as_json_writes_them() {
     experiment(&dir, &[], &[json!({"i": 0, "lr": 0.1, "wd": 1e-7, "n": 3, "big": 12345678901234567u64})]);
     let text = r#"{"loss": 0.1, "tiny": 1e-7, "third": 0.3333333333333333, "huge": 1.5e300, "count": 7, "neg": -0.25}"#;
     result(&dir, "c0", text);
-    dir.run("exp-run", &[]).success();
+    dir.run("exp-run", &[]).succeeds();
 
     let table = summary(&dir, &[]);
     let written = |value: &Value| value.to_string();
@@ -159,20 +159,18 @@ fn a_config_not_done_fails_the_summary_unless_ignore_missing() {
     experiment(&dir, &[], &[json!({"i": 0}), json!({"i": 1})]);
     result(&dir, "c0", r#"{"loss": 0.5}"#);
     std::fs::write(dir.path().join("fail-c1"), "").unwrap();
-    dir.run("exp-run", &["-j2"]).code(1);
+    dir.run("exp-run", &["-j2"]).fails_with(1);
 
     let out = dir.run("exp-summary", &[]);
-    out.code(1);
-    assert!(out.stdout.is_empty(), "{out:?}");
-    assert!(out.stderr.contains("c1"), "names the failed config: {out:?}");
-    assert!(!out.stderr.contains("c0"), "and only it: {out:?}");
+    out.fails_with(1)
+        .no_stdout()
+        .stderr_has("c1") // names the failed config
+        .stderr_lacks("c0"); // and only it
 
     // A todo config counts as not done too.
-    dir.run_stdin("exp-add", &[], "{\"i\": 2}\n").success();
+    dir.run_stdin("exp-add", &[], "{\"i\": 2}\n").succeeds();
     let out = dir.run("exp-summary", &[]);
-    out.code(1);
-    assert!(out.stdout.is_empty(), "{out:?}");
-    assert!(out.stderr.contains("c1") && out.stderr.contains("c2"), "{out:?}");
+    out.fails_with(1).no_stdout().stderr_has("c1").stderr_has("c2");
 
     let table = summary(&dir, &["--ignore-missing"]);
     assert_eq!(table.header, ["name", "i", "loss", "status"]);
@@ -190,8 +188,8 @@ fn results_come_from_exp_result_the_last_json_line_or_a_result_yaml() {
   none) echo 'nothing to see' ;;
 esac"#;
     dir.init(&["--naming", "{how}", "--shell", script], &[]);
-    dir.run("exp-add", &["--grid", "how=file,stdout,yaml,none"]).success();
-    dir.run("exp-run", &["-j2"]).success();
+    dir.run("exp-add", &["--grid", "how=file,stdout,yaml,none"]).succeeds();
+    dir.run("exp-run", &["-j2"]).succeeds();
 
     let table = summary(&dir, &[]);
     assert_eq!(table.header, ["name", "how", "score", "via", "nested.k"]);
@@ -206,9 +204,9 @@ fn json_lines_hold_params_and_result_unflattened() {
     let dir = Dir::new();
     experiment(&dir, &["opt=adam"], &[json!({"i": 0, "model": {"depth": 2}}), json!({"i": 1, "lr": 0.1})]);
     result(&dir, "c0", r#"{"loss": 0.5, "extra": {"x": [1, 2]}}"#);
-    dir.run("exp-run", &[]).success();
+    dir.run("exp-run", &[]).succeeds();
 
-    let lines = dir.run("exp-summary", &["--json"]).success().json_lines();
+    let lines = dir.run("exp-summary", &["--json"]).succeeds().json_lines();
     assert_eq!(
         lines,
         [
@@ -227,25 +225,23 @@ fn save_writes_results_summary_csv_and_output_writes_the_file() {
     experiment(&dir, &[], &[json!({"i": 0}), json!({"i": 1})]);
     result(&dir, "c0", r#"{"loss": 0.5}"#);
     result(&dir, "c1", r#"{"loss": 0.25}"#);
-    dir.run("exp-run", &[]).success();
-    let expected = dir.run("exp-summary", &[]).success().stdout.clone();
+    dir.run("exp-run", &[]).succeeds();
+    let expected = dir.run("exp-summary", &[]).succeeds().stdout.clone();
     assert!(expected.contains("loss"), "{expected}");
 
     let saved = dir.exp().join("results_summary.csv");
     std::fs::remove_file(&saved).expect("exp-run wrote one");
     let out = dir.run("exp-summary", &["--save"]);
-    out.success();
-    assert!(out.stdout.is_empty(), "nothing on stdout: {out:?}");
+    out.succeeds().no_stdout(); // nothing on stdout
     assert_eq!(std::fs::read_to_string(&saved).unwrap(), expected);
 
     let file = dir.path().join("sub/out.csv");
     std::fs::create_dir(dir.path().join("sub")).unwrap();
     let out = dir.run("exp-summary", &["-o", file.to_str().unwrap()]);
-    out.success();
-    assert!(out.stdout.is_empty(), "{out:?}");
+    out.succeeds().no_stdout();
     assert_eq!(dir.read("sub/out.csv"), expected);
     let out = dir.run("exp-summary", &["-o", "sub/relative.csv"]);
-    out.success();
+    out.succeeds();
     assert_eq!(dir.read("sub/relative.csv"), expected);
 }
 
@@ -254,11 +250,10 @@ fn output_to_a_bare_file_name_writes_it_in_the_working_directory() {
     let dir = Dir::new();
     experiment(&dir, &[], &[json!({"i": 0})]);
     result(&dir, "c0", r#"{"loss": 0.5}"#);
-    dir.run("exp-run", &[]).success();
-    let expected = dir.run("exp-summary", &[]).success().stdout.clone();
+    dir.run("exp-run", &[]).succeeds();
+    let expected = dir.run("exp-summary", &[]).succeeds().stdout.clone();
     let out = dir.run("exp-summary", &["-o", "out.csv"]);
-    out.success();
-    assert!(out.stdout.is_empty(), "{out:?}");
+    out.succeeds().no_stdout();
     assert_eq!(dir.read("out.csv"), expected);
 }
 
@@ -269,9 +264,9 @@ fn exp_run_writes_the_summary_once_every_config_is_done_with_the_same_columns() 
     result(&dir, "c0", r#"{"loss": 0.5, "lr": 1}"#);
     result(&dir, "c1", r#"{"loss": 0.25, "extra": {"x": 1}}"#);
     let saved = dir.exp().join("results_summary.csv");
-    dir.run("exp-run", &["--limit", "1"]).success();
+    dir.run("exp-run", &["--limit", "1"]).succeeds();
     assert!(!saved.exists(), "not while a config is todo");
-    dir.run("exp-run", &[]).success();
+    dir.run("exp-run", &[]).succeeds();
     let written = Table::parse(&std::fs::read_to_string(&saved).expect("written when all are done"));
     written.assert_well_formed();
     let asked = summary(&dir, &[]);
@@ -285,7 +280,7 @@ fn timing_adds_a_duration_in_seconds() {
     let dir = Dir::new();
     experiment(&dir, &[], &[json!({"i": 0}), json!({"i": 1})]);
     result(&dir, "c0", r#"{"loss": 0.5}"#);
-    dir.run("exp-run", &[]).success();
+    dir.run("exp-run", &[]).succeeds();
     let table = summary(&dir, &["--timing"]);
     assert_eq!(table.header, ["name", "i", "loss", "duration"]);
     for name in ["c0", "c1"] {
@@ -306,16 +301,16 @@ fn status_results_carry_each_result_and_select_with_jq() {
     for (name, loss) in [("c0", "0.1"), ("c1", "0.5"), ("c2", "0.29"), ("c3", "0.3"), ("c4", "2")] {
         result(&dir, name, &format!(r#"{{"loss": {loss}, "name": "{name}"}}"#));
     }
-    dir.run("exp-run", &["-j2"]).success();
+    dir.run("exp-run", &["-j2"]).succeeds();
 
-    let lines = dir.run("exp-status", &["--json", "--results"]).success().json_lines();
+    let lines = dir.run("exp-status", &["--json", "--results"]).succeeds().json_lines();
     assert_eq!(lines.len(), 5);
     for line in &lines {
         let name = line["name"].as_str().unwrap();
         assert_eq!(line["result"]["name"], name, "{line}");
         assert!(line["result"]["loss"].is_number(), "{line}");
     }
-    let plain = dir.run("exp-status", &["--json"]).success().json_lines();
+    let plain = dir.run("exp-status", &["--json"]).succeeds().json_lines();
     assert!(plain.iter().all(|line| line.get("result").is_none()), "only with --results: {plain:?}");
 
     if jq().arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err() {
@@ -323,13 +318,13 @@ fn status_results_carry_each_result_and_select_with_jq() {
     } else {
         let filter = ["-c", "select(.result.loss < 0.3) | .name"];
         let out = through_jq(&dir, "exp-status", &["--json", "--results"], &filter);
-        out.success();
+        out.succeeds();
         assert_eq!(out.stdout, "\"c0\"\n\"c2\"\n");
     }
 
     // A config without a result (todo here) has `result: null`.
-    dir.run_stdin("exp-add", &[], "{\"i\": 5}\n").success();
-    let lines = dir.run("exp-status", &["--json", "--results"]).success().json_lines();
+    dir.run_stdin("exp-add", &[], "{\"i\": 5}\n").succeeds();
+    let lines = dir.run("exp-status", &["--json", "--results"]).succeeds().json_lines();
     assert_eq!(lines[5]["name"], "c5");
     assert!(lines[5].get("result").is_some_and(Value::is_null), "{}", lines[5]);
 }
@@ -341,10 +336,10 @@ fn after_a_clean_the_summary_left_by_exp_run_matches_exp_summary() {
     for name in ["c0", "c1", "c2"] {
         result(&dir, name, r#"{"loss": 0.5}"#);
     }
-    dir.run("exp-run", &[]).success();
-    dir.run_stdin("exp-clean", &["--names", "-"], "c1\n").success();
-    dir.run("exp-run", &[]).success();
-    let expected = dir.run("exp-summary", &[]).success().stdout.clone();
+    dir.run("exp-run", &[]).succeeds();
+    dir.run_stdin("exp-clean", &["--names", "-"], "c1\n").succeeds();
+    dir.run("exp-run", &[]).succeeds();
+    let expected = dir.run("exp-summary", &[]).succeeds().stdout.clone();
     assert_eq!(Table::parse(&expected).names(), ["c0", "c2"]);
     assert_eq!(dir.read("exp/results_summary.csv"), expected, "every config is done: the summary is current");
 }

@@ -1,9 +1,9 @@
 //! Trust, round 3: templates, names and grids (issue 15). Each test cites
 //! its defect; each drives the real binaries as a user would.
 
-use crate::util::*;
+use crate::harness::*;
 use serde_json::json;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Values that would run `touch PWNED` if they were ever taken as code,
 /// in every quoting a template could give them.
@@ -23,20 +23,8 @@ const HOSTILE: &[&str] = &[
 ];
 
 /// Every file named PWNED under `root`.
-fn pwned(root: &Path) -> Vec<std::path::PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                stack.push(path);
-            } else if entry.file_name() == "PWNED" {
-                found.push(path);
-            }
-        }
-    }
-    found
+fn pwned(root: &Path) -> Vec<PathBuf> {
+    files_under(root).into_iter().filter(|path| path.ends_with("PWNED")).collect()
 }
 
 /// The stdout of each config, by its param `x`.
@@ -45,7 +33,7 @@ fn outputs(dir: &Dir) -> Vec<(String, String)> {
         .iter()
         .map(|row| {
             let name = row["name"].as_str().unwrap();
-            let out = dir.read(&format!("exp/configs/{name}/stdout.log"));
+            let out = dir.config_file(name, "stdout.log");
             (row["params"]["x"].as_str().unwrap().to_string(), out)
         })
         .collect()
@@ -53,7 +41,7 @@ fn outputs(dir: &Dir) -> Vec<(String, String)> {
 
 fn add_values(dir: &Dir, values: &[&str]) {
     let input: String = values.iter().map(|v| json!({ "x": v }).to_string() + "\n").collect();
-    dir.run_stdin("exp-add", &[], &input).success();
+    dir.run_stdin("exp-add", &[], &input).succeeds();
 }
 
 /// Trust round 3, defect 1: `echo "loss for {x}"` with `x = $(touch PWNED)`
@@ -73,7 +61,7 @@ fn a_value_inside_quotes_of_a_shell_template_is_data_never_code() {
         let dir = Dir::new();
         dir.init(&["--shell", template], &[]);
         add_values(&dir, HOSTILE);
-        dir.run("exp-run", &["-j2", "--progress", "never"]).success();
+        dir.run("exp-run", &["-j2", "--progress", "never"]).succeeds();
         let outputs = outputs(&dir);
         assert_eq!(outputs.len(), HOSTILE.len());
         for (value, out) in outputs {
@@ -83,7 +71,7 @@ fn a_value_inside_quotes_of_a_shell_template_is_data_never_code() {
             }
             assert_eq!(out, expected.replace("VALUE", &value), "template {template:?}, value {value:?}");
         }
-        assert_eq!(pwned(dir.path()), Vec::<std::path::PathBuf>::new(), "template {template:?}");
+        assert_eq!(pwned(dir.path()), Vec::<PathBuf>::new(), "template {template:?}");
     }
 }
 
@@ -109,7 +97,7 @@ fn exp_init_refuses_a_placeholder_where_it_cannot_be_quoted() {
         r#"echo $"{x}""#,
     ] {
         let out = dir.run("exp-init", &["--shell", template]);
-        out.code(2);
+        out.fails_with(2);
         assert!(out.stderr.contains("{x}"), "{template:?} does not name the placeholder: {out:?}");
         assert!(out.stderr.contains("EXP_PARAM_X"), "{template:?} gives no fix: {out:?}");
         assert!(!dir.exp().exists(), "{template:?} made an experiment");
@@ -118,8 +106,7 @@ fn exp_init_refuses_a_placeholder_where_it_cannot_be_quoted() {
     dir.init(&["--shell", "echo {x}"], &[]);
     let before = dir.state();
     let out = dir.run("exp-init", &["--update", "--shell", "echo $(echo {x})"]);
-    out.code(2);
-    assert!(out.stderr.contains("{x}"), "{out:?}");
+    out.fails_with(2).stderr_has("{x}");
     assert_eq!(dir.state(), before);
 }
 
@@ -140,12 +127,12 @@ fn a_stored_template_that_is_now_refused_stops_exp_run_and_exp_add() {
         [("exp-run", &[][..]), ("exp-run", &["--dry-run"][..]), ("exp-add", &["--grid", "x=1"][..])]
     {
         let out = dir.run(tool, args);
-        out.code(2);
+        out.fails_with(2);
         assert!(out.stderr.contains("{x}"), "{tool} {args:?}: {out:?}");
         assert!(out.stderr.contains("exp-init --update"), "{tool} {args:?}: {out:?}");
         assert_eq!(dir.state(), before, "{tool} {args:?} changed the experiment");
     }
-    assert_eq!(pwned(dir.path()), Vec::<std::path::PathBuf>::new());
+    assert_eq!(pwned(dir.path()), Vec::<PathBuf>::new());
 }
 
 /// Trust round 3, defect 1: a value with a NUL character cannot reach a
@@ -156,8 +143,7 @@ fn a_value_with_a_nul_character_is_refused_at_exp_add() {
     dir.init(&["--shell", "echo {x}"], &[]);
     let before = dir.state();
     let out = dir.run_stdin("exp-add", &[], "{\"x\":\"ok\"}\n{\"x\":\"a\\u0000b\"}\n");
-    out.code(2);
-    assert!(out.stderr.contains("line 2") && out.stderr.contains("NUL"), "{out:?}");
+    out.fails_with(2).stderr_has("line 2").stderr_has("NUL");
     assert_eq!(dir.state(), before);
 }
 
@@ -181,7 +167,7 @@ fn exp_init_warns_of_a_missing_program_only_when_sure() {
     ] {
         let dir = Dir::new();
         let out = dir.run("exp-init", &["--shell", template]);
-        out.success();
+        out.succeeds();
         assert!(!out.stderr.contains("not found"), "{template:?}: {out:?}");
     }
     for (template, program) in [
@@ -192,7 +178,7 @@ fn exp_init_warns_of_a_missing_program_only_when_sure() {
     ] {
         let dir = Dir::new();
         let out = dir.run("exp-init", &["--shell", template]);
-        out.success();
+        out.succeeds();
         assert!(out.stderr.contains(&format!("program {program:?} is not found")), "{template:?}: {out:?}");
     }
 }
@@ -216,10 +202,8 @@ fn a_key_the_naming_template_uses_is_not_called_unused() {
             "dropuot=0.5",
         ],
     );
-    out.success();
-    assert!(!out.stderr.contains("\"seed\""), "{out:?}");
-    assert!(!out.stderr.contains("\"opt\""), "{out:?}");
-    assert!(out.stderr.contains("key \"dropuot\" is not used"), "a real typo is still named: {out:?}");
+    out.succeeds().stderr_lacks("\"seed\"").stderr_lacks("\"opt\"").stderr_has("key \"dropuot\" is not used");
+    // a real typo is still named
 }
 
 /// Trust round 3, found the same day: `--naming 'lr{lr:.2e}'` was accepted, then every
@@ -243,12 +227,12 @@ fn python_format_specs_name_configs_and_fill_commands() {
             "exp-add",
             &["--grid", "lr=0.001,0.0001", "--grid", "C=12345.678", "--grid", "i=7", "--grid", "x=0.5"],
         )
-        .success()
+        .succeeds()
         .json_lines();
     let names: Vec<&str> = added.iter().map(|line| line["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["lr1.00e-03-C1.23e_04-i007-x0.5000", "lr1.00e-04-C1.23e_04-i007-x0.5000"]);
-    dir.run("exp-run", &["--progress", "never"]).success();
-    assert_eq!(dir.read(&format!("exp/configs/{}/stdout.log", names[0])), "1.00e-03 007 w00\n");
+    dir.run("exp-run", &["--progress", "never"]).succeeds();
+    assert_eq!(dir.config_file(names[0], "stdout.log"), "1.00e-03 007 w00\n");
 
     // In the argv form too.
     let dir = Dir::new();
@@ -256,9 +240,9 @@ fn python_format_specs_name_configs_and_fill_commands() {
         &["--naming", "n{n:+.1%}"],
         &["sh", "-c", r#"printf '%s\n' "$1""#, "sh", "{n:_d}|{n:>8.2f}|{n:x}"],
     );
-    let added = dir.run("exp-add", &["--grid", "n=1234567"]).success().json_lines();
+    let added = dir.run("exp-add", &["--grid", "n=1234567"]).succeeds().json_lines();
     assert_eq!(added[0]["name"], "n_123456700.0_");
-    dir.run("exp-run", &["--progress", "never"]).success();
+    dir.run("exp-run", &["--progress", "never"]).succeeds();
     assert_eq!(dir.read("exp/configs/n_123456700.0_/stdout.log"), "1_234_567|1234567.00|12d687\n");
 }
 
@@ -271,12 +255,12 @@ fn format_specs_that_cannot_apply_are_refused_with_the_right_hint() {
     let dir = Dir::new();
     for naming in ["lr{lr:.2q}", "lr{lr:.e}x", "{lr:,x}", "{name:03d}", "{worker:02d}"] {
         let out = dir.run("exp-init", &["--naming", naming, "--", "true"]);
-        out.code(2);
+        out.fails_with(2);
         assert!(out.stderr.contains("--naming"), "{naming}: {out:?}");
         assert!(!dir.exp().exists());
     }
     let out = dir.run("exp-init", &["--naming", "lr{lr:.2q}", "--", "true"]);
-    assert!(out.stderr.contains("format specs are Python's for numbers"), "{out:?}");
+    out.stderr_has("format specs are Python's for numbers");
 
     dir.init(&["--naming", "m{model:.2f}-i{i:03d}-lr{lr:.2e}"], &["true"]);
     let before = dir.state();
@@ -286,17 +270,16 @@ fn format_specs_that_cannot_apply_are_refused_with_the_right_hint() {
         (r#"{"model":1,"i":1,"lr":true}"#, "true is not a number"),
     ] {
         let out = dir.run_stdin("exp-add", &[], &format!("{{\"model\":0,\"i\":0,\"lr\":0}}\n{line}\n"));
-        out.code(2);
+        out.fails_with(2);
         assert!(out.stderr.contains("line 2") && out.stderr.contains(says), "{line}: {out:?}");
         assert_eq!(dir.state(), before);
     }
     let out = dir.run_stdin("exp-add", &[], "{\"model\":1,\"i\":1}\n");
-    out.code(2);
-    assert!(out.stderr.contains("--default lr=VALUE"), "{out:?}");
+    out.fails_with(2).stderr_has("--default lr=VALUE");
     // A param whose key really is `lr:.2e` wins.
     let added = dir
         .run_stdin("exp-add", &[], "{\"model\":1.5,\"i\":2,\"lr\":0.5,\"lr:.2e\":\"raw\"}\n")
-        .success()
+        .succeeds()
         .json_lines();
     assert_eq!(added[0]["name"], "m1.50-i002-lrraw");
 }
@@ -310,15 +293,15 @@ fn new_names_never_start_with_a_dash() {
     dir.init(&["--naming", "{x}"], &["sh", "-c", "echo ran"]);
     let added = dir
         .run_stdin("exp-add", &[], "{\"x\":\"-rf\"}\n{\"x\":\"_rf\"}\n{\"x\":\"--\"}\n")
-        .success()
+        .succeeds()
         .json_lines();
     let names: Vec<&str> = added.iter().map(|line| line["name"].as_str().unwrap()).collect();
     assert!(names.iter().all(|name| !name.starts_with('-')), "{names:?}");
     assert_eq!(names.len(), 3);
-    dir.run("exp-run", &["--progress", "never"]).success();
+    dir.run("exp-run", &["--progress", "never"]).succeeds();
     for name in names {
         let out = dir.run("exp-status", &["--log", name]);
-        out.success();
+        out.succeeds();
         assert!(out.stdout.contains("ran"), "{name}: {out:?}");
     }
 }
@@ -333,7 +316,7 @@ fn geometric_grid_ranges_are_exact_for_decimals() {
     dir.init(&[], &["true"]);
     let values = |grid: &str| -> Vec<String> {
         dir.run("exp-add", &["--grid", grid])
-            .success()
+            .succeeds()
             .json_lines()
             .iter()
             .map(|line| line["params"].as_object().unwrap().values().next().unwrap().to_string())
@@ -358,7 +341,7 @@ fn geometric_grid_ranges_are_exact_for_decimals() {
         "C=1e-300..1e300:x1.0000001",
     ] {
         let out = dir.run("exp-add", &["--grid", bad]);
-        out.code(2);
+        out.fails_with(2);
         assert!(out.stderr.contains(bad), "{bad}: names the argument: {out:?}");
         assert!(out.stderr.contains("e.g."), "{bad}: gives a hint: {out:?}");
         assert_eq!(dir.state(), before, "{bad}");
@@ -373,7 +356,7 @@ fn params_that_share_an_environment_variable_are_warned_about_once() {
     dir.init(&["--default", "LR=1"], &["sh", "-c", "exit 0", "sh", "{a-b}", "{a_b}", "{lr}"]);
     let input = "{\"a-b\":1,\"a_b\":2,\"lr\":0.1}\n{\"a-b\":3,\"a_b\":4,\"lr\":0.2}\n";
     let out = dir.run_stdin("exp-add", &[], input);
-    out.success();
+    out.succeeds();
     let warnings: Vec<&str> = out.stderr.lines().filter(|line| line.contains("EXP_PARAM_A_B")).collect();
     assert_eq!(warnings.len(), 1, "{out:?}");
     assert!(warnings[0].contains("\"a-b\"") && warnings[0].contains("\"a_b\""), "{out:?}");
@@ -388,6 +371,5 @@ fn params_that_share_an_environment_variable_are_warned_about_once() {
         &[],
         "{\"x\":1,\"a-b\":1}\n{\"x\":2,\"a_b\":2}\n{\"x\":3,\"c-d\":[1],\"c_d\":2}\n",
     );
-    out.success();
-    assert!(!out.stderr.contains("both"), "{out:?}");
+    out.succeeds().stderr_lacks("both");
 }

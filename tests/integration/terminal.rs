@@ -3,18 +3,12 @@
 //! pseudo-terminal (util-linux `script`), exp-run's bars and the progress
 //! line of long exp-add and exp-summary calls.
 
-use crate::util::*;
+use crate::harness::*;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const ESC: char = '\x1b';
-
-/// An experiment named `n{n}` running the shell template `script` for `n=1..=k`.
-fn sweep(dir: &Dir, script: &str, k: usize) {
-    dir.run("exp-init", &["--naming", "n{n}", "--shell", script]).success();
-    dir.run("exp-add", &["--grid", &format!("n=1..{k}")]).success();
-}
 
 /// `[n/N] HH:MM:SS REST` after the program's name: (n, N, REST).
 fn counted(line: &str) -> Option<(usize, usize, &str)> {
@@ -44,8 +38,7 @@ fn plain_lines_carry_a_counter_and_the_time() {
         3,
     );
     let out = dir.run("exp-run", &["-j2", "--retries", "1"]);
-    out.success();
-    assert!(!out.stderr.contains(ESC), "{out:?}");
+    out.succeeds().stderr_lacks(ESC);
     let lines: Vec<&str> = out.stderr.lines().collect();
     let (closing, events) = lines.split_last().unwrap();
     assert!(closing.starts_with("exp-run: 3 done, 0 failed"), "{out:?}");
@@ -71,7 +64,7 @@ fn status_every_names_what_is_still_running() {
     let dir = Dir::new();
     sweep(&dir, "sleep 3", 1);
     let out = dir.run("exp-run", &["--status-every", "1s"]);
-    out.success();
+    out.succeeds();
     let still = still_running(&out.stderr);
     assert!(!still.is_empty(), "{out:?}");
     for line in still {
@@ -86,7 +79,7 @@ fn status_every_caps_its_list() {
     let dir = Dir::new();
     sweep(&dir, "sleep 2", 7);
     let out = dir.run("exp-run", &["-j7", "--status-every", "0.5s"]);
-    out.success();
+    out.succeeds();
     let line = *still_running(&out.stderr).first().unwrap_or_else(|| panic!("{out:?}"));
     let names = line.matches(" (").count();
     assert_eq!(names, 5, "five named: {line:?}");
@@ -98,20 +91,19 @@ fn progress_never_quiet_and_off_print_no_status_lines() {
     let dir = Dir::new();
     sweep(&dir, "sleep 2", 4);
     let never = dir.run("exp-run", &["--limit", "1", "--status-every", "0.3s", "--progress", "never"]);
-    never.success();
+    never.succeeds();
     assert_eq!(never.stderr.lines().count(), 1, "the closing line only: {never:?}");
     let quiet = dir.run("exp-run", &["--limit", "1", "--status-every", "0.3s", "-q"]);
-    quiet.success();
+    quiet.succeeds();
     assert_eq!(quiet.stderr, "", "{quiet:?}");
     for off in ["off", "0"] {
         let out = dir.run("exp-run", &["--limit", "1", "--status-every", off]);
-        out.success();
+        out.succeeds();
         assert!(still_running(&out.stderr).is_empty(), "{off}: {out:?}");
         assert_eq!(out.stderr.lines().count(), 2, "one plain line and the closing one: {out:?}");
     }
     let bad = dir.run("exp-run", &["--status-every", "often"]);
-    bad.code(2);
-    assert!(bad.stderr.contains("--status-every"), "{bad:?}");
+    bad.fails_with(2).stderr_has("--status-every");
 }
 
 // ---------- colour ----------
@@ -120,7 +112,7 @@ fn progress_never_quiet_and_off_print_no_status_lines() {
 fn one_done_one_failed() -> Dir {
     let dir = Dir::new();
     sweep(&dir, "test {n} -ne 2", 2);
-    dir.run("exp-run", &["-q"]).code(1);
+    dir.run("exp-run", &["-q"]).fails_with(1);
     dir
 }
 
@@ -128,19 +120,18 @@ fn one_done_one_failed() -> Dir {
 fn exp_status_colours_people_output_on_request_only() {
     let dir = one_done_one_failed();
     let always = dir.run("exp-status", &["--color", "always"]);
-    always.success();
-    assert!(always.stdout.contains(ESC), "{always:?}");
+    always.succeeds().stdout_has(ESC);
     let failed = always.stdout.lines().find(|l| l.contains("n2")).unwrap();
     assert!(failed.contains("\x1b[31m"), "a failed config in red: {failed:?}");
     let table = dir.run("exp-status", &["--status", "failed", "--color", "always"]);
-    assert!(table.stdout.contains("\x1b[31mfailed"), "{table:?}");
+    table.stdout_has("\x1b[31mfailed");
     // Dir::cmd sets NO_COLOR=1, and stdout is a pipe anyway.
     for args in
         [&["--color", "auto"][..], &[], &["--color", "never"], &["--status", "failed", "--color", "never"]]
     {
         let out = dir.run("exp-status", args);
         assert!(!out.stdout.contains(ESC) && !out.stderr.contains(ESC), "{args:?}: {out:?}");
-        assert!(out.stdout.contains("n2"), "{out:?}");
+        out.stdout_has("n2");
     }
     // Data is never coloured.
     for args in
@@ -149,11 +140,11 @@ fn exp_status_colours_people_output_on_request_only() {
         let mut args = args.to_vec();
         args.extend(["--color", "always"]);
         let out = dir.run("exp-status", &args);
-        out.success();
+        out.succeeds();
         assert!(!out.stdout.contains(ESC), "{args:?}: {out:?}");
     }
     let bad = dir.run("exp-status", &["--color", "sometimes"]);
-    bad.code(2);
+    bad.fails_with(2);
 }
 
 #[test]
@@ -161,25 +152,23 @@ fn exp_run_colours_its_lines_and_warnings_on_request_only() {
     let dir = Dir::new();
     sweep(&dir, "test {n} -ne 2", 2);
     let always = dir.run("exp-run", &["--color", "always", "--json"]);
-    always.code(1);
-    assert!(always.stderr.contains("\x1b[31mfailed\x1b[0m n2"), "{always:?}");
+    always.fails_with(1).stderr_has("\x1b[31mfailed\x1b[0m n2");
     let closing = always.stderr.lines().last().unwrap();
     assert!(closing.contains("\x1b[31m1 done, 1 failed"), "the closing line says it failed: {closing:?}");
-    assert!(!always.stdout.contains(ESC), "--json events are data: {always:?}");
-    dir.run("exp-clean", &["--reset-failed"]).success();
+    always.stdout_lacks(ESC); // --json events are data
+    dir.run("exp-clean", &["--reset-failed"]).succeeds();
     for args in [&["--color", "auto"][..], &["--color", "never"]] {
         let out = dir.run("exp-run", args);
-        out.code(1);
+        out.fails_with(1);
         assert!(out.stderr.contains("failed n2") && !out.stderr.contains(ESC), "{args:?}: {out:?}");
-        dir.run("exp-clean", &["--reset-failed"]).success();
+        dir.run("exp-clean", &["--reset-failed"]).succeeds();
     }
     // `warning:` is coloured like the rest.
     let warns = |color: &str| dir.run_stdin("exp-add", &["--color", color], "{\"n\":9,\"unused\":1}\n");
     let coloured = warns("always");
-    assert!(coloured.stderr.contains("\x1b[33mwarning\x1b[0m: "), "{coloured:?}");
-    assert!(!coloured.stdout.contains(ESC), "exp-add's lines are data: {coloured:?}");
+    coloured.stderr_has("\x1b[33mwarning\x1b[0m: ").stdout_lacks(ESC); // exp-add's lines are data
     let plain = warns("auto");
-    assert!(plain.stderr.contains("warning: ") && !plain.stderr.contains(ESC), "{plain:?}");
+    plain.stderr_has("warning: ").stderr_lacks(ESC);
 }
 
 #[test]
@@ -187,14 +176,14 @@ fn every_tool_takes_color() {
     let dir = Dir::new();
     for tool in ["exp-init", "exp-add", "exp-run", "exp-status", "exp-summary", "exp-snapshot", "exp-clean"] {
         let help = dir.run(tool, &["--help"]);
-        help.success();
+        help.succeeds();
         assert!(help.stdout.contains("--color <WHEN>"), "{tool}: {help:?}");
         assert!(!help.stdout.contains(ESC), "{tool}: {help:?}");
     }
-    dir.run("exp-init", &["--color", "never", "--", "true"]).success();
-    dir.run("exp-add", &["--color", "always", "--grid", "n=1"]).success();
-    dir.run("exp-run", &["--color", "never"]).success();
-    dir.run("exp-summary", &["--color", "always"]).success();
+    dir.run("exp-init", &["--color", "never", "--", "true"]).succeeds();
+    dir.run("exp-add", &["--color", "always", "--grid", "n=1"]).succeeds();
+    dir.run("exp-run", &["--color", "never"]).succeeds();
+    dir.run("exp-summary", &["--color", "always"]).succeeds();
 }
 
 // ---------- under a pseudo-terminal ----------
@@ -268,15 +257,11 @@ fn screen_lines(captured: &str) -> Vec<String> {
     strip_ansi(captured).split(['\r', '\n']).filter(|l| !l.trim().is_empty()).map(str::to_string).collect()
 }
 
-fn quoted(path: &Path) -> String {
-    format!("'{}'", path.display())
-}
-
 #[test]
 fn bars_on_a_terminal_count_show_each_commands_last_line_and_fit_70_columns() {
     let dir = Dir::new();
     sweep(&dir, "for i in 1 2 3 4 5; do echo \"step $i of {n}\"; sleep 0.3; done", 4);
-    let run = format!("{} exp -j 2", quoted(&bin("exp-run")));
+    let run = format!("{} exp -j 2", quote(&bin("exp-run")));
     let Some(captured) = on_a_terminal(dir.path(), &run) else { return };
     assert!(dir.status().iter().all(|row| row["status"] == "done"), "{captured}");
     let lines = screen_lines(&captured);
@@ -304,7 +289,7 @@ fn a_retry_shows_on_the_bars() {
         r#"sleep 0.3; test -e "$EXP_CONFIG_DIR/again" || (touch "$EXP_CONFIG_DIR/again"; exit 1)"#,
         1,
     );
-    let run = format!("{} exp --retries 2", quoted(&bin("exp-run")));
+    let run = format!("{} exp --retries 2", quote(&bin("exp-run")));
     let Some(captured) = on_a_terminal(dir.path(), &run) else { return };
     let lines = screen_lines(&captured);
     assert!(lines.iter().any(|l| l.contains("failed n1 (exit code 1")), "{lines:?}");
@@ -318,7 +303,7 @@ fn long_adds_and_summaries_show_progress_on_a_terminal_only() {
     dir.init(&[], &["true"]);
     // 60,000 rows: long enough to pass the progress line's delay in a test build.
     let grid = "--grid a=0..299 --grid b=0..199";
-    let add = format!("{} exp {grid} > /dev/null", quoted(&bin("exp-add")));
+    let add = format!("{} exp {grid} > /dev/null", quote(&bin("exp-add")));
     let started = Instant::now();
     let Some(captured) = on_a_terminal(dir.path(), &add) else { return };
     let lines = screen_lines(&captured);
@@ -326,18 +311,18 @@ fn long_adds_and_summaries_show_progress_on_a_terminal_only() {
     // The line waits 300 ms before it shows: only a slow enough call must show it.
     let long = |started: Instant| started.elapsed() > Duration::from_millis(1500);
     assert!(lines.iter().any(|l| l.contains("rows read")) || !long(started), "{lines:?}");
-    let summary = format!("{} exp --ignore-missing > /dev/null", quoted(&bin("exp-summary")));
+    let summary = format!("{} exp --ignore-missing > /dev/null", quote(&bin("exp-summary")));
     let started = Instant::now();
     let captured = on_a_terminal(dir.path(), &summary).unwrap();
     let lines = screen_lines(&captured);
     assert!(lines.iter().any(|l| l.contains("/60,000 configs read")) || !long(started), "{lines:?}");
     // In a pipe: not a byte of it.
     let piped = dir.run("exp-summary", &["--ignore-missing"]);
-    piped.success();
+    piped.succeeds();
     assert_eq!(piped.stderr, "", "{piped:?}");
     assert_eq!(piped.stdout.lines().count(), 60_001);
     let more = dir.run("exp-add", &["--grid", "a=300..349", "--grid", "b=0..199"]);
-    more.success();
+    more.succeeds();
     assert_eq!(more.stderr.lines().count(), 1, "the count only: {more:?}");
 }
 
@@ -351,7 +336,7 @@ fn interactive_enter_lists_the_running_configs_and_takes_a_snapshot_without_echo
     let go = dir.path().join("go");
     // The commands wait for the test to let them finish.
     sweep(&dir, &format!("while [ ! -e '{}' ]; do sleep 0.05; done", go.display()), 3);
-    let line = format!("stty cols 70 rows 30; {} exp -j 2 --interactive", quoted(&bin("exp-run")));
+    let line = format!("stty cols 70 rows 30; {} exp -j 2 --interactive", quote(&bin("exp-run")));
     let mut child = Command::new("script")
         .args(["-qfec", &line, "/dev/null"])
         .current_dir(dir.path())

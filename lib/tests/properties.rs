@@ -2,22 +2,22 @@
 //! templates, names, its parsers and its files, over generated inputs.
 //!
 //! A property found false is kept, `#[ignore = "BUG: ..."]`, with the
-//! smallest failing input in its message; `cargo test -p exp-core
+//! smallest failing input in its message; `cargo test -p exp-core --test
 //! properties -- --ignored` runs those.
 
-use crate::add::add;
-use crate::grid::Axis;
-use crate::identity::{canonical, identity, merged};
-use crate::model::{Claim, Command, Config, Experiment, Params, Status, SCHEMA_VERSION};
-use crate::naming::{is_safe, new_name, sanitize, MAX_NAME_LEN};
-use crate::rows::{Origin, Row};
-use crate::store::journal::Event;
-use crate::store::{state_file, Store};
-use crate::template::{Builtins, CommandTemplate, Template};
-use crate::time::Timestamp;
-use crate::values::{parse_strict, parse_value};
-use crate::Kind;
 use chrono::TimeZone;
+use exp::add::add;
+use exp::grid::Axis;
+use exp::identity::{canonical, identity, merged};
+use exp::model::{Claim, Command, Config, Experiment, Params, Status, SCHEMA_VERSION};
+use exp::naming::{is_safe, new_name, sanitize, MAX_NAME_LEN};
+use exp::rows::{Origin, Row};
+use exp::store::journal::Event;
+use exp::store::{state_file, Store};
+use exp::template::{Builtins, CommandTemplate, Template};
+use exp::time::Timestamp;
+use exp::values::{parse_strict, parse_value};
+use exp::Kind;
 use proptest::prelude::*;
 use proptest::sample::{select, Index};
 use proptest::test_runner::Config as ProptestConfig;
@@ -563,7 +563,7 @@ proptest! {
     #[test]
     fn parsers_never_panic(text in parser_input()) {
         let _ = Axis::parse(&text);
-        let _ = crate::duration::parse("--x", &text);
+        let _ = exp::duration::parse("--x", &text);
         let _ = Template::parse(&text);
         let _ = parse_value(&text);
         let _ = parse_strict(&text);

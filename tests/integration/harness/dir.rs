@@ -1,9 +1,9 @@
-//! A small harness: each test gets its own directory and runs the built binaries.
-#![allow(dead_code)] // each test module uses a part of the harness
+//! The experiment dir: each test gets its own temp dir, holding one
+//! experiment at `./exp`, and runs the built binaries on it.
 
+use super::Out;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 /// A fresh temporary directory holding one experiment at `./exp`.
 pub struct Dir {
@@ -26,7 +26,13 @@ impl Dir {
 
     /// A command for one of the exp binaries, run in the temp dir.
     pub fn cmd(&self, tool: &str) -> Command {
-        let mut cmd = Command::new(bin(tool));
+        self.program(bin(tool))
+    }
+
+    /// Any program run in the temp dir as the tools are: no `EXP_DIR`
+    /// from the test's environment, no colour.
+    pub fn program(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new(program);
         cmd.current_dir(self.path()).env_remove("EXP_DIR").env("NO_COLOR", "1");
         cmd
     }
@@ -61,24 +67,7 @@ impl Dir {
             args.push("--");
             args.extend_from_slice(argv);
         }
-        self.run("exp-init", &args).success();
-    }
-
-    /// `exp-status --json`, parsed.
-    pub fn status(&self) -> Vec<serde_json::Value> {
-        self.run("exp-status", &["--json"]).success().json_lines()
-    }
-
-    /// The bytes of `experiment.yaml`.
-    pub fn state_file(&self) -> Vec<u8> {
-        std::fs::read(self.exp().join("experiment.yaml")).expect("experiment.yaml")
-    }
-
-    /// The bytes of the state: `experiment.yaml`, and the journal (empty
-    /// when there is none), to check that something changed nothing.
-    pub fn state(&self) -> (Vec<u8>, Vec<u8>) {
-        let journal = std::fs::read(self.exp().join(".exp/journal.jsonl")).unwrap_or_default();
-        (self.state_file(), journal)
+        self.run("exp-init", &args).succeeds();
     }
 
     pub fn read(&self, relative: &str) -> String {
@@ -86,13 +75,42 @@ impl Dir {
     }
 }
 
-/// Configs `c0..c{n-1}` (param `i`) running the shell template `script`;
-/// their names.
-pub fn shell_experiment(dir: &Dir, n: usize, script: &str) -> Vec<String> {
-    dir.init(&["--naming", "c{i}", "--shell", script], &[]);
-    let grid = format!("i=0..{}", n - 1);
-    assert_eq!(dir.run("exp-add", &["--grid", &grid]).success().json_lines().len(), n);
-    (0..n).map(|i| format!("c{i}")).collect()
+/// `PREFIX... TOOL exp ARGS...` (a tool run through `setpriv`, `unshare`
+/// or `faketime`) in the temp dir, as `Dir::cmd` sets it up.
+pub fn wrapped(dir: &Dir, prefix: &[&str], tool: &str, args: &[&str]) -> Command {
+    let mut cmd = dir.program(prefix[0]);
+    cmd.args(&prefix[1..]).arg(bin(tool)).arg("exp").args(args);
+    cmd
+}
+
+/// `TOOL exp ARGS` as Unix user `uid` (group `uid`, no other groups).
+pub fn as_user(dir: &Dir, uid: u32, tool: &str, args: &[&str]) -> Command {
+    let (reuid, regid) = (format!("--reuid={uid}"), format!("--regid={uid}"));
+    wrapped(dir, &["setpriv", &reuid, &regid, "--clear-groups"], tool, args)
+}
+
+/// A file of the repository: `examples/train.py`, `tests/fixtures/...`.
+pub fn repo(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+/// An executable script at `folder/name`.
+pub fn script(folder: &Path, name: &str, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = folder.join(name);
+    std::fs::write(&path, body).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// A path quoted as one word for `sh`.
+pub fn quote(path: &Path) -> String {
+    format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
+}
+
+/// An empty file at `TMP/relative`: a flag a command waits for.
+pub fn touch(dir: &Dir, relative: &str) {
+    std::fs::write(dir.path().join(relative), "").unwrap();
 }
 
 /// `TOOL exp ARGS | jq FILTER...`: jq's output (the tool must succeed).
@@ -138,34 +156,6 @@ pub const EVERY_TOOL: &[(&str, &[&str])] = &[
     ("exp-clean", &["--reset-failed"]),
 ];
 
-/// Whether the tools can run as Unix user `uid` here (root, `setpriv`,
-/// and built binaries that user may reach: a clone in a private folder
-/// is not); else a note that `test` is skipped.
-pub fn tools_run_as(uid: u32, test: &str) -> bool {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("note: {test}: skipped, needs root to play another user");
-        return false;
-    }
-    let reuid = format!("--reuid={uid}");
-    let regid = format!("--regid={uid}");
-    // Through sh: setpriv's own exec may pass where that user's exec of
-    // the watchdog, a command or a tool would not.
-    let ran = Command::new("setpriv")
-        .args([reuid.as_str(), regid.as_str(), "--clear-groups", "sh", "-c", r#"exec "$0" --version"#])
-        .arg(bin("exp-run"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    if !ran.is_ok_and(|status| status.success()) {
-        eprintln!(
-            "note: {test}: skipped, uid {uid} cannot run {} (setpriv missing, or a private folder)",
-            bin("exp-run").display()
-        );
-        return false;
-    }
-    true
-}
-
 /// The path of a built binary.
 pub fn bin(tool: &str) -> PathBuf {
     match tool {
@@ -180,50 +170,7 @@ pub fn bin(tool: &str) -> PathBuf {
     }
 }
 
-/// A finished process's output.
-#[derive(Debug)]
-pub struct Out {
-    pub code: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Out {
-    pub fn of(output: Output) -> Out {
-        Out {
-            code: output.status.code(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
-    }
-
-    pub fn code(&self, expected: i32) -> &Out {
-        assert_eq!(self.code, Some(expected), "expected exit {expected}\n{self:#?}");
-        self
-    }
-
-    pub fn success(&self) -> &Out {
-        self.code(0)
-    }
-
-    pub fn json_lines(&self) -> Vec<serde_json::Value> {
-        self.stdout
-            .lines()
-            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {line:?}: {e}")))
-            .collect()
-    }
-}
-
-/// Wait until `condition` holds, checking often; fail after a generous limit.
-pub fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Whether `jq` is installed (CI installs it; the jq tests need it).
+/// `jq`, which the composition tests need (CI installs it).
 pub fn jq() -> Command {
     Command::new("jq")
 }
