@@ -126,6 +126,16 @@ pub struct Args {
     /// result"), as exp-init --require-result does for every run.
     #[arg(long)]
     pub require_result: bool,
+    /// A live experiment: when no todo config is left, keep waiting for
+    /// configs that exp-add adds (from any shell or host) and run them as
+    /// they come, until a signal (or --idle-exit). --limit, --max-failures,
+    /// --stop-after and --shard keep their meaning.
+    #[arg(long, conflicts_with_all = ["names", "exclusive", "dry_run", "replay", "replay_all"])]
+    pub follow: bool,
+    /// With --follow: end (exit 0, or 1 if a config it ran failed) after DUR
+    /// with nothing running and nothing to run.
+    #[arg(long, value_name = "DUR", requires = "follow", value_parser = duration("--idle-exit"))]
+    pub idle_exit: Option<Duration>,
     /// A heartbeat older than this marks a runner on another host dead.
     #[arg(long, value_name = "DUR", default_value = "2m", value_parser = duration("--stale-after"))]
     pub stale_after: Duration,
@@ -184,6 +194,7 @@ pub fn main() -> exp::Result<ExitCode> {
         },
         quiet: args.quiet,
         exclusive: args.exclusive,
+        follow: args.follow.then_some(exp::run::Follow { idle_exit: args.idle_exit }),
         stale_after: args.stale_after,
         cache: if args.no_cache { CacheMode::Off } else { CacheMode::Record },
         max_failures: args.max_failures.map(|n| n as usize),

@@ -22,6 +22,8 @@ mod examples;
 mod files3;
 /// A researcher's first hour: typos, fixes, grids, paths, failures and stops.
 mod firsthour;
+/// `exp-run --follow`: configs added while it runs, `--idle-exit`, bounds that keep their meaning.
+mod follow;
 /// Hostile surroundings: planted FIFOs and symlinks, blocked signals, bad UTF-8, full or read-only disks.
 mod hostile;
 /// Trust, round 3, regressions: hosts, PID namespaces, clocks, Unix users, damaged journal bytes.

@@ -4,11 +4,13 @@
 //! This module starts a run: the checks, the runner's registration and
 //! watchdog, `--setup`, then the pool ([`pool`]) or a replay ([`replay`]).
 
+mod backoff;
 pub mod bars;
 mod dry_run;
 mod elsewhere;
 pub mod events;
 pub mod feedback;
+mod follow;
 pub mod interactive;
 pub mod leftovers;
 pub mod lines;
@@ -32,6 +34,7 @@ use crate::store::lock::Lock;
 use crate::store::{Cursor, Store};
 use events::Events;
 use feedback::Progress;
+pub use follow::Follow;
 use outcome::signal_name;
 use pool::Pool;
 use replay::Replay;
@@ -58,6 +61,8 @@ pub struct Options {
     pub progress: Progress,
     pub quiet: bool,
     pub exclusive: bool,
+    /// `--follow`: wait for configs added while it runs.
+    pub follow: Option<Follow>,
     pub stale_after: Duration,
     pub cache: CacheMode,
     /// `--max-failures N`: launch nothing more once N configs failed in this run.

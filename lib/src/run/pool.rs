@@ -10,9 +10,11 @@
 //! one per `--status-every` off it, none otherwise. Every status change is
 //! one journal append under the lock, written before the runner moves on.
 
+use super::backoff::Backoff;
 use super::elsewhere::Elsewhere;
 use super::events::{self, Events};
 use super::feedback::Feedback;
+use super::follow::{Following, Idle};
 use super::leftovers::Leftovers;
 use super::outcome::{capture_result, died_of_stop_signal, ended_with_result, judge, signal_name};
 use super::queue::{Bounds, Queue};
@@ -35,16 +37,6 @@ use std::time::{Duration, Instant};
 
 /// How long to wait before asking the journal again when nothing was claimable.
 const IDLE_RECHECK: Duration = Duration::from_secs(1);
-/// The first and the longest wait before starting again after a resource error.
-const BACKOFF_FIRST: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
-
-/// Launching on hold after a resource error (EMFILE, EAGAIN...), until `until`.
-#[derive(Clone, Copy)]
-struct Backoff {
-    until: Instant,
-    delay: Duration,
-}
 
 /// What looking for other runners' dead claims found.
 enum Others {
@@ -71,9 +63,9 @@ pub(super) struct Pool<'a> {
     stop: Option<i32>,
     started_at: Instant,
     nothing_claimable_at: Option<Instant>,
-    backoff: Option<Backoff>,
-    /// Whether a back-off was said (once a run).
-    backoff_said: bool,
+    backoff: Backoff,
+    /// `--follow`: the wait for configs added while it runs.
+    following: Option<Following>,
     /// `--require-result`, or the experiment's own.
     require_result: bool,
     /// Warnings about results, by config, until they are recorded.
@@ -120,8 +112,8 @@ impl<'a> Pool<'a> {
             stop: None,
             started_at: Instant::now(),
             nothing_claimable_at: None,
-            backoff: None,
-            backoff_said: false,
+            backoff: Backoff::default(),
+            following: options.follow.map(Following::new),
             require_result,
             result_warnings: HashMap::new(),
             elsewhere: Elsewhere::default(),
@@ -196,18 +188,19 @@ impl<'a> Pool<'a> {
             if self.stop.is_none() && !self.workers.judging() {
                 self.launch()?;
             }
-            if self.workers.idle() {
-                if self.stop.is_some() || !self.may_start_more() {
-                    return Ok(());
+            if !self.workers.idle() {
+                if let Some(following) = &mut self.following {
+                    following.busy();
                 }
-                // Backing off, or waiting for another host's runner to
-                // show it lives: there may be more to do; wait below.
-                if !self.backing_off() {
-                    match self.recover_others()? {
-                        Others::Recovered => continue,
-                        Others::Waiting => {}
-                        Others::None => return Ok(()),
-                    }
+            } else if self.stop.is_some() || !self.may_start_more() {
+                return Ok(());
+            } else if !self.backoff.active() {
+                // Backing off, waiting for another host's runner to show it
+                // lives, or following: there may be more to do; wait below.
+                match self.look_for_more()? {
+                    Others::Recovered => continue,
+                    Others::Waiting => {}
+                    Others::None => return Ok(()),
                 }
             }
             let timeout = self.next_wakeup();
@@ -271,7 +264,7 @@ impl<'a> Pool<'a> {
     }
 
     fn launch(&mut self) -> Result<()> {
-        if self.nothing_claimable_at.is_some_and(|at| at.elapsed() < IDLE_RECHECK) {
+        if self.nothing_claimable_at.is_some_and(|at| at.elapsed() < self.recheck()) {
             return Ok(());
         }
         while let Some(worker) = self.workers.free_slot() {
@@ -280,7 +273,7 @@ impl<'a> Pool<'a> {
             self.handle_pending()?;
             if self.stop.is_some()
                 || self.queue.braked()
-                || self.backing_off()
+                || self.backoff.active()
                 || (!self.may_start_more() && !self.queue.has_retries())
             {
                 return Ok(());
@@ -363,7 +356,7 @@ impl<'a> Pool<'a> {
                 return self.record(worker, &name, attempt, ending, 0.0, now);
             }
         };
-        self.backoff = None;
+        self.backoff.clear();
         // Reaped by the workers on SIGCHLD, by pid.
         let pgid = Pid::from_raw(child.id() as i32);
         drop(child);
@@ -495,24 +488,46 @@ impl<'a> Pool<'a> {
 
     /// Start nothing for a while, longer each time in a row; say why once.
     fn back_off(&mut self, name: &str, err: &crate::error::Error) {
-        let delay = self.backoff.map_or(BACKOFF_FIRST, |backoff| (backoff.delay * 2).min(BACKOFF_MAX));
-        self.backoff = Some(Backoff { until: Instant::now() + delay, delay });
-        if !self.backoff_said {
-            self.backoff_said = true;
+        if self.backoff.hit() {
             self.feedback.warn(&format!(
                 "cannot start {name}: {err}; {name} is back to todo, backing off and retrying (every {} at most)",
-                humantime::format_duration(BACKOFF_MAX)
+                humantime::format_duration(super::backoff::MAX)
             ));
         }
     }
 
-    /// Whether a resource error has launching on hold.
-    fn backing_off(&self) -> bool {
-        self.backoff.is_some_and(|backoff| Instant::now() < backoff.until)
+    /// How long to wait before asking the journal again when nothing was
+    /// claimable: shorter when following, so a config added starts soon.
+    fn recheck(&self) -> Duration {
+        match self.following {
+            Some(_) => super::follow::RECHECK,
+            None => IDLE_RECHECK,
+        }
+    }
+
+    /// Out of work: look for claims of runners that died meanwhile (now and
+    /// then when following), wait for those of other hosts, or for configs
+    /// to be added (`--follow`), or find there is nothing more.
+    fn look_for_more(&mut self) -> Result<Others> {
+        let Some(following) = &mut self.following else {
+            return self.recover_others();
+        };
+        match following.idle(Instant::now()) {
+            Idle::Exit => return Ok(Others::None),
+            Idle::Wait => {}
+            Idle::Recover => {
+                if let Others::Recovered = self.recover_others()? {
+                    return Ok(Others::Recovered);
+                }
+            }
+        }
+        if let Some(said) = self.following.as_mut().and_then(Following::say_once) {
+            self.feedback.say(&said);
+        }
+        Ok(Others::Waiting)
     }
 
     fn next_wakeup(&self) -> Duration {
-        let now = Instant::now();
         let mut wait = self.workers.next_deadline().unwrap_or(IDLE_RECHECK);
         if let Some(due) = self.store.sync_due() {
             wait = wait.min(due);
@@ -523,9 +538,9 @@ impl<'a> Pool<'a> {
             wait = wait.min(due);
         }
         if self.workers.has_free() && self.stop.is_none() {
-            wait = wait.min(IDLE_RECHECK);
-            if let Some(backoff) = self.backoff.filter(|_| self.backing_off()) {
-                wait = wait.min(backoff.until.saturating_duration_since(now));
+            wait = wait.min(self.recheck());
+            if let Some(left) = self.backoff.remaining() {
+                wait = wait.min(left);
             }
         }
         wait
