@@ -23,7 +23,7 @@ _exp__add() {
 
     case "${cmd}" in
         exp__add)
-            opts="-f -h -V --color --grid --file --default --help --version"
+            opts="-f -h -V --color --grid --file --default --sample --dist --seed --sampler --digits --dry-run --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -46,6 +46,26 @@ _exp__add() {
                     return 0
                     ;;
                 --default)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sample)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dist)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --seed)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sampler)
+                    COMPREPLY=($(compgen -W "random sobol" -- "${cur}"))
+                    return 0
+                    ;;
+                --digits)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

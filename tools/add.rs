@@ -1,9 +1,10 @@
-//! `exp-add DIR`: add configs from a grid or JSON Lines.
+//! `exp-add DIR`: add configs from a grid, JSON Lines or drawn samples.
 
 use crate::driver::{stdout, Common};
 use clap::Parser;
-use exp::add::{add, rows, stdin_has_lines};
+use exp::add::{add_with, rows, stdin_has_lines, Options};
 use exp::report::note;
+use exp::sample::{cross, Request, Sampler, Sampling};
 use exp::store::Store;
 use exp::ticker::Ticker;
 use exp::{Error, ExitCode};
@@ -17,8 +18,8 @@ pub const EXAMPLES: &[crate::help::Example] = &[
         command: "exp-add runs/lr --grid model=mlp,cnn --grid lr=0.001,0.01,0.1",
     },
     crate::help::Example {
-        about: "Every params line of models.jsonl with five seeds",
-        command: "exp-add runs/lr -f models.jsonl --grid seed=0..4",
+        about: "20 draws per model, the same on every run; --sample 40 later adds 20 more",
+        command: "exp-add runs/lr --grid model=mlp,cnn --sample 20 \\\n    --dist 'lr=loguniform(1e-5,1e-1)' --dist 'layers=int(1,8)' \\\n    --dist 'opt=choice(adam,sgd)'",
     },
     crate::help::Example {
         about: "Copy the done configs of one experiment into another",
@@ -29,10 +30,18 @@ pub const EXAMPLES: &[crate::help::Example] = &[
 /// Add configs to an experiment, all or nothing.
 ///
 /// Configs come from `--grid` (the cartesian product of all grids), from
-/// JSON Lines of params objects (`-f FILE`, `-f -` or stdin when neither is
-/// given), or both (each line crossed with the grid). A config that already
-/// exists (same params over the defaults; 1 and 1.0 are equal) is not added
-/// again. Prints one JSON line per config: {"name","params","added"}.
+/// JSON Lines of params objects (`-f FILE`, `-f -` or stdin when none of
+/// --grid, -f and --sample is given), from `--sample N` draws, or from
+/// several: each line crossed with the grid, each of those crossed with the
+/// draws. A config that already exists (same params over the defaults; 1
+/// and 1.0 are equal) is not added again. Prints one JSON line per config:
+/// {"name","params","added"}.
+///
+/// Draws are reproducible: the same --seed and --dist flags give the same
+/// configs on every platform and release, draw k depending only on the
+/// seed, k and the set of --dist keys (not their order), so --sample 40
+/// after --sample 20 adds draws 20 to 39 and nothing else. man 7 exp
+/// gives the mapping from seed to value.
 #[derive(Debug, Parser)]
 #[command(after_help = crate::help::short("exp-add", EXAMPLES), after_long_help = crate::help::long("exp-add", EXAMPLES))]
 #[command(name = "exp-add", version)]
@@ -50,10 +59,57 @@ pub struct Args {
     /// Add a default param KEY=VALUE (never change one). Repeatable.
     #[arg(long = "default", value_name = "KEY=VALUE")]
     pub defaults: Vec<String>,
+    /// Draw N configs from the --dist distributions (1 to 10 million), the
+    /// same N for every grid point and line.
+    #[arg(long, value_name = "N", help_heading = "Sampling", allow_negative_numbers = true)]
+    pub sample: Option<u64>,
+    /// A key to draw and its distribution, one of: uniform(A,B);
+    /// loguniform(A,B), 0 < A < B, uniform in log space; int(A,B), an
+    /// integer A to B inclusive; logint(A,B), 1 <= A < B, an integer drawn
+    /// log-uniformly; normal(MU,SIGMA), SIGMA > 0; choice(V1,V2,...), two or
+    /// more distinct scalars, each trimmed of spaces and read as --grid
+    /// reads values (JSON where it parses, else a string; commas inside
+    /// quotes split nothing). A < B always; numbers are decimals (0.1, -3,
+    /// 1e-5), integers are integers. Repeatable, one per key.
+    #[arg(long = "dist", value_name = "KEY=SPEC", help_heading = "Sampling")]
+    pub dists: Vec<String>,
+    /// The seed of the draws, 0 to 2^64-1 [default: 0].
+    #[arg(long, value_name = "S", help_heading = "Sampling", allow_negative_numbers = true)]
+    pub seed: Option<u64>,
+    /// random: independent draws (ChaCha8); sobol: an Owen-scrambled Sobol
+    /// sequence, spread more evenly (up to 256 keys) [default: random].
+    #[arg(long, value_enum, value_name = "SAMPLER", help_heading = "Sampling")]
+    pub sampler: Option<SamplerArg>,
+    /// Round drawn floats to D significant digits, then clamp them to their
+    /// bounds; 0 keeps every digit [default: 4].
+    #[arg(long, value_name = "D", help_heading = "Sampling")]
+    pub digits: Option<u32>,
+    /// Print the lines of what would be added ("name" null where it would
+    /// be a fresh UUID) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `--sampler`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SamplerArg {
+    Random,
+    Sobol,
 }
 
 pub fn main() -> exp::Result<ExitCode> {
     let args = crate::driver::parse::<Args>();
+    // Bad flags are refused before stdin is read.
+    let sampling = Sampling::new(&Request {
+        count: args.sample,
+        dists: args.dists.clone(),
+        seed: args.seed,
+        sampler: args.sampler.map(|sampler| match sampler {
+            SamplerArg::Random => Sampler::Random,
+            SamplerArg::Sobol => Sampler::Sobol,
+        }),
+        digits: args.digits,
+    })?;
     let mut store = Store::open(&args.experiment.dir)?;
     let stdin = std::io::stdin();
     let input: Option<(Box<dyn BufRead>, String)> = match &args.file {
@@ -63,9 +119,9 @@ pub fn main() -> exp::Result<ExitCode> {
                 .map_err(|err| Error::usage(format!("-f {}: {err}", path.display())))?;
             Some((Box::new(BufReader::new(file)), path.display().to_string()))
         }
-        None if !args.grid.is_empty() => {
+        None if !args.grid.is_empty() || args.sample.is_some() => {
             if stdin_has_lines() {
-                note("stdin is a pipe or a file, but only --grid was given: its lines are ignored (-f - crosses them with the grid)");
+                note("stdin is a pipe or a file, but no -f was given: its lines are ignored (-f - crosses them with --grid and --sample)");
             }
             None
         }
@@ -84,13 +140,19 @@ pub fn main() -> exp::Result<ExitCode> {
         }
         None => None,
     };
-    let rows = rows(input, &args.grid)?;
+    let drawn = sampling.as_ref().map(|s| s.keys().map(str::to_string).collect()).unwrap_or_default();
+    let rows = cross(rows(input, &args.grid)?, sampling, &args.grid)?;
+    let options = Options { defaults: &args.defaults, drawn, dry_run: args.dry_run };
     let mut ticker = Ticker::new("rows read", None);
-    let report = add(&mut store, ticker.count(rows), &args.defaults)?;
+    let report = add_with(&mut store, ticker.count(rows), &options)?;
     drop(ticker);
     let mut out = stdout();
     out.write_all(&report.lines)?;
     out.flush()?;
+    if args.dry_run {
+        note(format!("{} config(s) would be added, {} already present", report.added, report.present));
+        return Ok(ExitCode::Success);
+    }
     if !args.defaults.is_empty() {
         note(format!("default(s) in place: {}", args.defaults.join(", ")));
     }

@@ -36,10 +36,11 @@ pub struct Report {
 }
 
 impl Report {
-    fn line(&mut self, name: &str, params: &Params, added: bool) {
+    /// `name` is None for a fresh UUID that a dry run does not make.
+    fn line(&mut self, name: Option<&str>, params: &Params, added: bool) {
         #[derive(Serialize)]
         struct Line<'a> {
-            name: &'a str,
+            name: Option<&'a str>,
             params: &'a Params,
             added: bool,
         }
@@ -142,6 +143,17 @@ pub fn rows<'a>(
     })))
 }
 
+/// How `exp-add` adds.
+#[derive(Debug, Default)]
+pub struct Options<'a> {
+    /// New defaults, `KEY=VALUE`.
+    pub defaults: &'a [String],
+    /// The keys `--sample` draws, which no default may have.
+    pub drawn: Vec<String>,
+    /// Say what would be added, and change nothing.
+    pub dry_run: bool,
+}
+
 /// Add `rows` (and `defaults`, `KEY=VALUE`) to the experiment in one atomic
 /// change. Any bad row fails the whole call and changes nothing.
 pub fn add(
@@ -149,7 +161,17 @@ pub fn add(
     rows: impl Iterator<Item = Result<Row>>,
     defaults: &[String],
 ) -> Result<Report> {
-    let lock = store.lock()?;
+    add_with(store, rows, &Options { defaults, ..Options::default() })
+}
+
+/// [`add`], as `options` say.
+pub fn add_with(
+    store: &mut Store,
+    rows: impl Iterator<Item = Result<Row>>,
+    options: &Options,
+) -> Result<Report> {
+    let defaults = options.defaults;
+    let lock = if options.dry_run { store.lock_shared()? } else { store.lock()? };
     let indexed = if defaults.is_empty() { store.indexed(&lock)? } else { None };
     let (mut base, mut known, defaults_changed) = match indexed {
         Some(indexed) => {
@@ -168,6 +190,11 @@ pub fn add(
     let header = base.experiment();
     let templates = Templates::of(header)?;
     let defaults = header.defaults.clone();
+    if let Some(key) = options.drawn.iter().find(|key| defaults.contains_key(*key)) {
+        return Err(Error::usage(format!(
+            "--dist {key}: key {key:?} has a default; a drawn key cannot have one"
+        )));
+    }
 
     let mut new = NewConfigs::default();
     let mut report = Report::default();
@@ -179,12 +206,13 @@ pub fn add(
         // A hash says where the config may be; its identity says whether it is.
         let same = |place| Ok(base.identity_of(store, &lock, place, &new)? == id);
         if let Some(place) = known.find(hash, same)? {
-            report.line(&base.name_of(store, &lock, place, &new)?, &all, false);
+            report.line(Some(&base.name_of(store, &lock, place, &new)?), &all, false);
             continue;
         }
         let name =
             templates.name(&all, &id, &row, |candidate| known.names.contains(&name_hash(candidate)))?;
-        report.line(&name, &all, true);
+        let fresh_uuid = options.dry_run && templates.naming.is_none();
+        report.line((!fresh_uuid).then_some(&name), &all, true);
         known.names.insert(name_hash(&name));
         known.insert(hash, Place::New(new.configs.len()));
         known.by_name.push((name_hash(&name), hash));
@@ -192,6 +220,9 @@ pub fn add(
     }
     templates.warn_unused(&report);
     report.warn_shared();
+    if options.dry_run {
+        return Ok(report);
+    }
 
     // New defaults live in the state file's header; new configs go to the
     // journal, unless folding them in is due.

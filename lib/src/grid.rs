@@ -328,7 +328,7 @@ pub fn product(axes: &[Axis]) -> Result<Vec<Params>> {
 
 /// Split on commas that are not inside brackets, braces or quotes, so
 /// `--grid 'shape=[1,2],[3,4]'` has two values.
-fn split_top_level(spec: &str) -> Vec<&str> {
+pub(crate) fn split_top_level(spec: &str) -> Vec<&str> {
     let (mut parts, mut depth, mut quoted, mut escaped, mut start) = (Vec::new(), 0i32, false, false, 0);
     for (i, c) in spec.char_indices() {
         match c {

@@ -22,6 +22,7 @@ pub mod results;
 pub mod rows;
 pub mod run;
 pub mod runners;
+pub mod sample;
 pub mod select;
 pub mod shell;
 pub mod snapshot;

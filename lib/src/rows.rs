@@ -20,6 +20,8 @@ pub enum Origin {
     Line { source: Rc<str>, number: usize },
     /// A point of `--grid` alone.
     Grid,
+    /// Draw k of `--sample` (crossed with a grid point, if any).
+    Draw(u64),
 }
 
 impl Row {
@@ -28,6 +30,7 @@ impl Row {
         match &self.origin {
             Origin::Line { source, number } => format!("{source}: line {number}"),
             Origin::Grid => format!("grid point {}", serde_json::Value::Object(self.params.clone())),
+            Origin::Draw(k) => format!("draw {k} {}", serde_json::Value::Object(self.params.clone())),
         }
     }
 }

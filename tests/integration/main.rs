@@ -42,6 +42,8 @@ mod robustness;
 mod run;
 /// Trust, round 3, regressions: the runner (setup services, escapees, runner-side errors, results, replay).
 mod runner3;
+/// `exp-add --sample`: reproducible draws, growth without duplicates, Sobol points, bad specs, `--dry-run`.
+mod sample;
 /// A big experiment behaves like a small one.
 mod scale;
 /// `exp-run` under a real Slurm: array tasks sharing or sharding one experiment, `scancel`.
