@@ -214,6 +214,38 @@ fn every_ending_shows_exactly_once_across_folds_resets_and_two_runners() {
 }
 
 #[test]
+fn a_retried_attempt_folded_away_while_the_watcher_slept_still_shows_its_ending() {
+    let dir = Dir::new();
+    shell_experiment(&dir, 4, r#"[ "$EXP_ATTEMPT" = 1 ] && exit 1; true"#);
+    dir.run("exp-run", &["--limit", "1", "--retries", "1", "-q"]).succeeds();
+    let watcher = watch(&dir, &["--json", "--status", "done", "--status", "failed"]);
+    assert_eq!(changes(&wait_lines(&watcher, 1)), [("c0", "done")]);
+    // While it sleeps, each config fails, is retried and ends, and the
+    // journal is folded four times (each run's end, each add).
+    watcher.signal(Signal::SIGSTOP);
+    dir.run("exp-run", &["--retries", "1", "-q"]).succeeds();
+    dir.run("exp-add", &["--grid", "i=10"]).succeeds();
+    dir.run("exp-add", &["--grid", "i=11"]).succeeds();
+    dir.run("exp-run", &["--retries", "1", "-q"]).succeeds();
+    watcher.signal(Signal::SIGCONT);
+    let seen = wait_lines(&watcher, 11);
+    let mut endings: Vec<(String, u64, String)> = seen[1..]
+        .iter()
+        .map(|line| {
+            let (name, attempts, _) = ending(line);
+            (name, attempts, line["status"].as_str().unwrap().to_string())
+        })
+        .collect();
+    endings.sort();
+    let mut expected = Vec::new();
+    for name in ["c1", "c10", "c11", "c2", "c3"] {
+        expected.push((name.to_string(), 1, "failed".to_string()));
+        expected.push((name.to_string(), 2, "done".to_string()));
+    }
+    assert_eq!(endings, expected, "{seen:#?}");
+}
+
+#[test]
 fn a_dead_runners_claim_put_back_to_todo_shows_as_a_line() {
     let dir = Dir::new();
     gated_experiment(&dir, 1, "");

@@ -13,6 +13,7 @@ pub mod config_files;
 pub mod folder;
 pub mod index;
 pub mod journal;
+pub mod kept;
 pub mod lock;
 pub mod state_file;
 
@@ -75,9 +76,11 @@ pub enum Refresh {
 pub enum Changes {
     /// Events appended to the journal since.
     Events(Vec<Event>),
-    /// `experiment.yaml` was rewritten (a fold): the state it holds, and
-    /// the events of the journal started since, to apply on top of it.
-    Rewritten { state: Box<Experiment>, events: Vec<Event> },
+    /// `experiment.yaml` was rewritten (a fold): the events that came
+    /// before the fold and were not read yet (from the journals it kept,
+    /// [`kept`], already in `state`), the state it holds, and the events
+    /// of the journal started since, to apply on top of it.
+    Rewritten { unread: Vec<Event>, state: Box<Experiment>, events: Vec<Event> },
 }
 
 /// What the state file and the journal look like to `stat`: two equal
@@ -276,12 +279,12 @@ impl Store {
     /// Bring `experiment` up to date, reading only new journal lines unless
     /// the state file was rewritten since `cursor`.
     pub fn refresh(&self, lock: &Lock, experiment: &mut Experiment, cursor: &mut Cursor) -> Result<Refresh> {
-        match self.changes(lock, cursor)? {
+        match self.read_changes(lock, cursor, false)? {
             Changes::Events(events) => {
                 apply(experiment, events.clone());
                 Ok(Refresh::Events(events))
             }
-            Changes::Rewritten { state, events } => {
+            Changes::Rewritten { state, events, .. } => {
                 *experiment = *state;
                 apply(experiment, events);
                 Ok(Refresh::Reloaded)
@@ -290,8 +293,13 @@ impl Store {
     }
 
     /// What changed since `cursor` (which moves past it), not applied:
-    /// only new journal lines are read, unless the state file was rewritten.
+    /// only new journal lines are read, unless the state file was rewritten;
+    /// then also the lines the folds since kept that `cursor` had not reached.
     pub fn changes(&self, lock: &Lock, cursor: &mut Cursor) -> Result<Changes> {
+        self.read_changes(lock, cursor, true)
+    }
+
+    fn read_changes(&self, lock: &Lock, cursor: &mut Cursor, unread: bool) -> Result<Changes> {
         let path = self.state_path();
         let meta = fs::metadata(&path).map_err(|err| Error::io("cannot read", &path, err))?;
         let journal_len = fs::metadata(self.journal_path()).map(|m| m.len()).unwrap_or(0);
@@ -306,8 +314,17 @@ impl Store {
             return Ok(Changes::Events(read.events));
         }
         let (state, events, new_cursor) = self.load_unapplied(lock)?;
+        let unread = match unread && new_cursor.owner.epoch > cursor.owner.epoch {
+            true => kept::unread(&self.internal_dir(), &cursor.owner, cursor.offset, new_cursor.owner.epoch),
+            false => Vec::new(),
+        };
+        // Names are paths to be: a kept line with an unsafe one is not used.
+        let unread = match check_event_names(&self.journal_path(), &unread) {
+            Ok(()) => unread,
+            Err(_) => Vec::new(),
+        };
         *cursor = new_cursor;
-        Ok(Changes::Rewritten { state: Box::new(state), events })
+        Ok(Changes::Rewritten { unread, state: Box::new(state), events })
     }
 
     /// The stamp of the state file and the journal as they are now: a stat
@@ -387,7 +404,12 @@ impl Store {
     ) -> Result<Cursor> {
         self.open_journal()?;
         let earlier = self.state_id().ok().and_then(|state| self.read_index(&state));
+        let folded = experiment.journal_epoch;
         self.write_state(lock, experiment)?;
+        // For watchers, best effort: without it, they see the fold's result.
+        if self.has_unfolded_events() {
+            let _ = kept::keep(&self.dir, &self.journal_path(), folded);
+        }
         let meta = fs::metadata(self.state_path())
             .map_err(|err| Error::io("cannot read", &self.state_path(), err))?;
         let owner = Owner::of(experiment);

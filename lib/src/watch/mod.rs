@@ -10,9 +10,10 @@
 //!
 //! It polls: a stat of the state file and of the journal every
 //! [`POLL`]; only when either changed does it take the shared lock and
-//! read what is new ([`Store::changes`]), so a change shows within about
-//! [`POLL`] on the same host (on a network filesystem, its attribute-cache
-//! time). It never writes to the experiment, except that, as `exp-status`
+//! read what is new ([`Store::changes`]: the journal's new lines, or after
+//! a fold the lines it kept and the new state), so a change shows within
+//! about [`POLL`] on the same host (on a network filesystem, its
+//! attribute-cache time). It never writes to the experiment, except that, as `exp-status`
 //! does, it first puts back to todo the claims of runners that are gone;
 //! later ones it leaves to the runners (which recover them when they run
 //! out of work) and to the next `exp-status`, and tells of the recovery

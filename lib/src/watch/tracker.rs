@@ -4,13 +4,15 @@
 //!
 //! A change is told when a config's status, attempts, start or end time
 //! differ from its last told record. The journal's events are taken one by
-//! one, in order, so nothing between two looks is lost; a fold (the state
-//! file rewritten, the journal restarted) leaves only each config's latest
-//! record of what happened before it: starts between two looks may then
-//! be coalesced into the ending that followed them, but an ending is told
-//! whenever the record ends an attempt not told as ended, whatever was
-//! missed before it. An ended attempt (its attempts and start time) is
-//! never told twice.
+//! one, in order, so nothing between two looks is lost. Across a fold (the
+//! state file rewritten, the journal restarted), the lines not read yet come
+//! from the journals the folds kept ([`crate::store::kept`]), then each
+//! config of the new state file is compared with its record. Were those
+//! gone, only each config's latest record would tell what happened: a
+//! start between two looks may then be coalesced into the ending that
+//! followed it, but an ending is told whenever a record ends an attempt not
+//! told as ended, whatever was missed before it. An ended attempt (its
+//! attempts and start time) is never told twice.
 
 use crate::error::Result;
 use crate::model::{Config, Experiment, Status};
@@ -89,11 +91,18 @@ impl Tracker {
         let mut told = Vec::new();
         let events = match changes {
             Changes::Events(events) => events,
-            Changes::Rewritten { state, events } => {
+            Changes::Rewritten { unread, state, events } => {
+                self.events(unread, &mut told)?;
                 self.rewritten(*state, &mut told)?;
                 events
             }
         };
+        self.events(events, &mut told)?;
+        Ok(told)
+    }
+
+    /// Journal events, each compared with the record before it.
+    fn events(&mut self, events: Vec<Event>, told: &mut Vec<Change>) -> Result<()> {
         for Event { name, config } in events {
             let before = match self.experiment.configs.get(&name) {
                 Some(entry) => Some(entry.read()?.into_owned()),
@@ -104,7 +113,7 @@ impl Tracker {
             }
             self.experiment.configs.insert(name, config.into());
         }
-        Ok(told)
+        Ok(())
     }
 
     /// The state file was rewritten: compare each of its configs with the
@@ -252,6 +261,7 @@ mod tests {
         let again = Config::new(params(4));
         let state = experiment(&[("a", &a_done), ("b", &b_failed), ("gone", &again)]);
         let changes = tracker.apply(Changes::Rewritten {
+            unread: vec![],
             state: Box::new(state),
             events: vec![Event { name: "c".into(), config: c_done }],
         });
@@ -269,7 +279,7 @@ mod tests {
         // Told once: the same records again are no change.
         let state = tracker.experiment().clone();
         assert!(tracker
-            .apply(Changes::Rewritten { state: Box::new(state), events: vec![] })
+            .apply(Changes::Rewritten { unread: vec![], state: Box::new(state), events: vec![] })
             .unwrap()
             .is_empty());
     }
@@ -287,9 +297,36 @@ mod tests {
         // start is coalesced into its ending, told.
         let (_, retried) = ran(&done, &Ending::Done, 50);
         let state = experiment(&[("a", &retried)]);
-        let changes = tracker.apply(Changes::Rewritten { state: Box::new(state), events: vec![] }).unwrap();
+        let changes = tracker
+            .apply(Changes::Rewritten { unread: vec![], state: Box::new(state), events: vec![] })
+            .unwrap();
         assert_eq!(told(&changes), [("a".into(), Some(Status::Done), WatchStatus::Is(Status::Done))]);
         assert_eq!(changes[0].config.attempts, 2);
+    }
+
+    #[test]
+    fn lines_a_fold_kept_are_told_before_what_the_fold_left() {
+        let todo = Config::new(params(0));
+        let (running, _) = ran(&todo, &Ending::Done, 10);
+        let mut tracker = Tracker::new(experiment(&[("a", &running)]));
+        // Unread when the journal was folded: attempt 1 failed, attempt 2 began.
+        let failed_ending = Ending::Failed { exit_code: Some(1), signal: None, error: "exit code 1".into() };
+        let (_, failed) = ran(&todo, &failed_ending, 10);
+        let (retry, _) = ran(&failed, &Ending::Done, 20);
+        let unread = [("a", &failed), ("a", &retry)]
+            .map(|(n, c)| Event { name: n.to_string(), config: c.clone() })
+            .to_vec();
+        let state = experiment(&[("a", &retry)]);
+        let changes =
+            tracker.apply(Changes::Rewritten { unread, state: Box::new(state), events: vec![] }).unwrap();
+        let (running, failed) = (Status::Running, Status::Failed);
+        assert_eq!(
+            told(&changes),
+            [
+                ("a".into(), Some(running), WatchStatus::Is(failed)),
+                ("a".into(), Some(failed), WatchStatus::Is(running)),
+            ]
+        );
     }
 
     #[test]
