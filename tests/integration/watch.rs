@@ -246,6 +246,29 @@ fn a_retried_attempt_folded_away_while_the_watcher_slept_still_shows_its_ending(
 }
 
 #[test]
+fn an_ending_read_late_carries_the_result_of_its_own_attempt() {
+    let dir = Dir::new();
+    shell_experiment(&dir, 2, r#"echo "{{\"attempt\": $EXP_ATTEMPT}}""#);
+    dir.run("exp-run", &["--limit", "1", "-q"]).succeeds();
+    let watcher = watch(&dir, &["--json", "--results", "--status", "done"]);
+    assert_eq!(changes(&wait_lines(&watcher, 1)), [("c0", "done")]);
+    // While it sleeps, c1 ends, is reset, and runs again: result.json is
+    // the second attempt's when the watcher reads the first one's ending.
+    watcher.signal(Signal::SIGSTOP);
+    dir.run("exp-run", &["-q"]).succeeds();
+    dir.run_stdin("exp-clean", &["--names", "-", "--reset"], "c1\n").succeeds();
+    dir.run("exp-run", &["-q"]).succeeds();
+    watcher.signal(Signal::SIGCONT);
+    let seen = wait_lines(&watcher, 3);
+    let results: Vec<(&str, u64, &Value)> = seen
+        .iter()
+        .map(|l| (l["name"].as_str().unwrap(), l["attempts"].as_u64().unwrap(), &l["result"]))
+        .collect();
+    let (first, second) = (json!({"attempt": 1}), json!({"attempt": 2}));
+    assert_eq!(results, [("c0", 1, &first), ("c1", 1, &first), ("c1", 2, &second)]);
+}
+
+#[test]
 fn a_dead_runners_claim_put_back_to_todo_shows_as_a_line() {
     let dir = Dir::new();
     gated_experiment(&dir, 1, "");

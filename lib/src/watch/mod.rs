@@ -134,9 +134,11 @@ fn list(
             WatchStatus::Removed => None,
         })
         .collect();
-    let text = match options.statuses.is_empty() {
-        true => overview(store, &census, &now)?,
-        false => table(&census, &statuses, &now, options.width)?,
+    let text = match (options.statuses.is_empty(), statuses.is_empty()) {
+        (true, _) => overview(store, &census, &now)?,
+        (false, false) => table(&census, &statuses, &now, options.width)?,
+        // Only removals asked for: no config is listed.
+        (false, true) => String::new(),
     };
     out.write_all(text.as_bytes())?;
     Ok(())
@@ -151,9 +153,12 @@ fn json_line(
     now: &Timestamp,
     out: &mut impl Write,
 ) -> Result<()> {
-    let row = Row::new(store, &tracker.experiment().defaults, &change.name, &change.config, now);
+    let mut row = Row::new(store, &tracker.experiment().defaults, &change.name, &change.config, now);
     if change.after != WatchStatus::Removed {
-        return write_row(out, &row.with_result(store, results));
+        if results {
+            row.result = Some(result_of_attempt(store, tracker, change).unwrap_or_default());
+        }
+        return write_row(out, &row);
     }
     let mut row = serde_json::to_value(&row).map_err(std::io::Error::from)?;
     row["status"] = WatchStatus::Removed.as_str().into();
@@ -161,6 +166,22 @@ fn json_line(
         row["result"] = serde_json::Value::Null;
     }
     write_row(out, &row)
+}
+
+/// The result of the attempt a change ended: `result.json`, unless a later
+/// attempt has started since (a line read late, from a journal a fold
+/// kept), which moved it to `result.N.json`, or moves it while we look.
+fn result_of_attempt(store: &Store, tracker: &Tracker, change: &Change) -> Option<serde_json::Value> {
+    let config = &change.config;
+    if !matches!(config.status, Status::Done | Status::Failed) {
+        return None;
+    }
+    let files = store.config_files(&change.name);
+    let latest = tracker.experiment().configs.get(&change.name).and_then(|entry| entry.read().ok());
+    if latest.is_some_and(|latest| latest.attempts > config.attempts) {
+        return files.read_result_of(Some(config.attempts));
+    }
+    files.read_result().or_else(|| files.read_result_of(Some(config.attempts)))
 }
 
 fn write_row(out: &mut impl Write, row: &impl serde::Serialize) -> Result<()> {
