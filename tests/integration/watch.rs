@@ -269,6 +269,37 @@ fn an_ending_read_late_carries_the_result_of_its_own_attempt() {
 }
 
 #[test]
+fn on_a_big_experiment_adds_in_the_journal_runs_and_a_removal_each_show() {
+    let dir = Dir::new();
+    big_experiment(&dir);
+    let watcher = watch(&dir, &["--json"]);
+    wait_lines(&watcher, 8000);
+    let state = dir.state_file();
+    // Added configs wait in the journal: the state file is not rewritten.
+    dir.run_stdin("exp-add", &["-f", "-"], "{\"i\":8000,\"pad\":\"y\"}\n{\"i\":8001,\"pad\":\"y\"}\n")
+        .succeeds();
+    assert_eq!(dir.state_file(), state);
+    wait_lines(&watcher, 8002);
+    dir.run_stdin("exp-run", &["--names", "-", "-q"], "c8000\nc3\n").succeeds();
+    // A removal rewrites the state file.
+    dir.run_stdin("exp-clean", &["--names", "-"], "c5\n").succeeds();
+    let seen = wait_lines(&watcher, 8007);
+    let mut by_config: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (name, status) in changes(&seen[8000..]) {
+        by_config.entry(name).or_default().push(status);
+    }
+    let expected = [
+        ("c3", vec!["running", "done"]),
+        ("c5", vec!["removed"]),
+        ("c8000", vec!["todo", "running", "done"]),
+        ("c8001", vec!["todo"]),
+    ];
+    assert_eq!(by_config, BTreeMap::from(expected), "{:#?}", &seen[8000..]);
+    watcher.signal(Signal::SIGTERM);
+    watcher.finish().fails_with(143);
+}
+
+#[test]
 fn a_dead_runners_claim_put_back_to_todo_shows_as_a_line() {
     let dir = Dir::new();
     gated_experiment(&dir, 1, "");
