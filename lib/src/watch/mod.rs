@@ -85,11 +85,11 @@ pub fn watch(
             Woke::Timeout => {}
         }
         // Taken before the read: what is written meanwhile changes it again.
-        let now = store.stamp()?;
-        if now == stamp {
+        let current = store.stamp()?;
+        if current == stamp {
             continue;
         }
-        stamp = now;
+        stamp = current;
         let changes = {
             let lock = store.lock_shared()?;
             store.changes(&lock, &mut cursor)?
