@@ -23,7 +23,7 @@ _exp__status() {
 
     case "${cmd}" in
         exp__status)
-            opts="-h -V --color --json --counts --status --results --names --check --log --follow --attempt --stale-after --help --version"
+            opts="-h -V --color --json --counts --status --results --names --check --log --follow --attempt --watch --stale-after --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -34,7 +34,7 @@ _exp__status() {
                     return 0
                     ;;
                 --status)
-                    COMPREPLY=($(compgen -W "todo running done failed" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "todo running done failed removed" -- "${cur}"))
                     return 0
                     ;;
                 --log)

@@ -30,10 +30,11 @@ end
 complete -c exp-status -l color -d 'Colour what people read: auto (on a terminal, unless NO_COLOR is set), always, or never. Data (JSON, CSV, names) is never coloured' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c exp-status -l status -d 'Only configs with this status (todo, running, done, failed). Repeatable' -r -f -a "todo\t''
+complete -c exp-status -l status -d 'Only configs with this status (todo, running, done, failed; with --watch also removed, and it is the status after each change). Repeatable' -r -f -a "todo\t''
 running\t''
 done\t''
-failed\t''"
+failed\t''
+removed\t''"
 complete -c exp-status -l log -d 'Print config NAME\'s stdout and stderr logs, each headed' -r -f -a '(__exp_status_config_names)'
 complete -c exp-status -l attempt -d 'With --log: the logs of attempt N (1 is the first) instead of the latest' -r
 complete -c exp-status -l stale-after -d 'A heartbeat older than this marks a runner on another host dead' -r
@@ -43,5 +44,6 @@ complete -c exp-status -l results -d 'With --json: add each config\'s result obj
 complete -c exp-status -l names -d 'Bare names, one per line (e.g. for exp-run --names -)'
 complete -c exp-status -l check -d 'Exit 0 if every config is done, else 1'
 complete -c exp-status -l follow -d 'With --log: follow a running config\'s logs until it ends'
+complete -c exp-status -l watch -d 'Then print a line per change (added, started, ended, reset, removed)'
 complete -c exp-status -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c exp-status -s V -l version -d 'Print version'

@@ -6,13 +6,14 @@ use clap::builder::TypedValueParser as _;
 use clap::Parser;
 use exp::model::Counts;
 use exp::model::Status;
-use exp::results::result_of;
 use exp::runners::{census_recovering, counts_recovering};
 use exp::status::{overview, table, Row};
 use exp::store::Store;
 use exp::time::Timestamp;
+use exp::watch::WatchStatus;
 use exp::ExitCode;
 use std::io::{IsTerminal, Write};
+use std::os::fd::AsFd;
 
 /// The examples that end `exp-status --help` and fill EXAMPLES in its man page.
 pub const EXAMPLES: &[crate::help::Example] = &[
@@ -26,8 +27,9 @@ pub const EXAMPLES: &[crate::help::Example] = &[
                   jq -s -c 'map(select(.result.loss != null)) | min_by(.result.loss)'",
     },
     crate::help::Example {
-        about: "Follow a running config's stdout and stderr until it ends",
-        command: "exp-status runs/lr --log mlp-lr0.01 --follow",
+        about: "Each config's ending as it comes, with its loss (until Ctrl-C)",
+        command: "exp-status runs/lr --watch --json --results --status done --status failed |\n    \
+                  jq -c '{name, status, loss: .result.loss}'",
     },
 ];
 
@@ -37,7 +39,8 @@ pub const EXAMPLES: &[crate::help::Example] = &[
 /// running ones listed; with --status, a table of those configs. `--json`: one line per config with name, status, params,
 /// start_time, end_time, interruption_time, duration, attempts, exit_code,
 /// signal, error, dir, runner, host (where its latest attempt ran). Claims
-/// of runners that are gone are put back to todo first.
+/// of runners that are gone are put back to todo first. `--watch`: then one
+/// line per change, until stdout closes or a signal comes.
 #[derive(Debug, Parser)]
 #[command(after_help = crate::help::short("exp-status", EXAMPLES), after_long_help = crate::help::long("exp-status", EXAMPLES))]
 #[command(name = "exp-status", version)]
@@ -50,9 +53,11 @@ pub struct Args {
     /// Only the number of configs per status.
     #[arg(long, conflicts_with = "names")]
     pub counts: bool,
-    /// Only configs with this status (todo, running, done, failed). Repeatable.
+    /// Only configs with this status (todo, running, done, failed; with
+    /// --watch also removed, and it is the status after each change).
+    /// Repeatable.
     #[arg(long, value_name = "STATUS", value_parser = status_parser())]
-    pub status: Vec<Status>,
+    pub status: Vec<WatchStatus>,
     /// With --json: add each config's result object (null when it has none).
     #[arg(long, requires = "json")]
     pub results: bool,
@@ -71,6 +76,14 @@ pub struct Args {
     /// With --log: the logs of attempt N (1 is the first) instead of the latest.
     #[arg(long, value_name = "N", requires = "log")]
     pub attempt: Option<u32>,
+    /// Then print a line per change (added, started, ended, reset, removed).
+    ///
+    /// First the configs as without --watch, then, within about a second of
+    /// each change, one line: with --json, the config's line after it (a
+    /// removed one's last, with "status":"removed"); each attempt's ending
+    /// exactly once. Ends when stdout closes (exit 0) or on a signal (128+N).
+    #[arg(long, conflicts_with_all = ["counts", "names", "check", "log"])]
+    pub watch: bool,
     /// A heartbeat older than this marks a runner on another host dead.
     #[arg(long, value_name = "DUR", default_value = "2m", value_parser = duration("--stale-after"))]
     pub stale_after: std::time::Duration,
@@ -79,13 +92,25 @@ pub struct Args {
 pub fn main() -> exp::Result<ExitCode> {
     let args = crate::driver::parse::<Args>();
     let mut store = Store::open(&args.experiment.dir)?;
+    if args.watch {
+        let options = exp::watch::Options {
+            json: args.json,
+            results: args.results,
+            statuses: args.status,
+            stale_after: args.stale_after,
+            width: std::io::stdout().is_terminal().then(terminal_width),
+        };
+        let output = std::io::stdout();
+        return exp::watch::watch(&mut store, &options, &mut stdout(), output.as_fd());
+    }
+    let statuses = config_statuses(&args.status)?;
     if let Some(name) = &args.log {
         exp::logs::print(&mut store, name, args.attempt, args.follow, &mut stdout())?;
         return Ok(ExitCode::Success);
     }
-    let selected = |status: Status| args.status.is_empty() || args.status.contains(&status);
+    let selected = |status: Status| statuses.is_empty() || statuses.contains(&status);
     let mut out = stdout();
-    if args.counts || (args.check && args.status.is_empty() && !args.json && !args.names) {
+    if args.counts || (args.check && statuses.is_empty() && !args.json && !args.names) {
         let all = counts_recovering(&mut store, args.stale_after)?;
         let mut counts = Counts::default();
         for status in Status::ALL.into_iter().filter(|&s| selected(s)) {
@@ -112,19 +137,16 @@ pub fn main() -> exp::Result<ExitCode> {
     if args.json {
         for (name, entry) in census.configs.iter().filter(|(_, e)| selected(e.status())) {
             let config = entry.read()?;
-            let mut row = Row::new(&store, &census.experiment.defaults, name, &config, &now);
-            if args.results {
-                row.result = Some(result_of(&store, name, config.status).unwrap_or_default());
-            }
-            json_line(&mut out, &row)?;
+            let row = Row::new(&store, &census.experiment.defaults, name, &config, &now);
+            json_line(&mut out, &row.with_result(&store, args.results))?;
         }
     } else if args.names {
         for (name, _) in census.configs.iter().filter(|(_, e)| selected(e.status())) {
             writeln!(out, "{name}")?;
         }
-    } else if !args.status.is_empty() {
+    } else if !statuses.is_empty() {
         let width = std::io::stdout().is_terminal().then(terminal_width);
-        out.write_all(table(&census, &args.status, &now, width)?.as_bytes())?;
+        out.write_all(table(&census, &statuses, &now, width)?.as_bytes())?;
     } else if !args.check {
         out.write_all(overview(&store, &census, &now)?.as_bytes())?;
     }
@@ -134,7 +156,20 @@ pub fn main() -> exp::Result<ExitCode> {
 }
 
 /// A status, one of the possible values the completions offer.
-fn status_parser() -> impl clap::builder::TypedValueParser<Value = Status> {
-    clap::builder::PossibleValuesParser::new(Status::ALL.map(Status::as_str))
-        .map(|status| status.parse::<Status>().expect("one of the possible values"))
+fn status_parser() -> impl clap::builder::TypedValueParser<Value = WatchStatus> {
+    clap::builder::PossibleValuesParser::new(WatchStatus::ALL.map(WatchStatus::as_str))
+        .map(|status| status.parse::<WatchStatus>().expect("one of the possible values"))
+}
+
+/// `--status` without `--watch`: config statuses only.
+fn config_statuses(statuses: &[WatchStatus]) -> exp::Result<Vec<Status>> {
+    statuses
+        .iter()
+        .map(|status| match status {
+            WatchStatus::Is(status) => Ok(*status),
+            WatchStatus::Removed => Err(exp::Error::usage(
+                "--status removed needs --watch: a removed config is no longer listed, only its removal seen",
+            )),
+        })
+        .collect()
 }

@@ -32,6 +32,7 @@ pub mod template;
 pub mod ticker;
 pub mod time;
 pub mod values;
+pub mod watch;
 
 pub use error::{Error, Kind, Result};
 pub use exit_code::ExitCode;

@@ -508,27 +508,44 @@ pub fn census_recovering(store: &mut Store, stale_after: Duration) -> Result<Cen
     if stale_claims(census.configs.iter().map(|(n, e)| (n, e)), &liveness)?.is_empty() {
         return Ok(census);
     }
+    Ok(recover_or_say(store, &liveness)?.map_or(census, |(experiment, _)| Census::from(experiment)))
+}
+
+/// The whole state and a cursor on it (for `exp-status --watch`), with dead
+/// claims recovered first, as [`census_recovering`] does.
+pub fn read_recovering(store: &mut Store, stale_after: Duration) -> Result<(Experiment, Cursor)> {
+    let liveness = Liveness::new(store, stale_after);
+    let read = store.read()?;
+    if stale_claims(&read.0.configs, &liveness)?.is_empty() {
+        return Ok(read);
+    }
+    Ok(recover_or_say(store, &liveness)?.unwrap_or(read))
+}
+
+/// Recover dead claims under the exclusive lock and say how many; the
+/// state after. None when they could not be (a read-only experiment, a
+/// full disk): it is said, and the state is shown as it is.
+fn recover_or_say(store: &mut Store, liveness: &Liveness) -> Result<Option<(Experiment, Cursor)>> {
     let recovering = (|| {
         let lock = store.lock()?;
         let (mut experiment, mut cursor) = store.load(&lock)?;
-        let recovered = recover_stale(store, &lock, &mut cursor, &mut experiment, &liveness)?;
-        Ok::<_, Error>((experiment, recovered.len()))
+        let recovered = recover_stale(store, &lock, &mut cursor, &mut experiment, liveness)?;
+        Ok::<_, Error>((experiment, cursor, recovered.len()))
     })();
     match recovering {
-        Ok((experiment, recovered)) => {
+        Ok((experiment, cursor, recovered)) => {
             if recovered > 0 {
                 crate::report::warn(format!(
                     "{recovered} config(s) claimed by runners that are gone are back to todo"
                 ));
             }
-            Ok(Census::from(experiment))
+            Ok(Some((experiment, cursor)))
         }
-        // A read-only experiment, or a full disk: show it as it is.
         Err(err) if matches!(err.kind, crate::Kind::State | crate::Kind::Storage | crate::Kind::Resource) => {
             crate::report::warn(format!(
                 "claims of runners that are gone could not be put back to todo ({err}); shown as they are"
             ));
-            Ok(census)
+            Ok(None)
         }
         Err(err) => Err(err),
     }

@@ -11,6 +11,7 @@ use crate::error::Result;
 use crate::identity::merged;
 use crate::model::{Claim, Config, Params, Status};
 use crate::report::format_seconds;
+use crate::results::result_of;
 use crate::store::census::Census;
 use crate::store::Store;
 use crate::time::Timestamp;
@@ -66,6 +67,14 @@ impl<'a> Row<'a> {
             host: config.host.as_deref(),
             result: None,
         }
+    }
+
+    /// With its result (`--results`): Some(null) when it has none.
+    pub fn with_result(mut self, store: &Store, results: bool) -> Row<'a> {
+        if results {
+            self.result = Some(result_of(store, self.name, self.status).unwrap_or_default());
+        }
+        self
     }
 }
 

@@ -62,3 +62,5 @@ mod summary;
 mod templates3;
 /// What people see: plain lines, colour, and bars under a real pseudo-terminal.
 mod terminal;
+/// `exp-status --watch`: a line per change, every ending exactly once, its ends (reader gone, signals).
+mod watch;

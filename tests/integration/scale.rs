@@ -7,16 +7,6 @@ use crate::harness::*;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
-/// An experiment whose state is a few MiB: 8,000 configs with a long param.
-fn big(dir: &Dir) -> Vec<String> {
-    dir.init(&["--naming", "c{i}"], &["true"]);
-    let pad = "x".repeat(300);
-    let lines: String = (0..8000).map(|i| format!("{{\"i\":{i},\"pad\":\"{pad}\"}}\n")).collect();
-    let added = dir.run_stdin("exp-add", &["-f", "-"], &lines).succeeds().json_lines();
-    assert!(std::fs::metadata(dir.exp().join("experiment.yaml")).unwrap().len() > 2 << 20);
-    added.iter().map(|l| l["name"].as_str().unwrap().to_string()).collect()
-}
-
 /// What `exp-status --names` lists.
 fn listed_names(dir: &Dir) -> Vec<String> {
     dir.run("exp-status", &["--names"]).succeeds().stdout.lines().map(str::to_string).collect()
@@ -25,7 +15,7 @@ fn listed_names(dir: &Dir) -> Vec<String> {
 #[test]
 fn adding_to_a_big_experiment_keeps_every_config_once() {
     let dir = Dir::new();
-    let mut expected = big(&dir);
+    let mut expected = big_experiment(&dir);
     assert_eq!(counts(&dir, &[])["total"], 8000);
 
     // One more, then one that exists, then one whose name clashes.
@@ -57,7 +47,7 @@ fn adding_to_a_big_experiment_keeps_every_config_once() {
 #[test]
 fn runs_on_a_big_experiment_are_counted_and_survive_a_lost_index() {
     let dir = Dir::new();
-    let names_before = big(&dir);
+    let names_before = big_experiment(&dir);
     dir.run("exp-run", &["--limit", "30", "-j", "2", "--progress", "never", "-q"]).succeeds();
     assert_eq!(counts(&dir, &[])["done"], 30);
     dir.run_stdin("exp-add", &["-f", "-"], "{\"i\":-1,\"pad\":\"z\"}\n").succeeds();

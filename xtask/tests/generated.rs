@@ -181,11 +181,11 @@ fn completions_offer_the_statuses_after_status() {
     let status = tmp.path().join("completions/exp-status.bash");
     assert_eq!(
         bash_complete(&status, &["exp-status", "runs/lr", "--status", ""], None),
-        "todo running done failed"
+        "todo running done failed removed"
     );
     assert_eq!(bash_complete(&status, &["exp-status", "--status", "f"], None), "failed");
     let zsh = std::fs::read_to_string(tmp.path().join("completions/_exp-status")).unwrap();
-    assert!(zsh.contains("STATUS:(todo running done failed)"), "zsh offers them:\n{zsh}");
+    assert!(zsh.contains("STATUS:(todo running done failed removed)"), "zsh offers them:\n{zsh}");
     let fish = std::fs::read_to_string(tmp.path().join("completions/exp-status.fish")).unwrap();
     assert!(fish.lines().any(|l| l.contains("-l status") && l.contains("todo")), "fish offers them:\n{fish}");
 }

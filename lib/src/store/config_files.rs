@@ -153,13 +153,21 @@ impl ConfigFiles {
     /// The config's result: `result.json`, else Delphyne's `result.yaml`;
     /// None when there is none or it is not an object (with a warning).
     pub fn read_result(&self) -> Option<Value> {
+        self.read_result_of(None)
+    }
+
+    /// The result of attempt N once a later one has started
+    /// (`result.N.json`), or of the latest attempt (None: [`Self::read_result`]).
+    pub fn read_result_of(&self, attempt: Option<u32>) -> Option<Value> {
         let folder = self.folder()?;
-        let (path, value) = match open_regular(&folder, RESULT, true) {
+        let json = attempt.map_or_else(|| RESULT.to_string(), |n| ConfigFiles::of_attempt(RESULT, n));
+        let (path, value) = match open_regular(&folder, &json, true) {
             Some(file) => {
-                let path = folder.join(RESULT);
+                let path = folder.join(&json);
                 let bytes = read_all(file, &path, MAX_RESULT_BYTES)?;
                 (path, serde_json::from_slice::<Value>(&bytes).map_err(|e| e.to_string()))
             }
+            None if attempt.is_some() => return None,
             None => {
                 let path = folder.join(RESULT_YAML);
                 let bytes = read_all(open_regular(&folder, RESULT_YAML, true)?, &path, MAX_RESULT_BYTES)?;

@@ -13,6 +13,7 @@ pub mod config_files;
 pub mod folder;
 pub mod index;
 pub mod journal;
+pub mod kept;
 pub mod lock;
 pub mod state_file;
 
@@ -68,6 +69,26 @@ pub enum Refresh {
     Events(Vec<Event>),
     /// `experiment.yaml` was rewritten (a fold); the state was read anew.
     Reloaded,
+}
+
+/// What changed since a cursor, read but not applied: what a watcher
+/// needs to tell each change, in order, even across a fold.
+pub enum Changes {
+    /// Events appended to the journal since.
+    Events(Vec<Event>),
+    /// `experiment.yaml` was rewritten (a fold): the events that came
+    /// before the fold and were not read yet (from the journals it kept,
+    /// [`kept`], already in `state`), the state it holds, and the events
+    /// of the journal started since, to apply on top of it.
+    Rewritten { unread: Vec<Event>, state: Box<Experiment>, events: Vec<Event> },
+}
+
+/// What the state file and the journal look like to `stat`: two equal
+/// stamps mean nothing was written in between.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamp {
+    state_file: StateId,
+    journal: Option<StateId>,
 }
 
 impl Store {
@@ -205,14 +226,20 @@ impl Store {
     }
 
     /// Read `experiment.yaml` and the journal on top of it.
-    pub fn load(&self, _lock: &Lock) -> Result<(Experiment, Cursor)> {
-        let (parsed, events, cursor) = self.read_files()?;
-        let path = self.state_path();
-        let mut experiment = parsed
-            .into_experiment()
-            .map_err(|err| Error::state(format!("{}: corrupt: {err}", path.display())))?;
+    pub fn load(&self, lock: &Lock) -> Result<(Experiment, Cursor)> {
+        let (mut experiment, events, cursor) = self.load_unapplied(lock)?;
         apply(&mut experiment, events);
         Ok((experiment, cursor))
+    }
+
+    /// `experiment.yaml`, and the journal's events apart.
+    fn load_unapplied(&self, _lock: &Lock) -> Result<(Experiment, Vec<Event>, Cursor)> {
+        let (parsed, events, cursor) = self.read_files()?;
+        let path = self.state_path();
+        let experiment = parsed
+            .into_experiment()
+            .map_err(|err| Error::state(format!("{}: corrupt: {err}", path.display())))?;
+        Ok((experiment, events, cursor))
     }
 
     /// Every config's name and status in order, the journal applied, without
@@ -252,22 +279,61 @@ impl Store {
     /// Bring `experiment` up to date, reading only new journal lines unless
     /// the state file was rewritten since `cursor`.
     pub fn refresh(&self, lock: &Lock, experiment: &mut Experiment, cursor: &mut Cursor) -> Result<Refresh> {
+        match self.read_changes(lock, cursor, false)? {
+            Changes::Events(events) => {
+                apply(experiment, events.clone());
+                Ok(Refresh::Events(events))
+            }
+            Changes::Rewritten { state, events, .. } => {
+                *experiment = *state;
+                apply(experiment, events);
+                Ok(Refresh::Reloaded)
+            }
+        }
+    }
+
+    /// What changed since `cursor` (which moves past it), not applied:
+    /// only new journal lines are read, unless the state file was rewritten;
+    /// then also the lines the folds since kept that `cursor` had not reached.
+    pub fn changes(&self, lock: &Lock, cursor: &mut Cursor) -> Result<Changes> {
+        self.read_changes(lock, cursor, true)
+    }
+
+    fn read_changes(&self, lock: &Lock, cursor: &mut Cursor, unread: bool) -> Result<Changes> {
         let path = self.state_path();
         let meta = fs::metadata(&path).map_err(|err| Error::io("cannot read", &path, err))?;
         let journal_len = fs::metadata(self.journal_path()).map(|m| m.len()).unwrap_or(0);
         if StateId::of(&meta) == cursor.state_file && journal_len >= cursor.offset {
             // Nothing new: the common case, twice per config in a run.
             if journal_len == cursor.offset {
-                return Ok(Refresh::Events(Vec::new()));
+                return Ok(Changes::Events(Vec::new()));
             }
             let read = Journal::read(&self.journal_path(), &cursor.owner, cursor.offset)?;
             cursor.offset = read.end;
             check_event_names(&self.journal_path(), &read.events)?;
-            apply(experiment, read.events.clone());
-            return Ok(Refresh::Events(read.events));
+            return Ok(Changes::Events(read.events));
         }
-        (*experiment, *cursor) = self.load(lock)?;
-        Ok(Refresh::Reloaded)
+        let (state, events, new_cursor) = self.load_unapplied(lock)?;
+        let unread = match unread && new_cursor.owner.epoch > cursor.owner.epoch {
+            true => kept::unread(&self.internal_dir(), &cursor.owner, cursor.offset, new_cursor.owner.epoch),
+            false => Vec::new(),
+        };
+        // Names are paths to be: a kept line with an unsafe one is not used.
+        let unread = match check_event_names(&self.journal_path(), &unread) {
+            Ok(()) => unread,
+            Err(_) => Vec::new(),
+        };
+        *cursor = new_cursor;
+        Ok(Changes::Rewritten { unread, state: Box::new(state), events })
+    }
+
+    /// The stamp of the state file and the journal as they are now: a stat
+    /// of each, no lock, so a watcher polls for next to nothing.
+    pub fn stamp(&self) -> Result<Stamp> {
+        let path = self.state_path();
+        let meta = fs::metadata(&path).map_err(|err| Error::io("cannot read", &path, err))?;
+        let journal = fs::metadata(self.journal_path()).ok().map(|meta| StateId::of(&meta));
+        Ok(Stamp { state_file: StateId::of(&meta), journal })
     }
 
     /// Record status changes: one appended write, O(1) in the number of
@@ -338,7 +404,12 @@ impl Store {
     ) -> Result<Cursor> {
         self.open_journal()?;
         let earlier = self.state_id().ok().and_then(|state| self.read_index(&state));
+        let folded = experiment.journal_epoch;
         self.write_state(lock, experiment)?;
+        // For watchers, best effort: without it, they see the fold's result.
+        if self.has_unfolded_events() {
+            let _ = kept::keep(&self.dir, &self.journal_path(), folded);
+        }
         let meta = fs::metadata(self.state_path())
             .map_err(|err| Error::io("cannot read", &self.state_path(), err))?;
         let owner = Owner::of(experiment);

@@ -68,6 +68,11 @@ impl Bg {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// Its stdout so far (a watcher's lines, as they come).
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
     /// Whether it has exited (without reaping it for good: see `finish`).
     pub fn exited(&mut self) -> Option<ExitStatus> {
         self.child.as_mut().expect("running").try_wait().expect("wait")

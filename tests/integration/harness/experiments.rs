@@ -1,5 +1,6 @@
 //! Ready-made experiments: configs `c0..` running a shell line, gated ones
-//! whose commands wait for the test to release them, and sweeps `n1..nK`.
+//! whose commands wait for the test to release them, sweeps `n1..nK`, and
+//! a big one.
 
 use super::{by_name, read_pid, touch, wait_for, Bg, Dir, Out};
 
@@ -70,4 +71,16 @@ pub fn sweep(dir: &Dir, script: &str, k: usize) {
     dir.init(&["--naming", "n{n}", "--shell", script], &[]);
     let grid = format!("n=1..{k}");
     assert_eq!(dir.run("exp-add", &["--grid", &grid]).succeeds().json_lines().len(), k);
+}
+
+/// An experiment whose state is a few MiB, past the size at which exp
+/// stops rewriting `experiment.yaml` on every change: 8,000 configs `c0..`
+/// (params `i` and a long `pad`) running `true`; their names.
+pub fn big_experiment(dir: &Dir) -> Vec<String> {
+    dir.init(&["--naming", "c{i}"], &["true"]);
+    let pad = "x".repeat(300);
+    let lines: String = (0..8000).map(|i| format!("{{\"i\":{i},\"pad\":\"{pad}\"}}\n")).collect();
+    let added = dir.run_stdin("exp-add", &["-f", "-"], &lines).succeeds().json_lines();
+    assert!(std::fs::metadata(dir.exp().join("experiment.yaml")).unwrap().len() > 2 << 20);
+    added.iter().map(|l| l["name"].as_str().unwrap().to_string()).collect()
 }
