@@ -40,7 +40,7 @@ complete -c exp-status -l attempt -d 'With --log: the logs of attempt N (1 is th
 complete -c exp-status -l stale-after -d 'A heartbeat older than this marks a runner on another host dead' -r
 complete -c exp-status -l json -d 'One JSON object per config (with --counts, one object of counts)'
 complete -c exp-status -l counts -d 'Only the number of configs per status'
-complete -c exp-status -l results -d 'With --json: add each config\'s result object (null when it has none)'
+complete -c exp-status -l results -d 'With --json: add each config\'s result object and its last metrics line, "metrics" (each null when it has none)'
 complete -c exp-status -l names -d 'Bare names, one per line (e.g. for exp-run --names -)'
 complete -c exp-status -l check -d 'Exit 0 if every config is done, else 1'
 complete -c exp-status -l follow -d 'With --log: follow a running config\'s logs until it ends'

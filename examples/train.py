@@ -3,8 +3,11 @@
 
 - Its params come as flags (from the command template) and all of them as
   JSON in $EXP_PARAMS.
-- It prints one progress line per epoch (exp-run shows the last one beside
-  each busy worker) and writes its metrics as a JSON object to $EXP_RESULT.
+- It prints one progress line per epoch and appends the epoch's metrics,
+  one JSON object a line, to $EXP_METRICS (exp-run shows the last one
+  beside each busy worker, exp-status beside each running config, and
+  `exp-summary --metrics` gives the curves); its final metrics go to
+  $EXP_RESULT as one JSON object.
 - On SIGUSR1 it writes where it is to $EXP_STATUS_FILE, for exp-snapshot
   --signal USR1.
 - On SIGTERM it saves a checkpoint and exits 0 *without* a result: exp then
@@ -35,6 +38,7 @@ parser.add_argument("--epochs", type=int, default=4)
 args = parser.parse_args()
 
 cache_dir = os.environ.get("EXP_CACHE_DIR")
+metrics_path = os.environ.get("EXP_METRICS")
 cache_mode = os.environ.get("EXP_CACHE_MODE", "off")
 checkpoint = os.path.join(os.environ.get("EXP_CONFIG_DIR", "."), "checkpoint.json")
 state = {"epoch": 0, "loss": None}
@@ -96,6 +100,10 @@ for epoch in range(state["epoch"] + 1, args.epochs + 1):
     loss = base * math.exp(-args.lr * epoch * 3) + stats["noise"] + 0.01 * args.seed
     state.update(epoch=epoch, loss=round(loss, 4))
     print(f"epoch {epoch}/{args.epochs} loss {state['loss']}", flush=True)
+    if metrics_path:
+        # One whole line per write, so a reader never sees half of one.
+        with open(metrics_path, "a") as f:
+            f.write(json.dumps({"epoch": epoch, "loss": state["loss"], "lr": args.lr}) + "\n")
 
 result = {"loss": state["loss"], "epochs": args.epochs, "noise": round(stats["noise"], 5)}
 with open(os.environ.get("EXP_RESULT", "/dev/stdout"), "w") as f:

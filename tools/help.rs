@@ -54,6 +54,12 @@ pub const COMMAND_ENVIRONMENT: &[(&str, &str)] = &[
         "Where to write the result, a JSON object: DIR/configs/NAME/result.json \
          (result.replay.json in a replay).",
     ),
+    (
+        "EXP_METRICS",
+        "Where to append metrics as the command goes, one JSON object a line ({\"step\": 3, \"loss\": 0.41}): \
+         DIR/configs/NAME/metrics.jsonl (metrics.replay.jsonl in a replay). The last line shows in \
+         exp-run's worker lines and exp-status; exp-summary --metrics gives every line.",
+    ),
     ("EXP_CACHE_DIR", "DIR/configs/NAME/cache/, the config's own cache (see EXP_CACHE_MODE)."),
     (
         "EXP_CACHE_MODE",

@@ -36,7 +36,8 @@ pub const EXAMPLES: &[crate::help::Example] = &[
 /// Show the state of an experiment.
 ///
 /// Without options: counts per status, with failed configs (and why) and
-/// running ones listed; with --status, a table of those configs. `--json`: one line per config with name, status, params,
+/// running ones listed (each with its last metrics line, else the last line
+/// it printed); with --status, a table of those configs. `--json`: one line per config with name, status, params,
 /// start_time, end_time, interruption_time, duration, attempts, exit_code,
 /// signal, error, dir, runner, host (where its latest attempt ran). Claims
 /// of runners that are gone are put back to todo first. `--watch`: then one
@@ -58,7 +59,8 @@ pub struct Args {
     /// Repeatable.
     #[arg(long, value_name = "STATUS", value_parser = status_parser())]
     pub status: Vec<WatchStatus>,
-    /// With --json: add each config's result object (null when it has none).
+    /// With --json: add each config's result object and its last metrics
+    /// line, "metrics" (each null when it has none).
     #[arg(long, requires = "json")]
     pub results: bool,
     /// Bare names, one per line (e.g. for exp-run --names -).
@@ -148,7 +150,8 @@ pub fn main() -> exp::Result<ExitCode> {
         let width = std::io::stdout().is_terminal().then(terminal_width);
         out.write_all(table(&census, &statuses, &now, width)?.as_bytes())?;
     } else if !args.check {
-        out.write_all(overview(&store, &census, &now)?.as_bytes())?;
+        let width = std::io::stdout().is_terminal().then(terminal_width);
+        out.write_all(overview(&store, &census, &now, width)?.as_bytes())?;
     }
     out.flush()?;
     let all_done = census.configs.iter().all(|(_, e)| e.status() == Status::Done);

@@ -2,6 +2,7 @@
 
 use crate::driver::{stdout, Common};
 use clap::Parser;
+use exp::metrics::{write_curves_csv, write_curves_json};
 use exp::report::{first_few, note};
 use exp::results::{not_done, save_to, write_csv, write_json, Options, SUMMARY_FILE};
 use exp::store::Store;
@@ -35,6 +36,7 @@ pub const EXAMPLES: &[crate::help::Example] = &[
 /// with a param is prefixed `result.`), then status (--ignore-missing) and
 /// duration in seconds (--timing). Without --ignore-missing, a config that
 /// is not done is an error: exit 1, naming the configs, nothing written.
+/// With --metrics, the learning curves instead (any status).
 #[derive(Debug, Parser)]
 #[command(after_help = crate::help::short("exp-summary", EXAMPLES), after_long_help = crate::help::long("exp-summary", EXAMPLES))]
 #[command(name = "exp-summary", version)]
@@ -61,6 +63,12 @@ pub struct Args {
     /// CR; numbers never) gets a leading ', in CSV and results_summary.csv.
     #[arg(long)]
     pub raw: bool,
+    /// The curves in long form: one row per line of each config's latest
+    /// metrics.jsonl ($EXP_METRICS): name, the params, attempt, then the
+    /// metrics fields (--json: {"name","params","attempt","metrics"}).
+    /// Configs of any status; a partial last line is skipped.
+    #[arg(long, conflicts_with_all = ["save", "timing", "ignore_missing"])]
+    pub metrics: bool,
 }
 
 pub fn main() -> exp::Result<ExitCode> {
@@ -78,7 +86,7 @@ pub fn main() -> exp::Result<ExitCode> {
     let (experiment, _) = store.read()?;
     let options = Options { ignore_missing: args.ignore_missing, timing: args.timing, raw: args.raw };
     let missing = not_done(&experiment);
-    if !options.ignore_missing && !missing.is_empty() {
+    if !options.ignore_missing && !args.metrics && !missing.is_empty() {
         let listed = first_few(missing.iter().map(|(name, status)| format!("{name} ({status})")), 10);
         note(format!(
             "{} config(s) not done: {listed}; --ignore-missing summarises them anyway",
@@ -99,6 +107,21 @@ pub fn main() -> exp::Result<ExitCode> {
     };
     let tick = &mut || ticker.tick();
     match &target {
+        _ if args.metrics => {
+            let json = args.json;
+            let write = |out: &mut dyn std::io::Write, tick: &mut dyn FnMut()| match json {
+                true => write_curves_json(&store, &experiment, out, tick),
+                false => write_curves_csv(&store, &experiment, args.raw, out, tick),
+            };
+            match &target {
+                Some(path) => {
+                    let mut bytes = Vec::new();
+                    write(&mut bytes, tick)?;
+                    exp::store::atomic::write_atomic(path, &bytes)?;
+                }
+                None => write(&mut stdout(), tick)?,
+            }
+        }
         Some(path) if args.json => {
             let mut bytes = Vec::new();
             write_json(&store, &experiment, options, &mut bytes, tick)?;

@@ -14,6 +14,7 @@ pub mod host;
 pub mod identity;
 pub mod init;
 pub mod logs;
+pub mod metrics;
 pub mod model;
 pub mod naming;
 pub mod process;

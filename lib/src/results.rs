@@ -264,7 +264,7 @@ pub fn update_summary_file(
 /// A text cell that a spreadsheet would take for a formula (it starts with
 /// `=`, `+`, `-`, `@`, TAB or CR) gets a leading `'`, so it shows as text
 /// and never runs. Numbers, `-0.5` among them, are left as they are.
-fn inert(text: String) -> String {
+pub(crate) fn inert(text: String) -> String {
     let formula = text.starts_with(['=', '+', '-', '@', '\t', '\r']);
     if formula && !matches!(serde_json::from_str::<Value>(&text), Ok(Value::Number(_))) {
         return format!("'{text}");
@@ -274,19 +274,19 @@ fn inert(text: String) -> String {
 
 /// Unique, never blank column headers, in the order they are added.
 #[derive(Default)]
-struct Columns {
-    headers: Vec<String>,
+pub(crate) struct Columns {
+    pub(crate) headers: Vec<String>,
     taken: HashSet<String>,
 }
 
 impl Columns {
     /// A fixed column, taken before any param or result.
-    fn reserve(&mut self, header: &str) {
+    pub(crate) fn reserve(&mut self, header: &str) {
         self.taken.insert(header.to_string());
     }
 
     /// A column for `key`; on a clash, `SECTION.key`, then a number.
-    fn add(&mut self, key: &str, section: &str) -> usize {
+    pub(crate) fn add(&mut self, key: &str, section: &str) -> usize {
         let mut header = key.to_string();
         if self.taken.contains(&header) {
             header = format!("{section}.{key}");

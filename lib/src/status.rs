@@ -4,11 +4,14 @@
 //! (merged over the defaults), `start_time`, `end_time`, `interruption_time`,
 //! `duration` (seconds), `attempts`, `exit_code`, `signal`, `error`, `dir`,
 //! `runner` and `host` (where its latest attempt ran); null where unknown. With `--results`, also `result`: the
-//! config's result object, null when it has none.
+//! config's result object, null when it has none, and `metrics`: the last
+//! line of its latest attempt's `metrics.jsonl` (a todo config: null).
+//! Without `--results` no config's folder is read.
 
 use crate::color;
 use crate::error::Result;
 use crate::identity::merged;
+use crate::metrics::{metrics_of, progress_line};
 use crate::model::{Claim, Config, Params, Status};
 use crate::report::format_seconds;
 use crate::results::result_of;
@@ -38,6 +41,9 @@ pub struct Row<'a> {
     /// `--results`: Some(null) when the config has no result.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<serde_json::Value>,
+    /// `--results`: its last metrics line, Some(null) when it has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<serde_json::Value>,
 }
 
 impl<'a> Row<'a> {
@@ -66,6 +72,7 @@ impl<'a> Row<'a> {
             runner: config.runner.as_ref(),
             host: config.host.as_deref(),
             result: None,
+            metrics: None,
         }
     }
 
@@ -73,14 +80,18 @@ impl<'a> Row<'a> {
     pub fn with_result(mut self, store: &Store, results: bool) -> Row<'a> {
         if results {
             self.result = Some(result_of(store, self.name, self.status).unwrap_or_default());
+            let metrics = metrics_of(store, self.name, self.status);
+            self.metrics = Some(metrics.map(serde_json::Value::Object).unwrap_or_default());
         }
         self
     }
 }
 
 /// The human overview: counts, then the failed configs with why (aligned),
-/// then the running ones; statuses coloured for stdout ([`crate::color`]).
-pub fn overview(store: &Store, census: &Census, now: &Timestamp) -> Result<String> {
+/// then the running ones, each with its last metrics line, else the last
+/// line it printed, cut to `width` columns (a terminal's; else
+/// [`PLAIN_WIDTH`]); statuses coloured for stdout ([`crate::color`]).
+pub fn overview(store: &Store, census: &Census, now: &Timestamp, width: Option<usize>) -> Result<String> {
     let counts = census.counts();
     let experiment = &census.experiment;
     let mut out = String::new();
@@ -109,7 +120,7 @@ pub fn overview(store: &Store, census: &Census, now: &Timestamp) -> Result<Strin
         }
         let config = entry.read()?;
         match config.status {
-            Status::Failed => failed.push((name.as_str(), why_failed(&config))),
+            Status::Failed => failed.push((name.as_str(), why_failed(&config), None)),
             Status::Running => {
                 let elapsed = config.duration(now).map(format_seconds).unwrap_or_default();
                 let host = config
@@ -117,24 +128,42 @@ pub fn overview(store: &Store, census: &Census, now: &Timestamp) -> Result<Strin
                     .as_ref()
                     .map(|c| format!("on {} pid {}", c.host, c.pid))
                     .unwrap_or_default();
-                running.push((name.as_str(), format!("{elapsed:>7}  {host}")));
+                let last = progress_line(&store.config_files(name));
+                running.push((name.as_str(), format!("{elapsed:>7}  {host}"), last));
             }
             _ => {}
         }
     }
+    let shown_width = width.unwrap_or(PLAIN_WIDTH);
     for (status, lines) in [(Status::Failed, failed), (Status::Running, running)] {
         if lines.is_empty() {
             continue;
         }
-        let width = lines.iter().map(|(name, _)| name.chars().count()).max().unwrap_or(0);
+        let width = lines.iter().map(|(name, ..)| name.chars().count()).max().unwrap_or(0);
+        let details = lines.iter().map(|(_, detail, _)| detail.chars().count()).max().unwrap_or(0);
         let look = color::of_status(status);
         let _ = writeln!(out, "{}:", look.apply_to(status));
-        for (name, detail) in lines {
-            let _ = writeln!(out, "  {:<width$}  {detail}", look.apply_to(name));
+        for (name, detail, last) in lines {
+            let row = format!("  {:<width$}  {detail}", look.apply_to(name));
+            // A running config's last line goes last, in the room left.
+            let Some(last) = last else {
+                let _ = writeln!(out, "{row}");
+                continue;
+            };
+            let row = row + &" ".repeat(details - detail.chars().count());
+            let room = shown_width.saturating_sub(console::measure_text_width(&row) + 2);
+            match room {
+                0..4 => writeln!(out, "{}", row.trim_end()),
+                _ => writeln!(out, "{row}  {}", console::truncate_str(&last, room, "…")),
+            }
+            .expect("writing to a String");
         }
     }
     Ok(out)
 }
+
+/// Where the overview cuts a running config's last line off a terminal.
+pub const PLAIN_WIDTH: usize = 100;
 
 /// What a failed config's record says of its failure.
 pub fn why_failed(config: &Config) -> String {

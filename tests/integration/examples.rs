@@ -1,6 +1,6 @@
 //! The examples a user copies: `examples/train.py` keeps the cache
 //! contract (a replay gives back exactly what the recorded run computed),
-//! checkpoints on SIGTERM and resumes, and `examples/jq-recipes.sh` answers
+//! checkpoints on SIGTERM and resumes, writes its metrics, and `examples/jq-recipes.sh` answers
 //! on a real sweep.
 
 use crate::harness::*;
@@ -44,6 +44,28 @@ fn a_replay_of_the_example_trainer_gives_back_the_recorded_result() {
     let missing = dir.run("exp-run", &["--replay", "lr0.1-s0"]);
     assert_ne!(missing.code, Some(0), "{missing:?}");
     missing.stderr_has("no cached answer");
+}
+
+#[test]
+fn the_example_trainer_writes_a_metrics_line_per_epoch_and_runs_without_exp() {
+    let dir = Dir::new();
+    let Some(()) = trainer(&dir, 3) else { return };
+    dir.run("exp-add", &["--grid", "lr=0.1,0.2", "--grid", "seed=0"]).succeeds();
+    dir.run("exp-run", &["-j", "2", "--progress", "never"]).succeeds();
+    let curves = dir.run("exp-summary", &["--metrics", "--json"]);
+    curves.succeeds();
+    let lines = curves.json_lines();
+    assert_eq!(lines.len(), 6, "{curves:?}");
+    let epochs: Vec<&serde_json::Value> = lines.iter().map(|l| &l["metrics"]["epoch"]).collect();
+    assert_eq!(epochs, [1, 2, 3, 1, 2, 3]);
+    let rows = dir.run("exp-status", &["--json", "--results"]).succeeds().rows_by_name();
+    let row = &rows["lr0.1-s0"];
+    assert_eq!(row["metrics"]["loss"], row["result"]["loss"], "the last epoch's loss is the result's: {row}");
+    // Outside exp: no $EXP_METRICS, no $EXP_RESULT.
+    let train = repo("examples/train.py");
+    let alone = dir.program("python3").args([train.to_str().unwrap(), "--epochs", "1"]).output().unwrap();
+    let alone = Out::of(alone);
+    alone.succeeds().stdout_has("\"loss\"");
 }
 
 #[test]

@@ -34,6 +34,8 @@ mod init;
 mod install;
 /// `exp-run` under signals and crashes: interruption, stubborn commands, SIGKILL, torn journals.
 mod interrupt;
+/// `$EXP_METRICS`: files per attempt, the last line in exp-status, `exp-summary --metrics`, rate and ETA lines.
+mod metrics;
 /// `exp-run`'s cache mode, `--replay`, `--replay-all` and `--setup`.
 mod replay;
 /// Bad input and hostile conditions found in review: refused cleanly or survived.

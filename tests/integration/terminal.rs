@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 const ESC: char = '\x1b';
 
-/// `[n/N] HH:MM:SS REST` after the program's name: (n, N, REST).
+/// `[n/N] HH:MM:SS REST` after the program's name: (n, N, REST), REST
+/// without the rate and ETA that follow the time once a config finished.
 fn counted(line: &str) -> Option<(usize, usize, &str)> {
     let rest = line.strip_prefix("exp-run: [")?;
     let (counter, rest) = rest.split_once("] ")?;
@@ -19,6 +20,14 @@ fn counted(line: &str) -> Option<(usize, usize, &str)> {
     let digits = |s: &str| s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit());
     let parts: Vec<&str> = time.split(':').collect();
     (parts.len() == 3 && parts.iter().all(|p| digits(p))).then_some(())?;
+    let rest = match rest.split_once(' ') {
+        Some((rate, after)) if rate.ends_with("/min") => after,
+        _ => rest,
+    };
+    let rest = match rest.strip_prefix("ETA ") {
+        Some(eta) => eta.split_once(' ')?.1,
+        None => rest,
+    };
     Some((n.parse().ok()?, total.parse().ok()?, rest))
 }
 
@@ -279,6 +288,19 @@ fn bars_on_a_terminal_count_show_each_commands_last_line_and_fit_70_columns() {
     assert!(!lines.iter().any(|l| l.contains("still running")), "no plain lines on a terminal");
     let closing = lines.last().unwrap();
     assert!(closing.starts_with("exp-run: 4 done, 0 failed"), "{closing:?}");
+}
+
+#[test]
+fn a_workers_line_shows_its_last_metrics_line_in_place_of_its_output() {
+    let dir = Dir::new();
+    let script = r#"for i in 1 2 3 4; do echo "epoch $i"; echo "{{\"step\": $i, \"loss\": 0.$i}}" >> "$EXP_METRICS"; sleep 0.3; done"#;
+    sweep(&dir, script, 2);
+    let run = format!("{} exp -j 2", quote(&bin("exp-run")));
+    let Some(captured) = on_a_terminal(dir.path(), &run) else { return };
+    let lines = screen_lines(&captured);
+    let workers: Vec<&String> = lines.iter().filter(|l| l.contains("worker ")).collect();
+    assert!(workers.iter().any(|l| l.contains("step=3 loss=0.3")), "{workers:?}");
+    assert!(!workers.iter().any(|l| l.contains("epoch 3")), "metrics win over output: {workers:?}");
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! The bars of a run on a terminal: one overall line, then a line per busy
-//! worker showing its config, how long it has run and the last line its
+//! worker showing its config, how long it has run and its last metrics
+//! line (`step=3 loss=0.41`, see [`crate::metrics`]), else the last line its
 //! command printed.
 //!
 //! The overall line reads `=====>---- 9/30 finished (6 done, 3 failed),
@@ -17,6 +18,7 @@
 //! lines, whose failures are ignored: the run goes on and records its state.
 
 use crate::color::{self, Style};
+use crate::metrics::LastLine;
 use crate::report::{format_seconds, note, program};
 use crate::run::tally::Tally;
 use crate::store::config_files::ConfigFiles;
@@ -57,6 +59,7 @@ struct Worker {
     attempt: u32,
     files: ConfigFiles,
     started: Instant,
+    metrics: LastLine,
 }
 
 impl Bars {
@@ -92,7 +95,14 @@ impl Bars {
         let above = 1 + self.workers.iter().take(worker).flatten().count();
         let bar = self.multi.insert(above, ProgressBar::new_spinner());
         bar.set_style(ProgressStyle::with_template("  {spinner} {msg}").expect("valid template"));
-        let line = Worker { bar, name: name.to_string(), attempt, files, started: Instant::now() };
+        let mut line = Worker {
+            bar,
+            name: name.to_string(),
+            attempt,
+            files,
+            started: Instant::now(),
+            metrics: LastLine::default(),
+        };
         line.show(worker, self.workers.len(), (self.width)());
         if let Some(slot) = self.workers.get_mut(worker) {
             *slot = Some(line);
@@ -128,7 +138,7 @@ impl Bars {
         self.draw_overall(tally, total);
         let width = (self.width)();
         let jobs = self.workers.len();
-        for (worker, line) in self.workers.iter().enumerate() {
+        for (worker, line) in self.workers.iter_mut().enumerate() {
             if let Some(line) = line {
                 line.show(worker, jobs, width);
             }
@@ -196,8 +206,11 @@ impl TermLike for MuteOnError {
 }
 
 impl Worker {
-    fn show(&self, worker: usize, jobs: usize, width: usize) {
-        let last = self.files.last_output_line();
+    fn show(&mut self, worker: usize, jobs: usize, width: usize) {
+        let last = match self.metrics.get(&self.files) {
+            Some(metrics) => Some(metrics.to_string()),
+            None => self.files.last_output_line(),
+        };
         let budget = width.saturating_sub(WORKER_INDENT + 1);
         let elapsed = self.started.elapsed().as_secs_f64();
         self.bar.set_message(worker_line(

@@ -5,7 +5,9 @@
 //! A replayed command runs in exp-run's own process group, so a terminal's
 //! Ctrl-C (and its stdin, for a debugger) reaches it directly; signals sent
 //! to exp-run by another process are passed on. Its result goes to
-//! `result.replay.json`, beside the recorded `result.json`.
+//! `result.replay.json`, beside the recorded `result.json`, and its
+//! metrics to `metrics.replay.jsonl` (begun anew by each replay), beside
+//! the recorded `metrics.jsonl`.
 //!
 //! It runs what ran: the argv its folder's `command.json` recorded (saying
 //! so when the template has changed since, `exp-init --update`), in today's
@@ -18,7 +20,7 @@ use crate::model::Status;
 use crate::report::note;
 use crate::run::spawn::{Invocation, Launcher};
 use crate::select::Selection;
-use crate::store::config_files::{ConfigFiles, COMMAND};
+use crate::store::config_files::{ConfigFiles, COMMAND, REPLAY_METRICS};
 use crate::store::Store;
 use crate::template::shell_quote;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -105,6 +107,11 @@ pub fn replay(
         let mut command = launcher.command(&argv, &env);
         let program = &argv[0];
         command.env("EXP_RESULT", files.replay_result());
+        command.env("EXP_METRICS", files.replay_metrics());
+        // The command appends: an earlier replay's curve is not this one's.
+        if let Some(folder) = files.folder() {
+            let _ = folder.remove_file(REPLAY_METRICS);
+        }
         let mut child =
             command.spawn().map_err(|err| Error::state(format!("cannot run {program:?}: {err}")))?;
         forward.child.store(child.id() as i32, Ordering::SeqCst);

@@ -4,7 +4,7 @@
 use crate::error::{Error, Kind, Result};
 use crate::identity::merged;
 use crate::model::{Experiment, Params};
-use crate::store::config_files::{ConfigFiles, CACHE, COMMAND, PARAMS, RESULT, STDERR, STDOUT};
+use crate::store::config_files::{ConfigFiles, CACHE, COMMAND, METRICS, PARAMS, RESULT, STDERR, STDOUT};
 use crate::store::folder::{is_symlink_refusal, Folder};
 use crate::store::Store;
 use crate::template::{
@@ -187,6 +187,7 @@ impl Launcher {
         set("EXP_CONFIG_DIR", files.dir.clone().into());
         set("EXP_PARAMS", serde_json::Value::Object(params.clone()).to_string().into());
         set("EXP_RESULT", files.result().into());
+        set("EXP_METRICS", files.metrics().into());
         set("EXP_CACHE_DIR", files.cache().into());
         set("EXP_CACHE_MODE", self.cache.as_str().into());
         set("EXP_ATTEMPT", attempt.to_string().into());
@@ -312,10 +313,11 @@ fn refused(path: &Path, err: std::io::Error) -> Error {
 }
 
 /// Logs and results of earlier attempts are kept: `stdout.log` of attempt N
-/// becomes `stdout.N.log` when attempt N+1 starts (likewise stderr, result).
+/// becomes `stdout.N.log` when attempt N+1 starts (likewise stderr, result,
+/// metrics).
 fn keep_earlier_attempt(folder: &Folder, attempt: u32) {
     let previous = attempt.saturating_sub(1).max(1);
-    for file in [STDOUT, STDERR, RESULT] {
+    for file in [STDOUT, STDERR, RESULT, METRICS] {
         if folder.has(file) {
             let mut n = previous;
             while folder.has(&ConfigFiles::of_attempt(file, n)) {

@@ -23,6 +23,10 @@ pub const RESULT: &str = "result.json";
 pub const RESULT_YAML: &str = "result.yaml";
 /// Where a replay's result goes, so the recorded one stays as it was.
 pub const REPLAY_RESULT: &str = "result.replay.json";
+/// Where the command appends its metrics, one JSON object a line (`$EXP_METRICS`).
+pub const METRICS: &str = "metrics.jsonl";
+/// Where a replay's metrics go, so the recorded ones stay as they were.
+pub const REPLAY_METRICS: &str = "metrics.replay.jsonl";
 pub const STATUS: &str = "status.txt";
 pub const PARAMS: &str = "params.json";
 pub const COMMAND: &str = "command.json";
@@ -65,9 +69,16 @@ impl ConfigFiles {
     pub fn replay_result(&self) -> PathBuf {
         self.dir.join(REPLAY_RESULT)
     }
+    pub fn metrics(&self) -> PathBuf {
+        self.dir.join(METRICS)
+    }
+    pub fn replay_metrics(&self) -> PathBuf {
+        self.dir.join(REPLAY_METRICS)
+    }
 
     /// A file of an earlier attempt: `stdout.log` of attempt N is kept as
-    /// `stdout.N.log` (likewise `stderr.N.log`, `result.N.json`).
+    /// `stdout.N.log` (likewise `stderr.N.log`, `result.N.json`,
+    /// `metrics.N.jsonl`).
     pub fn of_attempt(file: &str, attempt: u32) -> String {
         let (stem, ext) = file.rsplit_once('.').unwrap_or((file, ""));
         format!("{stem}.{attempt}.{ext}")
@@ -88,6 +99,12 @@ impl ConfigFiles {
     /// is a symlink (or not a folder) is skipped with a warning naming it.
     pub fn folder(&self) -> Option<Folder> {
         self.opened(true)
+    }
+
+    /// The config's folder for reading, None (and no warning) when it has
+    /// none or it is a symlink: for a display that looks many times a second.
+    pub fn folder_quietly(&self) -> Option<Folder> {
+        self.opened(false)
     }
 
     fn opened(&self, warn: bool) -> Option<Folder> {

@@ -4,8 +4,8 @@
 //!
 //! `--json` lines are `exp-status --json`'s rows, after the change; a
 //! removed config's row is its last known one with `"status": "removed"`
-//! (and, with `--results`, a null `result`: its folder is no longer its
-//! own). `--status S` keeps the lines whose status after the change is S.
+//! (and, with `--results`, a null `result` and `metrics`: its folder is
+//! no longer its own; an ending's `metrics` is its attempt's last line). `--status S` keeps the lines whose status after the change is S.
 //! People get `19:18:02 lr0.1-s0 running -> done 12.3s`.
 //!
 //! It polls: a stat of the state file and of the journal every
@@ -32,6 +32,7 @@ use crate::report::format_seconds;
 use crate::runners::read_recovering;
 use crate::status::{overview, table, why_failed, Row};
 use crate::store::census::Census;
+use crate::store::config_files::{ConfigFiles, METRICS};
 use crate::store::Store;
 use crate::time::Timestamp;
 use std::io::Write;
@@ -135,7 +136,7 @@ fn list(
         })
         .collect();
     let text = match (options.statuses.is_empty(), statuses.is_empty()) {
-        (true, _) => overview(store, &census, &now)?,
+        (true, _) => overview(store, &census, &now, options.width)?,
         (false, false) => table(&census, &statuses, &now, options.width)?,
         // Only removals asked for: no config is listed.
         (false, true) => String::new(),
@@ -157,6 +158,8 @@ fn json_line(
     if change.after != WatchStatus::Removed {
         if results {
             row.result = Some(result_of_attempt(store, tracker, change).unwrap_or_default());
+            let metrics = metrics_of_attempt(store, tracker, change).map(serde_json::Value::Object);
+            row.metrics = Some(metrics.unwrap_or_default());
         }
         return write_row(out, &row);
     }
@@ -164,6 +167,7 @@ fn json_line(
     row["status"] = WatchStatus::Removed.as_str().into();
     if results {
         row["result"] = serde_json::Value::Null;
+        row["metrics"] = serde_json::Value::Null;
     }
     write_row(out, &row)
 }
@@ -182,6 +186,22 @@ fn result_of_attempt(store: &Store, tracker: &Tracker, change: &Change) -> Optio
         return files.read_result_of(Some(config.attempts));
     }
     files.read_result().or_else(|| files.read_result_of(Some(config.attempts)))
+}
+
+/// The last metrics line of the attempt a change is about: in
+/// `metrics.jsonl`, or `metrics.N.jsonl` once a later attempt has started.
+fn metrics_of_attempt(store: &Store, tracker: &Tracker, change: &Change) -> Option<crate::metrics::Metrics> {
+    let config = &change.config;
+    if config.status == Status::Todo {
+        return None;
+    }
+    let files = store.config_files(&change.name);
+    let latest = tracker.experiment().configs.get(&change.name).and_then(|entry| entry.read().ok());
+    let file = match latest.is_some_and(|latest| latest.attempts > config.attempts) {
+        true => ConfigFiles::of_attempt(METRICS, config.attempts),
+        false => METRICS.to_string(),
+    };
+    crate::metrics::last_in(&files, &file, true)
 }
 
 fn write_row(out: &mut impl Write, row: &impl serde::Serialize) -> Result<()> {
