@@ -1,4 +1,5 @@
-//! `metrics.jsonl`, the JSON objects a command appends to `$EXP_METRICS`, one a line: the last line for people watching, the whole curve for `exp-summary --metrics`.
+//! The metrics a command appends to `$EXP_METRICS` (`metrics.jsonl`, one
+//! JSON object a line): the last line for people, the curve for exp-summary.
 //!
 //! The last line is what exp-run's worker lines, the human `exp-status`
 //! and `exp-status --json --results` show: the last complete line that is

@@ -280,3 +280,30 @@ printf '{{"step": 3' >> "$EXP_METRICS"
         dir.run("exp-summary", &["--metrics", flag]).fails_with(2);
     }
 }
+
+#[test]
+fn a_watchers_ending_read_late_carries_the_metrics_of_its_own_attempt() {
+    let dir = Dir::new();
+    shell_experiment(&dir, 2, &literal(&append(r#"{"attempt": '"$EXP_ATTEMPT"'}"#)));
+    dir.run("exp-run", &["--limit", "1", "-q"]).succeeds();
+    let watcher = Bg::spawn(&dir, "exp-status", &["--watch", "--json", "--results", "--status", "done"]);
+    let lines = || -> Vec<Value> {
+        let out = watcher.stdout();
+        let whole = &out[..out.rfind('\n').map_or(0, |end| end + 1)];
+        whole.lines().map(|line| serde_json::from_str(line).unwrap()).collect()
+    };
+    wait_for("c0's line", || lines().len() == 1);
+    assert_eq!(lines()[0]["metrics"], json!({"attempt": 1}));
+    // While it sleeps, c1 ends, is reset, and runs again: metrics.jsonl is
+    // the second attempt's when the watcher reads the first one's ending.
+    watcher.signal(nix::sys::signal::Signal::SIGSTOP);
+    dir.run("exp-run", &["-q"]).succeeds();
+    dir.run_stdin("exp-clean", &["--names", "-", "--reset"], "c1\n").succeeds();
+    dir.run("exp-run", &["-q"]).succeeds();
+    watcher.signal(nix::sys::signal::Signal::SIGCONT);
+    wait_for("three endings", || lines().len() >= 3);
+    let seen: Vec<(String, Value)> =
+        lines().iter().map(|l| (l["name"].as_str().unwrap().to_string(), l["metrics"].clone())).collect();
+    let (first, second) = (json!({"attempt": 1}), json!({"attempt": 2}));
+    assert_eq!(seen, [("c0".to_string(), first.clone()), ("c1".into(), first), ("c1".into(), second)]);
+}
