@@ -119,13 +119,19 @@ fn parse(line: &[u8]) -> Line {
 
 /// A metrics line as people read it: `step=3 loss=0.41`, its fields in
 /// their order, nested objects flattened with dots, values as the summary
-/// writes them.
+/// writes them (control characters, a newline in a string, as spaces: it
+/// is one line on a terminal).
 pub fn display(metrics: &Metrics) -> String {
     let mut fields = Vec::new();
     flatten("", &Value::Object(metrics.clone()), &mut fields);
     let shown: Vec<String> =
         fields.iter().map(|(key, value)| format!("{key}={}", display_value(value))).collect();
-    shown.join(" ")
+    shown.join(" ").chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
+/// A line to show, unless it shows nothing (`{}`).
+fn shown(metrics: Metrics) -> Option<String> {
+    Some(display(&metrics)).filter(|line| !line.trim().is_empty())
 }
 
 /// Say once per config (of all its metrics files) that lines were skipped.
@@ -173,7 +179,7 @@ pub fn metrics_of(store: &Store, name: &str, status: Status) -> Option<Metrics> 
 /// What a running config shows people: its last metrics line, else the
 /// last line it printed (see [`ConfigFiles::last_output_line`]).
 pub fn progress_line(files: &ConfigFiles) -> Option<String> {
-    last_in(files, METRICS, true).map(|metrics| display(&metrics)).or_else(|| files.last_output_line())
+    last_in(files, METRICS, true).and_then(shown).or_else(|| files.last_output_line())
 }
 
 /// The last metrics line of one running attempt, shown several times a
@@ -197,7 +203,7 @@ impl LastLine {
         let seen = Some((meta.len(), meta.mtime(), meta.mtime_nsec()));
         if seen != self.seen {
             self.seen = seen;
-            self.shown = last_in(files, METRICS, false).map(|metrics| display(&metrics));
+            self.shown = last_in(files, METRICS, false).and_then(shown);
         }
         self.shown.as_deref()
     }
@@ -469,6 +475,8 @@ mod tests {
             "z=warm up val.acc=0.9 val.n=[1,2] ok=true x=null"
         );
         assert_eq!(display(&Metrics::new()), "");
+        assert_eq!(shown(Metrics::new()), None, "an empty object leaves the output line shown");
+        assert_eq!(display(&object(r#"{"msg": "a\nb\tc"}"#)), "msg=a b c");
     }
 
     #[test]
