@@ -11,6 +11,7 @@
   const headers = Array.from(table.tHead.rows[0].cells);
   const order = data.rows.map(function (_, i) { return i; });
   let sorted = null;
+  const collator = new Intl.Collator(undefined, { numeric: true });
 
   // Fractions shown to 6 significant digits (the cell's title has them all).
   function text(value) {
@@ -25,7 +26,7 @@
     const numberA = typeof a === "number", numberB = typeof b === "number";
     if (numberA && numberB) return a - b;
     if (numberA !== numberB) return numberA ? -1 : 1;
-    return String(a).localeCompare(String(b), undefined, { numeric: true });
+    return collator.compare(String(a), String(b));
   }
 
   function render() {
