@@ -69,21 +69,39 @@ pub struct Args {
     /// Configs of any status; a partial last line is skipped.
     #[arg(long, conflicts_with_all = ["save", "timing", "ignore_missing"])]
     pub metrics: bool,
+    /// Write one self-contained HTML page to FILE (atomically): the counts,
+    /// the results table (sortable), each numeric result plotted against
+    /// each param that varies, and the failures. Configs that are not done
+    /// are shown, never refused.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["json", "save", "output", "timing", "raw", "metrics"])]
+    pub html: Option<PathBuf>,
 }
 
 pub fn main() -> exp::Result<ExitCode> {
     let args = crate::driver::parse::<Args>();
-    if let Some(folder) = args.output.as_deref().and_then(|path| path.parent()) {
-        if !folder.as_os_str().is_empty() && !folder.is_dir() {
-            return Err(exp::Error::usage(format!(
-                "-o {}: no folder {} to write it in",
-                args.output.as_deref().unwrap_or(folder).display(),
-                folder.display()
-            )));
+    for (flag, path) in [("-o", &args.output), ("--html", &args.html)] {
+        if let Some(folder) = path.as_deref().and_then(|path| path.parent()) {
+            if !folder.as_os_str().is_empty() && !folder.is_dir() {
+                return Err(exp::Error::usage(format!(
+                    "{flag} {}: no folder {} to write it in",
+                    path.as_deref().unwrap_or(folder).display(),
+                    folder.display()
+                )));
+            }
         }
     }
     let mut store = Store::open(&args.experiment.dir)?;
     let (experiment, _) = store.read()?;
+    if let Some(path) = &args.html {
+        let label = args.experiment.dir.display().to_string();
+        let sources = [exp::html::Source { label, store: &store, experiment: &experiment }];
+        let mut ticker = Ticker::new("configs read", Some(experiment.configs.len() as u64));
+        let page = exp::html::render(&sources, &mut || ticker.tick())?;
+        drop(ticker);
+        exp::store::atomic::write_atomic(path, page.as_bytes())?;
+        note(format!("wrote {}", path.display()));
+        return Ok(ExitCode::Success);
+    }
     let options = Options { ignore_missing: args.ignore_missing, timing: args.timing, raw: args.raw };
     let missing = not_done(&experiment);
     if !options.ignore_missing && !args.metrics && !missing.is_empty() {

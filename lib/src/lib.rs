@@ -11,6 +11,7 @@ pub mod format_spec;
 pub mod grid;
 pub mod hash;
 pub mod host;
+pub mod html;
 pub mod identity;
 pub mod init;
 pub mod logs;

@@ -38,6 +38,8 @@ mod interrupt;
 mod metrics;
 /// `exp-run`'s cache mode, `--replay`, `--replay-all` and `--setup`.
 mod replay;
+/// `exp-summary --html`: the page in headless Chromium, and as text.
+mod report;
 /// Bad input and hostile conditions found in review: refused cleanly or survived.
 mod robustness;
 /// `exp-run`'s pool: statuses, exit codes, logs, results, retries, selection, timeouts, environment.

@@ -59,6 +59,34 @@ pub fn python3(test: &str) -> bool {
     ok
 }
 
+/// A Python that can drive headless Chromium (playwright, and a system
+/// `chromium`: `$EXP_CHROMIUM` or on PATH), as `tests/browser/` needs:
+/// `$EXP_PYTHON`, else `python3`. Without one, a note that `test` is
+/// skipped, or a failure when `EXP_EXPECT_BROWSER=1` (CI sets it).
+pub fn browser_python(test: &str) -> Option<String> {
+    let python = std::env::var("EXP_PYTHON").unwrap_or_else(|_| "python3".into());
+    let imports = Command::new(&python)
+        .args(["-c", "import playwright.sync_api"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    let chromium = std::env::var_os("EXP_CHROMIUM").map(PathBuf::from).or_else(|| {
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .map(|folder| folder.join("chromium"))
+            .find(|path| path.is_file())
+    });
+    let problem = match (imports, chromium) {
+        (true, Some(_)) => return Some(python),
+        (false, _) => format!("{python} cannot import playwright"),
+        (true, None) => "no chromium (on PATH or $EXP_CHROMIUM)".to_string(),
+    };
+    if std::env::var("EXP_EXPECT_BROWSER").as_deref() == Ok("1") {
+        panic!("EXP_EXPECT_BROWSER=1 but {problem} (.ci/run installs both)");
+    }
+    eprintln!("note: {test}: skipped, {problem}");
+    None
+}
+
 /// A file or folder made immutable (`chattr +i`, even for root) until
 /// dropped.
 pub struct Immutable {
