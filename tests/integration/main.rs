@@ -34,6 +34,8 @@ mod init;
 mod install;
 /// `exp-run` under signals and crashes: interruption, stubborn commands, SIGKILL, torn journals.
 mod interrupt;
+/// `examples/optuna_search.py`: a real TPE study through the tools, killed and resumed, failures, repeats.
+mod optuna;
 /// `exp-run`'s cache mode, `--replay`, `--replay-all` and `--setup`.
 mod replay;
 /// Bad input and hostile conditions found in review: refused cleanly or survived.

@@ -59,6 +59,28 @@ pub fn python3(test: &str) -> bool {
     ok
 }
 
+/// The Python of the Optuna example: `$EXP_PYTHON`, else python3, if it
+/// imports optuna; else None after a note that `test` is skipped, or a
+/// failure under `EXP_EXPECT_OPTUNA=1` (CI installs Optuna in a venv).
+pub fn optuna_python(test: &str) -> Option<String> {
+    let python = std::env::var("EXP_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = Command::new(&python)
+        .args(["-c", "import optuna"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if ok {
+        return Some(python);
+    }
+    if std::env::var("EXP_EXPECT_OPTUNA").as_deref() == Ok("1") {
+        panic!("EXP_EXPECT_OPTUNA=1 but `{python} -c 'import optuna'` fails (set EXP_PYTHON to a python with Optuna)");
+    }
+    eprintln!("note: {test}: skipped, `{python}` cannot import optuna (EXP_PYTHON names another python)");
+    None
+}
+
 /// A file or folder made immutable (`chattr +i`, even for root) until
 /// dropped.
 pub struct Immutable {
