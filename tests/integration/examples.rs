@@ -99,15 +99,10 @@ fn the_jq_recipes_answer_on_a_real_sweep() {
     // lr=1 diverges: one failed config for the recipes to find.
     dir.run("exp-add", &["--grid", "lr=0.1,0.3,1", "--grid", "seed=0"]).succeeds();
     dir.run("exp-run", &["-j", "2", "--progress", "never"]).fails_with(1);
-    let bins = bin("exp-status").parent().unwrap().to_path_buf();
-    let path = std::env::join_paths(
-        std::iter::once(bins).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
-    )
-    .unwrap();
     let out = Out::of(
         std::process::Command::new(repo("examples/jq-recipes.sh"))
             .env("EXP_DIR", dir.exp())
-            .env("PATH", path)
+            .env("PATH", path_with_tools())
             .output()
             .expect("run the recipes"),
     );

@@ -36,6 +36,8 @@ mod install;
 mod interrupt;
 /// `$EXP_METRICS`: files per attempt, the last line in exp-status, `exp-summary --metrics`, rate and ETA lines.
 mod metrics;
+/// `examples/optuna_search.py`: a real TPE study through the tools, killed and resumed, failures, repeats.
+mod optuna;
 /// `exp-run`'s cache mode, `--replay`, `--replay-all` and `--setup`.
 mod replay;
 /// `exp-summary --html`: the page in headless Chromium, and as text.

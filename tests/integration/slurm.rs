@@ -167,11 +167,6 @@ fn the_example_batch_script_finishes_a_sweep() {
     let dir = Dir::new();
     let names = shell_experiment(&dir, 12, r#"echo "$EXP_NAME $SLURM_ARRAY_TASK_ID" >> log.txt; sleep 0.1"#);
     let script = repo("examples/slurm-array.sbatch");
-    let bins = bin("exp-run").parent().unwrap().to_path_buf();
-    let path = std::env::join_paths(
-        std::iter::once(bins).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
-    )
-    .unwrap();
     let out = Out::of(
         slurm
             .cmd("sbatch")
@@ -180,7 +175,7 @@ fn the_example_batch_script_finishes_a_sweep() {
             .arg(format!("--output={}/slurm-%A_%a.out", dir.path().display()))
             .arg("--export=ALL")
             .env("EXP_DIR", dir.exp())
-            .env("PATH", path)
+            .env("PATH", path_with_tools())
             .arg(&script)
             .output()
             .expect("spawn sbatch"),

@@ -170,6 +170,14 @@ pub fn bin(tool: &str) -> PathBuf {
     }
 }
 
+/// `PATH` with the built tools first, for scripts that call them by name
+/// (the examples, a batch script).
+pub fn path_with_tools() -> std::ffi::OsString {
+    let bins = bin("exp-run").parent().unwrap().to_path_buf();
+    let rest = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(std::iter::once(bins).chain(std::env::split_paths(&rest))).unwrap()
+}
+
 /// `jq`, which the composition tests need (CI installs it).
 pub fn jq() -> Command {
     Command::new("jq")

@@ -59,32 +59,55 @@ pub fn python3(test: &str) -> bool {
     ok
 }
 
-/// A Python that can drive headless Chromium (playwright, and a system
-/// `chromium`: `$EXP_CHROMIUM` or on PATH), as `tests/browser/` needs:
-/// `$EXP_PYTHON`, else `python3`. Without one, a note that `test` is
-/// skipped, or a failure when `EXP_EXPECT_BROWSER=1` (CI sets it).
-pub fn browser_python(test: &str) -> Option<String> {
+/// `$EXP_PYTHON`, else `python3`, if it imports `module`; else what is
+/// wrong.
+fn python_importing(module: &str) -> Result<String, String> {
     let python = std::env::var("EXP_PYTHON").unwrap_or_else(|_| "python3".into());
     let imports = Command::new(&python)
-        .args(["-c", "import playwright.sync_api"])
+        .args(["-c", &format!("import {module}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|status| status.success());
+    match imports {
+        true => Ok(python),
+        false => Err(format!("`{python}` cannot import {module} (EXP_PYTHON names another python)")),
+    }
+}
+
+/// A note that `test` is skipped for `problem`, or a failure when the
+/// environment variable `expect` is 1 (CI sets it where it installs what
+/// the test needs).
+fn skipped<T>(expect: &str, test: &str, problem: &str) -> Option<T> {
+    if std::env::var(expect).as_deref() == Ok("1") {
+        panic!("{expect}=1 but {problem} (.ci/run installs it)");
+    }
+    eprintln!("note: {test}: skipped, {problem}");
+    None
+}
+
+/// The Python of the Optuna example (see [`python_importing`]), or None
+/// after a note, or a failure under `EXP_EXPECT_OPTUNA=1`.
+pub fn optuna_python(test: &str) -> Option<String> {
+    python_importing("optuna").map_or_else(|problem| skipped("EXP_EXPECT_OPTUNA", test, &problem), Some)
+}
+
+/// A Python that drives headless Chromium for `tests/browser/`: one that
+/// imports playwright, and a system `chromium` (`$EXP_CHROMIUM` or on
+/// PATH); else None after a note, or a failure under
+/// `EXP_EXPECT_BROWSER=1`.
+pub fn browser_python(test: &str) -> Option<String> {
     let chromium = std::env::var_os("EXP_CHROMIUM").map(PathBuf::from).or_else(|| {
         std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
             .map(|folder| folder.join("chromium"))
             .find(|path| path.is_file())
     });
-    let problem = match (imports, chromium) {
-        (true, Some(_)) => return Some(python),
-        (false, _) => format!("{python} cannot import playwright"),
-        (true, None) => "no chromium (on PATH or $EXP_CHROMIUM)".to_string(),
-    };
-    if std::env::var("EXP_EXPECT_BROWSER").as_deref() == Ok("1") {
-        panic!("EXP_EXPECT_BROWSER=1 but {problem} (.ci/run installs both)");
+    match (python_importing("playwright.sync_api"), chromium) {
+        (Ok(python), Some(_)) => Some(python),
+        (Err(problem), _) => skipped("EXP_EXPECT_BROWSER", test, &problem),
+        (Ok(_), None) => skipped("EXP_EXPECT_BROWSER", test, "no chromium (on PATH or $EXP_CHROMIUM)"),
     }
-    eprintln!("note: {test}: skipped, {problem}");
-    None
 }
 
 /// A file or folder made immutable (`chattr +i`, even for root) until
