@@ -1,8 +1,9 @@
 #!/bin/sh
 # Build exp and run a real sweep end to end: a toy trainer (examples/train.py)
 # over model x learning rate x seed, two workers, then what exp-status, jq
-# and exp-summary tell about it. Safe to run again: each run starts a fresh
-# experiment under target/quickstart. Needs python3 and jq.
+# and exp-summary tell about it, and its HTML report. Safe to run again:
+# each run starts a fresh experiment under target/quickstart. Needs python3
+# and jq.
 set -eu
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
@@ -24,3 +25,6 @@ exp-status --json --results | jq -r 'select(.result.loss != null) | "\(.result.l
 echo
 echo "exp-summary --timing (also in $EXP_DIR/results_summary.csv):"
 exp-summary --timing
+echo
+exp-summary --html "$EXP_DIR/report.html" 2>/dev/null
+echo "the report, one offline page to open in a browser: $EXP_DIR/report.html"
