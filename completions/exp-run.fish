@@ -2,7 +2,7 @@
 # the experiment on the command line (its first operand), else $EXP_DIR,
 # else the current directory. Added by `cargo xtask gen` to clap's script.
 function __exp_run_config_names
-    set -l takes_value '--color' '--jobs' '-j' '--retries' '--timeout' '--kill-after' '--names' '--shard' '--limit' '--stop-after' '--env' '--progress' '--status-every' '--max-failures' '--setup' '--replay' '--idle-exit' '--stale-after'
+    set -l takes_value '--color' '--jobs' '-j' '--retries' '--timeout' '--kill-after' '--names' '--shard' '--limit' '--stop-after' '--env' '--progress' '--status-every' '--max-failures' '--setup' '--replay' '--idle-exit' '--stale-after' '--record-env'
     set -l dir .
     set -q EXP_DIR[1]; and test -n "$EXP_DIR"; and set dir $EXP_DIR
     set -l skip 0
@@ -48,6 +48,7 @@ complete -c exp-run -l setup -d 'Run CMD (sh -c) once before the pool; the KEY=V
 complete -c exp-run -l replay -d 'Run config NAME again in the foreground (inherited stdio, EXP_CACHE_MODE=replay), changing no state; exit with its exit code. It runs the argv that ran (its command.json), in today\'s workdir and environment. Repeatable' -r -f -a '(__exp_run_config_names)'
 complete -c exp-run -l idle-exit -d 'With --follow: end (exit 0, or 1 if a config it ran failed) after DUR with nothing running and nothing to run' -r
 complete -c exp-run -l stale-after -d 'A heartbeat older than this marks a runner on another host dead' -r
+complete -c exp-run -l record-env -d 'Record the variables of each command\'s environment whose names match GLOB (* and ?) in its provenance.json. Repeatable; none by default. \'*\' records them all, secrets too: it warns' -r
 complete -c exp-run -l retry-failed -d 'First mark every failed config todo again'
 complete -c exp-run -l dry-run -d 'Print what would run, and run nothing: each config\'s name, argv and the variables exp would set for it (never the inherited ones); with --json, {"name","argv","env"} per config'
 complete -c exp-run -l json -d 'JSON Lines events on stdout: start and end of every config'
@@ -58,5 +59,6 @@ complete -c exp-run -l interactive -d 'On a terminal, Enter lists the running co
 complete -c exp-run -l replay-all -d 'Replay every config that ran (done or failed) in order, going on past failures; exit 1 if any replay failed'
 complete -c exp-run -l require-result -d 'Record a config that exits 0 without a result as failed ("no result"), as exp-init --require-result does for every run'
 complete -c exp-run -l follow -d 'A live experiment: when no todo config is left, keep waiting for configs that exp-add adds (from any shell or host) and run them as they come, until a signal (or --idle-exit). --limit, --max-failures, --stop-after and --shard keep their meaning'
+complete -c exp-run -l require-clean -d 'Refuse to run (exit 2, nothing changed) unless the workdir is in a git work tree whose tracked files are as HEAD has them; the changed files are named'
 complete -c exp-run -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c exp-run -s V -l version -d 'Print version'

@@ -23,7 +23,7 @@ _exp__summary() {
 
     case "${cmd}" in
         exp__summary)
-            opts="-o -h -V --color --ignore-missing --timing --json --save --output --raw --metrics --html --help --version"
+            opts="-o -h -V --color --ignore-missing --timing --json --save --output --raw --metrics --provenance --html --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -9,5 +9,6 @@ complete -c exp-summary -l json -d 'JSON Lines instead of CSV: {"name","params",
 complete -c exp-summary -l save -d 'Write results_summary.csv in the experiment (atomically) instead of stdout'
 complete -c exp-summary -l raw -d 'Write text cells as they are. By default a text cell that a spreadsheet would run as a formula (starting with =, +, -, @, TAB or CR; numbers never) gets a leading \', in CSV and results_summary.csv'
 complete -c exp-summary -l metrics -d 'The curves in long form: one row per line of each config\'s latest metrics.jsonl ($EXP_METRICS): name, the params, attempt, then the metrics fields (--json: {"name","params","attempt","metrics"}). Configs of any status; a partial last line is skipped'
+complete -c exp-summary -l provenance -d 'Add the columns git.commit, git.dirty and host, from each config\'s latest provenance.json (empty when it has none); --json: its whole provenance.json as "provenance"'
 complete -c exp-summary -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c exp-summary -s V -l version -d 'Print version'

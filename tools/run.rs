@@ -35,6 +35,12 @@ pub const EXAMPLES: &[crate::help::Example] = &[
 /// (SIGTERM, then SIGKILL after --kill-after), puts them back to todo and
 /// exits 128+N; a second one kills at once. Exit 0 when no config this run
 /// ran failed, 1 when one did (exp-status --check asks whether all are done).
+///
+/// Each attempt writes DIR/configs/NAME/provenance.json before its command
+/// starts: exp version, host, user, runner, start, workdir, argv, devices,
+/// Slurm ids, the workdir's git commit, branch, dirty flag and untracked
+/// count, and the --record-env variables; uncommitted changes (git diff
+/// HEAD) are stored once as DIR/patches/SHA.patch.
 #[derive(Debug, Parser)]
 #[command(after_help = crate::help::short("exp-run", EXAMPLES), after_long_help = crate::help::long("exp-run", EXAMPLES))]
 #[command(name = "exp-run", version)]
@@ -139,6 +145,16 @@ pub struct Args {
     /// A heartbeat older than this marks a runner on another host dead.
     #[arg(long, value_name = "DUR", default_value = "2m", value_parser = duration("--stale-after"))]
     pub stale_after: Duration,
+    /// Record the variables of each command's environment whose names
+    /// match GLOB (* and ?) in its provenance.json. Repeatable; none by
+    /// default. '*' records them all, secrets too: it warns.
+    #[arg(long, value_name = "GLOB")]
+    pub record_env: Vec<String>,
+    /// Refuse to run (exit 2, nothing changed) unless the workdir is in a
+    /// git work tree whose tracked files are as HEAD has them; the changed
+    /// files are named.
+    #[arg(long)]
+    pub require_clean: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -207,6 +223,8 @@ pub fn main() -> exp::Result<ExitCode> {
         },
         status_every: Some(args.status_every).filter(|every| !every.is_zero()),
         require_result: args.require_result,
+        record_env: args.record_env,
+        require_clean: args.require_clean,
     };
     run(&args.experiment.dir, &options)
 }

@@ -39,7 +39,8 @@ pub const EXAMPLES: &[crate::help::Example] = &[
 /// running ones listed (each with its last metrics line, else the last line
 /// it printed); with --status, a table of those configs. `--json`: one line per config with name, status, params,
 /// start_time, end_time, interruption_time, duration, attempts, exit_code,
-/// signal, error, dir, runner, host (where its latest attempt ran). Claims
+/// signal, error, dir, runner, host (where its latest attempt ran), commit
+/// (the workdir's git commit when it started). Claims
 /// of runners that are gone are put back to todo first. `--watch`: then one
 /// line per change, until stdout closes or a signal comes.
 #[derive(Debug, Parser)]

@@ -34,7 +34,8 @@ pub const EXAMPLES: &[crate::help::Example] = &[
 /// Columns: name, every param, every result field (nested objects
 /// flattened with dots, arrays as JSON text; a result field that clashes
 /// with a param is prefixed `result.`), then status (--ignore-missing) and
-/// duration in seconds (--timing). Without --ignore-missing, a config that
+/// duration in seconds (--timing), and git.commit, git.dirty, host
+/// (--provenance). Without --ignore-missing, a config that
 /// is not done is an error: exit 1, naming the configs, nothing written.
 /// With --metrics, the learning curves instead (any status).
 #[derive(Debug, Parser)]
@@ -69,11 +70,16 @@ pub struct Args {
     /// Configs of any status; a partial last line is skipped.
     #[arg(long, conflicts_with_all = ["save", "timing", "ignore_missing"])]
     pub metrics: bool,
+    /// Add the columns git.commit, git.dirty and host, from each config's
+    /// latest provenance.json (empty when it has none); --json: its whole
+    /// provenance.json as "provenance".
+    #[arg(long, conflicts_with_all = ["metrics", "save"])]
+    pub provenance: bool,
     /// Write one self-contained HTML page to FILE (atomically): the counts,
     /// the results table (sortable), each numeric result plotted against
     /// each param that varies, and the failures. Configs that are not done
     /// are shown, never refused.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["json", "save", "output", "timing", "raw", "metrics"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["json", "save", "output", "timing", "raw", "metrics", "provenance"])]
     pub html: Option<PathBuf>,
 }
 
@@ -102,7 +108,12 @@ pub fn main() -> exp::Result<ExitCode> {
         note(format!("wrote {}", path.display()));
         return Ok(ExitCode::Success);
     }
-    let options = Options { ignore_missing: args.ignore_missing, timing: args.timing, raw: args.raw };
+    let options = Options {
+        ignore_missing: args.ignore_missing,
+        timing: args.timing,
+        raw: args.raw,
+        provenance: args.provenance,
+    };
     let missing = not_done(&experiment);
     if !options.ignore_missing && !args.metrics && !missing.is_empty() {
         let listed = first_few(missing.iter().map(|(name, status)| format!("{name} ({status})")), 10);

@@ -201,6 +201,11 @@ pub struct Config {
     /// when it ends, cleared by a reset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// The git commit of the workdir when its latest attempt started (see
+    /// `provenance.json`): set when it is claimed, kept when it ends,
+    /// cleared by a reset. Records of earlier releases have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
     /// What its last attempt's ending deserves a look for, short of an
     /// error: a stdout line that looks like a result but is not JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -224,15 +229,16 @@ impl Config {
             error: None,
             runner: None,
             host: None,
+            commit: None,
             warning: None,
             extra: Map::new(),
         }
     }
 
     /// Claimed by a runner for a new attempt: running, the attempt
-    /// counted, the last ending forgotten, the host noted. Returns the
-    /// attempt (1-based).
-    pub fn claim(&mut self, claim: Claim, now: Timestamp) -> u32 {
+    /// counted, the last ending forgotten, the host and the commit it runs
+    /// (None outside git) noted. Returns the attempt (1-based).
+    pub fn claim(&mut self, claim: Claim, commit: Option<String>, now: Timestamp) -> u32 {
         self.status = Status::Running;
         self.attempts += 1;
         self.start_time = Some(now);
@@ -242,6 +248,7 @@ impl Config {
         self.error = None;
         self.warning = None;
         self.host = Some(claim.host.clone());
+        self.commit = commit;
         self.runner = Some(claim);
         self.attempts
     }
@@ -296,6 +303,7 @@ impl Config {
         self.error = None;
         self.runner = None;
         self.host = None;
+        self.commit = None;
     }
 
     /// Whether it ever started: only then is `configs/NAME/` its own (its
@@ -492,7 +500,8 @@ mod tests {
     fn a_config_goes_through_its_life_by_its_own_verbs() {
         let mut config = Config::new(Params::new());
         let now = Timestamp::now();
-        assert_eq!(config.claim(claim(), now), 1);
+        assert_eq!(config.claim(claim(), Some("abc".into()), now), 1);
+        assert_eq!(config.commit.as_deref(), Some("abc"));
         assert_eq!((config.status, config.host.as_deref()), (Status::Running, Some("h")));
         let failed = Ending::Failed { exit_code: Some(2), signal: None, error: "exit code 2".into() };
         config.finish(&failed, now, Some("a look".into()));
@@ -501,22 +510,24 @@ mod tests {
             (Status::Failed, Some(2), true)
         );
         assert_eq!(config.warning.as_deref(), Some("a look"));
+        assert_eq!(config.commit.as_deref(), Some("abc"), "kept when it ends");
         config.reset();
         assert_eq!((config.status, config.error.as_deref(), config.attempts), (Status::Todo, None, 1));
+        assert_eq!(config.commit, None);
 
-        assert_eq!(config.claim(claim(), now), 2);
+        assert_eq!(config.claim(claim(), None, now), 2);
         assert!(config.error.is_none() && config.warning.is_none() && config.end_time.is_none());
         config.finish(&Ending::Interrupted, now, None);
         assert_eq!((config.status, config.interruption_time, config.attempts), (Status::Todo, Some(now), 2));
 
-        assert_eq!(config.claim(claim(), now), 3);
+        assert_eq!(config.claim(claim(), None, now), 3);
         config.finish(&Ending::NotStarted, now, None);
         assert_eq!((config.status, config.attempts, config.start_time), (Status::Todo, 2, None));
 
-        config.claim(claim(), now);
+        config.claim(claim(), None, now);
         config.interrupt(now);
         assert_eq!((config.status, config.runner.is_none()), (Status::Todo, true));
-        config.claim(claim(), now);
+        config.claim(claim(), None, now);
         config.finish(&Ending::Done, now, None);
         assert_eq!((config.status, config.exit_code, config.end_time), (Status::Done, Some(0), Some(now)));
         assert!(config.has_run());

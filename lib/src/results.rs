@@ -2,18 +2,22 @@
 //! that exp-run and exp-clean keep true in `results_summary.csv`.
 //!
 //! Columns: `name`, then every param, then every result field, each in the
-//! order first seen; then `status` (with `--ignore-missing`) and `duration`
-//! in seconds (with `--timing`). Nested objects are flattened with dots;
+//! order first seen; then `status` (with `--ignore-missing`), `duration`
+//! in seconds (with `--timing`), and `git.commit`, `git.dirty`, `host`
+//! from the config's latest `provenance.json` (with `--provenance`; empty
+//! when it has none). Nested objects are flattened with dots;
 //! arrays (and empty objects) are written as JSON text. A key that holds a
 //! dot or a quote, or is empty, is written JSON-quoted (`"a.b"`), so `{"a.b":1}`
 //! and `{"a":{"b":2}}` get two columns. A param column that clashes with a
-//! fixed column (`name`, `status`, `duration`, whatever the flags) is
+//! fixed column (`name`, `status`, `duration`, `git.commit`, `git.dirty`,
+//! `host`, whatever the flags) is
 //! prefixed `param.`, a result column that clashes with an earlier one
 //! `result.`; nothing is ever overwritten and no header is blank.
 //!
 //! `--json` lines: `{"name","params","result"}` (params merged over the
 //! defaults, result null when there is none), plus `status` and `duration`
-//! with the same flags.
+//! with the same flags, and `provenance` (the whole latest
+//! `provenance.json`, null when none) with `--provenance`.
 
 use crate::error::{Error, Result};
 use crate::identity::merged;
@@ -38,7 +42,12 @@ pub struct Options {
     pub timing: bool,
     /// `--raw`: text cells as they are, even those a spreadsheet would run.
     pub raw: bool,
+    /// `--provenance`: add `git.commit`, `git.dirty` and `host`.
+    pub provenance: bool,
 }
+
+/// The columns `--provenance` adds, reserved whatever the flags.
+const PROVENANCE_COLUMNS: [&str; 3] = ["git.commit", "git.dirty", "host"];
 
 /// The configs that are not done, which a summary without
 /// `--ignore-missing` refuses.
@@ -77,6 +86,8 @@ struct Row<'a> {
     duration: Option<f64>,
     params: Vec<(String, Value)>,
     result: Vec<(String, Value)>,
+    /// `--provenance`: the cells of [`PROVENANCE_COLUMNS`].
+    provenance: [String; 3],
 }
 
 /// Write the summary as CSV. `tick` is called once per config read, for a
@@ -100,13 +111,24 @@ pub fn write_csv(
         if let Some(value) = result_of(store, name, config.status) {
             flatten("", &value, &mut result);
         }
-        rows.push(Row { name, status: config.status, duration: config.duration(&now), params, result });
+        let provenance = match options.provenance {
+            true => provenance_cells(store, name, &config),
+            false => Default::default(),
+        };
+        rows.push(Row {
+            name,
+            status: config.status,
+            duration: config.duration(&now),
+            params,
+            result,
+            provenance,
+        });
     }
 
     // The fixed columns are reserved whatever the flags, so a config's
     // columns are named the same with and without them.
     let mut columns = Columns::default();
-    for fixed in ["name", "status", "duration"] {
+    for fixed in ["name", "status", "duration"].into_iter().chain(PROVENANCE_COLUMNS) {
         columns.reserve(fixed);
     }
     let mut param_index: IndexMap<&str, usize> = IndexMap::new();
@@ -137,6 +159,9 @@ pub fn write_csv(
     if options.timing {
         header.push("duration".to_string());
     }
+    if options.provenance {
+        header.extend(PROVENANCE_COLUMNS.map(String::from));
+    }
     writer.write_record(&header).map_err(csv_error)?;
     let width = param_index.len() + result_index.len();
     for row in &rows {
@@ -156,10 +181,26 @@ pub fn write_csv(
         if options.timing {
             fields.push(row.duration.map(|d| Value::from(d).to_string()).unwrap_or_default());
         }
+        if options.provenance {
+            fields.extend(row.provenance.iter().map(|text| cell(text.clone())));
+        }
         writer.write_record(&fields).map_err(csv_error)?;
     }
     writer.flush()?;
     Ok(())
+}
+
+/// The `git.commit`, `git.dirty` and `host` of a config's latest
+/// `provenance.json`; empty when it has none.
+fn provenance_cells(store: &Store, name: &str, config: &Config) -> [String; 3] {
+    let Some(provenance) = crate::provenance::latest(store, name, config) else { return Default::default() };
+    let text = |value: Option<&Value>| value.filter(|v| !v.is_null()).map(display_value).unwrap_or_default();
+    let git = provenance.get("git");
+    [
+        text(git.and_then(|git| git.get("commit"))),
+        text(git.and_then(|git| git.get("dirty"))),
+        text(provenance.get("host")),
+    ]
 }
 
 /// Write the summary as JSON Lines, one config at a time; `tick` is
@@ -185,6 +226,10 @@ pub fn write_json(
         }
         if options.timing {
             line.insert("duration".into(), json!(config.duration(&now)));
+        }
+        if options.provenance {
+            let provenance = crate::provenance::latest(store, name, &config);
+            line.insert("provenance".into(), provenance.map_or(Value::Null, Value::Object));
         }
         serde_json::to_writer(&mut out, &line).map_err(std::io::Error::from)?;
         out.write_all(b"\n")?;

@@ -3,7 +3,9 @@
 //! `--json` lines have the fields of [`Row`]: `name`, `status`, `params`
 //! (merged over the defaults), `start_time`, `end_time`, `interruption_time`,
 //! `duration` (seconds), `attempts`, `exit_code`, `signal`, `error`, `dir`,
-//! `runner` and `host` (where its latest attempt ran); null where unknown. With `--results`, also `result`: the
+//! `runner`, `host` (where its latest attempt ran) and `commit` (the git
+//! commit of the workdir when it started, kept in its record); null where
+//! unknown. With `--results`, also `result`: the
 //! config's result object, null when it has none, and `metrics`: the last
 //! line of its latest attempt's `metrics.jsonl` (a todo config: null).
 //! Without `--results` no config's folder is read.
@@ -38,6 +40,8 @@ pub struct Row<'a> {
     pub runner: Option<&'a Claim>,
     /// The host its latest attempt ran on (kept when it ends).
     pub host: Option<&'a str>,
+    /// The git commit its latest attempt started from (kept when it ends).
+    pub commit: Option<&'a str>,
     /// `--results`: Some(null) when the config has no result.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<serde_json::Value>,
@@ -71,6 +75,7 @@ impl<'a> Row<'a> {
             dir: (config.attempts > 0).then(|| dir.display().to_string()),
             runner: config.runner.as_ref(),
             host: config.host.as_deref(),
+            commit: config.commit.as_deref(),
             result: None,
             metrics: None,
         }

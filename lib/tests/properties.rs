@@ -159,11 +159,21 @@ fn config() -> impl Strategy<Value = Config> {
         0u32..5,
         prop::option::of(any::<i32>()),
         prop::option::of(text()),
-        (any::<bool>(), prop::option::of("[a-z][a-z0-9.-]{0,8}")),
+        (any::<bool>(), prop::option::of("[a-z][a-z0-9.-]{0,8}"), prop::option::of("[0-9a-f]{40}")),
         prop::collection::vec(("x_[a-z]{1,5}", text()), 0..2),
     )
         .prop_map(
-            |(params, status, start_time, end_time, attempts, exit_code, error, (claimed, host), extra)| {
+            |(
+                params,
+                status,
+                start_time,
+                end_time,
+                attempts,
+                exit_code,
+                error,
+                (claimed, host, commit),
+                extra,
+            )| {
                 Config {
                     status,
                     params,
@@ -181,6 +191,7 @@ fn config() -> impl Strategy<Value = Config> {
                         worker: Some(0),
                     }),
                     host,
+                    commit,
                     warning: None,
                     extra: extra.into_iter().map(|(k, v)| (k, Value::String(v))).collect(),
                 }

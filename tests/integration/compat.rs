@@ -33,6 +33,7 @@ fn an_experiment_of_exp_0_1_loads_recovers_and_runs_on() {
         rows.iter().map(|(name, row)| (name.as_str(), row["status"].as_str().unwrap())).collect();
     assert_eq!(statuses, [("c0", "done"), ("c1", "done"), ("c2", "done"), ("c3", "todo"), ("c4", "todo")]);
     assert_eq!(rows["c3"]["attempts"], 1, "the killed attempt counts");
+    assert!(rows.values().all(|row| row["commit"].is_null()), "records without a commit load");
 
     dir.run("exp-init", &["--update", "--shell", r#"echo "{{\"loss\": $EXP_PARAM_I}}""#]).succeeds();
     dir.run("exp-run", &["--progress", "never"]).succeeds();

@@ -38,6 +38,8 @@ mod interrupt;
 mod metrics;
 /// `examples/optuna_search.py`: a real TPE study through the tools, killed and resumed, failures, repeats.
 mod optuna;
+/// `provenance.json` (git, Slurm, `--record-env`), `--require-clean`, `commit` in exp-status, `exp-summary --provenance`.
+mod provenance;
 /// `exp-run`'s cache mode, `--replay`, `--replay-all` and `--setup`.
 mod replay;
 /// `exp-summary --html`: the page in headless Chromium, and as text.

@@ -28,6 +28,7 @@ use crate::error::{Error, Result};
 use crate::exit_code::ExitCode;
 use crate::identity::merged;
 use crate::model::Experiment;
+use crate::provenance::Provenance;
 use crate::runners::{Liveness, Registration};
 use crate::select::Selection;
 use crate::store::lock::Lock;
@@ -77,6 +78,11 @@ pub struct Options {
     pub status_every: Option<Duration>,
     /// `--require-result`: a config that exits 0 without a result is failed.
     pub require_result: bool,
+    /// `--record-env GLOB`: the variables each `provenance.json` records.
+    pub record_env: Vec<String>,
+    /// `--require-clean`: refuse to run unless the workdir's git tree is
+    /// clean (tracked files as HEAD has them).
+    pub require_clean: bool,
 }
 
 /// Run the experiment in `dir`; returns the exit code (0, 1 or 128+N).
@@ -84,6 +90,11 @@ pub fn run(dir: &Path, options: &Options) -> Result<ExitCode> {
     // First: the setup, a replay and the pool all wait for children.
     crate::process::reset_sigchld();
     let mut store = Store::open(dir)?;
+    crate::provenance::check_patterns(&options.record_env)?;
+    if options.require_clean {
+        let (experiment, _) = store.read()?;
+        crate::git::require_clean(&spawn::workdir_of(&experiment)?)?;
+    }
     let selection = Selection {
         names: options.names.as_ref().map(|names| names.iter().map(|(_, n)| n.clone()).collect()),
         shard: options.shard,
@@ -202,6 +213,9 @@ fn run_pool(mut store: Store, options: &Options, selection: Selection) -> Result
     };
     launcher.set_setup_env(setup_env);
     launcher.set_runner(&registration.claim.id);
+    let provenance =
+        Provenance::new(store.dir(), launcher.workdir(), &registration.claim.id, &options.record_env)?;
+    launcher.set_provenance(provenance);
     let listening = match options.interactive {
         true => {
             let listening = interactive::listen(events.enter_notifier());

@@ -311,6 +311,8 @@ impl<'a> Pool<'a> {
     /// Take the next config under the lock, reading what other processes
     /// wrote since last time. Retries of this run come first.
     fn claim(&mut self, worker: usize) -> Result<Option<(String, u32)>> {
+        // Outside the lock: git is asked again only when HEAD or the index changed.
+        let commit = self.launcher.refresh_provenance()?;
         let lock = self.store.lock()?;
         self.catch_up(&lock)?;
         let fresh = self.options.stop_after.is_none_or(|limit| self.started_at.elapsed() < limit);
@@ -320,7 +322,7 @@ impl<'a> Pool<'a> {
         };
         let config = self.experiment.configs.get_mut(&name).expect("queued from the state").get_mut()?;
         let claim = Claim { worker: Some(worker), ..self.registration.claim.clone() };
-        let attempt = config.claim(claim, Timestamp::now());
+        let attempt = config.claim(claim, commit, Timestamp::now());
         let event = Event { name: name.clone(), config: config.clone() };
         self.store.append(&lock, &mut self.cursor, &[event])?;
         self.queue.started(&name);
@@ -329,7 +331,7 @@ impl<'a> Pool<'a> {
 
     fn start(&mut self, worker: usize, name: String, attempt: u32) -> Result<()> {
         let now = Timestamp::now();
-        let child = match self.launcher.spawn(&self.store, &self.experiment, &name, attempt, worker) {
+        let child = match self.launcher.spawn(&self.store, &self.experiment, &name, attempt, worker, None) {
             Ok(child) => child,
             // Out of open files, processes or memory: no fault of the
             // config, and it may pass. Back to todo, and try again.

@@ -4,12 +4,16 @@
 use crate::error::{Error, Kind, Result};
 use crate::identity::merged;
 use crate::model::{Experiment, Params};
-use crate::store::config_files::{ConfigFiles, CACHE, COMMAND, METRICS, PARAMS, RESULT, STDERR, STDOUT};
+use crate::provenance::Provenance;
+use crate::store::config_files::{
+    ConfigFiles, CACHE, COMMAND, METRICS, PARAMS, PROVENANCE, RESULT, STDERR, STDOUT,
+};
 use crate::store::folder::{is_symlink_refusal, Folder};
 use crate::store::Store;
 use crate::template::{
     check_keys, is_builtin, param_variable, Builtins, CommandTemplate, Template, BUILTINS,
 };
+use crate::time::Timestamp;
 use crate::values::display_value;
 use indexmap::IndexMap;
 use std::ffi::OsString;
@@ -50,6 +54,8 @@ pub struct Launcher {
     /// The runner's id, given to commands as `EXP_RUNNER`.
     runner: Option<String>,
     run_reads_params: bool,
+    /// What each attempt's `provenance.json` says (a pool's runner only).
+    provenance: Option<Provenance>,
 }
 
 impl Launcher {
@@ -73,25 +79,17 @@ impl Launcher {
             run_reads_params |= template.keys().any(|k| !is_builtin(k, &BUILTINS));
             env.push((key.to_string(), template));
         }
-        if let Some(dir) = experiment.workdir.as_ref().filter(|dir| !dir.is_dir()) {
-            return Err(Error::usage(format!(
-                "the experiment's workdir {} is not a directory; exp-init --update --workdir DIR moves it",
-                dir.display()
-            )));
-        }
+        let workdir = workdir_of(experiment)?;
         Ok(Launcher {
             command: CommandTemplate::parse_stored(command)?,
             env,
             cache,
             experiment_dir: store.dir().to_path_buf(),
-            workdir: match &experiment.workdir {
-                Some(dir) => dir.clone(),
-                None => std::env::current_dir()
-                    .map_err(|err| Error::state(format!("cannot read the working directory: {err}")))?,
-            },
+            workdir,
             setup_env: Vec::new(),
             runner: None,
             run_reads_params,
+            provenance: None,
         })
     }
 
@@ -124,7 +122,8 @@ impl Launcher {
     }
 
     /// Prepare the config's folder and start its command in its own process
-    /// group, its output captured in the folder. `attempt` is 1-based.
+    /// group, its output captured in the folder. `attempt` is 1-based;
+    /// `devices`: the tokens it holds, if the runner hands some out.
     pub fn spawn(
         &self,
         store: &Store,
@@ -132,12 +131,18 @@ impl Launcher {
         name: &str,
         attempt: u32,
         worker: usize,
+        devices: Option<&[String]>,
     ) -> Result<Child, NotStarted> {
         let files = store.config_files(name);
         let Invocation { argv, env, params } =
             self.invocation(experiment, &files, name, attempt, worker).map_err(NotStarted::Command)?;
+        let provenance = self.provenance.as_ref().map(|provenance| {
+            let started = experiment.configs[name].read().ok().and_then(|config| config.start_time);
+            provenance.render(&started.unwrap_or_else(Timestamp::now), &argv, devices, &env)
+        });
         let mut command = self.command(&argv, &env);
-        let (stdout, stderr) = prepare(&files, name, attempt, &params, &argv).map_err(NotStarted::Runner)?;
+        let (stdout, stderr) = prepare(&files, name, attempt, &params, &argv, provenance.as_deref())
+            .map_err(NotStarted::Runner)?;
         command.stdin(Stdio::null()).stdout(stdout).stderr(stderr).process_group(0);
         command.spawn().map_err(|err| {
             let hint = match err.kind() {
@@ -220,10 +225,37 @@ impl Launcher {
         &self.workdir
     }
 
+    /// Each attempt started from now on writes `provenance.json`.
+    pub fn set_provenance(&mut self, provenance: Provenance) {
+        self.provenance = Some(provenance);
+    }
+
+    /// Before a claim: read the git facts again if HEAD or the index
+    /// changed; the commit the next attempt starts from (None outside git).
+    pub fn refresh_provenance(&mut self) -> Result<Option<String>> {
+        let Some(provenance) = &mut self.provenance else { return Ok(None) };
+        provenance.refresh()?;
+        Ok(provenance.commit().map(str::to_string))
+    }
+
     /// Values printed by `--setup`, given to every command (the experiment's
     /// env and `--env` win over them).
     pub fn set_setup_env(&mut self, env: Vec<(String, String)>) {
         self.setup_env = env;
+    }
+}
+
+/// Where an experiment's commands run: its workdir, else exp-run's own
+/// working directory; a workdir that is gone is exit 2.
+pub fn workdir_of(experiment: &Experiment) -> Result<PathBuf> {
+    match &experiment.workdir {
+        Some(dir) if !dir.is_dir() => Err(Error::usage(format!(
+            "the experiment's workdir {} is not a directory; exp-init --update --workdir DIR moves it",
+            dir.display()
+        ))),
+        Some(dir) => Ok(dir.clone()),
+        None => std::env::current_dir()
+            .map_err(|err| Error::state(format!("cannot read the working directory: {err}"))),
     }
 }
 
@@ -263,18 +295,22 @@ fn builtins(files: &ConfigFiles, name: &str, worker: usize) -> Builtins {
 }
 
 /// The config's folder, ready for attempt `attempt`, telling its own story
-/// even if the command never starts (`params.json`, `command.json`), and
-/// the command's stdout and stderr in it.
+/// even if the command never starts (`params.json`, `command.json`,
+/// `provenance.json`), and the command's stdout and stderr in it.
 fn prepare(
     files: &ConfigFiles,
     name: &str,
     attempt: u32,
     params: &Params,
     argv: &[String],
+    provenance: Option<&[u8]>,
 ) -> Result<(fs::File, fs::File)> {
     let folder = prepare_folder(files, name, attempt)?;
     write_file(&folder, PARAMS, &json_text(&serde_json::Value::Object(params.clone())))?;
     write_file(&folder, COMMAND, &json_text(&serde_json::json!(argv)))?;
+    if let Some(text) = provenance {
+        write_file(&folder, PROVENANCE, text)?;
+    }
     Ok((create_log(&folder, STDOUT)?, create_log(&folder, STDERR)?))
 }
 
@@ -314,10 +350,10 @@ fn refused(path: &Path, err: std::io::Error) -> Error {
 
 /// Logs and results of earlier attempts are kept: `stdout.log` of attempt N
 /// becomes `stdout.N.log` when attempt N+1 starts (likewise stderr, result,
-/// metrics).
+/// metrics, provenance).
 fn keep_earlier_attempt(folder: &Folder, attempt: u32) {
     let previous = attempt.saturating_sub(1).max(1);
-    for file in [STDOUT, STDERR, RESULT, METRICS] {
+    for file in [STDOUT, STDERR, RESULT, METRICS, PROVENANCE] {
         if folder.has(file) {
             let mut n = previous;
             while folder.has(&ConfigFiles::of_attempt(file, n)) {

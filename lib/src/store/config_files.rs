@@ -30,6 +30,8 @@ pub const REPLAY_METRICS: &str = "metrics.replay.jsonl";
 pub const STATUS: &str = "status.txt";
 pub const PARAMS: &str = "params.json";
 pub const COMMAND: &str = "command.json";
+/// Where, by whom and from which code the attempt ran (see [`crate::provenance`]).
+pub const PROVENANCE: &str = "provenance.json";
 pub const CACHE: &str = "cache";
 
 /// The paths of one config's folder.
@@ -78,7 +80,7 @@ impl ConfigFiles {
 
     /// A file of an earlier attempt: `stdout.log` of attempt N is kept as
     /// `stdout.N.log` (likewise `stderr.N.log`, `result.N.json`,
-    /// `metrics.N.jsonl`).
+    /// `metrics.N.jsonl`, `provenance.N.json`).
     pub fn of_attempt(file: &str, attempt: u32) -> String {
         let (stem, ext) = file.rsplit_once('.').unwrap_or((file, ""));
         format!("{stem}.{attempt}.{ext}")

@@ -215,7 +215,7 @@ mod tests {
     fn ran(config: &Config, ending: &Ending, started: i64) -> (Config, Config) {
         let start = Timestamp(chrono::DateTime::from_timestamp(started, 0).unwrap().into());
         let mut running = config.clone();
-        running.claim(claim(), start);
+        running.claim(claim(), None, start);
         let mut ended = running.clone();
         let end = Timestamp(chrono::DateTime::from_timestamp(started + 1, 0).unwrap().into());
         ended.finish(ending, end, None);

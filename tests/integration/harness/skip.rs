@@ -33,6 +33,16 @@ pub fn tools_run_as(uid: u32, test: &str) -> bool {
     true
 }
 
+/// Whether the tests run as root (to chown files to another user, say);
+/// else a note that `test` is skipped.
+pub fn is_root(test: &str) -> bool {
+    let root = nix::unistd::geteuid().is_root();
+    if !root {
+        eprintln!("note: {test}: skipped, needs root");
+    }
+    root
+}
+
 /// Whether `program ARGS` runs and succeeds here; else a note that `test`
 /// is skipped.
 pub fn can_run(program: &str, args: &[&str], test: &str) -> bool {
