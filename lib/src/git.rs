@@ -8,9 +8,10 @@
 
 use crate::error::{Error, Result};
 use crate::report::first_few;
+use rustix::fs::{AtFlags, Mode, OFlags};
 use sha2::{Digest, Sha256};
 use std::ffi::OsStr;
-use std::os::unix::fs::MetadataExt;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -42,6 +43,37 @@ pub struct Facts {
     pub patch: Option<Patch>,
     /// The ref HEAD points to (`refs/heads/main`), to watch for new commits.
     head_ref: Option<String>,
+}
+
+impl Facts {
+    /// The facts `git status --porcelain=v2 --branch -z` tells (all but the
+    /// patch): a `1`, `2` or `u` entry is a tracked file that differs from
+    /// HEAD or the index, a `?` entry an untracked path.
+    fn from_status(status: &[u8]) -> Facts {
+        let mut facts =
+            Facts { commit: None, branch: None, dirty: false, untracked: 0, patch: None, head_ref: None };
+        let mut fields = status.split(|&b| b == 0);
+        while let Some(field) = fields.next() {
+            let text = String::from_utf8_lossy(field);
+            if let Some(oid) = text.strip_prefix("# branch.oid ") {
+                facts.commit = (oid != "(initial)").then(|| oid.to_string());
+            } else if let Some(head) = text.strip_prefix("# branch.head ") {
+                if head != "(detached)" {
+                    facts.branch = Some(head.to_string());
+                    facts.head_ref = Some(format!("refs/heads/{head}"));
+                }
+            } else if text.starts_with("2 ") {
+                // A rename or copy: the path it came from is the next field.
+                fields.next();
+                facts.dirty = true;
+            } else if text.starts_with("1 ") || text.starts_with("u ") {
+                facts.dirty = true;
+            } else if text.starts_with("? ") {
+                facts.untracked += 1;
+            }
+        }
+        facts
+    }
 }
 
 /// The changes of a dirty work tree against HEAD, and the sha256 that names them.
@@ -94,33 +126,23 @@ impl Repo {
         Ok(Repo { dir: dir.to_path_buf(), git_dir, common_dir })
     }
 
-    /// What git says now. A git command that fails leaves its fact at its
-    /// "nothing known" value (an unreadable diff: not dirty, no patch).
+    /// What git says now, from one `git status` (and `git diff HEAD` when
+    /// tracked files changed). A git command that fails leaves its facts at
+    /// their "nothing known" values (no commit, clean, no patch).
     pub fn facts(&self) -> Facts {
-        let head_ref = self.line(&["symbolic-ref", "-q", "HEAD"]);
-        let commit = self.line(&["rev-parse", "-q", "--verify", "HEAD^{commit}"]);
-        let branch = head_ref.as_ref().map(|r| r.strip_prefix("refs/heads/").unwrap_or(r).to_string());
-        let (dirty, patch) = match commit {
-            Some(_) => {
-                let diff = self.output(&["diff", "HEAD", "--no-color", "--no-ext-diff", "--binary"]);
-                let diff = diff.unwrap_or_default();
-                (!diff.is_empty(), (!diff.is_empty()).then(|| Patch::new(diff)))
-            }
-            // Before the first commit, anything in the index differs from
-            // the nothing that HEAD holds; there is no HEAD to diff against.
-            None => (self.output(&["ls-files", "-z"]).is_some_and(|files| !files.is_empty()), None),
-        };
-        let untracked = self
-            .output(&[
-                "ls-files",
-                "--others",
-                "--exclude-standard",
-                "--directory",
-                "--no-empty-directory",
-                "-z",
-            ])
-            .map_or(0, |list| list.iter().filter(|&&b| b == 0).count() as u64);
-        Facts { commit, branch, dirty, untracked, patch, head_ref }
+        let status = self
+            .output(&["status", "--porcelain=v2", "--branch", "-z", "--untracked-files=normal"])
+            .unwrap_or_default();
+        let mut facts = Facts::from_status(&status);
+        if facts.dirty && facts.commit.is_some() {
+            // Before the first commit there is no HEAD to diff against.
+            let diff = self.output(&["diff", "HEAD", "--no-color", "--no-ext-diff", "--binary"]);
+            let diff = diff.unwrap_or_default();
+            // A change staged then undone in the work tree: as HEAD has it.
+            facts.dirty = !diff.is_empty();
+            facts.patch = facts.dirty.then(|| Patch::new(diff));
+        }
+        facts
     }
 
     /// The tracked files that differ from HEAD (staged or not); Err when
@@ -141,23 +163,6 @@ impl Repo {
     /// The top folder of the work tree, for messages.
     pub fn top(&self) -> Option<String> {
         self.line(&["rev-parse", "--show-toplevel"])
-    }
-
-    /// What changes when HEAD moves or the index is written: HEAD itself,
-    /// the ref it points to (loose, packed or in a reftable), the index.
-    fn stamp(&self, head_ref: Option<&str>) -> Stamp {
-        let of = |path: PathBuf| {
-            std::fs::metadata(path)
-                .ok()
-                .map(|m| (m.ino(), m.size(), m.mtime(), m.mtime_nsec(), m.ctime_nsec()))
-        };
-        Stamp([
-            of(self.git_dir.join("HEAD")),
-            of(self.git_dir.join("index")),
-            head_ref.and_then(|r| safe_ref_path(r)).and_then(|r| of(self.common_dir.join(r))),
-            of(self.common_dir.join("packed-refs")),
-            of(self.common_dir.join("reftable/tables.list")),
-        ])
     }
 
     fn output(&self, args: &[&str]) -> Option<Vec<u8>> {
@@ -215,15 +220,60 @@ fn git(dir: &Path, args: &[&str]) -> std::io::Result<Output> {
 
 /// The files whose change means the facts may have changed, as `stat` saw them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Stamp([Option<FileStamp>; 5]);
+struct Stamp(Vec<Option<FileStamp>>);
 
 /// One file's inode, size, mtime (seconds, nanoseconds) and ctime nanoseconds.
-type FileStamp = (u64, u64, i64, i64, i64);
+type FileStamp = (u64, i64, i64, i64, i64);
+
+/// The git directory and the common directory, held open, so that a look
+/// costs a `stat` of a name in each rather than a walk of a long path.
+#[derive(Debug)]
+struct Dirs {
+    git: OwnedFd,
+    common: OwnedFd,
+}
+
+impl Dirs {
+    fn open(repo: &Repo) -> Option<Dirs> {
+        let open = |path: &Path| {
+            rustix::fs::open(path, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ok()
+        };
+        Some(Dirs { git: open(&repo.git_dir)?, common: open(&repo.common_dir)? })
+    }
+
+    /// What changes when HEAD moves or the index is written: HEAD itself,
+    /// the index, and the ref HEAD is on: its loose file, else (packed by
+    /// `git pack-refs`, or in a reftable) `packed-refs` and the reftable's list.
+    // The stat fields' types differ from one platform to another.
+    #[allow(clippy::unnecessary_cast)]
+    fn stamp(&self, head_ref: Option<&str>) -> Stamp {
+        let of = |dir: &OwnedFd, name: &str| {
+            rustix::fs::statat(dir, name, AtFlags::empty()).ok().map(|st| {
+                (
+                    st.st_ino as u64,
+                    st.st_size as i64,
+                    st.st_mtime as i64,
+                    st.st_mtime_nsec as i64,
+                    st.st_ctime_nsec as i64,
+                )
+            })
+        };
+        let mut stamp = vec![of(&self.git, "HEAD"), of(&self.git, "index")];
+        let loose = head_ref.and_then(safe_ref_path).and_then(|name| of(&self.common, name));
+        stamp.push(loose);
+        if loose.is_none() {
+            stamp.push(of(&self.common, "packed-refs"));
+            stamp.push(of(&self.common, "reftable/tables.list"));
+        }
+        Stamp(stamp)
+    }
+}
 
 /// A work tree's facts, kept, and read again only when its stamp changes.
 #[derive(Debug)]
 pub struct Watched {
     repo: Repo,
+    dirs: Option<Dirs>,
     stamp: Stamp,
     facts: Facts,
 }
@@ -231,42 +281,47 @@ pub struct Watched {
 impl Watched {
     /// Read the facts of `repo` now.
     pub fn new(repo: Repo) -> Watched {
-        let head_ref = repo.line(&["symbolic-ref", "-q", "HEAD"]);
-        let (stamp, facts) = read(&repo, head_ref);
-        Watched { repo, stamp, facts }
+        let dirs = Dirs::open(&repo);
+        // The ref HEAD is on, as its file says (a symbolic ref, the usual
+        // case), so the first stamp watches it.
+        let head = std::fs::read_to_string(repo.git_dir.join("HEAD")).unwrap_or_default();
+        let head_ref = head.strip_prefix("ref: ").map(|name| name.trim().to_string());
+        let (stamp, facts) = read(&repo, dirs.as_ref(), head_ref);
+        Watched { repo, dirs, stamp, facts }
     }
 
     pub fn facts(&self) -> &Facts {
         &self.facts
     }
 
-    /// Look whether HEAD or the index changed (a few `stat` calls), and
-    /// if so read the facts again; whether they were read again.
+    /// Look whether HEAD or the index changed (three `stat` calls, in the
+    /// usual case), and if so read the facts again; whether they were.
     pub fn refresh(&mut self) -> bool {
-        if self.repo.stamp(self.facts.head_ref.as_deref()) == self.stamp {
+        let Some(dirs) = &self.dirs else { return false };
+        if dirs.stamp(self.facts.head_ref.as_deref()) == self.stamp {
             return false;
         }
-        (self.stamp, self.facts) = read(&self.repo, self.facts.head_ref.clone());
+        (self.stamp, self.facts) = read(&self.repo, Some(dirs), self.facts.head_ref.clone());
         true
     }
 }
 
 /// The stamp, then the facts: a change made while they are read shows in
 /// the next stamp, so it is read again then, never missed. The stamp
-/// watches the ref HEAD points to: if HEAD moved to another ref (a
-/// checkout), they are read once more, watching that one.
-fn read(repo: &Repo, head_ref: Option<String>) -> (Stamp, Facts) {
+/// watches the ref HEAD is on: if HEAD moved to another ref (a checkout),
+/// they are read once more, watching that one.
+fn read(repo: &Repo, dirs: Option<&Dirs>, head_ref: Option<String>) -> (Stamp, Facts) {
     let mut watched = head_ref;
+    let mut tries = 0;
     loop {
-        let stamp = repo.stamp(watched.as_deref());
+        let stamp = dirs.map_or(Stamp(Vec::new()), |dirs| dirs.stamp(watched.as_deref()));
         let facts = repo.facts();
-        if facts.head_ref == watched {
+        tries += 1;
+        // Detached, or HEAD moving at every look: the next look reads again.
+        if facts.head_ref == watched || facts.head_ref.is_none() || tries == 3 {
             return (stamp, facts);
         }
         watched = facts.head_ref.clone();
-        if watched.is_none() {
-            return (stamp, facts);
-        }
     }
 }
 
@@ -301,6 +356,20 @@ mod tests {
     #[test]
     fn a_sha256_is_lowercase_hex() {
         assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+
+    #[test]
+    fn status_lines_tell_commit_branch_changes_and_untracked_paths() {
+        let status = b"# branch.oid 3aaa5397\0# branch.head main\0\
+            2 R. N... 100644 100644 100644 7898 7898 R100 new\0old\0? u/\0? z\0";
+        let facts = Facts::from_status(status);
+        assert_eq!((facts.commit.as_deref(), facts.branch.as_deref()), (Some("3aaa5397"), Some("main")));
+        assert_eq!(
+            (facts.dirty, facts.untracked, facts.head_ref.as_deref()),
+            (true, 2, Some("refs/heads/main"))
+        );
+        let fresh = Facts::from_status(b"# branch.oid (initial)\0# branch.head (detached)\0? old\0");
+        assert_eq!((fresh.commit, fresh.branch, fresh.dirty, fresh.untracked), (None, None, false, 1));
     }
 
     #[test]

@@ -30,6 +30,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// The folder of the experiment that holds the patches, `DIR/patches`.
@@ -136,12 +137,18 @@ impl Provenance {
         devices: Option<&[String]>,
         env: &IndexMap<String, OsString>,
     ) -> Vec<u8> {
-        let mut text = String::with_capacity(512 + self.head.len() + self.git_text.len());
+        let mut text = String::with_capacity(1024 + self.head.len() + self.git_text.len());
         text.push_str(&self.head);
-        field(&mut text, "started", started);
+        // Digits, `-`, `:`, `.`, `T` and `+`: nothing to escape.
+        let _ = writeln!(text, "  \"started\": \"{started}\",");
         text.push_str(&self.workdir);
-        field(&mut text, "argv", &argv);
-        field(&mut text, "devices", &devices);
+        text.push_str("  \"argv\": ");
+        list(&mut text, argv);
+        text.push_str("  \"devices\": ");
+        match devices {
+            Some(devices) => list(&mut text, devices),
+            None => text.push_str("null,\n"),
+        }
         text.push_str(&self.slurm);
         text.push_str(&self.git_text);
         match self.patterns.is_empty() {
@@ -195,6 +202,16 @@ pub fn latest(store: &Store, name: &str, config: &Config) -> Option<Map<String, 
             None
         }
     }
+}
+
+/// `["a", "b"],\n` as pretty JSON one level in (as [`field`] writes it).
+fn list(out: &mut String, items: &[String]) {
+    out.push('[');
+    for (i, item) in items.iter().enumerate() {
+        out.push_str(if i == 0 { "\n    " } else { ",\n    " });
+        out.push_str(&serde_json::to_string(item).expect("strings serialize"));
+    }
+    out.push_str(if items.is_empty() { "],\n" } else { "\n  ],\n" });
 }
 
 /// `"  "KEY": VALUE,\n"`, VALUE pretty-printed and indented one level.
