@@ -334,7 +334,7 @@ fn prepare_folder(files: &ConfigFiles, name: &str, attempt: u32) -> Result<Folde
             keep_earlier_attempt(&folder, attempt);
         }
     }
-    folder.sub_made(CACHE).map_err(|err| refused(&files.cache(), err))?;
+    folder.ensure_sub(CACHE).map_err(|err| refused(&files.cache(), err))?;
     Ok(folder)
 }
 
@@ -372,7 +372,7 @@ fn write_file(folder: &Folder, name: &str, contents: &[u8]) -> Result<()> {
 }
 
 fn create_log(folder: &Folder, name: &str) -> Result<fs::File> {
-    folder.create(name).map_err(|err| {
+    folder.create_fresh(name).map_err(|err| {
         let path = folder.join(name);
         match err.raw_os_error() {
             // A FIFO with no reader refuses a writer that will not wait.

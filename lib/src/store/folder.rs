@@ -80,6 +80,40 @@ impl Folder {
         self.create_with(name, OFlags::CREATE | OFlags::TRUNC)
     }
 
+    /// Create (or truncate) a regular file for writing, as [`Folder::create`],
+    /// in fewer calls when it does not exist yet (a config's first attempt):
+    /// `O_EXCL` can only make a new regular file, so it needs no check and
+    /// no `O_NONBLOCK`; anything in its place (a symlink or a FIFO
+    /// included) takes the careful way.
+    pub fn create_fresh(&self, name: &str) -> io::Result<File> {
+        let flags = OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        match rustix::fs::openat(&self.fd, name, flags, Mode::from_raw_mode(0o666)) {
+            Ok(fd) => Ok(File::from(fd)),
+            Err(rustix::io::Errno::EXIST) => self.create(name),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// The folder `name` made if missing, without opening it: one that is
+    /// there must be a folder (a symlink is refused, ELOOP; anything else,
+    /// ENOTDIR).
+    pub fn ensure_sub(&self, name: &str) -> io::Result<()> {
+        match rustix::fs::mkdirat(&self.fd, name, Mode::from_raw_mode(0o777)) {
+            Ok(()) => Ok(()),
+            Err(rustix::io::Errno::EXIST) => {
+                let kind = rustix::fs::FileType::from_raw_mode(
+                    rustix::fs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW)?.st_mode,
+                );
+                match kind {
+                    rustix::fs::FileType::Directory => Ok(()),
+                    rustix::fs::FileType::Symlink => Err(io::Error::from_raw_os_error(nix::libc::ELOOP)),
+                    _ => Err(io::Error::from_raw_os_error(nix::libc::ENOTDIR)),
+                }
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
     /// Create a file that must not exist yet.
     pub fn create_new(&self, name: &str) -> io::Result<File> {
         self.create_with(name, OFlags::CREATE | OFlags::EXCL)
@@ -178,6 +212,31 @@ mod tests {
         std::io::Write::write_all(&mut made.create("f").unwrap(), b"x").unwrap();
         assert_eq!(std::fs::read_to_string(root.join("configs/real/f")).unwrap(), "x");
         assert!(made.create_new("f").is_err());
+    }
+
+    #[test]
+    fn fresh_files_and_ensured_folders_refuse_what_stands_in_their_place() {
+        let tmp = tempfile::tempdir().unwrap();
+        let folder = Folder::root(tmp.path()).unwrap();
+        std::io::Write::write_all(&mut folder.create_fresh("new").unwrap(), b"one").unwrap();
+        std::io::Write::write_all(&mut folder.create_fresh("new").unwrap(), b"2").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(tmp.path().join("new")).unwrap(),
+            "2",
+            "truncated when it was there"
+        );
+        nix::unistd::mkfifo(&tmp.path().join("fifo"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        assert!(folder.create_fresh("fifo").is_err(), "a FIFO is refused without blocking");
+        std::os::unix::fs::symlink(tmp.path().join("new"), tmp.path().join("link")).unwrap();
+        assert!(folder.create_fresh("link").is_err());
+        assert_eq!(std::fs::read_to_string(tmp.path().join("new")).unwrap(), "2", "not written through");
+
+        folder.ensure_sub("sub").unwrap();
+        folder.ensure_sub("sub").unwrap();
+        assert!(tmp.path().join("sub").is_dir());
+        std::os::unix::fs::symlink(tmp.path().join("sub"), tmp.path().join("sublink")).unwrap();
+        assert!(is_symlink_refusal(&folder.ensure_sub("sublink").unwrap_err()));
+        assert!(is_symlink_refusal(&folder.ensure_sub("new").unwrap_err()));
     }
 
     #[test]
