@@ -207,10 +207,12 @@ fn safe_ref_path(name: &str) -> Option<&str> {
     ok.then_some(name)
 }
 
-/// `git -c safe.directory=* --no-optional-locks ARGS` in `dir`, its output captured.
+/// `git -c safe.directory=* -c core.fsmonitor=false --no-optional-locks ARGS`
+/// in `dir`, its output captured: no daemon is started that would outlive
+/// it (exp-run adopts orphans).
 fn git(dir: &Path, args: &[&str]) -> std::io::Result<Output> {
     Command::new("git")
-        .args(["-c", "safe.directory=*", "--no-optional-locks"])
+        .args(["-c", "safe.directory=*", "-c", "core.fsmonitor=false", "--no-optional-locks"])
         .args(args.iter().map(OsStr::new))
         .current_dir(dir)
         .stdin(Stdio::null())
