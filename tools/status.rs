@@ -19,13 +19,10 @@ use std::os::fd::AsFd;
 /// The examples that end `exp-status --help` and fill EXAMPLES in its man page.
 pub const EXAMPLES: &[crate::help::Example] = &[
     crate::help::Example {
-        about: "The failures grouped by error, then retry exactly the largest group",
+        about: "The failed configs grouped by error; then retry the largest group only",
         command: "exp-status runs/lr --failures\n\
-                  exp-status runs/lr --failures --group 1 --names | exp-clean runs/lr --names - --reset",
-    },
-    crate::help::Example {
-        about: "The failed configs, and why",
-        command: r#"exp-status runs/lr --json --status failed | jq -r '"\(.name)\t\(.error)"'"#,
+                  exp-status runs/lr --failures --group 1 --names |\n    \
+                  exp-clean runs/lr --names - --reset",
     },
     crate::help::Example {
         about: "The best done config by loss (configs without a result left out)",

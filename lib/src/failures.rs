@@ -358,9 +358,7 @@ pub fn finish(drafts: Vec<Draft>, counter: &Counter) -> Vec<Group> {
                 }
             }
             for values in params.values_mut() {
-                values.sort_by(|a, b| {
-                    b.in_group.cmp(&a.in_group).then_with(|| a.value.to_string().cmp(&b.value.to_string()))
-                });
+                values.sort_by_cached_key(|t| (std::cmp::Reverse(t.in_group), t.value.to_string()));
             }
             let example = draft.failures[0].error.clone();
             Group {
@@ -377,6 +375,13 @@ pub fn finish(drafts: Vec<Draft>, counter: &Counter) -> Vec<Group> {
 pub fn pairs(defaults: &Params, params: &Params) -> Vec<(String, String)> {
     let merged = params.iter().chain(defaults.iter().filter(|(key, _)| !params.contains_key(*key)));
     merged.map(|(key, value)| (key.clone(), value.to_string())).collect()
+}
+
+/// A config's line read for its params only.
+#[derive(serde::Deserialize)]
+struct OnlyParams {
+    #[serde(default)]
+    params: Params,
 }
 
 /// The failure groups of an experiment, from its state alone.
@@ -397,7 +402,12 @@ pub fn groups(census: &Census) -> Result<Vec<Group>> {
     let drafts = draft(failures);
     let mut counter = Counter::new(&drafts);
     for (_, entry) in census.configs.iter().filter(|(_, e)| e.status() != Status::Failed) {
-        counter.count(defaults, &entry.read()?.params);
+        // Its params alone, when its text is at hand: half the cost of
+        // reading the whole config, a million times.
+        match entry.text().and_then(|text| serde_json::from_str::<OnlyParams>(text).ok()) {
+            Some(only) => counter.count(defaults, &only.params),
+            None => counter.count(defaults, &entry.read()?.params),
+        }
     }
     for failure in drafts.iter().flat_map(|d| &d.failures) {
         counter.count_pairs(&failure.params);
