@@ -470,7 +470,7 @@ impl Group {
             ));
         }
         if frequent.len() > SHOWN_FREQUENT {
-            parts.push(format!("{} more", frequent.len() - SHOWN_FREQUENT));
+            parts.push(format!("and {} more", frequent.len() - SHOWN_FREQUENT));
         }
         parts.join("; ")
     }
@@ -526,12 +526,13 @@ pub fn table(groups: &[Group], first: usize, totals: Totals, dir: &str, width: O
         let lead = format!("{:<number_width$}  {count:>count_width$} × ", format!("#{number}"));
         let telling = group.telling();
         let tail = if telling.is_empty() { String::new() } else { format!(" — {telling}") };
+        let signature = printable(&group.signature);
         let signature = match width {
             Some(width) => {
                 let taken = console::measure_text_width(&lead) + console::measure_text_width(&tail);
-                shorten(&group.signature, width.saturating_sub(taken))
+                shorten(&signature, width.saturating_sub(taken))
             }
-            None => group.signature.clone(),
+            None => signature,
         };
         let headline = format!(
             "{}{signature}{}",
@@ -545,7 +546,7 @@ pub fn table(groups: &[Group], first: usize, totals: Totals, dir: &str, width: O
         let names = first_few(group.names.iter().cloned(), 3);
         let _ = writeln!(out, "{}", cut(&format!("{indent}{names}"), width));
         if group.example != group.signature {
-            let line = format!("{indent}{} {}", color::faint().apply_to("e.g."), group.example);
+            let line = format!("{indent}{} {}", color::faint().apply_to("e.g."), printable(&group.example));
             let _ = writeln!(out, "{}", cut(&line, width));
         }
         let _ = writeln!(
@@ -555,6 +556,12 @@ pub fn table(groups: &[Group], first: usize, totals: Totals, dir: &str, width: O
         );
     }
     out
+}
+
+/// `text` on one line, without control characters (an error written by
+/// hand, or by an older exp, may hold some): each one a space.
+fn printable(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
 
 /// `text` in at most `room` characters (8 at least): cut, its trailing

@@ -268,6 +268,19 @@ fn the_table_names_the_pattern_counts_and_the_retry() {
 }
 
 #[test]
+fn the_table_keeps_each_group_on_its_lines() {
+    console::set_colors_enabled(false);
+    let groups = grouped(
+        vec![failure("a", "boom\nat 3\x1b[31m", json!({})), failure("b", "boom\nat 4\x1b[31m", json!({}))],
+        &[json!({}), json!({})],
+    );
+    let text = table(&groups, 1, Totals { failed: 2, all: 2, groups: 1 }, "d", None);
+    assert_eq!(text.lines().nth(1), Some("#1  2 × boom at N [Nm"), "{text}");
+    assert_eq!(text.lines().nth(3), Some("    e.g. boom at 3 [31m"), "{text}");
+    assert!(!text.contains('\x1b'));
+}
+
+#[test]
 fn the_frequency_case_reads_as_counts() {
     let t = Telling { value: json!(512), in_group: 9, group: 14, in_all: 12, all: 100 };
     let group = Group {
