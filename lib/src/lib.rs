@@ -7,6 +7,7 @@ pub mod color;
 pub mod duration;
 pub mod error;
 pub mod exit_code;
+pub mod failures;
 pub mod format_spec;
 pub mod grid;
 pub mod hash;

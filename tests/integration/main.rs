@@ -18,6 +18,8 @@ mod concurrency;
 mod defects;
 /// The examples a user copies (`examples/`), run for real.
 mod examples;
+/// `exp-status --failures`: failures grouped by error signature, telling params, `--group N`, the retry pipe.
+mod failures;
 /// Trust, round 3, regressions: what reaches the files (symlinked folders, purges, spreadsheet cells).
 mod files3;
 /// A researcher's first hour: typos, fixes, grids, paths, failures and stops.
