@@ -16,7 +16,7 @@
 
 use crate::color;
 use crate::error::Result;
-use crate::model::{Params, Status};
+use crate::model::{Entry, Params, Status};
 use crate::report::first_few;
 use crate::status::why_failed;
 use crate::store::census::Census;
@@ -390,9 +390,17 @@ struct OnlyParams {
 
 /// The failure groups of an experiment, from its state alone.
 pub fn groups(census: &Census) -> Result<Vec<Group>> {
-    let defaults = &census.experiment.defaults;
+    groups_among(&census.experiment.defaults, census.configs.iter().map(|(name, entry)| (name, entry)))
+}
+
+/// The failure groups of `configs` (every config of an experiment whose
+/// defaults are `defaults`).
+pub fn groups_among<'a>(
+    defaults: &Params,
+    configs: impl Iterator<Item = (&'a String, &'a Entry)> + Clone,
+) -> Result<Vec<Group>> {
     let mut failures = Vec::new();
-    for (name, entry) in census.configs.iter().filter(|(_, e)| e.status() == Status::Failed) {
+    for (name, entry) in configs.clone().filter(|(_, e)| e.status() == Status::Failed) {
         let config = entry.read()?;
         failures.push(Failure {
             name: name.clone(),
@@ -405,7 +413,7 @@ pub fn groups(census: &Census) -> Result<Vec<Group>> {
     }
     let drafts = draft(failures);
     let mut counter = Counter::new(&drafts);
-    for (_, entry) in census.configs.iter().filter(|(_, e)| e.status() != Status::Failed) {
+    for (_, entry) in configs.filter(|(_, e)| e.status() != Status::Failed) {
         // Its params alone, when its text is at hand: half the cost of
         // reading the whole config, a million times.
         match entry.text().and_then(|text| serde_json::from_str::<OnlyParams>(text).ok()) {
@@ -520,7 +528,6 @@ pub fn table(groups: &[Group], first: usize, totals: Totals, dir: &str, width: O
     let Totals { failed, all, groups: kinds } = totals;
     let kinds = if kinds == 1 { "1 kind of error".to_string() } else { format!("{kinds} kinds of error") };
     let _ = writeln!(out, "{failed} of {all} configs failed, {kinds}:");
-    let dir = crate::template::shell_quote(dir);
     let count_width = groups.iter().map(|g| g.names.len().to_string().len()).max().unwrap_or(1);
     let number_width = (first + groups.len().saturating_sub(1)).to_string().len() + 1;
     let indent = " ".repeat(number_width + 2);
@@ -553,13 +560,16 @@ pub fn table(groups: &[Group], first: usize, totals: Totals, dir: &str, width: O
             let line = format!("{indent}{} {}", color::faint().apply_to("e.g."), printable(&group.example));
             let _ = writeln!(out, "{}", cut(&line, width));
         }
-        let _ = writeln!(
-            out,
-            "{indent}{} exp-status {dir} --failures --group {number} --names | exp-clean {dir} --names - --reset",
-            color::faint().apply_to("retry:")
-        );
+        let _ = writeln!(out, "{indent}{} {}", color::faint().apply_to("retry:"), retry_command(dir, number));
     }
     out
+}
+
+/// The shell line that retries exactly group `number` of the experiment
+/// `dir` (as the user named it).
+pub fn retry_command(dir: &str, number: usize) -> String {
+    let dir = crate::template::shell_quote(dir);
+    format!("exp-status {dir} --failures --group {number} --names | exp-clean {dir} --names - --reset")
 }
 
 /// `text` on one line, without control characters (an error written by

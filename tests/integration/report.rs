@@ -87,6 +87,14 @@ fn the_report_opens_in_chromium_sorted_plotted_and_offline() {
         seen["sorted_note"].as_str().unwrap().contains("25 configs, sorted by loss, descending"),
         "{seen}"
     );
+    // One group: the four configs with seed 2 and sgd, whatever their lr.
+    let failures = seen["failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 1, "{seen}");
+    let group: Vec<&str> = failures[0].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    assert_eq!(group[..2], ["1", "4"], "{group:?}");
+    assert!(group[2].contains("RuntimeError: diverged at step N"), "{group:?}");
+    assert_eq!(group[3], "all have opt=sgd, seed=2", "{group:?}");
+    assert_eq!(group[5], "exp-status exp --failures --group 1 --names | exp-clean exp --names - --reset");
     assert!(seen["screenshot_bytes"].as_u64().unwrap() > 16, "a blank screenshot: {seen}");
     assert!(std::fs::metadata(dir.path().join("page.png")).unwrap().len() > 10_000);
 }

@@ -6,6 +6,7 @@
 
 mod curves;
 mod data;
+mod failures;
 mod plots;
 
 pub use data::{Cell, Column, Source};
@@ -51,6 +52,7 @@ pub fn render(sources: &[Source], tick: &mut dyn FnMut()) -> Result<String> {
     results_table(&mut page, &table);
     plots::section(&mut page, &table);
     curves::section(&mut page, sources, tick)?;
+    failures::section(&mut page, sources)?;
     let _ = write!(
         page,
         "<script type=\"application/json\" id=\"exp-data\">{}</script>\n<script>\n{SCRIPT}</script>\n</body>\n</html>\n",
