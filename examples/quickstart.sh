@@ -24,3 +24,6 @@ exp-status --json --results | jq -r 'select(.result.loss != null) | "\(.result.l
 echo
 echo "exp-summary --timing (also in $EXP_DIR/results_summary.csv):"
 exp-summary --timing
+echo
+echo "each model and lr over its two seeds (n, mean and sample std), from exp-summary --over seed:"
+exp-summary --over seed
