@@ -2,6 +2,7 @@
 //! the binaries only parse flags, call in, and print.
 
 pub mod add;
+pub mod aggregate;
 pub mod clean;
 pub mod color;
 pub mod duration;

@@ -66,6 +66,8 @@ mod soak;
 mod status;
 /// `exp-summary` and `results_summary.csv` from the user's side.
 mod summary;
+/// `exp-summary --over` (stats over seeds, checked against values computed here), several DIRs, reserved columns.
+mod summary_over;
 /// Trust, round 3, regressions: templates, names and grids.
 mod templates3;
 /// What people see: plain lines, colour, and bars under a real pseudo-terminal.

@@ -156,3 +156,33 @@ fn configs_not_done_are_shown_never_refused() {
     dir.run("exp-summary", &["--html", "a.html", "--json"]).fails_with(2);
     assert!(!dir.path().join("a.html").exists());
 }
+
+#[test]
+fn over_seeds_the_plots_show_each_groups_mean_and_spread() {
+    let dir = Dir::new();
+    sweep_with_failures(&dir);
+    dir.run("exp-summary", &["--html", "over.html", "--over", "seed"]).succeeds();
+    let page = dir.read("over.html");
+    // loss and acc against lr and opt, over seed; no plot against seed.
+    assert_eq!(page.matches("<figure class=\"plot\"").count(), 4, "{page}");
+    assert_eq!(page.matches("mean ± std over seed").count(), 4);
+    assert!(!page.contains("data-param=\"seed\""));
+    dir.run("exp-summary", &["--html", "x.html", "--over", "nope"]).fails_with(2).stderr_has("nope");
+    assert!(!dir.path().join("x.html").exists());
+}
+
+#[test]
+fn several_experiments_share_one_page() {
+    let dir = Dir::new();
+    for (name, values) in [("a", "x=1,2"), ("b", "y=3")] {
+        let out = dir.program(bin("exp-init")).args([name, "--", "echo", "{{\"v\": 1}}"]).output().unwrap();
+        Out::of(out).succeeds();
+        Out::of(dir.program(bin("exp-add")).args([name, "--grid", values]).output().unwrap()).succeeds();
+    }
+    Out::of(dir.program(bin("exp-run")).args(["a", "--progress", "never"]).output().unwrap()).succeeds();
+    let out = Out::of(dir.program(bin("exp-summary")).args(["a", "b", "--html", "both.html"]).output().unwrap());
+    out.succeeds();
+    let page = dir.read("both.html");
+    assert_eq!(page.matches("<header class=\"experiment\">").count(), 2);
+    assert!(page.contains(r#""columns":["experiment","name","status","x","y","v","duration"]"#), "{page}");
+}
