@@ -170,6 +170,13 @@ impl Group {
         self.names.len()
     }
 
+    /// Its params flattened with dots, as the summary's columns name them.
+    pub fn flat_params(&self) -> Vec<(String, Value)> {
+        let mut pairs = Vec::new();
+        flatten("", &Value::Object(self.params.clone()), &mut pairs);
+        pairs
+    }
+
     /// The values of `field`, none when no config of the group has it.
     pub fn values(&self, field: &str) -> Values {
         self.fields.get(field).cloned().unwrap_or_default()
@@ -338,15 +345,7 @@ pub fn write_csv(
 ) -> Result<()> {
     let cell = |text: String| if raw { text } else { inert(text) };
     let labels = labels(sources);
-    let flat: Vec<Vec<(String, Value)>> = grouping
-        .groups
-        .iter()
-        .map(|group| {
-            let mut pairs = Vec::new();
-            flatten("", &Value::Object(group.params.clone()), &mut pairs);
-            pairs
-        })
-        .collect();
+    let flat: Vec<Vec<(String, Value)>> = grouping.groups.iter().map(Group::flat_params).collect();
     let mut columns = Columns::reserved();
     let mut param_index: IndexMap<&str, usize> = IndexMap::new();
     for key in flat.iter().flatten().map(|(key, _)| key.as_str()) {

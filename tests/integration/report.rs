@@ -180,7 +180,8 @@ fn several_experiments_share_one_page() {
         Out::of(dir.program(bin("exp-add")).args([name, "--grid", values]).output().unwrap()).succeeds();
     }
     Out::of(dir.program(bin("exp-run")).args(["a", "--progress", "never"]).output().unwrap()).succeeds();
-    let out = Out::of(dir.program(bin("exp-summary")).args(["a", "b", "--html", "both.html"]).output().unwrap());
+    let out =
+        Out::of(dir.program(bin("exp-summary")).args(["a", "b", "--html", "both.html"]).output().unwrap());
     out.succeeds();
     let page = dir.read("both.html");
     assert_eq!(page.matches("<header class=\"experiment\">").count(), 2);

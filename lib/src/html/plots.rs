@@ -4,9 +4,8 @@
 
 use super::data::{Kind, Table};
 use super::{escape, even_sample, PLOT_POINTS};
-use crate::aggregate::Grouping;
+use crate::aggregate::{Group, Grouping};
 use crate::model::Status;
-use crate::results::flatten;
 use crate::values::display_value;
 use indexmap::IndexMap;
 use plotters::coord::ranged1d::AsRangedCoord;
@@ -82,15 +81,7 @@ fn figure(result: &str, param: &str, svg: &str, caption: &str) -> String {
 /// Each group's mean and standard deviation of each numeric field against
 /// each param that varies between groups.
 fn spread_figures(grouping: &Grouping, over: &[String]) -> String {
-    let flat: Vec<Vec<(String, Value)>> = grouping
-        .groups
-        .iter()
-        .map(|group| {
-            let mut pairs = Vec::new();
-            flatten("", &Value::Object(group.params.clone()), &mut pairs);
-            pairs
-        })
-        .collect();
+    let flat: Vec<Vec<(String, Value)>> = grouping.groups.iter().map(Group::flat_params).collect();
     let mut keys: IndexMap<&str, ()> = IndexMap::new();
     for (key, _) in flat.iter().flatten() {
         keys.entry(key.as_str()).or_insert(());
