@@ -249,6 +249,34 @@ esac"#
     assert_eq!(dir.read("log"), "escapee\nc1\n");
 }
 
+/// A command inherits its own config's locks only: c1, started while c0
+/// held its device, does not keep that device once c0 has ended, so c2
+/// runs on it while c1 still runs.
+#[test]
+fn a_command_inherits_no_other_configs_device() {
+    let dir = Dir::new();
+    let log = quote(&dir.path().join("log"));
+    let script = format!(
+        r#"case {{i}} in
+0) while [ ! -e c1-started ]; do sleep 0.02; done;;
+1) touch c1-started; while [ ! -e release ]; do sleep 0.05; done;;
+esac
+echo "$EXP_NAME $EXP_DEVICES" >> {log}"#
+    );
+    shell_experiment(&dir, 3, &script);
+    let run = runner(&dir, &locks(&dir), &["--devices", "0,1"]);
+    let ran = || std::fs::read_to_string(dir.path().join("log")).unwrap_or_default();
+    wait_for("c2 to run beside c1", || ran().contains("c2 "));
+    assert_eq!(statuses(&dir)["c1"], "running");
+    release(&dir);
+    run.finish().succeeds();
+    let lines: Vec<String> = ran().lines().map(str::to_string).collect();
+    let device =
+        |name: &str| lines.iter().find_map(|l| l.strip_prefix(&format!("{name} ")).map(str::to_string));
+    assert_eq!(device("c2"), device("c0"), "c2 ran on c0's device: {lines:?}");
+    assert_ne!(device("c1"), device("c0"), "{lines:?}");
+}
+
 // ---------- what a config gets, and what people see ----------
 
 /// `{devices}` is the config's devices, unless it has a param of that
