@@ -16,6 +16,8 @@ mod compat;
 mod concurrency;
 /// Regression tests of the attack report's 18 defects, one or more per defect, each citing it.
 mod defects;
+/// `exp-run --devices` and `--memfree`: tokens shared by runners and users, given back however a config ends; memory.
+mod devices;
 /// The examples a user copies (`examples/`), run for real.
 mod examples;
 /// `exp-status --failures`: failures grouped by error signature, telling params, `--group N`, the retry pipe.
