@@ -26,10 +26,6 @@ pub const EXAMPLES: &[crate::help::Example] = &[
         about: "Share a 4-GPU box with any other runner on it: 2 GPUs per config, never one GPU twice",
         command: "exp-run runs/lr --devices 0-3 --devices-per-config 2",
     },
-    crate::help::Example {
-        about: "Run the failed configs again",
-        command: "exp-status runs/lr --status failed --names | exp-run runs/lr --names -",
-    },
 ];
 
 /// Run every todo config of an experiment through a pool of workers.
