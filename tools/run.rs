@@ -23,7 +23,7 @@ pub const EXAMPLES: &[crate::help::Example] = &[
         command: "*/5 * * * * exp-run /data/sweep --exclusive --progress never -q",
     },
     crate::help::Example {
-        about: "Share a 4-GPU box with any other runner on it: 2 GPUs per config, never one GPU twice",
+        about: "Share a 4-GPU box with other runners: 2 GPUs per config, never one twice",
         command: "exp-run runs/lr --devices 0-3 --devices-per-config 2",
     },
 ];
