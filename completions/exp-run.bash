@@ -23,7 +23,7 @@ _exp__run() {
 
     case "${cmd}" in
         exp__run)
-            opts="-j -q -h -V --color --jobs --retry-failed --retries --timeout --kill-after --names --shard --limit --stop-after --env --dry-run --json --progress --status-every --quiet --exclusive --no-cache --max-failures --setup --interactive --replay --replay-all --require-result --follow --idle-exit --stale-after --record-env --require-clean --help --version"
+            opts="-j -q -h -V --color --jobs --retry-failed --retries --timeout --kill-after --names --shard --limit --stop-after --env --dry-run --json --progress --status-every --quiet --exclusive --no-cache --max-failures --setup --interactive --replay --replay-all --require-result --follow --idle-exit --stale-after --devices --devices-per-config --memfree --record-env --require-clean --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -101,6 +101,18 @@ _exp__run() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --devices)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --devices-per-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --memfree)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --record-env)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -133,7 +145,7 @@ _exp__run_config_names() {
     fi
     case "$prev" in
         --replay)
-            local takes_value=" --color --jobs -j --retries --timeout --kill-after --names --shard --limit --stop-after --env --progress --status-every --max-failures --setup --replay --idle-exit --stale-after --record-env " dir="${EXP_DIR:-.}" word skip="" i
+            local takes_value=" --color --jobs -j --retries --timeout --kill-after --names --shard --limit --stop-after --env --progress --status-every --max-failures --setup --replay --idle-exit --stale-after --devices --devices-per-config --memfree --record-env " dir="${EXP_DIR:-.}" word skip="" i
             for (( i = 1; i < COMP_CWORD; i++ )); do
                 word="${COMP_WORDS[i]}"
                 if [[ -n $skip ]]; then

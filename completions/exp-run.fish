@@ -2,7 +2,7 @@
 # the experiment on the command line (its first operand), else $EXP_DIR,
 # else the current directory. Added by `cargo xtask gen` to clap's script.
 function __exp_run_config_names
-    set -l takes_value '--color' '--jobs' '-j' '--retries' '--timeout' '--kill-after' '--names' '--shard' '--limit' '--stop-after' '--env' '--progress' '--status-every' '--max-failures' '--setup' '--replay' '--idle-exit' '--stale-after' '--record-env'
+    set -l takes_value '--color' '--jobs' '-j' '--retries' '--timeout' '--kill-after' '--names' '--shard' '--limit' '--stop-after' '--env' '--progress' '--status-every' '--max-failures' '--setup' '--replay' '--idle-exit' '--stale-after' '--devices' '--devices-per-config' '--memfree' '--record-env'
     set -l dir .
     set -q EXP_DIR[1]; and test -n "$EXP_DIR"; and set dir $EXP_DIR
     set -l skip 0
@@ -30,7 +30,7 @@ end
 complete -c exp-run -l color -d 'Colour what people read: auto (on a terminal, unless NO_COLOR is set), always, or never. Data (JSON, CSV, names) is never coloured' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c exp-run -s j -l jobs -d 'Number of workers; 0 means one per core' -r
+complete -c exp-run -s j -l jobs -d 'Number of workers; 0 means one per core. Default 1; with --devices, as many as the devices allow (len(LIST)/K), and no more' -r
 complete -c exp-run -l retries -d 'Retry a failed config up to N more times in this run' -r
 complete -c exp-run -l timeout -d 'Kill a config\'s whole process group after DUR; it is recorded failed. 0 means no limit, as for timeout(1)' -r
 complete -c exp-run -l kill-after -d 'After SIGTERM, wait DUR before SIGKILL' -r
@@ -38,7 +38,7 @@ complete -c exp-run -l names -d 'Only these configs: bare names or JSON lines wi
 complete -c exp-run -l shard -d 'Only configs whose name hashes to I modulo N (64-bit FNV-1a), 0 <= I < N' -r
 complete -c exp-run -l limit -d 'Start at most N configs' -r
 complete -c exp-run -l stop-after -d 'Start no new config after DUR (e.g. 3h50m, for Slurm time limits)' -r
-complete -c exp-run -l env -d 'An environment variable for every command, KEY=VALUE (a template, e.g. CUDA_VISIBLE_DEVICES={worker}). Repeatable' -r
+complete -c exp-run -l env -d 'An environment variable for every command, KEY=VALUE (a template, e.g. OMP_NUM_THREADS={threads}; for GPUs, see --devices). Repeatable' -r
 complete -c exp-run -l progress -d 'Progress bars on a terminal (auto), always, or never' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -48,6 +48,9 @@ complete -c exp-run -l setup -d 'Run CMD (sh -c) once before the pool; the KEY=V
 complete -c exp-run -l replay -d 'Run config NAME again in the foreground (inherited stdio, EXP_CACHE_MODE=replay), changing no state; exit with its exit code. It runs the argv that ran (its command.json), in today\'s workdir and environment. Repeatable' -r -f -a '(__exp_run_config_names)'
 complete -c exp-run -l idle-exit -d 'With --follow: end (exit 0, or 1 if a config it ran failed) after DUR with nothing running and nothing to run' -r
 complete -c exp-run -l stale-after -d 'A heartbeat older than this marks a runner on another host dead' -r
+complete -c exp-run -l devices -d 'Device tokens to share out, e.g. GPUs: 0,1,2,3 or 0-3, or names (GPU UUIDs; in a Slurm job, "$CUDA_VISIBLE_DEVICES"). Each running config holds --devices-per-config of them, given to it as CUDA_VISIBLE_DEVICES, EXP_DEVICES and {devices}, until every process of it has ended. Runners sharing the lock folder $EXP_DEVICE_LOCKS (default /tmp/exp-devices) never hold a token at once' -r
+complete -c exp-run -l devices-per-config -d 'With --devices: how many tokens each config holds' -r
+complete -c exp-run -l memfree -d 'Start a config only while SIZE of memory (512M, 4G) is available: MemAvailable, or the memory cgroup\'s limit less its usage without page cache, the lower. Starts are a second apart while less than twice SIZE is available' -r
 complete -c exp-run -l record-env -d 'Record the variables of each command\'s environment whose names match GLOB (* and ?) in its provenance.json. Repeatable; none by default. \'*\' records them all, secrets too: it warns' -r
 complete -c exp-run -l retry-failed -d 'First mark every failed config todo again'
 complete -c exp-run -l dry-run -d 'Print what would run, and run nothing: each config\'s name, argv and the variables exp would set for it (never the inherited ones); with --json, {"name","argv","env"} per config'

@@ -23,7 +23,7 @@ _exp__status() {
 
     case "${cmd}" in
         exp__status)
-            opts="-h -V --color --json --counts --status --results --names --check --log --follow --attempt --watch --stale-after --help --version"
+            opts="-h -V --color --json --counts --status --results --names --check --log --follow --attempt --watch --failures --group --stale-after --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -42,6 +42,10 @@ _exp__status() {
                     return 0
                     ;;
                 --attempt)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --group)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -77,7 +81,7 @@ _exp__status_config_names() {
     fi
     case "$prev" in
         --log)
-            local takes_value=" --color --status --log --attempt --stale-after " dir="${EXP_DIR:-.}" word skip="" i
+            local takes_value=" --color --status --log --attempt --group --stale-after " dir="${EXP_DIR:-.}" word skip="" i
             for (( i = 1; i < COMP_CWORD; i++ )); do
                 word="${COMP_WORDS[i]}"
                 if [[ -n $skip ]]; then

@@ -2,7 +2,7 @@
 # the experiment on the command line (its first operand), else $EXP_DIR,
 # else the current directory. Added by `cargo xtask gen` to clap's script.
 function __exp_status_config_names
-    set -l takes_value '--color' '--status' '--log' '--attempt' '--stale-after'
+    set -l takes_value '--color' '--status' '--log' '--attempt' '--group' '--stale-after'
     set -l dir .
     set -q EXP_DIR[1]; and test -n "$EXP_DIR"; and set dir $EXP_DIR
     set -l skip 0
@@ -37,6 +37,7 @@ failed\t''
 removed\t''"
 complete -c exp-status -l log -d 'Print config NAME\'s stdout and stderr logs, each headed' -r -f -a '(__exp_status_config_names)'
 complete -c exp-status -l attempt -d 'With --log: the logs of attempt N (1 is the first) instead of the latest' -r
+complete -c exp-status -l group -d 'With --failures: group N only (1 is the largest); past the last group, exit 2' -r
 complete -c exp-status -l stale-after -d 'A heartbeat older than this marks a runner on another host dead' -r
 complete -c exp-status -l json -d 'One JSON object per config (with --counts, one object of counts)'
 complete -c exp-status -l counts -d 'Only the number of configs per status'
@@ -45,5 +46,6 @@ complete -c exp-status -l names -d 'Bare names, one per line (e.g. for exp-run -
 complete -c exp-status -l check -d 'Exit 0 if every config is done, else 1'
 complete -c exp-status -l follow -d 'With --log: follow a running config\'s logs until it ends'
 complete -c exp-status -l watch -d 'Then print a line per change (added, started, ended, reset, removed)'
+complete -c exp-status -l failures -d 'The failed configs grouped by error, largest group first'
 complete -c exp-status -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c exp-status -s V -l version -d 'Print version'

@@ -23,7 +23,7 @@ _exp__summary() {
 
     case "${cmd}" in
         exp__summary)
-            opts="-o -h -V --color --ignore-missing --timing --json --save --output --raw --metrics --provenance --html --help --version"
+            opts="-o -h -V --color --ignore-missing --timing --json --save --output --raw --over --stats --metrics --provenance --html --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -39,6 +39,17 @@ _exp__summary() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --over)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --stats)
+                    COMPREPLY=($(compgen -W "mean std n min max median sem" -- "${cur}"))
                     return 0
                     ;;
                 --html)

@@ -26,5 +26,8 @@ echo
 echo "exp-summary --timing (also in $EXP_DIR/results_summary.csv):"
 exp-summary --timing
 echo
+echo "each model and lr over its two seeds (n, mean and sample std), from exp-summary --over seed:"
+exp-summary --over seed
+echo
 exp-summary --html "$EXP_DIR/report.html" 2>/dev/null
 echo "the report, one offline page to open in a browser: $EXP_DIR/report.html"

@@ -15,6 +15,23 @@ pub struct Common {
     /// The experiment directory [default: $EXP_DIR, else .]
     #[arg(env = "EXP_DIR", default_value = ".", hide_default_value = true, hide_env = true)]
     pub dir: PathBuf,
+    #[command(flatten)]
+    pub looks: Looks,
+}
+
+/// [`Common`] for a tool that reads several experiments at once (exp-summary).
+#[derive(Debug, clap::Args)]
+pub struct CommonMany {
+    /// The experiment directories [default: $EXP_DIR, else .]
+    #[arg(value_name = "DIR", num_args = 1.., env = "EXP_DIR", default_value = ".", hide_default_value = true, hide_env = true)]
+    pub dirs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub looks: Looks,
+}
+
+/// How output looks to people, in every tool.
+#[derive(Debug, clap::Args)]
+pub struct Looks {
     /// Colour what people read: auto (on a terminal, unless NO_COLOR is
     /// set), always, or never. Data (JSON, CSV, names) is never coloured.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = Color::Auto)]
@@ -29,12 +46,13 @@ pub enum Color {
     Never,
 }
 
-/// Parse a tool's flags (`Args` flattens [`Common`]) and apply the shared
-/// ones: the one place where `--color` takes effect, before anything is printed.
+/// Parse a tool's flags (`Args` flattens [`Common`] or [`CommonMany`]) and
+/// apply the shared ones: the one place where `--color` takes effect, before
+/// anything is printed.
 pub fn parse<A: clap::Parser>() -> A {
     let mut matches = A::command().try_get_matches().unwrap_or_else(|err| usage_error(err));
-    let common = Common::from_arg_matches(&matches).unwrap_or_else(|err| usage_error(err));
-    exp::color::apply(match common.color {
+    let looks = Looks::from_arg_matches(&matches).unwrap_or_else(|err| usage_error(err));
+    exp::color::apply(match looks.color {
         Color::Auto => exp::color::Choice::Auto,
         Color::Always => exp::color::Choice::Always,
         Color::Never => exp::color::Choice::Never,

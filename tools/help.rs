@@ -38,6 +38,22 @@ pub const TOOL_ENVIRONMENT: &[(&str, &str)] = &[
     ("NO_COLOR", "When set, nothing people read is coloured (data on stdout never is)."),
 ];
 
+/// Read by exp-run alone: (variable, meaning).
+pub const RUN_ENVIRONMENT: &[(&str, &str)] = &[
+    (
+        "EXP_DEVICE_LOCKS",
+        "The folder of the device lock files of --devices, one per host, that every runner of the host \
+         that shares the devices names (default /tmp/exp-devices). Made mode 1777 as /tmp, its lock \
+         files 1666, so several Unix users share it. Not on a filesystem shared by hosts: there, \
+         device 0 of one host would wait for device 0 of another.",
+    ),
+    (
+        "EXP_MEMINFO",
+        "For tests: a file read instead of /proc/meminfo by --memfree (the same Key: N kB lines), \
+         and then no memory cgroup is read.",
+    ),
+];
+
 /// What exp-run gives every command: (variable, meaning).
 pub const COMMAND_ENVIRONMENT: &[(&str, &str)] = &[
     ("EXP_NAME", "The config's name."),
@@ -69,6 +85,11 @@ pub const COMMAND_ENVIRONMENT: &[(&str, &str)] = &[
     ),
     ("EXP_ATTEMPT", "The attempt number, 1 for the first run of the config."),
     ("EXP_WORKER", "The worker slot running it, 0 to N-1 with -j N (also {worker} in templates)."),
+    (
+        "EXP_DEVICES",
+        "With exp-run --devices: the device tokens the config holds, comma-separated (0,1), also \
+         given as CUDA_VISIBLE_DEVICES (over any the env sets) and as {devices} in templates.",
+    ),
     (
         "EXP_STATUS_FILE",
         "DIR/configs/NAME/status.txt: where to write a line or two about progress when the \

@@ -2,6 +2,7 @@
 
 use crate::driver::{duration, read_list, Common};
 use clap::{Parser, ValueEnum};
+use exp::run::devices::{lock_folder, DeviceRequest};
 use exp::run::feedback::Progress;
 use exp::run::replay::Replay;
 use exp::run::spawn::CacheMode;
@@ -22,8 +23,8 @@ pub const EXAMPLES: &[crate::help::Example] = &[
         command: "*/5 * * * * exp-run /data/sweep --exclusive --progress never -q",
     },
     crate::help::Example {
-        about: "Run the failed configs again",
-        command: "exp-status runs/lr --status failed --names | exp-run runs/lr --names -",
+        about: "Share a 4-GPU box with other runners: 2 GPUs per config, never one twice",
+        command: "exp-run runs/lr --devices 0-3 --devices-per-config 2",
     },
 ];
 
@@ -47,9 +48,10 @@ pub const EXAMPLES: &[crate::help::Example] = &[
 pub struct Args {
     #[command(flatten)]
     pub experiment: Common,
-    /// Number of workers; 0 means one per core.
-    #[arg(short = 'j', long = "jobs", value_name = "N", default_value_t = 1)]
-    pub jobs: u16,
+    /// Number of workers; 0 means one per core. Default 1; with --devices,
+    /// as many as the devices allow (len(LIST)/K), and no more.
+    #[arg(short = 'j', long = "jobs", value_name = "N")]
+    pub jobs: Option<u16>,
     /// First mark every failed config todo again.
     #[arg(long)]
     pub retry_failed: bool,
@@ -77,7 +79,7 @@ pub struct Args {
     #[arg(long, value_name = "DUR", value_parser = duration("--stop-after"))]
     pub stop_after: Option<Duration>,
     /// An environment variable for every command, KEY=VALUE (a template,
-    /// e.g. CUDA_VISIBLE_DEVICES={worker}). Repeatable.
+    /// e.g. OMP_NUM_THREADS={threads}; for GPUs, see --devices). Repeatable.
     #[arg(long, value_name = "KEY=VALUE")]
     pub env: Vec<String>,
     /// Print what would run, and run nothing: each config's name, argv and
@@ -145,6 +147,23 @@ pub struct Args {
     /// A heartbeat older than this marks a runner on another host dead.
     #[arg(long, value_name = "DUR", default_value = "2m", value_parser = duration("--stale-after"))]
     pub stale_after: Duration,
+    /// Device tokens to share out, e.g. GPUs: 0,1,2,3 or 0-3, or names
+    /// (GPU UUIDs; in a Slurm job, "$CUDA_VISIBLE_DEVICES"). Each running
+    /// config holds --devices-per-config of them, given to it as
+    /// CUDA_VISIBLE_DEVICES, EXP_DEVICES and {devices}, until every process
+    /// of it has ended. Runners sharing the lock folder $EXP_DEVICE_LOCKS
+    /// (default /tmp/exp-devices) never hold a token at once.
+    #[arg(long, value_name = "LIST", conflicts_with_all = ["replay", "replay_all"])]
+    pub devices: Option<String>,
+    /// With --devices: how many tokens each config holds.
+    #[arg(long, value_name = "K", requires = "devices")]
+    pub devices_per_config: Option<usize>,
+    /// Start a config only while SIZE of memory (512M, 4G) is available:
+    /// MemAvailable, or the memory cgroup's limit less its usage without
+    /// page cache, the lower. Starts are a second apart while less than
+    /// twice SIZE is available.
+    #[arg(long, value_name = "SIZE", value_parser = memfree, conflicts_with_all = ["replay", "replay_all"])]
+    pub memfree: Option<u64>,
     /// Record the variables of each command's environment whose names
     /// match GLOB (* and ?) in its provenance.json. Repeatable; none by
     /// default. '*' records them all, secrets too: it warns.
@@ -172,6 +191,10 @@ fn status_every(text: &str) -> Result<Duration, String> {
     }
 }
 
+fn memfree(text: &str) -> Result<u64, String> {
+    exp::run::memory::parse_size(text)
+}
+
 fn shard(text: &str) -> Result<Shard, String> {
     Shard::parse(text).map_err(|err| err.message)
 }
@@ -186,9 +209,15 @@ pub fn main() -> exp::Result<ExitCode> {
         Some(path) => Some(read_list(path, "--names", |input, source| read_names(input, source))?),
         None => None,
     };
-    let jobs = match args.jobs {
-        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-        n => usize::from(n),
+    let cores = || std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let devices = match &args.devices {
+        Some(list) => Some(DeviceRequest::new(list, args.devices_per_config.unwrap_or(1), lock_folder())?),
+        None => None,
+    };
+    let jobs = match (&devices, args.jobs) {
+        (Some(devices), asked) => devices.jobs(asked.map(usize::from), cores())?,
+        (None, Some(0)) => cores(),
+        (None, asked) => usize::from(asked.unwrap_or(1)),
     };
     let options = Options {
         jobs,
@@ -223,6 +252,8 @@ pub fn main() -> exp::Result<ExitCode> {
         },
         status_every: Some(args.status_every).filter(|every| !every.is_zero()),
         require_result: args.require_result,
+        devices,
+        memfree: args.memfree,
         record_env: args.record_env,
         require_clean: args.require_clean,
     };

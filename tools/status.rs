@@ -8,6 +8,7 @@ use exp::model::Counts;
 use exp::model::Status;
 use exp::runners::{census_recovering, counts_recovering};
 use exp::status::{overview, table, Row};
+use exp::store::census::Census;
 use exp::store::Store;
 use exp::time::Timestamp;
 use exp::watch::WatchStatus;
@@ -18,8 +19,10 @@ use std::os::fd::AsFd;
 /// The examples that end `exp-status --help` and fill EXAMPLES in its man page.
 pub const EXAMPLES: &[crate::help::Example] = &[
     crate::help::Example {
-        about: "The failed configs, and why",
-        command: r#"exp-status runs/lr --json --status failed | jq -r '"\(.name)\t\(.error)"'"#,
+        about: "The failed configs grouped by error; then retry the largest group only",
+        command: "exp-status runs/lr --failures\n\
+                  exp-status runs/lr --failures --group 1 --names |\n    \
+                  exp-clean runs/lr --names - --reset",
     },
     crate::help::Example {
         about: "The best done config by loss (configs without a result left out)",
@@ -37,7 +40,8 @@ pub const EXAMPLES: &[crate::help::Example] = &[
 ///
 /// Without options: counts per status, with failed configs (and why) and
 /// running ones listed (each with its last metrics line, else the last line
-/// it printed); with --status, a table of those configs. `--json`: one line per config with name, status, params,
+/// it printed); with --status, a table of those configs; with --failures,
+/// the failed configs grouped by error. `--json`: one line per config with name, status, params,
 /// start_time, end_time, interruption_time, duration, attempts, exit_code,
 /// signal, error, dir, runner, host (where its latest attempt ran), commit
 /// (the workdir's git commit when it started). Claims
@@ -87,6 +91,21 @@ pub struct Args {
     /// exactly once. Ends when stdout closes (exit 0) or on a signal (128+N).
     #[arg(long, conflicts_with_all = ["counts", "names", "check", "log"])]
     pub watch: bool,
+    /// The failed configs grouped by error, largest group first.
+    ///
+    /// Errors are grouped by signature: numbers as N, hex runs of 6 or more
+    /// as H, tokens with a / as PATH, quoted texts as "…". Each group: its
+    /// count, signature, one error verbatim, its names, and its telling
+    /// params (held by all of the group but not of the experiment, or twice
+    /// as frequent in it); then the command that retries it. With --json,
+    /// one line per group; with --names, the names, a blank line between
+    /// groups. Nothing failed: nothing on stdout, exit 0.
+    #[arg(long, conflicts_with_all = ["counts", "check", "log", "watch", "status", "results"])]
+    pub failures: bool,
+    /// With --failures: group N only (1 is the largest); past the last
+    /// group, exit 2.
+    #[arg(long, value_name = "N", requires = "failures", value_parser = group_number)]
+    pub group: Option<usize>,
     /// A heartbeat older than this marks a runner on another host dead.
     #[arg(long, value_name = "DUR", default_value = "2m", value_parser = duration("--stale-after"))]
     pub stale_after: std::time::Duration,
@@ -136,6 +155,9 @@ pub fn main() -> exp::Result<ExitCode> {
         return Ok(ExitCode::failed_if(args.check && all.done != all.total));
     }
     let census = census_recovering(&mut store, args.stale_after)?;
+    if args.failures {
+        return failures(&census, &args, &mut out);
+    }
     let now = Timestamp::now();
     if args.json {
         for (name, entry) in census.configs.iter().filter(|(_, e)| selected(e.status())) {
@@ -157,6 +179,58 @@ pub fn main() -> exp::Result<ExitCode> {
     out.flush()?;
     let all_done = census.configs.iter().all(|(_, e)| e.status() == Status::Done);
     Ok(ExitCode::failed_if(args.check && !all_done))
+}
+
+/// `--failures`: the groups (or group N) as a table, JSON lines or names.
+fn failures(census: &Census, args: &Args, out: &mut impl Write) -> exp::Result<ExitCode> {
+    let mut groups = exp::failures::groups(census)?;
+    let totals = exp::failures::Totals {
+        failed: groups.iter().map(|g| g.names.len()).sum(),
+        all: census.configs.len(),
+        groups: groups.len(),
+    };
+    let first = match args.group {
+        Some(n) => {
+            if n > groups.len() {
+                let there = match groups.len() {
+                    0 => "no config has failed".to_string(),
+                    1 => "there is 1 group of failures".to_string(),
+                    count => format!("there are {count} groups of failures (1 to {count})"),
+                };
+                return Err(exp::Error::usage(format!("--group {n}: {there}")));
+            }
+            groups = vec![groups.swap_remove(n - 1)];
+            n
+        }
+        None => 1,
+    };
+    if groups.is_empty() {
+        if !args.json && !args.names {
+            exp::report::note("no config has failed");
+        }
+        return Ok(ExitCode::Success);
+    }
+    if args.json {
+        for (i, group) in groups.iter().enumerate() {
+            json_line(out, &group.line(first + i))?;
+        }
+    } else if args.names {
+        out.write_all(exp::failures::names(&groups).as_bytes())?;
+    } else {
+        let width = std::io::stdout().is_terminal().then(terminal_width);
+        let dir = args.experiment.dir.display().to_string();
+        out.write_all(exp::failures::table(&groups, first, totals, &dir, width).as_bytes())?;
+    }
+    out.flush()?;
+    Ok(ExitCode::Success)
+}
+
+/// `--group N`: a group number, 1 or more.
+fn group_number(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("a group number, 1 for the largest group".to_string()),
+    }
 }
 
 /// A status, one of the possible values the completions offer.

@@ -1,21 +1,24 @@
-//! `exp-summary DIR`: one CSV row (or JSON line) per config, params and results.
+//! `exp-summary DIR...`: one CSV row (or JSON line) per config, params and
+//! results; or, with `--over`, one per group of configs (`exp::aggregate`).
 
-use crate::driver::{stdout, Common};
+use crate::driver::{stdout, CommonMany};
+use clap::builder::PossibleValuesParser;
 use clap::Parser;
+use exp::aggregate::{self, Stat};
 use exp::metrics::{write_curves_csv, write_curves_json};
 use exp::report::{first_few, note};
-use exp::results::{not_done, save_to, write_csv, write_json, Options, SUMMARY_FILE};
+use exp::results::{not_done, write_csv_many, write_json_many, Options, Source, SUMMARY_FILE};
 use exp::store::Store;
 use exp::ticker::Ticker;
 use exp::ExitCode;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 /// The examples that end `exp-summary --help` and fill EXAMPLES in its man page.
 pub const EXAMPLES: &[crate::help::Example] = &[
     crate::help::Example {
-        about: "Write results_summary.csv into the experiment",
-        command: "exp-summary runs/lr --save",
+        about: "Mean, spread and count of each result over seeds, in two experiments",
+        command: "exp-summary runs/lr runs/wide --over seed --stats mean,std,n",
     },
     crate::help::Example {
         about: "A partial summary while configs still run, with status and duration columns",
@@ -29,21 +32,38 @@ pub const EXAMPLES: &[crate::help::Example] = &[
     },
 ];
 
-/// Summarise an experiment: one row per config, its params and its result.
+/// Summarise experiments: one row per config, its params and its result.
 ///
 /// Columns: name, every param, every result field (nested objects
 /// flattened with dots, arrays as JSON text; a result field that clashes
-/// with a param is prefixed `result.`), then status (--ignore-missing) and
-/// duration in seconds (--timing), and git.commit, git.dirty, host
-/// (--provenance). Without --ignore-missing, a config that
-/// is not done is an error: exit 1, naming the configs, nothing written.
-/// With --metrics, the learning curves instead (any status).
+/// with a param is prefixed result.), then status (--ignore-missing),
+/// duration in seconds (--timing), and git.commit, git.dirty, host from
+/// each config's latest provenance.json (--provenance). A param named as a column the summary
+/// may have (name, status, duration, experiment, n, attempt, host,
+/// git.commit, git.dirty) is prefixed param. Without --ignore-missing, a
+/// config that is not done is an error: exit 1, naming the configs, nothing
+/// written.
+///
+/// Of several experiments, a first column experiment (each DIR as given);
+/// params one lacks are empty cells; --json lines start with "experiment".
+///
+/// With --over K: the done configs (others are left out, never an error)
+/// grouped by every param but K, one row per group: its params, n (done
+/// configs in it), then FIELD.mean and FIELD.std (sample; empty under 2
+/// values) of each numeric result field, or the --stats asked for, each
+/// over the configs that have the field as a number, in f64, written in
+/// shortest round-trip form (0.1, 2, 1e-7). --json: one line per group,
+/// with "experiment" (of several), "params", "n" and "stats", e.g.
+/// "stats": {"loss": {"mean": 0.5, "std": 0.1}}.
+///
+/// With --metrics, the learning curves instead (any status); with --html
+/// FILE, one self-contained page.
 #[derive(Debug, Parser)]
 #[command(after_help = crate::help::short("exp-summary", EXAMPLES), after_long_help = crate::help::long("exp-summary", EXAMPLES))]
 #[command(name = "exp-summary", version)]
 pub struct Args {
     #[command(flatten)]
-    pub experiment: Common,
+    pub experiments: CommonMany,
     /// Summarise configs that are not done too, with a status column.
     #[arg(long)]
     pub ignore_missing: bool,
@@ -53,7 +73,8 @@ pub struct Args {
     /// JSON Lines instead of CSV: {"name","params","result"} (unflattened).
     #[arg(long, conflicts_with = "save")]
     pub json: bool,
-    /// Write results_summary.csv in the experiment (atomically) instead of stdout.
+    /// Write results_summary.csv in the experiment (atomically) instead of
+    /// stdout. One DIR only.
     #[arg(long, conflicts_with = "output")]
     pub save: bool,
     /// Write to FILE (atomically) instead of stdout.
@@ -64,21 +85,34 @@ pub struct Args {
     /// CR; numbers never) gets a leading ', in CSV and results_summary.csv.
     #[arg(long)]
     pub raw: bool,
+    /// Group the done configs by every param but KEY (comma-separated or
+    /// repeated; model.seed names a nested one): one row per group, with n
+    /// and the stats of each numeric result field. A KEY no config has is
+    /// exit 2.
+    #[arg(long, value_name = "KEY", value_hint = clap::ValueHint::Other, value_delimiter = ',', conflicts_with_all = ["save", "timing"])]
+    pub over: Vec<String>,
+    /// With --over: the stats of each field, as columns FIELD.STAT in this
+    /// order [default: mean,std]. n is the count of configs that have the
+    /// field as a number; median of an even count is the mean of the two
+    /// middle values; sem is std/sqrt(n).
+    #[arg(long, value_name = "STAT", value_delimiter = ',', requires = "over", value_parser = PossibleValuesParser::new(Stat::NAMES))]
+    pub stats: Vec<String>,
     /// The curves in long form: one row per line of each config's latest
     /// metrics.jsonl ($EXP_METRICS): name, the params, attempt, then the
     /// metrics fields (--json: {"name","params","attempt","metrics"}).
-    /// Configs of any status; a partial last line is skipped.
-    #[arg(long, conflicts_with_all = ["save", "timing", "ignore_missing"])]
+    /// Configs of any status; a partial last line is skipped. One DIR.
+    #[arg(long, conflicts_with_all = ["save", "timing", "ignore_missing", "over"])]
     pub metrics: bool,
     /// Add the columns git.commit, git.dirty and host, from each config's
     /// latest provenance.json (empty when it has none); --json: its whole
     /// provenance.json as "provenance".
-    #[arg(long, conflicts_with_all = ["metrics", "save"])]
+    #[arg(long, conflicts_with_all = ["metrics", "save", "over"])]
     pub provenance: bool,
     /// Write one self-contained HTML page to FILE (atomically): the counts,
     /// the results table (sortable), each numeric result plotted against
-    /// each param that varies, and the failures. Configs that are not done
-    /// are shown, never refused.
+    /// each param that varies (with --over, the groups' mean and spread),
+    /// the learning curves and the failures. Configs that are not done are
+    /// shown, never refused.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["json", "save", "output", "timing", "raw", "metrics", "provenance"])]
     pub html: Option<PathBuf>,
 }
@@ -96,13 +130,44 @@ pub fn main() -> exp::Result<ExitCode> {
             }
         }
     }
-    let mut store = Store::open(&args.experiment.dir)?;
-    let (experiment, _) = store.read()?;
+    let dirs = &args.experiments.dirs;
+    if args.save && dirs.len() > 1 {
+        return Err(exp::Error::usage(format!(
+            "--save writes one experiment's {SUMMARY_FILE}, and {} are given; -o FILE writes a summary of several",
+            dirs.len()
+        )));
+    }
+    if args.metrics && dirs.len() > 1 {
+        return Err(exp::Error::usage(format!(
+            "--metrics reads one experiment, and {} are given; run it once per DIR",
+            dirs.len()
+        )));
+    }
+    let stats = match (args.over.is_empty(), args.stats.is_empty()) {
+        (true, _) => None,
+        (false, true) => Some(Stat::DEFAULT.to_vec()),
+        (false, false) => Some(Stat::parse_list(&args.stats)?),
+    };
+    let mut opened = Vec::with_capacity(dirs.len());
+    for dir in dirs {
+        let mut store = Store::open(dir)?;
+        let (experiment, _) = store.read()?;
+        let label = (dirs.len() > 1).then(|| dir.display().to_string());
+        opened.push((label, store, experiment));
+    }
     if let Some(path) = &args.html {
-        let label = args.experiment.dir.display().to_string();
-        let sources = [exp::html::Source { label, store: &store, experiment: &experiment }];
-        let mut ticker = Ticker::new("configs read", Some(experiment.configs.len() as u64));
-        let page = exp::html::render(&sources, &mut || ticker.tick())?;
+        let sources: Vec<exp::html::Source> = dirs
+            .iter()
+            .zip(&opened)
+            .map(|(dir, (_, store, experiment))| exp::html::Source {
+                label: dir.display().to_string(),
+                store,
+                experiment,
+            })
+            .collect();
+        let configs = opened.iter().map(|(_, _, experiment)| experiment.configs.len() as u64).sum();
+        let mut ticker = Ticker::new("configs read", Some(configs));
+        let page = exp::html::render(&sources, &args.over, &mut || ticker.tick())?;
         drop(ticker);
         exp::store::atomic::write_atomic(path, page.as_bytes())?;
         note(format!("wrote {}", path.display()));
@@ -114,51 +179,68 @@ pub fn main() -> exp::Result<ExitCode> {
         raw: args.raw,
         provenance: args.provenance,
     };
-    let missing = not_done(&experiment);
-    if !options.ignore_missing && !args.metrics && !missing.is_empty() {
-        let listed = first_few(missing.iter().map(|(name, status)| format!("{name} ({status})")), 10);
-        note(format!(
-            "{} config(s) not done: {listed}; --ignore-missing summarises them anyway",
-            missing.len()
-        ));
-        return Ok(ExitCode::Failed);
+    if stats.is_none() && !options.ignore_missing && !args.metrics {
+        let mut refused = false;
+        for (label, _, experiment) in &opened {
+            let missing = not_done(experiment);
+            if missing.is_empty() {
+                continue;
+            }
+            let listed = first_few(missing.iter().map(|(name, status)| format!("{name} ({status})")), 10);
+            let dir = label.as_ref().map(|label| format!("{label}: ")).unwrap_or_default();
+            let hint = if label.is_none() { "; --ignore-missing summarises them anyway" } else { "" };
+            note(format!("{dir}{} config(s) not done: {listed}{hint}", missing.len()));
+            refused = true;
+        }
+        if refused {
+            if dirs.len() > 1 {
+                note("--ignore-missing summarises them anyway");
+            }
+            return Ok(ExitCode::Failed);
+        }
     }
+    let sources: Vec<Source> = opened
+        .iter()
+        .map(|(label, store, experiment)| Source { label: label.as_deref(), store, experiment })
+        .collect();
     let target = match (&args.output, args.save) {
         (Some(path), _) => Some(path.clone()),
-        (None, true) => Some(store.dir().join(SUMMARY_FILE)),
+        (None, true) => Some(opened[0].1.dir().join(SUMMARY_FILE)),
         (None, false) => None,
     };
     // Rows streamed to a terminal show the progress themselves; a bar
     // would only tear them.
+    let configs = sources.iter().map(|source| source.experiment.configs.len() as u64).sum();
     let mut ticker = match target.is_none() && std::io::stdout().is_terminal() {
         true => Ticker::off(),
-        false => Ticker::new("configs read", Some(experiment.configs.len() as u64)),
+        false => Ticker::new("configs read", Some(configs)),
     };
     let tick = &mut || ticker.tick();
-    match &target {
+    let write = |out: &mut dyn Write, tick: &mut dyn FnMut()| match &stats {
         _ if args.metrics => {
-            let json = args.json;
-            let write = |out: &mut dyn std::io::Write, tick: &mut dyn FnMut()| match json {
-                true => write_curves_json(&store, &experiment, out, tick),
-                false => write_curves_csv(&store, &experiment, args.raw, out, tick),
-            };
-            match &target {
-                Some(path) => {
-                    let mut bytes = Vec::new();
-                    write(&mut bytes, tick)?;
-                    exp::store::atomic::write_atomic(path, &bytes)?;
-                }
-                None => write(&mut stdout(), tick)?,
+            let (_, store, experiment) = &opened[0];
+            match args.json {
+                true => write_curves_json(store, experiment, out, tick),
+                false => write_curves_csv(store, experiment, args.raw, out, tick),
             }
         }
-        Some(path) if args.json => {
+        Some(stats) => {
+            let grouping = aggregate::read(&sources, &args.over, tick)?;
+            match args.json {
+                true => aggregate::write_json(&sources, &grouping, stats, out),
+                false => aggregate::write_csv(&sources, &grouping, stats, args.raw, out),
+            }
+        }
+        None if args.json => write_json_many(&sources, options, out, tick),
+        None => write_csv_many(&sources, options, out, tick),
+    };
+    match &target {
+        Some(path) => {
             let mut bytes = Vec::new();
-            write_json(&store, &experiment, options, &mut bytes, tick)?;
+            write(&mut bytes, tick)?;
             exp::store::atomic::write_atomic(path, &bytes)?;
         }
-        Some(path) => save_to(path, &store, &experiment, options, tick)?,
-        None if args.json => write_json(&store, &experiment, options, stdout(), tick)?,
-        None => write_csv(&store, &experiment, options, stdout(), tick)?,
+        None => write(&mut stdout(), tick)?,
     }
     drop(ticker);
     if let Some(path) = target {

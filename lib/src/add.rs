@@ -11,7 +11,7 @@ use crate::store::index::{identity_hash, name_hash};
 use crate::store::journal::Event;
 use crate::store::lock::Lock;
 use crate::store::{Cursor, Indexed, Store};
-use crate::template::{check_keys, is_builtin, reads_param, CommandTemplate, Template, BUILTINS};
+use crate::template::{check_keys, is_builtin, reads_param, CommandTemplate, Template, BUILTINS, DEVICES};
 use crate::values::parse_defaults;
 use serde::Serialize;
 use std::collections::hash_map::Entry as MapEntry;
@@ -470,6 +470,8 @@ impl Templates {
             return;
         }
         reads.extend(self.naming.iter().flat_map(Template::keys));
+        // {devices} reads a param of that name when there is one.
+        reads.extend(self.keys.iter().map(String::as_str).filter(|k| crate::template::field(k) == DEVICES));
         let mut unused: Vec<(&String, bool)> = report
             .keys
             .iter()

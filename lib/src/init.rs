@@ -8,7 +8,7 @@ use crate::model::{Command, Experiment, Params, Status};
 use crate::report::warn;
 use crate::runners::{Liveness, DEFAULT_STALE_AFTER};
 use crate::store::Store;
-use crate::template::{check_keys, field, is_builtin, CommandTemplate, Template, BUILTINS};
+use crate::template::{check_keys, field, is_builtin, CommandTemplate, Template, BUILTINS, DEVICES};
 use crate::values::{parse_defaults, split_assignment};
 use indexmap::IndexMap;
 use std::path::{Path, PathBuf};
@@ -176,7 +176,11 @@ fn build(definition: &Definition) -> Result<Experiment> {
         let template = Template::parse(naming)
             .and_then(|template| template.check_specs().map(|()| template))
             .map_err(|err| err.context("--naming"))?;
-        let builtin = template.keys().find(|key| is_builtin(field(key), &BUILTINS)).map(str::to_string);
+        // A param named devices is a param here: exp-run's {devices} never names a config.
+        let builtin = template
+            .keys()
+            .find(|key| is_builtin(field(key), &BUILTINS) && field(key) != DEVICES)
+            .map(str::to_string);
         if let Some(key) = builtin {
             return Err(Error::usage(format!("--naming {naming:?}: {{{key}}} is not available in names")));
         }

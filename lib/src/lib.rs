@@ -2,11 +2,13 @@
 //! the binaries only parse flags, call in, and print.
 
 pub mod add;
+pub mod aggregate;
 pub mod clean;
 pub mod color;
 pub mod duration;
 pub mod error;
 pub mod exit_code;
+pub mod failures;
 pub mod format_spec;
 pub mod git;
 pub mod grid;

@@ -335,6 +335,9 @@ pub struct Claim {
     /// The runner's worker slot running it (`EXP_WORKER`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worker: Option<usize>,
+    /// The device tokens it holds (`exp-run --devices`), comma-separated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub devices: Option<String>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -493,7 +496,7 @@ mod tests {
     use super::*;
 
     fn claim() -> Claim {
-        Claim { id: "h-1-abc".into(), host: "h".into(), pid: 1, worker: Some(0) }
+        Claim { id: "h-1-abc".into(), host: "h".into(), pid: 1, worker: Some(0), devices: None }
     }
 
     #[test]

@@ -5,19 +5,21 @@
 //! order first seen; then `status` (with `--ignore-missing`), `duration`
 //! in seconds (with `--timing`), and `git.commit`, `git.dirty`, `host`
 //! from the config's latest `provenance.json` (with `--provenance`; empty
-//! when it has none). Nested objects are flattened with dots;
+//! when it has none). Of several experiments ([`Source`]s), a
+//! first column `experiment` (each one's label, the DIR as given), params
+//! one lacks left empty. Nested objects are flattened with dots;
 //! arrays (and empty objects) are written as JSON text. A key that holds a
 //! dot or a quote, or is empty, is written JSON-quoted (`"a.b"`), so `{"a.b":1}`
 //! and `{"a":{"b":2}}` get two columns. A param column that clashes with a
-//! fixed column (`name`, `status`, `duration`, `git.commit`, `git.dirty`,
-//! `host`, whatever the flags) is
-//! prefixed `param.`, a result column that clashes with an earlier one
-//! `result.`; nothing is ever overwritten and no header is blank.
+//! reserved column ([`RESERVED`], whatever the flags) is prefixed
+//! `param.`, a result column that clashes with an earlier one `result.`;
+//! nothing is ever overwritten and no header is blank.
 //!
 //! `--json` lines: `{"name","params","result"}` (params merged over the
 //! defaults, result null when there is none), plus `status` and `duration`
-//! with the same flags, and `provenance` (the whole latest
-//! `provenance.json`, null when none) with `--provenance`.
+//! with the same flags, `provenance` (the whole latest `provenance.json`,
+//! null when none) with `--provenance`, and `experiment` first with several
+//! experiments.
 
 use crate::error::{Error, Result};
 use crate::identity::merged;
@@ -34,6 +36,21 @@ use std::path::Path;
 
 pub const SUMMARY_FILE: &str = "results_summary.csv";
 
+/// The columns a summary may have besides params and results, whatever
+/// the flags: a param of one of these names is always `param.NAME`, so a
+/// config's columns are named the same in every summary of it.
+pub const RESERVED: &[&str] =
+    &["name", "status", "duration", "experiment", "n", "attempt", "host", "git.commit", "git.dirty"];
+
+/// One experiment of a summary. `label` is its `experiment` column (the
+/// DIR as given); a summary of one experiment has none.
+#[derive(Clone, Copy)]
+pub struct Source<'a> {
+    pub label: Option<&'a str>,
+    pub store: &'a Store,
+    pub experiment: &'a Experiment,
+}
+
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options {
     /// Summarise configs that are not done too, with a `status` column.
@@ -46,7 +63,7 @@ pub struct Options {
     pub provenance: bool,
 }
 
-/// The columns `--provenance` adds, reserved whatever the flags.
+/// The columns `--provenance` adds (reserved, see [`RESERVED`]).
 const PROVENANCE_COLUMNS: [&str; 3] = ["git.commit", "git.dirty", "host"];
 
 /// The configs that are not done, which a summary without
@@ -71,7 +88,7 @@ pub fn result_of(store: &Store, name: &str, status: Status) -> Option<Value> {
 
 /// Say, once, what its run found wrong with an ended config's result (a
 /// stdout line that looks like a result but is not JSON).
-fn warn_about_result(name: &str, config: &Config) {
+pub(crate) fn warn_about_result(name: &str, config: &Config) {
     if let Some(warning) =
         config.warning.as_ref().filter(|_| matches!(config.status, Status::Done | Status::Failed))
     {
@@ -81,6 +98,7 @@ fn warn_about_result(name: &str, config: &Config) {
 
 /// One config's row before it is laid out in columns.
 struct Row<'a> {
+    experiment: Option<&'a str>,
     name: &'a str,
     status: Status,
     duration: Option<f64>,
@@ -99,38 +117,52 @@ pub fn write_csv(
     out: impl Write,
     tick: &mut dyn FnMut(),
 ) -> Result<()> {
-    let now = Timestamp::now();
-    let mut rows: Vec<Row> = Vec::with_capacity(experiment.configs.len());
-    for (name, entry) in &experiment.configs {
-        tick();
-        let config = entry.read()?;
-        let mut params = Vec::new();
-        flatten("", &Value::Object(merged(&experiment.defaults, &config.params)), &mut params);
-        let mut result = Vec::new();
-        warn_about_result(name, &config);
-        if let Some(value) = result_of(store, name, config.status) {
-            flatten("", &value, &mut result);
-        }
-        let provenance = match options.provenance {
-            true => provenance_cells(store, name, &config),
-            false => Default::default(),
-        };
-        rows.push(Row {
-            name,
-            status: config.status,
-            duration: config.duration(&now),
-            params,
-            result,
-            provenance,
-        });
-    }
+    write_csv_many(&[Source { label: None, store, experiment }], options, out, tick)
+}
 
-    // The fixed columns are reserved whatever the flags, so a config's
-    // columns are named the same with and without them.
-    let mut columns = Columns::default();
-    for fixed in ["name", "status", "duration"].into_iter().chain(PROVENANCE_COLUMNS) {
-        columns.reserve(fixed);
+/// Write the summary of several experiments as CSV, with a first column
+/// `experiment` when any source has a label.
+pub fn write_csv_many(
+    sources: &[Source],
+    options: Options,
+    out: impl Write,
+    tick: &mut dyn FnMut(),
+) -> Result<()> {
+    let now = Timestamp::now();
+    let mut rows: Vec<Row> = Vec::with_capacity(sources.iter().map(|s| s.experiment.configs.len()).sum());
+    for source in sources {
+        let experiment = source.experiment;
+        for (name, entry) in &experiment.configs {
+            tick();
+            let config = entry.read()?;
+            let mut params = Vec::new();
+            flatten("", &Value::Object(merged(&experiment.defaults, &config.params)), &mut params);
+            let mut result = Vec::new();
+            warn_about_result(name, &config);
+            if let Some(value) = result_of(source.store, name, config.status) {
+                flatten("", &value, &mut result);
+            }
+            let duration = config.duration(&now);
+            let provenance = match options.provenance {
+                true => provenance_cells(source.store, name, &config),
+                false => Default::default(),
+            };
+            rows.push(Row {
+                experiment: source.label,
+                name,
+                status: config.status,
+                duration,
+                params,
+                result,
+                provenance,
+            });
+        }
     }
+    let labelled = sources.iter().any(|source| source.label.is_some());
+
+    // The reserved columns are reserved whatever the flags, so a config's
+    // columns are named the same with and without them.
+    let mut columns = Columns::reserved();
     let mut param_index: IndexMap<&str, usize> = IndexMap::new();
     for key in rows.iter().flat_map(|row| row.params.iter().map(|(key, _)| key.as_str())) {
         if !param_index.contains_key(key) {
@@ -145,12 +177,11 @@ pub fn write_csv(
     }
 
     let mut writer = csv::Writer::from_writer(out);
-    let csv_error = |err: csv::Error| match err.into_kind() {
-        csv::ErrorKind::Io(err) => Error::from(err),
-        other => Error::state(format!("cannot write CSV: {other:?}")),
-    };
     let cell = |text: String| if options.raw { text } else { inert(text) };
     let mut header = vec!["name".to_string()];
+    if labelled {
+        header.insert(0, "experiment".to_string());
+    }
     header
         .extend(param_index.values().chain(result_index.values()).map(|&i| cell(columns.headers[i].clone())));
     if options.ignore_missing {
@@ -174,6 +205,9 @@ pub fn write_csv(
                 cell(display_value(value));
         }
         let mut fields = vec![cell(row.name.to_string())];
+        if labelled {
+            fields.insert(0, cell(row.experiment.unwrap_or_default().to_string()));
+        }
         fields.append(&mut record);
         if options.ignore_missing {
             fields.push(row.status.to_string());
@@ -209,14 +243,31 @@ pub fn write_json(
     store: &Store,
     experiment: &Experiment,
     options: Options,
+    out: impl Write,
+    tick: &mut dyn FnMut(),
+) -> Result<()> {
+    write_json_many(&[Source { label: None, store, experiment }], options, out, tick)
+}
+
+/// Write the summary of several experiments as JSON Lines, each line
+/// starting with `experiment` when its source has a label.
+pub fn write_json_many(
+    sources: &[Source],
+    options: Options,
     mut out: impl Write,
     tick: &mut dyn FnMut(),
 ) -> Result<()> {
     let now = Timestamp::now();
-    for (name, entry) in &experiment.configs {
+    let configs =
+        sources.iter().flat_map(|source| source.experiment.configs.iter().map(move |c| (source, c)));
+    for (source, (name, entry)) in configs {
+        let (store, experiment) = (source.store, source.experiment);
         tick();
         let config = entry.read()?;
         let mut line = Map::new();
+        if let Some(label) = source.label {
+            line.insert("experiment".into(), json!(label));
+        }
         line.insert("name".into(), json!(name));
         line.insert("params".into(), Value::Object(merged(&experiment.defaults, &config.params)));
         warn_about_result(name, &config);
@@ -306,6 +357,14 @@ pub fn update_summary_file(
     Ok(FileChange::Unchanged)
 }
 
+/// A CSV writer's error as ours: an I/O error as such.
+pub(crate) fn csv_error(err: csv::Error) -> Error {
+    match err.into_kind() {
+        csv::ErrorKind::Io(err) => Error::from(err),
+        other => Error::state(format!("cannot write CSV: {other:?}")),
+    }
+}
+
 /// A text cell that a spreadsheet would take for a formula (it starts with
 /// `=`, `+`, `-`, `@`, TAB or CR) gets a leading `'`, so it shows as text
 /// and never runs. Numbers, `-0.5` among them, are left as they are.
@@ -325,6 +384,15 @@ pub(crate) struct Columns {
 }
 
 impl Columns {
+    /// Columns with every [`RESERVED`] one taken.
+    pub(crate) fn reserved() -> Columns {
+        let mut columns = Columns::default();
+        for fixed in RESERVED {
+            columns.reserve(fixed);
+        }
+        columns
+    }
+
     /// A fixed column, taken before any param or result.
     pub(crate) fn reserve(&mut self, header: &str) {
         self.taken.insert(header.to_string());
@@ -365,7 +433,7 @@ pub fn flatten(prefix: &str, value: &Value, out: &mut Vec<(String, Value)>) {
 
 /// A key as one segment of a dotted column name: JSON-quoted when it could
 /// be mistaken for several segments or for nothing.
-fn segment(key: &str) -> String {
+pub(crate) fn segment(key: &str) -> String {
     if key.is_empty() || key.contains(['.', '"']) || key.chars().any(char::is_control) {
         Value::String(key.to_string()).to_string()
     } else {

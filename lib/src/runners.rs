@@ -77,7 +77,7 @@ pub struct RunnerInfo {
 
 impl RunnerInfo {
     pub fn claim(&self) -> Claim {
-        Claim { id: self.id.clone(), host: self.host.clone(), pid: self.pid, worker: None }
+        Claim { id: self.id.clone(), host: self.host.clone(), pid: self.pid, worker: None, devices: None }
     }
 
     /// The host the runner runs on.
@@ -144,7 +144,7 @@ impl Registration {
             }
         });
         Ok(Registration {
-            claim: Claim { id, host, pid, worker: None },
+            claim: Claim { id, host, pid, worker: None, devices: None },
             path,
             stop: Some(stop),
             thread: Some(thread),

@@ -2,7 +2,7 @@
 //! `snapshots/STAMP/` without changing the state.
 //!
 //! `index.md` lists each running config with how long it has run, its
-//! worker, host and runner; `NAME.status.txt` holds what its command wrote
+//! worker, host and runner (and its devices, `exp-run --devices`); `NAME.status.txt` holds what its command wrote
 //! to `$EXP_STATUS_FILE` and the tails of its stdout and stderr, and
 //! `NAME.result.json` its result if it has one. With a signal, each command
 //! on this host is signalled first (its own process only, so it must trap
@@ -10,7 +10,8 @@
 //! and its status file is awaited up to a deadline.
 //!
 //! `--json` lines: `{"name","duration","worker","host","runner","pid",
-//! "signalled","status_updated","note","snapshot"}`, null where unknown.
+//! "signalled","status_updated","note","snapshot","devices"}`, null where
+//! unknown (`devices`: the tokens it holds, `0,1`).
 
 use crate::error::{Error, Result};
 use crate::model::{Config, Experiment, Status};
@@ -57,6 +58,8 @@ pub struct Entry {
     pub note: Option<String>,
     /// The snapshot folder.
     pub snapshot: PathBuf,
+    /// The device tokens it holds (`exp-run --devices`).
+    pub devices: Option<String>,
 }
 
 #[derive(Debug)]
@@ -112,6 +115,7 @@ pub fn take_of(store: &Store, experiment: &Experiment, options: &Options) -> Res
             status_updated: false,
             note: None,
             snapshot: dir.clone(),
+            devices: claim.and_then(|c| c.devices.clone()),
         };
         match claim {
             None => entry.note = Some("no runner recorded".into()),
@@ -270,8 +274,9 @@ fn write_config(
 
 fn where_it_runs(entry: &Entry) -> String {
     let or_unknown = |value: Option<String>| value.unwrap_or_else(|| "?".into());
+    let devices = entry.devices.as_ref().map(|devices| format!(", devices: {devices}")).unwrap_or_default();
     format!(
-        "worker: {}, host: {}, runner: {}, command pid: {}",
+        "worker: {}, host: {}, runner: {}, command pid: {}{devices}",
         or_unknown(entry.worker.map(|w| w.to_string())),
         or_unknown(entry.host.clone()),
         or_unknown(entry.runner.clone()),
@@ -288,8 +293,11 @@ fn index(experiment: &Experiment, entries: &[Entry], now: &Timestamp, signal: Op
         return out;
     }
     let _ = writeln!(out, "{} config(s) running.\n", entries.len());
-    let _ = writeln!(out, "| config | running for | worker | host | runner | signal |");
-    let _ = writeln!(out, "|---|---|---|---|---|---|");
+    // A devices column when a runner hands out devices.
+    let devices = entries.iter().any(|entry| entry.devices.is_some());
+    let (head, rule) = if devices { (" devices |", "---|") } else { ("", "") };
+    let _ = writeln!(out, "| config | running for | worker |{head} host | runner | signal |");
+    let _ = writeln!(out, "|---|---|---|{rule}---|---|---|");
     for entry in entries {
         let signalled = match (signal, entry.signalled, entry.status_updated) {
             (None, ..) => entry.note.clone().unwrap_or_default(),
@@ -297,9 +305,13 @@ fn index(experiment: &Experiment, entries: &[Entry], now: &Timestamp, signal: Op
             (Some(s), true, false) => format!("{}: no status in time", s.as_str()),
             (Some(_), false, _) => format!("not signalled: {}", entry.note.as_deref().unwrap_or("?")),
         };
+        let held = match devices {
+            true => format!(" {} |", entry.devices.as_deref().unwrap_or("")),
+            false => String::new(),
+        };
         let _ = writeln!(
             out,
-            "| [{name}]({name}.status.txt) | {} | {} | {} | {} | {signalled} |",
+            "| [{name}]({name}.status.txt) | {} | {} |{held} {} | {} | {signalled} |",
             entry.duration.map(format_seconds).unwrap_or_default(),
             entry.worker.map(|w| w.to_string()).unwrap_or_default(),
             entry.host.as_deref().unwrap_or(""),

@@ -3,9 +3,10 @@
 //! `--json` lines have the fields of [`Row`]: `name`, `status`, `params`
 //! (merged over the defaults), `start_time`, `end_time`, `interruption_time`,
 //! `duration` (seconds), `attempts`, `exit_code`, `signal`, `error`, `dir`,
-//! `runner`, `host` (where its latest attempt ran) and `commit` (the git
-//! commit of the workdir when it started, kept in its record); null where
-//! unknown. With `--results`, also `result`: the
+//! `runner` (`{"id","host","pid","worker"}`, and `"devices"` when it holds
+//! some, while it runs), `host` (where its latest attempt ran) and `commit`
+//! (the git commit of the workdir when it started, kept in its record);
+//! null where unknown. With `--results`, also `result`: the
 //! config's result object, null when it has none, and `metrics`: the last
 //! line of its latest attempt's `metrics.jsonl` (a todo config: null).
 //! Without `--results` no config's folder is read.
@@ -131,7 +132,10 @@ pub fn overview(store: &Store, census: &Census, now: &Timestamp, width: Option<u
                 let host = config
                     .runner
                     .as_ref()
-                    .map(|c| format!("on {} pid {}", c.host, c.pid))
+                    .map(|c| match &c.devices {
+                        Some(devices) => format!("on {} pid {}, devices {devices}", c.host, c.pid),
+                        None => format!("on {} pid {}", c.host, c.pid),
+                    })
                     .unwrap_or_default();
                 let last = progress_line(&store.config_files(name));
                 running.push((name.as_str(), format!("{elapsed:>7}  {host}"), last));

@@ -16,7 +16,10 @@ use crate::values::display_value;
 use std::collections::BTreeMap;
 
 /// Placeholders filled by exp itself rather than by params.
-pub const BUILTINS: [&str; 3] = ["name", "dir", "worker"];
+pub const BUILTINS: [&str; 4] = ["name", "dir", "worker", DEVICES];
+/// `{devices}`: the tokens `exp-run --devices` gives a config (a param of
+/// that name wins over them).
+pub const DEVICES: &str = "devices";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Piece {
@@ -238,6 +241,7 @@ fn refusal(key: &str, why: Refusal) -> Error {
         "name" => "\"$EXP_NAME\"".to_string(),
         "dir" => "\"$EXP_CONFIG_DIR\"".to_string(),
         "worker" => "\"$EXP_WORKER\"".to_string(),
+        DEVICES => "\"$EXP_DEVICES\"".to_string(),
         _ => match key.strip_prefix("worker%") {
             Some(n) => format!("\"$((EXP_WORKER % {n}))\""),
             None => format!("\"${}\"", param_variable(field(key))),

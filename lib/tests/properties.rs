@@ -189,6 +189,7 @@ fn config() -> impl Strategy<Value = Config> {
                         host: "h".into(),
                         pid: 42,
                         worker: Some(0),
+                        devices: None,
                     }),
                     host,
                     commit,

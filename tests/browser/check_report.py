@@ -7,6 +7,7 @@ judge:
   requests        every request the page made beyond its own file
   rows            the results table's rows
   figures, svgs   the plots' figures, and the SVG pictures among them
+  failures        the failure groups' rows, each as its cells' text
   note, sorted_note
                   the line above the table, first and after the sorts
   ascending, descending
@@ -76,6 +77,9 @@ def main():
         report["figures"] = page.locator("figure").count()
         report["svgs"] = page.locator("figure svg").count()
         report["note"] = page.inner_text("#results-note")
+        report["failures"] = page.eval_on_selector_all(
+            "table.failures tbody tr", "rows => rows.map(r => Array.from(r.cells, c => c.innerText))"
+        )
         headers = page.eval_on_selector_all("#results thead th", "ths => ths.map(th => th.textContent)")
         index = headers.index(args.sort)
         header = page.locator("#results thead th").nth(index)

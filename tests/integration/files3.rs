@@ -191,7 +191,7 @@ fn text_cells_that_a_spreadsheet_would_run_are_written_with_a_leading_quote() {
         assert_eq!(row["plus"], "'+1+2");
         assert_eq!(row["safe"], "a=b");
         // Numbers are never touched, nor text that is a number.
-        assert_eq!(row["n"], "-3");
+        assert_eq!(row["param.n"], "-3", "n is a reserved column: the param is param.n");
         assert_eq!(row["loss"], "-0.5");
         assert_eq!(row["delta"], "-0.25");
     }

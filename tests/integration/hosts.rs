@@ -13,40 +13,6 @@ use std::process::Command;
 
 // ---------- helpers ----------
 
-/// The pids whose parent is `parent`.
-fn children_of(parent: i32) -> Vec<i32> {
-    let mut children = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
-        let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse().ok());
-        if ppid == Some(parent) {
-            children.push(pid);
-        }
-    }
-    children
-}
-
-/// The watchdog of the runner `runner` (its child in watchdog mode).
-fn watchdog_of(runner: i32) -> Option<i32> {
-    children_of(runner).into_iter().find(|pid| {
-        std::fs::read(format!("/proc/{pid}/cmdline"))
-            .is_ok_and(|cmdline| cmdline.split(|&b| b == 0).any(|arg| arg == b"--internal-watchdog"))
-    })
-}
-
-/// SIGKILL a runner and its watchdog, its watchdog first so that nothing
-/// kills the runner's commands: a runner lost with its host, or a whole
-/// process group killed. Returns once both are dead.
-fn kill_runner_and_watchdog(runner: &mut Bg) {
-    let pid = runner.pid().as_raw();
-    let watchdog = watchdog_of(pid).expect("the runner's watchdog");
-    kill(Pid::from_raw(watchdog), Signal::SIGKILL).unwrap();
-    wait_for("the watchdog to die", || !alive(watchdog));
-    kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
-    runner.wait_exit();
-}
-
 /// c0 was left to its runner `a`, alive elsewhere, while the others ran
 /// once here; released, `a` finishes it.
 fn c0_left_to_its_runner(dir: &Dir, a: Bg) {

@@ -1,20 +1,24 @@
 //! `install.sh`: the tools, their man pages and completions land under
-//! PREFIX where man, bash-completion, zsh and fish look for them.
+//! PREFIX where man, bash-completion, zsh and fish look for them; the
+//! wheel's share/ (`pyproject.toml`) is the same files, linked.
 
 use crate::harness::*;
+use std::path::Path;
 use std::process::Command;
+
+/// `install.sh --no-build` of the built tools into `prefix`.
+fn install_sh(prefix: &Path) -> Out {
+    let bins = bin("exp-run");
+    let mut sh = Command::new("sh");
+    sh.arg(repo("install.sh")).arg("--no-build").env("PREFIX", prefix).env("BINDIR", bins.parent().unwrap());
+    Out::of(sh.env_remove("DESTDIR").output().unwrap())
+}
 
 #[test]
 fn install_sh_puts_everything_under_prefix() {
-    let bins = bin("exp-run");
-    let bindir = bins.parent().unwrap();
     let dir = Dir::new();
     let prefix = dir.path().join("prefix");
-    let install = || {
-        let mut sh = Command::new("sh");
-        sh.arg(repo("install.sh")).arg("--no-build").env("PREFIX", &prefix).env("BINDIR", bindir);
-        Out::of(sh.env_remove("DESTDIR").output().unwrap())
-    };
+    let install = || install_sh(&prefix);
     install().succeeds();
 
     let tools = ["exp-init", "exp-add", "exp-run", "exp-status", "exp-snapshot", "exp-summary", "exp-clean"];
@@ -80,4 +84,42 @@ fn install_sh_without_built_binaries_says_so() {
     sh.env("PREFIX", dir.path().join("prefix")).env("BINDIR", dir.path().join("nothing"));
     Out::of(sh.output().unwrap()).fails_with(1).stderr_has("is not built");
     assert!(!dir.path().join("prefix").exists(), "nothing is installed");
+}
+
+#[test]
+fn the_wheels_share_is_links_to_what_install_sh_installs() {
+    // maturin puts packaging/wheel-data/data/* under the venv's prefix.
+    let pyproject = std::fs::read_to_string(repo("pyproject.toml")).unwrap();
+    assert!(pyproject.contains("\ndata = \"packaging/wheel-data\"\n"), "pyproject.toml's data folder");
+    let wheel = repo("packaging/wheel-data/data/share");
+    let dir = Dir::new();
+    let prefix = dir.path().join("prefix");
+    install_sh(&prefix).succeeds();
+    let share = prefix.join("share");
+
+    let mut installed = files_under(&share);
+    let mut linked = files_under(&wheel);
+    installed.sort();
+    linked.sort();
+    assert_eq!(linked, installed, "the wheel's share/ and install.sh's differ: add or remove links");
+    for file in &linked {
+        let link = wheel.join(file);
+        // A link into man/ or completions/, never a second copy.
+        let target =
+            std::fs::read_link(&link).unwrap_or_else(|_| panic!("{} is not a symlink", file.display()));
+        let resolved = link.parent().unwrap().join(&target).canonicalize().unwrap();
+        let source = resolved.strip_prefix(repo("").canonicalize().unwrap()).unwrap();
+        assert!(
+            source.starts_with("man") || source.starts_with("completions"),
+            "{} links to {}",
+            file.display(),
+            source.display()
+        );
+        assert_eq!(
+            std::fs::read(&link).unwrap(),
+            std::fs::read(share.join(file)).unwrap(),
+            "{} is not what install.sh installs",
+            file.display()
+        );
+    }
 }

@@ -16,8 +16,12 @@ mod compat;
 mod concurrency;
 /// Regression tests of the attack report's 18 defects, one or more per defect, each citing it.
 mod defects;
+/// `exp-run --devices` and `--memfree`: tokens shared by runners and users, given back however a config ends; memory.
+mod devices;
 /// The examples a user copies (`examples/`), run for real.
 mod examples;
+/// `exp-status --failures`: failures grouped by error signature, telling params, `--group N`, the retry pipe.
+mod failures;
 /// Trust, round 3, regressions: what reaches the files (symlinked folders, purges, spreadsheet cells).
 mod files3;
 /// A researcher's first hour: typos, fixes, grids, paths, failures and stops.
@@ -66,6 +70,8 @@ mod soak;
 mod status;
 /// `exp-summary` and `results_summary.csv` from the user's side.
 mod summary;
+/// `exp-summary --over` (stats over seeds, checked against values computed here), several DIRs, reserved columns.
+mod summary_over;
 /// Trust, round 3, regressions: templates, names and grids.
 mod templates3;
 /// What people see: plain lines, colour, and bars under a real pseudo-terminal.

@@ -214,6 +214,23 @@ fn outside_git_the_git_field_is_null_and_the_commit_unknown() {
 }
 
 #[test]
+fn the_devices_a_config_held_are_named() {
+    let dir = Dir::new();
+    shell_experiment(&dir, 2, "true");
+    let mut cmd = dir.cmd("exp-run");
+    cmd.arg("exp").args(["--devices", "0-3", "--devices-per-config", "2", "--progress", "never"]);
+    let locks = dir.path().join("locks");
+    Out::of(cmd.env("EXP_DEVICE_LOCKS", &locks).env_remove("CUDA_VISIBLE_DEVICES").output().unwrap())
+        .succeeds();
+    for name in ["c0", "c1"] {
+        let p = provenance(&dir, name, "provenance.json");
+        let devices = p["devices"].as_array().unwrap_or_else(|| panic!("{p}"));
+        assert_eq!(devices.len(), 2, "{p}");
+        assert_eq!(p["env"], json!({}));
+    }
+}
+
+#[test]
 fn require_clean_refuses_a_dirty_tree_naming_the_file_and_runs_a_clean_one() {
     let dir = Dir::new();
     repository(&dir);

@@ -87,6 +87,14 @@ fn the_report_opens_in_chromium_sorted_plotted_and_offline() {
         seen["sorted_note"].as_str().unwrap().contains("25 configs, sorted by loss, descending"),
         "{seen}"
     );
+    // One group: the four configs with seed 2 and sgd, whatever their lr.
+    let failures = seen["failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 1, "{seen}");
+    let group: Vec<&str> = failures[0].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    assert_eq!(group[..2], ["1", "4"], "{group:?}");
+    assert!(group[2].contains("RuntimeError: diverged at step N"), "{group:?}");
+    assert_eq!(group[3], "all have opt=sgd, seed=2", "{group:?}");
+    assert_eq!(group[5], "exp-status exp --failures --group 1 --names | exp-clean exp --names - --reset");
     assert!(seen["screenshot_bytes"].as_u64().unwrap() > 16, "a blank screenshot: {seen}");
     assert!(std::fs::metadata(dir.path().join("page.png")).unwrap().len() > 10_000);
 }
@@ -147,4 +155,35 @@ fn configs_not_done_are_shown_never_refused() {
         .no_stdout();
     dir.run("exp-summary", &["--html", "a.html", "--json"]).fails_with(2);
     assert!(!dir.path().join("a.html").exists());
+}
+
+#[test]
+fn over_seeds_the_plots_show_each_groups_mean_and_spread() {
+    let dir = Dir::new();
+    sweep_with_failures(&dir);
+    dir.run("exp-summary", &["--html", "over.html", "--over", "seed"]).succeeds();
+    let page = dir.read("over.html");
+    // loss and acc against lr and opt, over seed; no plot against seed.
+    assert_eq!(page.matches("<figure class=\"plot\"").count(), 4, "{page}");
+    assert_eq!(page.matches("mean ± std over seed").count(), 4);
+    assert!(!page.contains("data-param=\"seed\""));
+    dir.run("exp-summary", &["--html", "x.html", "--over", "nope"]).fails_with(2).stderr_has("nope");
+    assert!(!dir.path().join("x.html").exists());
+}
+
+#[test]
+fn several_experiments_share_one_page() {
+    let dir = Dir::new();
+    for (name, values) in [("a", "x=1,2"), ("b", "y=3")] {
+        let out = dir.program(bin("exp-init")).args([name, "--", "echo", "{{\"v\": 1}}"]).output().unwrap();
+        Out::of(out).succeeds();
+        Out::of(dir.program(bin("exp-add")).args([name, "--grid", values]).output().unwrap()).succeeds();
+    }
+    Out::of(dir.program(bin("exp-run")).args(["a", "--progress", "never"]).output().unwrap()).succeeds();
+    let out =
+        Out::of(dir.program(bin("exp-summary")).args(["a", "b", "--html", "both.html"]).output().unwrap());
+    out.succeeds();
+    let page = dir.read("both.html");
+    assert_eq!(page.matches("<header class=\"experiment\">").count(), 2);
+    assert!(page.contains(r#""columns":["experiment","name","status","x","y","v","duration"]"#), "{page}");
 }

@@ -5,53 +5,7 @@
 
 use crate::harness::*;
 use serde_json::{json, Value};
-use std::collections::BTreeSet;
 use std::process::Stdio;
-
-/// A CSV file as a user reads it: the header and the records.
-#[derive(Debug)]
-struct Table {
-    header: Vec<String>,
-    rows: Vec<Vec<String>>,
-}
-
-impl Table {
-    fn parse(text: &str) -> Table {
-        let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(text.as_bytes());
-        let header = reader.headers().expect("a header").iter().map(str::to_string).collect();
-        let rows = reader
-            .records()
-            .map(|record| record.expect("a CSV record").iter().map(str::to_string).collect())
-            .collect();
-        Table { header, rows }
-    }
-
-    /// The cell of config `name` (first column) under `column`.
-    fn cell(&self, name: &str, column: &str) -> &str {
-        let index = self
-            .header
-            .iter()
-            .position(|h| h == column)
-            .unwrap_or_else(|| panic!("no column {column:?} in {:?}", self.header));
-        let row =
-            self.rows.iter().find(|row| row[0] == name).unwrap_or_else(|| panic!("no row {name}: {self:?}"));
-        &row[index]
-    }
-
-    fn names(&self) -> Vec<&str> {
-        self.rows.iter().map(|row| row[0].as_str()).collect()
-    }
-
-    /// Every header is non-blank and unique, and every row has one cell per header.
-    fn assert_well_formed(&self) {
-        assert!(self.header.iter().all(|h| !h.is_empty()), "a blank header: {:?}", self.header);
-        let unique: BTreeSet<&String> = self.header.iter().collect();
-        assert_eq!(unique.len(), self.header.len(), "duplicate headers: {:?}", self.header);
-        for row in &self.rows {
-            assert_eq!(row.len(), self.header.len(), "{row:?} under {:?}", self.header);
-        }
-    }
-}
 
 /// An experiment `c{i}` with `rows` as its configs; each command prints
 /// `TMP/results/NAME.json` when it exists, and fails when `TMP/fail-NAME` does.
@@ -134,14 +88,14 @@ fn a_result_field_clashing_with_a_param_is_prefixed_and_nothing_is_overwritten()
 #[test]
 fn numbers_are_written_as_json_writes_them() {
     let dir = Dir::new();
-    experiment(&dir, &[], &[json!({"i": 0, "lr": 0.1, "wd": 1e-7, "n": 3, "big": 12345678901234567u64})]);
+    experiment(&dir, &[], &[json!({"i": 0, "lr": 0.1, "wd": 1e-7, "k": 3, "big": 12345678901234567u64})]);
     let text = r#"{"loss": 0.1, "tiny": 1e-7, "third": 0.3333333333333333, "huge": 1.5e300, "count": 7, "neg": -0.25}"#;
     result(&dir, "c0", text);
     dir.run("exp-run", &[]).succeeds();
 
     let table = summary(&dir, &[]);
     let written = |value: &Value| value.to_string();
-    let params = json!({"lr": 0.1, "wd": 1e-7, "n": 3, "big": 12345678901234567u64});
+    let params = json!({"lr": 0.1, "wd": 1e-7, "k": 3, "big": 12345678901234567u64});
     let results: Value = serde_json::from_str(text).unwrap();
     for (key, value) in params.as_object().unwrap().iter().chain(results.as_object().unwrap()) {
         assert_eq!(table.cell("c0", key), written(value), "{key}: {table:?}");

@@ -130,6 +130,7 @@ fn man_page(tool: &Tool, tools: &[Tool]) -> io::Result<Vec<u8>> {
     extra.push_str(".SH ENVIRONMENT\n");
     extra.push_str(&tagged(help::TOOL_ENVIRONMENT));
     if tool.name == "exp-run" {
+        extra.push_str(&tagged(help::RUN_ENVIRONMENT));
         extra.push_str(".SS \"Given to every command\"\n");
         extra.push_str(&paragraph(
             "Besides the experiment's --env entries, this run's --env entries and the KEY=VALUE \
@@ -272,6 +273,7 @@ fn exp7(source: &str, tools: &[Tool]) -> io::Result<String> {
         ("@RESULTS_AND_LOGS@", paragraph(help::RESULTS_AND_LOGS)),
         ("@EXIT_STATUS@", exit_status()),
         ("@TOOL_ENVIRONMENT@", tagged(help::TOOL_ENVIRONMENT)),
+        ("@RUN_ENVIRONMENT@", tagged(help::RUN_ENVIRONMENT)),
         ("@COMMAND_ENVIRONMENT@", tagged(help::COMMAND_ENVIRONMENT)),
         ("@SEE_ALSO@", see_also(None, tools)),
     ];

@@ -6,6 +6,7 @@
 
 mod curves;
 mod data;
+mod failures;
 mod plots;
 
 pub use data::{Cell, Column, Source};
@@ -30,9 +31,25 @@ pub const CURVE_POINTS: usize = 500;
 const STYLE: &str = include_str!("report.css");
 const SCRIPT: &str = include_str!("report.js");
 
-/// The page for `sources`; `tick` is called once per config read.
-pub fn render(sources: &[Source], tick: &mut dyn FnMut()) -> Result<String> {
+/// The page for `sources`; with `over` (`--over`), the plots show each
+/// group's mean and spread. `tick` is called once per config read.
+pub fn render(sources: &[Source], over: &[String], tick: &mut dyn FnMut()) -> Result<String> {
     let table = Table::read(sources, tick)?;
+    let grouping = match over.is_empty() {
+        true => None,
+        false => {
+            let many = sources.len() > 1;
+            let summarised: Vec<crate::results::Source> = sources
+                .iter()
+                .map(|source| crate::results::Source {
+                    label: many.then_some(source.label.as_str()),
+                    store: source.store,
+                    experiment: source.experiment,
+                })
+                .collect();
+            Some(crate::aggregate::read(&summarised, over, tick)?)
+        }
+    };
     let mut page = String::with_capacity(1 << 16);
     let title = match sources {
         [one] => one.title(),
@@ -49,8 +66,9 @@ pub fn render(sources: &[Source], tick: &mut dyn FnMut()) -> Result<String> {
     );
     header(&mut page, sources);
     results_table(&mut page, &table);
-    plots::section(&mut page, &table);
+    plots::section(&mut page, &table, grouping.as_ref().map(|grouping| (grouping, over)));
     curves::section(&mut page, sources, tick)?;
+    failures::section(&mut page, sources)?;
     let _ = write!(
         page,
         "<script type=\"application/json\" id=\"exp-data\">{}</script>\n<script>\n{SCRIPT}</script>\n</body>\n</html>\n",

@@ -1,10 +1,13 @@
 //! The page's pictures: each numeric result field against each param that
-//! varies, drawn as SVG by plotters.
+//! varies (with `--over`, each group's mean and spread), drawn as SVG by
+//! plotters.
 
 use super::data::{Kind, Table};
 use super::{escape, even_sample, PLOT_POINTS};
+use crate::aggregate::{Group, Grouping};
 use crate::model::Status;
 use crate::values::display_value;
+use indexmap::IndexMap;
 use plotters::coord::ranged1d::AsRangedCoord;
 use plotters::prelude::*;
 use serde_json::Value;
@@ -27,6 +30,8 @@ pub struct Series {
 enum Marks<'a> {
     Points(&'a [(f64, f64)]),
     Lines(&'a [Series]),
+    /// A group's mean, and its standard deviation (0 when unknown).
+    Spread(&'a [(f64, f64, f64)]),
 }
 
 impl Marks<'_> {
@@ -34,6 +39,7 @@ impl Marks<'_> {
         match self {
             Marks::Points(points) => points.iter().map(|p| p.1).collect(),
             Marks::Lines(series) => series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).collect(),
+            Marks::Spread(points) => points.iter().flat_map(|p| [p.1 - p.2, p.1 + p.2]).collect(),
         }
     }
 }
@@ -47,8 +53,74 @@ enum Axis {
     Categories(Vec<String>),
 }
 
-/// The plots section: one figure per numeric result and varying param.
-pub fn section(page: &mut String, table: &Table) {
+/// The plots section: one figure per numeric result and varying param;
+/// with `--over` (`grouping`), the groups' means and spreads instead.
+pub fn section(page: &mut String, table: &Table, grouping: Option<(&Grouping, &[String])>) {
+    let figures = match grouping {
+        Some((grouping, over)) => spread_figures(grouping, over),
+        None => point_figures(table),
+    };
+    if figures.is_empty() {
+        return;
+    }
+    let _ = write!(
+        page,
+        "<section id=\"plots\">\n<h2>Results against params</h2>\n<div class=\"plots\">\n{figures}</div>\n</section>\n"
+    );
+}
+
+/// A figure of `svg` with its caption.
+fn figure(result: &str, param: &str, svg: &str, caption: &str) -> String {
+    format!(
+        "<figure class=\"plot\" data-result=\"{}\" data-param=\"{}\">\n{svg}\n<figcaption>{caption}</figcaption>\n</figure>\n",
+        escape(result),
+        escape(param)
+    )
+}
+
+/// Each group's mean and standard deviation of each numeric field against
+/// each param that varies between groups.
+fn spread_figures(grouping: &Grouping, over: &[String]) -> String {
+    let flat: Vec<Vec<(String, Value)>> = grouping.groups.iter().map(Group::flat_params).collect();
+    let mut keys: IndexMap<&str, ()> = IndexMap::new();
+    for (key, _) in flat.iter().flatten() {
+        keys.entry(key.as_str()).or_insert(());
+    }
+    let over = over.join(", ");
+    let mut figures = String::new();
+    for field in &grouping.fields {
+        for key in keys.keys() {
+            let mut values = Vec::new();
+            let mut stats = Vec::new();
+            for (group, pairs) in grouping.groups.iter().zip(&flat) {
+                let (Some((_, x)), Some(mean)) =
+                    (pairs.iter().find(|(k, _)| k == key), group.values(field).mean())
+                else {
+                    continue;
+                };
+                values.push(x);
+                stats.push((mean, group.values(field).std().unwrap_or(0.0)));
+            }
+            if values.len() < 2 {
+                continue;
+            }
+            let Some(axis) = axis(values.iter().copied()) else { continue };
+            let points: Vec<(f64, f64, f64)> =
+                values.iter().zip(&stats).map(|(x, (mean, std))| (position(&axis, x), *mean, *std)).collect();
+            let svg = chart(&axis, key, field, Marks::Spread(&points));
+            let mut caption = format!("{} against {}", escape(field), escape(key));
+            if matches!(axis, Axis::Log(..)) {
+                caption.push_str(" (log axis)");
+            }
+            let _ = write!(caption, ": mean ± std over {}, {} groups", escape(&over), points.len());
+            figures.push_str(&figure(field, key, &svg, &caption));
+        }
+    }
+    figures
+}
+
+/// Each done config's numeric result fields against each param that varies.
+fn point_figures(table: &Table) -> String {
     let done: Vec<&Vec<Value>> =
         table.rows.iter().zip(&table.statuses).filter(|(_, s)| **s == Status::Done).map(|(r, _)| r).collect();
     let mut figures = String::new();
@@ -79,18 +151,10 @@ pub fn section(page: &mut String, table: &Table) {
             } else {
                 let _ = write!(caption, ": {} configs", pairs.len());
             }
-            let _ = write!(
-                figures,
-                "<figure class=\"plot\" data-result=\"{}\" data-param=\"{}\">\n{svg}\n<figcaption>{caption}</figcaption>\n</figure>\n",
-                escape(&result.header),
-                escape(&param.header)
-            );
+            figures.push_str(&figure(&result.header, &param.header, &svg, &caption));
         }
     }
-    if figures.is_empty() {
-        return;
-    }
-    let _ = write!(page, "<section id=\"plots\">\n<h2>Results against params</h2>\n<div class=\"plots\">\n{figures}</div>\n</section>\n");
+    figures
 }
 
 /// The axis for a param's values, or None when it does not vary (or has
@@ -208,6 +272,15 @@ where
             Marks::Points(points) => {
                 chart.draw_series(
                     points.iter().map(|&(x, y)| Circle::new((x, y), 2, POINT.mix(0.7).filled())),
+                )?;
+            }
+            Marks::Spread(points) => {
+                let style = POINT.stroke_width(1);
+                chart.draw_series(points.iter().map(|&(x, mean, std)| {
+                    ErrorBar::new_vertical(x, mean - std, mean, mean + std, style, 6)
+                }))?;
+                chart.draw_series(
+                    points.iter().map(|&(x, mean, _)| Circle::new((x, mean), 3, POINT.filled())),
                 )?;
             }
             Marks::Lines(series) => {

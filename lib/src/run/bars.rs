@@ -50,6 +50,8 @@ pub struct Bars {
     width: fn() -> usize,
     started: Instant,
     next_refresh: Instant,
+    /// Why no config starts though a worker is free (devices, memory).
+    waiting: Option<String>,
 }
 
 /// A busy worker's line.
@@ -57,6 +59,8 @@ struct Worker {
     bar: ProgressBar,
     name: String,
     attempt: u32,
+    /// Its device tokens (`--devices`).
+    devices: Option<String>,
     files: ConfigFiles,
     started: Instant,
     metrics: LastLine,
@@ -78,6 +82,7 @@ impl Bars {
             width,
             started: now,
             next_refresh: now,
+            waiting: None,
         }
     }
 
@@ -89,7 +94,14 @@ impl Bars {
         }
     }
 
-    pub fn start(&mut self, worker: usize, name: &str, attempt: u32, files: ConfigFiles) {
+    pub fn start(
+        &mut self,
+        worker: usize,
+        name: &str,
+        attempt: u32,
+        devices: Option<&str>,
+        files: ConfigFiles,
+    ) {
         self.end(worker);
         // Lines in worker order, under the overall one, however they come and go.
         let above = 1 + self.workers.iter().take(worker).flatten().count();
@@ -99,6 +111,7 @@ impl Bars {
             bar,
             name: name.to_string(),
             attempt,
+            devices: devices.map(str::to_string),
             files,
             started: Instant::now(),
             metrics: LastLine::default(),
@@ -124,7 +137,14 @@ impl Bars {
 
     fn draw_overall(&self, tally: Tally, total: usize) {
         let width = (self.width)();
-        self.overall.set_message(overall_line(width, tally, total, self.started.elapsed()));
+        let waiting = self.waiting.as_deref();
+        self.overall.set_message(overall_line(width, tally, total, waiting, self.started.elapsed()));
+    }
+
+    /// Say on the overall line why no config starts (None: it no longer waits).
+    pub fn waiting(&mut self, why: Option<&str>) {
+        self.waiting = why.map(str::to_string);
+        self.next_refresh = self.next_refresh.min(Instant::now() + SETTLE);
     }
 
     /// Time until the next refresh is due.
@@ -213,33 +233,37 @@ impl Worker {
         };
         let budget = width.saturating_sub(WORKER_INDENT + 1);
         let elapsed = self.started.elapsed().as_secs_f64();
-        self.bar.set_message(worker_line(
-            budget,
-            worker,
-            jobs,
-            &self.name,
-            self.attempt,
-            elapsed,
-            last.as_deref(),
-        ));
+        let config = Config { name: &self.name, attempt: self.attempt, devices: self.devices.as_deref() };
+        self.bar.set_message(worker_line(budget, worker, jobs, &config, elapsed, last.as_deref()));
         self.bar.tick();
     }
 }
 
+/// What a worker line names: the config, its attempt, its devices.
+struct Config<'a> {
+    name: &'a str,
+    attempt: u32,
+    devices: Option<&'a str>,
+}
+
 /// A worker's message, at most `budget` columns: `worker 2   1m05s  NAME
-/// (attempt 2)  LAST LINE`, the last line cut first, then the name.
+/// (attempt 2) on devices 0,1  LAST LINE`, the last line cut first, then
+/// the name.
 fn worker_line(
     budget: usize,
     worker: usize,
     jobs: usize,
-    name: &str,
-    attempt: u32,
+    config: &Config,
     seconds: f64,
     last: Option<&str>,
 ) -> String {
     let digits = jobs.saturating_sub(1).to_string().len();
     let head = format!("worker {worker:>digits$} {:>6}  ", format_seconds(seconds));
-    let config = if attempt > 1 { format!("{name} (attempt {attempt})") } else { name.to_string() };
+    let Config { name, attempt, devices } = *config;
+    let mut config = if attempt > 1 { format!("{name} (attempt {attempt})") } else { name.to_string() };
+    if let Some(devices) = devices {
+        config.push_str(&format!(" on devices {devices}"));
+    }
     let mut line = fit(&format!("{head}{config}"), budget);
     let room = budget.saturating_sub(console::measure_text_width(&line) + 2);
     if let Some(last) = last.filter(|_| room >= 4) {
@@ -250,20 +274,29 @@ fn worker_line(
 }
 
 /// The overall line, at most `width - 1` columns (the last column is left
-/// free: writing in it makes some terminals wrap).
-fn overall_line(width: usize, tally: Tally, total: usize, elapsed: Duration) -> String {
+/// free: writing in it makes some terminals wrap); after the counts, why
+/// no config starts, if it `waiting`.
+fn overall_line(
+    width: usize,
+    tally: Tally,
+    total: usize,
+    waiting: Option<&str>,
+    elapsed: Duration,
+) -> String {
     let budget = width.saturating_sub(1);
     let finished = tally.done + tally.failed;
     let total = total.max(finished + tally.running);
+    let waiting = waiting.map(|why| format!(", {why}")).unwrap_or_default();
     let plain_counts = format!(
-        "{finished}/{total} finished ({} done, {} failed), {} running",
+        "{finished}/{total} finished ({} done, {} failed), {} running{waiting}",
         tally.done, tally.failed, tally.running
     );
     let counts = format!(
-        "{finished}/{total} finished ({} done, {} failed), {} running",
+        "{finished}/{total} finished ({} done, {} failed), {} running{}",
         color::done().for_stderr().apply_to(tally.done),
         when(tally.failed > 0, color::failed()).apply_to(tally.failed),
         when(tally.running > 0, color::running()).apply_to(tally.running),
+        when(!waiting.is_empty(), color::caution()).apply_to(&waiting),
     );
     let eta = match finished {
         0 => String::new(),
@@ -343,14 +376,14 @@ mod tests {
     #[test]
     fn the_overall_line_says_what_its_numbers_are_and_fits() {
         let minute = Duration::from_secs(65);
-        let line = plain(overall_line(100, tally(6, 3, 4), 30, minute));
+        let line = plain(overall_line(100, tally(6, 3, 4), 30, None, minute));
         assert!(
             line.ends_with(" 9/30 finished (6 done, 3 failed), 4 running, ETA 2m32s [00:01:05]"),
             "{line}"
         );
-        let start = plain(overall_line(100, tally(0, 0, 4), 30, minute));
+        let start = plain(overall_line(100, tally(0, 0, 4), 30, None, minute));
         assert!(!start.contains("ETA"), "no ETA before anything finished: {start}");
-        let narrow = plain(overall_line(70, tally(6, 3, 4), 30, minute));
+        let narrow = plain(overall_line(70, tally(6, 3, 4), 30, None, minute));
         assert!(narrow.starts_with("=="), "a bar still: {narrow}");
         assert!(narrow.ends_with("finished (6 done, 3 failed), 4 running, ETA 2m32s"), "{narrow}");
         for width in 0..200 {
@@ -358,8 +391,10 @@ mod tests {
                 // Coloured or not (the switch is global, and shared with other tests).
                 for colors in [false, true] {
                     console::set_colors_enabled_stderr(colors);
-                    let line = overall_line(width, t, 1_000_000, minute);
-                    assert!(console::measure_text_width(&line) < width.max(1), "{width}: {line:?}");
+                    for waiting in [None, Some("waiting for 4G free memory (2.1G available)")] {
+                        let line = overall_line(width, t, 1_000_000, waiting, minute);
+                        assert!(console::measure_text_width(&line) < width.max(1), "{width}: {line:?}");
+                    }
                 }
             }
         }
@@ -412,13 +447,13 @@ mod tests {
         let writes = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let mut bars = Bars::new(Box::new(HungUp(writes.clone())), || 80, 2);
         let files = ConfigFiles::new(std::path::Path::new("/nonexistent"), "lr0.1");
-        bars.start(0, "lr0.1", 1, files.clone());
+        bars.start(0, "lr0.1", 1, None, files.clone());
         bars.update(tally(0, 0, 1), 3);
         bars.say("SIGHUP: stopping");
         bars.refresh(tally(0, 0, 1), 3);
         bars.end(0);
         bars.say("interrupted lr0.1");
-        bars.start(1, "lr0.2", 2, files);
+        bars.start(1, "lr0.2", 2, Some("0,1"), files);
         bars.refresh(tally(0, 1, 1), 3);
         bars.finish();
         assert_eq!(writes.load(Ordering::SeqCst), 1, "the first failed write mutes the terminal");
@@ -426,13 +461,16 @@ mod tests {
 
     #[test]
     fn a_worker_line_cuts_the_commands_line_first_then_the_name() {
-        let line = plain(worker_line(60, 2, 4, "lr0.1", 2, 65.0, Some("step 3/10 loss=0.31")));
+        let config = |name, attempt, devices| Config { name, attempt, devices };
+        let line = plain(worker_line(60, 2, 4, &config("lr0.1", 2, None), 65.0, Some("step 3/10 loss=0.31")));
         assert_eq!(line, "worker 2  1m05s  lr0.1 (attempt 2)  step 3/10 loss=0.31");
+        let line = plain(worker_line(80, 2, 4, &config("lr0.1", 1, Some("2,3")), 65.0, Some("step 3")));
+        assert_eq!(line, "worker 2  1m05s  lr0.1 on devices 2,3  step 3");
         let long = "x".repeat(200);
-        let cut = plain(worker_line(40, 2, 12, "lr0.1", 1, 1.5, Some(&long)));
+        let cut = plain(worker_line(40, 2, 12, &config("lr0.1", 1, None), 1.5, Some(&long)));
         assert_eq!(console::measure_text_width(&cut), 40, "{cut}");
         assert!(cut.starts_with("worker  2   1.5s  lr0.1  xxx") && cut.ends_with('…'), "{cut}");
-        let cut = plain(worker_line(20, 2, 4, &long, 1, 1.5, Some("step")));
+        let cut = plain(worker_line(20, 2, 4, &config(&long, 1, None), 1.5, Some("step")));
         assert!(console::measure_text_width(&cut) <= 20 && !cut.contains("step"), "{cut}");
     }
 }

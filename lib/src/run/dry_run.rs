@@ -1,7 +1,8 @@
 //! `exp-run --dry-run`: what a run would start, changing nothing. For each
 //! config: its name, its argv, and the variables exp would set for it (the
 //! experiment's env and `--env`, `{worker}` filled with the slot it would
-//! take if configs took turns, the `EXP_*` variables), never the inherited
+//! take if configs took turns, and `{devices}` with the devices that slot
+//! would hold if no one else held any, the `EXP_*` variables), never the inherited
 //! environment; `--setup` is not run, so what it would print is not shown.
 //!
 //! ```text
@@ -38,7 +39,9 @@ pub fn dry_run(store: &mut Store, options: &Options, selection: &Selection) -> R
         let files = store.config_files(name);
         let attempt = entry.read()?.attempts + 1;
         let worker = i % options.jobs.max(1);
-        let Invocation { argv, env, .. } = launcher.invocation(&experiment, &files, name, attempt, worker)?;
+        let devices = options.devices.as_ref().map(|devices| devices.preview(worker));
+        let Invocation { argv, env, .. } =
+            launcher.invocation(&experiment, &files, name, attempt, worker, devices.as_deref())?;
         // For people and JSON: a path that is not UTF-8 is shown lossily.
         let env = env.iter().map(|(key, value)| (key, value.to_string_lossy()));
         if options.json {

@@ -38,6 +38,8 @@ pub struct Feedback {
     total: usize,
     /// The last counts told, for messages that come with none.
     last: Cell<Tally>,
+    /// Why no config starts though a worker is free, as last told.
+    waiting: Option<String>,
 }
 
 /// How a run shows itself on stderr.
@@ -68,7 +70,7 @@ impl Feedback {
             Progress::Auto if !quiet => View::Lines(Lines::new(status_every)),
             _ => View::Silent,
         };
-        Feedback { json, quiet, view, total: 0, last: Cell::default() }
+        Feedback { json, quiet, view, total: 0, last: Cell::default(), waiting: None }
     }
 
     /// How many configs this run knows of (more may be added mid-run).
@@ -82,20 +84,55 @@ impl Feedback {
         (tally.finished(), self.total.max(tally.finished() + tally.running))
     }
 
-    pub fn started(&mut self, name: &str, attempt: u32, worker: usize, files: ConfigFiles, tally: Tally) {
+    /// A config started, holding `devices` (`--devices`).
+    pub fn started(
+        &mut self,
+        name: &str,
+        attempt: u32,
+        worker: usize,
+        files: ConfigFiles,
+        devices: Option<&str>,
+        tally: Tally,
+    ) {
         if self.json {
             emit(
                 json!({"event": "start", "name": name, "attempt": attempt, "worker": worker, "time": Timestamp::now()}),
             );
         }
-        let (_, total) = self.counter(tally);
+        let (finished, total) = self.counter(tally);
         match &mut self.view {
             View::Bars(bars) => {
-                bars.start(worker, name, attempt, files);
+                bars.start(worker, name, attempt, devices, files);
                 bars.update(tally, total);
             }
-            View::Lines(lines) => lines.start(worker, name),
+            View::Lines(lines) => {
+                lines.start(worker, name, devices);
+                // Which GPU ran what is worth a line in a log.
+                if let Some(devices) = devices {
+                    lines.say(finished, total, format_args!("started {name} on devices {devices}"));
+                }
+            }
             View::Silent => {}
+        }
+    }
+
+    /// Why no config starts though a worker is free (`--devices`,
+    /// `--memfree`), or None once one may: on the bars' overall line, in a
+    /// plain line when a wait begins.
+    pub fn waiting(&mut self, why: Option<&str>) {
+        if self.waiting.as_deref() == why {
+            return;
+        }
+        let began = self.waiting.is_none();
+        self.waiting = why.map(str::to_string);
+        match &mut self.view {
+            View::Bars(bars) => bars.waiting(why),
+            View::Lines(_) if began => {
+                if let Some(why) = why {
+                    self.say(why);
+                }
+            }
+            _ => {}
         }
     }
 

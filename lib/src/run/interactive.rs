@@ -43,3 +43,16 @@ pub fn listen(entered: impl Fn() + Send + 'static) -> Option<Listening> {
     });
     Some(Listening { saved })
 }
+
+/// What Enter shows: the configs running here (`running`, a line each, as
+/// the workers describe them), then the snapshot taken of them.
+pub fn running_here(store: &mut crate::store::Store, running: Vec<String>) -> String {
+    let mut lines = vec![format!("{} config(s) running here:", running.len())];
+    lines.extend(running);
+    let options = crate::snapshot::Options { signal: None, wait: std::time::Duration::ZERO };
+    match crate::snapshot::take(store, &options) {
+        Ok(snapshot) => lines.push(format!("snapshot: {}", snapshot.dir.display())),
+        Err(err) => lines.push(format!("no snapshot: {err}")),
+    }
+    lines.join("\n")
+}

@@ -12,7 +12,8 @@
 //! With `--status-every DUR`, a line every DUR names what is still running,
 //! the longest first: `exp-run: [12/30] 14:07:00 still running: lr0.3
 //! (5m02s), lr0.5 (1m10s)`, so a log is never silent for the length of a
-//! long config.
+//! long config. With `--devices`, each start is a line too, `started lr0.1
+//! on devices 0,1`, and a running config is named with its devices.
 
 use crate::report::{first_few, format_seconds, note};
 use std::collections::BTreeMap;
@@ -23,7 +24,7 @@ use std::time::{Duration, Instant};
 const LISTED: usize = 5;
 
 pub struct Lines {
-    /// Running configs by worker: name and start.
+    /// Running configs by worker: name (with its devices) and start.
     running: BTreeMap<usize, (String, Instant)>,
     every: Option<Duration>,
     next_status: Option<Instant>,
@@ -47,8 +48,12 @@ impl Lines {
         note(format_args!("[{finished}/{total}] {time} {pace}{text}"));
     }
 
-    pub fn start(&mut self, worker: usize, name: &str) {
-        self.running.insert(worker, (name.to_string(), Instant::now()));
+    pub fn start(&mut self, worker: usize, name: &str, devices: Option<&str>) {
+        let shown = match devices {
+            Some(devices) => format!("{name} on devices {devices}"),
+            None => name.to_string(),
+        };
+        self.running.insert(worker, (shown, Instant::now()));
     }
 
     pub fn end(&mut self, worker: usize) {

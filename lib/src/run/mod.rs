@@ -6,6 +6,7 @@
 
 mod backoff;
 pub mod bars;
+pub mod devices;
 mod dry_run;
 mod elsewhere;
 pub mod events;
@@ -14,10 +15,12 @@ mod follow;
 pub mod interactive;
 pub mod leftovers;
 pub mod lines;
+pub mod memory;
 pub mod outcome;
 mod pool;
 mod queue;
 pub mod replay;
+mod resources;
 pub mod setup;
 pub mod spawn;
 pub mod tally;
@@ -33,12 +36,14 @@ use crate::runners::{Liveness, Registration};
 use crate::select::Selection;
 use crate::store::lock::Lock;
 use crate::store::{Cursor, Store};
+use devices::DeviceRequest;
 use events::Events;
 use feedback::Progress;
 pub use follow::Follow;
 use outcome::signal_name;
 use pool::Pool;
 use replay::Replay;
+use resources::Resources;
 use spawn::{CacheMode, Launcher};
 use std::path::Path;
 use std::time::Duration;
@@ -78,6 +83,10 @@ pub struct Options {
     pub status_every: Option<Duration>,
     /// `--require-result`: a config that exits 0 without a result is failed.
     pub require_result: bool,
+    /// `--devices LIST --devices-per-config K`: tokens each config holds.
+    pub devices: Option<DeviceRequest>,
+    /// `--memfree SIZE`, in bytes: start a config only while SIZE is available.
+    pub memfree: Option<u64>,
     /// `--record-env GLOB`: the variables each `provenance.json` records.
     pub record_env: Vec<String>,
     /// `--require-clean`: refuse to run unless the workdir's git tree is
@@ -140,6 +149,8 @@ fn replay_with_setup(
 
 /// The pool: register, run the setup, then every selected todo config.
 fn run_pool(mut store: Store, options: &Options, selection: Selection) -> Result<ExitCode> {
+    // A SIZE above the total, a lock folder we cannot use: refused first.
+    let resources = Resources::new(options.devices.as_ref(), options.memfree)?;
     // Stop signals are heard from here on, --setup included.
     let mut events = Events::watch(&STOP_SIGNALS)?;
     // Orphans below us come to us, so what a config leaves is found cheaply.
@@ -236,6 +247,7 @@ fn run_pool(mut store: Store, options: &Options, selection: Selection) -> Result
         registration,
         events,
         &mut watchdog,
+        resources,
     );
     let code = match pool.prepare(&lock, &liveness) {
         Ok(()) => {
@@ -286,7 +298,45 @@ fn check_request(
     if let Some(names) = &options.names {
         crate::select::check_names(experiment, names)?;
     }
-    check_templates(experiment, launcher, selection)
+    check_templates(experiment, launcher, selection)?;
+    check_devices(experiment, launcher, options, selection)
+}
+
+/// `{devices}` needs `--devices` (or a param of that name); `--devices`
+/// overrides a `CUDA_VISIBLE_DEVICES` of the env, which is said.
+fn check_devices(
+    experiment: &Experiment,
+    launcher: &Launcher,
+    options: &Options,
+    selection: &Selection,
+) -> Result<()> {
+    if options.devices.is_some() {
+        let run_env = options
+            .env
+            .iter()
+            .any(|entry| entry.split_once('=').is_some_and(|(k, _)| k == devices::CUDA_VAR));
+        let own_env = experiment.env.contains_key(devices::CUDA_VAR);
+        if run_env || own_env {
+            let whose = if run_env { "--env" } else { "the experiment's env" };
+            crate::report::warn_once(format!(
+                "--devices overrides {} of {whose}: each config gets its own devices",
+                devices::CUDA_VAR
+            ));
+        }
+        return Ok(());
+    }
+    if !launcher.uses_devices() {
+        return Ok(());
+    }
+    for (name, entry) in experiment.configs.iter().filter(|(n, e)| selection.wants(n, e.status(), true)) {
+        if !merged(&experiment.defaults, &entry.read()?.params).contains_key(crate::template::DEVICES) {
+            return Err(Error::usage(format!(
+                "config {name}: the template uses {{devices}}, which exp-run --devices LIST fills; \
+                 give --devices (or the config a param named devices)"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The signals that stop a run (SIGCHLD is watched too).

@@ -11,6 +11,7 @@
 //! one journal append under the lock, written before the runner moves on.
 
 use super::backoff::Backoff;
+use super::devices::Held;
 use super::elsewhere::Elsewhere;
 use super::events::{self, Events};
 use super::feedback::Feedback;
@@ -18,6 +19,7 @@ use super::follow::{Following, Idle};
 use super::leftovers::Leftovers;
 use super::outcome::{capture_result, died_of_stop_signal, ended_with_result, judge, signal_name};
 use super::queue::{Bounds, Queue};
+use super::resources::Resources;
 use super::spawn::{Launcher, NotStarted};
 use super::watchdog::Watchdog;
 use super::workers::{Ended, Workers};
@@ -72,6 +74,8 @@ pub(super) struct Pool<'a> {
     result_warnings: HashMap<String, String>,
     /// Claims held by runners of other hosts, watched once out of work.
     elsewhere: Elsewhere,
+    /// `--devices`, `--memfree`: what a config waits for besides a worker.
+    resources: Resources,
 }
 
 impl<'a> Pool<'a> {
@@ -86,6 +90,7 @@ impl<'a> Pool<'a> {
         registration: Registration,
         events: Events,
         watchdog: &'a mut Watchdog,
+        resources: Resources,
     ) -> Pool<'a> {
         let jobs = options.jobs.max(1);
         let leftovers = Leftovers::new(&registration.claim.id);
@@ -117,6 +122,7 @@ impl<'a> Pool<'a> {
             require_result,
             result_warnings: HashMap::new(),
             elsewhere: Elsewhere::default(),
+            resources,
         }
     }
 
@@ -144,25 +150,10 @@ impl<'a> Pool<'a> {
                 recovered.len()
             ));
         }
-        self.say_skipped_names();
+        if let Some(skipped) = self.queue.skipped_names(self.status_of()) {
+            self.feedback.say(&skipped);
+        }
         Ok(())
-    }
-
-    /// `--names`: listed configs that will not run, and why.
-    fn say_skipped_names(&self) {
-        let Some(names) = &self.queue.selection().names else { return };
-        let mut skipped = Counts::default();
-        for entry in names.iter().filter_map(|name| self.experiment.configs.get(name)) {
-            if matches!(entry.status(), Status::Done | Status::Running) {
-                skipped.add(entry.status());
-            }
-        }
-        if skipped.total > 0 {
-            self.feedback.say(&format!(
-                "{} listed config(s) skipped: {} done, {} running (exp-clean --reset --names FILE puts done ones back to todo)",
-                skipped.total, skipped.done, skipped.running
-            ));
-        }
     }
 
     fn fill_queue(&mut self) {
@@ -194,7 +185,7 @@ impl<'a> Pool<'a> {
                 }
             } else if self.stop.is_some() || !self.may_start_more() {
                 return Ok(());
-            } else if !self.backoff.active() {
+            } else if !self.backoff.active() && !self.resources.waiting() {
                 // Backing off, waiting for another host's runner to show it
                 // lives, or following: there may be more to do; wait below.
                 match self.look_for_more()? {
@@ -247,14 +238,8 @@ impl<'a> Pool<'a> {
 
     /// `--interactive`: list the running configs and take a snapshot.
     fn show_running(&mut self) {
-        let mut lines = vec![format!("{} config(s) running here:", self.workers.running())];
-        lines.extend(self.workers.describe());
-        let options = crate::snapshot::Options { signal: None, wait: Duration::ZERO };
-        match crate::snapshot::take(&mut self.store, &options) {
-            Ok(snapshot) => lines.push(format!("snapshot: {}", snapshot.dir.display())),
-            Err(err) => lines.push(format!("no snapshot: {err}")),
-        }
-        self.feedback.say(&lines.join("\n"));
+        let said = super::interactive::running_here(&mut self.store, self.workers.describe());
+        self.feedback.say(&said);
     }
 
     /// Whether a new config may start: the queue's bounds, and `--stop-after`.
@@ -264,7 +249,9 @@ impl<'a> Pool<'a> {
     }
 
     fn launch(&mut self) -> Result<()> {
-        if self.nothing_claimable_at.is_some_and(|at| at.elapsed() < self.recheck()) {
+        if self.nothing_claimable_at.is_some_and(|at| at.elapsed() < self.recheck())
+            || self.resources.retry_in().is_some_and(|wait| !wait.is_zero())
+        {
             return Ok(());
         }
         while let Some(worker) = self.workers.free_slot() {
@@ -283,11 +270,14 @@ impl<'a> Pool<'a> {
                 // Queued configs that were no longer claimable are gone from the count.
                 self.count_total();
             }
-            let Some((name, attempt)) = claimed? else {
-                self.nothing_claimable_at = Some(Instant::now());
+            self.feedback.waiting(self.resources.why());
+            let Some((name, attempt, devices)) = claimed? else {
+                if !self.resources.waiting() {
+                    self.nothing_claimable_at = Some(Instant::now());
+                }
                 return Ok(());
             };
-            self.start(worker, name, attempt)?;
+            self.start(worker, name, attempt, devices)?;
         }
         Ok(())
     }
@@ -309,8 +299,9 @@ impl<'a> Pool<'a> {
     }
 
     /// Take the next config under the lock, reading what other processes
-    /// wrote since last time. Retries of this run come first.
-    fn claim(&mut self, worker: usize) -> Result<Option<(String, u32)>> {
+    /// wrote since last time, with the devices it holds. Retries of this
+    /// run come first. None when there is none, or it waits for resources.
+    fn claim(&mut self, worker: usize) -> Result<Option<(String, u32, Option<Held>)>> {
         // Outside the lock: git is asked again only when HEAD or the index changed.
         let commit = self.launcher.refresh_provenance()?;
         let lock = self.store.lock()?;
@@ -318,20 +309,28 @@ impl<'a> Pool<'a> {
         let fresh = self.options.stop_after.is_none_or(|limit| self.started_at.elapsed() < limit);
         let status_of = |name: &str| self.experiment.configs.get(name).map(|entry| entry.status());
         let Some(name) = self.queue.next(fresh, status_of) else {
+            self.resources.idle();
+            return Ok(None);
+        };
+        let Some(devices) = self.resources.admit() else {
+            self.queue.unnext(name);
             return Ok(None);
         };
         let config = self.experiment.configs.get_mut(&name).expect("queued from the state").get_mut()?;
-        let claim = Claim { worker: Some(worker), ..self.registration.claim.clone() };
+        let list = devices.as_ref().map(|held| held.list().to_string());
+        let claim = Claim { worker: Some(worker), devices: list, ..self.registration.claim.clone() };
         let attempt = config.claim(claim, commit, Timestamp::now());
         let event = Event { name: name.clone(), config: config.clone() };
         self.store.append(&lock, &mut self.cursor, &[event])?;
         self.queue.started(&name);
-        Ok(Some((name, attempt)))
+        Ok(Some((name, attempt, devices)))
     }
 
-    fn start(&mut self, worker: usize, name: String, attempt: u32) -> Result<()> {
+    fn start(&mut self, worker: usize, name: String, attempt: u32, devices: Option<Held>) -> Result<()> {
         let now = Timestamp::now();
-        let child = match self.launcher.spawn(&self.store, &self.experiment, &name, attempt, worker, None) {
+        let spawned =
+            self.launcher.spawn(&self.store, &self.experiment, &name, attempt, worker, devices.as_ref());
+        let child = match spawned {
             Ok(child) => child,
             // Out of open files, processes or memory: no fault of the
             // config, and it may pass. Back to todo, and try again.
@@ -353,19 +352,23 @@ impl<'a> Pool<'a> {
             }
             Err(NotStarted::Command(err)) => {
                 let files = self.store.config_files(&name);
-                self.feedback.started(&name, attempt, worker, files, self.queue.tally);
+                self.feedback.started(&name, attempt, worker, files, None, self.queue.tally);
                 let ending = Ending::Failed { exit_code: None, signal: None, error: err.message };
                 return self.record(worker, &name, attempt, ending, 0.0, now);
             }
         };
         self.backoff.clear();
+        self.resources.started();
         // Reaped by the workers on SIGCHLD, by pid.
         let pgid = Pid::from_raw(child.id() as i32);
         drop(child);
-        self.workers.occupy(worker, &name, attempt, pgid);
+        let list = devices.as_ref().map(|held| held.list().to_string());
+        // The slot holds the devices until every process of the config is gone.
+        self.workers.occupy(worker, &name, attempt, pgid, devices);
         self.queue.tally.running = self.workers.running();
         self.count_total();
-        self.feedback.started(&name, attempt, worker, self.store.config_files(&name), self.queue.tally);
+        let files = self.store.config_files(&name);
+        self.feedback.started(&name, attempt, worker, files, list.as_deref(), self.queue.tally);
         Ok(())
     }
 
@@ -375,6 +378,7 @@ impl<'a> Pool<'a> {
     fn judge(&mut self, ended: Ended) -> Result<()> {
         self.queue.tally.running = self.workers.running();
         self.nothing_claimable_at = None;
+        self.resources.retry_now();
         if ended.timed_out {
             let ending = judge(ended.exit.status, self.options.timeout);
             return self.record_with_result(ended, ending);
@@ -541,7 +545,7 @@ impl<'a> Pool<'a> {
         }
         if self.workers.has_free() && self.stop.is_none() {
             wait = wait.min(self.recheck());
-            if let Some(left) = self.backoff.remaining() {
+            for left in [self.backoff.remaining(), self.resources.retry_in()].into_iter().flatten() {
                 wait = wait.min(left);
             }
         }

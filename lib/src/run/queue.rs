@@ -34,6 +34,8 @@ pub struct Queue {
     started: usize,
     /// Whether `--max-failures` was reached and said so.
     brake_said: bool,
+    /// Whether the last config `next` gave was a retry.
+    last_was_retry: bool,
     /// This run's endings so far (`running` is the workers' to set).
     pub tally: Tally,
 }
@@ -58,6 +60,7 @@ impl Queue {
             attempts: HashMap::new(),
             started: 0,
             brake_said: false,
+            last_was_retry: false,
             tally: Tally::default(),
         }
     }
@@ -100,9 +103,37 @@ impl Queue {
             let Some(status) = status_of(&name) else { continue };
             let ok = if retry { status == Status::Failed } else { self.claimable(&name, status) };
             if ok {
+                self.last_was_retry = retry;
                 return Some(name);
             }
         }
+    }
+
+    /// `name`, just given by `next`, waits (for devices or memory): first
+    /// again where it was, retry or not.
+    pub fn unnext(&mut self, name: String) {
+        match self.last_was_retry {
+            true => self.retries.push_front(name),
+            false => self.todo.push_front(name),
+        }
+    }
+
+    /// `--names`: a note of the listed configs that will not run (done or
+    /// running), by `status_of`.
+    pub fn skipped_names(&self, status_of: impl Fn(&str) -> Option<Status>) -> Option<String> {
+        let names = self.selection.names.as_ref()?;
+        let mut skipped = crate::model::Counts::default();
+        for status in names.iter().filter_map(|name| status_of(name)) {
+            if matches!(status, Status::Done | Status::Running) {
+                skipped.add(status);
+            }
+        }
+        (skipped.total > 0).then(|| {
+            format!(
+                "{} listed config(s) skipped: {} done, {} running (exp-clean --reset --names FILE puts done ones back to todo)",
+                skipped.total, skipped.done, skipped.running
+            )
+        })
     }
 
     /// `name` was claimed for an attempt of this run.
@@ -282,6 +313,24 @@ mod tests {
         assert_eq!(queue.tally.failed, 2, "b, which waited for its retry, failed too");
         assert!(!queue.ended("c", &Ending::Interrupted, false).braking, "said once");
         assert_eq!(queue.next(true, |_| Some(Status::Failed)), None);
+    }
+
+    #[test]
+    fn a_config_that_waits_for_resources_stays_first_retry_or_not() {
+        let all = configs(&[("a", Status::Todo), ("b", Status::Todo)]);
+        let mut queue = queue(Bounds { retries: 1, ..Bounds::default() }, &all);
+        let status = |name: &str| all.get(name).copied();
+        let a = queue.next(true, status).unwrap();
+        queue.unnext(a);
+        assert_eq!((queue.next(true, status).as_deref(), queue.known(0)), (Some("a"), 1));
+        queue.started("a");
+        assert!(queue.ended("a", &failed(), false).retry);
+        let failed_a = |name: &str| Some(if name == "a" { Status::Failed } else { Status::Todo });
+        let retry = queue.next(true, failed_a).unwrap();
+        queue.unnext(retry);
+        assert!(queue.has_retries(), "still a retry");
+        assert_eq!(queue.next(true, failed_a).as_deref(), Some("a"));
+        assert_eq!(queue.next(true, failed_a).as_deref(), Some("b"));
     }
 
     #[test]

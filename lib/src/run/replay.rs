@@ -87,7 +87,7 @@ pub fn replay(
         note(format!("replaying {name} (attempt {attempt}, {})", config.status));
         let files = store.config_files(name);
         let Invocation { argv: today, env, .. } =
-            launcher.invocation(&experiment, &files, name, attempt, 0)?;
+            launcher.invocation(&experiment, &files, name, attempt, 0, None)?;
         let argv = match recorded_argv(&files) {
             Some(recorded) if recorded != today => {
                 note(format!(

@@ -5,13 +5,14 @@ use crate::error::{Error, Kind, Result};
 use crate::identity::merged;
 use crate::model::{Experiment, Params};
 use crate::provenance::Provenance;
+use crate::run::devices::{Held, CUDA_VAR, DEVICES_VAR};
 use crate::store::config_files::{
     ConfigFiles, CACHE, COMMAND, METRICS, PARAMS, PROVENANCE, RESULT, STDERR, STDOUT,
 };
 use crate::store::folder::{is_symlink_refusal, Folder};
 use crate::store::Store;
 use crate::template::{
-    check_keys, is_builtin, param_variable, Builtins, CommandTemplate, Template, BUILTINS,
+    check_keys, field, is_builtin, param_variable, Builtins, CommandTemplate, Template, BUILTINS, DEVICES,
 };
 use crate::time::Timestamp;
 use crate::values::display_value;
@@ -99,6 +100,12 @@ impl Launcher {
         self.run_reads_params
     }
 
+    /// Whether the command or an env template uses `{devices}`.
+    pub fn uses_devices(&self) -> bool {
+        let env = self.env.iter().flat_map(|(_, template)| template.keys());
+        self.command.keys().into_iter().chain(env).any(|key| field(key) == DEVICES)
+    }
+
     /// Refuse a config that lacks a param the command or an `--env` template uses.
     pub fn check(&self, name: &str, params: &Params) -> Result<()> {
         let context = |what: &str| format!("config {name}: {what}");
@@ -117,13 +124,15 @@ impl Launcher {
         name: &str,
         params: &Params,
         worker: usize,
+        devices: Option<&str>,
     ) -> Result<Vec<String>> {
-        self.command.render(params, &builtins(files, name, worker))
+        self.command.render(params, &builtins(files, name, params, worker, devices))
     }
 
     /// Prepare the config's folder and start its command in its own process
-    /// group, its output captured in the folder. `attempt` is 1-based;
-    /// `devices`: the tokens it holds, if the runner hands some out.
+    /// group, its output captured in the folder. `attempt` is 1-based. The
+    /// command inherits the locks of its `devices`, which its
+    /// `provenance.json` names.
     pub fn spawn(
         &self,
         store: &Store,
@@ -131,16 +140,22 @@ impl Launcher {
         name: &str,
         attempt: u32,
         worker: usize,
-        devices: Option<&[String]>,
+        devices: Option<&Held>,
     ) -> Result<Child, NotStarted> {
         let files = store.config_files(name);
-        let Invocation { argv, env, params } =
-            self.invocation(experiment, &files, name, attempt, worker).map_err(NotStarted::Command)?;
+        let Invocation { argv, env, params } = self
+            .invocation(experiment, &files, name, attempt, worker, devices.map(Held::list))
+            .map_err(NotStarted::Command)?;
         let provenance = self.provenance.as_ref().map(|provenance| {
             let started = experiment.configs[name].read().ok().and_then(|config| config.start_time);
-            provenance.render(&started.unwrap_or_else(Timestamp::now), &argv, devices, &env)
+            let tokens: Option<Vec<String>> =
+                devices.map(|held| held.list().split(',').map(str::to_string).collect());
+            provenance.render(&started.unwrap_or_else(Timestamp::now), &argv, tokens.as_deref(), &env)
         });
         let mut command = self.command(&argv, &env);
+        if let Some(held) = devices {
+            held.pass_to(&mut command);
+        }
         let (stdout, stderr) = prepare(&files, name, attempt, &params, &argv, provenance.as_deref())
             .map_err(NotStarted::Runner)?;
         command.stdin(Stdio::null()).stdout(stdout).stderr(stderr).process_group(0);
@@ -161,7 +176,8 @@ impl Launcher {
 
     /// A config's argv and the variables exp sets for it (never the
     /// inherited environment), in the order they win: what `--setup`
-    /// printed, then the experiment's env and `--env`, then exp's own.
+    /// printed, then the experiment's env and `--env`, then exp's own
+    /// (`--devices` over `CUDA_VISIBLE_DEVICES` from either).
     pub fn invocation(
         &self,
         experiment: &Experiment,
@@ -169,9 +185,10 @@ impl Launcher {
         name: &str,
         attempt: u32,
         worker: usize,
+        devices: Option<&str>,
     ) -> Result<Invocation> {
         let params = merged(&experiment.defaults, &experiment.configs[name].read()?.params);
-        let argv = self.argv(files, name, &params, worker)?;
+        let argv = self.argv(files, name, &params, worker, devices)?;
         let mut env = IndexMap::new();
         let mut set = |key: &str, value: OsString| {
             // A later setting wins, in the place of the first.
@@ -183,9 +200,13 @@ impl Launcher {
         if let Some(runner) = &self.runner {
             set(crate::runners::RUNNER_VAR, runner.into());
         }
-        let builtins = builtins(files, name, worker);
+        let builtins = builtins(files, name, &params, worker, devices);
         for (key, template) in &self.env {
             set(key, template.render_plain(&params, &builtins)?.into());
+        }
+        if let Some(devices) = devices {
+            set(CUDA_VAR, devices.into());
+            set(DEVICES_VAR, devices.into());
         }
         set("EXP_DIR", self.experiment_dir.clone().into());
         set("EXP_NAME", name.into());
@@ -286,12 +307,24 @@ fn json_text(value: &serde_json::Value) -> Vec<u8> {
     text
 }
 
-fn builtins(files: &ConfigFiles, name: &str, worker: usize) -> Builtins {
-    Builtins::from([
+/// The values of the builtin placeholders; `{devices}` only with
+/// `--devices`, and a param named `devices` wins over it.
+fn builtins(
+    files: &ConfigFiles,
+    name: &str,
+    params: &Params,
+    worker: usize,
+    devices: Option<&str>,
+) -> Builtins {
+    let mut builtins = Builtins::from([
         ("name", name.to_string()),
         ("dir", files.dir.display().to_string()),
         ("worker", worker.to_string()),
-    ])
+    ]);
+    if let Some(devices) = devices.filter(|_| !params.contains_key(DEVICES)) {
+        builtins.insert(DEVICES, devices.to_string());
+    }
+    builtins
 }
 
 /// The config's folder, ready for attempt `attempt`, telling its own story

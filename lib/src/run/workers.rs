@@ -4,6 +4,7 @@
 //! command leaves behind. They know processes, not the store: the loop
 //! ([`super::pool`]) records what they report.
 
+use super::devices::Held;
 use super::leftovers::Leftovers;
 use super::watchdog::Watchdog;
 use crate::time::Timestamp;
@@ -31,6 +32,8 @@ struct Slot {
     timed_out: bool,
     /// How its leader exited, while the rest of its group is still going.
     exit: Option<Exit>,
+    /// Its device tokens (`--devices`): let go of when the slot is freed.
+    devices: Option<Held>,
 }
 
 /// How a command's leader exited: its status, the seconds it ran, when.
@@ -128,8 +131,9 @@ impl<'a> Workers<'a> {
         self.running.is_empty() && self.deferred.is_empty() && self.kills.is_empty()
     }
 
-    /// `worker` runs attempt `attempt` of `name`, whose group `pgid` leads.
-    pub fn occupy(&mut self, worker: usize, name: &str, attempt: u32, pgid: Pid) {
+    /// `worker` runs attempt `attempt` of `name`, whose group `pgid` leads,
+    /// holding `devices`.
+    pub fn occupy(&mut self, worker: usize, name: &str, attempt: u32, pgid: Pid, devices: Option<Held>) {
         self.watchdog.watch(pgid);
         self.by_pid.insert(pgid, worker);
         self.free.remove(&worker);
@@ -142,6 +146,7 @@ impl<'a> Workers<'a> {
             deadline: self.timeout.map(|t| now + t),
             timed_out: false,
             exit: None,
+            devices,
         };
         self.running.insert(worker, slot);
     }
@@ -300,13 +305,19 @@ impl<'a> Workers<'a> {
         }
     }
 
-    /// What runs, a line each: its slot, how long, its name and attempt.
+    /// What runs, a line each: its slot, how long, its name and attempt,
+    /// its devices.
     pub fn describe(&self) -> Vec<String> {
         self.running
             .iter()
             .map(|(worker, slot)| {
                 let elapsed = crate::report::format_seconds(slot.started.elapsed().as_secs_f64());
-                format!("  worker {worker:>2}  {elapsed:>7}  {} (attempt {})", slot.name, slot.attempt)
+                let devices =
+                    slot.devices.as_ref().map(|d| format!(" on devices {}", d.list())).unwrap_or_default();
+                format!(
+                    "  worker {worker:>2}  {elapsed:>7}  {} (attempt {}){devices}",
+                    slot.name, slot.attempt
+                )
             })
             .collect()
     }

@@ -192,7 +192,7 @@ mod tests {
     }
 
     fn claim() -> Claim {
-        Claim { id: "h-1-abc".into(), host: "h".into(), pid: 1, worker: Some(0) }
+        Claim { id: "h-1-abc".into(), host: "h".into(), pid: 1, worker: Some(0), devices: None }
     }
 
     fn experiment(configs: &[(&str, &Config)]) -> Experiment {

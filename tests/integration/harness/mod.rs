@@ -3,10 +3,11 @@
 //!
 //! Each module holds one idea: the experiment dir and running tools
 //! (`dir`), ready-made experiments (`experiments`), a finished tool's
-//! output with fluent assertions (`out`), background runners
-//! (`background`), what the state says (`state`), pids and kills
-//! (`process`), what this machine can do (`skip`), and the Slurm cluster
-//! (`slurm`, which only the Slurm tests import, by name).
+//! output with fluent assertions (`out`), a CSV table as exp-summary
+//! writes it (`table`), background runners (`background`), what the state
+//! says (`state`), pids and kills (`process`), what this machine can do
+//! (`skip`), and the Slurm cluster (`slurm`, which only the Slurm tests
+//! import, by name).
 
 mod background;
 mod dir;
@@ -16,6 +17,7 @@ mod process;
 mod skip;
 pub mod slurm;
 mod state;
+mod table;
 
 pub use background::*;
 pub use dir::*;
@@ -24,3 +26,4 @@ pub use out::*;
 pub use process::*;
 pub use skip::*;
 pub use state::*;
+pub use table::*;

@@ -1,7 +1,8 @@
 //! Processes the tests watch and kill: pids written by commands, whether a
-//! pid lives, and guards that kill what a failing test would leave behind.
+//! pid lives, guards that kill what a failing test would leave behind, and
+//! a runner killed with its watchdog (its commands orphaned).
 
-use super::{wait_for, Dir};
+use super::{wait_for, Bg, Dir};
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 use std::path::{Path, PathBuf};
@@ -71,4 +72,38 @@ impl Drop for KillOnDrop {
             }
         }
     }
+}
+
+/// The pids whose parent is `parent`.
+pub fn children_of(parent: i32) -> Vec<i32> {
+    let mut children = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse().ok());
+        if ppid == Some(parent) {
+            children.push(pid);
+        }
+    }
+    children
+}
+
+/// The watchdog of the runner `runner` (its child in watchdog mode).
+pub fn watchdog_of(runner: i32) -> Option<i32> {
+    children_of(runner).into_iter().find(|pid| {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|cmdline| cmdline.split(|&b| b == 0).any(|arg| arg == b"--internal-watchdog"))
+    })
+}
+
+/// SIGKILL a runner and its watchdog, its watchdog first so that nothing
+/// kills the runner's commands: a runner lost with its host, or a whole
+/// process group killed. Returns once both are dead.
+pub fn kill_runner_and_watchdog(runner: &mut Bg) {
+    let pid = runner.pid().as_raw();
+    let watchdog = watchdog_of(pid).expect("the runner's watchdog");
+    kill(Pid::from_raw(watchdog), Signal::SIGKILL).unwrap();
+    wait_for("the watchdog to die", || !alive(watchdog));
+    kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
+    runner.wait_exit();
 }

@@ -1,0 +1,1 @@
+../../../../../../completions/exp-summary.fish
