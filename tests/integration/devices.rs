@@ -198,6 +198,9 @@ fn a_device_comes_back_after_an_interrupted_run() {
     release(&dir);
     runner(&dir, &locks(&dir), &["--devices", "7"]).finish().succeeds().stderr_lacks("waiting");
     assert_eq!(statuses(&dir)["c0"], "done");
+    // A name too long for its lock file is bad input too.
+    let long = "g".repeat(300);
+    runner(&dir, &locks(&dir), &["--devices", &long]).finish().fails_with(2).stderr_has("too long");
 }
 
 /// A runner and its watchdog are SIGKILLed (a lost process group): its
@@ -478,4 +481,30 @@ impl Drop for MemoryCgroup {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
+}
+
+/// Reviewed: a config that ran on devices is replayed with the devices its
+/// provenance recorded (its argv and env made again with them), and
+/// `{devices}` without `--devices` is refused for configs still to come
+/// (`--follow`) and when none is selected, not recorded failed later; a
+/// device name too long for a file name is bad input.
+#[test]
+fn a_replay_gets_its_recorded_devices_and_follow_needs_devices_up_front() {
+    let dir = Dir::new();
+    experiment(&dir, "c", 1, r#"echo "{devices} $EXP_DEVICES" > "$EXP_NAME.out""#);
+    runner(&dir, &locks(&dir), &["--devices", "3"]).finish().succeeds();
+    assert_eq!(dir.read("c0.out"), "3 3\n");
+    std::fs::remove_file(dir.path().join("c0.out")).unwrap();
+    Out::of(tool(&dir, &locks(&dir), "exp-run", &["--replay", "c0"]).output().unwrap()).succeeds();
+    assert_eq!(dir.read("c0.out"), "3 3\n", "the recorded devices");
+
+    // Nothing todo, or configs to come: no param can stand in.
+    let out = runner(&dir, &locks(&dir), &[]).finish();
+    out.fails_with(2).stderr_has("{devices}");
+    let out = runner(&dir, &locks(&dir), &["--follow", "--idle-exit", "1s"]).finish();
+    out.fails_with(2).stderr_has("--devices");
+    assert_eq!(statuses(&dir)["c0"], "done");
+    // A name too long for its lock file is bad input too.
+    let long = "g".repeat(300);
+    runner(&dir, &locks(&dir), &["--devices", &long]).finish().fails_with(2).stderr_has("too long");
 }

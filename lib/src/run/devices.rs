@@ -40,6 +40,8 @@ pub const CUDA_VAR: &str = "CUDA_VISIBLE_DEVICES";
 pub const POLL: Duration = Duration::from_millis(500);
 /// The most tokens a list may give (a range typed `0-99999` is a typo).
 const MOST_TOKENS: usize = 4096;
+/// The longest lock file name (`%XX` escapes and `.lock` included).
+const MOST_NAME_BYTES: usize = 255;
 
 /// `--devices LIST --devices-per-config K`, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,6 +120,10 @@ pub fn parse_list(list: &str) -> Result<Vec<String>> {
         }
         if item.chars().any(|c| c.is_control() || c.is_whitespace()) {
             return Err(bad(format!("{item:?} holds a space or a control character")));
+        }
+        // Its lock file's name must fit a file system's 255 bytes.
+        if file_name(item).len() > MOST_NAME_BYTES {
+            return Err(bad(format!("{item:?} is too long for a device name")));
         }
         match range(item).map_err(bad)? {
             Some((first, last)) => tokens.extend((first..=last).map(|n| n.to_string())),

@@ -325,18 +325,31 @@ fn check_devices(
         }
         return Ok(());
     }
-    if !launcher.uses_devices() {
+    if !launcher.uses_devices() || experiment.defaults.contains_key(crate::template::DEVICES) {
         return Ok(());
     }
+    let missing = |whose: &str| {
+        Error::usage(format!(
+            "{whose}the template uses {{devices}}, which exp-run --devices LIST fills; \
+             give --devices (or the configs a param named devices)"
+        ))
+    };
+    // A config that comes later (--follow), or none at all, has no param
+    // of its own to stand in.
+    if options.follow.is_some() {
+        return Err(missing(""));
+    }
+    let mut selected = 0;
     for (name, entry) in experiment.configs.iter().filter(|(n, e)| selection.wants(n, e.status(), true)) {
+        selected += 1;
         if !merged(&experiment.defaults, &entry.read()?.params).contains_key(crate::template::DEVICES) {
-            return Err(Error::usage(format!(
-                "config {name}: the template uses {{devices}}, which exp-run --devices LIST fills; \
-                 give --devices (or the config a param named devices)"
-            )));
+            return Err(missing(&format!("config {name}: ")));
         }
     }
-    Ok(())
+    match selected {
+        0 => Err(missing("")),
+        _ => Ok(()),
+    }
 }
 
 /// The signals that stop a run (SIGCHLD is watched too).

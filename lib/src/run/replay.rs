@@ -86,8 +86,15 @@ pub fn replay(
         let attempt = config.attempts.max(1);
         note(format!("replaying {name} (attempt {attempt}, {})", config.status));
         let files = store.config_files(name);
+        // The devices it held, as its provenance recorded them: its env and
+        // argv are made again with those (the devices are not held now).
+        let devices = crate::provenance::latest(store, name, &config).and_then(|recorded| {
+            let tokens: Vec<&str> =
+                recorded.get("devices")?.as_array()?.iter().filter_map(|d| d.as_str()).collect();
+            (!tokens.is_empty()).then(|| tokens.join(","))
+        });
         let Invocation { argv: today, env, .. } =
-            launcher.invocation(&experiment, &files, name, attempt, 0, None)?;
+            launcher.invocation(&experiment, &files, name, attempt, 0, devices.as_deref())?;
         let argv = match recorded_argv(&files) {
             Some(recorded) if recorded != today => {
                 note(format!(
