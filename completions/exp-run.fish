@@ -51,7 +51,7 @@ complete -c exp-run -l stale-after -d 'A heartbeat older than this marks a runne
 complete -c exp-run -l devices -d 'Device tokens to share out, e.g. GPUs: 0,1,2,3 or 0-3, or names (GPU UUIDs; in a Slurm job, "$CUDA_VISIBLE_DEVICES"). Each running config holds --devices-per-config of them, given to it as CUDA_VISIBLE_DEVICES, EXP_DEVICES and {devices}, until every process of it has ended. Runners sharing the lock folder $EXP_DEVICE_LOCKS (default /tmp/exp-devices) never hold a token at once' -r
 complete -c exp-run -l devices-per-config -d 'With --devices: how many tokens each config holds' -r
 complete -c exp-run -l memfree -d 'Start a config only while SIZE of memory (512M, 4G) is available: MemAvailable, or the memory cgroup\'s limit less its usage without page cache, the lower. Starts are a second apart while less than twice SIZE is available' -r
-complete -c exp-run -l record-env -d 'Record the variables of each command\'s environment whose names match GLOB (* and ?) in its provenance.json. Repeatable; none by default. \'*\' records them all, secrets too: it warns' -r
+complete -c exp-run -l record-env -d 'Record the variables of each command\'s environment whose names match GLOB (*, ? and [A-Z]) in its provenance.json. Repeatable; none by default. \'*\' records them all, secrets too: it warns' -r
 complete -c exp-run -l retry-failed -d 'First mark every failed config todo again'
 complete -c exp-run -l dry-run -d 'Print what would run, and run nothing: each config\'s name, argv and the variables exp would set for it (never the inherited ones); with --json, {"name","argv","env"} per config'
 complete -c exp-run -l json -d 'JSON Lines events on stdout: start and end of every config'

@@ -165,7 +165,7 @@ pub struct Args {
     #[arg(long, value_name = "SIZE", value_parser = memfree, conflicts_with_all = ["replay", "replay_all"])]
     pub memfree: Option<u64>,
     /// Record the variables of each command's environment whose names
-    /// match GLOB (* and ?) in its provenance.json. Repeatable; none by
+    /// match GLOB (*, ? and [A-Z]) in its provenance.json. Repeatable; none by
     /// default. '*' records them all, secrets too: it warns.
     #[arg(long, value_name = "GLOB")]
     pub record_env: Vec<String>,

@@ -75,7 +75,7 @@ impl Provenance {
         record_env: &[String],
     ) -> Result<Provenance> {
         check_patterns(record_env)?;
-        if record_env.iter().any(|pattern| pattern.chars().all(|c| c == '*')) {
+        if record_env.iter().any(|pattern| matches_everything(pattern)) {
             crate::report::warn(
                 "--record-env '*' records every variable of the environment, secrets too (tokens, passwords), \
                  in each provenance.json; name the ones you need (--record-env 'CUDA_*')",
@@ -279,45 +279,28 @@ fn store_patch(experiment_dir: &Path, sha256: &str, text: &[u8]) -> Result<()> {
     folder.write_atomic(&name, text).map_err(|err| Error::io("cannot write", &folder.join(&name), err))
 }
 
-/// Refuse an empty `--record-env` pattern (exit 2).
+/// Refuse an empty `--record-env` pattern, or one that is no glob (exit 2).
 pub fn check_patterns(patterns: &[String]) -> Result<()> {
-    if patterns.iter().any(|pattern| pattern.is_empty()) {
-        return Err(Error::usage("--record-env: an empty pattern; give a name or a glob, e.g. 'CUDA_*'"));
+    for pattern in patterns {
+        if pattern.is_empty() {
+            return Err(Error::usage("--record-env: an empty pattern; give a name or a glob, e.g. 'CUDA_*'"));
+        }
+        if let Err(err) = glob::Pattern::new(pattern) {
+            return Err(Error::usage(format!("--record-env {pattern:?}: not a glob: {}", err.msg)));
+        }
     }
     Ok(())
 }
 
-fn matches_any(patterns: &[String], name: &str) -> bool {
-    patterns.iter().any(|pattern| glob_match(pattern.as_bytes(), name.as_bytes()))
+/// Whether a pattern matches every name (`*`, `?*`): it records secrets too.
+fn matches_everything(pattern: &str) -> bool {
+    pattern.contains('*') && pattern.chars().all(|c| c == '*' || c == '?')
 }
 
-/// Whether `name` matches the shell glob `pattern`: `*` any run of
-/// characters, `?` any one, anything else itself.
-pub fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
-    let (mut p, mut n) = (0, 0);
-    // Where the last `*` was, and where in `name` its match would end next.
-    let mut star: Option<(usize, usize)> = None;
-    while n < name.len() {
-        match pattern.get(p) {
-            Some(b'*') => {
-                star = Some((p, n));
-                p += 1;
-            }
-            Some(&c) if c == b'?' || c == name[n] => {
-                p += 1;
-                n += 1;
-            }
-            _ => match star {
-                Some((at, from)) => {
-                    p = at + 1;
-                    n = from + 1;
-                    star = Some((at, from + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    pattern[p..].iter().all(|&c| c == b'*')
+/// Whether `name` matches one of the shell globs `patterns` (`*`, `?`,
+/// `[A-Z]`), checked by [`check_patterns`].
+fn matches_any(patterns: &[String], name: &str) -> bool {
+    patterns.iter().filter_map(|pattern| glob::Pattern::new(pattern).ok()).any(|glob| glob.matches(name))
 }
 
 #[cfg(test)]
@@ -326,13 +309,16 @@ mod tests {
 
     #[test]
     fn globs_match_as_a_shell_matches_names() {
-        let yes = |p: &str, n: &str| glob_match(p.as_bytes(), n.as_bytes());
+        let yes = |p: &str, n: &str| matches_any(&[p.to_string()], n);
         assert!(yes("MY_*", "MY_VAR") && yes("MY_*", "MY_") && !yes("MY_*", "XMY_VAR"));
         assert!(yes("*", "") && yes("*", "ANY") && yes("**", "x"));
         assert!(yes("A?C", "ABC") && !yes("A?C", "AC"));
         assert!(yes("*_ID", "SLURM_JOB_ID") && !yes("*_ID", "SLURM_JOB_IDS"));
         assert!(yes("S*M*_ID", "SLURM_JOB_ID") && !yes("PATH", "PATHS"));
+        assert!(yes("[A-C]_*", "B_X") && !yes("[A-C]_*", "D_X"));
+        assert!(matches_everything("?*") && matches_everything("*") && !matches_everything("?"));
         assert!(check_patterns(&["".into()]).is_err() && check_patterns(&["X".into()]).is_ok());
+        assert!(check_patterns(&["[A-".into()]).is_err());
     }
 
     #[test]
