@@ -59,13 +59,11 @@ impl Kind {
     }
 }
 
-/// A column of the table: its header (unique) and the flattened key it
-/// shows.
+/// A column of the table: its header (unique) and what it holds.
 #[derive(Debug, Clone)]
 pub struct Column {
     pub header: String,
     pub kind: Kind,
-    pub key: String,
 }
 
 /// A cell: a scalar, or nothing.
@@ -118,10 +116,10 @@ impl Table {
 
         let mut columns = Vec::new();
         if sources.len() > 1 {
-            columns.push(Column { header: "experiment".into(), kind: Kind::Experiment, key: String::new() });
+            columns.push(Column { header: "experiment".into(), kind: Kind::Experiment });
         }
-        columns.push(Column { header: "name".into(), kind: Kind::Name, key: String::new() });
-        columns.push(Column { header: "status".into(), kind: Kind::Status, key: String::new() });
+        columns.push(Column { header: "name".into(), kind: Kind::Name });
+        columns.push(Column { header: "status".into(), kind: Kind::Status });
         let mut taken: Vec<String> = RESERVED.iter().map(|s| s.to_string()).collect();
         let mut params: IndexMap<&str, usize> = IndexMap::new();
         let mut results: IndexMap<&str, usize> = IndexMap::new();
@@ -129,11 +127,7 @@ impl Table {
             for (key, _) in &row.params {
                 if !params.contains_key(key.as_str()) {
                     params.insert(key, columns.len());
-                    columns.push(Column {
-                        header: unique(key, "param", &mut taken),
-                        kind: Kind::Param,
-                        key: key.clone(),
-                    });
+                    columns.push(Column { header: unique(key, "param", &mut taken), kind: Kind::Param });
                 }
             }
         }
@@ -141,16 +135,12 @@ impl Table {
             for (key, _) in &row.result {
                 if !results.contains_key(key.as_str()) {
                     results.insert(key, columns.len());
-                    columns.push(Column {
-                        header: unique(key, "result", &mut taken),
-                        kind: Kind::Result,
-                        key: key.clone(),
-                    });
+                    columns.push(Column { header: unique(key, "result", &mut taken), kind: Kind::Result });
                 }
             }
         }
         let duration = columns.len();
-        columns.push(Column { header: "duration".into(), kind: Kind::Duration, key: String::new() });
+        columns.push(Column { header: "duration".into(), kind: Kind::Duration });
 
         let mut rows = Vec::with_capacity(read.len());
         let mut statuses = Vec::with_capacity(read.len());
@@ -185,6 +175,7 @@ impl Table {
             "columns": self.columns.iter().map(|c| &c.header).collect::<Vec<_>>(),
             "numeric": numeric,
             "status": self.columns.iter().position(|c| c.kind == Kind::Status),
+            "limit": super::TABLE_ROWS,
             "rows": self.rows,
         });
         data.to_string().replace('<', "\\u003c")

@@ -9,7 +9,7 @@ mod data;
 mod failures;
 mod plots;
 
-pub use data::{Cell, Column, Source};
+pub use data::Source;
 
 use crate::error::Result;
 use data::Table;

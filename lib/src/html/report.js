@@ -4,7 +4,7 @@
 // numbers, before text; empty cells always last.
 (function () {
   const data = JSON.parse(document.getElementById("exp-data").textContent);
-  const limit = 10000;
+  const limit = data.limit;
   const table = document.getElementById("results");
   const body = table.tBodies[0];
   const note = document.getElementById("results-note");
