@@ -7,8 +7,7 @@
 //! params ([`Telling`]) are the values that set it apart from the
 //! experiment: held by every config of a group of 2 or more but not by every
 //! config of the experiment, or at least twice as frequent in a group of 3
-//! or more as in the whole experiment (every config, any status) and held
-//! by 2 configs of the group at least.
+//! or more as in the whole experiment (every config, any status).
 //!
 //! Only the state is read (the error text is kept there), never a config's
 //! folder; counting costs one hash-map lookup per param of each config, and
@@ -232,15 +231,12 @@ impl Telling {
     /// Whether a value held by `in_group` of `group` configs and by `in_all`
     /// of `all` is telling: by every config of a group of 2 or more but not
     /// by every config, or (a group of 3 or more) at least twice as often,
-    /// as fractions, in the group as in the experiment, by 2 configs of it
-    /// at least: a value one config holds (its seed, its index) is no
-    /// pattern, and listing each would flood a big group's line.
+    /// as fractions, in the group as in the experiment.
     pub fn is_telling(in_group: u64, group: u64, in_all: u64, all: u64) -> bool {
         let everywhere = in_all >= all;
         let all_have = group >= 2 && in_group == group && !everywhere;
         // in_group/group >= 2 * in_all/all, in integers.
         let twice = group >= 3
-            && in_group >= 2
             && u128::from(in_group) * u128::from(all) >= 2 * u128::from(in_all) * u128::from(group);
         all_have || twice
     }

@@ -144,16 +144,16 @@ fn telling_params_are_held_by_all_of_a_group_or_twice_as_often_never_by_every_co
     assert_eq!(telling(oom, "batch"), [(json!(512), 7, 7, 7, 20)]);
     // opt adam (6 of 7, 15 of 20) and lr 0.1 (6 of 7, 15 of 20) are not
     // twice as frequent; `everywhere` is held by every config.
-    // Each i: 1 of 7 in the group, 1 of 20 overall, twice as frequent but
-    // held by one config: no pattern.
-    assert_eq!(keys(oom), ["batch"], "{oom}");
+    assert_eq!(keys(oom), ["batch", "i"], "{oom}");
+    // Each i: 1 of 7 in the group, 1 of 20 overall, so twice as frequent.
+    assert_eq!(telling(oom, "i").len(), 7);
     let nan = &groups[1];
     assert_eq!(telling(nan, "opt"), [(json!("sgd"), 4, 4, 5, 20)]);
     // lr=1: 3 of 4 in the group against 5 of 20 overall: twice as frequent
     // and more, not held by all of it.
     assert_eq!(telling(nan, "lr"), [(json!(1), 3, 4, 5, 20)]);
     // batch 64 and 128 are 2 of 4 each against 6 and 7 of 20: not telling.
-    assert_eq!(keys(nan), ["lr", "opt"], "{nan}");
+    assert_eq!(keys(nan), ["i", "lr", "opt"], "{nan}");
     // A group of one has no telling param.
     assert_eq!(groups[2]["params"], json!({}));
     assert_eq!(groups[3]["params"], json!({}));
