@@ -10,7 +10,7 @@ min\t''
 max\t''
 median\t''
 sem\t''"
-complete -c exp-summary -l html -d 'Write one self-contained HTML page to FILE (atomically): the counts, the results table (sortable), each numeric result plotted against each param that varies (with --over, the groups\' mean and spread), the learning curves and the failures. Configs that are not done are shown, never refused' -r -F
+complete -c exp-summary -l html -d 'Write one self-contained HTML page to FILE (atomically; - for stdout): the counts, the results table (sortable), each numeric result plotted against each param that varies (with --over, the groups\' mean and spread), the learning curves and the failures. Configs that are not done are shown, never refused' -r -F
 complete -c exp-summary -l ignore-missing -d 'Summarise configs that are not done too, with a status column'
 complete -c exp-summary -l timing -d 'Add a duration column, in seconds'
 complete -c exp-summary -l json -d 'JSON Lines instead of CSV: {"name","params","result"} (unflattened)'

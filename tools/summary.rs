@@ -108,7 +108,7 @@ pub struct Args {
     /// provenance.json as "provenance".
     #[arg(long, conflicts_with_all = ["metrics", "save", "over"])]
     pub provenance: bool,
-    /// Write one self-contained HTML page to FILE (atomically): the counts,
+    /// Write one self-contained HTML page to FILE (atomically; - for stdout): the counts,
     /// the results table (sortable), each numeric result plotted against
     /// each param that varies (with --over, the groups' mean and spread),
     /// the learning curves and the failures. Configs that are not done are
@@ -169,8 +169,14 @@ pub fn main() -> exp::Result<ExitCode> {
         let mut ticker = Ticker::new("configs read", Some(configs));
         let page = exp::html::render(&sources, &args.over, &mut || ticker.tick())?;
         drop(ticker);
-        exp::store::atomic::write_atomic(path, page.as_bytes())?;
-        note(format!("wrote {}", path.display()));
+        if path.as_os_str() == "-" {
+            let mut out = stdout();
+            out.write_all(page.as_bytes())?;
+            out.flush()?;
+        } else {
+            exp::store::atomic::write_atomic(path, page.as_bytes())?;
+            note(format!("wrote {}", path.display()));
+        }
         return Ok(ExitCode::Success);
     }
     let options = Options {

@@ -98,8 +98,19 @@ impl Values {
         self.0.len()
     }
 
+    /// The plain sum over n (what a reader computes by hand), or, when
+    /// that sum overflows while the values are finite, the sum of each
+    /// value over n.
     pub fn mean(&self) -> Option<f64> {
-        (!self.0.is_empty()).then(|| self.0.iter().sum::<f64>() / self.0.len() as f64)
+        if self.0.is_empty() {
+            return None;
+        }
+        let n = self.0.len() as f64;
+        let mean = self.0.iter().sum::<f64>() / n;
+        match mean.is_finite() || !self.0.iter().all(|x| x.is_finite()) {
+            true => Some(mean),
+            false => Some(self.0.iter().map(|x| x / n).sum()),
+        }
     }
 
     /// The sample standard deviation: the square root of the sum of squared
@@ -109,8 +120,16 @@ impl Values {
             return None;
         }
         let mean = self.mean()?;
+        let n1 = (self.0.len() - 1) as f64;
         let squares: f64 = self.0.iter().map(|x| (x - mean) * (x - mean)).sum();
-        Some((squares / (self.0.len() - 1) as f64).sqrt())
+        let std = (squares / n1).sqrt();
+        if std.is_finite() || !mean.is_finite() {
+            return Some(std);
+        }
+        // Deviations too large to square: scaled by the largest first.
+        let scale = self.0.iter().map(|x| (x / 2.0 - mean / 2.0).abs()).fold(0.0, f64::max);
+        let scaled: f64 = self.0.iter().map(|x| ((x / 2.0 - mean / 2.0) / scale).powi(2)).sum();
+        Some(2.0 * scale * (scaled / n1).sqrt())
     }
 
     pub fn min(&self) -> Option<f64> {
@@ -128,7 +147,10 @@ impl Values {
         match sorted.len() {
             0 => None,
             len if len % 2 == 1 => Some(sorted[half]),
-            _ => Some((sorted[half - 1] + sorted[half]) / 2.0),
+            _ => Some(match (sorted[half - 1] + sorted[half]) / 2.0 {
+                middle if middle.is_finite() => middle,
+                _ => sorted[half - 1] / 2.0 + sorted[half] / 2.0,
+            }),
         }
     }
 
@@ -461,6 +483,18 @@ mod tests {
             assert_eq!(none.stat(stat), expected, "{stat:?}");
         }
         assert_eq!(values(&[1.0, 1.0]).std(), Some(0.0));
+    }
+
+    #[test]
+    fn huge_values_whose_sum_overflows_still_have_a_mean_and_a_spread() {
+        let big = values(&[1e308, 1e308, -1e308]);
+        let mean = big.mean().unwrap();
+        assert!((mean - 1e308 / 3.0).abs() < 1e294, "{mean}");
+        // Deviations 2/3, 2/3 and -4/3 of 1e308: std = 1e308 * sqrt(4/3).
+        let std = big.std().unwrap();
+        assert!((std / 1e308 - (4.0f64 / 3.0).sqrt()).abs() < 1e-12, "{std}");
+        assert_eq!(values(&[1e308, 1.5e308]).median(), Some(1.25e308));
+        assert_eq!(values(&[0.1, 0.2]).mean(), Some((0.1 + 0.2) / 2.0), "the plain sum when it fits");
     }
 
     #[test]

@@ -308,7 +308,8 @@ where
         Ok(())
     })();
     match drawn {
-        Ok(()) => svg,
+        // Inline in HTML an SVG needs no namespace: the page names no URL.
+        Ok(()) => svg.replacen(r#" xmlns="http://www.w3.org/2000/svg""#, "", 1),
         Err(err) => {
             format!("<p class=\"warning\">this plot could not be drawn: {}</p>", escape(&err.to_string()))
         }
