@@ -206,7 +206,11 @@ pub fn add_with(
         // A hash says where the config may be; its identity says whether it is.
         let same = |place| Ok(base.identity_of(store, &lock, place, &new)? == id);
         if let Some(place) = known.find(hash, same)? {
-            report.line(Some(&base.name_of(store, &lock, place, &new)?), &all, false);
+            // In a dry run, a config new in this very input has no name yet
+            // unless its naming template gives one.
+            let unnamed = options.dry_run && templates.naming.is_none() && matches!(place, Place::New(_));
+            let name = base.name_of(store, &lock, place, &new)?;
+            report.line((!unnamed).then_some(&name), &all, false);
             continue;
         }
         let name =

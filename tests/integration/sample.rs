@@ -487,3 +487,14 @@ const GOLDEN_SOBOL_7_FULL: [&str; 3] = [
     r#"{"dropout":0.36011690157465637,"layers":2,"lr":0.006047637872897337,"opt":"sgd","shift":-1.4537356220620068,"width":1005}"#,
     r#"{"dropout":0.07997805078048259,"layers":4,"lr":0.032001671745668724,"opt":"sgd","shift":1.814746185618196,"width":29}"#,
 ];
+
+/// Reviewed: in a dry run, a draw that repeats one new in the same input
+/// has no name yet either (null, never a made-up one).
+#[test]
+fn a_dry_run_names_no_config_that_is_new_in_its_own_input() {
+    let dir = experiment();
+    let lines = add(&dir, &["--sample", "5", "--digits", "1", "--dist", "a=uniform(0.11,0.14)", "--dry-run"]);
+    assert_eq!(lines.len(), 5);
+    assert!(lines.iter().all(|line| line["name"].is_null()), "{lines:?}");
+    assert_eq!(lines.iter().filter(|line| line["added"] == true).count(), 1);
+}
