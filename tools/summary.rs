@@ -100,7 +100,7 @@ pub struct Args {
     /// The curves in long form: one row per line of each config's latest
     /// metrics.jsonl ($EXP_METRICS): name, the params, attempt, then the
     /// metrics fields (--json: {"name","params","attempt","metrics"}).
-    /// Configs of any status; a partial last line is skipped. One DIR.
+    /// Configs of any status; a partial last line is skipped.
     #[arg(long, conflicts_with_all = ["save", "timing", "ignore_missing", "over"])]
     pub metrics: bool,
     /// Add the columns git.commit, git.dirty and host, from each config's
@@ -134,12 +134,6 @@ pub fn main() -> exp::Result<ExitCode> {
     if args.save && dirs.len() > 1 {
         return Err(exp::Error::usage(format!(
             "--save writes one experiment's {SUMMARY_FILE}, and {} are given; -o FILE writes a summary of several",
-            dirs.len()
-        )));
-    }
-    if args.metrics && dirs.len() > 1 {
-        return Err(exp::Error::usage(format!(
-            "--metrics reads one experiment, and {} are given; run it once per DIR",
             dirs.len()
         )));
     }
@@ -223,13 +217,10 @@ pub fn main() -> exp::Result<ExitCode> {
     };
     let tick = &mut || ticker.tick();
     let write = |out: &mut dyn Write, tick: &mut dyn FnMut()| match &stats {
-        _ if args.metrics => {
-            let (_, store, experiment) = &opened[0];
-            match args.json {
-                true => write_curves_json(store, experiment, out, tick),
-                false => write_curves_csv(store, experiment, args.raw, out, tick),
-            }
-        }
+        _ if args.metrics => match args.json {
+            true => write_curves_json(&sources, out, tick),
+            false => write_curves_csv(&sources, args.raw, out, tick),
+        },
         Some(stats) => {
             let grouping = aggregate::read(&sources, &args.over, tick)?;
             match args.json {

@@ -19,9 +19,9 @@
 
 use crate::error::{Error, Result};
 use crate::identity::merged;
-use crate::model::{Experiment, Status};
+use crate::model::Status;
 use crate::report::{first_time, warn};
-use crate::results::{flatten, inert, Columns};
+use crate::results::{flatten, inert, Columns, Source, RESERVED};
 use crate::store::config_files::{open_regular, ConfigFiles, METRICS};
 use crate::store::Store;
 use crate::values::display_value;
@@ -297,52 +297,63 @@ pub fn curve(path: &Path) -> Option<Vec<Metrics>> {
 /// A config whose latest attempt has a metrics file, as the first reading
 /// found it: the file (by device and inode) and its complete lines' end.
 struct Found<'a> {
+    source: usize,
     name: &'a str,
     attempt: u32,
     identity: (u64, u64),
     end: u64,
 }
 
-/// `each(name, attempt, files, file)` for the metrics file of the latest
-/// attempt of every config that ran, opened one at a time; `tick` once per
-/// config.
+/// `each(source, name, attempt, files, file)` for the metrics file of the
+/// latest attempt of every config that ran, of each of `sources`, opened
+/// one at a time; `tick` once per config.
 fn each_metrics_file<'a>(
-    store: &Store,
-    experiment: &'a Experiment,
+    sources: &[Source<'a>],
     tick: &mut dyn FnMut(),
-    mut each: impl FnMut(&'a str, u32, &ConfigFiles, File) -> Result<()>,
+    mut each: impl FnMut(usize, &'a str, u32, &ConfigFiles, File) -> Result<()>,
 ) -> Result<()> {
-    for (name, entry) in &experiment.configs {
-        tick();
-        let config = entry.read()?;
-        // A folder in the name of a config that never ran is not its own.
-        if !config.has_run() {
-            continue;
-        }
-        let files = store.config_files(name);
-        if std::fs::symlink_metadata(files.metrics()).is_err() {
-            continue;
-        }
-        if let Some(file) = files.folder().and_then(|folder| open_regular(&folder, METRICS, true)) {
-            each(name.as_str(), config.attempts, &files, file)?;
+    for (index, source) in sources.iter().enumerate() {
+        for (name, entry) in &source.experiment.configs {
+            tick();
+            let config = entry.read()?;
+            // A folder in the name of a config that never ran is not its own.
+            if !config.has_run() {
+                continue;
+            }
+            let files = source.store.config_files(name);
+            if std::fs::symlink_metadata(files.metrics()).is_err() {
+                continue;
+            }
+            if let Some(file) = files.folder().and_then(|folder| open_regular(&folder, METRICS, true)) {
+                each(index, name.as_str(), config.attempts, &files, file)?;
+            }
         }
     }
     Ok(())
 }
 
+/// A config's params, merged over its experiment's defaults.
+fn merged_params(source: &Source, name: &str) -> Result<Map<String, Value>> {
+    Ok(merged(&source.experiment.defaults, &source.experiment.configs[name].read()?.params))
+}
+
 /// `exp-summary --metrics --json`: one line per metrics line of each
-/// config's latest attempt. `tick` is called once per config.
-pub fn write_curves_json(
-    store: &Store,
-    experiment: &Experiment,
-    mut out: impl Write,
-    tick: &mut dyn FnMut(),
-) -> Result<()> {
-    each_metrics_file(store, experiment, tick, |name, attempt, files, file| {
-        let params = Value::Object(merged(&experiment.defaults, &experiment.configs[name].read()?.params));
+/// config's latest attempt (`experiment` first, of several). `tick` is
+/// called once per config.
+pub fn write_curves_json(sources: &[Source], mut out: impl Write, tick: &mut dyn FnMut()) -> Result<()> {
+    each_metrics_file(sources, tick, |source, name, attempt, files, file| {
+        let params = Value::Object(merged_params(&sources[source], name)?);
+        let label = sources[source].label;
         let end = file.metadata()?.len();
         read_curve(files, &file, end, |_, metrics| {
-            let line = json!({"name": name, "params": params, "attempt": attempt, "metrics": metrics});
+            let mut line = Map::new();
+            if let Some(label) = label {
+                line.insert("experiment".into(), json!(label));
+            }
+            line.insert("name".into(), json!(name));
+            line.insert("params".into(), params.clone());
+            line.insert("attempt".into(), json!(attempt));
+            line.insert("metrics".into(), Value::Object(metrics));
             serde_json::to_writer(&mut out, &line).map_err(std::io::Error::from)?;
             out.write_all(b"\n")?;
             Ok(())
@@ -353,19 +364,13 @@ pub fn write_curves_json(
     Ok(())
 }
 
-/// The columns the results table keeps for itself; a param of that name
-/// is `param.NAME` there and here, so a param's column is named alike.
-const RESERVED: &[&str] =
-    &["name", "status", "duration", "experiment", "n", "attempt", "host", "git.commit", "git.dirty"];
-
 /// `exp-summary --metrics`: the curves in long form, as CSV. The files are
 /// read twice (for the columns, then the rows), the second time up to
 /// where the first stopped, so a running config's curve is one snapshot
 /// and memory does not grow with the curves. `raw`: text cells as they are
 /// (else made inert for spreadsheets, as the results table does).
 pub fn write_curves_csv(
-    store: &Store,
-    experiment: &Experiment,
+    sources: &[Source],
     raw: bool,
     out: impl Write,
     tick: &mut dyn FnMut(),
@@ -374,11 +379,12 @@ pub fn write_curves_csv(
     for fixed in RESERVED {
         columns.reserve(fixed);
     }
+    let many = sources.iter().any(|source| source.label.is_some());
     let mut params_of: Vec<Vec<(String, Value)>> = Vec::new();
     let mut param_index: IndexMap<String, usize> = IndexMap::new();
     let mut metric_keys: IndexMap<String, ()> = IndexMap::new();
     let mut found = Vec::new();
-    each_metrics_file(store, experiment, tick, |name, attempt, files, file| {
+    each_metrics_file(sources, tick, |source, name, attempt, files, file| {
         let meta = file.metadata()?;
         let end = read_curve(files, &file, meta.len(), |_, metrics| {
             let mut fields = Vec::new();
@@ -392,18 +398,14 @@ pub fn write_curves_csv(
             return Ok(());
         }
         let mut params = Vec::new();
-        flatten(
-            "",
-            &Value::Object(merged(&experiment.defaults, &experiment.configs[name].read()?.params)),
-            &mut params,
-        );
+        flatten("", &Value::Object(merged_params(&sources[source], name)?), &mut params);
         for (key, _) in &params {
             if !param_index.contains_key(key) {
                 param_index.insert(key.clone(), columns.add(key, "param"));
             }
         }
         params_of.push(params);
-        found.push(Found { name, attempt, identity: (meta.dev(), meta.ino()), end });
+        found.push(Found { source, name, attempt, identity: (meta.dev(), meta.ino()), end });
         Ok(())
     })?;
     let metric_index: IndexMap<String, usize> =
@@ -415,13 +417,15 @@ pub fn write_curves_csv(
         other => Error::state(format!("cannot write CSV: {other:?}")),
     };
     let cell = |text: String| if raw { text } else { inert(text) };
-    let mut header = vec!["name".to_string()];
+    let mut header: Vec<String> = many.then(|| "experiment".to_string()).into_iter().collect();
+    header.push("name".to_string());
     header.extend(param_index.values().map(|&i| cell(columns.headers[i].clone())));
     header.push("attempt".to_string());
     header.extend(metric_index.values().map(|&i| cell(columns.headers[i].clone())));
     writer.write_record(&header).map_err(csv_error)?;
     for (config, params) in found.iter().zip(&params_of) {
-        let files = store.config_files(config.name);
+        let source = &sources[config.source];
+        let files = source.store.config_files(config.name);
         // The same file as first read: a new attempt may have replaced it.
         let Some(file) = files.folder_quietly().and_then(|folder| open_regular(&folder, METRICS, false))
         else {
@@ -430,10 +434,13 @@ pub fn write_curves_csv(
         if file.metadata().map(|m| (m.dev(), m.ino())).ok() != Some(config.identity) {
             continue;
         }
-        let mut head = vec![cell(config.name.to_string())];
+        let mut head: Vec<String> =
+            source.label.filter(|_| many).map(|l| cell(l.to_string())).into_iter().collect();
+        let first = head.len() + 1;
+        head.push(cell(config.name.to_string()));
         head.extend(std::iter::repeat_n(String::new(), param_index.len()));
         for (key, value) in params {
-            head[1 + param_index.get_index_of(key).expect("indexed")] = cell(display_value(value));
+            head[first + param_index.get_index_of(key).expect("indexed")] = cell(display_value(value));
         }
         head.push(config.attempt.to_string());
         each_line(&file, config.end, |_, metrics| {

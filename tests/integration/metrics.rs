@@ -279,6 +279,18 @@ printf '{{"step": 3' >> "$EXP_METRICS"
     for flag in ["--save", "--timing", "--ignore-missing"] {
         dir.run("exp-summary", &["--metrics", flag]).fails_with(2);
     }
+
+    // Several experiments: a first column `experiment`, each DIR as given.
+    let copy = Out::of(dir.program("cp").args(["-a", "exp", "exp2"]).output().unwrap());
+    copy.succeeds();
+    let out = Out::of(dir.cmd("exp-summary").args(["exp", "exp2", "--metrics"]).output().unwrap());
+    out.succeeds();
+    let (header, rows) = csv_rows(&out.stdout);
+    assert_eq!(header[..3], ["experiment", "name", "i"]);
+    assert_eq!(rows.len(), 8);
+    assert_eq!((rows[0][0].as_str(), rows[7][0].as_str()), ("exp", "exp2"));
+    let out = Out::of(dir.cmd("exp-summary").args(["exp", "exp2", "--metrics", "--json"]).output().unwrap());
+    assert_eq!(out.json_lines()[4]["experiment"], "exp2");
 }
 
 #[test]
