@@ -159,18 +159,7 @@ pub fn main() -> exp::Result<ExitCode> {
                 experiment,
             })
             .collect();
-        let configs = opened.iter().map(|(_, _, experiment)| experiment.configs.len() as u64).sum();
-        let mut ticker = Ticker::new("configs read", Some(configs));
-        let page = exp::html::render(&sources, &args.over, &mut || ticker.tick())?;
-        drop(ticker);
-        if path.as_os_str() == "-" {
-            let mut out = stdout();
-            out.write_all(page.as_bytes())?;
-            out.flush()?;
-        } else {
-            exp::store::atomic::write_atomic(path, page.as_bytes())?;
-            note(format!("wrote {}", path.display()));
-        }
+        write_html(path, &sources, &args.over)?;
         return Ok(ExitCode::Success);
     }
     let options = Options {
@@ -244,4 +233,21 @@ pub fn main() -> exp::Result<ExitCode> {
         note(format!("wrote {}", path.display()));
     }
     Ok(ExitCode::Success)
+}
+
+/// `--html FILE`: the page, written atomically, or to stdout for `-`.
+fn write_html(path: &std::path::Path, sources: &[exp::html::Source], over: &[String]) -> exp::Result<()> {
+    let configs = sources.iter().map(|source| source.experiment.configs.len() as u64).sum();
+    let mut ticker = Ticker::new("configs read", Some(configs));
+    let page = exp::html::render(sources, over, &mut || ticker.tick())?;
+    drop(ticker);
+    if path.as_os_str() == "-" {
+        let mut out = stdout();
+        out.write_all(page.as_bytes())?;
+        out.flush()?;
+    } else {
+        exp::store::atomic::write_atomic(path, page.as_bytes())?;
+        note(format!("wrote {}", path.display()));
+    }
+    Ok(())
 }
