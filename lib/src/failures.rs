@@ -50,6 +50,11 @@ pub fn signature(error: &str) -> String {
     let bytes = error.as_bytes();
     let (mut start, mut i) = (0, 0);
     while i < bytes.len() {
+        // A mask already there is one piece: its quotes pair with no other.
+        if bytes[i..].starts_with(QUOTED.as_bytes()) {
+            i += QUOTED.len();
+            continue;
+        }
         let quote = bytes[i];
         if (quote == b'\'' || quote == b'"') && (i == 0 || !is_word(bytes[i - 1])) {
             if let Some(close) = closing_quote(bytes, i) {
@@ -71,11 +76,17 @@ fn is_word(b: u8) -> bool {
 }
 
 /// Where the quote opened at `open` closes: the next same quote that no
-/// letter or digit follows and no `\` escapes.
+/// letter or digit follows, no `\` escapes and no mask holds.
 fn closing_quote(bytes: &[u8], open: usize) -> Option<usize> {
     let quote = bytes[open];
+    let mask = QUOTED.as_bytes();
+    // A quote of a mask (`"…"`) already there closes nothing.
+    let in_mask = |j: usize| bytes[j..].starts_with(mask) || bytes[..=j].ends_with(mask);
     (open + 1..bytes.len()).find(|&j| {
-        bytes[j] == quote && bytes[j - 1] != b'\\' && bytes.get(j + 1).is_none_or(|&b| !is_word(b))
+        bytes[j] == quote
+            && bytes[j - 1] != b'\\'
+            && bytes.get(j + 1).is_none_or(|&b| !is_word(b))
+            && !in_mask(j)
     })
 }
 
