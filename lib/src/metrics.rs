@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::identity::merged;
 use crate::model::Status;
 use crate::report::{first_time, warn};
-use crate::results::{flatten, inert, Columns, Source, RESERVED};
+use crate::results::{flatten, inert, Columns, Source};
 use crate::store::config_files::{open_regular, ConfigFiles, METRICS};
 use crate::store::Store;
 use crate::values::display_value;
@@ -375,10 +375,7 @@ pub fn write_curves_csv(
     out: impl Write,
     tick: &mut dyn FnMut(),
 ) -> Result<()> {
-    let mut columns = Columns::default();
-    for fixed in RESERVED {
-        columns.reserve(fixed);
-    }
+    let mut columns = Columns::reserved();
     let many = sources.iter().any(|source| source.label.is_some());
     let mut params_of: Vec<Vec<(String, Value)>> = Vec::new();
     let mut param_index: IndexMap<String, usize> = IndexMap::new();

@@ -4,7 +4,7 @@
 use crate::error::Result;
 use crate::identity::merged;
 use crate::model::{Counts, Experiment, Status};
-use crate::results::{flatten, result_of};
+use crate::results::{flatten, result_of, Columns};
 use crate::store::Store;
 use crate::time::Timestamp;
 use indexmap::IndexMap;
@@ -69,11 +69,6 @@ pub struct Column {
 /// A cell: a scalar, or nothing.
 pub type Cell = Value;
 
-/// The headers a param or result never takes: a param of that name shows
-/// as `param.NAME`, a result as `result.NAME`.
-const RESERVED: &[&str] =
-    &["experiment", "name", "status", "duration", "n", "attempt", "host", "git.commit", "git.dirty"];
-
 /// Every config of every source, in columns.
 pub struct Table {
     pub columns: Vec<Column>,
@@ -120,14 +115,19 @@ impl Table {
         }
         columns.push(Column { header: "name".into(), kind: Kind::Name });
         columns.push(Column { header: "status".into(), kind: Kind::Status });
-        let mut taken: Vec<String> = RESERVED.iter().map(|s| s.to_string()).collect();
+        // Headers named as the summary names them (reserved ones prefixed).
+        let mut names = Columns::reserved();
+        let mut header = |key: &str, section: &str| {
+            let index = names.add(key, section);
+            names.headers[index].clone()
+        };
         let mut params: IndexMap<&str, usize> = IndexMap::new();
         let mut results: IndexMap<&str, usize> = IndexMap::new();
         for row in &read {
             for (key, _) in &row.params {
                 if !params.contains_key(key.as_str()) {
                     params.insert(key, columns.len());
-                    columns.push(Column { header: unique(key, "param", &mut taken), kind: Kind::Param });
+                    columns.push(Column { header: header(key, "param"), kind: Kind::Param });
                 }
             }
         }
@@ -135,7 +135,7 @@ impl Table {
             for (key, _) in &row.result {
                 if !results.contains_key(key.as_str()) {
                     results.insert(key, columns.len());
-                    columns.push(Column { header: unique(key, "result", &mut taken), kind: Kind::Result });
+                    columns.push(Column { header: header(key, "result"), kind: Kind::Result });
                 }
             }
         }
@@ -185,22 +185,6 @@ impl Table {
     pub fn columns_of(&self, kind: Kind) -> impl Iterator<Item = (usize, &Column)> {
         self.columns.iter().enumerate().filter(move |(_, column)| column.kind == kind)
     }
-}
-
-/// `key`, or `SECTION.key` when taken, then numbered; never blank.
-fn unique(key: &str, section: &str, taken: &mut Vec<String>) -> String {
-    let mut header = if key.is_empty() { format!("{section}.\"\"") } else { key.to_string() };
-    if taken.contains(&header) {
-        header = format!("{section}.{key}");
-    }
-    let base = header.clone();
-    let mut n = 2;
-    while taken.contains(&header) {
-        header = format!("{base}~{n}");
-        n += 1;
-    }
-    taken.push(header.clone());
-    header
 }
 
 /// Arrays and empty objects, which flattening keeps whole, shown as JSON text.
