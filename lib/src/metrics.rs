@@ -17,11 +17,11 @@
 //! reserved column is `param.NAME`, a field that clashes with an earlier
 //! column `metrics.NAME`). `--json` lines: `{"name","params","attempt","metrics"}`.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::identity::merged;
 use crate::model::Status;
 use crate::report::{first_time, warn};
-use crate::results::{flatten, inert, Columns, Source};
+use crate::results::{csv_error, flatten, inert, Columns, Source};
 use crate::store::config_files::{open_regular, ConfigFiles, METRICS};
 use crate::store::Store;
 use crate::values::display_value;
@@ -409,10 +409,6 @@ pub fn write_curves_csv(
         metric_keys.into_keys().map(|key| (key.clone(), columns.add(&key, "metrics"))).collect();
 
     let mut writer = csv::Writer::from_writer(out);
-    let csv_error = |err: csv::Error| match err.into_kind() {
-        csv::ErrorKind::Io(err) => Error::from(err),
-        other => Error::state(format!("cannot write CSV: {other:?}")),
-    };
     let cell = |text: String| if raw { text } else { inert(text) };
     let mut header: Vec<String> = many.then(|| "experiment".to_string()).into_iter().collect();
     header.push("name".to_string());

@@ -237,18 +237,6 @@ fn provenance_cells(store: &Store, name: &str, config: &Config) -> [String; 3] {
     ]
 }
 
-/// Write the summary as JSON Lines, one config at a time; `tick` is
-/// called once per config.
-pub fn write_json(
-    store: &Store,
-    experiment: &Experiment,
-    options: Options,
-    out: impl Write,
-    tick: &mut dyn FnMut(),
-) -> Result<()> {
-    write_json_many(&[Source { label: None, store, experiment }], options, out, tick)
-}
-
 /// Write the summary of several experiments as JSON Lines, each line
 /// starting with `experiment` when its source has a label.
 pub fn write_json_many(
