@@ -62,24 +62,10 @@ pub fn unread(internal: &Path, owner: &Owner, offset: u64, now: u64) -> Vec<Even
 
 #[cfg(test)]
 mod tests {
-    use crate::model::{Config, Experiment, Params, Status};
+    use crate::model::Status;
     use crate::store::journal::{apply, Event};
+    use crate::store::tests::{event, store_with};
     use crate::store::{Changes, Store};
-
-    fn event(name: &str, status: Status) -> Event {
-        Event { name: name.to_string(), config: Config { status, ..Config::new(Params::new()) } }
-    }
-
-    fn store_with(names: &[&str]) -> (tempfile::TempDir, Store) {
-        let tmp = tempfile::tempdir().unwrap();
-        let mut experiment = Experiment::default();
-        for name in names {
-            experiment.configs.insert(name.to_string(), Config::new(Params::new()).into());
-        }
-        assert!(Store::create(&tmp.path().join("exp"), &mut experiment).unwrap().is_none());
-        let store = Store::open(&tmp.path().join("exp")).unwrap();
-        (tmp, store)
-    }
 
     #[test]
     fn a_watcher_behind_a_fold_reads_what_it_missed_from_the_kept_journal() {

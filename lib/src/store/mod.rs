@@ -508,15 +508,17 @@ fn absolute(dir: &Path) -> PathBuf {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::{Config, Params, Status};
 
-    fn event(name: &str, status: Status) -> Event {
+    /// An event that puts config `name` in `status`.
+    pub(crate) fn event(name: &str, status: Status) -> Event {
         Event { name: name.to_string(), config: Config { status, ..Config::new(Params::new()) } }
     }
 
-    fn store_with(names: &[&str]) -> (tempfile::TempDir, Store) {
+    /// A new experiment at `TMP/exp` with configs `names`, opened.
+    pub(crate) fn store_with(names: &[&str]) -> (tempfile::TempDir, Store) {
         let tmp = tempfile::tempdir().unwrap();
         let mut experiment = Experiment::default();
         for name in names {
