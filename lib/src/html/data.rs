@@ -1,10 +1,11 @@
 //! What the page shows, read once: one row per config with its params,
 //! result, status and duration, in named columns.
 
+use crate::aggregate::{group, Config as GroupedConfig, Grouping};
 use crate::error::Result;
 use crate::identity::merged;
 use crate::model::{Counts, Experiment, Status};
-use crate::results::{flatten, result_of, Columns};
+use crate::results::{flatten, result_of, warn_about_result, Columns};
 use crate::store::Store;
 use crate::time::Timestamp;
 use indexmap::IndexMap;
@@ -77,7 +78,13 @@ pub struct Table {
 }
 
 impl Table {
-    pub fn read(sources: &[Source], tick: &mut dyn FnMut()) -> Result<Table> {
+    /// Every config of `sources`, read once; with `over` (`--over`), also
+    /// their groups, from the same reading.
+    pub fn read<'a>(
+        sources: &[Source<'a>],
+        over: &[String],
+        tick: &mut dyn FnMut(),
+    ) -> Result<(Table, Option<Grouping>)> {
         let now = Timestamp::now();
         struct Read {
             source: usize,
@@ -88,15 +95,31 @@ impl Table {
             result: Vec<(String, Value)>,
         }
         let mut read = Vec::new();
+        let mut to_group = Vec::new();
         for (source_index, source) in sources.iter().enumerate() {
-            for (name, entry) in &source.experiment.configs {
+            let experiment: &'a Experiment = source.experiment;
+            for (name, entry) in &experiment.configs {
                 tick();
                 let config = entry.read()?;
+                let merged_params = merged(&experiment.defaults, &config.params);
                 let mut params = Vec::new();
-                flatten("", &Value::Object(merged(&source.experiment.defaults, &config.params)), &mut params);
+                flatten("", &Value::Object(merged_params.clone()), &mut params);
                 let mut result = Vec::new();
-                if let Some(value) = result_of(source.store, name, config.status) {
-                    flatten("", &value, &mut result);
+                let value = result_of(source.store, name, config.status);
+                if let Some(value) = &value {
+                    warn_about_result(name, &config);
+                    flatten("", value, &mut result);
+                }
+                if !over.is_empty() {
+                    let result = value.filter(|_| config.status == Status::Done);
+                    let status = config.status;
+                    to_group.push(GroupedConfig {
+                        source: source_index,
+                        name,
+                        params: merged_params,
+                        status,
+                        result,
+                    });
                 }
                 read.push(Read {
                     source: source_index,
@@ -108,6 +131,10 @@ impl Table {
                 });
             }
         }
+        let grouping = match over.is_empty() {
+            true => None,
+            false => Some(group(to_group, over)?),
+        };
 
         let mut columns = Vec::new();
         if sources.len() > 1 {
@@ -163,7 +190,7 @@ impl Table {
             rows.push(cells);
             statuses.push(row.status);
         }
-        Ok(Table { columns, rows, statuses })
+        Ok((Table { columns, rows, statuses }, grouping))
     }
 
     /// The table as the page's script reads it, safe inside a `<script>`

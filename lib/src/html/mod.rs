@@ -34,22 +34,7 @@ const SCRIPT: &str = include_str!("report.js");
 /// The page for `sources`; with `over` (`--over`), the plots show each
 /// group's mean and spread. `tick` is called once per config read.
 pub fn render(sources: &[Source], over: &[String], tick: &mut dyn FnMut()) -> Result<String> {
-    let table = Table::read(sources, tick)?;
-    let grouping = match over.is_empty() {
-        true => None,
-        false => {
-            let many = sources.len() > 1;
-            let summarised: Vec<crate::results::Source> = sources
-                .iter()
-                .map(|source| crate::results::Source {
-                    label: many.then_some(source.label.as_str()),
-                    store: source.store,
-                    experiment: source.experiment,
-                })
-                .collect();
-            Some(crate::aggregate::read(&summarised, over, tick)?)
-        }
-    };
+    let (table, grouping) = Table::read(sources, over, tick)?;
     let mut page = String::with_capacity(1 << 16);
     let title = match sources {
         [one] => one.title(),
