@@ -229,17 +229,13 @@ impl<'a> Pool<'a> {
                 Ok(())
             }
             events::Event::Signal(signal) => self.signalled(signal),
+            // `--interactive`: list the running configs and take a snapshot.
             events::Event::Enter => {
-                self.show_running();
+                let said = super::interactive::running_here(&mut self.store, self.workers.describe());
+                self.feedback.say(&said);
                 Ok(())
             }
         }
-    }
-
-    /// `--interactive`: list the running configs and take a snapshot.
-    fn show_running(&mut self) {
-        let said = super::interactive::running_here(&mut self.store, self.workers.describe());
-        self.feedback.say(&said);
     }
 
     /// Whether a new config may start: the queue's bounds, and `--stop-after`.
