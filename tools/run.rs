@@ -162,7 +162,7 @@ pub struct Args {
     /// MemAvailable, or the memory cgroup's limit less its usage without
     /// page cache, the lower. Starts are a second apart while less than
     /// twice SIZE is available.
-    #[arg(long, value_name = "SIZE", value_parser = memfree, conflicts_with_all = ["replay", "replay_all"])]
+    #[arg(long, value_name = "SIZE", value_parser = exp::run::memory::parse_size, conflicts_with_all = ["replay", "replay_all"])]
     pub memfree: Option<u64>,
     /// Record the variables of each command's environment whose names
     /// match GLOB (*, ? and [A-Z]) in its provenance.json. Repeatable; none by
@@ -189,10 +189,6 @@ fn status_every(text: &str) -> Result<Duration, String> {
         "off" => Ok(Duration::ZERO),
         _ => duration("--status-every")(text),
     }
-}
-
-fn memfree(text: &str) -> Result<u64, String> {
-    exp::run::memory::parse_size(text)
 }
 
 fn shard(text: &str) -> Result<Shard, String> {
