@@ -162,7 +162,7 @@ fn point_figures(table: &Table) -> String {
 fn axis<'a>(values: impl Iterator<Item = &'a Value> + Clone) -> Option<Axis> {
     if values.clone().all(Value::is_number) {
         let numbers = values.filter_map(Value::as_f64);
-        let (low, high) = numbers.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| (l.min(v), h.max(v)));
+        let (low, high) = extent(numbers);
         return match low < high {
             false => None,
             true if low > 0.0 && high / low >= 100.0 => Some(Axis::Log(low, high)),
@@ -193,6 +193,11 @@ fn position(axis: &Axis, value: &Value) -> f64 {
     }
 }
 
+/// The lowest and the highest of `values` (infinities when there is none).
+fn extent(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    values.fold((f64::INFINITY, f64::NEG_INFINITY), |(low, high), v| (low.min(v), high.max(v)))
+}
+
 /// A little room around the values, and some even when they are equal.
 fn padded(low: f64, high: f64) -> (f64, f64) {
     let pad = if high > low { (high - low) * 0.05 } else { low.abs().max(1.0) * 0.1 };
@@ -207,13 +212,13 @@ fn scatter(axis: &Axis, x_label: &str, y_label: &str, points: &[(f64, f64)]) -> 
 /// there are few.
 pub fn lines(x_label: &str, y_label: &str, series: &[Series]) -> String {
     let xs = series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
-    let (low, high) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), x| (l.min(x), h.max(x)));
+    let (low, high) = extent(xs);
     chart(&Axis::Linear(low, high), x_label, y_label, Marks::Lines(series))
 }
 
 fn chart(axis: &Axis, x_label: &str, y_label: &str, marks: Marks) -> String {
     let ys = marks.ys();
-    let (low, high) = ys.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), y| (l.min(*y), h.max(*y)));
+    let (low, high) = extent(ys.iter().copied());
     let y = padded(low, high);
     let y = y.0..y.1;
     match axis {
