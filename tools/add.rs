@@ -144,18 +144,19 @@ pub fn main() -> exp::Result<ExitCode> {
     let rows = cross(rows(input, &args.grid)?, sampling, &args.grid)?;
     let options = Options { defaults: &args.defaults, drawn, dry_run: args.dry_run };
     let mut ticker = Ticker::new("rows read", None);
-    let report = add_with(&mut store, ticker.count(rows), &options)?;
+    let mut report = add_with(&mut store, ticker.count(rows), &options)?;
     drop(ticker);
     let mut out = stdout();
-    out.write_all(&report.lines)?;
+    let (added, present) = (report.added, report.present);
+    report.lines.write_to(&mut out)?;
     out.flush()?;
     if args.dry_run {
-        note(format!("{} config(s) would be added, {} already present", report.added, report.present));
+        note(format!("{added} config(s) would be added, {present} already present"));
         return Ok(ExitCode::Success);
     }
     if !args.defaults.is_empty() {
         note(format!("default(s) in place: {}", args.defaults.join(", ")));
     }
-    note(format!("{} config(s) added, {} already present", report.added, report.present));
+    note(format!("{added} config(s) added, {present} already present"));
     Ok(ExitCode::Success)
 }

@@ -7,7 +7,7 @@ use crate::identity::{identity, merged};
 use crate::model::{Config, Entry as ModelEntry, Experiment, Params, Status, Text};
 use crate::naming::new_name;
 use crate::rows::{json_lines, Origin, Row};
-use crate::store::index::{identity_hash, name_hash};
+use crate::store::index::{identity_hash, name_hash, Columns};
 use crate::store::journal::Event;
 use crate::store::lock::Lock;
 use crate::store::{Cursor, Indexed, Store};
@@ -22,7 +22,7 @@ use std::io::BufRead;
 /// requested config, ready to print once the change is made.
 #[derive(Debug, Default)]
 pub struct Report {
-    pub lines: Vec<u8>,
+    pub lines: Lines,
     pub added: usize,
     pub present: usize,
     /// The param keys of the requested configs, for the unused-key warning,
@@ -44,8 +44,7 @@ impl Report {
             params: &'a Params,
             added: bool,
         }
-        serde_json::to_writer(&mut self.lines, &Line { name, params, added }).expect("a line serializes");
-        self.lines.push(b'\n');
+        self.lines.push(&Line { name, params, added });
         let mut key_set = crate::hash::fnv1a(b"");
         for (key, value) in params {
             let scalar = !(value.is_array() || value.is_object());
@@ -67,6 +66,46 @@ impl Report {
         } else {
             self.present += 1;
         }
+    }
+}
+
+/// The report's lines, in memory while few, then in an anonymous
+/// temporary file: ten million of them need not be held until the change
+/// is made and they may be printed.
+#[derive(Debug, Default)]
+pub struct Lines {
+    memory: Vec<u8>,
+    spilled: Option<std::io::BufWriter<std::fs::File>>,
+}
+
+/// Bytes of lines kept in memory before they go to a temporary file.
+const LINES_IN_MEMORY: usize = 64 << 20;
+
+impl Lines {
+    fn push(&mut self, line: &impl Serialize) {
+        serde_json::to_writer(&mut self.memory, line).expect("a line serializes");
+        self.memory.push(b'\n');
+        if self.memory.len() >= LINES_IN_MEMORY {
+            // Without a temporary file they stay in memory: slower, not wrong.
+            if self.spilled.is_none() {
+                self.spilled = tempfile::tempfile().ok().map(std::io::BufWriter::new);
+            }
+            if let Some(file) = &mut self.spilled {
+                if std::io::Write::write_all(file, &self.memory).is_ok() {
+                    self.memory.clear();
+                }
+            }
+        }
+    }
+
+    /// Write every line to `out`, in order (once: they are then gone).
+    pub fn write_to(&mut self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        if let Some(file) = self.spilled.take() {
+            let mut file = file.into_inner().map_err(|err| err.into_error())?;
+            std::io::Seek::rewind(&mut file)?;
+            std::io::copy(&mut file, out)?;
+        }
+        out.write_all(&std::mem::take(&mut self.memory))
     }
 }
 
@@ -172,11 +211,12 @@ pub fn add_with(
 ) -> Result<Report> {
     let defaults = options.defaults;
     let lock = if options.dry_run { store.lock_shared()? } else { store.lock()? };
-    let indexed = if defaults.is_empty() { store.indexed(&lock)? } else { None };
+    let columns = Columns { names: true, identities: true, offsets: true, statuses: false };
+    let indexed = if defaults.is_empty() { store.indexed(&lock, columns)? } else { None };
     let (mut base, mut known, defaults_changed) = match indexed {
-        Some(indexed) => {
-            let known = Known::of_index(&indexed);
-            (Base::Indexed { indexed: Box::new(indexed), census: None }, known, false)
+        Some(mut indexed) => {
+            let known = Known::of_index(&mut indexed);
+            (Base::Indexed { indexed: Box::new(indexed), read: HashMap::new() }, known, false)
         }
         None => {
             let (mut experiment, cursor) = store.load(&lock)?;
@@ -205,6 +245,7 @@ pub fn add_with(
         let hash = crate::hash::identity_hash(&id);
         // A hash says where the config may be; its identity says whether it is.
         let same = |place| Ok(base.identity_of(store, &lock, place, &new)? == id);
+        known.map_if_busy();
         if let Some(place) = known.find(hash, same)? {
             // In a dry run, a config new in this very input has no name yet
             // unless its naming template gives one.
@@ -213,8 +254,7 @@ pub fn add_with(
             report.line((!unnamed).then_some(&name), &all, false);
             continue;
         }
-        let name =
-            templates.name(&all, &id, &row, |candidate| known.names.contains(&name_hash(candidate)))?;
+        let name = templates.name(&all, &id, &row, |candidate| known.name_taken(name_hash(candidate)))?;
         let fresh_uuid = options.dry_run && templates.naming.is_none();
         report.line((!fresh_uuid).then_some(&name), &all, true);
         known.names.insert(name_hash(&name));
@@ -232,12 +272,16 @@ pub fn add_with(
     // journal, unless folding them in is due.
     let cursor = base.cursor().clone();
     if defaults_changed || store.fold_due(&cursor, new.text.len() as u64) {
+        // Only the identities computed here serve from now on: the maps go
+        // before the whole experiment is loaded and rewritten.
+        let by_name = std::mem::take(&mut known.by_name);
+        drop(known);
         let mut experiment = match base {
             Base::Loaded { experiment, .. } => *experiment,
             Base::Indexed { .. } => store.load(&lock)?.0,
         };
         experiment.configs.extend(new.into_entries()?);
-        let known: HashMap<u128, u128, PrehashedState> = known.by_name.into_iter().collect();
+        let known: HashMap<u128, u128, PrehashedState> = by_name.into_iter().collect();
         store.fold_knowing(&lock, &mut experiment, &known)?;
     } else if !new.configs.is_empty() {
         let mut cursor = cursor;
@@ -269,27 +313,76 @@ struct Known {
     /// Name and identity of each config whose identity was computed here,
     /// so a fold need not compute it again for the index.
     by_name: Vec<(u128, u128)>,
+    /// A big experiment's index, not yet in the maps above: searched a
+    /// column scan at a time while few rows ask (adding one config to ten
+    /// million need not hash them all), put in the maps once many do.
+    unmapped: Option<Unmapped>,
 }
 
+struct Unmapped {
+    names: Vec<u128>,
+    identities: Vec<u128>,
+    /// Identity hashes already searched for: their places are in the maps.
+    searched: HashSet<u128, PrehashedState>,
+    scans: std::cell::Cell<usize>,
+}
+
+/// Column scans (a few milliseconds each at ten million configs) before
+/// the index is put in maps (about a second at ten million).
+const SCANS_BEFORE_MAPS: usize = 64;
+
 impl Known {
-    fn of_index(indexed: &Indexed) -> Known {
-        let records = &indexed.index.records;
+    fn of_index(indexed: &mut Indexed) -> Known {
+        let names = std::mem::take(&mut indexed.index.names);
+        let identities = std::mem::take(&mut indexed.index.identities);
         let mut known = Known {
-            identities: HashMap::with_capacity_and_hasher(records.len(), Default::default()),
+            identities: HashMap::default(),
             more: Vec::new(),
-            names: records.iter().map(|r| r.name).collect(),
+            names: HashSet::default(),
             by_name: Vec::new(),
+            unmapped: None,
         };
-        for (position, record) in records.iter().enumerate() {
-            known.insert(record.identity, Place::Existing(position));
-        }
+        // Configs added since the fold are in the journal only: one scan
+        // of the names tells which events are of those.
+        let event_names: HashSet<u128, PrehashedState> =
+            indexed.events.iter().map(|event| name_hash(&event.name)).collect();
+        let folded: HashSet<u128, PrehashedState> =
+            names.iter().copied().filter(|name| event_names.contains(name)).collect();
         let defaults = &indexed.experiment.defaults;
         for (position, event) in indexed.events.iter().enumerate() {
-            if known.names.insert(name_hash(&event.name)) {
+            let name = name_hash(&event.name);
+            if !folded.contains(&name) && known.names.insert(name) {
                 known.insert(identity_hash(defaults, &event.config.params), Place::Event(position));
             }
         }
+        let scans = std::cell::Cell::new(0);
+        known.unmapped = Some(Unmapped { names, identities, searched: HashSet::default(), scans });
         known
+    }
+
+    /// Whether a config has the name of this hash.
+    fn name_taken(&self, hash: u128) -> bool {
+        self.names.contains(&hash)
+            || self.unmapped.as_ref().is_some_and(|unmapped| {
+                unmapped.scans.set(unmapped.scans.get() + 1);
+                unmapped.names.contains(&hash)
+            })
+    }
+
+    /// Put the index in the maps once scanning it costs more than that.
+    fn map_if_busy(&mut self) {
+        if self.unmapped.as_ref().is_none_or(|unmapped| unmapped.scans.get() < SCANS_BEFORE_MAPS) {
+            return;
+        }
+        let Some(unmapped) = self.unmapped.take() else { return };
+        self.identities.reserve(unmapped.identities.len());
+        self.names.reserve(unmapped.names.len());
+        for (position, &identity) in unmapped.identities.iter().enumerate() {
+            if !unmapped.searched.contains(&identity) {
+                self.insert(identity, Place::Existing(position));
+            }
+        }
+        self.names.extend(unmapped.names);
     }
 
     /// From the whole experiment; with `new_defaults`, two configs that the
@@ -301,6 +394,7 @@ impl Known {
             more: Vec::new(),
             names: experiment.configs.keys().map(|name| name_hash(name)).collect(),
             by_name: Vec::with_capacity(count),
+            unmapped: None,
         };
         let identity_at = |position: usize| -> Result<String> {
             let (_, entry) = experiment.configs.get_index(position).expect("a config of the experiment");
@@ -330,7 +424,22 @@ impl Known {
 
     /// Where the config of identity hash `hash` is, if `same` says one of
     /// the configs with that hash has the identity looked for.
-    fn find(&self, hash: u128, mut same: impl FnMut(Place) -> Result<bool>) -> Result<Option<Place>> {
+    fn find(&mut self, hash: u128, mut same: impl FnMut(Place) -> Result<bool>) -> Result<Option<Place>> {
+        let unsearched = self.unmapped.as_mut().filter(|unmapped| !unmapped.searched.contains(&hash));
+        if let Some(unmapped) = unsearched {
+            unmapped.searched.insert(hash);
+            unmapped.scans.set(unmapped.scans.get() + 1);
+            let found: Vec<usize> =
+                (0..unmapped.identities.len()).filter(|&at| unmapped.identities[at] == hash).collect();
+            // The index's configs come before the journal's and the new ones.
+            let later = self.identities.remove(&hash);
+            for position in found {
+                self.insert(hash, Place::Existing(position));
+            }
+            if let Some(later) = later {
+                self.insert(hash, later);
+            }
+        }
         let Some(&first) = self.identities.get(&hash) else {
             return Ok(None);
         };
@@ -361,7 +470,8 @@ enum Base {
     Loaded { experiment: Box<Experiment>, cursor: Cursor },
     /// A big one as its index tells it; its configs are read from the
     /// state file only if a row turns out to be there already.
-    Indexed { indexed: Box<Indexed>, census: Option<Vec<(String, ModelEntry)>> },
+    /// Configs of the state file read (at the index's offsets) so far.
+    Indexed { indexed: Box<Indexed>, read: HashMap<usize, (String, ModelEntry)> },
 }
 
 impl Base {
@@ -411,12 +521,13 @@ impl Base {
                 let event = &indexed.events[n];
                 Some((event.name.as_str(), ModelEntry::new(event.config.clone())))
             }
-            (Base::Indexed { census, .. }, Place::Existing(n)) => {
-                if census.is_none() {
-                    *census = Some(store.census(lock)?.configs);
+            (Base::Indexed { indexed, read }, Place::Existing(n)) => {
+                if let MapEntry::Vacant(slot) = read.entry(n) {
+                    let offset = *indexed.index.offsets.get(n).ok_or_else(lost)?;
+                    let (name, config) = store.config_at(lock, offset).map_err(|_| lost())?;
+                    slot.insert((name, ModelEntry::new(config)));
                 }
-                let (name, entry) = census.as_ref().and_then(|configs| configs.get(n)).ok_or_else(lost)?;
-                Some((name.as_str(), entry.clone()))
+                read.get(&n).map(|(name, entry)| (name.as_str(), entry.clone()))
             }
             (Base::Loaded { .. }, Place::Event(_)) => {
                 unreachable!("a loaded experiment has its events applied")
@@ -580,8 +691,10 @@ mod tests {
         })
     }
 
-    fn names(report: &Report) -> Vec<(String, bool)> {
-        let text = String::from_utf8(report.lines.clone()).unwrap();
+    fn names(report: &mut Report) -> Vec<(String, bool)> {
+        let mut bytes = Vec::new();
+        report.lines.write_to(&mut bytes).unwrap();
+        let text = String::from_utf8(bytes).unwrap();
         text.lines()
             .map(|line| {
                 let line: serde_json::Value = serde_json::from_str(line).unwrap();
@@ -603,24 +716,31 @@ mod tests {
         let mut store = Store::open(&dir).unwrap();
 
         // Loaded: a small experiment.
-        let first = add(&mut store, rows(0..1500), &[]).unwrap();
+        let mut first = add(&mut store, rows(0..1500), &[]).unwrap();
         assert_eq!((first.added, first.present), (1500, 0));
+        let first = names(&mut first);
         // Indexed, then appended to the journal (the state is past 1 MiB).
-        let again = add(&mut store, rows(0..1600), &[]).unwrap();
+        let mut again = add(&mut store, rows(0..1600), &[]).unwrap();
         assert_eq!((again.added, again.present), (100, 1500));
-        assert_eq!(
-            names(&again)[..1500],
-            names(&first)[..].iter().map(|(n, _)| (n.clone(), false)).collect::<Vec<_>>()[..]
-        );
+        let again = names(&mut again);
+        assert_eq!(again[..1500], first.iter().map(|(n, _)| (n.clone(), false)).collect::<Vec<_>>()[..]);
         // Indexed, with configs added since the fold in the journal.
-        let third = add(&mut store, rows(1500..1700), &[]).unwrap();
+        let mut third = add(&mut store, rows(1500..1700), &[]).unwrap();
         assert_eq!((third.added, third.present), (100, 100));
         assert_eq!(
-            names(&third)[..100],
-            names(&again)[1500..].iter().map(|(n, _)| (n.clone(), false)).collect::<Vec<_>>()[..]
+            names(&mut third)[..100],
+            again[1500..].iter().map(|(n, _)| (n.clone(), false)).collect::<Vec<_>>()[..]
         );
+        // A few rows: the index's columns are scanned, not put in maps.
+        let mut few =
+            add(&mut store, rows(3..4).chain(rows(1550..1551)).chain(rows(1700..1701)), &[]).unwrap();
+        assert_eq!((few.added, few.present), (1, 2));
+        let few = names(&mut few);
+        assert_eq!(few[0], (first[3].0.clone(), false));
+        assert_eq!(few[1], (again[1500..][50].0.clone(), false));
+        assert!(few[2].1);
         let (experiment, _) = store.read().unwrap();
-        assert_eq!(experiment.configs.len(), 1700);
+        assert_eq!(experiment.configs.len(), 1701);
 
         // New defaults: two configs that really become one are refused; two
         // that only hash alike are not.

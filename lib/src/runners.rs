@@ -558,7 +558,8 @@ pub fn counts_recovering(store: &mut Store, stale_after: Duration) -> Result<cra
     let liveness = Liveness::new(store, stale_after);
     let indexed = {
         let lock = store.lock_shared()?;
-        store.indexed(&lock)?
+        let columns = crate::store::index::Columns { names: true, statuses: true, ..Default::default() };
+        store.indexed(&lock, columns)?
     };
     if let Some(indexed) = indexed {
         let (counts, running) = crate::store::census::count_indexed(&indexed);

@@ -338,9 +338,10 @@ fn add_text(store: &mut Store, rows: &[String]) -> Vec<Added> {
             params: object(parse_strict(text).unwrap_or_else(|err| panic!("{text}: {err}"))),
         })
     });
-    let report = add(store, rows, &[]).expect("add");
-    report
-        .lines
+    let mut report = add(store, rows, &[]).expect("add");
+    let mut lines = Vec::new();
+    report.lines.write_to(&mut lines).expect("lines in memory");
+    lines
         .split(|&b| b == b'\n')
         .filter(|l| !l.is_empty())
         .map(|l| serde_json::from_slice(l).unwrap())

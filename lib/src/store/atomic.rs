@@ -36,15 +36,45 @@ pub fn regular(file: File, path: &Path) -> Result<File> {
 /// Replace `path` with `contents` so that readers see the old or the new file,
 /// never a mix, and a crash leaves one of the two.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
+    write_atomic_with(path, |file| Ok(std::io::Write::write_all(file, contents)?))
+}
+
+/// Why writing a file's contents failed: the file (its errno tells what
+/// kind of failure), or what was written (a config that does not parse).
+pub enum WriteFailure {
+    Io(std::io::Error),
+    Other(Error),
+}
+
+impl From<std::io::Error> for WriteFailure {
+    fn from(err: std::io::Error) -> WriteFailure {
+        WriteFailure::Io(err)
+    }
+}
+
+impl From<Error> for WriteFailure {
+    fn from(err: Error) -> WriteFailure {
+        WriteFailure::Other(err)
+    }
+}
+
+/// [`write_atomic`], the contents written by `fill` through a buffer, so a
+/// big file need not be in memory whole.
+pub fn write_atomic_with<T>(
+    path: &Path,
+    fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::result::Result<T, WriteFailure>,
+) -> Result<T> {
     // A bare file name's parent is "", the current directory.
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
         .ok_or_else(|| Error::usage(format!("{}: not a file name", path.display())))?;
-    Folder::root(dir)
-        .and_then(|folder| folder.write_atomic(name, contents))
-        .map_err(|err| Error::io("cannot write", path, err))
+    let folder = Folder::root(dir).map_err(|err| Error::io("cannot write", path, err))?;
+    folder.write_atomic_with(name, fill).map_err(|failure| match failure {
+        WriteFailure::Io(err) => Error::io("cannot write", path, err),
+        WriteFailure::Other(err) => err,
+    })
 }
 
 /// Create a directory (and parents) unless it exists; refuse a symlink.

@@ -84,18 +84,22 @@ pub fn count_indexed(indexed: &Indexed) -> (Counts, Vec<(String, Option<Claim>)>
         latest.insert(name_hash(&event.name), event);
     }
     let mut counts = Counts::default();
-    for record in &indexed.index.records {
-        counts.add(latest.get(&record.name).map_or(record.status, |event| event.config.status));
+    for &status in &indexed.index.statuses {
+        counts.add(status);
     }
-    // Configs added since the fold are in the journal only.
-    let indexed_names: HashSet<u128> = if latest.is_empty() {
-        HashSet::new()
-    } else {
-        indexed.index.records.iter().map(|r| r.name).filter(|name| latest.contains_key(name)).collect()
-    };
-    for (hash, event) in &latest {
-        if !indexed_names.contains(hash) {
-            counts.add(event.config.status);
+    // An event replaces the status its config had at the fold; configs
+    // added since the fold are in the journal only.
+    if !latest.is_empty() {
+        let mut added: HashSet<u128> = latest.keys().copied().collect();
+        for (name, &status) in indexed.index.names.iter().zip(&indexed.index.statuses) {
+            if let Some(event) = latest.get(name) {
+                *counts.get_mut(status) -= 1;
+                counts.add(event.config.status);
+                added.remove(name);
+            }
+        }
+        for hash in added {
+            counts.add(latest[&hash].config.status);
         }
     }
     let mut running: Vec<(String, Option<Claim>)> = indexed

@@ -143,17 +143,29 @@ impl Folder {
     /// new file, never a mix, and a crash leaves one of the two (temp file,
     /// fsync, rename, then the folder synced where it can be).
     pub fn write_atomic(&self, name: &str, contents: &[u8]) -> io::Result<()> {
+        self.write_atomic_with(name, |file| std::io::Write::write_all(file, contents))
+    }
+
+    /// [`Folder::write_atomic`], the contents written by `fill` (through a
+    /// buffer, so a big file need not be in memory whole).
+    pub fn write_atomic_with<T, E: From<io::Error>>(
+        &self,
+        name: &str,
+        fill: impl FnOnce(&mut std::io::BufWriter<File>) -> Result<T, E>,
+    ) -> Result<T, E> {
         // Unique across processes and hosts sharing the folder.
         let tmp = format!(".{name}.tmp.{}", uuid::Uuid::new_v4().simple());
         let written = (|| {
-            let mut file = self.create_new(&tmp)?;
-            std::io::Write::write_all(&mut file, contents)?;
+            let mut file = std::io::BufWriter::with_capacity(1 << 20, self.create_new(&tmp)?);
+            let value = fill(&mut file)?;
+            let file = file.into_inner().map_err(|err| err.into_error())?;
             file.sync_all()?;
-            self.rename(&tmp, self, name)
+            self.rename(&tmp, self, name)?;
+            Ok(value)
         })();
-        if let Err(err) = written {
+        if written.is_err() {
             let _ = self.remove_file(&tmp);
-            return Err(err);
+            return written;
         }
         // The new file is in place: a folder that refuses fsync (some
         // network filesystems) only makes the rename's durability less certain.
@@ -163,7 +175,7 @@ impl Folder {
                 self.join(name).display()
             ));
         }
-        Ok(())
+        written
     }
 
     /// Remove the file (or symlink) `name`.

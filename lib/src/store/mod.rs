@@ -21,10 +21,10 @@ use crate::error::{Error, Result};
 use crate::hash::PrehashedState;
 use crate::model::{Experiment, SCHEMA_VERSION};
 use crate::report::warn;
-use atomic::{ensure_dir, no_follow, write_atomic};
+use atomic::{ensure_dir, no_follow};
 use census::Census;
 use config_files::ConfigFiles;
-use index::{Index, StateId};
+use index::{Columns, Index, StateId};
 use journal::{apply, Event, Journal, Owner};
 use lock::Lock;
 use std::collections::HashMap;
@@ -403,9 +403,11 @@ impl Store {
         known: &HashMap<u128, u128, PrehashedState>,
     ) -> Result<Cursor> {
         self.open_journal()?;
-        let earlier = self.state_id().ok().and_then(|state| self.read_index(&state));
+        let earlier = self.state_id().ok().and_then(|state| {
+            self.read_index(&state, Columns { names: true, identities: true, ..Columns::default() })
+        });
         let folded = experiment.journal_epoch;
-        self.write_state(lock, experiment)?;
+        let offsets = self.write_state(lock, experiment)?;
         // For watchers, best effort: without it, they see the fold's result.
         if self.has_unfolded_events() {
             let _ = kept::keep(&self.dir, &self.journal_path(), folded);
@@ -417,7 +419,7 @@ impl Store {
             warn(format!("{} was written; the journal it replaces could not be cleared: {err}", STATE_FILE));
         }
         // Derived data: if it cannot be written, the next reader rebuilds it.
-        let index = Index::build(experiment, StateId::of(&meta), earlier.as_ref(), known)
+        let index = Index::build(experiment, StateId::of(&meta), offsets, earlier.as_ref(), known)
             .and_then(|index| index.write(&self.index_path()));
         if let Err(err) = index {
             warn(format!("the index of {STATE_FILE} could not be written ({err}); it will be rebuilt"));
@@ -430,13 +432,14 @@ impl Store {
     }
 
     /// Rewrite `experiment.yaml` atomically, in a new epoch; an experiment
-    /// without an id (Delphyne's) gets one.
-    fn write_state(&mut self, lock: &Lock, experiment: &mut Experiment) -> Result<()> {
+    /// without an id (Delphyne's) gets one. Returns where each config's
+    /// line starts.
+    fn write_state(&mut self, lock: &Lock, experiment: &mut Experiment) -> Result<Vec<u64>> {
         debug_assert!(lock.is_exclusive());
         experiment.schema_version = SCHEMA_VERSION;
         experiment.journal_epoch += 1;
         experiment.id.get_or_insert_with(|| uuid::Uuid::new_v4().simple().to_string());
-        write_atomic(&self.state_path(), &state_file::render(experiment)?)
+        atomic::write_atomic_with(&self.state_path(), |file| state_file::render_into(experiment, file))
     }
 
     fn state_id(&self) -> Result<StateId> {
@@ -445,16 +448,17 @@ impl Store {
     }
 
     /// The index, if it was built from the state file as it is now.
-    fn read_index(&self, state: &StateId) -> Option<Index> {
-        Index::read(&self.index_path()).filter(|index| index.built_from(state))
+    fn read_index(&self, state: &StateId, columns: Columns) -> Option<Index> {
+        Index::read(&self.index_path(), columns).filter(|index| index.built_from(state))
     }
 
-    /// The state as the index and the journal tell it, without reading the
-    /// configs of the state file: None when there is no index for the state
-    /// file as it is (it is then read whole, and the next fold writes one).
-    pub fn indexed(&self, _lock: &Lock) -> Result<Option<Indexed>> {
+    /// The state as the index (the `columns` asked for) and the journal
+    /// tell it, without reading the configs of the state file: None when
+    /// there is no index for the state file as it is (it is then read
+    /// whole, and the next fold writes one).
+    pub fn indexed(&self, _lock: &Lock, columns: Columns) -> Result<Option<Indexed>> {
         let state = self.state_id()?;
-        let Some(index) = self.read_index(&state) else {
+        let Some(index) = self.read_index(&state, columns) else {
             return Ok(None);
         };
         let Some(experiment) = state_file::read_header(&self.state_path())? else {
@@ -468,6 +472,15 @@ impl Store {
         check_event_names(&self.journal_path(), &read.events)?;
         let cursor = Cursor { state_file: state, owner, offset: read.end };
         Ok(Some(Indexed { experiment, index, events: read.events, cursor }))
+    }
+
+    /// The config whose line starts at `offset` in the state file (an
+    /// offset the index gives). Must hold the lock.
+    pub fn config_at(&self, _lock: &Lock, offset: u64) -> Result<(String, crate::model::Config)> {
+        let path = self.state_path();
+        let file = no_follow().read(true).open(&path).map_err(|err| Error::io("cannot read", &path, err))?;
+        let line = index::read_line_at(&file, offset).map_err(|err| Error::io("cannot read", &path, err))?;
+        state_file::parse_config_line(&line)
     }
 
     /// Remove temporary files left by rewrites of the state that were

@@ -24,6 +24,7 @@
 
 use crate::error::{Error, Result};
 use crate::model::{Config, Entry, Experiment, Status, Text, SCHEMA_VERSION};
+use crate::store::atomic::WriteFailure;
 use serde_json::Value;
 use std::io::Write;
 use std::path::Path;
@@ -34,6 +35,22 @@ const END_SUFFIX: &str = " configs";
 /// The whole file for `experiment`.
 pub fn render(experiment: &Experiment) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(256 + 200 * experiment.configs.len());
+    match render_into(experiment, &mut out) {
+        Ok(_) => Ok(out),
+        Err(WriteFailure::Other(err)) => Err(err),
+        Err(WriteFailure::Io(err)) => Err(Error::from(err)),
+    }
+}
+
+/// Write the whole file for `experiment` to `sink` a piece at a time;
+/// returns where each config's line starts in it (for the index).
+pub fn render_into(
+    experiment: &Experiment,
+    sink: &mut impl Write,
+) -> std::result::Result<Vec<u64>, WriteFailure> {
+    let mut offsets = Vec::with_capacity(experiment.configs.len());
+    let mut out = Vec::with_capacity(1 << 16);
+    let mut flushed = 0u64;
     let _ = writeln!(out, "schema_version: {SCHEMA_VERSION}");
     if let Some(id) = &experiment.id {
         let _ = writeln!(out, "id: {}", json(id));
@@ -65,6 +82,7 @@ pub fn render(experiment: &Experiment) -> Result<Vec<u8>> {
         out.extend_from_slice(b"configs:\n");
     }
     for (name, entry) in &experiment.configs {
+        offsets.push(flushed + out.len() as u64);
         out.extend_from_slice(b"  ");
         serde_json::to_writer(&mut out, name).map_err(json_error)?;
         out.extend_from_slice(b": ");
@@ -74,9 +92,15 @@ pub fn render(experiment: &Experiment) -> Result<Vec<u8>> {
             None => write_json(&mut out, entry.get()?)?,
         }
         out.push(b'\n');
+        if out.len() >= 1 << 16 {
+            sink.write_all(&out)?;
+            flushed += out.len() as u64;
+            out.clear();
+        }
     }
     let _ = writeln!(out, "{END_PREFIX}{}{END_SUFFIX}", experiment.configs.len());
-    Ok(out)
+    sink.write_all(&out)?;
+    Ok(offsets)
 }
 
 fn json_error(err: serde_json::Error) -> Error {
@@ -297,6 +321,19 @@ fn parse_lines(shared: &std::sync::Arc<String>) -> Option<Result<Parsed>> {
         configs.push((name, entry));
     }
     finish(top, configs, Some(hashes))
+}
+
+/// One config line as exp writes it (`  "NAME": {...}`), read on its own
+/// (at an offset the index gives): its name and config.
+pub fn parse_config_line(line: &str) -> Result<(String, Config)> {
+    let bad = |why: &str| Error::state(format!("a config line of the state file is not one: {why}"));
+    let (name, config) =
+        split_key(line.strip_prefix("  ").ok_or_else(|| bad("no indent"))?).ok_or_else(|| bad("no name"))?;
+    let config = serde_json::from_str::<Config>(config).map_err(|err| bad(&err.to_string()))?;
+    if !crate::naming::is_safe(&name) {
+        return Err(bad(&format!("{name:?} is not a safe folder name")));
+    }
+    Ok((name, config))
 }
 
 fn at(index: usize, name: &str, why: &str) -> Option<Result<Parsed>> {
