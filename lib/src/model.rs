@@ -55,6 +55,10 @@ pub struct Experiment {
     /// kept as they are through every rewrite.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+    /// Only some configs were read (a run's window of a big experiment):
+    /// such a state is never written back.
+    #[serde(skip)]
+    pub partial: bool,
 }
 
 /// The key of `exp-init --require-result` among the experiment's top-level

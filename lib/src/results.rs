@@ -345,6 +345,16 @@ pub fn update_summary_file(
     Ok(FileChange::Unchanged)
 }
 
+/// Remove `results_summary.csv`, if there is one: the experiment is not
+/// all done (any more).
+pub fn remove_summary_file(store: &Store) -> Result<()> {
+    let path = store.dir().join(SUMMARY_FILE);
+    match std::fs::remove_file(&path) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(Error::io("cannot remove", &path, err)),
+        _ => Ok(()),
+    }
+}
+
 /// A CSV writer's error as ours: an I/O error as such.
 pub(crate) fn csv_error(err: csv::Error) -> Error {
     match err.into_kind() {

@@ -25,6 +25,7 @@ pub mod setup;
 pub mod spawn;
 pub mod tally;
 pub mod watchdog;
+mod window;
 mod workers;
 
 use crate::error::{Error, Result};
@@ -48,6 +49,7 @@ use spawn::{CacheMode, Launcher};
 use std::path::Path;
 use std::time::Duration;
 use watchdog::Watchdog;
+use window::Window;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -218,7 +220,7 @@ fn run_pool(mut store: Store, options: &Options, selection: Selection) -> Result
         }
         None => lock,
     };
-    let (experiment, cursor, mut launcher) = match loaded.take() {
+    let (experiment, cursor, mut launcher, window) = match loaded.take() {
         Some(loaded) => loaded,
         None => load_checked(&store, &lock, options, &selection)?,
     };
@@ -248,6 +250,7 @@ fn run_pool(mut store: Store, options: &Options, selection: Selection) -> Result
         events,
         &mut watchdog,
         resources,
+        window,
     );
     let code = match pool.prepare(&lock, &liveness) {
         Ok(()) => {
@@ -274,17 +277,31 @@ fn run_pool(mut store: Store, options: &Options, selection: Selection) -> Result
     code
 }
 
-/// The state under the lock, and the launcher for it, the request checked.
+/// The state under the lock (only a window of it when that is enough),
+/// and the launcher for it, the request checked.
 fn load_checked(
     store: &Store,
     lock: &Lock,
     options: &Options,
     selection: &Selection,
-) -> Result<(Experiment, Cursor, Launcher)> {
+) -> Result<(Experiment, Cursor, Launcher, Option<Window>)> {
+    // What needs every config, or every config of a kind, reads them all.
+    let plain = options.names.is_none() && selection.shard.is_none() && !options.retry_failed;
+    if let Some((experiment, cursor, window)) =
+        plain.then(|| Window::open(store, lock)).transpose()?.flatten()
+    {
+        let launcher = Launcher::new(store, &experiment, &options.env, options.cache)?;
+        let checks_all =
+            launcher.reads_run_params() || (launcher.uses_devices() && options.devices.is_none());
+        if !checks_all {
+            check_request(&experiment, &launcher, options, selection)?;
+            return Ok((experiment, cursor, launcher, Some(window)));
+        }
+    }
     let (experiment, cursor) = store.load(lock)?;
     let launcher = Launcher::new(store, &experiment, &options.env, options.cache)?;
     check_request(&experiment, &launcher, options, selection)?;
-    Ok((experiment, cursor, launcher))
+    Ok((experiment, cursor, launcher, None))
 }
 
 /// Refuse what a run could not do, before anything changes: names the

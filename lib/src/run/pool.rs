@@ -10,6 +10,8 @@
 //! one per `--status-every` off it, none otherwise. Every status change is
 //! one journal append under the lock, written before the runner moves on.
 
+mod conclude;
+
 use super::backoff::Backoff;
 use super::devices::Held;
 use super::elsewhere::Elsewhere;
@@ -22,11 +24,11 @@ use super::queue::{Bounds, Queue};
 use super::resources::Resources;
 use super::spawn::{Launcher, NotStarted};
 use super::watchdog::Watchdog;
+use super::window::Window;
 use super::workers::{Ended, Workers};
 use super::Options;
 use crate::error::{Kind, Result};
-use crate::exit_code::ExitCode;
-use crate::model::{Claim, Counts, Ending, Experiment, Status};
+use crate::model::{Claim, Ending, Experiment, Status};
 use crate::runners::{recover, recover_stale, Liveness, Registration};
 use crate::select::Selection;
 use crate::store::journal::Event;
@@ -76,6 +78,8 @@ pub(super) struct Pool<'a> {
     elsewhere: Elsewhere,
     /// `--devices`, `--memfree`: what a config waits for besides a worker.
     resources: Resources,
+    /// A big experiment's configs read a window at a time; None once whole.
+    window: Option<Window>,
 }
 
 impl<'a> Pool<'a> {
@@ -91,6 +95,7 @@ impl<'a> Pool<'a> {
         events: Events,
         watchdog: &'a mut Watchdog,
         resources: Resources,
+        window: Option<Window>,
     ) -> Pool<'a> {
         let jobs = options.jobs.max(1);
         let leftovers = Leftovers::new(&registration.claim.id);
@@ -123,6 +128,7 @@ impl<'a> Pool<'a> {
             result_warnings: HashMap::new(),
             elsewhere: Elsewhere::default(),
             resources,
+            window,
         }
     }
 
@@ -158,6 +164,7 @@ impl<'a> Pool<'a> {
 
     fn fill_queue(&mut self) {
         self.queue.fill(self.experiment.configs.iter().map(|(name, entry)| (name, entry.status())));
+        self.queue.set_unread(self.window.as_ref().map_or(0, Window::todo_beyond));
         self.count_total();
     }
 
@@ -288,9 +295,39 @@ impl<'a> Pool<'a> {
                     self.queue.push(event.name);
                 }
             }
-            Refresh::Reloaded => self.fill_queue(),
+            Refresh::Reloaded => {
+                // Read whole: the state file was rewritten.
+                self.window = None;
+                self.fill_queue();
+            }
         }
+        self.widen_if_dry(lock)?;
         self.count_total();
+        Ok(())
+    }
+
+    /// With a window and nothing queued: read the next configs. Whether
+    /// some may be left to read.
+    fn widen_if_dry(&mut self, lock: &Lock) -> Result<bool> {
+        let Some(window) = self.window.as_mut().filter(|_| self.queue.may_start_more()) else {
+            return Ok(false);
+        };
+        if !self.queue.has_todo() {
+            for name in window.widen(&self.store, lock, &mut self.experiment)? {
+                self.queue.push(name);
+            }
+        }
+        self.queue.set_unread(window.todo_beyond());
+        Ok(window.todo_beyond() > 0 || self.queue.has_todo())
+    }
+
+    /// Read the whole state, if only a window of it was: what a fold and
+    /// the summary need.
+    fn make_whole(&mut self, lock: &Lock) -> Result<()> {
+        if self.window.take().is_some() {
+            (self.experiment, self.cursor) = self.store.load(lock)?;
+            self.fill_queue();
+        }
         Ok(())
     }
 
@@ -303,10 +340,17 @@ impl<'a> Pool<'a> {
         let lock = self.store.lock()?;
         self.catch_up(&lock)?;
         let fresh = self.options.stop_after.is_none_or(|limit| self.started_at.elapsed() < limit);
-        let status_of = |name: &str| self.experiment.configs.get(name).map(|entry| entry.status());
-        let Some(name) = self.queue.next(fresh, status_of) else {
-            self.resources.idle();
-            return Ok(None);
+        let name = loop {
+            let status_of = |name: &str| self.experiment.configs.get(name).map(|entry| entry.status());
+            match self.queue.next(fresh, status_of) {
+                Some(name) => break name,
+                // Others took the window's configs: the next ones, then.
+                None if fresh && self.widen_if_dry(&lock)? => {}
+                None => {
+                    self.resources.idle();
+                    return Ok(None);
+                }
+            }
         };
         let Some(devices) = self.resources.admit() else {
             self.queue.unnext(name);
@@ -451,7 +495,7 @@ impl<'a> Pool<'a> {
             // stays a fraction of its state. Every ending is in the journal
             // already, so a fold that fails loses nothing.
             self.store.sync()?;
-            match self.store.fold(&lock, &mut self.experiment) {
+            match self.make_whole(&lock).and_then(|()| self.store.fold(&lock, &mut self.experiment)) {
                 Ok(cursor) => self.cursor = cursor,
                 Err(err) => self.feedback.warn(&format!("could not fold the journal: {err}")),
             }
@@ -626,73 +670,5 @@ impl<'a> Pool<'a> {
             Ok(())
         })();
         self.feedback.finish("stopped on an error", crate::color::failed());
-    }
-
-    /// Save, fold when no other runner is active, write the summary when all
-    /// is done, and pick the exit code.
-    pub(super) fn conclude(mut self, liveness: &Liveness) -> Result<ExitCode> {
-        let elapsed = crate::report::format_seconds(self.started_at.elapsed().as_secs_f64());
-        {
-            let lock = self.store.lock()?;
-            self.store.refresh(&lock, &mut self.experiment, &mut self.cursor)?;
-            let alone = liveness.active_runners(Some(&self.registration.claim.id)).is_empty();
-            self.store.sync()?;
-            if alone && self.store.fold_due(&self.cursor, 0) {
-                // Every ending is in the journal already: a fold that fails
-                // (a read-only folder, a full disk) loses nothing.
-                match self.store.fold(&lock, &mut self.experiment) {
-                    Ok(cursor) => self.cursor = cursor,
-                    Err(err) => self.feedback.warn(&format!(
-                        "every result is recorded in the journal, but it could not be folded into experiment.yaml ({err}); the next exp-add or exp-clean will"
-                    )),
-                }
-            }
-        }
-        // A stop signal while closing is still a stop: exit 128+N.
-        self.handle_pending()?;
-        // Reading every result may take a while: it is done outside the
-        // lock, and the file written only if the state is still all done.
-        let tally = self.queue.tally;
-        let summary_is_new = tally.done > 0 || !self.store.dir().join(crate::results::SUMMARY_FILE).exists();
-        if summary_is_new && self.stop.is_none() {
-            let updated = crate::results::update_summary_file(
-                &mut self.store,
-                &mut self.experiment,
-                &mut self.cursor,
-                true,
-            );
-            if let Err(err) = updated {
-                self.feedback.say(&format!("cannot write results_summary.csv: {err}"));
-            }
-            self.handle_pending()?;
-        }
-        let selection = self.queue.selection();
-        let mut left = Counts::default();
-        for (_, entry) in self.experiment.configs.iter().filter(|(name, _)| selection.contains(name)) {
-            left.add(entry.status());
-        }
-        let ran = format!("{} done, {} failed", tally.done, tally.failed);
-        if let Some(signal) = self.stop {
-            self.feedback.finish(
-                &format!(
-                    "interrupted by {}: {} config(s) back to todo, state saved ({ran} in {elapsed})",
-                    signal_name(signal),
-                    tally.interrupted
-                ),
-                crate::color::caution(),
-            );
-            return Ok(ExitCode::interrupted(signal));
-        }
-        let brake = if self.queue.braked() { "; stopped early by --max-failures" } else { "" };
-        let look = if tally.failed > 0 { crate::color::failed() } else { crate::color::done() };
-        self.feedback.finish(
-            &format!(
-                "{ran} in {elapsed}{brake}; {} failed and {} todo in the selection",
-                left.failed, left.todo
-            ),
-            look,
-        );
-        // Failures of earlier runs or of other runners are exp-status --check's business.
-        Ok(ExitCode::failed_if(tally.failed > 0))
     }
 }

@@ -25,6 +25,8 @@ pub struct Queue {
     selection: Selection,
     bounds: Bounds,
     todo: VecDeque<String>,
+    /// Todo configs of a big experiment not read yet (a window's run).
+    unread: usize,
     retries: VecDeque<String>,
     /// Configs this run started (a listed failed one is taken once).
     tried: HashSet<String>,
@@ -55,6 +57,7 @@ impl Queue {
             selection,
             bounds,
             todo: VecDeque::new(),
+            unread: 0,
             retries: VecDeque::new(),
             tried: HashSet::new(),
             attempts: HashMap::new(),
@@ -80,6 +83,16 @@ impl Queue {
             .filter(|(name, status)| self.claimable(name, *status))
             .map(|(name, _)| name.clone())
             .collect();
+    }
+
+    /// Whether todo configs are queued.
+    pub fn has_todo(&self) -> bool {
+        !self.todo.is_empty()
+    }
+
+    /// How many todo configs there are beyond those queued, not read yet.
+    pub fn set_unread(&mut self, unread: usize) {
+        self.unread = unread;
     }
 
     /// A config of the selection that became todo (another process put it
@@ -217,7 +230,7 @@ impl Queue {
     /// retry, and queued (as many as `--limit` still lets start). Queued
     /// ones another runner takes drop out as they are met.
     pub fn known(&self, in_flight: usize) -> usize {
-        let mut queued = self.todo.len();
+        let mut queued = self.todo.len() + self.unread;
         if let Some(limit) = self.bounds.limit {
             queued = queued.min(limit.saturating_sub(self.started));
         }

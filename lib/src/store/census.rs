@@ -94,6 +94,7 @@ pub fn count_indexed(indexed: &Indexed) -> (Counts, Vec<(String, Option<Claim>)>
         for (name, &status) in indexed.index.names.iter().zip(&indexed.index.statuses) {
             if let Some(event) = latest.get(name) {
                 *counts.get_mut(status) -= 1;
+                counts.total -= 1;
                 counts.add(event.config.status);
                 added.remove(name);
             }
@@ -113,4 +114,27 @@ pub fn count_indexed(indexed: &Indexed) -> (Counts, Vec<(String, Option<Claim>)>
         running.push((event.name.clone(), event.config.runner.clone()));
     }
     (counts, running)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::index::Columns;
+    use crate::store::tests::{event, store_with};
+
+    #[test]
+    fn counts_from_the_index_take_each_event_once() {
+        let (_tmp, mut store) = store_with(&["a", "b", "c"]);
+        let lock = store.lock().unwrap();
+        let (mut experiment, _) = store.load(&lock).unwrap();
+        let mut cursor = store.fold(&lock, &mut experiment).unwrap();
+        let events = [event("a", Status::Running), event("a", Status::Done), event("d", Status::Failed)];
+        store.append(&lock, &mut cursor, &events).unwrap();
+        let columns = Columns { names: true, statuses: true, ..Columns::default() };
+        let indexed = store.indexed(&lock, columns).unwrap().expect("an index");
+        let (counts, running) = count_indexed(&indexed);
+        assert_eq!((counts.todo, counts.done, counts.failed, counts.running), (2, 1, 1, 0));
+        assert_eq!(counts.total, 4);
+        assert!(running.is_empty());
+    }
 }

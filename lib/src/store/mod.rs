@@ -402,6 +402,9 @@ impl Store {
         experiment: &mut Experiment,
         known: &HashMap<u128, u128, PrehashedState>,
     ) -> Result<Cursor> {
+        if experiment.partial {
+            return Err(Error::state("only part of the experiment was read; it is not written back"));
+        }
         self.open_journal()?;
         let earlier = self.state_id().ok().and_then(|state| {
             self.read_index(&state, Columns { names: true, identities: true, ..Columns::default() })
@@ -476,11 +479,22 @@ impl Store {
 
     /// The config whose line starts at `offset` in the state file (an
     /// offset the index gives). Must hold the lock.
-    pub fn config_at(&self, _lock: &Lock, offset: u64) -> Result<(String, crate::model::Config)> {
+    pub fn config_at(&self, lock: &Lock, offset: u64) -> Result<(String, crate::model::Config)> {
+        let mut configs = self.configs_at(lock, &[offset])?;
+        configs.pop().ok_or_else(|| Error::state("no config line read"))
+    }
+
+    /// The configs whose lines start at `offsets` in the state file.
+    pub fn configs_at(&self, _lock: &Lock, offsets: &[u64]) -> Result<Vec<(String, crate::model::Config)>> {
         let path = self.state_path();
         let file = no_follow().read(true).open(&path).map_err(|err| Error::io("cannot read", &path, err))?;
-        let line = index::read_line_at(&file, offset).map_err(|err| Error::io("cannot read", &path, err))?;
-        state_file::parse_config_line(&line)
+        let file = atomic::regular(file, &path)?;
+        let read = |&offset: &u64| {
+            let line =
+                index::read_line_at(&file, offset).map_err(|err| Error::io("cannot read", &path, err))?;
+            state_file::parse_config_line(&line).map_err(|err| err.context(path.display()))
+        };
+        offsets.iter().map(read).collect()
     }
 
     /// Remove temporary files left by rewrites of the state that were
