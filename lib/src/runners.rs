@@ -602,5 +602,14 @@ pub fn counts_recovering(store: &mut Store, stale_after: Duration) -> Result<cra
             return Ok(counts);
         }
     }
+    // No index of the state as it is (or claims to recover): a pass over it.
+    if let Some(snapshot) = snapshot_recovering(store, stale_after)? {
+        let mut counts = crate::model::Counts::default();
+        snapshot.each(|_, entry| {
+            counts.add(entry.status());
+            Ok(())
+        })?;
+        return Ok(counts);
+    }
     Ok(census_recovering(store, stale_after)?.counts())
 }
