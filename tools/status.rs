@@ -6,7 +6,7 @@ use clap::builder::TypedValueParser as _;
 use clap::Parser;
 use exp::model::Counts;
 use exp::model::Status;
-use exp::runners::{census_recovering, counts_recovering};
+use exp::runners::{census_recovering, counts_recovering, snapshot_recovering};
 use exp::status::{overview, table, Row};
 use exp::store::census::Census;
 use exp::store::Store;
@@ -153,6 +153,27 @@ pub fn main() -> exp::Result<ExitCode> {
         }
         out.flush()?;
         return Ok(ExitCode::failed_if(args.check && all.done != all.total));
+    }
+    // Rows and names are printed a config at a time, as they are read.
+    if (args.json || args.names) && !args.failures {
+        if let Some(snapshot) = snapshot_recovering(&mut store, args.stale_after)? {
+            let now = Timestamp::now();
+            let mut all_done = true;
+            snapshot.each(|name, entry| {
+                all_done &= entry.status() == Status::Done;
+                if !selected(entry.status()) {
+                    return Ok(());
+                }
+                if args.names {
+                    return Ok(writeln!(out, "{name}")?);
+                }
+                let config = entry.read()?;
+                let row = Row::new(&store, &snapshot.experiment().defaults, name, &config, &now);
+                json_line(&mut out, &row.with_result(&store, args.results))
+            })?;
+            out.flush()?;
+            return Ok(ExitCode::failed_if(args.check && !all_done));
+        }
     }
     let census = census_recovering(&mut store, args.stale_after)?;
     if args.failures {

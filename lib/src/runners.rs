@@ -13,7 +13,7 @@
 //! (their environment is private), so a claim of another user's runner is
 //! left to that user's tools, or root's.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::host::Host;
 use crate::model::{Claim, Entry, Experiment, Status};
 use crate::process;
@@ -21,6 +21,7 @@ use crate::store::atomic::write_atomic;
 use crate::store::census::Census;
 use crate::store::journal::Event;
 use crate::store::lock::Lock;
+use crate::store::stream::Snapshot;
 use crate::store::{Cursor, Store};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -508,7 +509,36 @@ pub fn census_recovering(store: &mut Store, stale_after: Duration) -> Result<Cen
     if stale_claims(census.configs.iter().map(|(n, e)| (n, e)), &liveness)?.is_empty() {
         return Ok(census);
     }
-    Ok(recover_or_say(store, &liveness)?.map_or(census, |(experiment, _)| Census::from(experiment)))
+    let recovered = recover_or_say(store, |store| recover_loaded(store, &liveness))?;
+    Ok(recovered.map_or(census, |(experiment, _)| Census::from(experiment)))
+}
+
+/// [`census_recovering`] for a state read a config at a time: the same
+/// recovery, by an append, without reading the state whole. None when the
+/// state file is not in exp's own layout or not whole: read it whole then.
+pub fn snapshot_recovering(store: &mut Store, stale_after: Duration) -> Result<Option<Snapshot>> {
+    let liveness = Liveness::new(store, stale_after);
+    let snapshot = {
+        let lock = store.lock_shared()?;
+        store.snapshot(&lock)?
+    };
+    let Some(snapshot) = snapshot else {
+        return Ok(None);
+    };
+    if judge(snapshot.running(), &liveness).is_empty() {
+        return Ok(Some(snapshot));
+    }
+    let recovered = recover_or_say(store, |store| {
+        let lock = store.lock()?;
+        let Some(mut snapshot) = store.snapshot(&lock)? else {
+            return Ok((None, 0));
+        };
+        let stale = judge(snapshot.running(), &liveness);
+        let recovered = snapshot.interrupt(store, &lock, &stale)?;
+        Ok((Some(snapshot), recovered))
+    })?;
+    // A state that could not be read so under the exclusive lock is read whole.
+    Ok(recovered.unwrap_or(Some(snapshot)))
 }
 
 /// The whole state and a cursor on it (for `exp-status --watch`), with dead
@@ -519,27 +549,33 @@ pub fn read_recovering(store: &mut Store, stale_after: Duration) -> Result<(Expe
     if stale_claims(&read.0.configs, &liveness)?.is_empty() {
         return Ok(read);
     }
-    Ok(recover_or_say(store, &liveness)?.unwrap_or(read))
+    Ok(recover_or_say(store, |store| recover_loaded(store, &liveness))?.unwrap_or(read))
 }
 
-/// Recover dead claims under the exclusive lock and say how many; the
-/// state after. None when they could not be (a read-only experiment, a
-/// full disk): it is said, and the state is shown as it is.
-fn recover_or_say(store: &mut Store, liveness: &Liveness) -> Result<Option<(Experiment, Cursor)>> {
-    let recovering = (|| {
-        let lock = store.lock()?;
-        let (mut experiment, mut cursor) = store.load(&lock)?;
-        let recovered = recover_stale(store, &lock, &mut cursor, &mut experiment, liveness)?;
-        Ok::<_, Error>((experiment, cursor, recovered.len()))
-    })();
-    match recovering {
-        Ok((experiment, cursor, recovered)) => {
+/// Recover dead claims under the exclusive lock, the whole state loaded;
+/// the state after and how many were recovered.
+fn recover_loaded(store: &mut Store, liveness: &Liveness) -> Result<((Experiment, Cursor), usize)> {
+    let lock = store.lock()?;
+    let (mut experiment, mut cursor) = store.load(&lock)?;
+    let recovered = recover_stale(store, &lock, &mut cursor, &mut experiment, liveness)?;
+    Ok(((experiment, cursor), recovered.len()))
+}
+
+/// Recover dead claims (`recovering` takes the exclusive lock) and say how
+/// many; the state after. None when they could not be (a read-only
+/// experiment, a full disk): it is said, and the state is shown as it is.
+fn recover_or_say<T>(
+    store: &mut Store,
+    recovering: impl FnOnce(&mut Store) -> Result<(T, usize)>,
+) -> Result<Option<T>> {
+    match recovering(store) {
+        Ok((state, recovered)) => {
             if recovered > 0 {
                 crate::report::warn(format!(
                     "{recovered} config(s) claimed by runners that are gone are back to todo"
                 ));
             }
-            Ok(Some((experiment, cursor)))
+            Ok(Some(state))
         }
         Err(err) if matches!(err.kind, crate::Kind::State | crate::Kind::Storage | crate::Kind::Resource) => {
             crate::report::warn(format!(
@@ -566,6 +602,15 @@ pub fn counts_recovering(store: &mut Store, stale_after: Duration) -> Result<cra
         if judge(running.iter().map(|(name, claim)| (name, claim.as_ref())), &liveness).is_empty() {
             return Ok(counts);
         }
+    }
+    // No index of the state as it is (or claims to recover): a pass over it.
+    if let Some(snapshot) = snapshot_recovering(store, stale_after)? {
+        let mut counts = crate::model::Counts::default();
+        snapshot.each(|_, entry| {
+            counts.add(entry.status());
+            Ok(())
+        })?;
+        return Ok(counts);
     }
     Ok(census_recovering(store, stale_after)?.counts())
 }

@@ -68,6 +68,8 @@ mod snapshot;
 mod soak;
 /// `exp-status`: JSON lines, counts, names, `--check`, the Delphyne fixture, jq.
 mod status;
+/// `exp-status --json` and `--names` printed as read: a big experiment's order with the journal, damage refused before a line.
+mod streamed;
 /// `exp-summary` and `results_summary.csv` from the user's side.
 mod summary;
 /// `exp-summary --over` (stats over seeds, checked against values computed here), several DIRs, reserved columns.

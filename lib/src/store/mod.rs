@@ -16,6 +16,7 @@ pub mod journal;
 pub mod kept;
 pub mod lock;
 pub mod state_file;
+pub mod stream;
 
 use crate::error::{Error, Result};
 use crate::hash::PrehashedState;

@@ -29,7 +29,7 @@ use serde_json::Value;
 use std::io::Write;
 use std::path::Path;
 
-const END_PREFIX: &str = "# end of experiment.yaml: ";
+pub(crate) const END_PREFIX: &str = "# end of experiment.yaml: ";
 const END_SUFFIX: &str = " configs";
 
 /// The whole file for `experiment`.
@@ -258,13 +258,13 @@ pub fn read_header(path: &Path) -> Result<Option<Experiment>> {
 }
 
 /// The `schema_version` the file's first line declares, if any.
-fn schema_version(text: &str) -> Option<u32> {
+pub(crate) fn schema_version(text: &str) -> Option<u32> {
     let first = text.lines().next()?;
     first.strip_prefix("schema_version:")?.trim().parse().ok()
 }
 
 /// The count on the end line, which must be the last line of the file.
-fn end_count(text: &str) -> Option<usize> {
+pub(crate) fn end_count(text: &str) -> Option<usize> {
     let body = text.strip_suffix('\n')?;
     let last = body.rsplit('\n').next()?;
     last.strip_prefix(END_PREFIX)?.strip_suffix(END_SUFFIX)?.parse().ok()
@@ -342,7 +342,7 @@ fn at(index: usize, name: &str, why: &str) -> Option<Result<Parsed>> {
 
 /// A config line as exp writes it, `  "NAME": {"status":"S",...}`, read
 /// without parsing it: its name, its status and its JSON text.
-fn scan_config(line: &str) -> Option<(&str, Status, &str)> {
+pub(crate) fn scan_config(line: &str) -> Option<(&str, Status, &str)> {
     let rest = line.strip_prefix("  \"")?;
     let quote = rest.bytes().position(|b| b == b'"')?;
     let name = &rest[..quote];
@@ -364,7 +364,7 @@ fn finish(
 }
 
 /// `key: value` with the key bare or JSON-quoted; the value is the rest.
-fn split_key(line: &str) -> Option<(String, &str)> {
+pub(crate) fn split_key(line: &str) -> Option<(String, &str)> {
     let (key, rest) = if line.starts_with('"') {
         let mut keys = serde_json::Deserializer::from_str(line).into_iter::<String>();
         let key = keys.next()?.ok()?;

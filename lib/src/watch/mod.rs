@@ -29,11 +29,12 @@ use crate::error::Result;
 use crate::exit_code::ExitCode;
 use crate::model::{Config, Status};
 use crate::report::format_seconds;
-use crate::runners::read_recovering;
+use crate::runners::{read_recovering, snapshot_recovering};
 use crate::status::{overview, table, why_failed, Row};
 use crate::store::census::Census;
 use crate::store::config_files::{ConfigFiles, METRICS};
-use crate::store::Store;
+use crate::store::stream::Snapshot;
+use crate::store::{Changes, Store};
 use crate::time::Timestamp;
 use std::io::Write;
 use std::os::fd::BorrowedFd;
@@ -75,10 +76,25 @@ pub fn watch(
     // Signals are caught before the first read, which may take a while.
     let mut wait = Wait::new(output)?;
     let mut stamp = store.stamp()?;
-    let (experiment, mut cursor) = read_recovering(store, options.stale_after)?;
-    list(store, &experiment, options, out)?;
+    // `--json` rows are printed as they are read; what the tracker needs is
+    // read whole only once something changes.
+    let streamed = match options.json {
+        true => snapshot_recovering(store, options.stale_after)?,
+        false => None,
+    };
+    let (mut known, mut cursor) = match streamed {
+        Some(snapshot) => {
+            list_rows(store, &snapshot, options, out)?;
+            let cursor = snapshot.cursor().clone();
+            (Known::Listed(Box::new(snapshot)), cursor)
+        }
+        None => {
+            let (experiment, cursor) = read_recovering(store, options.stale_after)?;
+            list(store, &experiment, options, out)?;
+            (Known::Tracked(Box::new(Tracker::new(experiment))), cursor)
+        }
+    };
     out.flush()?;
-    let mut tracker = Tracker::new(experiment);
     loop {
         match wait.wait(POLL) {
             Woke::Signal(signal) => return Ok(ExitCode::interrupted(signal)),
@@ -95,16 +111,52 @@ pub fn watch(
             let lock = store.lock_shared()?;
             store.changes(&lock, &mut cursor)?
         };
+        if matches!(&changes, Changes::Events(events) if events.is_empty()) {
+            continue;
+        }
+        let tracker = known.tracker()?;
         let changes = tracker.apply(changes)?;
         let now = Timestamp::now();
         for change in changes.iter().filter(|change| options.shows(change.after)) {
             match options.json {
-                true => json_line(store, &tracker, change, options.results, &now, out)?,
+                true => json_line(store, tracker, change, options.results, &now, out)?,
                 false => writeln!(out, "{}", human_line(change, &now))?,
             }
         }
         out.flush()?;
     }
+}
+
+/// What the watcher knows of the configs it listed.
+enum Known {
+    /// The state it listed, a config at a time: read whole when first needed.
+    Listed(Box<Snapshot>),
+    Tracked(Box<Tracker>),
+}
+
+impl Known {
+    fn tracker(&mut self) -> Result<&mut Tracker> {
+        if let Known::Listed(snapshot) = self {
+            *self = Known::Tracked(Box::new(Tracker::new(snapshot.load()?)));
+        }
+        match self {
+            Known::Tracked(tracker) => Ok(tracker),
+            Known::Listed(_) => unreachable!("just loaded"),
+        }
+    }
+}
+
+/// First, `--json`'s rows, a config at a time.
+fn list_rows(store: &Store, snapshot: &Snapshot, options: &Options, out: &mut impl Write) -> Result<()> {
+    let now = Timestamp::now();
+    snapshot.each(|name, entry| {
+        if options.shows(WatchStatus::Is(entry.status())) {
+            let config = entry.read()?;
+            let row = Row::new(store, &snapshot.experiment().defaults, name, &config, &now);
+            write_row(out, &row.with_result(store, options.results))?;
+        }
+        Ok(())
+    })
 }
 
 /// First, the configs as `exp-status` shows them: `--json`'s rows, or the
