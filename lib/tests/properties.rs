@@ -232,6 +232,7 @@ fn experiment() -> impl Strategy<Value = Experiment> {
                     defaults,
                     env: env.into_iter().collect(),
                     workdir: None,
+                    partial: false,
                     configs: configs.into_iter().map(|(name, config)| (name, config.into())).collect(),
                     extra: extra.into_iter().map(|(k, v)| (k, Value::String(v))).collect(),
                 }

@@ -162,11 +162,13 @@ fn run_pool(mut store: Store, options: &Options, selection: Selection) -> Result
     let setup = match &options.setup {
         // Checked first, so a bad template never costs a setup.
         Some(command) => {
-            let (experiment, _) = store.read()?;
-            let launcher = Launcher::new(&store, &experiment, &options.env, options.cache)?;
-            check_request(&experiment, &launcher, options, &selection)?;
+            let (experiment, _, launcher, window) = {
+                let lock = store.lock_shared()?;
+                load_checked(&store, &lock, options, &selection)?
+            };
             let failed_too = options.retry_failed || selection.by_name();
-            let anything = experiment.configs.iter().any(|(n, e)| selection.wants(n, e.status(), failed_too));
+            let anything = window.is_some_and(|window| window.todo_beyond() > 0)
+                || experiment.configs.iter().any(|(n, e)| selection.wants(n, e.status(), failed_too));
             if !anything {
                 crate::report::note("nothing to run: --setup skipped");
             }
