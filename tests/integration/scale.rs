@@ -71,3 +71,47 @@ fn runs_on_a_big_experiment_are_counted_and_survive_a_lost_index() {
     dir.run_stdin("exp-add", &["-f", "-"], "{\"i\":-2,\"pad\":\"z\"}\n").succeeds();
     assert_eq!(counts(&dir, &[])["total"], 8002);
 }
+
+/// A big experiment whose command logs each config's name to `TMP/runs.txt`.
+fn big_logging_experiment(dir: &Dir, n: usize) -> BTreeSet<String> {
+    dir.init(&["--naming", "c{i}", "--shell", "echo {name} >> runs.txt"], &[]);
+    let pad = "x".repeat(300);
+    let lines: String = (0..n).map(|i| format!("{{\"i\":{i},\"pad\":\"{pad}\"}}\n")).collect();
+    let added = dir.run_stdin("exp-add", &["-f", "-"], &lines).succeeds().json_lines();
+    assert!(std::fs::metadata(dir.exp().join("experiment.yaml")).unwrap().len() > 1 << 20);
+    added.iter().map(|l| l["name"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn runs_that_read_a_big_experiment_a_window_at_a_time_run_every_config_once() {
+    let dir = Dir::new();
+    let mut names = big_logging_experiment(&dir, 8000);
+    // A limited run reads no more than it needs, in the experiment's order
+    // (past a window's width, before the journal is due to be folded).
+    dir.run("exp-run", &["--limit", "300", "-j", "2", "--progress", "never", "-q"]).succeeds();
+    let first: Vec<String> = dir.read("runs.txt").lines().map(str::to_string).collect();
+    let mut expected_first: Vec<String> = (0..300).map(|i| format!("c{i}")).collect();
+    let mut sorted_first = first.clone();
+    sorted_first.sort();
+    expected_first.sort();
+    assert_eq!(sorted_first, expected_first, "the first 300 configs, once each");
+    assert!(!dir.exp().join("results_summary.csv").exists(), "not all done: no summary");
+    let one = dir.run_stdin("exp-add", &["-f", "-"], "{\"i\":-1,\"pad\":\"y\"}\n").succeeds().json_lines();
+    names.insert(one[0]["name"].as_str().unwrap().to_string());
+
+    // Three runners at once, each from its own window of the same configs.
+    let runners: Vec<Bg> = (0..3).map(|_| Bg::run(&dir, &["-j", "2", "--progress", "never"])).collect();
+    for runner in runners {
+        runner.finish().succeeds();
+    }
+    let text = dir.read("runs.txt");
+    let ran: Vec<&str> = text.lines().collect();
+    assert_eq!(ran.len(), 8001, "every config started once");
+    assert_eq!(ran.iter().map(|n| n.to_string()).collect::<BTreeSet<_>>(), names);
+    assert_eq!(
+        counts(&dir, &[]),
+        serde_json::json!({"todo":0,"running":0,"done":8001,"failed":0,"total":8001})
+    );
+    assert!(dir.exp().join("results_summary.csv").is_file(), "all done: the summary is written");
+    assert_eq!(listed_names(&dir).len(), 8001);
+}

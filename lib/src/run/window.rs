@@ -1,7 +1,7 @@
 //! A run over part of a big experiment: the configs it may start are read
 //! a window at a time, at the offsets the index gives, rather than the
 //! whole state file. `exp-run --limit 100` of ten million configs reads
-//! the index's columns and a thousand config lines, not 1.2 GB of YAML.
+//! the index's columns and a few hundred config lines, not 1.2 GB of YAML.
 //!
 //! Only a plain run uses a window (no `--names`, `--shard` or
 //! `--retry-failed`, no template that reads every config's params): those
@@ -19,7 +19,7 @@ use crate::store::{Cursor, Store};
 use std::collections::HashSet;
 
 /// Config lines read at a time.
-const WIDTH: usize = 1024;
+const WIDTH: usize = 256;
 
 pub(super) struct Window {
     names: Vec<u128>,
