@@ -3,6 +3,7 @@
 use crate::model::Ending;
 use crate::report::warn;
 use crate::store::config_files::{ConfigFiles, RESULT, RESULT_YAML, STDERR, STDOUT};
+use crate::store::folder::Folder;
 use nix::sys::signal::Signal;
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
@@ -104,9 +105,9 @@ pub fn capture_result(files: &ConfigFiles) -> Captured {
         return Captured { result: None, warning: None };
     };
     if folder.has(RESULT) || folder.has(RESULT_YAML) {
-        return Captured { result: files.read_result(), warning: None };
+        return Captured { result: ConfigFiles::read_result_in(&folder, None), warning: None };
     }
-    let (result, warning) = last_json_line(files);
+    let (result, warning) = last_json_line(files, &folder);
     if let Some(value) = &result {
         if let Err(err) = folder.write_atomic(RESULT, format!("{value}\n").as_bytes()) {
             warn(crate::Error::io("cannot write", &files.result(), err));
@@ -126,8 +127,9 @@ const SHOWN_LINE: usize = 120;
 /// holds none. Also a warning about the last line after it (or in all of it,
 /// when there is none) that starts with `{` and is not JSON: a result that
 /// was meant, and would be lost without a word.
-fn last_json_line(files: &ConfigFiles) -> (Option<serde_json::Value>, Option<String>) {
-    let Some(text) = files.tail_lines(STDOUT, RESULT_TAIL) else {
+fn last_json_line(files: &ConfigFiles, folder: &Folder) -> (Option<serde_json::Value>, Option<String>) {
+    // The folder opened once: a config's end costs as few calls as may be.
+    let Some((text, len)) = ConfigFiles::tail_lines_in(folder, STDOUT, RESULT_TAIL) else {
         return (None, None);
     };
     let mut not_json = None;
@@ -144,9 +146,7 @@ fn last_json_line(files: &ConfigFiles) -> (Option<serde_json::Value>, Option<Str
             }
         }
     }
-    let longer =
-        || files.open_file(STDOUT).and_then(|f| f.metadata().ok()).is_some_and(|m| m.len() > RESULT_TAIL);
-    if found.is_none() && longer() {
+    if found.is_none() && len > RESULT_TAIL {
         warn(format!(
             "{}: no JSON object line in its last {} MiB, the most searched for a result; write $EXP_RESULT instead",
             files.stdout().display(),

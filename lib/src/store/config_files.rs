@@ -143,6 +143,14 @@ impl ConfigFiles {
         tail(self.open_file(name)?, max, true)
     }
 
+    /// [`ConfigFiles::tail_lines`] of a file of `folder` (this config's,
+    /// opened already), with the file's whole length.
+    pub fn tail_lines_in(folder: &Folder, name: &str, max: u64) -> Option<(String, u64)> {
+        let file = open_regular(folder, name, true)?;
+        let len = file.metadata().ok()?.len();
+        Some((tail(file, max, true)?, len))
+    }
+
     /// The last `n` lines of a file.
     pub fn last_lines(&self, name: &str, n: usize) -> Option<Vec<String>> {
         let text = self.tail(name, 64 * 1024)?;
@@ -178,9 +186,13 @@ impl ConfigFiles {
     /// The result of attempt N once a later one has started
     /// (`result.N.json`), or of the latest attempt (None: [`Self::read_result`]).
     pub fn read_result_of(&self, attempt: Option<u32>) -> Option<Value> {
-        let folder = self.folder()?;
+        Self::read_result_in(&self.folder()?, attempt)
+    }
+
+    /// [`ConfigFiles::read_result_of`] in the config's folder, opened already.
+    pub fn read_result_in(folder: &Folder, attempt: Option<u32>) -> Option<Value> {
         let json = attempt.map_or_else(|| RESULT.to_string(), |n| ConfigFiles::of_attempt(RESULT, n));
-        let (path, value) = match open_regular(&folder, &json, true) {
+        let (path, value) = match open_regular(folder, &json, true) {
             Some(file) => {
                 let path = folder.join(&json);
                 let bytes = read_all(file, &path, MAX_RESULT_BYTES)?;
