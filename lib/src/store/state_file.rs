@@ -234,7 +234,7 @@ pub fn read_header(path: &Path) -> Result<Option<Experiment>> {
 }
 
 /// The `schema_version` the file's first line declares, if any.
-fn schema_version(text: &str) -> Option<u32> {
+pub(crate) fn schema_version(text: &str) -> Option<u32> {
     let first = text.lines().next()?;
     first.strip_prefix("schema_version:")?.trim().parse().ok()
 }
@@ -242,8 +242,17 @@ fn schema_version(text: &str) -> Option<u32> {
 /// The count on the end line, which must be the last line of the file.
 fn end_count(text: &str) -> Option<usize> {
     let body = text.strip_suffix('\n')?;
-    let last = body.rsplit('\n').next()?;
-    last.strip_prefix(END_PREFIX)?.strip_suffix(END_SUFFIX)?.parse().ok()
+    end_line_count(body.rsplit('\n').next()?)
+}
+
+/// Whether a line (after the configs) is the end line, well formed or not.
+pub(crate) fn is_end_line(line: &str) -> bool {
+    line.starts_with(END_PREFIX)
+}
+
+/// The count an end line gives, without its line break.
+pub(crate) fn end_line_count(line: &str) -> Option<usize> {
+    line.strip_prefix(END_PREFIX)?.strip_suffix(END_SUFFIX)?.parse().ok()
 }
 
 /// The file in the layout exp writes, a line at a time; None when it is in
@@ -269,7 +278,7 @@ fn parse_lines(shared: &std::sync::Arc<String>) -> Option<Result<Parsed>> {
     let mut hashes = Vec::with_capacity(configs.capacity());
     let base = text.as_ptr() as usize;
     for (index, line) in lines {
-        if line.starts_with(END_PREFIX) {
+        if is_end_line(line) {
             break;
         }
         let (name, entry) = match scan_config(line) {
@@ -305,7 +314,7 @@ fn at(index: usize, name: &str, why: &str) -> Option<Result<Parsed>> {
 
 /// A config line as exp writes it, `  "NAME": {"status":"S",...}`, read
 /// without parsing it: its name, its status and its JSON text.
-fn scan_config(line: &str) -> Option<(&str, Status, &str)> {
+pub(crate) fn scan_config(line: &str) -> Option<(&str, Status, &str)> {
     let rest = line.strip_prefix("  \"")?;
     let quote = rest.bytes().position(|b| b == b'"')?;
     let name = &rest[..quote];
@@ -327,7 +336,7 @@ fn finish(
 }
 
 /// `key: value` with the key bare or JSON-quoted; the value is the rest.
-fn split_key(line: &str) -> Option<(String, &str)> {
+pub(crate) fn split_key(line: &str) -> Option<(String, &str)> {
     let (key, rest) = if line.starts_with('"') {
         let mut keys = serde_json::Deserializer::from_str(line).into_iter::<String>();
         let key = keys.next()?.ok()?;
