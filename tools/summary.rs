@@ -7,12 +7,12 @@ use clap::Parser;
 use exp::aggregate::{self, Stat};
 use exp::metrics::{write_curves_csv, write_curves_json};
 use exp::report::{first_few, note};
-use exp::results::{not_done, write_csv_many, write_json_many, Options, Source, SUMMARY_FILE};
+use exp::results::{not_done, write_json_many, NotDone, Options, Source, Table, SUMMARY_FILE};
 use exp::store::Store;
 use exp::ticker::Ticker;
 use exp::ExitCode;
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The examples that end `exp-summary --help` and fill EXAMPLES in its man page.
 pub const EXAMPLES: &[crate::help::Example] = &[
@@ -142,6 +142,15 @@ pub fn main() -> exp::Result<ExitCode> {
         (false, true) => Some(Stat::DEFAULT.to_vec()),
         (false, false) => Some(Stat::parse_list(&args.stats)?),
     };
+    let options = Options {
+        ignore_missing: args.ignore_missing,
+        timing: args.timing,
+        raw: args.raw,
+        provenance: args.provenance,
+    };
+    if stats.is_none() && !args.metrics && !args.json && args.html.is_none() {
+        return write_table(&args, options);
+    }
     let mut opened = Vec::with_capacity(dirs.len());
     for dir in dirs {
         let mut store = Store::open(dir)?;
@@ -162,29 +171,10 @@ pub fn main() -> exp::Result<ExitCode> {
         write_html(path, &sources, &args.over)?;
         return Ok(ExitCode::Success);
     }
-    let options = Options {
-        ignore_missing: args.ignore_missing,
-        timing: args.timing,
-        raw: args.raw,
-        provenance: args.provenance,
-    };
     if stats.is_none() && !options.ignore_missing && !args.metrics {
-        let mut refused = false;
-        for (label, _, experiment) in &opened {
-            let missing = not_done(experiment);
-            if missing.is_empty() {
-                continue;
-            }
-            let listed = first_few(missing.iter().map(|(name, status)| format!("{name} ({status})")), 10);
-            let dir = label.as_ref().map(|label| format!("{label}: ")).unwrap_or_default();
-            let hint = if label.is_none() { "; --ignore-missing summarises them anyway" } else { "" };
-            note(format!("{dir}{} config(s) not done: {listed}{hint}", missing.len()));
-            refused = true;
-        }
-        if refused {
-            if dirs.len() > 1 {
-                note("--ignore-missing summarises them anyway");
-            }
+        let missing: Vec<_> =
+            opened.iter().map(|(label, _, experiment)| (label.as_deref(), not_done(experiment))).collect();
+        if refuse(&missing) {
             return Ok(ExitCode::Failed);
         }
     }
@@ -192,11 +182,7 @@ pub fn main() -> exp::Result<ExitCode> {
         .iter()
         .map(|(label, store, experiment)| Source { label: label.as_deref(), store, experiment })
         .collect();
-    let target = match (&args.output, args.save) {
-        (Some(path), _) => Some(path.clone()),
-        (None, true) => Some(opened[0].1.dir().join(SUMMARY_FILE)),
-        (None, false) => None,
-    };
+    let target = args.output.clone();
     // Rows streamed to a terminal show the progress themselves; a bar
     // would only tear them.
     let configs = sources.iter().map(|source| source.experiment.configs.len() as u64).sum();
@@ -205,7 +191,7 @@ pub fn main() -> exp::Result<ExitCode> {
         false => Ticker::new("configs read", Some(configs)),
     };
     let tick = &mut || ticker.tick();
-    let write = |out: &mut dyn Write, tick: &mut dyn FnMut()| match &stats {
+    emit(target.as_deref(), |out| match &stats {
         _ if args.metrics => match args.json {
             true => write_curves_json(&sources, out, tick),
             false => write_curves_csv(&sources, args.raw, out, tick),
@@ -217,22 +203,79 @@ pub fn main() -> exp::Result<ExitCode> {
                 false => aggregate::write_csv(&sources, &grouping, stats, args.raw, out),
             }
         }
-        None if args.json => write_json_many(&sources, options, out, tick),
-        None => write_csv_many(&sources, options, out, tick),
+        None => write_json_many(&sources, options, out, tick),
+    })?;
+    drop(ticker);
+    wrote(target.as_deref());
+    Ok(ExitCode::Success)
+}
+
+/// The summary as CSV: each experiment's state read a line at a time and
+/// kept compact ([`Table`]), the configs not done refused (without
+/// --ignore-missing) before any result is read.
+fn write_table(args: &Args, options: Options) -> exp::Result<ExitCode> {
+    let dirs = &args.experiments.dirs;
+    let labels: Vec<Option<String>> =
+        dirs.iter().map(|dir| (dirs.len() > 1).then(|| dir.display().to_string())).collect();
+    let mut target = args.output.clone();
+    let mut table = Table::new(options);
+    for (dir, label) in dirs.iter().zip(&labels) {
+        let store = Store::open(dir)?;
+        if args.save {
+            target = Some(store.dir().join(SUMMARY_FILE));
+        }
+        table.read(label.as_deref(), store)?;
+    }
+    if !options.ignore_missing && refuse(&table.not_done()) {
+        return Ok(ExitCode::Failed);
+    }
+    // Rows streamed to a terminal show the progress themselves; a bar
+    // would only tear them.
+    let mut ticker = match target.is_none() && std::io::stdout().is_terminal() {
+        true => Ticker::off(),
+        false => Ticker::new("configs read", Some(table.len() as u64)),
     };
-    match &target {
+    table.read_files(&mut || ticker.tick())?;
+    emit(target.as_deref(), |out| table.write_csv(out))?;
+    drop(ticker);
+    wrote(target.as_deref());
+    Ok(ExitCode::Success)
+}
+
+/// Without --ignore-missing: name each experiment's configs that are not
+/// done; true if there are any, and the summary is refused.
+fn refuse(missing: &[NotDone]) -> bool {
+    let mut refused = false;
+    for (label, missing) in missing.iter().filter(|(_, missing)| !missing.is_empty()) {
+        let listed = first_few(missing.iter().map(|(name, status)| format!("{name} ({status})")), 10);
+        let dir = label.map(|label| format!("{label}: ")).unwrap_or_default();
+        let hint = if label.is_none() { "; --ignore-missing summarises them anyway" } else { "" };
+        note(format!("{dir}{} config(s) not done: {listed}{hint}", missing.len()));
+        refused = true;
+    }
+    if refused && missing.len() > 1 {
+        note("--ignore-missing summarises them anyway");
+    }
+    refused
+}
+
+/// Write to `target`, atomically, or to stdout.
+fn emit(target: Option<&Path>, write: impl FnOnce(&mut dyn Write) -> exp::Result<()>) -> exp::Result<()> {
+    match target {
         Some(path) => {
             let mut bytes = Vec::new();
-            write(&mut bytes, tick)?;
-            exp::store::atomic::write_atomic(path, &bytes)?;
+            write(&mut bytes)?;
+            exp::store::atomic::write_atomic(path, &bytes)
         }
-        None => write(&mut stdout(), tick)?,
+        None => write(&mut stdout()),
     }
-    drop(ticker);
+}
+
+/// Say where the summary went, if not to stdout.
+fn wrote(target: Option<&Path>) {
     if let Some(path) = target {
         note(format!("wrote {}", path.display()));
     }
-    Ok(ExitCode::Success)
 }
 
 /// `--html FILE`: the page, written atomically, or to stdout for `-`.

@@ -186,7 +186,13 @@ const MAX_BYTES: u64 = 4 << 20;
 /// A config's latest `provenance.json`, if it ever ran and has one (one
 /// that is not a JSON object is warned about, and None).
 pub fn latest(store: &Store, name: &str, config: &Config) -> Option<Map<String, Value>> {
-    if !config.has_run() {
+    latest_if_run(store, name, config.has_run())
+}
+
+/// [`latest`] of a config known only by whether it ever ran
+/// ([`Config::has_run`]).
+pub fn latest_if_run(store: &Store, name: &str, has_run: bool) -> Option<Map<String, Value>> {
+    if !has_run {
         // A folder in its name was left by an earlier config of the name.
         return None;
     }

@@ -20,6 +20,15 @@
 //! with the same flags, `provenance` (the whole latest `provenance.json`,
 //! null when none) with `--provenance`, and `experiment` first with several
 //! experiments.
+//!
+//! The CSV is laid out by [`Table`], which keeps each row as a few bytes
+//! until every column is known, and reads an experiment's state a line at
+//! a time when it can (`lines`), so a million configs fit in tens of MB.
+
+mod lines;
+mod table;
+
+pub use table::Table;
 
 use crate::error::{Error, Result};
 use crate::identity::merged;
@@ -28,7 +37,6 @@ use crate::store::atomic::write_atomic;
 use crate::store::{Cursor, Refresh, Store};
 use crate::time::Timestamp;
 use crate::values::display_value;
-use indexmap::IndexMap;
 use serde_json::{json, Map, Value};
 use std::collections::HashSet;
 use std::io::Write;
@@ -66,6 +74,10 @@ pub struct Options {
 /// The columns `--provenance` adds (reserved, see [`RESERVED`]).
 const PROVENANCE_COLUMNS: [&str; 3] = ["git.commit", "git.dirty", "host"];
 
+/// An experiment's label (of several) and its configs that are not done,
+/// with their status.
+pub type NotDone<'a> = (Option<&'a str>, Vec<(&'a str, Status)>);
+
 /// The configs that are not done, which a summary without
 /// `--ignore-missing` refuses.
 pub fn not_done(experiment: &Experiment) -> Vec<(&str, Status)> {
@@ -89,23 +101,15 @@ pub fn result_of(store: &Store, name: &str, status: Status) -> Option<Value> {
 /// Say, once, what its run found wrong with an ended config's result (a
 /// stdout line that looks like a result but is not JSON).
 pub(crate) fn warn_about_result(name: &str, config: &Config) {
-    if let Some(warning) =
-        config.warning.as_ref().filter(|_| matches!(config.status, Status::Done | Status::Failed))
-    {
-        crate::report::warn_once(format!("{name}: {warning}"));
+    if let Some(warning) = result_warning(name, config) {
+        crate::report::warn_once(warning);
     }
 }
 
-/// One config's row before it is laid out in columns.
-struct Row<'a> {
-    experiment: Option<&'a str>,
-    name: &'a str,
-    status: Status,
-    duration: Option<f64>,
-    params: Vec<(String, Value)>,
-    result: Vec<(String, Value)>,
-    /// `--provenance`: the cells of [`PROVENANCE_COLUMNS`].
-    provenance: [String; 3],
+/// What [`warn_about_result`] says of a config, if anything.
+fn result_warning(name: &str, config: &Config) -> Option<String> {
+    let warning = config.warning.as_ref()?;
+    matches!(config.status, Status::Done | Status::Failed).then(|| format!("{name}: {warning}"))
 }
 
 /// Write the summary as CSV. `tick` is called once per config read, for a
@@ -128,106 +132,20 @@ pub fn write_csv_many(
     out: impl Write,
     tick: &mut dyn FnMut(),
 ) -> Result<()> {
-    let now = Timestamp::now();
-    let mut rows: Vec<Row> = Vec::with_capacity(sources.iter().map(|s| s.experiment.configs.len()).sum());
+    let mut table = Table::new(options);
     for source in sources {
-        let experiment = source.experiment;
-        for (name, entry) in &experiment.configs {
-            tick();
-            let config = entry.read()?;
-            let mut params = Vec::new();
-            flatten("", &Value::Object(merged(&experiment.defaults, &config.params)), &mut params);
-            let mut result = Vec::new();
-            warn_about_result(name, &config);
-            if let Some(value) = result_of(source.store, name, config.status) {
-                flatten("", &value, &mut result);
-            }
-            let duration = config.duration(&now);
-            let provenance = match options.provenance {
-                true => provenance_cells(source.store, name, &config),
-                false => Default::default(),
-            };
-            rows.push(Row {
-                experiment: source.label,
-                name,
-                status: config.status,
-                duration,
-                params,
-                result,
-                provenance,
-            });
-        }
+        table.add(source.label, source.store, source.experiment)?;
     }
-    let labelled = sources.iter().any(|source| source.label.is_some());
-
-    // The reserved columns are reserved whatever the flags, so a config's
-    // columns are named the same with and without them.
-    let mut columns = Columns::reserved();
-    let mut param_index: IndexMap<&str, usize> = IndexMap::new();
-    for key in rows.iter().flat_map(|row| row.params.iter().map(|(key, _)| key.as_str())) {
-        if !param_index.contains_key(key) {
-            param_index.insert(key, columns.add(key, "param"));
-        }
-    }
-    let mut result_index: IndexMap<&str, usize> = IndexMap::new();
-    for key in rows.iter().flat_map(|row| row.result.iter().map(|(key, _)| key.as_str())) {
-        if !result_index.contains_key(key) {
-            result_index.insert(key, columns.add(key, "result"));
-        }
-    }
-
-    let mut writer = csv::Writer::from_writer(out);
-    let cell = |text: String| if options.raw { text } else { inert(text) };
-    let mut header = vec!["name".to_string()];
-    if labelled {
-        header.insert(0, "experiment".to_string());
-    }
-    header
-        .extend(param_index.values().chain(result_index.values()).map(|&i| cell(columns.headers[i].clone())));
-    if options.ignore_missing {
-        header.push("status".to_string());
-    }
-    if options.timing {
-        header.push("duration".to_string());
-    }
-    if options.provenance {
-        header.extend(PROVENANCE_COLUMNS.map(String::from));
-    }
-    writer.write_record(&header).map_err(csv_error)?;
-    let width = param_index.len() + result_index.len();
-    for row in &rows {
-        let mut record = vec![String::new(); width];
-        for (key, value) in &row.params {
-            record[param_index.get_index_of(key.as_str()).expect("indexed")] = cell(display_value(value));
-        }
-        for (key, value) in &row.result {
-            record[param_index.len() + result_index.get_index_of(key.as_str()).expect("indexed")] =
-                cell(display_value(value));
-        }
-        let mut fields = vec![cell(row.name.to_string())];
-        if labelled {
-            fields.insert(0, cell(row.experiment.unwrap_or_default().to_string()));
-        }
-        fields.append(&mut record);
-        if options.ignore_missing {
-            fields.push(row.status.to_string());
-        }
-        if options.timing {
-            fields.push(row.duration.map(|d| Value::from(d).to_string()).unwrap_or_default());
-        }
-        if options.provenance {
-            fields.extend(row.provenance.iter().map(|text| cell(text.clone())));
-        }
-        writer.write_record(&fields).map_err(csv_error)?;
-    }
-    writer.flush()?;
-    Ok(())
+    table.read_files(tick)?;
+    table.write_csv(out)
 }
 
 /// The `git.commit`, `git.dirty` and `host` of a config's latest
-/// `provenance.json`; empty when it has none.
-fn provenance_cells(store: &Store, name: &str, config: &Config) -> [String; 3] {
-    let Some(provenance) = crate::provenance::latest(store, name, config) else { return Default::default() };
+/// `provenance.json`; empty when it has none (or never ran).
+fn provenance_cells(store: &Store, name: &str, has_run: bool) -> [String; 3] {
+    let Some(provenance) = crate::provenance::latest_if_run(store, name, has_run) else {
+        return Default::default();
+    };
     let text = |value: Option<&Value>| value.filter(|v| !v.is_null()).map(display_value).unwrap_or_default();
     let git = provenance.get("git");
     [
@@ -367,11 +285,16 @@ pub(crate) fn csv_error(err: csv::Error) -> Error {
 /// `=`, `+`, `-`, `@`, TAB or CR) gets a leading `'`, so it shows as text
 /// and never runs. Numbers, `-0.5` among them, are left as they are.
 pub(crate) fn inert(text: String) -> String {
-    let formula = text.starts_with(['=', '+', '-', '@', '\t', '\r']);
-    if formula && !matches!(serde_json::from_str::<Value>(&text), Ok(Value::Number(_))) {
-        return format!("'{text}");
+    match is_formula(&text) {
+        true => format!("'{text}"),
+        false => text,
     }
-    text
+}
+
+/// Whether [`inert`] marks the text.
+fn is_formula(text: &str) -> bool {
+    text.starts_with(['=', '+', '-', '@', '\t', '\r'])
+        && !matches!(serde_json::from_str::<Value>(text), Ok(Value::Number(_)))
 }
 
 /// Unique, never blank column headers, in the order they are added.
@@ -417,15 +340,20 @@ impl Columns {
 /// Flatten nested objects into dotted keys; arrays and empty objects stay
 /// whole (written as JSON text).
 pub fn flatten(prefix: &str, value: &Value, out: &mut Vec<(String, Value)>) {
+    flatten_with(prefix, value, &mut |key, value| out.push((key, value.clone())));
+}
+
+/// [`flatten`], each dotted key and its value handed to `each`.
+fn flatten_with(prefix: &str, value: &Value, each: &mut dyn FnMut(String, &Value)) {
     match value {
         Value::Object(map) if !map.is_empty() || prefix.is_empty() => {
             for (key, value) in map {
                 let segment = segment(key);
                 let key = if prefix.is_empty() { segment } else { format!("{prefix}.{segment}") };
-                flatten(&key, value, out);
+                flatten_with(&key, value, each);
             }
         }
-        other => out.push((prefix.to_string(), other.clone())),
+        other => each(prefix.to_string(), other),
     }
 }
 

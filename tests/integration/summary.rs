@@ -297,3 +297,104 @@ fn after_a_clean_the_summary_left_by_exp_run_matches_exp_summary() {
     assert_eq!(Table::parse(&expected).names(), ["c0", "c2"]);
     assert_eq!(dir.read("exp/results_summary.csv"), expected, "every config is done: the summary is current");
 }
+
+/// A big experiment whose configs print `{"r": I}`, 30 of them run (their
+/// changes wait in the journal, not in `experiment.yaml`), then one added
+/// (in the journal only); its names.
+fn big_and_partly_run(dir: &Dir) -> Vec<String> {
+    let mut names = big_experiment_of(dir, &["echo", "{{\"r\": {i}}}"]);
+    dir.run("exp-run", &["--limit", "30", "-j", "2", "--progress", "never", "-q"]).succeeds();
+    let added = dir.run_stdin("exp-add", &["-f", "-"], "{\"i\":-1,\"pad\":\"z\",\"new\":true}\n");
+    names.push(added.succeeds().json_lines()[0]["name"].as_str().unwrap().to_string());
+    names
+}
+
+#[test]
+fn a_big_experiment_is_summarised_in_order_with_its_journal_applied() {
+    let dir = Dir::new();
+    let names = big_and_partly_run(&dir);
+    let csv = dir.run("exp-summary", &["--ignore-missing"]).succeeds().stdout.clone();
+    let table = Table::parse(&csv);
+    table.assert_well_formed();
+    assert_eq!(table.header, ["name", "i", "pad", "new", "r", "status"]);
+    assert_eq!(table.names(), names, "every config once, in order, the one added last");
+    // Each row says what exp-status says of its config.
+    let configs = dir.run("exp-status", &["--json", "--results"]).succeeds().json_lines();
+    assert_eq!(configs.len(), table.rows.len());
+    let text = |value: &Value| match value {
+        Value::Null => String::new(),
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    for (row, config) in table.rows.iter().zip(&configs) {
+        let params = &config["params"];
+        let expected = [
+            &config["name"],
+            &params["i"],
+            &params["pad"],
+            &params["new"],
+            &config["result"]["r"],
+            &config["status"],
+        ]
+        .map(text);
+        assert_eq!(row, &expected);
+    }
+    assert_eq!(table.rows.iter().filter(|row| row[5] == "done").count(), 30);
+    assert_eq!(table.cell("c29", "r"), "29");
+
+    // The same table to a file; without --ignore-missing, refused.
+    dir.run("exp-summary", &["--ignore-missing", "-o", "all.csv"]).succeeds().no_stdout();
+    assert_eq!(dir.read("all.csv"), csv);
+    dir.run("exp-summary", &[]).fails_with(1).no_stdout().stderr_has("7971 config(s) not done");
+
+    // A config line rewritten by hand as YAML of another shape: the state
+    // is read whole, to the same table.
+    let path = dir.state_path();
+    let state = dir.read("exp/experiment.yaml");
+    assert!(!state.contains(r#""status":"done""#), "the runs wait in the journal");
+    let edited = state.replacen("\n  \"c4000\": {", "\n  \"c4000\":\n    {", 1);
+    assert_ne!(edited, state);
+    std::fs::write(&path, &edited).unwrap();
+    assert_eq!(dir.run("exp-summary", &["--ignore-missing"]).succeeds().stdout, csv);
+    assert_eq!(dir.read("exp/experiment.yaml"), edited, "never rewritten");
+}
+
+#[test]
+fn a_cut_or_damaged_big_state_file_is_exit_3_and_nothing_is_written() {
+    let dir = Dir::new();
+    big_and_partly_run(&dir);
+    let path = dir.state_path();
+    let whole = dir.read("exp/experiment.yaml");
+    let line_of = |name: &str| {
+        let start = whole.find(&format!("\n  \"{name}\": ")).unwrap() + 1;
+        start..start + whole[start..].find('\n').unwrap() + 1
+    };
+    let half = whole.len() / 2;
+    let lost = line_of("c4000");
+    let damaged = line_of("c7990");
+    let cases = [
+        ("cut mid-line", whole[..half].to_string()),
+        ("cut after a line", whole[..=whole[..half].rfind('\n').unwrap()].to_string()),
+        ("a lost line", format!("{}{}", &whole[..lost.start], &whole[lost.end..])),
+        (
+            "a damaged line near the end",
+            whole.replacen(&whole[damaged.clone()], "  \"c7990\": {\"status\" ]\n", 1),
+        ),
+    ];
+    for (case, text) in cases {
+        std::fs::write(&path, &text).unwrap();
+        for args in [
+            &["--ignore-missing"][..],
+            &["--ignore-missing", "-o", "out.csv"],
+            &["--ignore-missing", "--save"],
+            &[],
+        ] {
+            let out = dir.run("exp-summary", args);
+            out.fails_with(3).no_stdout().stderr_has("experiment.yaml");
+            assert!(!out.stderr.contains("panicked"), "{case}, {args:?}: {out:?}");
+        }
+        assert!(!dir.path().join("out.csv").exists(), "{case}");
+        assert!(!dir.exp().join("results_summary.csv").exists(), "{case}");
+        assert_eq!(dir.read("exp/experiment.yaml"), text, "{case}: never rewritten");
+    }
+}

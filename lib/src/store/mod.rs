@@ -169,7 +169,7 @@ impl Store {
         ConfigFiles::new(&self.dir, name)
     }
 
-    fn journal_path(&self) -> PathBuf {
+    pub(crate) fn journal_path(&self) -> PathBuf {
         self.internal_dir().join("journal.jsonl")
     }
 
@@ -520,7 +520,7 @@ impl Store {
     }
 }
 
-fn check_event_names(path: &Path, events: &[Event]) -> Result<()> {
+pub(crate) fn check_event_names(path: &Path, events: &[Event]) -> Result<()> {
     match events.iter().find(|e| !crate::naming::is_safe(&e.name)) {
         Some(event) => Err(unsafe_name(path, &event.name)),
         None => Ok(()),

@@ -77,7 +77,12 @@ pub fn sweep(dir: &Dir, script: &str, k: usize) {
 /// stops rewriting `experiment.yaml` on every change: 8,000 configs `c0..`
 /// (params `i` and a long `pad`) running `true`; their names.
 pub fn big_experiment(dir: &Dir) -> Vec<String> {
-    dir.init(&["--naming", "c{i}"], &["true"]);
+    big_experiment_of(dir, &["true"])
+}
+
+/// [`big_experiment`] whose configs run the command `argv`.
+pub fn big_experiment_of(dir: &Dir, argv: &[&str]) -> Vec<String> {
+    dir.init(&["--naming", "c{i}"], argv);
     let pad = "x".repeat(300);
     let lines: String = (0..8000).map(|i| format!("{{\"i\":{i},\"pad\":\"{pad}\"}}\n")).collect();
     let added = dir.run_stdin("exp-add", &["-f", "-"], &lines).succeeds().json_lines();
