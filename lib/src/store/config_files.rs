@@ -201,7 +201,7 @@ impl ConfigFiles {
             None if attempt.is_some() => return None,
             None => {
                 let path = folder.join(RESULT_YAML);
-                let bytes = read_all(open_regular(&folder, RESULT_YAML, true)?, &path, MAX_RESULT_BYTES)?;
+                let bytes = read_all(open_regular(folder, RESULT_YAML, true)?, &path, MAX_RESULT_BYTES)?;
                 (path, serde_yaml::from_slice::<Value>(&bytes).map_err(|e| e.to_string()))
             }
         };
