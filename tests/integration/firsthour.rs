@@ -721,7 +721,9 @@ fn a_dotted_placeholder_reaches_into_a_nested_param() {
 #[test]
 fn env_worker_modulo_gives_slots_0_and_1_with_4_workers() {
     let dir = Dir::new();
-    let record = r#"echo "$SLOT $EXP_WORKER" > "$EXP_CONFIG_DIR/slot""#;
+    // The first four wait for each other (10 s at most), so four slots are busy at once.
+    let record = r#"echo "$SLOT $EXP_WORKER" > "$EXP_CONFIG_DIR/slot"; touch "started-$EXP_NAME"
+n=0; while [ "$(ls | grep -c '^started-')" -lt 4 ] && [ $n -lt 500 ]; do n=$((n+1)); sleep 0.02; done"#;
     dir.init(&["--naming", "c{i}", "--shell", record], &[]);
     dir.run("exp-add", &["--grid", "i=0..7"]).succeeds();
     run_bounded(&dir, "exp-run", &["-j", "4", "--env", "SLOT={worker%2}"]).succeeds();

@@ -639,3 +639,51 @@ fn jobs_0_uses_all_cores() {
     }
     assert!(statuses(&dir).values().all(|s| s == "done"));
 }
+
+/// The config folders made ahead (`.exp/skeletons`) of the runners now.
+fn skeletons(dir: &Dir) -> Vec<String> {
+    match std::fs::read_dir(dir.exp().join(".exp/skeletons")) {
+        Ok(entries) => entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// The ids of the runners registered now.
+fn registered(dir: &Dir) -> Vec<String> {
+    std::fs::read_dir(dir.exp().join(".exp/runners"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().strip_suffix(".json").map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn folders_made_ahead_are_used_and_none_is_left_by_a_run_or_a_killed_runner() {
+    let dir = Dir::new();
+    gated_experiment(&dir, 4, "");
+    let mut first = Bg::run(&dir, &["-j", "1", "--progress", "never"]);
+    wait_running(&dir, &["c0"]);
+    let ids = registered(&dir);
+    assert_eq!(ids.len(), 1);
+    wait_for("folders made ahead", || skeletons(&dir).iter().any(|s| s.starts_with(&format!("{}.", ids[0]))));
+    // Another runner leaves a live runner's folders alone.
+    let second = Bg::run(&dir, &["-j", "1", "--limit", "1", "--progress", "never"]);
+    wait_running(&dir, &["c1"]);
+    assert!(skeletons(&dir).iter().any(|s| s.starts_with(&format!("{}.", ids[0]))), "{:?}", skeletons(&dir));
+    // A runner killed with its watchdog leaves its folders; the next takes them away.
+    kill_runner_and_watchdog(&mut first);
+    release(&dir);
+    second.finish().succeeds();
+    dir.run("exp-run", &["-j", "2", "--progress", "never", "-q"]).succeeds();
+    assert_eq!(skeletons(&dir), Vec::<String>::new());
+    for (name, row) in by_name(&dir) {
+        assert_eq!(row["status"], "done", "{name}");
+        let folder = dir.exp().join("configs").join(&name);
+        for file in ["params.json", "command.json", "stdout.log", "stderr.log", "provenance.json", "cache"] {
+            assert!(folder.join(file).exists(), "{name}: {file}");
+        }
+        let params: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(folder.join("params.json")).unwrap()).unwrap();
+        assert_eq!(params["i"], row["params"]["i"], "{name}: its own params");
+    }
+}

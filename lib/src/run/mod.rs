@@ -22,6 +22,7 @@ mod queue;
 pub mod replay;
 mod resources;
 pub mod setup;
+mod skeletons;
 pub mod spawn;
 pub mod tally;
 pub mod watchdog;
@@ -31,7 +32,7 @@ mod workers;
 use crate::error::{Error, Result};
 use crate::exit_code::ExitCode;
 use crate::identity::merged;
-use crate::model::Experiment;
+use crate::model::{Experiment, Status};
 use crate::provenance::Provenance;
 use crate::runners::{Liveness, Registration};
 use crate::select::Selection;
@@ -45,7 +46,9 @@ use outcome::signal_name;
 use pool::Pool;
 use replay::Replay;
 use resources::Resources;
+use skeletons::Skeletons;
 use spawn::{CacheMode, Launcher};
+use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 use watchdog::Watchdog;
@@ -231,6 +234,16 @@ fn run_pool(mut store: Store, options: &Options, selection: Selection) -> Result
     let provenance =
         Provenance::new(store.dir(), launcher.workdir(), &registration.claim.id, &options.record_env)?;
     launcher.set_provenance(provenance);
+    // Folders for the configs this run may start, made ahead by a thread.
+    let todo = experiment.configs.values().filter(|entry| entry.status() == Status::Todo).count()
+        + window.as_ref().map_or(0, Window::todo_beyond);
+    let stock = (options.jobs.max(1) + 2).min(todo).min(options.limit.unwrap_or(usize::MAX));
+    if stock > 0 {
+        let mut alive: HashSet<String> = liveness.active_runners(None).into_iter().map(|r| r.id).collect();
+        alive.insert(registration.claim.id.clone());
+        let files = launcher.first_files();
+        launcher.set_skeletons(Skeletons::start(&store, &registration.claim.id, &alive, files, stock));
+    }
     let listening = match options.interactive {
         true => {
             let listening = interactive::listen(events.enter_notifier());

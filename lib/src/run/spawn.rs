@@ -6,6 +6,7 @@ use crate::identity::merged;
 use crate::model::{Experiment, Params};
 use crate::provenance::Provenance;
 use crate::run::devices::{Held, CUDA_VAR, DEVICES_VAR};
+use crate::run::skeletons::Skeletons;
 use crate::store::config_files::{
     ConfigFiles, CACHE, COMMAND, METRICS, PARAMS, PROVENANCE, RESULT, STDERR, STDOUT,
 };
@@ -57,6 +58,8 @@ pub struct Launcher {
     run_reads_params: bool,
     /// What each attempt's `provenance.json` says (a pool's runner only).
     provenance: Option<Provenance>,
+    /// Config folders made ahead (a pool's runner only).
+    skeletons: Option<Skeletons>,
 }
 
 impl Launcher {
@@ -91,6 +94,7 @@ impl Launcher {
             runner: None,
             run_reads_params,
             provenance: None,
+            skeletons: None,
         })
     }
 
@@ -156,8 +160,9 @@ impl Launcher {
         if let Some(held) = devices {
             held.pass_to(&mut command);
         }
-        let (stdout, stderr) = prepare(&files, name, attempt, &params, &argv, provenance.as_deref())
-            .map_err(NotStarted::Runner)?;
+        let made = Made { skeletons: self.skeletons.as_ref(), provenance: provenance.as_deref() };
+        let (stdout, stderr) =
+            prepare(&files, name, attempt, &params, &argv, made).map_err(NotStarted::Runner)?;
         command.stdin(Stdio::null()).stdout(stdout).stderr(stderr).process_group(0);
         command.spawn().map_err(|err| {
             let hint = match err.kind() {
@@ -246,6 +251,20 @@ impl Launcher {
         &self.workdir
     }
 
+    /// Config folders are taken from `skeletons` while it has some ready.
+    pub fn set_skeletons(&mut self, skeletons: Option<Skeletons>) {
+        self.skeletons = skeletons;
+    }
+
+    /// The files a config's folder starts with (a skeleton's).
+    pub fn first_files(&self) -> Vec<&'static str> {
+        let mut files = vec![PARAMS, COMMAND, STDOUT, STDERR];
+        if self.provenance.is_some() {
+            files.push(PROVENANCE);
+        }
+        files
+    }
+
     /// Each attempt started from now on writes `provenance.json`.
     pub fn set_provenance(&mut self, provenance: Provenance) {
         self.provenance = Some(provenance);
@@ -330,18 +349,25 @@ fn builtins(
 /// The config's folder, ready for attempt `attempt`, telling its own story
 /// even if the command never starts (`params.json`, `command.json`,
 /// `provenance.json`), and the command's stdout and stderr in it.
+/// What a config's folder is made from: a skeleton made ahead, if one is
+/// ready, and the attempt's `provenance.json`.
+struct Made<'a> {
+    skeletons: Option<&'a Skeletons>,
+    provenance: Option<&'a [u8]>,
+}
+
 fn prepare(
     files: &ConfigFiles,
     name: &str,
     attempt: u32,
     params: &Params,
     argv: &[String],
-    provenance: Option<&[u8]>,
+    made: Made,
 ) -> Result<(fs::File, fs::File)> {
-    let folder = prepare_folder(files, name, attempt)?;
+    let folder = prepare_folder(files, name, attempt, made.skeletons)?;
     write_file(&folder, PARAMS, &json_text(&serde_json::Value::Object(params.clone())))?;
     write_file(&folder, COMMAND, &json_text(&serde_json::json!(argv)))?;
-    if let Some(text) = provenance {
+    if let Some(text) = made.provenance {
         write_file(&folder, PROVENANCE, text)?;
     }
     Ok((create_log(&folder, STDOUT)?, create_log(&folder, STDERR)?))
@@ -353,8 +379,17 @@ fn prepare(
 /// run was left by an earlier config of this name (removed, its folder
 /// kept): it is moved aside whole, never taken as this one's. Later
 /// attempts keep the files of the attempt before.
-fn prepare_folder(files: &ConfigFiles, name: &str, attempt: u32) -> Result<Folder> {
+fn prepare_folder(
+    files: &ConfigFiles,
+    name: &str,
+    attempt: u32,
+    skeletons: Option<&Skeletons>,
+) -> Result<Folder> {
     let configs = files.open_configs().map_err(|err| refused(&files.dir.with_file_name(""), err))?;
+    // A first attempt takes a folder made ahead, if one is ready.
+    if attempt == 1 && skeletons.is_some_and(|skeletons| skeletons.place(&configs, name)) {
+        return configs.sub(name).map_err(|err| refused(&files.dir, err));
+    }
     let (mut folder, made) = configs.sub_made(name).map_err(|err| refused(&files.dir, err))?;
     if !made {
         if attempt == 1 {

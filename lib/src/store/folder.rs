@@ -40,6 +40,12 @@ impl Folder {
         Ok(folder)
     }
 
+    /// The folder's open descriptor, for calls relative to it.
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.fd.as_fd()
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

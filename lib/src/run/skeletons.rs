@@ -1,0 +1,178 @@
+//! Config folders made ahead of need. On ext4, making a file or a folder
+//! costs far more for minutes after many files were deleted (it skips
+//! recently freed inodes: `perf` puts most of a run's time in
+//! `recently_deleted` then). A helper thread keeps a small stock of
+//! empty config folders (`cache/`, empty logs and JSON files) in
+//! `.exp/skeletons/`, and a config's first start renames one into
+//! `configs/NAME`: the inodes are made off the loop that starts commands.
+//!
+//! The stock is only a head start: without one ready (the thread behind, a
+//! rename refused), a folder is made as before. Each skeleton is named
+//! after its runner, so a runner removes what it leaves at its end, and
+//! the next runner what a dead one left.
+
+use crate::store::folder::Folder;
+use crate::store::Store;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+const FOLDER: &str = "skeletons";
+
+#[derive(Debug)]
+struct Shared {
+    /// Skeletons made and not taken, oldest first.
+    ready: Mutex<Vec<String>>,
+    /// Signalled when one is taken, or at the end.
+    taken: Condvar,
+    stop: AtomicBool,
+}
+
+#[derive(Debug)]
+pub struct Skeletons {
+    folder: Arc<Folder>,
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Skeletons {
+    /// Start keeping `stock` skeletons of `files` (and `cache/`) for
+    /// runner `runner`, after removing those of runners not in `alive`.
+    /// None when `.exp/skeletons` cannot be made (folders are then made
+    /// as they are needed).
+    pub fn start(
+        store: &Store,
+        runner: &str,
+        alive: &HashSet<String>,
+        files: Vec<&'static str>,
+        stock: usize,
+    ) -> Option<Skeletons> {
+        let internal = Folder::root(&store.internal_dir()).ok()?;
+        internal.ensure_sub(FOLDER).ok()?;
+        let folder = Arc::new(internal.sub(FOLDER).ok()?);
+        remove_left(&folder, |name| owner(name).is_some_and(|owner| !alive.contains(owner)));
+        let shared = Arc::new(Shared {
+            ready: Mutex::new(Vec::new()),
+            taken: Condvar::new(),
+            stop: AtomicBool::new(false),
+        });
+        let (maker_folder, maker_shared, prefix) = (folder.clone(), shared.clone(), format!("{runner}."));
+        let thread = std::thread::Builder::new()
+            .name("skeletons".into())
+            .spawn(move || make(&maker_folder, &maker_shared, &prefix, &files, stock))
+            .ok()?;
+        Some(Skeletons { folder, shared, thread: Some(thread) })
+    }
+
+    /// Move a ready skeleton to `name` in `configs`; false when none is
+    /// ready or `name` is there already (or the move is refused).
+    pub fn place(&self, configs: &Folder, name: &str) -> bool {
+        let Some(skeleton) = self.shared.ready.lock().ok().and_then(|mut ready| ready.pop()) else {
+            return false;
+        };
+        self.shared.taken.notify_one();
+        let flags = rustix::fs::RenameFlags::NOREPLACE;
+        match rustix::fs::renameat_with(self.folder.fd(), skeleton.as_str(), configs.fd(), name, flags) {
+            Ok(()) => true,
+            Err(_) => {
+                // Kept for the next config, or removed at the end.
+                if let Ok(mut ready) = self.shared.ready.lock() {
+                    ready.push(skeleton);
+                }
+                false
+            }
+        }
+    }
+}
+
+impl Drop for Skeletons {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        self.shared.taken.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        let ours: HashSet<String> =
+            self.shared.ready.lock().map(|ready| ready.iter().cloned().collect()).unwrap_or_default();
+        remove_left(&self.folder, |name| ours.contains(name));
+    }
+}
+
+/// The runner whose skeleton `name` is (`RUNNER.N`).
+fn owner(name: &str) -> Option<&str> {
+    name.rsplit_once('.').map(|(runner, _)| runner)
+}
+
+/// Keep `stock` skeletons ready until told to stop.
+fn make(folder: &Folder, shared: &Shared, prefix: &str, files: &[&str], stock: usize) {
+    // Signals are the loop's: none interrupts this thread's calls.
+    let _ = nix::sys::signal::pthread_sigmask(
+        nix::sys::signal::SigmaskHow::SIG_BLOCK,
+        Some(&nix::sys::signal::SigSet::all()),
+        None,
+    );
+    let mut made = 0u64;
+    loop {
+        let Ok(ready) = shared.ready.lock() else { return };
+        let Ok((ready, _)) = shared.taken.wait_timeout_while(ready, Duration::from_secs(1), |ready| {
+            ready.len() >= stock && !shared.stop.load(Ordering::SeqCst)
+        }) else {
+            return;
+        };
+        if shared.stop.load(Ordering::SeqCst) {
+            return;
+        }
+        if ready.len() >= stock {
+            continue;
+        }
+        drop(ready);
+        let name = format!("{prefix}{made}");
+        made += 1;
+        if make_one(folder, &name, files).is_err() {
+            // A full disk, a folder gone: folders are made as needed.
+            remove_one(folder, &name);
+            return;
+        }
+        match shared.ready.lock() {
+            Ok(mut ready) => ready.insert(0, name),
+            Err(_) => return,
+        }
+    }
+}
+
+fn make_one(folder: &Folder, name: &str, files: &[&str]) -> std::io::Result<()> {
+    let (skeleton, _) = folder.sub_made(name)?;
+    skeleton.ensure_sub(crate::store::config_files::CACHE)?;
+    for file in files {
+        skeleton.create_new(file)?;
+    }
+    Ok(())
+}
+
+/// Remove the skeletons whose names `doomed` says, best effort.
+fn remove_left(folder: &Folder, doomed: impl Fn(&str) -> bool) {
+    let names: Vec<String> = match std::fs::read_dir(folder.path()) {
+        Ok(entries) => entries.flatten().filter_map(|e| e.file_name().into_string().ok()).collect(),
+        Err(_) => return,
+    };
+    for name in names.iter().filter(|name| doomed(name)) {
+        remove_one(folder, name);
+    }
+}
+
+/// Remove one skeleton: its files, `cache/` (empty: nothing ran in it), itself.
+fn remove_one(folder: &Folder, name: &str) {
+    let Ok(skeleton) = folder.sub(name) else { return };
+    if let Ok(entries) = std::fs::read_dir(skeleton.path()) {
+        for entry in entries.flatten() {
+            if let Some(file) = entry.file_name().to_str() {
+                if skeleton.remove_file(file).is_err() {
+                    let _ = rustix::fs::unlinkat(skeleton.fd(), file, rustix::fs::AtFlags::REMOVEDIR);
+                }
+            }
+        }
+    }
+    let _ = rustix::fs::unlinkat(folder.fd(), name, rustix::fs::AtFlags::REMOVEDIR);
+}
