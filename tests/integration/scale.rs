@@ -115,3 +115,25 @@ fn runs_that_read_a_big_experiment_a_window_at_a_time_run_every_config_once() {
     assert!(dir.exp().join("results_summary.csv").is_file(), "all done: the summary is written");
     assert_eq!(listed_names(&dir).len(), 8001);
 }
+
+#[test]
+fn a_copy_of_a_big_experiment_keeps_its_index_and_both_stay_right() {
+    let dir = Dir::new();
+    let names = big_experiment(&dir);
+    let copied = dir.program("cp").args(["-a", "exp", "copy"]).status().unwrap();
+    assert!(copied.success());
+    std::fs::write(dir.path().join("one.jsonl"), "{\"i\":7,\"pad\":\"other\"}\n").unwrap();
+    let on_copy = |tool: &str, args: &[&str]| Out::of(dir.cmd(tool).arg("copy").args(args).output().unwrap());
+    on_copy("exp-run", &["--limit", "30", "-j", "2", "--progress", "never", "-q"]).succeeds();
+    on_copy("exp-add", &["-f", "one.jsonl"]).succeeds();
+    let on_copy_counts: Value =
+        serde_json::from_str(&on_copy("exp-status", &["--counts", "--json"]).succeeds().stdout).unwrap();
+    assert_eq!(
+        on_copy_counts,
+        serde_json::json!({"todo":7971,"running":0,"done":30,"failed":0,"total":8001})
+    );
+    let done = on_copy("exp-status", &["--status", "done", "--names"]);
+    let done = &done.succeeds().stdout;
+    assert_eq!(done.lines().map(str::to_string).collect::<Vec<_>>(), names[..30]);
+    assert_eq!(counts(&dir, &[])["done"], 0, "the original is untouched");
+}

@@ -237,12 +237,19 @@ fn run_pool(mut store: Store, options: &Options, selection: Selection) -> Result
     // Folders for the configs this run may start, made ahead by a thread.
     let todo = experiment.configs.values().filter(|entry| entry.status() == Status::Todo).count()
         + window.as_ref().map_or(0, Window::todo_beyond);
-    let stock = (options.jobs.max(1) + 2).min(todo).min(options.limit.unwrap_or(usize::MAX));
+    let budget = todo.min(options.limit.unwrap_or(usize::MAX));
+    let stock = (options.jobs.max(1) + 2).min(budget);
     if stock > 0 {
         let mut alive: HashSet<String> = liveness.active_runners(None).into_iter().map(|r| r.id).collect();
         alive.insert(registration.claim.id.clone());
         let files = launcher.first_files();
-        launcher.set_skeletons(Skeletons::start(&store, &registration.claim.id, &alive, files, stock));
+        launcher.set_skeletons(Skeletons::start(
+            &store,
+            &registration.claim.id,
+            &alive,
+            files,
+            (stock, budget),
+        ));
     }
     let listening = match options.interactive {
         true => {

@@ -39,7 +39,9 @@ pub struct Skeletons {
 
 impl Skeletons {
     /// Start keeping `stock` skeletons of `files` (and `cache/`) for
-    /// runner `runner`, after removing those of runners not in `alive`.
+    /// runner `runner`, `budget` in all (the configs it may start: each
+    /// one left is deleted at the end, which costs the next ones on ext4),
+    /// after removing those of runners not in `alive`.
     /// None when `.exp/skeletons` cannot be made (folders are then made
     /// as they are needed).
     pub fn start(
@@ -47,7 +49,7 @@ impl Skeletons {
         runner: &str,
         alive: &HashSet<String>,
         files: Vec<&'static str>,
-        stock: usize,
+        (stock, budget): (usize, usize),
     ) -> Option<Skeletons> {
         let internal = Folder::root(&store.internal_dir()).ok()?;
         internal.ensure_sub(FOLDER).ok()?;
@@ -61,7 +63,7 @@ impl Skeletons {
         let (maker_folder, maker_shared, prefix) = (folder.clone(), shared.clone(), format!("{runner}."));
         let thread = std::thread::Builder::new()
             .name("skeletons".into())
-            .spawn(move || make(&maker_folder, &maker_shared, &prefix, &files, stock))
+            .spawn(move || make(&maker_folder, &maker_shared, &prefix, &files, (stock, budget)))
             .ok()?;
         Some(Skeletons { folder, shared, thread: Some(thread) })
     }
@@ -105,16 +107,16 @@ fn owner(name: &str) -> Option<&str> {
     name.rsplit_once('.').map(|(runner, _)| runner)
 }
 
-/// Keep `stock` skeletons ready until told to stop.
-fn make(folder: &Folder, shared: &Shared, prefix: &str, files: &[&str], stock: usize) {
+/// Keep `stock` skeletons ready until told to stop, `budget` in all.
+fn make(folder: &Folder, shared: &Shared, prefix: &str, files: &[&str], (stock, budget): (usize, usize)) {
     // Signals are the loop's: none interrupts this thread's calls.
     let _ = nix::sys::signal::pthread_sigmask(
         nix::sys::signal::SigmaskHow::SIG_BLOCK,
         Some(&nix::sys::signal::SigSet::all()),
         None,
     );
-    let mut made = 0u64;
-    loop {
+    let mut made = 0usize;
+    while made < budget {
         let Ok(ready) = shared.ready.lock() else { return };
         let Ok((ready, _)) = shared.taken.wait_timeout_while(ready, Duration::from_secs(1), |ready| {
             ready.len() >= stock && !shared.stop.load(Ordering::SeqCst)

@@ -39,6 +39,15 @@ pub struct StateId {
 }
 
 impl StateId {
+    /// Whether two stamps are of the same contents: the same length and
+    /// modification time, to the nanosecond. A copy that keeps times
+    /// (`cp -a`, `tar`, `mv` to another disk) keeps its index; any rewrite
+    /// (a fold, an editor) changes the time; and the index's header must
+    /// also name the experiment and epoch the state file's header does.
+    pub fn same_contents(&self, other: &StateId) -> bool {
+        self.len == other.len && self.mtime_ns == other.mtime_ns
+    }
+
     pub fn of(meta: &std::fs::Metadata) -> StateId {
         use std::os::unix::fs::MetadataExt;
         StateId {
@@ -183,13 +192,13 @@ impl Index {
         let header = self.header();
         header.experiment == experiment.id
             && header.epoch == experiment.journal_epoch
-            && &header.state == state
+            && header.state.same_contents(state)
             && header.defaults == defaults_key(&experiment.defaults)
     }
 
     /// Whether this index describes the state file `state` (whatever it holds).
     pub fn built_from(&self, state: &StateId) -> bool {
-        &self.header().state == state
+        self.header().state.same_contents(state)
     }
 
     /// The configs running when the index was built, with their claims.
