@@ -640,12 +640,17 @@ fn jobs_0_uses_all_cores() {
     assert!(statuses(&dir).values().all(|s| s == "done"));
 }
 
-/// The config folders made ahead (`.exp/skeletons`) of the runners now.
-fn skeletons(dir: &Dir) -> Vec<String> {
-    match std::fs::read_dir(dir.exp().join(".exp/skeletons")) {
+/// The names in a folder of the experiment (none if it is not there).
+fn names_in(dir: &Dir, folder: &str) -> Vec<String> {
+    match std::fs::read_dir(dir.exp().join(folder)) {
         Ok(entries) => entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect(),
         Err(_) => Vec::new(),
     }
+}
+
+/// The config folders made ahead (`configs/.skeleton-RUNNER.N`) now.
+fn skeletons(dir: &Dir) -> Vec<String> {
+    names_in(dir, "configs").into_iter().filter(|name| name.starts_with(".skeleton-")).collect()
 }
 
 /// The ids of the runners registered now.
@@ -665,17 +670,20 @@ fn folders_made_ahead_are_used_and_none_is_left_by_a_run_or_a_killed_runner() {
     wait_running(&dir, &["c0"]);
     let ids = registered(&dir);
     assert_eq!(ids.len(), 1);
-    wait_for("folders made ahead", || skeletons(&dir).iter().any(|s| s.starts_with(&format!("{}.", ids[0]))));
+    let first_made = format!(".skeleton-{}.", ids[0]);
+    wait_for("folders made ahead", || skeletons(&dir).iter().any(|s| s.starts_with(&first_made)));
+    assert_eq!(names_in(&dir, ".exp/skeletons"), ids, "the runner's mark");
     // Another runner leaves a live runner's folders alone.
     let second = Bg::run(&dir, &["-j", "1", "--limit", "1", "--progress", "never"]);
     wait_running(&dir, &["c1"]);
-    assert!(skeletons(&dir).iter().any(|s| s.starts_with(&format!("{}.", ids[0]))), "{:?}", skeletons(&dir));
+    assert!(skeletons(&dir).iter().any(|s| s.starts_with(&first_made)), "{:?}", skeletons(&dir));
     // A runner killed with its watchdog leaves its folders; the next takes them away.
     kill_runner_and_watchdog(&mut first);
     release(&dir);
     second.finish().succeeds();
     dir.run("exp-run", &["-j", "2", "--progress", "never", "-q"]).succeeds();
     assert_eq!(skeletons(&dir), Vec::<String>::new());
+    assert_eq!(names_in(&dir, ".exp/skeletons"), Vec::<String>::new(), "no mark left");
     for (name, row) in by_name(&dir) {
         assert_eq!(row["status"], "done", "{name}");
         let folder = dir.exp().join("configs").join(&name);

@@ -3,13 +3,16 @@
 //! recently freed inodes: `perf` puts most of a run's time in
 //! `recently_deleted` then). A helper thread keeps a small stock of
 //! empty config folders (`cache/`, empty logs and JSON files) in
-//! `.exp/skeletons/`, and a config's first start renames one into
-//! `configs/NAME`: the inodes are made off the loop that starts commands.
+//! `configs/.skeleton-RUNNER.N` (a dot: never a config's name), and a
+//! config's first start renames one to `configs/NAME`, in the same folder:
+//! the inodes are made off the loop that starts commands.
 //!
 //! The stock is only a head start: without one ready (the thread behind, a
 //! rename refused), a folder is made as before. Each skeleton is named
-//! after its runner, so a runner removes what it leaves at its end, and
-//! the next runner what a dead one left.
+//! after its runner, which removes what it leaves at its end; a runner
+//! that makes some leaves a mark, `.exp/skeletons/RUNNER`, until then, so
+//! the next runner removes what a dead one left (the only time it lists
+//! `configs/`, which may hold millions of folders).
 
 use crate::store::folder::Folder;
 use crate::store::Store;
@@ -19,7 +22,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-const FOLDER: &str = "skeletons";
+const PREFIX: &str = ".skeleton-";
+/// In `.exp`: a mark per runner that makes skeletons.
+const MARKS: &str = "skeletons";
 
 #[derive(Debug)]
 struct Shared {
@@ -33,6 +38,9 @@ struct Shared {
 #[derive(Debug)]
 pub struct Skeletons {
     folder: Arc<Folder>,
+    /// `.exp/skeletons`, and our mark in it.
+    marks: Folder,
+    mark: String,
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
 }
@@ -42,8 +50,8 @@ impl Skeletons {
     /// runner `runner`, `budget` in all (the configs it may start: each
     /// one left is deleted at the end, which costs the next ones on ext4),
     /// after removing those of runners not in `alive`.
-    /// None when `.exp/skeletons` cannot be made (folders are then made
-    /// as they are needed).
+    /// None when its mark cannot be made (folders are then made as they
+    /// are needed).
     pub fn start(
         store: &Store,
         runner: &str,
@@ -51,21 +59,33 @@ impl Skeletons {
         files: Vec<&'static str>,
         (stock, budget): (usize, usize),
     ) -> Option<Skeletons> {
+        let folder = Arc::new(Folder::root(store.dir()).ok()?.sub("configs").ok()?);
         let internal = Folder::root(&store.internal_dir()).ok()?;
-        internal.ensure_sub(FOLDER).ok()?;
-        let folder = Arc::new(internal.sub(FOLDER).ok()?);
-        remove_left(&folder, |name| owner(name).is_some_and(|owner| !alive.contains(owner)));
+        internal.ensure_sub(MARKS).ok()?;
+        let marks = internal.sub(MARKS).ok()?;
+        let dead: HashSet<String> =
+            names_in(&marks).into_iter().filter(|mark| !alive.contains(mark)).collect();
+        if !dead.is_empty() {
+            let left: Vec<String> = names_in(&folder)
+                .into_iter()
+                .filter(|name| owner(name).is_some_and(|o| dead.contains(o)))
+                .collect();
+            left.iter().for_each(|name| remove_one(&folder, name));
+            dead.iter().for_each(|mark| drop(marks.remove_file(mark)));
+        }
+        marks.create_new(runner).ok()?;
         let shared = Arc::new(Shared {
             ready: Mutex::new(Vec::new()),
             taken: Condvar::new(),
             stop: AtomicBool::new(false),
         });
-        let (maker_folder, maker_shared, prefix) = (folder.clone(), shared.clone(), format!("{runner}."));
+        let (maker_folder, maker_shared, prefix) =
+            (folder.clone(), shared.clone(), format!("{PREFIX}{runner}."));
         let thread = std::thread::Builder::new()
             .name("skeletons".into())
             .spawn(move || make(&maker_folder, &maker_shared, &prefix, &files, (stock, budget)))
             .ok()?;
-        Some(Skeletons { folder, shared, thread: Some(thread) })
+        Some(Skeletons { folder, marks, mark: runner.to_string(), shared, thread: Some(thread) })
     }
 
     /// Move a ready skeleton to `name` in `configs`; false when none is
@@ -96,15 +116,16 @@ impl Drop for Skeletons {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
-        let ours: HashSet<String> =
-            self.shared.ready.lock().map(|ready| ready.iter().cloned().collect()).unwrap_or_default();
-        remove_left(&self.folder, |name| ours.contains(name));
+        let ours: Vec<String> = self.shared.ready.lock().map(|ready| ready.clone()).unwrap_or_default();
+        ours.iter().for_each(|name| remove_one(&self.folder, name));
+        let _ = self.marks.remove_file(&self.mark);
     }
 }
 
-/// The runner whose skeleton `name` is (`RUNNER.N`).
+/// The runner whose skeleton `name` is (`.skeleton-RUNNER.N`); None for
+/// a config's folder.
 fn owner(name: &str) -> Option<&str> {
-    name.rsplit_once('.').map(|(runner, _)| runner)
+    name.strip_prefix(PREFIX)?.rsplit_once('.').map(|(runner, _)| runner)
 }
 
 /// Keep `stock` skeletons ready until told to stop, `budget` in all.
@@ -153,14 +174,11 @@ fn make_one(folder: &Folder, name: &str, files: &[&str]) -> std::io::Result<()> 
     Ok(())
 }
 
-/// Remove the skeletons whose names `doomed` says, best effort.
-fn remove_left(folder: &Folder, doomed: impl Fn(&str) -> bool) {
-    let names: Vec<String> = match std::fs::read_dir(folder.path()) {
+/// The names in a folder (best effort).
+fn names_in(folder: &Folder) -> Vec<String> {
+    match std::fs::read_dir(folder.path()) {
         Ok(entries) => entries.flatten().filter_map(|e| e.file_name().into_string().ok()).collect(),
-        Err(_) => return,
-    };
-    for name in names.iter().filter(|name| doomed(name)) {
-        remove_one(folder, name);
+        Err(_) => Vec::new(),
     }
 }
 

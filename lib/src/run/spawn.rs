@@ -364,13 +364,14 @@ fn prepare(
     argv: &[String],
     made: Made,
 ) -> Result<(fs::File, fs::File)> {
-    let folder = prepare_folder(files, name, attempt, made.skeletons)?;
-    write_file(&folder, PARAMS, &json_text(&serde_json::Value::Object(params.clone())))?;
-    write_file(&folder, COMMAND, &json_text(&serde_json::json!(argv)))?;
+    let (folder, placed) = prepare_folder(files, name, attempt, made.skeletons)?;
+    let write = |file: &str, contents: &[u8]| write_file(&folder, file, contents, placed);
+    write(PARAMS, &json_text(&serde_json::Value::Object(params.clone())))?;
+    write(COMMAND, &json_text(&serde_json::json!(argv)))?;
     if let Some(text) = made.provenance {
-        write_file(&folder, PROVENANCE, text)?;
+        write(PROVENANCE, text)?;
     }
-    Ok((create_log(&folder, STDOUT)?, create_log(&folder, STDERR)?))
+    Ok((create_log(&folder, STDOUT, placed)?, create_log(&folder, STDERR, placed)?))
 }
 
 /// The config's folder, ready for attempt `attempt`, opened without
@@ -378,17 +379,18 @@ fn prepare(
 /// 3: nothing is written through it). A folder found at a config's first
 /// run was left by an earlier config of this name (removed, its folder
 /// kept): it is moved aside whole, never taken as this one's. Later
-/// attempts keep the files of the attempt before.
+/// attempts keep the files of the attempt before. Whether it is a folder
+/// made ahead, whose files are there, empty.
 fn prepare_folder(
     files: &ConfigFiles,
     name: &str,
     attempt: u32,
     skeletons: Option<&Skeletons>,
-) -> Result<Folder> {
+) -> Result<(Folder, bool)> {
     let configs = files.open_configs().map_err(|err| refused(&files.dir.with_file_name(""), err))?;
     // A first attempt takes a folder made ahead, if one is ready.
     if attempt == 1 && skeletons.is_some_and(|skeletons| skeletons.place(&configs, name)) {
-        return configs.sub(name).map_err(|err| refused(&files.dir, err));
+        return Ok((configs.sub(name).map_err(|err| refused(&files.dir, err))?, true));
     }
     let (mut folder, made) = configs.sub_made(name).map_err(|err| refused(&files.dir, err))?;
     if !made {
@@ -403,7 +405,7 @@ fn prepare_folder(
         }
     }
     folder.ensure_sub(CACHE).map_err(|err| refused(&files.cache(), err))?;
-    Ok(folder)
+    Ok((folder, false))
 }
 
 /// An error preparing a config's folder: a symlink (or a file) where a
@@ -432,15 +434,21 @@ fn keep_earlier_attempt(folder: &Folder, attempt: u32) {
     }
 }
 
-fn write_file(folder: &Folder, name: &str, contents: &[u8]) -> Result<()> {
+fn write_file(folder: &Folder, name: &str, contents: &[u8], made: bool) -> Result<()> {
     use std::io::Write;
-    create_log(folder, name)?
+    create_log(folder, name, made)?
         .write_all(contents)
         .map_err(|err| Error::io("cannot write", &folder.join(name), err))
 }
 
-fn create_log(folder: &Folder, name: &str) -> Result<fs::File> {
-    folder.create_fresh(name).map_err(|err| {
+/// A new file of the config's folder (`made`: made ahead, empty, opened
+/// as it is).
+fn create_log(folder: &Folder, name: &str, made: bool) -> Result<fs::File> {
+    let opened = match made {
+        true => folder.open_made(name).or_else(|_| folder.create_fresh(name)),
+        false => folder.create_fresh(name),
+    };
+    opened.map_err(|err| {
         let path = folder.join(name);
         match err.raw_os_error() {
             // A FIFO with no reader refuses a writer that will not wait.

@@ -100,6 +100,14 @@ impl Folder {
         }
     }
 
+    /// A file this process made empty a moment ago (a config folder made
+    /// ahead), for writing: no creation, no check beyond not following a
+    /// symlink.
+    pub fn open_made(&self, name: &str) -> io::Result<File> {
+        let flags = OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        Ok(File::from(rustix::fs::openat(&self.fd, name, flags, Mode::empty())?))
+    }
+
     /// The folder `name` made if missing, without opening it: one that is
     /// there must be a folder (a symlink is refused, ELOOP; anything else,
     /// ENOTDIR).
