@@ -28,7 +28,7 @@ const MARKS: &str = "skeletons";
 
 #[derive(Debug)]
 struct Shared {
-    /// Skeletons made and not taken, oldest first.
+    /// Skeletons made and not taken, newest first (the oldest goes first).
     ready: Mutex<Vec<String>>,
     /// Signalled when one is taken, or at the end.
     taken: Condvar,
