@@ -23,9 +23,9 @@
 //!
 //! The CSV is laid out by [`Table`], which keeps each row as a few bytes
 //! until every column is known, and reads an experiment's state a line at
-//! a time when it can (`lines`), so a million configs fit in tens of MB.
+//! a time when it can ([`crate::store::stream`]), so a million configs fit
+//! in tens of MB.
 
-mod lines;
 mod table;
 
 pub use table::Table;

@@ -1,7 +1,7 @@
 //! The summary table kept compact until it is written: each config's cells
 //! as bytes in one buffer per experiment, so a million rows cost tens of
 //! megabytes, not a `String` and a `Value` per cell, and an experiment in
-//! exp's own layout is read a line at a time ([`super::lines`]), never
+//! exp's own layout is read a config at a time ([`Store::snapshot`]), never
 //! held whole.
 //!
 //! Three steps, in the order a summary needs them: every config of every
@@ -11,13 +11,12 @@
 //! provenance files ([`Table::read_files`]); then the CSV, once every
 //! column is known ([`Table::write_csv`]).
 
-use super::lines::{Lines, Read};
 use super::{
     csv_error, flatten_with, inert, is_formula, provenance_cells, result_of, result_warning, segment,
     Columns, NotDone, Options, PROVENANCE_COLUMNS,
 };
 use crate::error::Result;
-use crate::model::{Config, Experiment, Params, Status};
+use crate::model::{Config, Entry, Experiment, Params, Status};
 use crate::report::warn_once;
 use crate::store::Store;
 use crate::time::Timestamp;
@@ -120,18 +119,27 @@ impl<'a> Table<'a> {
     pub fn read(&mut self, label: Option<&'a str>, mut store: Store) -> Result<()> {
         let known = self.params.len();
         let mut rows = Rows::default();
-        let read = match Lines::open(&mut store)? {
-            Some(lines) => lines.read(&mut |experiment, name, config| {
-                self.push(&mut rows, &experiment.defaults, name, config)
-            }),
-            None => Read::Whole,
+        let snapshot = {
+            let lock = store.lock_shared()?;
+            store.snapshot(&lock)?
         };
-        if let Read::Whole = read {
-            // What the lines gave is forgotten, the columns they added too.
-            self.params.truncate(known);
-            rows = Rows::default();
-            let (experiment, _) = store.read()?;
-            self.push_all(&mut rows, &experiment)?;
+        match snapshot {
+            Some(snapshot) => {
+                let defaults = &snapshot.experiment().defaults;
+                let each = |name: &str, entry: &Entry| {
+                    self.push(&mut rows, defaults, name, &*entry.read()?);
+                    Ok(())
+                };
+                if let Err(err) = snapshot.each(each) {
+                    // Nothing of this experiment is kept, its columns neither.
+                    self.params.truncate(known);
+                    return Err(err);
+                }
+            }
+            None => {
+                let (experiment, _) = store.read()?;
+                self.push_all(&mut rows, &experiment)?;
+            }
         }
         self.parts.push(Part { label, store: Held::Own(store), rows, files: Vec::new() });
         Ok(())

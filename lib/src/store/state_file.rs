@@ -266,17 +266,8 @@ pub(crate) fn schema_version(text: &str) -> Option<u32> {
 /// The count on the end line, which must be the last line of the file.
 pub(crate) fn end_count(text: &str) -> Option<usize> {
     let body = text.strip_suffix('\n')?;
-    end_line_count(body.rsplit('\n').next()?)
-}
-
-/// Whether a line (after the configs) is the end line, well formed or not.
-pub(crate) fn is_end_line(line: &str) -> bool {
-    line.starts_with(END_PREFIX)
-}
-
-/// The count an end line gives, without its line break.
-pub(crate) fn end_line_count(line: &str) -> Option<usize> {
-    line.strip_prefix(END_PREFIX)?.strip_suffix(END_SUFFIX)?.parse().ok()
+    let last = body.rsplit('\n').next()?;
+    last.strip_prefix(END_PREFIX)?.strip_suffix(END_SUFFIX)?.parse().ok()
 }
 
 /// The file in the layout exp writes, a line at a time; None when it is in
@@ -302,7 +293,7 @@ fn parse_lines(shared: &std::sync::Arc<String>) -> Option<Result<Parsed>> {
     let mut hashes = Vec::with_capacity(configs.capacity());
     let base = text.as_ptr() as usize;
     for (index, line) in lines {
-        if is_end_line(line) {
+        if line.starts_with(END_PREFIX) {
             break;
         }
         let (name, entry) = match scan_config(line) {
