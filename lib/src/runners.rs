@@ -594,11 +594,9 @@ pub fn counts_recovering(store: &mut Store, stale_after: Duration) -> Result<cra
     let liveness = Liveness::new(store, stale_after);
     let indexed = {
         let lock = store.lock_shared()?;
-        let columns = crate::store::index::Columns { names: true, statuses: true, ..Default::default() };
-        store.indexed(&lock, columns)?
+        store.indexed_counts(&lock)?
     };
-    if let Some(indexed) = indexed {
-        let (counts, running) = crate::store::census::count_indexed(&indexed);
+    if let Some((counts, running)) = indexed {
         if judge(running.iter().map(|(name, claim)| (name, claim.as_ref())), &liveness).is_empty() {
             return Ok(counts);
         }

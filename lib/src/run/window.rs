@@ -11,7 +11,6 @@
 
 use crate::error::{Error, Result};
 use crate::model::{Counts, Experiment, Status};
-use crate::store::census::count_indexed;
 use crate::store::index::{name_hash, Columns};
 use crate::store::journal::apply;
 use crate::store::lock::Lock;
@@ -118,9 +117,8 @@ impl Window {
 /// and the journal, else by reading the state), for a run that has a
 /// window only.
 pub(super) fn whole_counts(store: &Store, lock: &Lock) -> Result<Counts> {
-    let columns = Columns { names: true, statuses: true, ..Columns::default() };
-    match store.indexed(lock, columns)? {
-        Some(indexed) => Ok(count_indexed(&indexed).0),
+    match store.indexed_counts(lock)? {
+        Some((counts, _)) => Ok(counts),
         None => Ok(store.census(lock)?.counts()),
     }
 }

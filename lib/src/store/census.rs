@@ -76,9 +76,21 @@ impl From<Experiment> for Census {
     }
 }
 
+/// The configs running with their claims, and the counts by status.
+pub type IndexedCounts = (Counts, Vec<(String, Option<Claim>)>);
+
+impl crate::store::Store {
+    /// [`count_indexed`] of the index as it is now (its names and statuses
+    /// read); None without an index of the state file as it is.
+    pub fn indexed_counts(&self, lock: &crate::store::lock::Lock) -> Result<Option<IndexedCounts>> {
+        let columns = crate::store::index::Columns { names: true, statuses: true, ..Default::default() };
+        Ok(self.indexed(lock, columns)?.map(|indexed| count_indexed(&indexed)))
+    }
+}
+
 /// Counts by status and the running configs with their claims, from the
 /// index and the journal: no config line of the state file is read.
-pub fn count_indexed(indexed: &Indexed) -> (Counts, Vec<(String, Option<Claim>)>) {
+pub fn count_indexed(indexed: &Indexed) -> IndexedCounts {
     let mut latest: HashMap<u128, &Event> = HashMap::with_capacity(indexed.events.len());
     for event in &indexed.events {
         latest.insert(name_hash(&event.name), event);
